@@ -1,0 +1,103 @@
+/*  =========================================================================
+    cbus_block - a block: a fixed 124-byte header and its transactions
+
+    Header bytes, all integers little-endian: version u32, height u64,
+    previous hash [32], merkle root [32], time in ms u64, bits u32, miner
+    u32, nonce u64. The block hash is the double SHA-256 of those bytes.
+    The merkle root is Bitcoin's tree (the last node of an odd level pairs
+    with itself) over each transaction's leaf hash; an empty block's root
+    is all zeroes. On the bus and on disk a block is the msgpack map
+    {"header": bin 124, "txs": [bin, ...]}.
+    =========================================================================
+*/
+#ifndef CBUS_BLOCK_H_INCLUDED
+#define CBUS_BLOCK_H_INCLUDED
+
+#define CBUS_HEADER_BYTES   124
+#define CBUS_BLOCK_VERSION  1
+//  Consensus limits on one block.
+#define CBUS_BLOCK_MAX_BYTES (16 * 1024 * 1024)
+#define CBUS_BLOCK_MAX_TXS   100000
+
+typedef struct {
+    uint32_t version;                   //  Header format, CBUS_BLOCK_VERSION
+    uint64_t height;                    //  Distance from genesis
+    uint8_t prev_hash [CBUS_HASH_BYTES];//  Hash of the parent block
+    uint8_t merkle_root [CBUS_HASH_BYTES];  //  Root over tx leaf hashes
+    uint64_t time_ms;                   //  Miner's clock, ms since epoch
+    uint32_t bits;                      //  Compact proof-of-work target
+    uint32_t miner;                     //  Miner id: splits the nonce space
+    uint64_t nonce;                     //  The proof
+} cbus_header_t;
+
+typedef struct _cbus_block_t cbus_block_t;
+
+void
+    cbus_header_encode (const cbus_header_t *self, uint8_t out [CBUS_HEADER_BYTES]);
+//  Returns 0, or -1 if size is not CBUS_HEADER_BYTES.
+int
+    cbus_header_decode (cbus_header_t *self, const uint8_t *data, size_t size)
+    __attribute__ ((warn_unused_result));
+void
+    cbus_header_hash (const cbus_header_t *self, uint8_t out [CBUS_HASH_BYTES]);
+
+//  New block with a copy of this header and no transactions.
+cbus_block_t *
+    cbus_block_new (const cbus_header_t *header);
+//  Decode a block; checks encoding and each transaction, not the proof or
+//  the merkle root (see cbus_block_check). NULL with a reason.
+cbus_block_t *
+    cbus_block_new_from_bytes (const void *data, size_t size, char *reason);
+//  The fixed first block of a network: height 0, zero parent, no
+//  transactions, the network id committed in the merkle root field.
+cbus_block_t *
+    cbus_block_new_genesis (const char *network, uint32_t bits);
+void
+    cbus_block_destroy (cbus_block_t **self_p);
+
+//  The header, mutable (a miner sets the nonce through it).
+cbus_header_t *
+    cbus_block_header (cbus_block_t *self);
+//  Hash of the current header into out.
+void
+    cbus_block_hash (cbus_block_t *self, uint8_t out [CBUS_HASH_BYTES]);
+//  Append a transaction; takes ownership.
+void
+    cbus_block_add_tx (cbus_block_t *self, cbus_tx_t **tx_p);
+size_t
+    cbus_block_tx_count (cbus_block_t *self);
+//  Borrowed transaction at index.
+cbus_tx_t *
+    cbus_block_tx (cbus_block_t *self, size_t index);
+//  Merkle root over the current transactions.
+void
+    cbus_block_merkle (cbus_block_t *self, uint8_t out [CBUS_HASH_BYTES]);
+//  Encoded size in bytes (as cbus_block_encode would write).
+size_t
+    cbus_block_size (cbus_block_t *self);
+
+//  Checks that need no chain: proof of work against the header's bits,
+//  merkle root, no transaction twice, size limits. -1 with a reason.
+int
+    cbus_block_check (cbus_block_t *self, char *reason)
+    __attribute__ ((warn_unused_result));
+
+//  Append the msgpack encoding to out.
+void
+    cbus_block_encode (cbus_block_t *self, cbus_buf_t *out);
+//  Append the JSON object users see (tutorial keys plus hash,
+//  merkle_root, target, miner).
+void
+    cbus_block_write_json (cbus_block_t *self, cbus_buf_t *out);
+
+//  Write stored block bytes as that JSON object without re-validating
+//  them (for blocks this node already checked and stored). Returns -1 if
+//  they do not decode.
+int
+    cbus_block_bytes_to_json (const void *data, size_t size, cbus_buf_t *out)
+    __attribute__ ((warn_unused_result));
+
+void
+    cbus_block_test (bool verbose);
+
+#endif

@@ -1,0 +1,199 @@
+/*  =========================================================================
+    cbus_msg - the bus wire protocol: requests, replies and events
+
+    Requests go DEALER -> ROUTER as [command][request id][msgpack body];
+    replies come back [status][request id][msgpack body]. The request id is
+    opaque to the server (8 bytes from our clients) and echoed unchanged.
+    Status is one of the CBUS_STATUS_* words; every non-OK reply body is a
+    map with a "reason" string a user can read.
+
+    Events go PUB -> bus XSUB, bus XPUB -> SUB as
+    [topic][msgpack body][sequence u64 LE]. Each body is a map whose first
+    two keys are "src" (publishing role and instance) and "boot" (u64 random
+    per process start), so that a tap can tell a restart from a gap.
+
+    Every command and topic is listed in docs/bus.md; the names below are
+    the only place the code spells them.
+    =========================================================================
+*/
+#ifndef CBUS_MSG_H_INCLUDED
+#define CBUS_MSG_H_INCLUDED
+
+//  Reply status words
+#define CBUS_STATUS_OK        "OK"
+#define CBUS_STATUS_INVALID   "INVALID"     //  Input rejected: reason says why
+#define CBUS_STATUS_NOTFOUND  "NOTFOUND"    //  No such thing
+#define CBUS_STATUS_FULL      "FULL"        //  Resource limit reached, retry later
+#define CBUS_STATUS_ERROR     "ERROR"       //  The service failed (storage...)
+
+//  Commands (ROUTER services)
+#define CBUS_CMD_PING          "PING"           //  any service
+#define CBUS_CMD_TIP           "TIP"            //  chainstore
+#define CBUS_CMD_BLOCK_GET     "BLOCK.GET"      //  chainstore
+#define CBUS_CMD_BLOCK_SUBMIT  "BLOCK.SUBMIT"   //  chainstore
+#define CBUS_CMD_CHAIN_PAGE    "CHAIN.PAGE"     //  chainstore
+#define CBUS_CMD_TX_GET        "TX.GET"         //  chainstore and mempool
+#define CBUS_CMD_TX_KNOWN      "TX.KNOWN"       //  chainstore
+#define CBUS_CMD_TX_SUBMIT     "TX.SUBMIT"      //  mempool
+#define CBUS_CMD_MINE          "MINE"           //  mempool
+#define CBUS_CMD_MEMPOOL_INFO  "MEMPOOL.INFO"   //  mempool
+#define CBUS_CMD_PEER_ADD      "PEER.ADD"       //  peersync
+#define CBUS_CMD_PEER_LIST     "PEER.LIST"      //  peersync
+#define CBUS_CMD_RESOLVE       "RESOLVE"        //  peersync
+
+//  Event topics
+#define CBUS_TOPIC_BLOCK_CONNECTED    "chain.block.connected"
+#define CBUS_TOPIC_BLOCK_DISCONNECTED "chain.block.disconnected"
+#define CBUS_TOPIC_TX_ADDED           "mempool.tx.added"
+#define CBUS_TOPIC_TX_REMOVED         "mempool.tx.removed"
+#define CBUS_TOPIC_MINER_WORK         "miner.work"
+#define CBUS_TOPIC_HEARTBEAT          "node.heartbeat"
+#define CBUS_TOPIC_PEER_ADDED         "peer.added"
+
+//  Most frames in one request we accept; bodies are capped by the socket's
+//  ZMQ_MAXMSGSIZE (CBUS_MSG_MAX_BYTES) so an oversized one never arrives.
+#define CBUS_MSG_MAX_BYTES (CBUS_BLOCK_MAX_BYTES + 1024 * 1024)
+
+//  --------------------------------------------------------------------------
+//  Reading msgpack maps. Each getter returns 0, or -1 when the key is
+//  missing or has another type; pointers borrow from the object.
+const msgpack_object *
+    cbus_msg_get (const msgpack_object *map, const char *key);
+int
+    cbus_msg_get_u64 (const msgpack_object *map, const char *key, uint64_t *value);
+int
+    cbus_msg_get_str (const msgpack_object *map, const char *key,
+                      const char **text, size_t *size);
+int
+    cbus_msg_get_bin (const msgpack_object *map, const char *key,
+                      const uint8_t **data, size_t *size);
+//  A 32-byte bin.
+int
+    cbus_msg_get_hash (const msgpack_object *map, const char *key,
+                       uint8_t hash [CBUS_HASH_BYTES]);
+int
+    cbus_msg_get_bool (const msgpack_object *map, const char *key, bool *value);
+
+//  Packing: key/value pairs into an open map.
+void
+    cbus_pack_str (msgpack_packer *pk, const char *text);
+void
+    cbus_pack_kv_str (msgpack_packer *pk, const char *key, const char *value);
+void
+    cbus_pack_kv_u64 (msgpack_packer *pk, const char *key, uint64_t value);
+void
+    cbus_pack_kv_i64 (msgpack_packer *pk, const char *key, int64_t value);
+void
+    cbus_pack_kv_bool (msgpack_packer *pk, const char *key, bool value);
+void
+    cbus_pack_kv_bin (msgpack_packer *pk, const char *key, const void *data, size_t size);
+void
+    cbus_pack_kv_double (msgpack_packer *pk, const char *key, double value);
+//  Initialise a packer writing into buf.
+void
+    cbus_packer_init (msgpack_packer *pk, cbus_buf_t *buf);
+
+//  --------------------------------------------------------------------------
+//  Requests and replies
+
+//  Send a request on a DEALER. Returns 0 or -1.
+int
+    cbus_request_send (zsock_t *dealer, const char *command, uint64_t request_id,
+                       const void *body, size_t size);
+
+//  A request as received on a ROUTER. All fields owned by the request.
+typedef struct {
+    zframe_t *routing_id;           //  Who asked
+    char command [32];              //  NUL-terminated command word
+    zframe_t *request_id;           //  Echoed in the reply
+    zframe_t *body;                 //  msgpack bytes
+    msgpack_unpacked unpacked;      //  body decoded
+    bool decoded;                   //  unpacked is valid and a map
+} cbus_request_t;
+
+//  Receive one request from a ROUTER. Returns a new request, or NULL for a
+//  malformed message (logged and dropped). The body must be a msgpack map;
+//  when it is not, request->decoded is false and the caller replies INVALID.
+cbus_request_t *
+    cbus_request_recv (zsock_t *router);
+void
+    cbus_request_destroy (cbus_request_t **self_p);
+//  The decoded body map (valid only when decoded).
+const msgpack_object *
+    cbus_request_map (cbus_request_t *self);
+
+//  Reply with a status and a body (may be NULL for an empty map).
+int
+    cbus_reply_send (zsock_t *router, cbus_request_t *request, const char *status,
+                     const void *body, size_t size);
+//  Reply with a non-OK status and {"reason": reason}.
+int
+    cbus_reply_error (zsock_t *router, cbus_request_t *request, const char *status,
+                      const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  --------------------------------------------------------------------------
+//  A synchronous client: one DEALER, one request at a time, a timeout.
+//  For CLIs, tests and simple service-to-service calls; the gateway
+//  pipelines instead.
+typedef struct _cbus_client_t cbus_client_t;
+
+cbus_client_t *
+    cbus_client_new (const char *endpoint);
+void
+    cbus_client_destroy (cbus_client_t **self_p);
+//  Send and wait for the matching reply. Returns 0 and sets *status_p
+//  (caller frees) and *reply_p (caller destroys), or -1 on timeout or
+//  interrupt. Late replies to earlier calls are discarded.
+int
+    cbus_client_call (cbus_client_t *self, const char *command,
+                      const void *body, size_t size, int timeout_ms,
+                      char **status_p, zframe_t **reply_p);
+
+//  --------------------------------------------------------------------------
+//  Event publishing with a per-publisher sequence number.
+typedef struct _cbus_pub_t cbus_pub_t;
+
+//  Connect a PUB socket to the bus's XSUB endpoint. source names the
+//  publisher in every event ("chainstore", "miner.3").
+cbus_pub_t *
+    cbus_pub_new (const char *endpoint, const char *source);
+void
+    cbus_pub_destroy (cbus_pub_t **self_p);
+//  Start an event body: resets buf, opens a map of fields + 2 entries and
+//  packs "src" and "boot". The caller then packs its fields.
+void
+    cbus_pub_begin (cbus_pub_t *self, msgpack_packer *pk, cbus_buf_t *buf,
+                    uint32_t fields);
+//  Publish buf as the body of an event on topic.
+int
+    cbus_pub_send (cbus_pub_t *self, const char *topic, cbus_buf_t *buf);
+//  Publish a node.heartbeat with the role's own status fields (may be 0).
+int
+    cbus_pub_heartbeat (cbus_pub_t *self);
+uint64_t
+    cbus_pub_boot (cbus_pub_t *self);
+const char *
+    cbus_pub_source (cbus_pub_t *self);
+
+//  An event as received on a SUB socket.
+typedef struct {
+    char topic [64];                //  NUL-terminated topic
+    zframe_t *body;                 //  msgpack bytes
+    uint64_t sequence;              //  Publisher's sequence number
+    msgpack_unpacked unpacked;      //  body decoded
+    bool decoded;                   //  unpacked is valid and a map
+} cbus_event_t;
+
+//  Receive one event; NULL for a malformed message (dropped).
+cbus_event_t *
+    cbus_event_recv (zsock_t *sub);
+void
+    cbus_event_destroy (cbus_event_t **self_p);
+const msgpack_object *
+    cbus_event_map (cbus_event_t *self);
+
+void
+    cbus_msg_test (bool verbose);
+
+#endif

@@ -1,0 +1,30 @@
+/*  =========================================================================
+    cbus_service - what every service program shares: the thin main and
+    the actor's startup handshake
+
+    A service is a CZMQ actor taking a cbus_config_t * as its argument.
+    It signals the pipe once when started; if it cannot run (a socket that
+    will not bind, a store that will not open) it then sends "FAILED" on
+    the pipe and returns. The main runs the actor until SIGINT/SIGTERM or
+    failure and exits 0 for a clean stop, 1 for a failure.
+    =========================================================================
+*/
+#ifndef CBUS_SERVICE_H_INCLUDED
+#define CBUS_SERVICE_H_INCLUDED
+
+//  The whole main() of a service: parse flags and config, set the log
+//  identity to "chainbus-<role>", run the actor. Returns the exit code.
+int
+    cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor);
+
+//  For actors: report a startup failure on the pipe (after the signal).
+void
+    cbus_service_fail (zsock_t *pipe, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  Interval of node.heartbeat events, and how long before a silent
+//  service counts as down.
+#define CBUS_HEARTBEAT_MS      1000
+#define CBUS_HEARTBEAT_DEAD_MS 3500
+
+#endif

@@ -1,0 +1,66 @@
+/*  =========================================================================
+    cbus_util - small shared helpers: growable byte buffer, hex, clocks
+
+    cbus_buf_t is a plain growable buffer used to build JSON text and
+    msgpack bodies without a round of small allocations per field. Growth
+    failures abort (out of memory is not recoverable here), like CZMQ.
+    =========================================================================
+*/
+#ifndef CBUS_UTIL_H_INCLUDED
+#define CBUS_UTIL_H_INCLUDED
+
+typedef struct {
+    char *data;                 //  Bytes written so far, NUL-terminated
+    size_t size;                //  Bytes used, excluding the terminator
+    size_t alloc;               //  Bytes allocated
+} cbus_buf_t;
+
+//  Buffers are values: zero-initialise (cbus_buf_t b = {0}) or call init.
+void
+    cbus_buf_init (cbus_buf_t *self);
+void
+    cbus_buf_free (cbus_buf_t *self);
+void
+    cbus_buf_reset (cbus_buf_t *self);
+void
+    cbus_buf_append (cbus_buf_t *self, const void *data, size_t size);
+void
+    cbus_buf_puts (cbus_buf_t *self, const char *text);
+void
+    cbus_buf_printf (cbus_buf_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+//  Hand the bytes to the caller (who frees them); the buffer is emptied.
+char *
+    cbus_buf_detach (cbus_buf_t *self, size_t *size_p);
+
+//  msgpack_sbuffer-compatible write callback appending to a cbus_buf_t.
+int
+    cbus_buf_msgpack_write (void *data, const char *buf, size_t len);
+
+//  Lowercase hex of size bytes into out, which must hold 2*size+1 chars.
+void
+    cbus_hex_encode (const uint8_t *data, size_t size, char *out);
+//  Decode exactly size bytes from a hex string of length 2*size.
+//  Returns 0, or -1 if the text is not that many hex digits.
+int
+    cbus_hex_decode (const char *text, uint8_t *out, size_t size)
+    __attribute__ ((warn_unused_result));
+
+//  Wall clock in microseconds and milliseconds since the Unix epoch,
+//  and a monotonic clock in milliseconds.
+uint64_t
+    cbus_time_us (void);
+uint64_t
+    cbus_time_ms (void);
+int64_t
+    cbus_mono_ms (void);
+
+//  Write a whole file atomically: temp file, fsync, rename, fsync dir.
+int
+    cbus_file_write_atomic (const char *path, const void *data, size_t size);
+
+//  Self test of this class
+void
+    cbus_util_test (bool verbose);
+
+#endif

@@ -1,0 +1,528 @@
+/*  =========================================================================
+    cbus_config - one configuration for every chainbus program
+
+    The table below is the single list of settings: config/chainbus.cfg
+    documents the same keys, and cbus_config_print_zpl regenerates it.
+    =========================================================================
+*/
+#include "cbus.h"
+#include <stdarg.h>
+#include <sys/stat.h>
+
+typedef enum { S_STR, S_INT, S_BOOL, S_BITS, S_NAME } s_type_t;
+
+typedef struct {
+    const char *path;           //  "section/key" in the ZPL file
+    const char *flag;           //  Command-line flag without the dashes
+    const char *fallback;       //  Default value
+    s_type_t type;              //  How the value is checked
+    int64_t min, max;           //  Bounds for S_INT
+    const char *help;           //  One line for --help and the ZPL comment
+} s_key_t;
+
+static const s_key_t s_keys [] = {
+    { "node/data_dir", "data-dir", "./chainbus-data", S_STR, 0, 0,
+      "Folder holding the node's databases, keys and sockets" },
+    { "node/network", "network", "dev", S_NAME, 0, 0,
+      "Network id; nodes of one network share one genesis block" },
+    { "node/pow_bits", "pow-bits", "0x1f00ffff", S_BITS, 0, 0,
+      "Proof-of-work target, compact form (0x1f00ffff: ~65,000 hashes a block)" },
+    { "node/verbose", "verbose", "0", S_BOOL, 0, 0,
+      "Log debug lines too" },
+    { "gateway/http_bind", "http-bind", "127.0.0.1", S_STR, 0, 0,
+      "Address the HTTP API listens on (0.0.0.0 for every interface)" },
+    { "gateway/http_port", "http-port", "5000", S_INT, 1, 65535,
+      "TCP port of the HTTP API" },
+    { "gateway/max_body", "max-body", "262144", S_INT, 1024, 16777216,
+      "Largest request body accepted, in bytes (413 beyond)" },
+    { "gateway/max_connections", "max-connections", "1024", S_INT, 16, 65536,
+      "Most HTTP connections open at once" },
+    { "gateway/request_timeout_ms", "request-timeout", "5000", S_INT, 10, 600000,
+      "How long the gateway waits for a service before answering 503" },
+    { "gateway/mine_timeout_ms", "mine-timeout", "60000", S_INT, 100, 3600000,
+      "How long GET /mine waits for a block before answering 503" },
+    { "gateway/www_dir", "www-dir", "", S_STR, 0, 0,
+      "Folder of the dashboard's files (empty: share/www beside the binaries)" },
+    { "mempool/max_pending", "max-pending", "500000", S_INT, 1, 100000000,
+      "Most pending transactions kept; beyond it submissions get 503" },
+    { "mempool/block_max_txs", "block-max-txs", "10000", S_INT, 1, CBUS_BLOCK_MAX_TXS,
+      "Most transactions put in one block template" },
+    { "mempool/batch_max", "batch-max", "2048", S_INT, 1, 100000,
+      "Most submissions made durable by one fsync (group commit)" },
+    { "chainstore/cache_mb", "cache-mb", "64", S_INT, 1, 65536,
+      "LevelDB block cache of the chain store, in MiB" },
+    { "chainstore/max_future_ms", "max-future", "7200000", S_INT, 0, 86400000,
+      "How far ahead of this node's clock a block's time may be" },
+    { "miner/id", "miner-id", "0", S_INT, 0, 4294967295LL,
+      "Miner id in mined headers, splits the nonce space (0: random)" },
+    { "launcher/miners", "miners", "1", S_INT, 0, 64,
+      "Miners started by 'chainbus node'" },
+    { "launcher/restart_max_ms", "restart-max", "10000", S_INT, 100, 600000,
+      "Longest wait before restarting a child that died (backoff doubles)" },
+};
+#define S_KEY_COUNT (sizeof (s_keys) / sizeof (s_keys [0]))
+
+struct _cbus_config_t {
+    char *values [S_KEY_COUNT];     //  Resolved value of each key
+    char *data_dir;                 //  node/data_dir made absolute
+    zlist_t *explicit_args;         //  Flags as given, for children
+    zlist_t *args;                  //  Positional arguments
+};
+
+static int
+s_fail (char *reason, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, CBUS_REASON_MAX, format, args);
+    va_end (args);
+    return -1;
+}
+
+static int
+s_index_of_path (const char *path)
+{
+    for (size_t index = 0; index < S_KEY_COUNT; index++)
+        if (streq (s_keys [index].path, path))
+            return (int) index;
+    return -1;
+}
+
+static int
+s_index_of_flag (const char *flag)
+{
+    for (size_t index = 0; index < S_KEY_COUNT; index++)
+        if (streq (s_keys [index].flag, flag))
+            return (int) index;
+    return -1;
+}
+
+//  Check a value against its key's type; -1 with a reason.
+static int
+s_check_value (const s_key_t *key, const char *value, char *reason)
+{
+    char *end = NULL;
+    switch (key->type) {
+        case S_STR:
+            if (strlen (value) > 1024)
+                return s_fail (reason, "%s: value too long", key->path);
+            if (!*value && !streq (key->path, "gateway/www_dir"))
+                return s_fail (reason, "%s: value must not be empty", key->path);
+            return 0;
+        case S_NAME:
+            if (!*value || strlen (value) > 32 || strspn (value,
+                "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen (value))
+                return s_fail (reason, "%s: '%s' is not a name (1-32 of a-z 0-9 - _)",
+                               key->path, value);
+            return 0;
+        case S_INT: {
+            errno = 0;
+            long long number = strtoll (value, &end, 10);
+            if (!*value || *end || errno)
+                return s_fail (reason, "%s: '%s' is not an integer", key->path, value);
+            if (number < key->min || number > key->max)
+                return s_fail (reason, "%s: %lld is out of range %lld..%lld", key->path,
+                               number, (long long) key->min, (long long) key->max);
+            return 0;
+        }
+        case S_BOOL:
+            if (streq (value, "0") || streq (value, "1") || streq (value, "true")
+            ||  streq (value, "false") || streq (value, "yes") || streq (value, "no"))
+                return 0;
+            return s_fail (reason, "%s: '%s' is not a boolean (0/1)", key->path, value);
+        case S_BITS: {
+            errno = 0;
+            unsigned long long bits = strtoull (value, &end, 16);
+            uint8_t target [CBUS_U256_BYTES];
+            if (!*value || *end || errno || bits > 0xffffffffULL
+            ||  cbus_pow_target ((uint32_t) bits, target))
+                return s_fail (reason, "%s: '%s' is not a valid compact target", key->path, value);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int
+s_set (cbus_config_t *self, int index, const char *value, char *reason)
+{
+    if (s_check_value (&s_keys [index], value, reason))
+        return -1;
+    free (self->values [index]);
+    self->values [index] = strdup (value);
+    return 0;
+}
+
+//  Read the ZPL file: every leaf must be a declared section/key.
+static int
+s_load_file (cbus_config_t *self, const char *file, char *reason)
+{
+    struct stat st;
+    if (stat (file, &st) || !S_ISREG (st.st_mode))
+        return s_fail (reason, "config file %s: cannot read it", file);
+    zconfig_t *root = zconfig_load (file);
+    if (!root)
+        return s_fail (reason, "config file %s: not valid ZPL", file);
+    int rc = 0;
+    for (zconfig_t *section = zconfig_child (root); section && rc == 0;
+         section = zconfig_next (section)) {
+        if (zconfig_value (section) && *zconfig_value (section))
+            rc = s_fail (reason, "config file %s: '%s' is a section, not a key",
+                         file, zconfig_name (section));
+        for (zconfig_t *item = zconfig_child (section); item && rc == 0;
+             item = zconfig_next (item)) {
+            char path [128];
+            snprintf (path, sizeof (path), "%s/%s", zconfig_name (section), zconfig_name (item));
+            int index = s_index_of_path (path);
+            if (index < 0)
+                rc = s_fail (reason, "config file %s: unknown key %s", file, path);
+            else
+            if (zconfig_child (item))
+                rc = s_fail (reason, "config file %s: %s has children", file, path);
+            else {
+                char inner [CBUS_REASON_MAX];
+                if (s_set (self, index, zconfig_value (item) ? zconfig_value (item) : "", inner))
+                    rc = s_fail (reason, "config file %s: %s", file, inner);
+            }
+        }
+    }
+    zconfig_destroy (&root);
+    return rc;
+}
+
+static cbus_config_t *
+s_config_new (int argc, char **argv, bool positional, char *reason)
+{
+    cbus_config_t *self = (cbus_config_t *) zmalloc (sizeof (cbus_config_t));
+    self->explicit_args = zlist_new ();
+    zlist_autofree (self->explicit_args);
+    self->args = zlist_new ();
+    zlist_autofree (self->args);
+    for (size_t index = 0; index < S_KEY_COUNT; index++)
+        self->values [index] = strdup (s_keys [index].fallback);
+
+    //  First pass: the config file, so that flags override it.
+    for (int arg = 1; arg < argc; arg++) {
+        const char *file = NULL;
+        if (streq (argv [arg], "--config")) {
+            if (arg + 1 >= argc) {
+                s_fail (reason, "--config needs a file");
+                goto failed;
+            }
+            file = argv [++arg];
+        }
+        else
+        if (strncmp (argv [arg], "--config=", 9) == 0)
+            file = argv [arg] + 9;
+        if (file) {
+            if (s_load_file (self, file, reason))
+                goto failed;
+            char *absolute = realpath (file, NULL);
+            zlist_append (self->explicit_args, "--config");
+            zlist_append (self->explicit_args, absolute);
+            free (absolute);
+        }
+    }
+    //  Second pass: flags.
+    for (int arg = 1; arg < argc; arg++) {
+        const char *word = argv [arg];
+        if (strncmp (word, "--", 2) != 0) {
+            if (!positional) {
+                s_fail (reason, "unexpected argument '%s'", word);
+                goto failed;
+            }
+            zlist_append (self->args, (void *) word);
+            continue;
+        }
+        char flag [64];
+        const char *value = NULL;
+        const char *equals = strchr (word, '=');
+        size_t length = equals ? (size_t) (equals - word - 2) : strlen (word + 2);
+        if (length >= sizeof (flag)) {
+            s_fail (reason, "unknown flag %s", word);
+            goto failed;
+        }
+        memcpy (flag, word + 2, length);
+        flag [length] = 0;
+        if (equals)
+            value = equals + 1;
+        else
+        if (arg + 1 < argc)
+            value = argv [++arg];
+        if (streq (flag, "config"))
+            continue;               //  Done in the first pass
+        int index = s_index_of_flag (flag);
+        if (index < 0) {
+            s_fail (reason, "unknown flag --%s (see --help)", flag);
+            goto failed;
+        }
+        if (!value) {
+            s_fail (reason, "--%s needs a value", flag);
+            goto failed;
+        }
+        if (s_set (self, index, value, reason))
+            goto failed;
+        char *dashed = zsys_sprintf ("--%s", flag);
+        zlist_append (self->explicit_args, dashed);
+        zstr_free (&dashed);
+        zlist_append (self->explicit_args, (void *) value);
+    }
+    //  The data directory, absolute so that children and sockets agree.
+    const char *dir = cbus_config_str (self, "node/data_dir");
+    if (dir [0] == '/')
+        self->data_dir = strdup (dir);
+    else {
+        char cwd [PATH_MAX];
+        if (!getcwd (cwd, sizeof (cwd))) {
+            s_fail (reason, "cannot read the current directory");
+            goto failed;
+        }
+        self->data_dir = zsys_sprintf ("%s/%s", cwd, streq (dir, ".") ? "" : dir);
+    }
+    size_t length = strlen (self->data_dir);
+    while (length > 1 && self->data_dir [length - 1] == '/')
+        self->data_dir [--length] = 0;
+    //  ipc:// paths must fit in a sockaddr_un (108 bytes).
+    if (length + strlen ("/run/chainstore.ipc") >= 100) {
+        s_fail (reason, "data directory path too long for local sockets (%zu chars, max 80): %s",
+                length, self->data_dir);
+        goto failed;
+    }
+    return self;
+failed:
+    cbus_config_destroy (&self);
+    return NULL;
+}
+
+cbus_config_t *
+cbus_config_new (int argc, char **argv, char *reason)
+{
+    return s_config_new (argc, argv, false, reason);
+}
+
+cbus_config_t *
+cbus_config_new_with_args (int argc, char **argv, char *reason)
+{
+    return s_config_new (argc, argv, true, reason);
+}
+
+void
+cbus_config_destroy (cbus_config_t **self_p)
+{
+    assert (self_p);
+    cbus_config_t *self = *self_p;
+    if (self) {
+        for (size_t index = 0; index < S_KEY_COUNT; index++)
+            free (self->values [index]);
+        free (self->data_dir);
+        zlist_destroy (&self->explicit_args);
+        zlist_destroy (&self->args);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *
+cbus_config_str (cbus_config_t *self, const char *path)
+{
+    int index = s_index_of_path (path);
+    assert (index >= 0);            //  An undeclared key is a programming error
+    return self->values [index];
+}
+
+int64_t
+cbus_config_int (cbus_config_t *self, const char *path)
+{
+    const char *value = cbus_config_str (self, path);
+    if (strncmp (value, "0x", 2) == 0)
+        return (int64_t) strtoull (value, NULL, 16);
+    return strtoll (value, NULL, 10);
+}
+
+bool
+cbus_config_bool (cbus_config_t *self, const char *path)
+{
+    const char *value = cbus_config_str (self, path);
+    return streq (value, "1") || streq (value, "true") || streq (value, "yes");
+}
+
+int
+cbus_config_set (cbus_config_t *self, const char *path, const char *value, char *reason)
+{
+    int index = s_index_of_path (path);
+    if (index < 0)
+        return s_fail (reason, "unknown key %s", path);
+    return s_set (self, index, value, reason);
+}
+
+size_t
+cbus_config_arg_count (cbus_config_t *self)
+{
+    return zlist_size (self->args);
+}
+
+const char *
+cbus_config_arg (cbus_config_t *self, size_t index)
+{
+    const char *arg = (const char *) zlist_first (self->args);
+    while (arg && index--)
+        arg = (const char *) zlist_next (self->args);
+    return arg;
+}
+
+const char *
+cbus_config_data_dir (cbus_config_t *self)
+{
+    return self->data_dir;
+}
+
+char *
+cbus_config_endpoint (cbus_config_t *self, const char *name)
+{
+    return zsys_sprintf ("ipc://%s/run/%s.ipc", self->data_dir, name);
+}
+
+char *
+cbus_config_path (cbus_config_t *self, const char *name)
+{
+    return zsys_sprintf ("%s/%s", self->data_dir, name);
+}
+
+static int
+s_mkdir (const char *path, char *reason)
+{
+    if (mkdir (path, 0700) && errno != EEXIST)
+        return s_fail (reason, "cannot create %s: %s", path, strerror (errno));
+    struct stat st;
+    if (stat (path, &st) || !S_ISDIR (st.st_mode))
+        return s_fail (reason, "%s is not a directory", path);
+    return 0;
+}
+
+int
+cbus_config_make_dirs (cbus_config_t *self, char *reason)
+{
+    //  Create each missing parent, like mkdir -p.
+    char *path = strdup (self->data_dir);
+    int rc = 0;
+    for (char *slash = strchr (path + 1, '/'); slash && rc == 0; slash = strchr (slash + 1, '/')) {
+        *slash = 0;
+        if (mkdir (path, 0755) && errno != EEXIST)
+            rc = s_fail (reason, "cannot create %s: %s", path, strerror (errno));
+        *slash = '/';
+    }
+    free (path);
+    if (rc == 0)
+        rc = s_mkdir (self->data_dir, reason);
+    if (rc == 0) {
+        char *run = cbus_config_path (self, "run");
+        rc = s_mkdir (run, reason);
+        zstr_free (&run);
+    }
+    return rc;
+}
+
+zlist_t *
+cbus_config_child_args (cbus_config_t *self)
+{
+    zlist_t *list = zlist_dup (self->explicit_args);
+    zlist_autofree (list);
+    return list;
+}
+
+void
+cbus_config_print_help (FILE *stream)
+{
+    for (size_t index = 0; index < S_KEY_COUNT; index++)
+        fprintf (stream, "  --%-18s %s (default: %s)\n", s_keys [index].flag,
+                 s_keys [index].help,
+                 *s_keys [index].fallback ? s_keys [index].fallback : "none");
+    fprintf (stream, "  --%-18s %s\n", "config FILE", "Read settings from a ZPL file first");
+}
+
+void
+cbus_config_print_zpl (FILE *stream)
+{
+    fprintf (stream, "#   chainbus configuration (ZPL). Every key can also be given as a\n"
+                     "#   flag, which wins over this file: --<flag> VALUE.\n");
+    const char *section = "";
+    for (size_t index = 0; index < S_KEY_COUNT; index++) {
+        const s_key_t *key = &s_keys [index];
+        const char *slash = strchr (key->path, '/');
+        size_t length = (size_t) (slash - key->path);
+        if (strncmp (section, key->path, length) != 0 || section [length] != '/') {
+            fprintf (stream, "\n%.*s\n", (int) length, key->path);
+            section = key->path;
+        }
+        fprintf (stream, "    #   %s (flag --%s)\n", key->help, key->flag);
+        fprintf (stream, "    %s = \"%s\"\n", slash + 1, key->fallback);
+    }
+}
+
+void
+cbus_config_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_config: ");
+    char reason [CBUS_REASON_MAX];
+    char *defaults [] = { "prog" };
+    cbus_config_t *config = cbus_config_new (1, defaults, reason);
+    assert (config);
+    assert (cbus_config_int (config, "gateway/http_port") == 5000);
+    assert (streq (cbus_config_str (config, "node/network"), "dev"));
+    assert (cbus_config_int (config, "node/pow_bits") == 0x1f00ffff);
+    assert (cbus_config_data_dir (config) [0] == '/');
+    cbus_config_destroy (&config);
+
+    //  A file, then flags on top of it.
+    char path [] = "/tmp/cbus_config_test_XXXXXX";
+    assert (mkdtemp (path));
+    char file [PATH_MAX];
+    snprintf (file, sizeof (file), "%s/node.cfg", path);
+    FILE *out = fopen (file, "w");
+    fprintf (out, "#   comment\nnode\n    network = \"test-1\"\ngateway\n    http_port = 6000\n"
+                  "    max_body = 4096\n");
+    fclose (out);
+    char *args [] = { "prog", "--config", file, "--http-port=7000", "--data-dir", "/tmp/x/" };
+    config = cbus_config_new (6, args, reason);
+    assert (config);
+    assert (cbus_config_int (config, "gateway/http_port") == 7000);
+    assert (cbus_config_int (config, "gateway/max_body") == 4096);
+    assert (streq (cbus_config_str (config, "node/network"), "test-1"));
+    assert (streq (cbus_config_data_dir (config), "/tmp/x"));
+    char *endpoint = cbus_config_endpoint (config, "chainstore");
+    assert (streq (endpoint, "ipc:///tmp/x/run/chainstore.ipc"));
+    zstr_free (&endpoint);
+    zlist_t *child = cbus_config_child_args (config);
+    assert (zlist_size (child) == 6);
+    assert (streq ((char *) zlist_first (child), "--config"));
+    zlist_destroy (&child);
+    cbus_config_destroy (&config);
+
+    //  Refusals: unknown flag, bad value, missing value, unknown key in file.
+    char *bad1 [] = { "prog", "--nope", "1" };
+    assert (cbus_config_new (3, bad1, reason) == NULL && strstr (reason, "unknown flag"));
+    char *bad2 [] = { "prog", "--http-port", "99999" };
+    assert (cbus_config_new (3, bad2, reason) == NULL && strstr (reason, "out of range"));
+    char *bad3 [] = { "prog", "--http-port" };
+    assert (cbus_config_new (2, bad3, reason) == NULL && strstr (reason, "needs a value"));
+    char *bad4 [] = { "prog", "--pow-bits", "0x1d80ffff" };
+    assert (cbus_config_new (3, bad4, reason) == NULL && strstr (reason, "compact target"));
+    char *bad5 [] = { "prog", "stray" };
+    assert (cbus_config_new (2, bad5, reason) == NULL && strstr (reason, "unexpected"));
+    config = cbus_config_new_with_args (2, bad5, reason);
+    assert (config && cbus_config_arg_count (config) == 1);
+    assert (streq (cbus_config_arg (config, 0), "stray"));
+    cbus_config_destroy (&config);
+    out = fopen (file, "w");
+    fprintf (out, "node\n    colour = \"blue\"\n");
+    fclose (out);
+    char *bad6 [] = { "prog", "--config", file };
+    assert (cbus_config_new (3, bad6, reason) == NULL && strstr (reason, "unknown key"));
+    char *bad7 [] = { "prog", "--config", "/nonexistent/file" };
+    assert (cbus_config_new (3, bad7, reason) == NULL && strstr (reason, "cannot read"));
+    unlink (file);
+    rmdir (path);
+    if (verbose)
+        printf ("OK\n");
+}

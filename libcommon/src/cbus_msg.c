@@ -1,0 +1,618 @@
+/*  =========================================================================
+    cbus_msg - the bus wire protocol: requests, replies and events
+    =========================================================================
+*/
+#include "cbus.h"
+#include <stdarg.h>
+#include <sodium.h>
+
+//  --------------------------------------------------------------------------
+//  Reading maps
+
+const msgpack_object *
+cbus_msg_get (const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t key_size = strlen (key);
+    for (uint32_t index = 0; index < map->via.map.size; index++) {
+        const msgpack_object *candidate = &map->via.map.ptr [index].key;
+        if (candidate->type == MSGPACK_OBJECT_STR
+        &&  candidate->via.str.size == key_size
+        &&  memcmp (candidate->via.str.ptr, key, key_size) == 0)
+            return &map->via.map.ptr [index].val;
+    }
+    return NULL;
+}
+
+int
+cbus_msg_get_u64 (const msgpack_object *map, const char *key, uint64_t *value)
+{
+    const msgpack_object *object = cbus_msg_get (map, key);
+    if (!object || object->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return -1;
+    *value = object->via.u64;
+    return 0;
+}
+
+int
+cbus_msg_get_str (const msgpack_object *map, const char *key,
+                  const char **text, size_t *size)
+{
+    const msgpack_object *object = cbus_msg_get (map, key);
+    if (!object || object->type != MSGPACK_OBJECT_STR)
+        return -1;
+    *text = object->via.str.ptr;
+    *size = object->via.str.size;
+    return 0;
+}
+
+int
+cbus_msg_get_bin (const msgpack_object *map, const char *key,
+                  const uint8_t **data, size_t *size)
+{
+    const msgpack_object *object = cbus_msg_get (map, key);
+    if (!object || object->type != MSGPACK_OBJECT_BIN)
+        return -1;
+    *data = (const uint8_t *) object->via.bin.ptr;
+    *size = object->via.bin.size;
+    return 0;
+}
+
+int
+cbus_msg_get_hash (const msgpack_object *map, const char *key,
+                   uint8_t hash [CBUS_HASH_BYTES])
+{
+    const uint8_t *data;
+    size_t size;
+    if (cbus_msg_get_bin (map, key, &data, &size) || size != CBUS_HASH_BYTES)
+        return -1;
+    memcpy (hash, data, CBUS_HASH_BYTES);
+    return 0;
+}
+
+int
+cbus_msg_get_bool (const msgpack_object *map, const char *key, bool *value)
+{
+    const msgpack_object *object = cbus_msg_get (map, key);
+    if (!object || object->type != MSGPACK_OBJECT_BOOLEAN)
+        return -1;
+    *value = object->via.boolean;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Packing
+
+void
+cbus_packer_init (msgpack_packer *pk, cbus_buf_t *buf)
+{
+    msgpack_packer_init (pk, buf, cbus_buf_msgpack_write);
+}
+
+void
+cbus_pack_str (msgpack_packer *pk, const char *text)
+{
+    size_t size = strlen (text);
+    msgpack_pack_str (pk, size);
+    msgpack_pack_str_body (pk, text, size);
+}
+
+void
+cbus_pack_kv_str (msgpack_packer *pk, const char *key, const char *value)
+{
+    cbus_pack_str (pk, key);
+    cbus_pack_str (pk, value);
+}
+
+void
+cbus_pack_kv_u64 (msgpack_packer *pk, const char *key, uint64_t value)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_uint64 (pk, value);
+}
+
+void
+cbus_pack_kv_i64 (msgpack_packer *pk, const char *key, int64_t value)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_int64 (pk, value);
+}
+
+void
+cbus_pack_kv_bool (msgpack_packer *pk, const char *key, bool value)
+{
+    cbus_pack_str (pk, key);
+    if (value)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
+}
+
+void
+cbus_pack_kv_bin (msgpack_packer *pk, const char *key, const void *data, size_t size)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_bin (pk, size);
+    msgpack_pack_bin_body (pk, data, size);
+}
+
+void
+cbus_pack_kv_double (msgpack_packer *pk, const char *key, double value)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_double (pk, value);
+}
+
+//  Decode a body frame into unpacked; true when it holds exactly one map.
+static bool
+s_decode_map (zframe_t *body, msgpack_unpacked *unpacked)
+{
+    msgpack_unpacked_init (unpacked);
+    size_t offset = 0;
+    size_t size = zframe_size (body);
+    if (size == 0)
+        return false;
+    int rc = msgpack_unpack_next (unpacked, (const char *) zframe_data (body), size, &offset);
+    return rc == MSGPACK_UNPACK_SUCCESS && offset == size
+        && unpacked->data.type == MSGPACK_OBJECT_MAP;
+}
+
+//  An empty msgpack map, the body when there is nothing to say.
+static const uint8_t s_empty_map [] = { 0x80 };
+
+//  --------------------------------------------------------------------------
+//  Requests and replies
+
+int
+cbus_request_send (zsock_t *dealer, const char *command, uint64_t request_id,
+                   const void *body, size_t size)
+{
+    uint8_t id [8];
+    for (int index = 0; index < 8; index++)
+        id [index] = (uint8_t) (request_id >> (8 * index));
+    if (!body) {
+        body = s_empty_map;
+        size = sizeof (s_empty_map);
+    }
+    void *handle = zsock_resolve (dealer);
+    if (zmq_send (handle, command, strlen (command), ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, id, sizeof (id), ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, body, size, 0) < 0)
+        return -1;
+    return 0;
+}
+
+cbus_request_t *
+cbus_request_recv (zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv (router);
+    if (!msg)
+        return NULL;
+    cbus_request_t *self = NULL;
+    if (zmsg_size (msg) != 4) {
+        zsys_warning ("dropped request with %zu frames", zmsg_size (msg));
+        goto cleanup;
+    }
+    self = (cbus_request_t *) zmalloc (sizeof (cbus_request_t));
+    self->routing_id = zmsg_pop (msg);
+    zframe_t *command = zmsg_pop (msg);
+    size_t size = zframe_size (command);
+    if (size == 0 || size >= sizeof (self->command)) {
+        zframe_destroy (&command);
+        zsys_warning ("dropped request with a bad command frame");
+        cbus_request_destroy (&self);
+        goto cleanup;
+    }
+    memcpy (self->command, zframe_data (command), size);
+    self->command [size] = 0;
+    zframe_destroy (&command);
+    self->request_id = zmsg_pop (msg);
+    self->body = zmsg_pop (msg);
+    self->decoded = s_decode_map (self->body, &self->unpacked);
+cleanup:
+    zmsg_destroy (&msg);
+    return self;
+}
+
+void
+cbus_request_destroy (cbus_request_t **self_p)
+{
+    assert (self_p);
+    cbus_request_t *self = *self_p;
+    if (self) {
+        zframe_destroy (&self->routing_id);
+        zframe_destroy (&self->request_id);
+        zframe_destroy (&self->body);
+        msgpack_unpacked_destroy (&self->unpacked);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const msgpack_object *
+cbus_request_map (cbus_request_t *self)
+{
+    return self->decoded ? &self->unpacked.data : NULL;
+}
+
+int
+cbus_reply_send (zsock_t *router, cbus_request_t *request, const char *status,
+                 const void *body, size_t size)
+{
+    if (!body) {
+        body = s_empty_map;
+        size = sizeof (s_empty_map);
+    }
+    void *handle = zsock_resolve (router);
+    if (zmq_send (handle, zframe_data (request->routing_id),
+                  zframe_size (request->routing_id), ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, status, strlen (status), ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, zframe_data (request->request_id),
+                  zframe_size (request->request_id), ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, body, size, 0) < 0)
+        return -1;
+    return 0;
+}
+
+int
+cbus_reply_error (zsock_t *router, cbus_request_t *request, const char *status,
+                  const char *format, ...)
+{
+    char reason [CBUS_REASON_MAX];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, sizeof (reason), format, args);
+    va_end (args);
+    cbus_buf_t buf = {0};
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &buf);
+    msgpack_pack_map (&pk, 1);
+    cbus_pack_kv_str (&pk, "reason", reason);
+    int rc = cbus_reply_send (router, request, status, buf.data, buf.size);
+    cbus_buf_free (&buf);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Synchronous client
+
+struct _cbus_client_t {
+    zsock_t *dealer;            //  Connected to the service's ROUTER
+    uint64_t next_id;           //  Request id of the next call
+};
+
+cbus_client_t *
+cbus_client_new (const char *endpoint)
+{
+    cbus_client_t *self = (cbus_client_t *) zmalloc (sizeof (cbus_client_t));
+    self->dealer = zsock_new (ZMQ_DEALER);
+    //  A request to a dead service must not sit queued forever.
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_maxmsgsize (self->dealer, CBUS_MSG_MAX_BYTES);
+    if (!self->dealer || zsock_connect (self->dealer, "%s", endpoint)) {
+        zsock_destroy (&self->dealer);
+        free (self);
+        return NULL;
+    }
+    self->next_id = randombytes_random ();
+    return self;
+}
+
+void
+cbus_client_destroy (cbus_client_t **self_p)
+{
+    assert (self_p);
+    cbus_client_t *self = *self_p;
+    if (self) {
+        zsock_destroy (&self->dealer);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+cbus_client_call (cbus_client_t *self, const char *command,
+                  const void *body, size_t size, int timeout_ms,
+                  char **status_p, zframe_t **reply_p)
+{
+    uint64_t id = self->next_id++;
+    if (cbus_request_send (self->dealer, command, id, body, size))
+        return -1;
+    int64_t deadline = cbus_mono_ms () + timeout_ms;
+    zpoller_t *poller = zpoller_new (self->dealer, NULL);
+    int rc = -1;
+    while (true) {
+        int64_t left = deadline - cbus_mono_ms ();
+        if (left <= 0)
+            break;
+        if (!zpoller_wait (poller, (int) left))
+            break;
+        zmsg_t *msg = zmsg_recv (self->dealer);
+        if (!msg)
+            break;
+        if (zmsg_size (msg) == 3) {
+            char *status = zmsg_popstr (msg);
+            zframe_t *id_frame = zmsg_pop (msg);
+            uint64_t got = 0;
+            if (zframe_size (id_frame) == 8)
+                for (int index = 7; index >= 0; index--)
+                    got = (got << 8) | zframe_data (id_frame) [index];
+            zframe_destroy (&id_frame);
+            if (got == id) {
+                *status_p = status;
+                *reply_p = zmsg_pop (msg);
+                zmsg_destroy (&msg);
+                rc = 0;
+                break;
+            }
+            zstr_free (&status);
+        }
+        zmsg_destroy (&msg);            //  A late reply to an earlier call
+    }
+    zpoller_destroy (&poller);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+struct _cbus_pub_t {
+    zsock_t *pub;               //  Connected to the bus's XSUB
+    char *source;               //  Role and instance, "miner.3"
+    uint64_t boot;              //  Random per process start
+    uint64_t sequence;          //  Of the next event
+};
+
+cbus_pub_t *
+cbus_pub_new (const char *endpoint, const char *source)
+{
+    cbus_pub_t *self = (cbus_pub_t *) zmalloc (sizeof (cbus_pub_t));
+    self->pub = zsock_new (ZMQ_PUB);
+    if (!self->pub || zsock_connect (self->pub, "%s", endpoint)) {
+        zsock_destroy (&self->pub);
+        free (self);
+        return NULL;
+    }
+    //  Events queued while the bus is down are dropped by PUB once the
+    //  high-water mark is hit; a subscriber learns it from the sequence.
+    zsock_set_linger (self->pub, 100);
+    self->source = strdup (source);
+    randombytes_buf (&self->boot, sizeof (self->boot));
+    self->boot &= 0x001fffffffffffffULL;    //  Exact in a JSON number too
+    return self;
+}
+
+void
+cbus_pub_destroy (cbus_pub_t **self_p)
+{
+    assert (self_p);
+    cbus_pub_t *self = *self_p;
+    if (self) {
+        zsock_destroy (&self->pub);
+        free (self->source);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+cbus_pub_begin (cbus_pub_t *self, msgpack_packer *pk, cbus_buf_t *buf, uint32_t fields)
+{
+    cbus_buf_reset (buf);
+    cbus_packer_init (pk, buf);
+    msgpack_pack_map (pk, fields + 2);
+    cbus_pack_kv_str (pk, "src", self->source);
+    cbus_pack_kv_u64 (pk, "boot", self->boot);
+}
+
+int
+cbus_pub_send (cbus_pub_t *self, const char *topic, cbus_buf_t *buf)
+{
+    uint8_t sequence [8];
+    for (int index = 0; index < 8; index++)
+        sequence [index] = (uint8_t) (self->sequence >> (8 * index));
+    self->sequence++;
+    void *handle = zsock_resolve (self->pub);
+    if (zmq_send (handle, topic, strlen (topic), ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, buf->data, buf->size, ZMQ_SNDMORE) < 0
+    ||  zmq_send (handle, sequence, sizeof (sequence), 0) < 0)
+        return -1;
+    return 0;
+}
+
+int
+cbus_pub_heartbeat (cbus_pub_t *self)
+{
+    cbus_buf_t buf = {0};
+    msgpack_packer pk;
+    cbus_pub_begin (self, &pk, &buf, 2);
+    cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
+    cbus_pack_kv_u64 (&pk, "time_ms", cbus_time_ms ());
+    int rc = cbus_pub_send (self, CBUS_TOPIC_HEARTBEAT, &buf);
+    cbus_buf_free (&buf);
+    return rc;
+}
+
+uint64_t
+cbus_pub_boot (cbus_pub_t *self)
+{
+    return self->boot;
+}
+
+const char *
+cbus_pub_source (cbus_pub_t *self)
+{
+    return self->source;
+}
+
+cbus_event_t *
+cbus_event_recv (zsock_t *sub)
+{
+    zmsg_t *msg = zmsg_recv (sub);
+    if (!msg)
+        return NULL;
+    cbus_event_t *self = NULL;
+    zframe_t *topic = zmsg_first (msg);
+    if (zmsg_size (msg) != 3 || zframe_size (topic) == 0
+    ||  zframe_size (topic) >= sizeof (self->topic)) {
+        zsys_warning ("dropped malformed event (%zu frames)", zmsg_size (msg));
+        zmsg_destroy (&msg);
+        return NULL;
+    }
+    self = (cbus_event_t *) zmalloc (sizeof (cbus_event_t));
+    memcpy (self->topic, zframe_data (topic), zframe_size (topic));
+    zframe_t *frame = zmsg_pop (msg);
+    zframe_destroy (&frame);
+    self->body = zmsg_pop (msg);
+    zframe_t *sequence = zmsg_pop (msg);
+    if (zframe_size (sequence) == 8)
+        for (int index = 7; index >= 0; index--)
+            self->sequence = (self->sequence << 8) | zframe_data (sequence) [index];
+    zframe_destroy (&sequence);
+    self->decoded = s_decode_map (self->body, &self->unpacked);
+    zmsg_destroy (&msg);
+    return self;
+}
+
+void
+cbus_event_destroy (cbus_event_t **self_p)
+{
+    assert (self_p);
+    cbus_event_t *self = *self_p;
+    if (self) {
+        zframe_destroy (&self->body);
+        msgpack_unpacked_destroy (&self->unpacked);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const msgpack_object *
+cbus_event_map (cbus_event_t *self)
+{
+    return self->decoded ? &self->unpacked.data : NULL;
+}
+
+//  A tiny echo service for the self-test: answers PING with {"pong": n}.
+static void
+s_echo_actor (zsock_t *pipe, void *args)
+{
+    zsock_t *router = zsock_new_router ((const char *) args);
+    assert (router);
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        zsock_t *which = (zsock_t *) zpoller_wait (poller, -1);
+        if (which != router)
+            break;
+        cbus_request_t *request = cbus_request_recv (router);
+        if (!request)
+            continue;
+        uint64_t value = 0;
+        if (!request->decoded)
+            cbus_reply_error (router, request, CBUS_STATUS_INVALID, "body is not a map");
+        else
+        if (streq (request->command, CBUS_CMD_PING)
+        &&  cbus_msg_get_u64 (cbus_request_map (request), "n", &value) == 0) {
+            cbus_buf_t buf = {0};
+            msgpack_packer pk;
+            cbus_packer_init (&pk, &buf);
+            msgpack_pack_map (&pk, 1);
+            cbus_pack_kv_u64 (&pk, "pong", value + 1);
+            cbus_reply_send (router, request, CBUS_STATUS_OK, buf.data, buf.size);
+            cbus_buf_free (&buf);
+        }
+        else
+            cbus_reply_error (router, request, CBUS_STATUS_INVALID, "unknown command %s",
+                              request->command);
+        cbus_request_destroy (&request);
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+void
+cbus_msg_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_msg: ");
+    const char *endpoint = "inproc://cbus_msg_test";
+    zactor_t *echo = zactor_new (s_echo_actor, (void *) endpoint);
+    cbus_client_t *client = cbus_client_new (endpoint);
+    assert (client);
+
+    cbus_buf_t buf = {0};
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &buf);
+    msgpack_pack_map (&pk, 1);
+    cbus_pack_kv_u64 (&pk, "n", 41);
+    char *status;
+    zframe_t *reply;
+    int rc = cbus_client_call (client, CBUS_CMD_PING, buf.data, buf.size, 2000, &status, &reply);
+    assert (rc == 0);
+    assert (streq (status, CBUS_STATUS_OK));
+    msgpack_unpacked unpacked;
+    assert (s_decode_map (reply, &unpacked));
+    uint64_t pong;
+    assert (cbus_msg_get_u64 (&unpacked.data, "pong", &pong) == 0 && pong == 42);
+    assert (cbus_msg_get_str (&unpacked.data, "pong", &(const char *) {0}, &(size_t) {0}) == -1);
+    msgpack_unpacked_destroy (&unpacked);
+    zstr_free (&status);
+    zframe_destroy (&reply);
+
+    //  Unknown command and a body that is not a map get reasons.
+    rc = cbus_client_call (client, "NOPE", buf.data, buf.size, 2000, &status, &reply);
+    assert (rc == 0 && streq (status, CBUS_STATUS_INVALID));
+    assert (s_decode_map (reply, &unpacked));
+    const char *reason;
+    size_t reason_size;
+    assert (cbus_msg_get_str (&unpacked.data, "reason", &reason, &reason_size) == 0);
+    assert (reason_size > 0);
+    msgpack_unpacked_destroy (&unpacked);
+    zstr_free (&status);
+    zframe_destroy (&reply);
+    rc = cbus_client_call (client, CBUS_CMD_PING, "\xc1", 1, 2000, &status, &reply);
+    assert (rc == 0 && streq (status, CBUS_STATUS_INVALID));
+    zstr_free (&status);
+    zframe_destroy (&reply);
+    cbus_client_destroy (&client);
+    zactor_destroy (&echo);
+
+    //  A call to nobody times out.
+    client = cbus_client_new ("inproc://cbus_msg_nobody");
+    assert (client);
+    assert (cbus_client_call (client, CBUS_CMD_PING, NULL, 0, 50, &status, &reply) == -1);
+    cbus_client_destroy (&client);
+
+    //  Events: sequence numbers count up, src and boot lead the body.
+    zsock_t *sub = zsock_new_sub ("@inproc://cbus_msg_events", "test.");
+    cbus_pub_t *pub = cbus_pub_new ("inproc://cbus_msg_events", "tester");
+    assert (sub && pub);
+    //  A bound SUB attaches a new peer (and sends it the subscription)
+    //  only when its own thread touches it: poll instead of sleeping.
+    zpoller_t *settle = zpoller_new (sub, NULL);
+    zpoller_wait (settle, 100);
+    zpoller_destroy (&settle);
+    for (int index = 0; index < 2; index++) {
+        cbus_pub_begin (pub, &pk, &buf, 1);
+        cbus_pack_kv_u64 (&pk, "index", (uint64_t) index);
+        assert (cbus_pub_send (pub, "test.event", &buf) == 0);
+    }
+    for (uint64_t index = 0; index < 2; index++) {
+        cbus_event_t *event = cbus_event_recv (sub);
+        assert (event && event->decoded);
+        assert (streq (event->topic, "test.event"));
+        assert (event->sequence == index);
+        uint64_t value, boot;
+        assert (cbus_msg_get_u64 (cbus_event_map (event), "index", &value) == 0 && value == index);
+        assert (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0);
+        assert (boot == cbus_pub_boot (pub));
+        cbus_event_destroy (&event);
+    }
+    cbus_pub_destroy (&pub);
+    zsock_destroy (&sub);
+    cbus_buf_free (&buf);
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,59 @@
+/*  =========================================================================
+    cbus_service - the thin main shared by every service program
+    =========================================================================
+*/
+#include "cbus.h"
+#include <stdarg.h>
+
+void
+cbus_service_fail (zsock_t *pipe, const char *format, ...)
+{
+    char reason [CBUS_REASON_MAX];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, sizeof (reason), format, args);
+    va_end (args);
+    zsys_error ("%s", reason);
+    zstr_send (pipe, "FAILED");
+}
+
+int
+cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
+{
+    char ident [64];
+    snprintf (ident, sizeof (ident), "chainbus-%s", role);
+    for (int arg = 1; arg < argc; arg++)
+        if (streq (argv [arg], "--help") || streq (argv [arg], "-h")) {
+            printf ("usage: %s [--config FILE] [--flag VALUE ...]\n", ident);
+            cbus_config_print_help (stdout);
+            return 0;
+        }
+    char reason [CBUS_REASON_MAX];
+    cbus_config_t *config = cbus_config_new (argc, argv, reason);
+    if (!config) {
+        fprintf (stderr, "%s: %s\n", ident, reason);
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_logident (ident);
+    zsys_set_logsender (NULL);
+    if (cbus_config_make_dirs (config, reason)) {
+        fprintf (stderr, "%s: %s\n", ident, reason);
+        cbus_config_destroy (&config);
+        return 2;
+    }
+    zsys_info ("starting version=%s data_dir=%s pid=%d", CBUS_VERSION,
+               cbus_config_data_dir (config), (int) getpid ());
+    zactor_t *service = zactor_new (actor, config);
+    int exit_code = 0;
+    //  The actor speaks on its pipe only to say it failed; a NULL here
+    //  means SIGINT or SIGTERM (CZMQ's handler sets zsys_interrupted).
+    char *message = zstr_recv (service);
+    if (message && streq (message, "FAILED"))
+        exit_code = 1;
+    zstr_free (&message);
+    zactor_destroy (&service);
+    zsys_info ("stopped exit=%d", exit_code);
+    cbus_config_destroy (&config);
+    return exit_code;
+}

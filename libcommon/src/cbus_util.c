@@ -1,0 +1,245 @@
+/*  =========================================================================
+    cbus_util - small shared helpers: growable byte buffer, hex, clocks
+    =========================================================================
+*/
+#include "cbus.h"
+#include <stdarg.h>
+#include <fcntl.h>
+#include <libgen.h>
+
+void
+cbus_buf_init (cbus_buf_t *self)
+{
+    memset (self, 0, sizeof (*self));
+}
+
+void
+cbus_buf_free (cbus_buf_t *self)
+{
+    free (self->data);
+    memset (self, 0, sizeof (*self));
+}
+
+void
+cbus_buf_reset (cbus_buf_t *self)
+{
+    self->size = 0;
+    if (self->data)
+        self->data [0] = 0;
+}
+
+//  Make room for extra more bytes plus the terminator; doubles the
+//  allocation so that appends are amortised O(1).
+static void
+s_reserve (cbus_buf_t *self, size_t extra)
+{
+    size_t needed = self->size + extra + 1;
+    if (needed <= self->alloc)
+        return;
+    size_t alloc = self->alloc ? self->alloc : 256;
+    while (alloc < needed)
+        alloc *= 2;
+    self->data = (char *) realloc (self->data, alloc);
+    assert (self->data);
+    self->alloc = alloc;
+}
+
+void
+cbus_buf_append (cbus_buf_t *self, const void *data, size_t size)
+{
+    s_reserve (self, size);
+    if (size)
+        memcpy (self->data + self->size, data, size);
+    self->size += size;
+    self->data [self->size] = 0;
+}
+
+void
+cbus_buf_puts (cbus_buf_t *self, const char *text)
+{
+    cbus_buf_append (self, text, strlen (text));
+}
+
+void
+cbus_buf_printf (cbus_buf_t *self, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    char small [256];
+    int size = vsnprintf (small, sizeof (small), format, args);
+    va_end (args);
+    assert (size >= 0);
+    if ((size_t) size < sizeof (small)) {
+        cbus_buf_append (self, small, (size_t) size);
+        return;
+    }
+    s_reserve (self, (size_t) size);
+    va_start (args, format);
+    vsnprintf (self->data + self->size, (size_t) size + 1, format, args);
+    va_end (args);
+    self->size += (size_t) size;
+}
+
+char *
+cbus_buf_detach (cbus_buf_t *self, size_t *size_p)
+{
+    s_reserve (self, 0);
+    char *data = self->data;
+    if (size_p)
+        *size_p = self->size;
+    memset (self, 0, sizeof (*self));
+    return data;
+}
+
+int
+cbus_buf_msgpack_write (void *data, const char *buf, size_t len)
+{
+    cbus_buf_append ((cbus_buf_t *) data, buf, len);
+    return 0;
+}
+
+void
+cbus_hex_encode (const uint8_t *data, size_t size, char *out)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (size_t index = 0; index < size; index++) {
+        out [2 * index] = digits [data [index] >> 4];
+        out [2 * index + 1] = digits [data [index] & 15];
+    }
+    out [2 * size] = 0;
+}
+
+static int
+s_hex_digit (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int
+cbus_hex_decode (const char *text, uint8_t *out, size_t size)
+{
+    if (!text || strlen (text) != 2 * size)
+        return -1;
+    for (size_t index = 0; index < size; index++) {
+        int high = s_hex_digit (text [2 * index]);
+        int low = s_hex_digit (text [2 * index + 1]);
+        if (high < 0 || low < 0)
+            return -1;
+        out [index] = (uint8_t) (high << 4 | low);
+    }
+    return 0;
+}
+
+uint64_t
+cbus_time_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t
+cbus_time_ms (void)
+{
+    return cbus_time_us () / 1000;
+}
+
+int64_t
+cbus_mono_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+cbus_file_write_atomic (const char *path, const void *data, size_t size)
+{
+    char temp [PATH_MAX];
+    if (snprintf (temp, sizeof (temp), "%s.tmp", path) >= (int) sizeof (temp))
+        return -1;
+    int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    const char *cursor = (const char *) data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t written = write (fd, cursor, left);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0) {
+            close (fd);
+            unlink (temp);
+            return -1;
+        }
+        cursor += written;
+        left -= (size_t) written;
+    }
+    if (fsync (fd) || close (fd) || rename (temp, path)) {
+        unlink (temp);
+        return -1;
+    }
+    //  The rename is durable only once the directory is synced.
+    char dir [PATH_MAX];
+    snprintf (dir, sizeof (dir), "%s", path);
+    int dir_fd = open (dirname (dir), O_RDONLY | O_DIRECTORY);
+    if (dir_fd >= 0) {
+        fsync (dir_fd);
+        close (dir_fd);
+    }
+    return 0;
+}
+
+void
+cbus_util_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_util: ");
+    cbus_buf_t buf = {0};
+    cbus_buf_puts (&buf, "abc");
+    cbus_buf_printf (&buf, "-%d-", 42);
+    for (int index = 0; index < 100; index++)
+        cbus_buf_printf (&buf, "%s", "0123456789");
+    assert (buf.size == 3 + 4 + 1000);
+    assert (memcmp (buf.data, "abc-42-0123", 11) == 0);
+    cbus_buf_reset (&buf);
+    assert (buf.size == 0 && buf.data [0] == 0);
+    cbus_buf_free (&buf);
+
+    uint8_t bytes [4] = { 0x00, 0x7f, 0xab, 0xff };
+    char hex [9];
+    cbus_hex_encode (bytes, 4, hex);
+    assert (streq (hex, "007fabff"));
+    uint8_t back [4];
+    assert (cbus_hex_decode ("007FABff", back, 4) == 0);
+    assert (memcmp (back, bytes, 4) == 0);
+    assert (cbus_hex_decode ("007fab", back, 4) == -1);
+    assert (cbus_hex_decode ("007fabfg", back, 4) == -1);
+
+    assert (cbus_time_us () > 1600000000ULL * 1000000);
+    int64_t before = cbus_mono_ms ();
+    assert (cbus_mono_ms () >= before);
+
+    char path [] = "/tmp/cbus_util_test_XXXXXX";
+    assert (mkdtemp (path));
+    char file [PATH_MAX];
+    snprintf (file, sizeof (file), "%s/file", path);
+    assert (cbus_file_write_atomic (file, "hello", 5) == 0);
+    char *text = zsys_sprintf ("cat %s", file);
+    FILE *in = fopen (file, "r");
+    char read_back [8] = {0};
+    assert (in && fread (read_back, 1, 8, in) == 5);
+    fclose (in);
+    assert (streq (read_back, "hello"));
+    zstr_free (&text);
+    unlink (file);
+    rmdir (path);
+    if (verbose)
+        printf ("OK\n");
+}
