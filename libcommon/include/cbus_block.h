@@ -40,6 +40,13 @@ int
     __attribute__ ((warn_unused_result));
 void
     cbus_header_hash (const cbus_header_t *self, uint8_t out [CBUS_HASH_BYTES]);
+//  Try up to tries nonces from the header's current nonce. Returns true
+//  with the header's nonce set to one that meets its target, or false
+//  with the nonce advanced past the last one tried. The first 64 header
+//  bytes do not depend on the nonce, so their SHA-256 state is computed
+//  once per call (midstate).
+bool
+    cbus_header_search (cbus_header_t *self, uint64_t tries);
 
 //  New block with a copy of this header and no transactions.
 cbus_block_t *

@@ -24,6 +24,7 @@
 #define CBUS_STATUS_INVALID   "INVALID"     //  Input rejected: reason says why
 #define CBUS_STATUS_NOTFOUND  "NOTFOUND"    //  No such thing
 #define CBUS_STATUS_FULL      "FULL"        //  Resource limit reached, retry later
+#define CBUS_STATUS_UNAVAILABLE "UNAVAILABLE" //  A service it depends on did not answer
 #define CBUS_STATUS_ERROR     "ERROR"       //  The service failed (storage...)
 
 //  Commands (ROUTER services)

@@ -22,6 +22,12 @@ void
     cbus_service_fail (zsock_t *pipe, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  Debug lines are written only with node/verbose set; the test comes
+//  before any formatting, so a debug line costs nothing on a hot path.
+extern bool cbus_log_verbose;
+#define CBUS_DEBUG(...) \
+    do { if (cbus_log_verbose) zsys_debug (__VA_ARGS__); } while (0)
+
 //  Interval of node.heartbeat events, and how long before a silent
 //  service counts as down.
 #define CBUS_HEARTBEAT_MS      1000

@@ -5,6 +5,8 @@
 #include "cbus.h"
 #include <stdarg.h>
 
+bool cbus_log_verbose = false;
+
 void
 cbus_service_fail (zsock_t *pipe, const char *format, ...)
 {
@@ -37,6 +39,7 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     zsys_init ();
     zsys_set_logident (ident);
     zsys_set_logsender (NULL);
+    cbus_log_verbose = cbus_config_bool (config, "node/verbose");
     if (cbus_config_make_dirs (config, reason)) {
         fprintf (stderr, "%s: %s\n", ident, reason);
         cbus_config_destroy (&config);

@@ -1,0 +1,82 @@
+/*  =========================================================================
+    cbus_chain - the block tree on disk and the rules that admit a block
+
+    The storage and validation half of the chainstore, with no sockets,
+    so that it can be tested alone. Every function that changes the store
+    writes one synced batch: after a crash the store is either before or
+    after a block, never between.
+    =========================================================================
+*/
+#ifndef CBUS_CHAIN_H_INCLUDED
+#define CBUS_CHAIN_H_INCLUDED
+
+#include "cbus.h"
+
+typedef struct _cbus_chain_t cbus_chain_t;
+
+//  What a block index record says about one block.
+typedef struct {
+    uint64_t height;                    //  Distance from genesis
+    uint8_t work [CBUS_U256_BYTES];     //  Chain work up to and with it
+    uint64_t time_ms;                   //  Header time
+    uint8_t prev_hash [CBUS_HASH_BYTES];//  Parent
+} cbus_chain_entry_t;
+
+//  Outcome of cbus_chain_submit.
+typedef enum {
+    CBUS_CHAIN_CONNECTED,               //  Now the tip
+    CBUS_CHAIN_DUPLICATE,               //  Already stored
+    CBUS_CHAIN_SIDE,                    //  Stored on a branch with less work
+    CBUS_CHAIN_INVALID,                 //  Refused; see reason
+    CBUS_CHAIN_FAILED                   //  Storage failed; see reason
+} cbus_chain_result_t;
+
+//  Open (creating with the network's genesis) the chain at path. Refuses a
+//  store made for another network or target. NULL with a reason.
+cbus_chain_t *
+    cbus_chain_new (const char *path, const char *network, uint32_t bits,
+                    size_t cache_mb, uint64_t max_future_ms, char *reason);
+void
+    cbus_chain_destroy (cbus_chain_t **self_p);
+
+//  The active tip (borrowed hash) and its entry.
+const uint8_t *
+    cbus_chain_tip (cbus_chain_t *self, cbus_chain_entry_t *entry);
+const uint8_t *
+    cbus_chain_genesis (cbus_chain_t *self);
+uint32_t
+    cbus_chain_bits (cbus_chain_t *self);
+
+//  Validate and store a block given as bytes. On CONNECTED the block
+//  object is returned through block_p (caller destroys) for the event.
+//  hash receives the block's hash whenever it could be computed.
+cbus_chain_result_t
+    cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
+                       uint8_t hash [CBUS_HASH_BYTES], cbus_block_t **block_p,
+                       char *reason);
+
+//  Block bytes by hash; 0 and bytes (caller frees with cbus_store_free)
+//  or NULL if absent; -1 on a storage error.
+int
+    cbus_chain_block_by_hash (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
+                              char **bytes_p, size_t *size_p);
+//  Hash of the active block at height into hash; 0 found, -1 not.
+int
+    cbus_chain_hash_at (cbus_chain_t *self, uint64_t height, uint8_t hash [CBUS_HASH_BYTES]);
+//  Index entry of a stored block; 0 found, -1 not.
+int
+    cbus_chain_entry (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
+                      cbus_chain_entry_t *entry);
+//  True if the block is on the active chain.
+bool
+    cbus_chain_is_active (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES]);
+//  Where a confirmed transaction is: 0 and block hash + position, -1 if
+//  it is not in the active chain.
+int
+    cbus_chain_tx_where (cbus_chain_t *self, const uint8_t txid [CBUS_HASH_BYTES],
+                         uint8_t block_hash [CBUS_HASH_BYTES], uint32_t *position);
+
+void
+    cbus_chain_test (bool verbose);
+
+#endif

@@ -1,0 +1,394 @@
+/*  =========================================================================
+    cbus_chainstore - the chain's keeper: the only writer of its LevelDB
+    =========================================================================
+*/
+#include "cbus_chainstore.h"
+#include "cbus_chain.h"
+
+typedef struct {
+    zsock_t *pipe;              //  Actor command pipe
+    zsock_t *router;            //  Queries and submissions
+    cbus_pub_t *pub;            //  Events into the bus
+    cbus_chain_t *chain;        //  The block tree on disk
+    char *network;              //  Network id, for TIP
+    cbus_buf_t reply;           //  Reused reply buffer
+    cbus_buf_t event;           //  Reused event buffer
+} s_chainstore_t;
+
+//  Start a reply map of count entries in self->reply.
+static msgpack_packer
+s_begin (s_chainstore_t *self, uint32_t count)
+{
+    cbus_buf_reset (&self->reply);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &self->reply);
+    msgpack_pack_map (&pk, count);
+    return pk;
+}
+
+static void
+s_send (s_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
+}
+
+static void
+s_publish_connected (s_chainstore_t *self, cbus_block_t *block, const uint8_t hash [CBUS_HASH_BYTES])
+{
+    cbus_chain_entry_t entry;
+    cbus_chain_tip (self->chain, &entry);
+    cbus_header_t *header = cbus_block_header (block);
+    msgpack_packer pk;
+    cbus_pub_begin (self->pub, &pk, &self->event, 7);
+    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", header->height);
+    cbus_pack_kv_bin (&pk, "prev_hash", header->prev_hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_bin (&pk, "merkle_root", header->merkle_root, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "time_ms", header->time_ms);
+    cbus_pack_kv_bin (&pk, "work", entry.work, CBUS_U256_BYTES);
+    cbus_pack_str (&pk, "txids");
+    size_t count = cbus_block_tx_count (block);
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t index = 0; index < count; index++) {
+        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+        msgpack_pack_bin_body (&pk, cbus_tx_id (cbus_block_tx (block, index)), CBUS_HASH_BYTES);
+    }
+    cbus_pub_send (self->pub, CBUS_TOPIC_BLOCK_CONNECTED, &self->event);
+}
+
+static void
+s_handle_tip (s_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_chain_entry_t entry;
+    const uint8_t *tip = cbus_chain_tip (self->chain, &entry);
+    msgpack_packer pk = s_begin (self, 7);
+    cbus_pack_kv_u64 (&pk, "height", entry.height);
+    cbus_pack_kv_bin (&pk, "hash", tip, CBUS_HASH_BYTES);
+    cbus_pack_kv_bin (&pk, "work", entry.work, CBUS_U256_BYTES);
+    cbus_pack_kv_u64 (&pk, "time_ms", entry.time_ms);
+    cbus_pack_kv_str (&pk, "network", self->network);
+    cbus_pack_kv_bin (&pk, "genesis", cbus_chain_genesis (self->chain), CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "bits", cbus_chain_bits (self->chain));
+    s_send (self, request);
+}
+
+static void
+s_handle_block_get (s_chainstore_t *self, cbus_request_t *request)
+{
+    const msgpack_object *map = cbus_request_map (request);
+    uint8_t hash [CBUS_HASH_BYTES];
+    uint64_t height;
+    if (cbus_msg_get_u64 (map, "height", &height) == 0) {
+        if (cbus_chain_hash_at (self->chain, height, hash)) {
+            cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND,
+                              "No block at height %" PRIu64, height);
+            return;
+        }
+    }
+    else
+    if (cbus_msg_get_hash (map, "hash", hash)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "BLOCK.GET needs a height (int) or a hash (32-byte bin)");
+        return;
+    }
+    char *bytes = NULL;
+    size_t size;
+    cbus_chain_entry_t entry, tip;
+    if (cbus_chain_entry (self->chain, hash, &entry)
+    ||  cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND, "Block not found");
+        return;
+    }
+    cbus_chain_tip (self->chain, &tip);
+    bool active = cbus_chain_is_active (self->chain, hash);
+    msgpack_packer pk = s_begin (self, 4);
+    cbus_pack_kv_bin (&pk, "block", bytes, size);
+    cbus_pack_kv_u64 (&pk, "height", entry.height);
+    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    //  A block off the active chain has no confirmations.
+    cbus_pack_kv_u64 (&pk, "confirmations", active ? tip.height - entry.height + 1 : 0);
+    s_send (self, request);
+    cbus_store_free (bytes);
+}
+
+static void
+s_handle_chain_page (s_chainstore_t *self, cbus_request_t *request)
+{
+    const msgpack_object *map = cbus_request_map (request);
+    uint64_t from, to, max_bytes;
+    if (cbus_msg_get_u64 (map, "from", &from) || cbus_msg_get_u64 (map, "to", &to)
+    ||  cbus_msg_get_u64 (map, "max_bytes", &max_bytes) || to < from) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "CHAIN.PAGE needs from <= to and max_bytes");
+        return;
+    }
+    cbus_chain_entry_t tip;
+    cbus_chain_tip (self->chain, &tip);
+    if (from > tip.height) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND,
+                          "No block at height %" PRIu64, from);
+        return;
+    }
+    if (to > tip.height)
+        to = tip.height;
+    //  Collect blocks until the byte budget is spent (at least one).
+    zlist_t *blocks = zlist_new ();
+    size_t total = 0;
+    uint64_t height = from;
+    int rc = 0;
+    while (height <= to && (total == 0 || total < max_bytes)) {
+        uint8_t hash [CBUS_HASH_BYTES];
+        char *bytes = NULL;
+        size_t size;
+        if (cbus_chain_hash_at (self->chain, height, hash)
+        ||  cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes) {
+            rc = -1;
+            break;
+        }
+        zlist_append (blocks, zframe_new (bytes, size));
+        cbus_store_free (bytes);
+        total += size;
+        height++;
+    }
+    if (rc == 0) {
+        msgpack_packer pk = s_begin (self, 2);
+        cbus_pack_str (&pk, "blocks");
+        msgpack_pack_array (&pk, (uint32_t) zlist_size (blocks));
+        for (zframe_t *frame = (zframe_t *) zlist_first (blocks); frame;
+             frame = (zframe_t *) zlist_next (blocks)) {
+            msgpack_pack_bin (&pk, zframe_size (frame));
+            msgpack_pack_bin_body (&pk, zframe_data (frame), zframe_size (frame));
+        }
+        cbus_pack_kv_u64 (&pk, "next", height);
+        s_send (self, request);
+    }
+    else
+        cbus_reply_error (self->router, request, CBUS_STATUS_ERROR,
+                          "The chain store could not read block %" PRIu64, height);
+    zframe_t *frame;
+    while ((frame = (zframe_t *) zlist_pop (blocks)))
+        zframe_destroy (&frame);
+    zlist_destroy (&blocks);
+}
+
+static void
+s_handle_tx_get (s_chainstore_t *self, cbus_request_t *request)
+{
+    uint8_t txid [CBUS_HASH_BYTES], block_hash [CBUS_HASH_BYTES];
+    uint32_t position;
+    if (cbus_msg_get_hash (cbus_request_map (request), "txid", txid)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.GET needs a txid");
+        return;
+    }
+    if (cbus_chain_tx_where (self->chain, txid, block_hash, &position)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND, "Transaction not in the chain");
+        return;
+    }
+    char *bytes = NULL;
+    size_t size;
+    cbus_chain_entry_t entry, tip;
+    cbus_block_t *block = NULL;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_chain_entry (self->chain, block_hash, &entry) == 0
+    &&  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) == 0 && bytes)
+        block = cbus_block_new_from_bytes (bytes, size, reason);
+    cbus_store_free (bytes);
+    cbus_tx_t *tx = block ? cbus_block_tx (block, position) : NULL;
+    if (!tx) {
+        zsys_error ("tx index points at a missing block or position");
+        cbus_reply_error (self->router, request, CBUS_STATUS_ERROR, "The chain store's index is damaged");
+        cbus_block_destroy (&block);
+        return;
+    }
+    cbus_chain_tip (self->chain, &tip);
+    msgpack_packer pk = s_begin (self, 5);
+    const uint8_t *tx_bytes = cbus_tx_bytes (tx, &size);
+    cbus_pack_kv_bin (&pk, "tx", tx_bytes, size);
+    cbus_pack_kv_bin (&pk, "block_hash", block_hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", entry.height);
+    cbus_pack_kv_u64 (&pk, "index", position);
+    cbus_pack_kv_u64 (&pk, "confirmations", tip.height - entry.height + 1);
+    s_send (self, request);
+    cbus_block_destroy (&block);
+}
+
+static void
+s_handle_tx_known (s_chainstore_t *self, cbus_request_t *request)
+{
+    const msgpack_object *txids = cbus_msg_get (cbus_request_map (request), "txids");
+    if (!txids || txids->type != MSGPACK_OBJECT_ARRAY) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.KNOWN needs txids");
+        return;
+    }
+    msgpack_packer pk = s_begin (self, 1);
+    cbus_pack_str (&pk, "known");
+    msgpack_pack_array (&pk, txids->via.array.size);
+    for (uint32_t index = 0; index < txids->via.array.size; index++) {
+        const msgpack_object *item = &txids->via.array.ptr [index];
+        uint8_t where [CBUS_HASH_BYTES];
+        uint32_t position;
+        bool known = item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
+                  && cbus_chain_tx_where (self->chain, (const uint8_t *) item->via.bin.ptr,
+                                          where, &position) == 0;
+        if (known)
+            msgpack_pack_true (&pk);
+        else
+            msgpack_pack_false (&pk);
+    }
+    s_send (self, request);
+}
+
+static void
+s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
+{
+    const uint8_t *data;
+    size_t size;
+    if (cbus_msg_get_bin (cbus_request_map (request), "block", &data, &size)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "BLOCK.SUBMIT needs a block");
+        return;
+    }
+    char reason [CBUS_REASON_MAX] = "";
+    uint8_t hash [CBUS_HASH_BYTES];
+    cbus_block_t *block = NULL;
+    cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, &block, reason);
+    char hex [CBUS_HASH_HEX];
+    cbus_hash_hex (hash, hex);
+    if (result == CBUS_CHAIN_INVALID) {
+        zsys_info ("block refused hash=%s reason=\"%s\"", hex, reason);
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "%s", reason);
+        return;
+    }
+    if (result == CBUS_CHAIN_FAILED) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_ERROR, "%s", reason);
+        return;
+    }
+    cbus_chain_entry_t entry = {0};
+    cbus_chain_entry (self->chain, hash, &entry);
+    if (result == CBUS_CHAIN_CONNECTED) {
+        zsys_info ("block connected height=%" PRIu64 " hash=%s txs=%zu", entry.height, hex,
+                   cbus_block_tx_count (block));
+        //  Durable now: the batch was synced before submit returned.
+        s_publish_connected (self, block, hash);
+        cbus_block_destroy (&block);
+    }
+    msgpack_packer pk = s_begin (self, 3);
+    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", entry.height);
+    cbus_pack_kv_str (&pk, "status", result == CBUS_CHAIN_CONNECTED ? "connected"
+                                   : result == CBUS_CHAIN_DUPLICATE ? "duplicate" : "side");
+    s_send (self, request);
+}
+
+static int
+s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    s_chainstore_t *self = (s_chainstore_t *) arg;
+    cbus_request_t *request = cbus_request_recv (self->router);
+    if (!request)
+        return 0;
+    const char *command = request->command;
+    if (!request->decoded)
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "The body is not a msgpack map");
+    else
+    if (streq (command, CBUS_CMD_PING)) {
+        msgpack_packer pk = s_begin (self, 2);
+        cbus_pack_kv_str (&pk, "role", "chainstore");
+        cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
+        s_send (self, request);
+    }
+    else
+    if (streq (command, CBUS_CMD_TIP))
+        s_handle_tip (self, request);
+    else
+    if (streq (command, CBUS_CMD_BLOCK_GET))
+        s_handle_block_get (self, request);
+    else
+    if (streq (command, CBUS_CMD_CHAIN_PAGE))
+        s_handle_chain_page (self, request);
+    else
+    if (streq (command, CBUS_CMD_TX_GET))
+        s_handle_tx_get (self, request);
+    else
+    if (streq (command, CBUS_CMD_TX_KNOWN))
+        s_handle_tx_known (self, request);
+    else
+    if (streq (command, CBUS_CMD_BLOCK_SUBMIT))
+        s_handle_block_submit (self, request);
+    else
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
+    cbus_request_destroy (&request);
+    return 0;
+}
+
+static int
+s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    cbus_pub_heartbeat (((s_chainstore_t *) arg)->pub);
+    return 0;
+}
+
+static int
+s_on_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) arg;
+    char *command = zstr_recv (reader);
+    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
+    zstr_free (&command);
+    return rc;
+}
+
+void
+cbus_chainstore_actor (zsock_t *pipe, void *args)
+{
+    cbus_config_t *config = (cbus_config_t *) args;
+    s_chainstore_t self = { .pipe = pipe };
+    char reason [CBUS_REASON_MAX];
+    char *endpoint = cbus_config_endpoint (config, "chainstore");
+    char *bus = cbus_config_endpoint (config, "bus-in");
+    char *path = cbus_config_path (config, "chain");
+    zloop_t *loop = NULL;
+    zsock_signal (pipe, 0);
+
+    self.network = strdup (cbus_config_str (config, "node/network"));
+    self.chain = cbus_chain_new (path, self.network,
+                                 (uint32_t) cbus_config_int (config, "node/pow_bits"),
+                                 (size_t) cbus_config_int (config, "chainstore/cache_mb"),
+                                 (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
+                                 reason);
+    if (!self.chain) {
+        cbus_service_fail (pipe, "%s", reason);
+        goto cleanup;
+    }
+    self.router = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (self.router, CBUS_MSG_MAX_BYTES);
+    zsock_set_sndhwm (self.router, 100000);
+    zsock_set_rcvhwm (self.router, 100000);
+    if (zsock_bind (self.router, "%s", endpoint)) {
+        cbus_service_fail (pipe, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        goto cleanup;
+    }
+    self.pub = cbus_pub_new (bus, "chainstore");
+    assert (self.pub);
+    loop = zloop_new ();
+    zloop_reader (loop, pipe, s_on_pipe, &self);
+    zloop_reader (loop, self.router, s_on_request, &self);
+    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, s_on_heartbeat, &self);
+    cbus_chain_entry_t tip;
+    char hex [CBUS_HASH_HEX];
+    cbus_hash_hex (cbus_chain_tip (self.chain, &tip), hex);
+    zsys_info ("chainstore ready height=%" PRIu64 " tip=%s endpoint=%s", tip.height, hex, endpoint);
+    zloop_start (loop);
+cleanup:
+    zloop_destroy (&loop);
+    zsock_destroy (&self.router);
+    cbus_pub_destroy (&self.pub);
+    cbus_chain_destroy (&self.chain);
+    cbus_buf_free (&self.reply);
+    cbus_buf_free (&self.event);
+    free (self.network);
+    zstr_free (&endpoint);
+    zstr_free (&bus);
+    zstr_free (&path);
+}

@@ -1,0 +1,669 @@
+/*  =========================================================================
+    cbus_mempool - takes transactions in, durably, and asks for blocks
+    =========================================================================
+*/
+#include "cbus_mempool.h"
+#include "cbus_pool.h"
+
+//  How long the mempool waits for the chainstore before giving up.
+#define S_CHAINSTORE_TIMEOUT_MS 2000
+//  How often the tip is checked against the chainstore, and work resent.
+#define S_TICK_MS 1000
+//  Most txids asked about in one TX.KNOWN.
+#define S_KNOWN_BATCH 10000
+
+typedef struct {
+    cbus_request_t *request;    //  The MINE request, answered on connect
+    int64_t deadline;           //  Monotonic ms after which nobody waits
+} s_waiter_t;
+
+typedef struct {
+    zsock_t *pipe;              //  Actor command pipe
+    zsock_t *router;            //  Submissions, MINE, queries
+    zsock_t *sub;               //  chain.block.* from the bus
+    cbus_client_t *chainstore;  //  Synchronous questions to the chainstore
+    cbus_pub_t *pub;            //  Events and work into the bus
+    cbus_pool_t *pool;          //  The pending transactions
+    cbus_config_t *config;      //  Settings
+    //  What we know of the chain
+    bool tip_known;             //  A TIP answer or event has arrived
+    uint64_t tip_height;        //  Height of the active tip
+    uint8_t tip_hash [CBUS_HASH_BYTES];
+    uint64_t tip_time_ms;       //  Its time
+    uint32_t bits;              //  The network's target
+    //  Mining
+    zlistx_t *waiters;          //  s_waiter_t, oldest first
+    bool job_active;            //  A template is out as miner.work
+    uint64_t job;               //  Its number
+    uint8_t job_prev [CBUS_HASH_BYTES];     //  Its parent
+    uint8_t job_root [CBUS_HASH_BYTES];     //  Its merkle root
+    cbus_buf_t work;            //  Its encoded miner.work body
+    //  Settings
+    size_t max_pending;
+    size_t block_max_txs;
+    size_t batch_max;
+    int64_t mine_timeout_ms;
+    cbus_buf_t reply;           //  Reused reply buffer
+    cbus_buf_t event;           //  Reused event buffer
+} s_mempool_t;
+
+//  A submission waiting for the group commit.
+typedef struct {
+    cbus_request_t *request;    //  Answered after the commit
+    cbus_tx_t *tx;              //  Checked transaction
+    bool staged;                //  New: written by this batch
+    bool confirmed;             //  Already in the chain
+    bool refused;               //  Already answered (mempool full)
+} s_submit_t;
+
+static msgpack_packer
+s_begin (s_mempool_t *self, uint32_t count)
+{
+    cbus_buf_reset (&self->reply);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &self->reply);
+    msgpack_pack_map (&pk, count);
+    return pk;
+}
+
+static void
+s_send (s_mempool_t *self, cbus_request_t *request)
+{
+    cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
+}
+
+//  Ask the chainstore a question; returns the decoded reply map in
+//  unpacked (caller destroys) or -1 when it does not answer OK.
+static int
+s_ask_chainstore (s_mempool_t *self, const char *command, cbus_buf_t *body,
+                  zframe_t **frame_p, msgpack_unpacked *unpacked)
+{
+    char *status = NULL;
+    if (cbus_client_call (self->chainstore, command, body ? body->data : NULL,
+                          body ? body->size : 0, S_CHAINSTORE_TIMEOUT_MS, &status, frame_p)) {
+        zsys_warning ("chainstore did not answer command=%s", command);
+        return -1;
+    }
+    bool ok = streq (status, CBUS_STATUS_OK);
+    zstr_free (&status);
+    msgpack_unpacked_init (unpacked);
+    size_t offset = 0;
+    if (!ok || msgpack_unpack_next (unpacked, (const char *) zframe_data (*frame_p),
+                                    zframe_size (*frame_p), &offset) != MSGPACK_UNPACK_SUCCESS
+    ||  unpacked->data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy (unpacked);
+        zframe_destroy (frame_p);
+        return -1;
+    }
+    return 0;
+}
+
+//  Which of these txids are confirmed: fills known [count]. -1 if the
+//  chainstore does not answer.
+static int
+s_known (s_mempool_t *self, const uint8_t **txids, size_t count, bool *known)
+{
+    cbus_buf_t body = {0};
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &body);
+    msgpack_pack_map (&pk, 1);
+    cbus_pack_str (&pk, "txids");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t index = 0; index < count; index++) {
+        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+        msgpack_pack_bin_body (&pk, txids [index], CBUS_HASH_BYTES);
+    }
+    zframe_t *frame = NULL;
+    msgpack_unpacked unpacked;
+    int rc = s_ask_chainstore (self, CBUS_CMD_TX_KNOWN, &body, &frame, &unpacked);
+    cbus_buf_free (&body);
+    if (rc)
+        return -1;
+    const msgpack_object *list = cbus_msg_get (&unpacked.data, "known");
+    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size != count)
+        rc = -1;
+    else
+        for (size_t index = 0; index < count; index++)
+            known [index] = list->via.array.ptr [index].type == MSGPACK_OBJECT_BOOLEAN
+                         && list->via.array.ptr [index].via.boolean;
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&frame);
+    return rc;
+}
+
+static void
+s_publish_removed (s_mempool_t *self, const uint8_t txid [CBUS_HASH_BYTES], const char *reason)
+{
+    msgpack_packer pk;
+    cbus_pub_begin (self->pub, &pk, &self->event, 2);
+    cbus_pack_kv_bin (&pk, "txid", txid, CBUS_HASH_BYTES);
+    cbus_pack_kv_str (&pk, "reason", reason);
+    cbus_pub_send (self->pub, CBUS_TOPIC_TX_REMOVED, &self->event);
+}
+
+//  Ask the chainstore for its tip; on a change we did not see as an
+//  event, drop every pending transaction it has confirmed.
+static void
+s_sync_tip (s_mempool_t *self)
+{
+    zframe_t *frame = NULL;
+    msgpack_unpacked unpacked;
+    if (s_ask_chainstore (self, CBUS_CMD_TIP, NULL, &frame, &unpacked))
+        return;
+    uint64_t height, time_ms, bits;
+    uint8_t hash [CBUS_HASH_BYTES];
+    if (cbus_msg_get_u64 (&unpacked.data, "height", &height) == 0
+    &&  cbus_msg_get_hash (&unpacked.data, "hash", hash) == 0
+    &&  cbus_msg_get_u64 (&unpacked.data, "time_ms", &time_ms) == 0
+    &&  cbus_msg_get_u64 (&unpacked.data, "bits", &bits) == 0) {
+        bool changed = !self->tip_known || memcmp (hash, self->tip_hash, CBUS_HASH_BYTES) != 0;
+        self->tip_known = true;
+        self->tip_height = height;
+        self->tip_time_ms = time_ms;
+        self->bits = (uint32_t) bits;
+        memcpy (self->tip_hash, hash, CBUS_HASH_BYTES);
+        if (changed && cbus_pool_size (self->pool) > 0) {
+            //  Reconcile in slices of S_KNOWN_BATCH.
+            size_t total = cbus_pool_size (self->pool), removed = 0;
+            const uint8_t **txids = (const uint8_t **) malloc (total * sizeof (uint8_t *));
+            uint8_t (*copies) [CBUS_HASH_BYTES] = malloc (total * CBUS_HASH_BYTES);
+            bool *known = (bool *) calloc (total, sizeof (bool));
+            size_t count = 0;
+            for (const uint8_t *txid = cbus_pool_first (self->pool); txid; txid = cbus_pool_next (self->pool)) {
+                memcpy (copies [count], txid, CBUS_HASH_BYTES);
+                txids [count] = copies [count];
+                count++;
+            }
+            for (size_t start = 0; start < count; start += S_KNOWN_BATCH) {
+                size_t slice = count - start < S_KNOWN_BATCH ? count - start : S_KNOWN_BATCH;
+                if (s_known (self, txids + start, slice, known + start))
+                    break;
+            }
+            for (size_t index = 0; index < count; index++)
+                if (known [index] && cbus_pool_remove (self->pool, copies [index])) {
+                    s_publish_removed (self, copies [index], "mined");
+                    removed++;
+                }
+            if (cbus_pool_flush (self->pool))
+                zsys_error ("could not write mempool removals");
+            if (removed)
+                zsys_info ("reconciled with the chain removed=%zu pending=%zu", removed,
+                           cbus_pool_size (self->pool));
+            free (txids);
+            free (copies);
+            free (known);
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&frame);
+}
+
+//  Build a block template from the pending transactions, oldest first,
+//  and publish it as miner.work. Transactions the chain already holds
+//  are dropped on the way.
+static void
+s_publish_work (s_mempool_t *self)
+{
+    if (!self->tip_known)
+        s_sync_tip (self);
+    if (!self->tip_known) {
+        zsys_warning ("no template: the chainstore's tip is unknown");
+        return;
+    }
+    cbus_header_t header = {
+        .version = CBUS_BLOCK_VERSION,
+        .height = self->tip_height + 1,
+        .bits = self->bits,
+    };
+    memcpy (header.prev_hash, self->tip_hash, CBUS_HASH_BYTES);
+    //  Later than the parent, so that the median-time rule holds even
+    //  when blocks come faster than the clock ticks.
+    header.time_ms = cbus_time_ms ();
+    if (header.time_ms <= self->tip_time_ms)
+        header.time_ms = self->tip_time_ms + 1;
+    cbus_block_t *block = cbus_block_new (&header);
+    size_t budget = CBUS_BLOCK_MAX_BYTES - 4096;
+    size_t used = 0;
+    char reason [CBUS_REASON_MAX];
+    for (const uint8_t *txid = cbus_pool_first (self->pool); txid; txid = cbus_pool_next (self->pool)) {
+        if (cbus_block_tx_count (block) >= self->block_max_txs)
+            break;
+        size_t size;
+        const uint8_t *bytes = cbus_pool_get (self->pool, txid, &size, NULL);
+        if (used + size + 8 > budget)
+            break;
+        cbus_tx_t *tx = cbus_tx_new_from_bytes (bytes, size, reason);
+        if (tx) {
+            cbus_block_add_tx (block, &tx);
+            used += size + 8;
+        }
+    }
+    //  Drop what the chain already holds (a replay, or a missed event).
+    size_t count = cbus_block_tx_count (block);
+    if (count > 0) {
+        const uint8_t **txids = (const uint8_t **) malloc (count * sizeof (uint8_t *));
+        bool *known = (bool *) calloc (count, sizeof (bool));
+        for (size_t index = 0; index < count; index++)
+            txids [index] = cbus_tx_id (cbus_block_tx (block, index));
+        bool any = false;
+        if (s_known (self, txids, count, known) == 0)
+            for (size_t index = 0; index < count; index++)
+                any |= known [index];
+        free (txids);
+        if (any) {
+            cbus_block_t *kept = cbus_block_new (&header);
+            for (size_t index = 0; index < count; index++) {
+                cbus_tx_t *tx = cbus_block_tx (block, index);
+                if (known [index]) {
+                    if (cbus_pool_remove (self->pool, cbus_tx_id (tx)))
+                        s_publish_removed (self, cbus_tx_id (tx), "mined");
+                }
+                else {
+                    size_t size;
+                    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
+                    cbus_tx_t *copy = cbus_tx_new_from_bytes (bytes, size, reason);
+                    cbus_block_add_tx (kept, &copy);
+                }
+            }
+            if (cbus_pool_flush (self->pool))
+                zsys_error ("could not write mempool removals");
+            cbus_block_destroy (&block);
+            block = kept;
+        }
+        free (known);
+    }
+    cbus_header_t *final = cbus_block_header (block);
+    cbus_block_merkle (block, final->merkle_root);
+    uint8_t header_bytes [CBUS_HEADER_BYTES];
+    cbus_header_encode (final, header_bytes);
+
+    self->job++;
+    self->job_active = true;
+    memcpy (self->job_prev, final->prev_hash, CBUS_HASH_BYTES);
+    memcpy (self->job_root, final->merkle_root, CBUS_HASH_BYTES);
+    msgpack_packer pk;
+    cbus_pub_begin (self->pub, &pk, &self->work, 3);
+    cbus_pack_kv_u64 (&pk, "job", self->job);
+    cbus_pack_kv_bin (&pk, "header", header_bytes, sizeof (header_bytes));
+    cbus_pack_str (&pk, "txs");
+    msgpack_pack_array (&pk, (uint32_t) cbus_block_tx_count (block));
+    for (size_t index = 0; index < cbus_block_tx_count (block); index++) {
+        size_t size;
+        const uint8_t *bytes = cbus_tx_bytes (cbus_block_tx (block, index), &size);
+        msgpack_pack_bin (&pk, size);
+        msgpack_pack_bin_body (&pk, bytes, size);
+    }
+    cbus_pub_send (self->pub, CBUS_TOPIC_MINER_WORK, &self->work);
+    zsys_info ("work published job=%" PRIu64 " height=%" PRIu64 " txs=%zu", self->job,
+               final->height, cbus_block_tx_count (block));
+    cbus_block_destroy (&block);
+}
+
+static void
+s_publish_added (s_mempool_t *self, cbus_tx_t *tx)
+{
+    msgpack_packer pk;
+    cbus_pub_begin (self->pub, &pk, &self->event, 3);
+    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (tx), CBUS_HASH_BYTES);
+    size_t size;
+    cbus_tx_bytes (tx, &size);
+    cbus_pack_kv_u64 (&pk, "size", size);
+    cbus_pack_str (&pk, "users");
+    msgpack_pack_array (&pk, (uint32_t) cbus_tx_user_count (tx));
+    for (size_t index = 0; index < cbus_tx_user_count (tx); index++)
+        cbus_pack_str (&pk, cbus_tx_user (tx, index));
+    cbus_pub_send (self->pub, CBUS_TOPIC_TX_ADDED, &self->event);
+}
+
+//  Check a batch of submissions against the chain, commit the new ones
+//  with one fsync, then answer each and announce what became pending.
+//  A submission already pending or confirmed is answered as a duplicate.
+static void
+s_commit_batch (s_mempool_t *self, s_submit_t *batch, size_t count)
+{
+    //  One question to the chainstore for the whole batch.
+    const uint8_t **txids = (const uint8_t **) malloc (count * sizeof (uint8_t *));
+    bool *known = (bool *) calloc (count, sizeof (bool));
+    size_t asked = 0;
+    for (size_t index = 0; index < count; index++)
+        if (!cbus_pool_has (self->pool, cbus_tx_id (batch [index].tx)))
+            txids [asked++] = cbus_tx_id (batch [index].tx);
+    bool chain_answered = asked == 0 || s_known (self, txids, asked, known) == 0;
+    size_t room = cbus_pool_size (self->pool) < self->max_pending
+                ? self->max_pending - cbus_pool_size (self->pool) : 0;
+    size_t cursor = 0;
+    for (size_t index = 0; index < count && chain_answered; index++) {
+        s_submit_t *submit = &batch [index];
+        if (cbus_pool_has (self->pool, cbus_tx_id (submit->tx)))
+            continue;
+        submit->confirmed = known [cursor++];
+        if (submit->confirmed)
+            continue;
+        if (room == 0) {
+            cbus_reply_error (self->router, submit->request, CBUS_STATUS_FULL,
+                              "The mempool is full (%zu pending): try again later",
+                              cbus_pool_size (self->pool));
+            submit->refused = true;
+            continue;
+        }
+        submit->staged = cbus_pool_stage (self->pool, submit->tx);
+        if (submit->staged)
+            room--;
+    }
+    free (txids);
+    free (known);
+    bool stored = cbus_pool_commit (self->pool) == 0;
+    for (size_t index = 0; index < count; index++) {
+        s_submit_t *submit = &batch [index];
+        if (submit->refused)
+            continue;
+        if (!chain_answered)
+            cbus_reply_error (self->router, submit->request, CBUS_STATUS_UNAVAILABLE,
+                              "chainbus-chainstore did not answer");
+        else
+        if (!stored && !submit->confirmed)
+            cbus_reply_error (self->router, submit->request, CBUS_STATUS_ERROR,
+                              "The mempool could not store the transaction");
+        else {
+            msgpack_packer pk = s_begin (self, 4);
+            cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (submit->tx), CBUS_HASH_BYTES);
+            cbus_pack_kv_u64 (&pk, "height", self->tip_height + 1);
+            cbus_pack_kv_bool (&pk, "duplicate", !submit->staged);
+            cbus_pack_kv_bool (&pk, "confirmed", submit->confirmed);
+            s_send (self, submit->request);
+        }
+    }
+    //  Announce after the acknowledgements: what is announced is durable.
+    if (stored)
+        for (size_t index = 0; index < count; index++)
+            if (batch [index].staged)
+                s_publish_added (self, batch [index].tx);
+}
+
+static void
+s_handle_tx_get (s_mempool_t *self, cbus_request_t *request)
+{
+    uint8_t txid [CBUS_HASH_BYTES];
+    if (cbus_msg_get_hash (cbus_request_map (request), "txid", txid)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.GET needs a txid");
+        return;
+    }
+    size_t size;
+    uint64_t received_ms;
+    const uint8_t *bytes = cbus_pool_get (self->pool, txid, &size, &received_ms);
+    if (!bytes) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND, "Transaction not pending");
+        return;
+    }
+    msgpack_packer pk = s_begin (self, 2);
+    cbus_pack_kv_bin (&pk, "tx", bytes, size);
+    cbus_pack_kv_u64 (&pk, "received_ms", received_ms);
+    s_send (self, request);
+}
+
+//  Handle one request; TX.SUBMIT is checked and added to the batch.
+static void
+s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t *batch, size_t *count)
+{
+    const char *command = request->command;
+    if (!request->decoded)
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "The body is not a msgpack map");
+    else
+    if (streq (command, CBUS_CMD_TX_SUBMIT)) {
+        const uint8_t *data;
+        size_t size;
+        char reason [CBUS_REASON_MAX];
+        cbus_tx_t *tx = NULL;
+        if (cbus_msg_get_bin (cbus_request_map (request), "tx", &data, &size))
+            cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.SUBMIT needs tx bytes");
+        else
+        if (!(tx = cbus_tx_new_from_bytes (data, size, reason)))
+            cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "%s", reason);
+        else {
+            //  Every submission, duplicates too, is answered after the
+            //  batch's commit, in arrival order.
+            batch [*count] = (s_submit_t) { .request = request, .tx = tx };
+            (*count)++;
+            return;                 //  The batch owns the request now
+        }
+    }
+    else
+    if (streq (command, CBUS_CMD_MINE)) {
+        s_waiter_t *waiter = (s_waiter_t *) zmalloc (sizeof (s_waiter_t));
+        waiter->request = request;
+        waiter->deadline = cbus_mono_ms () + self->mine_timeout_ms;
+        zlistx_add_end (self->waiters, waiter);
+        if (!self->job_active)
+            s_publish_work (self);
+        return;                     //  The waiter owns the request now
+    }
+    else
+    if (streq (command, CBUS_CMD_TX_GET))
+        s_handle_tx_get (self, request);
+    else
+    if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
+        msgpack_packer pk = s_begin (self, 3);
+        cbus_pack_kv_u64 (&pk, "size", cbus_pool_size (self->pool));
+        cbus_pack_kv_u64 (&pk, "bytes", cbus_pool_bytes (self->pool));
+        cbus_pack_kv_u64 (&pk, "next_height", self->tip_height + 1);
+        s_send (self, request);
+    }
+    else
+    if (streq (command, CBUS_CMD_PING)) {
+        msgpack_packer pk = s_begin (self, 2);
+        cbus_pack_kv_str (&pk, "role", "mempool");
+        cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
+        s_send (self, request);
+    }
+    else
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
+    cbus_request_destroy (&request);
+}
+
+static int
+s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    //  Drain what has arrived, up to batch_max submissions: everything
+    //  that came in while the last fsync ran shares the next one.
+    s_submit_t *batch = (s_submit_t *) calloc (self->batch_max, sizeof (s_submit_t));
+    size_t count = 0;
+    do {
+        cbus_request_t *request = cbus_request_recv (self->router);
+        if (request)
+            s_handle (self, request, batch, &count);
+    } while (count < self->batch_max && (zsock_events (self->router) & ZMQ_POLLIN));
+    if (count)
+        s_commit_batch (self, batch, count);
+    for (size_t index = 0; index < count; index++) {
+        cbus_request_destroy (&batch [index].request);
+        cbus_tx_destroy (&batch [index].tx);
+    }
+    free (batch);
+    return 0;
+}
+
+static void
+s_answer_waiters (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
+{
+    s_waiter_t *waiter;
+    while ((waiter = (s_waiter_t *) zlistx_detach (self->waiters, NULL))) {
+        msgpack_packer pk = s_begin (self, 2);
+        cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "height", height);
+        s_send (self, waiter->request);
+        cbus_request_destroy (&waiter->request);
+        free (waiter);
+    }
+}
+
+static int
+s_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    cbus_event_t *event = cbus_event_recv (self->sub);
+    if (!event)
+        return 0;
+    const msgpack_object *map = cbus_event_map (event);
+    uint8_t hash [CBUS_HASH_BYTES], prev [CBUS_HASH_BYTES], root [CBUS_HASH_BYTES];
+    uint64_t height, time_ms;
+    const msgpack_object *txids = cbus_msg_get (map, "txids");
+    if (!streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED)
+    ||  cbus_msg_get_hash (map, "hash", hash) || cbus_msg_get_hash (map, "prev_hash", prev)
+    ||  cbus_msg_get_hash (map, "merkle_root", root) || cbus_msg_get_u64 (map, "height", &height)
+    ||  cbus_msg_get_u64 (map, "time_ms", &time_ms)
+    ||  !txids || txids->type != MSGPACK_OBJECT_ARRAY) {
+        cbus_event_destroy (&event);
+        return 0;
+    }
+    bool follows = self->tip_known && memcmp (prev, self->tip_hash, CBUS_HASH_BYTES) == 0;
+    size_t removed = 0;
+    for (uint32_t index = 0; index < txids->via.array.size; index++) {
+        const msgpack_object *item = &txids->via.array.ptr [index];
+        if (item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
+        &&  cbus_pool_remove (self->pool, (const uint8_t *) item->via.bin.ptr)) {
+            s_publish_removed (self, (const uint8_t *) item->via.bin.ptr, "mined");
+            removed++;
+        }
+    }
+    if (cbus_pool_flush (self->pool))
+        zsys_error ("could not write mempool removals");
+    self->tip_known = true;
+    self->tip_height = height;
+    self->tip_time_ms = time_ms;
+    memcpy (self->tip_hash, hash, CBUS_HASH_BYTES);
+    CBUS_DEBUG ("block seen height=%" PRIu64 " removed=%zu pending=%zu", height, removed,
+                cbus_pool_size (self->pool));
+    if (!follows)
+        //  We missed something (a gap or a restart): ask the chain.
+        s_sync_tip (self);
+
+    if (self->job_active && memcmp (prev, self->job_prev, CBUS_HASH_BYTES) == 0) {
+        self->job_active = false;
+        if (memcmp (root, self->job_root, CBUS_HASH_BYTES) == 0)
+            s_answer_waiters (self, hash, height);
+        if (zlistx_size (self->waiters))
+            //  Somebody else's block took the height: mine on top of it.
+            s_publish_work (self);
+    }
+    cbus_event_destroy (&event);
+    return 0;
+}
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    cbus_pub_heartbeat (self->pub);
+    //  Forget waiters nobody waits for any more (the gateway gave up).
+    int64_t now = cbus_mono_ms ();
+    s_waiter_t *waiter = (s_waiter_t *) zlistx_first (self->waiters);
+    while (waiter && waiter->deadline < now) {
+        zlistx_detach_cur (self->waiters);
+        cbus_reply_error (self->router, waiter->request, CBUS_STATUS_UNAVAILABLE,
+                          "No miner found a block in time");
+        cbus_request_destroy (&waiter->request);
+        free (waiter);
+        waiter = (s_waiter_t *) zlistx_first (self->waiters);
+    }
+    if (zlistx_size (self->waiters) == 0)
+        self->job_active = false;
+    //  Catch a tip that moved without us hearing (missed event).
+    uint8_t before [CBUS_HASH_BYTES];
+    memcpy (before, self->tip_hash, CBUS_HASH_BYTES);
+    s_sync_tip (self);
+    if (self->job_active && memcmp (before, self->tip_hash, CBUS_HASH_BYTES) != 0)
+        self->job_active = false;
+    //  Work still wanted: resend it for miners that started late.
+    if (zlistx_size (self->waiters)) {
+        if (self->job_active)
+            cbus_pub_send (self->pub, CBUS_TOPIC_MINER_WORK, &self->work);
+        else
+            s_publish_work (self);
+    }
+    return 0;
+}
+
+static int
+s_on_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) arg;
+    char *command = zstr_recv (reader);
+    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
+    zstr_free (&command);
+    return rc;
+}
+
+void
+cbus_mempool_actor (zsock_t *pipe, void *args)
+{
+    cbus_config_t *config = (cbus_config_t *) args;
+    s_mempool_t self = { .pipe = pipe, .config = config };
+    char reason [CBUS_REASON_MAX];
+    char *endpoint = cbus_config_endpoint (config, "mempool");
+    char *store = cbus_config_endpoint (config, "chainstore");
+    char *bus_in = cbus_config_endpoint (config, "bus-in");
+    char *bus_out = cbus_config_endpoint (config, "bus-out");
+    char *path = cbus_config_path (config, "mempool");
+    zloop_t *loop = NULL;
+    zsock_signal (pipe, 0);
+
+    self.max_pending = (size_t) cbus_config_int (config, "mempool/max_pending");
+    self.block_max_txs = (size_t) cbus_config_int (config, "mempool/block_max_txs");
+    self.batch_max = (size_t) cbus_config_int (config, "mempool/batch_max");
+    self.mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
+    self.waiters = zlistx_new ();
+    self.pool = cbus_pool_new (path, reason);
+    if (!self.pool) {
+        cbus_service_fail (pipe, "%s", reason);
+        goto cleanup;
+    }
+    self.router = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (self.router, CBUS_MSG_MAX_BYTES);
+    zsock_set_sndhwm (self.router, 100000);
+    zsock_set_rcvhwm (self.router, 100000);
+    if (zsock_bind (self.router, "%s", endpoint)) {
+        cbus_service_fail (pipe, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        goto cleanup;
+    }
+    self.sub = zsock_new_sub (bus_out, "chain.block.");
+    self.chainstore = cbus_client_new (store);
+    self.pub = cbus_pub_new (bus_in, "mempool");
+    assert (self.sub && self.chainstore && self.pub);
+    zsock_set_rcvhwm (self.sub, 100000);
+    s_sync_tip (&self);
+    loop = zloop_new ();
+    zloop_reader (loop, pipe, s_on_pipe, &self);
+    zloop_reader (loop, self.router, s_on_request, &self);
+    zloop_reader (loop, self.sub, s_on_chain_event, &self);
+    zloop_timer (loop, S_TICK_MS, 0, s_on_tick, &self);
+    zsys_info ("mempool ready pending=%zu tip_height=%" PRIu64 " endpoint=%s",
+               cbus_pool_size (self.pool), self.tip_height, endpoint);
+    zloop_start (loop);
+cleanup:
+    zloop_destroy (&loop);
+    if (self.waiters) {
+        s_waiter_t *waiter;
+        while ((waiter = (s_waiter_t *) zlistx_detach (self.waiters, NULL))) {
+            cbus_request_destroy (&waiter->request);
+            free (waiter);
+        }
+        zlistx_destroy (&self.waiters);
+    }
+    zsock_destroy (&self.router);
+    zsock_destroy (&self.sub);
+    cbus_client_destroy (&self.chainstore);
+    cbus_pub_destroy (&self.pub);
+    cbus_pool_destroy (&self.pool);
+    cbus_buf_free (&self.reply);
+    cbus_buf_free (&self.event);
+    cbus_buf_free (&self.work);
+    zstr_free (&endpoint);
+    zstr_free (&store);
+    zstr_free (&bus_in);
+    zstr_free (&bus_out);
+    zstr_free (&path);
+}

@@ -1,0 +1,353 @@
+/*  =========================================================================
+    cbus_pool - the pending transactions
+    =========================================================================
+*/
+#include "cbus_pool.h"
+
+typedef struct {
+    uint8_t txid [CBUS_HASH_BYTES];     //  Key in the index
+    uint8_t *bytes;                     //  Full transaction bytes
+    size_t size;                        //  Bytes in bytes
+    uint64_t sequence;                  //  Arrival order, survives restarts
+    uint64_t received_ms;               //  When this node first took it
+    void *handle;                       //  Position in the arrival list
+} s_entry_t;
+
+struct _cbus_pool_t {
+    cbus_store_t *store;                //  The pool's LevelDB
+    zhashx_t *index;                    //  txid -> s_entry_t
+    zlistx_t *order;                    //  s_entry_t in arrival order
+    zlistx_t *staged;                   //  s_entry_t awaiting commit
+    cbus_store_batch_t *removals;       //  Unsynced deletes awaiting flush
+    size_t bytes;                       //  Total bytes pending
+    uint64_t next_sequence;             //  For the next arrival
+};
+
+static size_t
+s_hash_txid (const void *key)
+{
+    size_t value;
+    memcpy (&value, key, sizeof (value));   //  The txid is a hash already
+    return value;
+}
+
+static int
+s_compare_txid (const void *left, const void *right)
+{
+    return memcmp (left, right, CBUS_HASH_BYTES);
+}
+
+static void
+s_entry_destroy (s_entry_t **entry_p)
+{
+    if (*entry_p) {
+        free ((*entry_p)->bytes);
+        free (*entry_p);
+        *entry_p = NULL;
+    }
+}
+
+static void
+s_put_be64 (uint8_t *out, uint64_t value)
+{
+    for (int index = 0; index < 8; index++)
+        out [index] = (uint8_t) (value >> (56 - 8 * index));
+}
+
+static uint64_t
+s_get_be64 (const uint8_t *in)
+{
+    uint64_t value = 0;
+    for (int index = 0; index < 8; index++)
+        value = (value << 8) | in [index];
+    return value;
+}
+
+static int
+s_compare_sequence (const void *left, const void *right)
+{
+    const s_entry_t *a = *(const s_entry_t **) left, *b = *(const s_entry_t **) right;
+    return a->sequence < b->sequence ? -1 : a->sequence > b->sequence;
+}
+
+static void
+s_insert (cbus_pool_t *self, s_entry_t *entry)
+{
+    zhashx_insert (self->index, entry->txid, entry);
+    entry->handle = zlistx_add_end (self->order, entry);
+    self->bytes += entry->size;
+}
+
+cbus_pool_t *
+cbus_pool_new (const char *path, char *reason)
+{
+    cbus_pool_t *self = (cbus_pool_t *) zmalloc (sizeof (cbus_pool_t));
+    self->store = cbus_store_new (path, 16, reason);
+    if (!self->store) {
+        free (self);
+        return NULL;
+    }
+    self->index = zhashx_new ();
+    zhashx_set_key_hasher (self->index, s_hash_txid);
+    zhashx_set_key_comparator (self->index, s_compare_txid);
+    zhashx_set_key_duplicator (self->index, NULL);
+    zhashx_set_key_destructor (self->index, NULL);
+    self->order = zlistx_new ();
+    self->staged = zlistx_new ();
+    self->removals = cbus_store_batch_new ();
+
+    //  Load every stored entry, then put them back in arrival order.
+    size_t count = 0, alloc = 1024, dropped = 0;
+    s_entry_t **loaded = (s_entry_t **) malloc (alloc * sizeof (s_entry_t *));
+    cbus_store_iter_t *iter = cbus_store_iter_new (self->store);
+    for (cbus_store_iter_seek (iter, "P", 1); cbus_store_iter_valid (iter);
+         cbus_store_iter_next (iter)) {
+        size_t key_size, value_size;
+        const char *key = cbus_store_iter_key (iter, &key_size);
+        if (key_size < 1 || key [0] != 'P')
+            break;
+        const uint8_t *value = (const uint8_t *) cbus_store_iter_value (iter, &value_size);
+        char inner [CBUS_REASON_MAX];
+        cbus_tx_t *tx = value_size > 16
+                      ? cbus_tx_new_from_bytes (value + 16, value_size - 16, inner) : NULL;
+        if (!tx || key_size != 1 + CBUS_HASH_BYTES
+        ||  memcmp (cbus_tx_id (tx), key + 1, CBUS_HASH_BYTES) != 0) {
+            cbus_store_batch_delete (self->removals, key, key_size);
+            dropped++;
+            cbus_tx_destroy (&tx);
+            continue;
+        }
+        s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+        memcpy (entry->txid, key + 1, CBUS_HASH_BYTES);
+        entry->sequence = s_get_be64 (value);
+        entry->received_ms = s_get_be64 (value + 8);
+        entry->size = value_size - 16;
+        entry->bytes = (uint8_t *) malloc (entry->size);
+        memcpy (entry->bytes, value + 16, entry->size);
+        cbus_tx_destroy (&tx);
+        if (count == alloc) {
+            alloc *= 2;
+            loaded = (s_entry_t **) realloc (loaded, alloc * sizeof (s_entry_t *));
+        }
+        loaded [count++] = entry;
+        if (entry->sequence >= self->next_sequence)
+            self->next_sequence = entry->sequence + 1;
+    }
+    cbus_store_iter_destroy (&iter);
+    qsort (loaded, count, sizeof (s_entry_t *), s_compare_sequence);
+    for (size_t index = 0; index < count; index++)
+        s_insert (self, loaded [index]);
+    free (loaded);
+    if (dropped) {
+        zsys_warning ("dropped %zu damaged mempool entries", dropped);
+        if (cbus_pool_flush (self))
+            zsys_error ("could not delete the damaged entries");
+    }
+    zsys_info ("mempool loaded pending=%zu bytes=%zu", count, self->bytes);
+    return self;
+}
+
+void
+cbus_pool_destroy (cbus_pool_t **self_p)
+{
+    assert (self_p);
+    cbus_pool_t *self = *self_p;
+    if (self) {
+        if (cbus_pool_flush (self))
+            zsys_error ("could not flush mempool removals");
+        s_entry_t *entry;
+        while ((entry = (s_entry_t *) zlistx_detach (self->order, NULL)))
+            s_entry_destroy (&entry);
+        while ((entry = (s_entry_t *) zlistx_detach (self->staged, NULL)))
+            s_entry_destroy (&entry);
+        zlistx_destroy (&self->order);
+        zlistx_destroy (&self->staged);
+        zhashx_destroy (&self->index);
+        cbus_store_batch_destroy (&self->removals);
+        cbus_store_destroy (&self->store);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+size_t
+cbus_pool_size (cbus_pool_t *self)
+{
+    return zhashx_size (self->index);
+}
+
+size_t
+cbus_pool_bytes (cbus_pool_t *self)
+{
+    return self->bytes;
+}
+
+bool
+cbus_pool_has (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES])
+{
+    return zhashx_lookup (self->index, txid) != NULL;
+}
+
+const uint8_t *
+cbus_pool_get (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES],
+               size_t *size_p, uint64_t *received_ms_p)
+{
+    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->index, txid);
+    if (!entry)
+        return NULL;
+    *size_p = entry->size;
+    if (received_ms_p)
+        *received_ms_p = entry->received_ms;
+    return entry->bytes;
+}
+
+bool
+cbus_pool_stage (cbus_pool_t *self, cbus_tx_t *tx)
+{
+    const uint8_t *txid = cbus_tx_id (tx);
+    if (cbus_pool_has (self, txid))
+        return false;
+    //  A batch holds at most a few thousand: a linear scan is fine.
+    for (s_entry_t *entry = (s_entry_t *) zlistx_first (self->staged); entry;
+         entry = (s_entry_t *) zlistx_next (self->staged))
+        if (memcmp (entry->txid, txid, CBUS_HASH_BYTES) == 0)
+            return false;
+    s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+    memcpy (entry->txid, txid, CBUS_HASH_BYTES);
+    const uint8_t *bytes = cbus_tx_bytes (tx, &entry->size);
+    entry->bytes = (uint8_t *) malloc (entry->size);
+    memcpy (entry->bytes, bytes, entry->size);
+    entry->received_ms = cbus_time_ms ();
+    zlistx_add_end (self->staged, entry);
+    return true;
+}
+
+int
+cbus_pool_commit (cbus_pool_t *self)
+{
+    if (zlistx_size (self->staged) == 0)
+        return 0;
+    cbus_store_batch_t *batch = cbus_store_batch_new ();
+    cbus_buf_t value = {0};
+    uint64_t sequence = self->next_sequence;
+    for (s_entry_t *entry = (s_entry_t *) zlistx_first (self->staged); entry;
+         entry = (s_entry_t *) zlistx_next (self->staged)) {
+        entry->sequence = sequence++;
+        uint8_t head [16];
+        s_put_be64 (head, entry->sequence);
+        s_put_be64 (head + 8, entry->received_ms);
+        cbus_buf_reset (&value);
+        cbus_buf_append (&value, head, sizeof (head));
+        cbus_buf_append (&value, entry->bytes, entry->size);
+        uint8_t key [1 + CBUS_HASH_BYTES] = { 'P' };
+        memcpy (key + 1, entry->txid, CBUS_HASH_BYTES);
+        cbus_store_batch_put (batch, key, sizeof (key), value.data, value.size);
+    }
+    int rc = cbus_store_write (self->store, batch, true);
+    cbus_buf_free (&value);
+    cbus_store_batch_destroy (&batch);
+    s_entry_t *entry;
+    while ((entry = (s_entry_t *) zlistx_detach (self->staged, NULL))) {
+        if (rc == 0)
+            s_insert (self, entry);
+        else
+            s_entry_destroy (&entry);
+    }
+    if (rc == 0)
+        self->next_sequence = sequence;
+    return rc;
+}
+
+bool
+cbus_pool_remove (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES])
+{
+    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->index, txid);
+    if (!entry)
+        return false;
+    zhashx_delete (self->index, txid);
+    zlistx_detach (self->order, entry->handle);
+    self->bytes -= entry->size;
+    uint8_t key [1 + CBUS_HASH_BYTES] = { 'P' };
+    memcpy (key + 1, txid, CBUS_HASH_BYTES);
+    cbus_store_batch_delete (self->removals, key, sizeof (key));
+    s_entry_destroy (&entry);
+    return true;
+}
+
+int
+cbus_pool_flush (cbus_pool_t *self)
+{
+    int rc = cbus_store_write (self->store, self->removals, false);
+    cbus_store_batch_clear (self->removals);
+    return rc;
+}
+
+const uint8_t *
+cbus_pool_first (cbus_pool_t *self)
+{
+    s_entry_t *entry = (s_entry_t *) zlistx_first (self->order);
+    return entry ? entry->txid : NULL;
+}
+
+const uint8_t *
+cbus_pool_next (cbus_pool_t *self)
+{
+    s_entry_t *entry = (s_entry_t *) zlistx_next (self->order);
+    return entry ? entry->txid : NULL;
+}
+
+void
+cbus_pool_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_pool: ");
+    char path [] = "/tmp/cbus_pool_test_XXXXXX";
+    assert (mkdtemp (path));
+    char reason [CBUS_REASON_MAX];
+    cbus_pool_t *pool = cbus_pool_new (path, reason);
+    assert (pool && cbus_pool_size (pool) == 0);
+    cbus_tx_t *txs [5];
+    for (int index = 0; index < 5; index++) {
+        char *text = zsys_sprintf ("{\"users\": \"u\", \"data\": %d, \"dh_parameters\": \"\","
+            " \"server_public_key\": \"\", \"receiver_public_key\": \"\", \"sender_public_key\": \"\"}",
+            index);
+        json_t *object = cbus_json_parse (text, strlen (text), reason);
+        txs [index] = cbus_tx_new_from_json (object, 1000, reason);
+        assert (txs [index]);
+        json_decref (object);
+        zstr_free (&text);
+    }
+    //  Two commits, one with a transaction staged twice.
+    assert (cbus_pool_stage (pool, txs [0]));
+    assert (cbus_pool_stage (pool, txs [1]));
+    assert (!cbus_pool_stage (pool, txs [1]));
+    assert (!cbus_pool_has (pool, cbus_tx_id (txs [0])));   //  Not before commit
+    assert (cbus_pool_commit (pool) == 0);
+    assert (cbus_pool_size (pool) == 2);
+    for (int index = 2; index < 5; index++)
+        cbus_pool_stage (pool, txs [index]);
+    assert (!cbus_pool_stage (pool, txs [0]));              //  Already pending
+    assert (cbus_pool_commit (pool) == 0);
+    assert (cbus_pool_size (pool) == 5);
+    size_t size;
+    assert (cbus_pool_get (pool, cbus_tx_id (txs [3]), &size, NULL) && size > 0);
+
+    //  Remove one, reopen: four left, in arrival order.
+    assert (cbus_pool_remove (pool, cbus_tx_id (txs [2])));
+    assert (!cbus_pool_remove (pool, cbus_tx_id (txs [2])));
+    cbus_pool_destroy (&pool);
+    pool = cbus_pool_new (path, reason);
+    assert (pool && cbus_pool_size (pool) == 4);
+    int expected [] = { 0, 1, 3, 4 }, position = 0;
+    for (const uint8_t *txid = cbus_pool_first (pool); txid; txid = cbus_pool_next (pool))
+        assert (memcmp (txid, cbus_tx_id (txs [expected [position++]]), CBUS_HASH_BYTES) == 0);
+    assert (position == 4);
+    cbus_pool_destroy (&pool);
+    for (int index = 0; index < 5; index++)
+        cbus_tx_destroy (&txs [index]);
+    char *command = zsys_sprintf ("rm -rf %s", path);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    if (verbose)
+        printf ("OK\n");
+}

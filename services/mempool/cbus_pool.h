@@ -1,0 +1,69 @@
+/*  =========================================================================
+    cbus_pool - the pending transactions: durable in their own LevelDB,
+    indexed by txid in memory, kept in arrival order for block templates
+
+    Each insert batch is one synced LevelDB write (group commit): callers
+    gather concurrent submissions and acknowledge them after
+    cbus_pool_commit returns. Removals (mined transactions) are written
+    unsynced: losing one in a crash only means it is found again at start
+    and dropped then, once the chain says it is confirmed.
+
+    LevelDB keys: 'P' + txid -> sequence u64 BE, received ms u64 BE, bytes.
+    =========================================================================
+*/
+#ifndef CBUS_POOL_H_INCLUDED
+#define CBUS_POOL_H_INCLUDED
+
+#include "cbus.h"
+
+typedef struct _cbus_pool_t cbus_pool_t;
+
+//  Open the pool's store at path and load what it holds, in arrival
+//  order. Entries that no longer decode are dropped and logged. NULL with
+//  a reason.
+cbus_pool_t *
+    cbus_pool_new (const char *path, char *reason);
+void
+    cbus_pool_destroy (cbus_pool_t **self_p);
+
+//  Number of pending transactions and their total bytes.
+size_t
+    cbus_pool_size (cbus_pool_t *self);
+size_t
+    cbus_pool_bytes (cbus_pool_t *self);
+bool
+    cbus_pool_has (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES]);
+//  Bytes of a pending transaction (borrowed) or NULL.
+const uint8_t *
+    cbus_pool_get (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES],
+                   size_t *size_p, uint64_t *received_ms_p);
+
+//  Stage a checked transaction for the next commit; the pool copies what
+//  it needs. Returns false (and stages nothing) if the txid is already
+//  pending or staged.
+bool
+    cbus_pool_stage (cbus_pool_t *self, cbus_tx_t *tx);
+//  Write everything staged in one synced batch and make it pending.
+//  Returns 0, or -1 (nothing staged is kept) on a storage error.
+int
+    cbus_pool_commit (cbus_pool_t *self)
+    __attribute__ ((warn_unused_result));
+
+//  Remove a transaction (mined or confirmed). Returns true if it was
+//  pending. Removals are flushed by cbus_pool_flush.
+bool
+    cbus_pool_remove (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES]);
+int
+    cbus_pool_flush (cbus_pool_t *self);
+
+//  Walk pending transactions in arrival order: first/next return the
+//  txid (borrowed) or NULL at the end. Do not remove while walking.
+const uint8_t *
+    cbus_pool_first (cbus_pool_t *self);
+const uint8_t *
+    cbus_pool_next (cbus_pool_t *self);
+
+void
+    cbus_pool_test (bool verbose);
+
+#endif
