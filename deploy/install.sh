@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+#   Install chainbus as a set of systemd services (run as root from the
+#   repository). Binaries go to /usr/local/bin, the dashboard to
+#   /usr/local/share/chainbus/www, the configuration to /etc/chainbus
+#   (an existing file is kept), data to /var/lib/chainbus (user chainbus).
+#   Then: systemctl enable --now chainbus.target
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run as root" >&2
+    exit 1
+fi
+./scripts/install-deps.sh
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build-release -j "$(nproc)"
+cmake --install build-release --prefix /usr/local
+id chainbus > /dev/null 2>&1 || useradd --system --home /var/lib/chainbus --shell /usr/sbin/nologin chainbus
+install -d -o chainbus -g chainbus -m 0700 /var/lib/chainbus
+install -d -m 0755 /etc/chainbus
+[ -f /etc/chainbus/chainbus.cfg ] || install -m 0644 deploy/chainbus.cfg /etc/chainbus/chainbus.cfg
+install -m 0644 deploy/systemd/*.service deploy/systemd/*.target /etc/systemd/system/
+systemctl daemon-reload 2> /dev/null || echo "install.sh: systemd is not running here; units are installed"
+echo "installed: systemctl enable --now chainbus.target"
