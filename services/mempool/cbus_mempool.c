@@ -37,6 +37,7 @@ typedef struct {
     uint64_t job;               //  Its number
     uint8_t job_prev [CBUS_HASH_BYTES];     //  Its parent
     uint8_t job_root [CBUS_HASH_BYTES];     //  Its merkle root
+    int job_stale_ticks;        //  Ticks the tip has not been its parent
     cbus_buf_t work;            //  Its encoded miner.work body
     //  Settings
     size_t max_pending;
@@ -279,6 +280,7 @@ s_publish_work (s_mempool_t *self)
 
     self->job++;
     self->job_active = true;
+    self->job_stale_ticks = 0;
     memcpy (self->job_prev, final->prev_hash, CBUS_HASH_BYTES);
     memcpy (self->job_root, final->merkle_root, CBUS_HASH_BYTES);
     msgpack_packer pk;
@@ -571,12 +573,16 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     }
     if (zlistx_size (self->waiters) == 0)
         self->job_active = false;
-    //  Catch a tip that moved without us hearing (missed event).
-    uint8_t before [CBUS_HASH_BYTES];
-    memcpy (before, self->tip_hash, CBUS_HASH_BYTES);
+    //  Catch a tip that moved without us hearing (missed event). The
+    //  event may merely be on its way: only a job that stays off the tip
+    //  for two ticks is given up as stale.
     s_sync_tip (self);
-    if (self->job_active && memcmp (before, self->tip_hash, CBUS_HASH_BYTES) != 0)
-        self->job_active = false;
+    if (self->job_active && memcmp (self->job_prev, self->tip_hash, CBUS_HASH_BYTES) != 0) {
+        if (++self->job_stale_ticks >= 2)
+            self->job_active = false;
+    }
+    else
+        self->job_stale_ticks = 0;
     //  Work still wanted: resend it for miners that started late.
     if (zlistx_size (self->waiters)) {
         if (self->job_active)
