@@ -5,8 +5,8 @@
 #include "cbus_chain.h"
 #include <stdarg.h>
 
-//  Index record: height u64 BE, work [32], time u64 BE, parent [32].
-#define S_ENTRY_BYTES (8 + CBUS_U256_BYTES + 8 + CBUS_HASH_BYTES)
+//  Index record: height u64 BE, work [32], header [124].
+#define S_ENTRY_BYTES (8 + CBUS_U256_BYTES + CBUS_HEADER_BYTES)
 //  Tx index record: block hash [32], position u32 BE.
 #define S_WHERE_BYTES (CBUS_HASH_BYTES + 4)
 //  Blocks whose times give the median time past (Bitcoin's 11).
@@ -14,6 +14,8 @@
 
 struct _cbus_chain_t {
     cbus_store_t *store;                    //  The chain's LevelDB
+    zlistx_t *left;                         //  Blocks the last change disconnected
+    zlistx_t *joined;                       //  Blocks the last change connected
     char *network;                          //  Network id
     uint32_t bits;                          //  The network's target
     uint64_t max_future_ms;                 //  Clock skew allowed
@@ -77,8 +79,7 @@ s_encode_entry (const cbus_chain_entry_t *entry, uint8_t out [S_ENTRY_BYTES])
 {
     s_put_be64 (out, entry->height);
     memcpy (out + 8, entry->work, CBUS_U256_BYTES);
-    s_put_be64 (out + 40, entry->time_ms);
-    memcpy (out + 48, entry->prev_hash, CBUS_HASH_BYTES);
+    cbus_header_encode (&entry->header, out + 8 + CBUS_U256_BYTES);
 }
 
 int
@@ -91,12 +92,11 @@ cbus_chain_entry (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
     if (cbus_store_get (self->store, key.bytes, key.size, &value, &size) || !value)
         return -1;
     int rc = -1;
-    if (size == S_ENTRY_BYTES) {
-        const uint8_t *bytes = (const uint8_t *) value;
+    const uint8_t *bytes = (const uint8_t *) value;
+    if (size == S_ENTRY_BYTES
+    &&  cbus_header_decode (&entry->header, bytes + 8 + CBUS_U256_BYTES, CBUS_HEADER_BYTES) == 0) {
         entry->height = s_get_be64 (bytes);
         memcpy (entry->work, bytes + 8, CBUS_U256_BYTES);
-        entry->time_ms = s_get_be64 (bytes + 40);
-        memcpy (entry->prev_hash, bytes + 48, CBUS_HASH_BYTES);
         rc = 0;
     }
     else
@@ -172,10 +172,10 @@ s_median_time_past (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
     memcpy (cursor, hash, CBUS_HASH_BYTES);
     cbus_chain_entry_t entry;
     while (count < S_MEDIAN_SPAN && cbus_chain_entry (self, cursor, &entry) == 0) {
-        times [count++] = entry.time_ms;
+        times [count++] = entry.header.time_ms;
         if (entry.height == 0)
             break;
-        memcpy (cursor, entry.prev_hash, CBUS_HASH_BYTES);
+        memcpy (cursor, entry.header.prev_hash, CBUS_HASH_BYTES);
     }
     //  Insertion sort: at most 11 values.
     for (int index = 1; index < count; index++)
@@ -192,6 +192,10 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
                 size_t cache_mb, uint64_t max_future_ms, char *reason)
 {
     cbus_chain_t *self = (cbus_chain_t *) zmalloc (sizeof (cbus_chain_t));
+    self->left = zlistx_new ();
+    self->joined = zlistx_new ();
+    zlistx_set_destructor (self->left, (zlistx_destructor_fn *) cbus_block_destroy);
+    zlistx_set_destructor (self->joined, (zlistx_destructor_fn *) cbus_block_destroy);
     self->network = strdup (network);
     self->bits = bits;
     self->max_future_ms = max_future_ms;
@@ -221,7 +225,7 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
     }
     else {
         //  A new store: genesis, its index entries, the tip, the meta record.
-        cbus_chain_entry_t entry = { .height = 0, .time_ms = cbus_block_header (genesis)->time_ms };
+        cbus_chain_entry_t entry = { .height = 0, .header = *cbus_block_header (genesis) };
         if (cbus_pow_work (bits, entry.work)) {
             s_fail (reason, "invalid proof-of-work bits %08x", bits);
             goto failed;
@@ -279,6 +283,8 @@ cbus_chain_destroy (cbus_chain_t **self_p)
     cbus_chain_t *self = *self_p;
     if (self) {
         cbus_store_destroy (&self->store);
+        zlistx_destroy (&self->left);
+        zlistx_destroy (&self->joined);
         free (self->network);
         free (self);
         *self_p = NULL;
@@ -305,15 +311,180 @@ cbus_chain_bits (cbus_chain_t *self)
     return self->bits;
 }
 
+size_t
+cbus_chain_left_count (cbus_chain_t *self)
+{
+    return zlistx_size (self->left);
+}
+
+cbus_block_t *
+cbus_chain_left (cbus_chain_t *self, size_t index)
+{
+    cbus_block_t *block = (cbus_block_t *) zlistx_first (self->left);
+    while (block && index--)
+        block = (cbus_block_t *) zlistx_next (self->left);
+    return block;
+}
+
+size_t
+cbus_chain_joined_count (cbus_chain_t *self)
+{
+    return zlistx_size (self->joined);
+}
+
+cbus_block_t *
+cbus_chain_joined (cbus_chain_t *self, size_t index)
+{
+    cbus_block_t *block = (cbus_block_t *) zlistx_first (self->joined);
+    while (block && index--)
+        block = (cbus_block_t *) zlistx_next (self->joined);
+    return block;
+}
+
+//  Sets of txids during a reorganisation (keys borrowed from blocks).
+static size_t
+s_hash_txid (const void *key)
+{
+    size_t value;
+    memcpy (&value, key, sizeof (value));
+    return value;
+}
+
+static int
+s_compare_txid (const void *left, const void *right)
+{
+    return memcmp (left, right, CBUS_HASH_BYTES);
+}
+
+static zhashx_t *
+s_txid_set_new (void)
+{
+    zhashx_t *set = zhashx_new ();
+    zhashx_set_key_hasher (set, s_hash_txid);
+    zhashx_set_key_comparator (set, s_compare_txid);
+    zhashx_set_key_duplicator (set, NULL);
+    zhashx_set_key_destructor (set, NULL);
+    return set;
+}
+
+static cbus_block_t *
+s_load_block (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES], char *reason)
+{
+    char *bytes = NULL;
+    size_t size;
+    if (cbus_chain_block_by_hash (self, hash, &bytes, &size) || !bytes) {
+        snprintf (reason, CBUS_REASON_MAX, "A stored block is missing");
+        return NULL;
+    }
+    cbus_block_t *block = cbus_block_new_from_bytes (bytes, size, reason);
+    cbus_store_free (bytes);
+    return block;
+}
+
+//  Make the branch ending in the new block active, in the batch: walk it
+//  back to the fork with the active chain, disconnect the active blocks
+//  above the fork, connect the branch's blocks from the fork up. Fills
+//  self->left and self->joined. The new block is taken (block_p). -1 with
+//  a reason if the branch holds a transaction twice or one the remaining
+//  chain already has; nothing is written then.
+static int
+s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_hash [CBUS_HASH_BYTES],
+            const cbus_chain_entry_t *new_entry, cbus_block_t **block_p, char *reason)
+{
+    zlistx_purge (self->left);
+    zlistx_purge (self->joined);
+    //  The branch, from the new block down to the first active ancestor.
+    //  Reversed into self->joined, lowest first.
+    zlistx_add_start (self->joined, *block_p);
+    *block_p = NULL;
+    uint8_t cursor [CBUS_HASH_BYTES];
+    memcpy (cursor, new_entry->header.prev_hash, CBUS_HASH_BYTES);
+    cbus_chain_entry_t entry;
+    while (!cbus_chain_is_active (self, cursor)) {
+        cbus_block_t *block = s_load_block (self, cursor, reason);
+        if (!block || cbus_chain_entry (self, cursor, &entry))
+            goto failed;
+        zlistx_add_start (self->joined, block);
+        memcpy (cursor, entry.header.prev_hash, CBUS_HASH_BYTES);
+    }
+    if (cbus_chain_entry (self, cursor, &entry))
+        goto failed;
+    uint64_t fork_height = entry.height;
+
+    //  Disconnect: the active blocks above the fork, tip first.
+    zhashx_t *removed = s_txid_set_new ();
+    zhashx_t *added = s_txid_set_new ();
+    int rc = 0;
+    for (uint64_t height = self->tip_entry.height; height > fork_height && rc == 0; height--) {
+        uint8_t hash [CBUS_HASH_BYTES];
+        cbus_block_t *block = NULL;
+        if (cbus_chain_hash_at (self, height, hash) || !(block = s_load_block (self, hash, reason))) {
+            rc = -1;
+            break;
+        }
+        zlistx_add_end (self->left, block);
+        for (size_t index = 0; index < cbus_block_tx_count (block); index++) {
+            const uint8_t *txid = cbus_tx_id (cbus_block_tx (block, index));
+            s_key_t key = s_key ('T', txid, CBUS_HASH_BYTES);
+            cbus_store_batch_delete (batch, key.bytes, key.size);
+            zhashx_insert (removed, txid, (void *) 1);
+        }
+        s_key_t key = s_height_key (height);
+        cbus_store_batch_delete (batch, key.bytes, key.size);
+    }
+    //  Connect: the branch from the fork up, each transaction new to the
+    //  chain that remains.
+    uint64_t height = fork_height;
+    for (cbus_block_t *block = (cbus_block_t *) zlistx_first (self->joined); block && rc == 0;
+         block = (cbus_block_t *) zlistx_next (self->joined)) {
+        height++;
+        uint8_t hash [CBUS_HASH_BYTES];
+        cbus_block_hash (block, hash);
+        for (size_t index = 0; index < cbus_block_tx_count (block) && rc == 0; index++) {
+            const uint8_t *txid = cbus_tx_id (cbus_block_tx (block, index));
+            uint8_t where [CBUS_HASH_BYTES];
+            uint32_t position;
+            if (zhashx_lookup (added, txid)
+            ||  (cbus_chain_tx_where (self, txid, where, &position) == 0
+                 && !zhashx_lookup (removed, txid))) {
+                char hex [CBUS_HASH_HEX];
+                rc = s_fail (reason, "Transaction %s is already in the chain", cbus_hash_hex (txid, hex));
+                break;
+            }
+            zhashx_insert (added, txid, (void *) 1);
+            uint8_t value [S_WHERE_BYTES];
+            memcpy (value, hash, CBUS_HASH_BYTES);
+            value [32] = (uint8_t) (index >> 24);
+            value [33] = (uint8_t) (index >> 16);
+            value [34] = (uint8_t) (index >> 8);
+            value [35] = (uint8_t) index;
+            s_key_t key = s_key ('T', txid, CBUS_HASH_BYTES);
+            cbus_store_batch_put (batch, key.bytes, key.size, value, sizeof (value));
+        }
+        s_key_t key = s_height_key (height);
+        cbus_store_batch_put (batch, key.bytes, key.size, hash, CBUS_HASH_BYTES);
+    }
+    cbus_store_batch_put (batch, "S", 1, new_hash, CBUS_HASH_BYTES);
+    zhashx_destroy (&removed);
+    zhashx_destroy (&added);
+    if (rc == 0)
+        return 0;
+failed:
+    zlistx_purge (self->left);
+    zlistx_purge (self->joined);
+    return -1;
+}
+
 cbus_chain_result_t
 cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
-                   uint8_t hash [CBUS_HASH_BYTES], cbus_block_t **block_p,
-                   char *reason)
+                   uint8_t hash [CBUS_HASH_BYTES], char *reason)
 {
     cbus_chain_result_t result = CBUS_CHAIN_INVALID;
     cbus_store_batch_t *batch = NULL;
     cbus_buf_t bytes = {0};
     memset (hash, 0, CBUS_HASH_BYTES);
+    zlistx_purge (self->left);
+    zlistx_purge (self->joined);
     cbus_block_t *block = cbus_block_new_from_bytes (data, size, reason);
     if (!block)
         goto done;
@@ -350,16 +521,15 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
         s_fail (reason, "Block time is too far in the future");
         goto done;
     }
-    cbus_chain_entry_t new_entry = { .height = header->height, .time_ms = header->time_ms };
-    memcpy (new_entry.prev_hash, header->prev_hash, CBUS_HASH_BYTES);
+    cbus_chain_entry_t new_entry = { .height = header->height, .header = *header };
     uint8_t work [CBUS_U256_BYTES];
     if (cbus_pow_work (header->bits, work)) {
         s_fail (reason, "Block target bits are invalid");
         goto done;
     }
     cbus_u256_add (parent.work, work, new_entry.work);
-    bool extends_tip = memcmp (header->prev_hash, self->tip, CBUS_HASH_BYTES) == 0;
 
+    //  The block and its index entry, whatever branch it is on.
     batch = cbus_store_batch_new ();
     cbus_block_encode (block, &bytes);
     s_key_t key = s_key ('B', hash, CBUS_HASH_BYTES);
@@ -368,50 +538,25 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     s_encode_entry (&new_entry, record);
     key = s_key ('I', hash, CBUS_HASH_BYTES);
     cbus_store_batch_put (batch, key.bytes, key.size, record, sizeof (record));
-    if (extends_tip) {
-        //  No transaction may already be in the chain.
-        for (size_t index = 0; index < cbus_block_tx_count (block); index++) {
-            const uint8_t *txid = cbus_tx_id (cbus_block_tx (block, index));
-            uint8_t where [CBUS_HASH_BYTES];
-            uint32_t position;
-            if (cbus_chain_tx_where (self, txid, where, &position) == 0) {
-                char hex [CBUS_HASH_HEX];
-                s_fail (reason, "Transaction %s is already in the chain", cbus_hash_hex (txid, hex));
-                goto done;
-            }
-            uint8_t value [S_WHERE_BYTES];
-            memcpy (value, hash, CBUS_HASH_BYTES);
-            value [32] = (uint8_t) (index >> 24);
-            value [33] = (uint8_t) (index >> 16);
-            value [34] = (uint8_t) (index >> 8);
-            value [35] = (uint8_t) index;
-            key = s_key ('T', txid, CBUS_HASH_BYTES);
-            cbus_store_batch_put (batch, key.bytes, key.size, value, sizeof (value));
-        }
-        key = s_height_key (header->height);
-        cbus_store_batch_put (batch, key.bytes, key.size, hash, CBUS_HASH_BYTES);
-        cbus_store_batch_put (batch, "S", 1, hash, CBUS_HASH_BYTES);
-    }
-    else
-    if (cbus_u256_cmp (new_entry.work, self->tip_entry.work) > 0)
-        //  More work on another branch: switching to it is a
-        //  reorganisation, which this version does not do yet. The block
-        //  is kept so that a later version can.
-        zsys_warning ("block on a branch with more work kept, not activated height=%" PRIu64,
-                      header->height);
+    //  Most work wins; on a tie the branch seen first stays.
+    bool activate = cbus_u256_cmp (new_entry.work, self->tip_entry.work) > 0;
+    if (activate && s_activate (self, batch, hash, &new_entry, &block, reason))
+        goto done;
     if (cbus_store_write (self->store, batch, true)) {
         s_fail (reason, "The chain store could not write the block");
+        zlistx_purge (self->left);
+        zlistx_purge (self->joined);
         result = CBUS_CHAIN_FAILED;
         goto done;
     }
-    if (extends_tip) {
+    if (activate) {
         memcpy (self->tip, hash, CBUS_HASH_BYTES);
         self->tip_entry = new_entry;
         result = CBUS_CHAIN_CONNECTED;
-        if (block_p) {
-            *block_p = block;
-            block = NULL;
-        }
+        if (zlistx_size (self->left))
+            zsys_warning ("reorganised fork_height=%" PRIu64 " left=%zu joined=%zu height=%" PRIu64,
+                          new_entry.height - zlistx_size (self->joined),
+                          zlistx_size (self->left), zlistx_size (self->joined), new_entry.height);
     }
     else
         result = CBUS_CHAIN_SIDE;
@@ -420,6 +565,38 @@ done:
     cbus_store_batch_destroy (&batch);
     cbus_block_destroy (&block);
     return result;
+}
+
+size_t
+cbus_chain_locator (cbus_chain_t *self, uint8_t hashes [][CBUS_HASH_BYTES])
+{
+    size_t count = 0;
+    uint64_t height = self->tip_entry.height;
+    uint64_t step = 1;
+    while (count < CBUS_LOCATOR_MAX - 1) {
+        if (cbus_chain_hash_at (self, height, hashes [count]) == 0)
+            count++;
+        if (height == 0)
+            return count;
+        if (count >= 10)
+            step *= 2;
+        height = height > step ? height - step : 0;
+    }
+    memcpy (hashes [count++], self->genesis, CBUS_HASH_BYTES);
+    return count;
+}
+
+uint64_t
+cbus_chain_fork_point (cbus_chain_t *self, const uint8_t hashes [][CBUS_HASH_BYTES], size_t count)
+{
+    uint64_t best = 0;
+    for (size_t index = 0; index < count; index++) {
+        cbus_chain_entry_t entry;
+        if (cbus_chain_is_active (self, hashes [index])
+        &&  cbus_chain_entry (self, hashes [index], &entry) == 0 && entry.height > best)
+            best = entry.height;
+    }
+    return best;
 }
 
 //  --------------------------------------------------------------------------
@@ -485,16 +662,15 @@ cbus_chain_test (bool verbose)
     uint64_t now = cbus_time_ms ();
     for (int height = 1; height <= 3; height++) {
         s_make_block (chain, height, now + (uint64_t) height, &bytes, NULL);
-        cbus_block_t *block = NULL;
-        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, &block, reason);
+        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason);
         assert (result == CBUS_CHAIN_CONNECTED);
-        assert (block && cbus_block_tx_count (block) == (size_t) height);
-        cbus_block_destroy (&block);
+        assert (cbus_chain_left_count (chain) == 0 && cbus_chain_joined_count (chain) == 1);
+        assert (cbus_block_tx_count (cbus_chain_joined (chain, 0)) == (size_t) height);
     }
     cbus_chain_tip (chain, &tip);
     assert (tip.height == 3);
     //  Submitting it again is harmless.
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_DUPLICATE);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_DUPLICATE);
     //  Its transactions are indexed.
     cbus_block_t *block = cbus_block_new_from_bytes (bytes.data, bytes.size, reason);
     uint8_t where [CBUS_HASH_BYTES];
@@ -522,7 +698,7 @@ cbus_chain_test (bool verbose)
     }
     cbus_buf_reset (&bytes);
     cbus_block_encode (replay, &bytes);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_INVALID);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
     assert (strstr (reason, "already in the chain"));
     cbus_block_destroy (&replay);
     cbus_block_destroy (&block);
@@ -531,25 +707,141 @@ cbus_chain_test (bool verbose)
     uint8_t nowhere [CBUS_HASH_BYTES];
     memset (nowhere, 7, sizeof (nowhere));
     s_make_block (chain, 1, now + 20, &bytes, (const char *) nowhere);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_INVALID);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
     assert (strstr (reason, "not a known block"));
     s_make_block (chain, 1, now - 1000, &bytes, NULL);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_INVALID);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
     assert (strstr (reason, "median"));
     s_make_block (chain, 1, now + 100000000, &bytes, NULL);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_INVALID);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
     assert (strstr (reason, "future"));
-    assert (cbus_chain_submit (chain, "junk", 4, hash, NULL, reason) == CBUS_CHAIN_INVALID);
+    assert (cbus_chain_submit (chain, "junk", 4, hash, reason) == CBUS_CHAIN_INVALID);
+
+    //  Locator: tip first, genesis last; a peer's locator finds the fork.
+    uint8_t locator [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
+    size_t located = cbus_chain_locator (chain, locator);
+    assert (located == 4);
+    assert (memcmp (locator [0], cbus_chain_tip (chain, NULL), CBUS_HASH_BYTES) == 0);
+    assert (memcmp (locator [3], cbus_chain_genesis (chain), CBUS_HASH_BYTES) == 0);
+    assert (cbus_chain_fork_point (chain, locator + 1, 3) == 2);
+    memset (locator [0], 9, CBUS_HASH_BYTES);       //  Unknown to us
+    assert (cbus_chain_fork_point (chain, locator, 1) == 0);
+
+    //  Reorganisation: a branch from block 1 that reaches more work.
+    //  Active: G-1-2-3. Branch: 1-b2-b3-b4, b2 repeating a transaction of
+    //  block 2 (allowed: block 2 leaves), b3 one of block 1 (refused).
+    uint8_t one [CBUS_HASH_BYTES], two [CBUS_HASH_BYTES], three [CBUS_HASH_BYTES];
+    assert (cbus_chain_hash_at (chain, 1, one) == 0);
+    assert (cbus_chain_hash_at (chain, 2, two) == 0);
+    assert (cbus_chain_hash_at (chain, 3, three) == 0);
+    char *two_bytes, *one_bytes;
+    size_t two_size, one_size;
+    assert (cbus_chain_block_by_hash (chain, two, &two_bytes, &two_size) == 0 && two_bytes);
+    assert (cbus_chain_block_by_hash (chain, one, &one_bytes, &one_size) == 0 && one_bytes);
+    cbus_block_t *block_two = cbus_block_new_from_bytes (two_bytes, two_size, reason);
+    cbus_block_t *block_one = cbus_block_new_from_bytes (one_bytes, one_size, reason);
+    cbus_store_free (two_bytes);
+    cbus_store_free (one_bytes);
+    //  b2: one fresh transaction and one of block 2.
+    cbus_header_t branch = { .version = CBUS_BLOCK_VERSION, .height = 2, .time_ms = now + 30,
+                             .bits = cbus_chain_bits (chain), .miner = 2 };
+    memcpy (branch.prev_hash, one, CBUS_HASH_BYTES);
+    cbus_block_t *b2 = cbus_block_new (&branch);
+    cbus_tx_t *shared = cbus_tx_new_from_bytes (cbus_tx_bytes (cbus_block_tx (block_two, 0), &tx_size),
+                                                tx_size, reason);
+    cbus_block_add_tx (b2, &shared);
+    cbus_block_merkle (b2, cbus_block_header (b2)->merkle_root);
+    cbus_block_header (b2)->nonce = 0;
+    while (!cbus_header_search (cbus_block_header (b2), 1000))
+        ;
+    cbus_buf_reset (&bytes);
+    cbus_block_encode (b2, &bytes);
+    uint8_t b2_hash [CBUS_HASH_BYTES];
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b2_hash, reason) == CBUS_CHAIN_SIDE);
+    cbus_chain_tip (chain, &tip);
+    assert (tip.height == 3);
+    //  b3 with a transaction of block 1, which stays: stored while its
+    //  branch has no more work (a tie keeps the first-seen tip), refused
+    //  once a block on it would make it active, and nothing changes.
+    branch.height = 3;
+    branch.time_ms = now + 31;
+    memcpy (branch.prev_hash, b2_hash, CBUS_HASH_BYTES);
+    cbus_block_t *bad = cbus_block_new (&branch);
+    cbus_tx_t *old = cbus_tx_new_from_bytes (cbus_tx_bytes (cbus_block_tx (block_one, 0), &tx_size),
+                                             tx_size, reason);
+    cbus_block_add_tx (bad, &old);
+    cbus_block_merkle (bad, cbus_block_header (bad)->merkle_root);
+    while (!cbus_header_search (cbus_block_header (bad), 1000))
+        ;
+    cbus_buf_reset (&bytes);
+    cbus_block_encode (bad, &bytes);
+    uint8_t bad_hash [CBUS_HASH_BYTES];
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, bad_hash, reason) == CBUS_CHAIN_SIDE);
+    cbus_block_destroy (&bad);
+    cbus_header_t on_bad = branch;
+    on_bad.height = 4;
+    on_bad.time_ms = now + 32;
+    memcpy (on_bad.prev_hash, bad_hash, CBUS_HASH_BYTES);
+    bad = cbus_block_new (&on_bad);
+    while (!cbus_header_search (cbus_block_header (bad), 1000))
+        ;
+    cbus_buf_reset (&bytes);
+    cbus_block_encode (bad, &bytes);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
+    assert (strstr (reason, "already in the chain"));
+    cbus_chain_tip (chain, &tip);
+    assert (tip.height == 3 && memcmp (cbus_chain_tip (chain, NULL), three, CBUS_HASH_BYTES) == 0);
+    cbus_block_destroy (&bad);
+    //  An empty b3 beside it: a tie again, stored on the side.
+    bad = cbus_block_new (&branch);
+    cbus_block_header (bad)->miner = 3;
+    while (!cbus_header_search (cbus_block_header (bad), 1000))
+        ;
+    cbus_buf_reset (&bytes);
+    cbus_block_encode (bad, &bytes);
+    uint8_t b3_hash [CBUS_HASH_BYTES];
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b3_hash, reason) == CBUS_CHAIN_SIDE);
+    cbus_block_destroy (&bad);
+    //  b4 on b3: more work, the branch becomes active.
+    branch.height = 4;
+    branch.time_ms = now + 32;
+    memcpy (branch.prev_hash, b3_hash, CBUS_HASH_BYTES);
+    cbus_block_t *b4 = cbus_block_new (&branch);
+    while (!cbus_header_search (cbus_block_header (b4), 1000))
+        ;
+    cbus_buf_reset (&bytes);
+    cbus_block_encode (b4, &bytes);
+    uint8_t b4_hash [CBUS_HASH_BYTES];
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b4_hash, reason) == CBUS_CHAIN_CONNECTED);
+    assert (cbus_chain_left_count (chain) == 2 && cbus_chain_joined_count (chain) == 3);
+    uint8_t check [CBUS_HASH_BYTES];
+    cbus_block_hash (cbus_chain_left (chain, 0), check);
+    assert (memcmp (check, three, CBUS_HASH_BYTES) == 0);       //  Old tip first
+    cbus_block_hash (cbus_chain_joined (chain, 0), check);
+    assert (memcmp (check, b2_hash, CBUS_HASH_BYTES) == 0);     //  Lowest first
+    cbus_chain_tip (chain, &tip);
+    assert (tip.height == 4 && memcmp (cbus_chain_tip (chain, NULL), b4_hash, CBUS_HASH_BYTES) == 0);
+    assert (!cbus_chain_is_active (chain, two) && cbus_chain_is_active (chain, b2_hash));
+    //  The tx index follows: block 2's other tx left, the shared one moved.
+    assert (cbus_chain_tx_where (chain, cbus_tx_id (cbus_block_tx (block_two, 1)), where, &position) == -1);
+    assert (cbus_chain_tx_where (chain, cbus_tx_id (cbus_block_tx (block_two, 0)), where, &position) == 0);
+    assert (memcmp (where, b2_hash, CBUS_HASH_BYTES) == 0);
+    assert (cbus_chain_hash_at (chain, 2, check) == 0 && memcmp (check, b2_hash, CBUS_HASH_BYTES) == 0);
+    cbus_block_destroy (&b2);
+    cbus_block_destroy (&b4);
+    cbus_block_destroy (&block_one);
+    cbus_block_destroy (&block_two);
 
     //  Reopened: same tip. Another network on the same folder: refused.
     cbus_chain_destroy (&chain);
     chain = cbus_chain_new (path, "test", 0x2000ffff, 8, 3600000, reason);
     assert (chain);
     cbus_chain_tip (chain, &tip);
-    assert (tip.height == 3);
+    assert (tip.height == 4);
     uint8_t at_two [CBUS_HASH_BYTES];
     assert (cbus_chain_hash_at (chain, 2, at_two) == 0);
-    assert (cbus_chain_hash_at (chain, 4, at_two) == -1);
+    assert (memcmp (at_two, b2_hash, CBUS_HASH_BYTES) == 0);
+    assert (cbus_chain_hash_at (chain, 5, at_two) == -1);
     cbus_chain_destroy (&chain);
     assert (cbus_chain_new (path, "other", 0x2000ffff, 8, 3600000, reason) == NULL);
     assert (strstr (reason, "another network"));

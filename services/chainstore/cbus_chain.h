@@ -2,9 +2,14 @@
     cbus_chain - the block tree on disk and the rules that admit a block
 
     The storage and validation half of the chainstore, with no sockets,
-    so that it can be tested alone. Every function that changes the store
-    writes one synced batch: after a crash the store is either before or
-    after a block, never between.
+    so that it can be tested alone. Every block ever accepted is stored
+    with its index entry (height, cumulative work, header); the active
+    chain is the stored branch with the most work. A block that gives
+    another branch more work than the active one triggers a
+    reorganisation: the old branch's blocks are disconnected down to the
+    fork, the new branch's connected up to the new tip, all in the same
+    synced batch as the block itself. After a crash the store is before or
+    after a submission, never between.
     =========================================================================
 */
 #ifndef CBUS_CHAIN_H_INCLUDED
@@ -14,22 +19,24 @@
 
 typedef struct _cbus_chain_t cbus_chain_t;
 
-//  What a block index record says about one block.
+//  What the index says about one stored block.
 typedef struct {
     uint64_t height;                    //  Distance from genesis
     uint8_t work [CBUS_U256_BYTES];     //  Chain work up to and with it
-    uint64_t time_ms;                   //  Header time
-    uint8_t prev_hash [CBUS_HASH_BYTES];//  Parent
+    cbus_header_t header;               //  Its header
 } cbus_chain_entry_t;
 
 //  Outcome of cbus_chain_submit.
 typedef enum {
-    CBUS_CHAIN_CONNECTED,               //  Now the tip
+    CBUS_CHAIN_CONNECTED,               //  Active now (see left/joined)
     CBUS_CHAIN_DUPLICATE,               //  Already stored
     CBUS_CHAIN_SIDE,                    //  Stored on a branch with less work
     CBUS_CHAIN_INVALID,                 //  Refused; see reason
     CBUS_CHAIN_FAILED                   //  Storage failed; see reason
 } cbus_chain_result_t;
+
+//  Most hashes in a block locator.
+#define CBUS_LOCATOR_MAX 64
 
 //  Open (creating with the network's genesis) the chain at path. Refuses a
 //  store made for another network or target. NULL with a reason.
@@ -47,13 +54,24 @@ const uint8_t *
 uint32_t
     cbus_chain_bits (cbus_chain_t *self);
 
-//  Validate and store a block given as bytes. On CONNECTED the block
-//  object is returned through block_p (caller destroys) for the event.
-//  hash receives the block's hash whenever it could be computed.
+//  Validate and store a block given as bytes; hash receives its hash
+//  whenever it could be computed. On CONNECTED, the blocks that left the
+//  active chain and those that joined it are listed by
+//  cbus_chain_left/joined (one joined block and none left when the block
+//  simply extends the tip).
 cbus_chain_result_t
     cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
-                       uint8_t hash [CBUS_HASH_BYTES], cbus_block_t **block_p,
-                       char *reason);
+                       uint8_t hash [CBUS_HASH_BYTES], char *reason);
+//  Blocks the last CONNECTED submission disconnected, old tip first, and
+//  connected, lowest first. Borrowed until the next submission.
+size_t
+    cbus_chain_left_count (cbus_chain_t *self);
+cbus_block_t *
+    cbus_chain_left (cbus_chain_t *self, size_t index);
+size_t
+    cbus_chain_joined_count (cbus_chain_t *self);
+cbus_block_t *
+    cbus_chain_joined (cbus_chain_t *self, size_t index);
 
 //  Block bytes by hash; 0 and bytes (caller frees with cbus_store_free)
 //  or NULL if absent; -1 on a storage error.
@@ -75,6 +93,17 @@ bool
 int
     cbus_chain_tx_where (cbus_chain_t *self, const uint8_t txid [CBUS_HASH_BYTES],
                          uint8_t block_hash [CBUS_HASH_BYTES], uint32_t *position);
+
+//  A block locator of the active chain: the tip, the nine blocks below
+//  it, then steps doubling back to genesis (always last). Returns the
+//  number of hashes written (at most CBUS_LOCATOR_MAX).
+size_t
+    cbus_chain_locator (cbus_chain_t *self, uint8_t hashes [][CBUS_HASH_BYTES]);
+//  The fork point for a peer's locator: the highest of its hashes on our
+//  active chain (genesis if none). Returns its height.
+uint64_t
+    cbus_chain_fork_point (cbus_chain_t *self, const uint8_t hashes [][CBUS_HASH_BYTES],
+                           size_t count);
 
 void
     cbus_chain_test (bool verbose);

@@ -32,11 +32,15 @@ s_send (s_chainstore_t *self, cbus_request_t *request)
     cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
 }
 
+//  Publish chain.block.connected or .disconnected for one block; work is
+//  the chain work up to and with the block.
 static void
-s_publish_connected (s_chainstore_t *self, cbus_block_t *block, const uint8_t hash [CBUS_HASH_BYTES])
+s_publish_block (s_chainstore_t *self, const char *topic, cbus_block_t *block)
 {
-    cbus_chain_entry_t entry;
-    cbus_chain_tip (self->chain, &entry);
+    uint8_t hash [CBUS_HASH_BYTES];
+    cbus_block_hash (block, hash);
+    cbus_chain_entry_t entry = {0};
+    cbus_chain_entry (self->chain, hash, &entry);
     cbus_header_t *header = cbus_block_header (block);
     msgpack_packer pk;
     cbus_pub_begin (self->pub, &pk, &self->event, 7);
@@ -53,7 +57,7 @@ s_publish_connected (s_chainstore_t *self, cbus_block_t *block, const uint8_t ha
         msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
         msgpack_pack_bin_body (&pk, cbus_tx_id (cbus_block_tx (block, index)), CBUS_HASH_BYTES);
     }
-    cbus_pub_send (self->pub, CBUS_TOPIC_BLOCK_CONNECTED, &self->event);
+    cbus_pub_send (self->pub, topic, &self->event);
 }
 
 static void
@@ -65,7 +69,7 @@ s_handle_tip (s_chainstore_t *self, cbus_request_t *request)
     cbus_pack_kv_u64 (&pk, "height", entry.height);
     cbus_pack_kv_bin (&pk, "hash", tip, CBUS_HASH_BYTES);
     cbus_pack_kv_bin (&pk, "work", entry.work, CBUS_U256_BYTES);
-    cbus_pack_kv_u64 (&pk, "time_ms", entry.time_ms);
+    cbus_pack_kv_u64 (&pk, "time_ms", entry.header.time_ms);
     cbus_pack_kv_str (&pk, "network", self->network);
     cbus_pack_kv_bin (&pk, "genesis", cbus_chain_genesis (self->chain), CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "bits", cbus_chain_bits (self->chain));
@@ -249,8 +253,7 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
     }
     char reason [CBUS_REASON_MAX] = "";
     uint8_t hash [CBUS_HASH_BYTES];
-    cbus_block_t *block = NULL;
-    cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, &block, reason);
+    cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, reason);
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (hash, hex);
     if (result == CBUS_CHAIN_INVALID) {
@@ -265,12 +268,19 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
     cbus_chain_entry_t entry = {0};
     cbus_chain_entry (self->chain, hash, &entry);
     if (result == CBUS_CHAIN_CONNECTED) {
-        zsys_info ("block connected height=%" PRIu64 " hash=%s txs=%zu", entry.height, hex,
-                   cbus_block_tx_count (block));
         //  Durable now: the batch was synced before submit returned.
-        s_publish_connected (self, block, hash);
-        cbus_block_destroy (&block);
+        //  Blocks that left first (old tip down), then those that joined.
+        for (size_t index = 0; index < cbus_chain_left_count (self->chain); index++)
+            s_publish_block (self, CBUS_TOPIC_BLOCK_DISCONNECTED, cbus_chain_left (self->chain, index));
+        for (size_t index = 0; index < cbus_chain_joined_count (self->chain); index++)
+            s_publish_block (self, CBUS_TOPIC_BLOCK_CONNECTED, cbus_chain_joined (self->chain, index));
+        zsys_info ("block connected height=%" PRIu64 " hash=%s txs=%zu", entry.height, hex,
+                   cbus_block_tx_count (cbus_chain_joined (self->chain,
+                                        cbus_chain_joined_count (self->chain) - 1)));
     }
+    else
+    if (result == CBUS_CHAIN_SIDE)
+        zsys_info ("block stored on a side branch height=%" PRIu64 " hash=%s", entry.height, hex);
     msgpack_packer pk = s_begin (self, 3);
     cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "height", entry.height);

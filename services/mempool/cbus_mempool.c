@@ -500,26 +500,79 @@ s_answer_waiters (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint6
     }
 }
 
-static int
-s_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
+//  A block left the active chain (a reorganisation): take its
+//  transactions back, durably, before the blocks that joined are seen
+//  (they follow on the bus and remove what the new branch holds).
+static void
+s_take_back (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES])
 {
-    (void) loop; (void) reader;
-    s_mempool_t *self = (s_mempool_t *) arg;
-    cbus_event_t *event = cbus_event_recv (self->sub);
-    if (!event)
-        return 0;
+    cbus_buf_t body = {0};
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &body);
+    msgpack_pack_map (&pk, 1);
+    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    zframe_t *frame = NULL;
+    msgpack_unpacked unpacked;
+    const uint8_t *bytes;
+    size_t size;
+    char reason [CBUS_REASON_MAX];
+    cbus_block_t *block = NULL;
+    if (s_ask_chainstore (self, CBUS_CMD_BLOCK_GET, &body, &frame, &unpacked) == 0) {
+        if (cbus_msg_get_bin (&unpacked.data, "block", &bytes, &size) == 0)
+            block = cbus_block_new_from_bytes (bytes, size, reason);
+        msgpack_unpacked_destroy (&unpacked);
+        zframe_destroy (&frame);
+    }
+    cbus_buf_free (&body);
+    char hex [CBUS_HASH_HEX];
+    if (!block) {
+        zsys_error ("could not take back the transactions of disconnected block %s",
+                    cbus_hash_hex (hash, hex));
+        return;
+    }
+    size_t count = cbus_block_tx_count (block), taken = 0;
+    bool *staged = (bool *) calloc (count + 1, sizeof (bool));
+    for (size_t index = 0; index < count; index++)
+        staged [index] = cbus_pool_stage (self->pool, cbus_block_tx (block, index));
+    if (cbus_pool_commit (self->pool) == 0) {
+        for (size_t index = 0; index < count; index++)
+            if (staged [index]) {
+                s_publish_added (self, cbus_block_tx (block, index));
+                taken++;
+            }
+    }
+    else
+        zsys_error ("could not store the transactions of disconnected block %s",
+                    cbus_hash_hex (hash, hex));
+    zsys_info ("block disconnected hash=%s taken_back=%zu pending=%zu",
+               cbus_hash_hex (hash, hex), taken, cbus_pool_size (self->pool));
+    free (staged);
+    cbus_block_destroy (&block);
+}
+
+static void
+s_handle_chain_event (s_mempool_t *self, cbus_event_t *event)
+{
     const msgpack_object *map = cbus_event_map (event);
     uint8_t hash [CBUS_HASH_BYTES], prev [CBUS_HASH_BYTES], root [CBUS_HASH_BYTES];
     uint64_t height, time_ms;
     const msgpack_object *txids = cbus_msg_get (map, "txids");
-    if (!streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED)
-    ||  cbus_msg_get_hash (map, "hash", hash) || cbus_msg_get_hash (map, "prev_hash", prev)
+    if (cbus_msg_get_hash (map, "hash", hash) || cbus_msg_get_hash (map, "prev_hash", prev)
     ||  cbus_msg_get_hash (map, "merkle_root", root) || cbus_msg_get_u64 (map, "height", &height)
-    ||  cbus_msg_get_u64 (map, "time_ms", &time_ms)
-    ||  !txids || txids->type != MSGPACK_OBJECT_ARRAY) {
-        cbus_event_destroy (&event);
-        return 0;
+    ||  cbus_msg_get_u64 (map, "time_ms", &time_ms) || height == 0
+    ||  !txids || txids->type != MSGPACK_OBJECT_ARRAY)
+        return;
+    if (streq (event->topic, CBUS_TOPIC_BLOCK_DISCONNECTED)) {
+        s_take_back (self, hash);
+        //  The tip is the block's parent until the new branch arrives.
+        self->tip_height = height - 1;
+        memcpy (self->tip_hash, prev, CBUS_HASH_BYTES);
+        if (self->job_active && memcmp (self->job_prev, hash, CBUS_HASH_BYTES) == 0)
+            self->job_active = false;
+        return;
     }
+    if (!streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED))
+        return;
     bool follows = self->tip_known && memcmp (prev, self->tip_hash, CBUS_HASH_BYTES) == 0;
     size_t removed = 0;
     for (uint32_t index = 0; index < txids->via.array.size; index++) {
@@ -541,16 +594,30 @@ s_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
     if (!follows)
         //  We missed something (a gap or a restart): ask the chain.
         s_sync_tip (self);
-
     if (self->job_active && memcmp (prev, self->job_prev, CBUS_HASH_BYTES) == 0) {
         self->job_active = false;
         if (memcmp (root, self->job_root, CBUS_HASH_BYTES) == 0)
             s_answer_waiters (self, hash, height);
-        if (zlistx_size (self->waiters))
-            //  Somebody else's block took the height: mine on top of it.
-            s_publish_work (self);
     }
-    cbus_event_destroy (&event);
+}
+
+static int
+s_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    //  Take every event waiting (a reorganisation comes as a burst), then
+    //  build one template if somebody still waits for a block.
+    int count = 0;
+    do {
+        cbus_event_t *event = cbus_event_recv (self->sub);
+        if (event && event->decoded)
+            s_handle_chain_event (self, event);
+        cbus_event_destroy (&event);
+    } while (++count < 10000 && (zsock_events (self->sub) & ZMQ_POLLIN));
+    if (!self->job_active && zlistx_size (self->waiters))
+        //  Somebody else's block took the height: mine on top of the tip.
+        s_publish_work (self);
     return 0;
 }
 
