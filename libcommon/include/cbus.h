@@ -30,6 +30,7 @@
 #include "cbus_msg.h"
 #include "cbus_config.h"
 #include "cbus_store.h"
+#include "cbus_chain.h"
 #include "cbus_service.h"
 
 #endif

@@ -22,6 +22,7 @@ static const s_test_t s_tests [] = {
     { "cbus_msg",    cbus_msg_test },
     { "cbus_config", cbus_config_test },
     { "cbus_store",  cbus_store_test },
+    { "cbus_chain",  cbus_chain_test },
 };
 
 int

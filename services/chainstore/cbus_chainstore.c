@@ -3,7 +3,6 @@
     =========================================================================
 */
 #include "cbus_chainstore.h"
-#include "cbus_chain.h"
 
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe

@@ -2,7 +2,7 @@
     cbus_chain - the block tree on disk and the rules that admit a block
     =========================================================================
 */
-#include "cbus_chain.h"
+#include "cbus.h"
 #include <stdarg.h>
 
 //  Index record: height u64 BE, work [32], header [124].

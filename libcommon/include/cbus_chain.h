@@ -1,8 +1,9 @@
 /*  =========================================================================
     cbus_chain - the block tree on disk and the rules that admit a block
 
-    The storage and validation half of the chainstore, with no sockets,
-    so that it can be tested alone. Every block ever accepted is stored
+    The storage and validation of the chain, with no sockets: the
+    chainstore service runs it, and offline tools (import, audit) use it
+    on a stopped node's folder. Every block ever accepted is stored
     with its index entry (height, cumulative work, header); the active
     chain is the stored branch with the most work. A block that gives
     another branch more work than the active one triggers a
@@ -14,8 +15,6 @@
 */
 #ifndef CBUS_CHAIN_H_INCLUDED
 #define CBUS_CHAIN_H_INCLUDED
-
-#include "cbus.h"
 
 typedef struct _cbus_chain_t cbus_chain_t;
 
