@@ -32,6 +32,10 @@
 #define CBUS_CMD_TIP           "TIP"            //  chainstore
 #define CBUS_CMD_BLOCK_GET     "BLOCK.GET"      //  chainstore
 #define CBUS_CMD_BLOCK_SUBMIT  "BLOCK.SUBMIT"   //  chainstore
+#define CBUS_CMD_LOCATOR       "LOCATOR"        //  chainstore
+#define CBUS_CMD_HEADERS       "HEADERS"        //  chainstore
+#define CBUS_CMD_BLOCKS_HAVE   "BLOCKS.HAVE"    //  chainstore
+#define CBUS_CMD_BLOCKS_GET    "BLOCKS.GET"     //  chainstore
 #define CBUS_CMD_CHAIN_PAGE    "CHAIN.PAGE"     //  chainstore
 #define CBUS_CMD_TX_GET        "TX.GET"         //  chainstore and mempool
 #define CBUS_CMD_TX_KNOWN      "TX.KNOWN"       //  chainstore
@@ -41,6 +45,7 @@
 #define CBUS_CMD_PEER_ADD      "PEER.ADD"       //  peersync
 #define CBUS_CMD_PEER_LIST     "PEER.LIST"      //  peersync
 #define CBUS_CMD_RESOLVE       "RESOLVE"        //  peersync
+#define CBUS_CMD_NODE_INFO     "NODE.INFO"      //  peersync
 
 //  Event topics
 #define CBUS_TOPIC_BLOCK_CONNECTED    "chain.block.connected"

@@ -43,6 +43,8 @@ static const s_key_t s_keys [] = {
       "How long GET /mine waits for a block before answering 503" },
     { "gateway/www_dir", "www-dir", "", S_STR, 0, 0,
       "Folder of the dashboard's files (empty: share/www beside the binaries)" },
+    { "gateway/resolve_timeout_ms", "resolve-timeout", "60000", S_INT, 1000, 3600000,
+      "How long GET /nodes/resolve waits for peers and the sync it starts" },
     { "mempool/max_pending", "max-pending", "500000", S_INT, 1, 100000000,
       "Most pending transactions kept; beyond it submissions get 503" },
     { "mempool/block_max_txs", "block-max-txs", "10000", S_INT, 1, CBUS_BLOCK_MAX_TXS,
@@ -55,6 +57,12 @@ static const s_key_t s_keys [] = {
       "How far ahead of this node's clock a block's time may be" },
     { "miner/id", "miner-id", "0", S_INT, 0, 4294967295LL,
       "Miner id in mined headers, splits the nonce space (0: random)" },
+    { "peersync/p2p_bind", "p2p-bind", "127.0.0.1", S_STR, 0, 0,
+      "Address the peer protocol listens on (0.0.0.0 for every interface)" },
+    { "peersync/p2p_port", "p2p-port", "0", S_INT, 0, 65535,
+      "TCP port of the peer protocol (0: the HTTP port + 1000)" },
+    { "peersync/p2p_advertise", "p2p-advertise", "", S_STR, 0, 0,
+      "Host peers should connect to (empty: the bind address)" },
     { "launcher/miners", "miners", "1", S_INT, 0, 64,
       "Miners started by 'chainbus node'" },
     { "launcher/restart_max_ms", "restart-max", "10000", S_INT, 100, 600000,
@@ -106,7 +114,8 @@ s_check_value (const s_key_t *key, const char *value, char *reason)
         case S_STR:
             if (strlen (value) > 1024)
                 return s_fail (reason, "%s: value too long", key->path);
-            if (!*value && !streq (key->path, "gateway/www_dir"))
+            if (!*value && !streq (key->path, "gateway/www_dir")
+            &&  !streq (key->path, "peersync/p2p_advertise"))
                 return s_fail (reason, "%s: value must not be empty", key->path);
             return 0;
         case S_NAME:

@@ -288,6 +288,143 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
     s_send (self, request);
 }
 
+//  Read an array of 32-byte hashes from a request (at most max); returns
+//  the count, or -1 if the field is missing or malformed.
+static int
+s_get_hashes (const msgpack_object *map, const char *key, uint8_t (*hashes) [CBUS_HASH_BYTES],
+              size_t max)
+{
+    const msgpack_object *list = cbus_msg_get (map, key);
+    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size > max)
+        return -1;
+    for (uint32_t index = 0; index < list->via.array.size; index++) {
+        const msgpack_object *item = &list->via.array.ptr [index];
+        if (item->type != MSGPACK_OBJECT_BIN || item->via.bin.size != CBUS_HASH_BYTES)
+            return -1;
+        memcpy (hashes [index], item->via.bin.ptr, CBUS_HASH_BYTES);
+    }
+    return (int) list->via.array.size;
+}
+
+static void
+s_handle_locator (s_chainstore_t *self, cbus_request_t *request)
+{
+    uint8_t hashes [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
+    size_t count = cbus_chain_locator (self->chain, hashes);
+    msgpack_packer pk = s_begin (self, 1);
+    cbus_pack_str (&pk, "hashes");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t index = 0; index < count; index++) {
+        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+        msgpack_pack_bin_body (&pk, hashes [index], CBUS_HASH_BYTES);
+    }
+    s_send (self, request);
+}
+
+//  Most headers in one HEADERS answer, and most blocks asked at once.
+#define S_HEADERS_MAX 2000
+#define S_BLOCKS_MAX  500
+
+static void
+s_handle_headers (s_chainstore_t *self, cbus_request_t *request)
+{
+    uint8_t hashes [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
+    const msgpack_object *map = cbus_request_map (request);
+    int count = s_get_hashes (map, "locator", hashes, CBUS_LOCATOR_MAX);
+    uint64_t max = S_HEADERS_MAX;
+    if (count < 0 || (cbus_msg_get (map, "max") && cbus_msg_get_u64 (map, "max", &max))) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "HEADERS needs a locator of at most %d hashes", CBUS_LOCATOR_MAX);
+        return;
+    }
+    if (max > S_HEADERS_MAX)
+        max = S_HEADERS_MAX;
+    uint64_t start = cbus_chain_fork_point (self->chain, (const uint8_t (*) [CBUS_HASH_BYTES]) hashes,
+                                            (size_t) count) + 1;
+    cbus_chain_entry_t tip;
+    cbus_chain_tip (self->chain, &tip);
+    uint64_t end = start + max - 1 < tip.height ? start + max - 1 : tip.height;
+    msgpack_packer pk = s_begin (self, 2);
+    cbus_pack_kv_u64 (&pk, "start", start);
+    cbus_pack_str (&pk, "headers");
+    msgpack_pack_array (&pk, (uint32_t) (end >= start ? end - start + 1 : 0));
+    for (uint64_t height = start; height <= end; height++) {
+        uint8_t hash [CBUS_HASH_BYTES], bytes [CBUS_HEADER_BYTES];
+        cbus_chain_entry_t entry = {0};
+        if (cbus_chain_hash_at (self->chain, height, hash) || cbus_chain_entry (self->chain, hash, &entry))
+            zsys_error ("active chain index broken at height=%" PRIu64, height);
+        cbus_header_encode (&entry.header, bytes);
+        msgpack_pack_bin (&pk, CBUS_HEADER_BYTES);
+        msgpack_pack_bin_body (&pk, bytes, CBUS_HEADER_BYTES);
+    }
+    s_send (self, request);
+}
+
+static void
+s_handle_blocks_have (s_chainstore_t *self, cbus_request_t *request)
+{
+    uint8_t (*hashes) [CBUS_HASH_BYTES] = malloc (S_HEADERS_MAX * CBUS_HASH_BYTES);
+    int count = s_get_hashes (cbus_request_map (request), "hashes", hashes, S_HEADERS_MAX);
+    if (count < 0)
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "BLOCKS.HAVE needs at most %d hashes", S_HEADERS_MAX);
+    else {
+        msgpack_packer pk = s_begin (self, 1);
+        cbus_pack_str (&pk, "have");
+        msgpack_pack_array (&pk, (uint32_t) count);
+        for (int index = 0; index < count; index++) {
+            cbus_chain_entry_t entry;
+            if (cbus_chain_entry (self->chain, hashes [index], &entry) == 0)
+                msgpack_pack_true (&pk);
+            else
+                msgpack_pack_false (&pk);
+        }
+        s_send (self, request);
+    }
+    free (hashes);
+}
+
+static void
+s_handle_blocks_get (s_chainstore_t *self, cbus_request_t *request)
+{
+    uint8_t (*hashes) [CBUS_HASH_BYTES] = malloc (S_BLOCKS_MAX * CBUS_HASH_BYTES);
+    const msgpack_object *map = cbus_request_map (request);
+    int count = s_get_hashes (map, "hashes", hashes, S_BLOCKS_MAX);
+    uint64_t max_bytes = 8 * 1024 * 1024;
+    if (cbus_msg_get (map, "max_bytes"))
+        cbus_msg_get_u64 (map, "max_bytes", &max_bytes);
+    if (count < 0) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "BLOCKS.GET needs at most %d hashes", S_BLOCKS_MAX);
+        free (hashes);
+        return;
+    }
+    //  Blocks we have, in the order asked, until the byte budget is spent.
+    zlist_t *blocks = zlist_new ();
+    size_t total = 0;
+    for (int index = 0; index < count && (total == 0 || total < max_bytes); index++) {
+        char *bytes = NULL;
+        size_t size;
+        if (cbus_chain_block_by_hash (self->chain, hashes [index], &bytes, &size) || !bytes)
+            break;
+        zlist_append (blocks, zframe_new (bytes, size));
+        cbus_store_free (bytes);
+        total += size;
+    }
+    msgpack_packer pk = s_begin (self, 1);
+    cbus_pack_str (&pk, "blocks");
+    msgpack_pack_array (&pk, (uint32_t) zlist_size (blocks));
+    zframe_t *frame;
+    while ((frame = (zframe_t *) zlist_pop (blocks))) {
+        msgpack_pack_bin (&pk, zframe_size (frame));
+        msgpack_pack_bin_body (&pk, zframe_data (frame), zframe_size (frame));
+        zframe_destroy (&frame);
+    }
+    zlist_destroy (&blocks);
+    s_send (self, request);
+    free (hashes);
+}
+
 static int
 s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -324,6 +461,18 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (streq (command, CBUS_CMD_BLOCK_SUBMIT))
         s_handle_block_submit (self, request);
+    else
+    if (streq (command, CBUS_CMD_LOCATOR))
+        s_handle_locator (self, request);
+    else
+    if (streq (command, CBUS_CMD_HEADERS))
+        s_handle_headers (self, request);
+    else
+    if (streq (command, CBUS_CMD_BLOCKS_HAVE))
+        s_handle_blocks_have (self, request);
+    else
+    if (streq (command, CBUS_CMD_BLOCKS_GET))
+        s_handle_blocks_get (self, request);
     else
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
     cbus_request_destroy (&request);

@@ -305,11 +305,13 @@ static void
 s_publish_added (s_mempool_t *self, cbus_tx_t *tx)
 {
     msgpack_packer pk;
-    cbus_pub_begin (self->pub, &pk, &self->event, 3);
+    cbus_pub_begin (self->pub, &pk, &self->event, 4);
     cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (tx), CBUS_HASH_BYTES);
     size_t size;
-    cbus_tx_bytes (tx, &size);
+    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
     cbus_pack_kv_u64 (&pk, "size", size);
+    //  The bytes ride along so that peersync can relay without asking.
+    cbus_pack_kv_bin (&pk, "tx", bytes, size);
     cbus_pack_str (&pk, "users");
     msgpack_pack_array (&pk, (uint32_t) cbus_tx_user_count (tx));
     for (size_t index = 0; index < cbus_tx_user_count (tx); index++)
