@@ -72,6 +72,7 @@ typedef enum {
     TAG_STREAM_PAGE,        //  One page of a streamed chain
     TAG_PEER_ADD,           //  POST /nodes/register
     TAG_PEER_LIST,          //  GET /nodes
+    TAG_NODE_INFO,          //  GET /node/info
     TAG_STATUS_TIP,         //  GET /status asks three services at once
     TAG_STATUS_POOL,
     TAG_STATUS_PEERS,
@@ -120,7 +121,9 @@ typedef struct {
     uint8_t work [CBUS_HASH_BYTES];
     uint64_t pool_size;             //  MEMPOOL.INFO
     uint64_t pool_bytes;
-    uint64_t peers;                 //  PEER.LIST
+    uint64_t peers;                 //  PEER.LIST: peers listed
+    uint64_t linked;                //  ... of them linked
+    char sync [512];                //  ... its "sync" object as JSON
 } s_status_t;
 
 typedef struct _s_request_t s_request_t;
@@ -183,6 +186,7 @@ struct _cbus_gateway_t {
     cbus_www_t *www;                //  Dashboard files
     int64_t request_timeout_ms;     //  gateway/request_timeout_ms
     int64_t mine_timeout_ms;        //  gateway/mine_timeout_ms
+    int64_t resolve_timeout_ms;     //  gateway/resolve_timeout_ms
     uint64_t max_body;              //  gateway/max_body
     bool verbose;                   //  node/verbose: log debug lines
     bool stopping;                  //  Shutting down: no new calls
@@ -862,7 +866,7 @@ static void
 s_resolve_start (s_request_t *request)
 {
     s_call (request, S_PEERSYNC, CBUS_CMD_RESOLVE, NULL, 0, TAG_RESOLVE,
-            request->gateway->request_timeout_ms);
+            request->gateway->resolve_timeout_ms);
 }
 
 static void
@@ -977,6 +981,32 @@ s_on_peer_list (s_request_t *request, s_reply_t *reply)
     s_answer_peers (request, reply, MHD_HTTP_OK, NULL, "nodes");
 }
 
+//  GET /node/info: who this node is to its peers (network, genesis,
+//  peer endpoint, public key); a peer registering us by URL asks it.
+static void
+s_node_info_start (s_request_t *request)
+{
+    s_call (request, S_PEERSYNC, CBUS_CMD_NODE_INFO, NULL, 0, TAG_NODE_INFO,
+            request->gateway->request_timeout_ms);
+}
+
+static void
+s_on_node_info (s_request_t *request, s_reply_t *reply)
+{
+    if (reply->outcome != S_REPLY_OK) {
+        s_answer_failure (request, reply);
+        return;
+    }
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    //  The reply's fields as they are; the genesis hash comes out as hex.
+    if (cbus_json_write (out, reply->map)) {
+        s_answer_bad_reply (request, reply, "node info that does not decode");
+        return;
+    }
+    request->status = MHD_HTTP_OK;
+}
+
 //  GET /status: ask the three services at once; say what we know.
 static void
 s_status_start (s_request_t *request)
@@ -1035,9 +1065,10 @@ s_status_finish (s_request_t *request)
     else
         cbus_buf_puts (out, ", \"mempool\": null");
     if (info->ok [S_PEERSYNC])
-        cbus_buf_printf (out, ", \"peers\": %" PRIu64, info->peers);
+        cbus_buf_printf (out, ", \"peers\": %" PRIu64 ", \"peers_linked\": %" PRIu64 ", \"sync\": %s",
+                         info->peers, info->linked, *info->sync ? info->sync : "null");
     else
-        cbus_buf_puts (out, ", \"peers\": null");
+        cbus_buf_puts (out, ", \"peers\": null, \"peers_linked\": null, \"sync\": null");
 
     cbus_buf_puts (out, ", \"services\": {");
     s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats));
@@ -1086,8 +1117,22 @@ s_on_status (s_request_t *request, int tag, s_reply_t *reply)
             default:
                 peers = cbus_msg_get (map, "peers");
                 info->ok [service] = peers && peers->type == MSGPACK_OBJECT_ARRAY;
-                if (info->ok [service])
+                if (info->ok [service]) {
                     info->peers = peers->via.array.size;
+                    for (uint32_t index = 0; index < peers->via.array.size; index++) {
+                        const char *state;
+                        size_t state_size;
+                        if (cbus_msg_get_str (&peers->via.array.ptr [index], "state", &state, &state_size) == 0
+                        &&  state_size == 6 && memcmp (state, "linked", 6) == 0)
+                            info->linked++;
+                    }
+                    const msgpack_object *sync = cbus_msg_get (map, "sync");
+                    cbus_buf_t text = {0};
+                    if (sync && sync->type == MSGPACK_OBJECT_MAP && cbus_json_write (&text, sync) == 0
+                    &&  text.size < sizeof (info->sync))
+                        memcpy (info->sync, text.data, text.size + 1);
+                    cbus_buf_free (&text);
+                }
                 break;
         }
     }
@@ -1114,6 +1159,7 @@ s_dispatch (s_request_t *request, int tag, s_reply_t *reply)
         case TAG_STREAM_PAGE:   s_on_stream_page (request, reply); break;
         case TAG_PEER_ADD:      s_on_peer_add (request, reply); break;
         case TAG_PEER_LIST:     s_on_peer_list (request, reply); break;
+        case TAG_NODE_INFO:     s_on_node_info (request, reply); break;
         case TAG_STATUS_TIP:
         case TAG_STATUS_POOL:
         case TAG_STATUS_PEERS:  s_on_status (request, tag, reply); break;
@@ -1128,6 +1174,7 @@ static const s_route_t s_routes [] = {
     { "/nodes/register",   "POST", true,  s_peer_add_start },
     { "/nodes/resolve",    "GET",  false, s_resolve_start },
     { "/nodes",            "GET",  false, s_nodes_start },
+    { "/node/info",        "GET",  false, s_node_info_start },
     { "/blocks/",          "GET",  false, s_block_get_start },
     { "/status",           "GET",  false, s_status_start },
 };
@@ -1658,6 +1705,7 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
     self->mhd_timer = -1;
     self->request_timeout_ms = cbus_config_int (config, "gateway/request_timeout_ms");
     self->mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
+    self->resolve_timeout_ms = cbus_config_int (config, "gateway/resolve_timeout_ms");
     self->max_body = (uint64_t) cbus_config_int (config, "gateway/max_body");
     self->verbose = cbus_config_bool (config, "node/verbose");
     self->calls = cbus_calls_new ();

@@ -55,6 +55,17 @@ cbus_block_t *
 //  the merkle root (see cbus_block_check). NULL with a reason.
 cbus_block_t *
     cbus_block_new_from_bytes (const void *data, size_t size, char *reason);
+//  Build a block from the JSON object cbus_block_write_json writes (one
+//  element of GET /chain): the header from index, timestamp (seconds with
+//  up to three decimals, or an integer), proof, previous_hash,
+//  merkle_root, bits, miner and version; each transaction through
+//  cbus_tx_new_from_json. The given "hash" and each transaction's "txid",
+//  when present, must match what the fields hash to; other keys are
+//  ignored. Checks neither the proof nor the merkle root (see
+//  cbus_block_check). NULL with a reason that names the block
+//  ("block 12: hash does not match its header").
+cbus_block_t *
+    cbus_block_new_from_json (const json_t *object, char *reason);
 //  The fixed first block of a network: height 0, zero parent, no
 //  transactions, the network id committed in the merkle root field.
 cbus_block_t *

@@ -47,6 +47,20 @@
 #define CBUS_CMD_RESOLVE       "RESOLVE"        //  peersync
 #define CBUS_CMD_NODE_INFO     "NODE.INFO"      //  peersync
 
+//  Peer protocol: node-to-node messages on the CurveZMQ link, frames
+//  [command][msgpack body] (docs/p2p.md)
+#define CBUS_P2P_HELLO         "HELLO"          //  Both ways, first on a link
+#define CBUS_P2P_REJECT        "REJECT"         //  Link refused, with a reason
+#define CBUS_P2P_STATUS        "STATUS"         //  Tip announcement, every 2 s
+#define CBUS_P2P_TX            "TX"             //  Newly accepted transactions
+#define CBUS_P2P_BLOCK         "BLOCK"          //  A newly connected tip block
+#define CBUS_P2P_GETHEADERS    "GETHEADERS"     //  Locator -> HEADERS
+#define CBUS_P2P_HEADERS       "HEADERS"
+#define CBUS_P2P_GETBLOCKS     "GETBLOCKS"      //  Hashes -> BLOCKS
+#define CBUS_P2P_BLOCKS        "BLOCKS"
+#define CBUS_P2P_INFO          "INFO"           //  Plaintext directory only
+#define CBUS_P2P_VERSION       1
+
 //  Event topics
 #define CBUS_TOPIC_BLOCK_CONNECTED    "chain.block.connected"
 #define CBUS_TOPIC_BLOCK_DISCONNECTED "chain.block.disconnected"
@@ -55,6 +69,8 @@
 #define CBUS_TOPIC_MINER_WORK         "miner.work"
 #define CBUS_TOPIC_HEARTBEAT          "node.heartbeat"
 #define CBUS_TOPIC_PEER_ADDED         "peer.added"
+#define CBUS_TOPIC_PEER_CONNECTED     "peer.connected"
+#define CBUS_TOPIC_PEER_DISCONNECTED  "peer.disconnected"
 
 //  Most frames in one request we accept; bodies are capped by the socket's
 //  ZMQ_MAXMSGSIZE (CBUS_MSG_MAX_BYTES) so an oversized one never arrives.

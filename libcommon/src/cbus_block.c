@@ -4,6 +4,7 @@
 */
 #include "cbus.h"
 #include <stdarg.h>
+#include <math.h>
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
@@ -201,6 +202,176 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
     }
 done:
     msgpack_unpacked_destroy (&unpacked);
+    return self;
+}
+
+//  Readers of the JSON a block is written as. Each returns 0, or -1 when
+//  the key is missing or its value has another type or range.
+static int
+s_json_uint (const json_t *object, const char *key, uint64_t max, uint64_t *value)
+{
+    json_t *item = json_object_get (object, key);
+    if (!json_is_integer (item) || json_integer_value (item) < 0
+    ||  (uint64_t) json_integer_value (item) > max)
+        return -1;
+    *value = (uint64_t) json_integer_value (item);
+    return 0;
+}
+
+static int
+s_json_hash (const json_t *object, const char *key, uint8_t hash [CBUS_HASH_BYTES])
+{
+    const char *text = json_string_value (json_object_get (object, key));
+    return text? cbus_hex_decode (text, hash, CBUS_HASH_BYTES): -1;
+}
+
+//  Latest time read from JSON, in ms (about the year 33,700). Below it a
+//  double of seconds is exact to well under a millisecond, so rounding
+//  value * 1000 gives back the header's time.
+#define S_JSON_MAX_TIME_MS 1000000000000000ULL
+
+//  Seconds since 1970 as a real with three decimals (as written) or as an
+//  integer, into milliseconds.
+static int
+s_json_time_ms (const json_t *value, uint64_t *time_ms)
+{
+    if (json_is_integer (value)) {
+        json_int_t seconds = json_integer_value (value);
+        if (seconds < 0 || (uint64_t) seconds > S_JSON_MAX_TIME_MS / 1000)
+            return -1;
+        *time_ms = (uint64_t) seconds * 1000;
+        return 0;
+    }
+    if (!json_is_real (value))
+        return -1;
+    double ms = json_real_value (value) * 1000.0;
+    if (!isfinite (ms) || ms < 0 || ms > (double) S_JSON_MAX_TIME_MS)
+        return -1;
+    *time_ms = (uint64_t) llround (ms);
+    return 0;
+}
+
+//  One transaction of a block's JSON: the object as cbus_tx_write_json
+//  writes it, whose txid, when given, must be what its fields hash to.
+static cbus_tx_t *
+s_tx_from_json (json_t *item, size_t index, const char *label, char *reason)
+{
+    if (!json_is_object (item)) {
+        s_fail (reason, "%s: transaction %zu is not a JSON object", label, index);
+        return NULL;
+    }
+    //  Without its own timestamp a transaction would be stamped now: a
+    //  different transaction.
+    if (!json_object_get (item, "timestamp")) {
+        s_fail (reason, "%s: transaction %zu has no timestamp", label, index);
+        return NULL;
+    }
+    json_t *given = json_object_get (item, "txid");
+    uint8_t txid [CBUS_HASH_BYTES];
+    if (given && (!json_is_string (given)
+              ||  cbus_hex_decode (json_string_value (given), txid, CBUS_HASH_BYTES))) {
+        s_fail (reason, "%s: transaction %zu: txid must be %d hex digits", label, index,
+                2 * CBUS_HASH_BYTES);
+        return NULL;
+    }
+    //  A shallow copy: the fields are shared, only txid is left out.
+    json_t *fields = json_copy (item);
+    json_object_del (fields, "txid");
+    char inner [CBUS_REASON_MAX];
+    cbus_tx_t *tx = cbus_tx_new_from_json (fields, 0, inner);
+    json_decref (fields);
+    if (!tx)
+        s_fail (reason, "%s: transaction %zu: %s", label, index, inner);
+    else
+    if (given && memcmp (txid, cbus_tx_id (tx), CBUS_HASH_BYTES) != 0) {
+        s_fail (reason, "%s: transaction %zu: txid does not match its contents", label, index);
+        cbus_tx_destroy (&tx);
+    }
+    return tx;
+}
+
+cbus_block_t *
+cbus_block_new_from_json (const json_t *object, char *reason)
+{
+    if (!json_is_object (object)) {
+        s_fail (reason, "block: must be a JSON object");
+        return NULL;
+    }
+    cbus_header_t header = {0};
+    if (s_json_uint (object, "index", INT64_MAX, &header.height)) {
+        s_fail (reason, "block: index must be a non-negative integer");
+        return NULL;
+    }
+    //  Every later reason names the block.
+    char label [32];
+    snprintf (label, sizeof (label), "block %" PRIu64, header.height);
+    uint64_t value;
+    const char *bits = json_string_value (json_object_get (object, "bits"));
+    if (s_json_time_ms (json_object_get (object, "timestamp"), &header.time_ms)) {
+        s_fail (reason, "%s: timestamp must be seconds since 1970 (like 1763709436.123)", label);
+        return NULL;
+    }
+    if (s_json_uint (object, "proof", INT64_MAX, &header.nonce)) {
+        s_fail (reason, "%s: proof must be a non-negative integer", label);
+        return NULL;
+    }
+    if (s_json_hash (object, "previous_hash", header.prev_hash)) {
+        s_fail (reason, "%s: previous_hash must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
+        return NULL;
+    }
+    if (s_json_hash (object, "merkle_root", header.merkle_root)) {
+        s_fail (reason, "%s: merkle_root must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
+        return NULL;
+    }
+    if (!bits || strlen (bits) != 8 || strspn (bits, "0123456789abcdefABCDEF") != 8) {
+        s_fail (reason, "%s: bits must be 8 hex digits", label);
+        return NULL;
+    }
+    header.bits = (uint32_t) strtoul (bits, NULL, 16);
+    if (s_json_uint (object, "miner", UINT32_MAX, &value)) {
+        s_fail (reason, "%s: miner must be an integer from 0 to %u", label, UINT32_MAX);
+        return NULL;
+    }
+    header.miner = (uint32_t) value;
+    if (s_json_uint (object, "version", UINT32_MAX, &value)) {
+        s_fail (reason, "%s: version must be an integer from 0 to %u", label, UINT32_MAX);
+        return NULL;
+    }
+    header.version = (uint32_t) value;
+    json_t *hash = json_object_get (object, "hash");
+    if (hash) {
+        uint8_t given [CBUS_HASH_BYTES], computed [CBUS_HASH_BYTES];
+        if (s_json_hash (object, "hash", given)) {
+            s_fail (reason, "%s: hash must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
+            return NULL;
+        }
+        cbus_header_hash (&header, computed);
+        if (memcmp (given, computed, CBUS_HASH_BYTES) != 0) {
+            s_fail (reason, "%s: hash does not match its header", label);
+            return NULL;
+        }
+    }
+    json_t *txs = json_object_get (object, "transactions");
+    if (!json_is_array (txs)) {
+        s_fail (reason, "%s: transactions must be a list", label);
+        return NULL;
+    }
+    if (json_array_size (txs) > CBUS_BLOCK_MAX_TXS) {
+        s_fail (reason, "%s: holds %zu transactions, at most %d", label,
+                json_array_size (txs), CBUS_BLOCK_MAX_TXS);
+        return NULL;
+    }
+    cbus_block_t *self = cbus_block_new (&header);
+    size_t index;
+    json_t *item;
+    json_array_foreach (txs, index, item) {
+        cbus_tx_t *tx = s_tx_from_json (item, index, label, reason);
+        if (!tx) {
+            cbus_block_destroy (&self);
+            break;
+        }
+        cbus_block_add_tx (self, &tx);
+    }
     return self;
 }
 
@@ -525,6 +696,133 @@ cbus_block_test (bool verbose)
     assert (cbus_block_bytes_to_json ("\x80", 1, &fast) == -1);
     assert (fast.size == json.size);
     cbus_buf_free (&fast);
+
+    //  JSON back to a block: the same header and transactions, so the
+    //  same bytes.
+    parsed = json_loads (json.data, JSON_REJECT_DUPLICATES, &error);
+    assert (parsed);
+    copy = cbus_block_new_from_json (parsed, reason);
+    assert (copy && cbus_block_tx_count (copy) == 3);
+    cbus_buf_t again = {0};
+    cbus_block_encode (copy, &again);
+    assert (again.size == buf.size && memcmp (again.data, buf.data, buf.size) == 0);
+    assert (cbus_block_check (copy, reason) == 0);
+    cbus_block_destroy (&copy);
+    //  A changed proof no longer matches the given hash...
+    uint64_t nonce = cbus_block_header (block)->nonce;
+    json_object_set_new (parsed, "proof", json_integer ((json_int_t) nonce + 1));
+    assert (cbus_block_new_from_json (parsed, reason) == NULL);
+    assert (streq (reason, "block 1: hash does not match its header"));
+    //  ... and without a hash it decodes, as another block.
+    json_object_del (parsed, "hash");
+    copy = cbus_block_new_from_json (parsed, reason);
+    assert (copy && cbus_block_header (copy)->nonce == nonce + 1);
+    cbus_block_hash (copy, copy_hash);
+    assert (memcmp (copy_hash, hash, CBUS_HASH_BYTES) != 0);
+    cbus_block_destroy (&copy);
+    json_decref (parsed);
+    //  Changed transaction data no longer matches its txid.
+    parsed = json_loads (json.data, JSON_REJECT_DUPLICATES, &error);
+    json_t *first = json_array_get (json_object_get (parsed, "transactions"), 0);
+    json_object_set_new (first, "data", json_integer (99));
+    assert (cbus_block_new_from_json (parsed, reason) == NULL);
+    assert (streq (reason, "block 1: transaction 0: txid does not match its contents"));
+    //  Without the txid it decodes, and the merkle root gives it away.
+    json_object_del (first, "txid");
+    copy = cbus_block_new_from_json (parsed, reason);
+    assert (copy);
+    assert (cbus_block_check (copy, reason) == -1 && strstr (reason, "merkle"));
+    cbus_block_destroy (&copy);
+    //  A transaction's own timestamp is required.
+    json_object_del (first, "timestamp");
+    assert (cbus_block_new_from_json (parsed, reason) == NULL && strstr (reason, "timestamp"));
+    json_decref (parsed);
+
+    //  Wrong shapes and types are refused with a reason, never a crash.
+    const char *bad [] = {
+        "[]", "{}", "{\"index\": -1}", "{\"index\": \"1\"}",
+        "{\"index\": 1, \"timestamp\": \"now\"}",
+        "{\"index\": 1, \"timestamp\": -1.5}",
+        "{\"index\": 1, \"timestamp\": 1e300}",
+        "{\"index\": 1, \"timestamp\": 1.5, \"proof\": 1.5}",
+        "{\"index\": 1, \"timestamp\": 1.5, \"proof\": 1, \"previous_hash\": \"00\"}",
+        NULL
+    };
+    for (int index = 0; bad [index]; index++) {
+        parsed = json_loads (bad [index], JSON_DECODE_ANY, &error);
+        assert (parsed);
+        assert (cbus_block_new_from_json (parsed, reason) == NULL && *reason);
+        json_decref (parsed);
+    }
+    assert (cbus_block_new_from_json (NULL, reason) == NULL);
+    //  Each header field in turn: a good block's JSON with one bad value.
+    const char *fields [] = {
+        "previous_hash", "merkle_root", "bits", "miner", "version", "hash",
+        "transactions", NULL
+    };
+    json_t *values [] = {
+        json_string ("zz"), json_integer (1), json_string ("2000fffff"),
+        json_integer (-1), json_integer (4294967296LL), json_string ("00"),
+        json_string ("[]"), NULL
+    };
+    for (int index = 0; fields [index]; index++) {
+        parsed = json_loads (json.data, 0, &error);
+        json_object_set_new (parsed, fields [index], values [index]);
+        assert (cbus_block_new_from_json (parsed, reason) == NULL);
+        assert (strncmp (reason, "block 1: ", 9) == 0 && strstr (reason, fields [index]));
+        json_decref (parsed);
+    }
+    parsed = json_loads (json.data, 0, &error);
+    json_array_append_new (json_object_get (parsed, "transactions"), json_string ("tx"));
+    assert (cbus_block_new_from_json (parsed, reason) == NULL);
+    assert (streq (reason, "block 1: transaction 3 is not a JSON object"));
+    json_decref (parsed);
+
+    //  Genesis comes back as itself, and a timestamp given as integer
+    //  seconds is read too.
+    cbus_buf_reset (&again);
+    cbus_block_write_json (genesis, &again);
+    parsed = json_loads (again.data, 0, &error);
+    assert (json_is_real (json_object_get (parsed, "timestamp")));
+    json_object_set_new (parsed, "timestamp", json_integer (1700000000));
+    copy = cbus_block_new_from_json (parsed, reason);
+    assert (copy);
+    cbus_block_hash (copy, copy_hash);
+    assert (memcmp (copy_hash, genesis_hash, CBUS_HASH_BYTES) == 0);
+    cbus_block_destroy (&copy);
+    json_decref (parsed);
+
+    //  Signed transactions, nested and non-ASCII data, a list of users
+    //  and doubles keep their bytes through JSON.
+    cbus_block_t *rich = cbus_block_new (&header);
+    const char *rich_tx =
+        "{\"users\": [\"al\u00efce\", \"\u0431\u043e\u0431\"], \"data\": {\"z\": [1, 2.5, -0.0, "
+        "1e300, 0.1, -7, null, true, \"\u2603\\n\"], \"a\": {\"b\": {}}}, \"dh_parameters\": \"p\","
+        " \"server_public_key\": \"s\", \"receiver_public_key\": \"r\","
+        " \"sender_public_key\": \"k\", \"timestamp\": 1700000000123456, \"signature\": \""
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}";
+    parsed = cbus_json_parse (rich_tx, strlen (rich_tx), reason);
+    assert (parsed);
+    cbus_tx_t *tx = cbus_tx_new_from_json (parsed, 0, reason);
+    assert (tx && cbus_tx_is_signed (tx));
+    cbus_block_add_tx (rich, &tx);
+    json_decref (parsed);
+    cbus_block_merkle (rich, cbus_block_header (rich)->merkle_root);
+    cbus_buf_reset (&again);
+    cbus_block_write_json (rich, &again);
+    parsed = json_loads (again.data, JSON_REJECT_DUPLICATES, &error);
+    assert (parsed);
+    copy = cbus_block_new_from_json (parsed, reason);
+    assert (copy && cbus_block_tx_count (copy) == 1);
+    size_t rich_size, copy_size;
+    const uint8_t *rich_bytes = cbus_tx_bytes (cbus_block_tx (rich, 0), &rich_size);
+    const uint8_t *copy_bytes = cbus_tx_bytes (cbus_block_tx (copy, 0), &copy_size);
+    assert (rich_size == copy_size && memcmp (rich_bytes, copy_bytes, rich_size) == 0);
+    cbus_block_destroy (&copy);
+    json_decref (parsed);
+    cbus_block_destroy (&rich);
+    cbus_buf_free (&again);
 
     //  Garbage is refused with a reason.
     assert (cbus_block_new_from_bytes ("\x81\xa1x\x01", 4, reason) == NULL);
