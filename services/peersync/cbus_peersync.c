@@ -17,8 +17,10 @@
 #define S_HELLO_MS          2000
 //  A peer silent this long is no longer linked (it sends STATUS every 2 s).
 #define S_SILENT_MS         7000
-//  How often an unreachable peer's info is asked for again.
+//  How often an unreachable peer's info is asked for again, and a peer
+//  that refused us (or we it) is tried again.
 #define S_RETRY_MS          3000
+#define S_REFUSED_RETRY_MS  60000
 //  How long a sync request may take before the peer is scored down.
 #define S_SYNC_TIMEOUT_MS   15000
 //  Scores: start at 0, cut off at S_BAN_SCORE for S_BAN_MS.
@@ -26,7 +28,6 @@
 #define S_BAN_MS            (10 * 60 * 1000)
 #define S_MALFORMED_COST    10
 #define S_INVALID_BLOCK_COST 50
-#define S_INVALID_TX_COST   2
 #define S_TIMEOUT_COST      10
 //  Sync batch sizes.
 #define S_HEADERS_BATCH     2000
@@ -306,6 +307,8 @@ s_set_state (s_peersync_t *self, s_peer_t *peer, s_state_t state, const char *re
 {
     bool was_linked = peer->state == P_LINKED;
     peer->state = state;
+    if (state == P_REFUSED)
+        peer->next_try = cbus_mono_ms () + S_REFUSED_RETRY_MS;
     snprintf (peer->reason, sizeof (peer->reason), "%s", reason ? reason : "");
     if (was_linked && state != P_LINKED) {
         zsys_info ("peer unlinked peer=%s state=%s reason=\"%s\"", s_peer_name (peer),
@@ -1600,6 +1603,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         }
         else
         //  Outbound: learn, link, greet, keep alive.
+        if (peer->state == P_REFUSED && now >= peer->next_try) {
+            //  Networks get reconfigured, bans end: ask again, rarely.
+            s_unlink (self, peer);
+            s_set_state (self, peer, P_FETCHING, "trying again");
+            s_ask_info (self, peer);
+        }
+        else
         if (peer->state == P_FETCHING && now >= peer->next_try)
             s_ask_info (self, peer);
         else
