@@ -501,13 +501,19 @@ s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
         if (code && streq (code, "200") && body)
             info = json_loadb ((const char *) zchunk_data (body), zchunk_size (body), 0, &error);
         if (!info) {
+            //  The fetcher's error text is not NUL-terminated: copy it by
+            //  size, printable ASCII only (it goes out in JSON).
+            char error [121] = "its /node/info did not answer with JSON";
+            if (code && streq (code, "0") && body) {
+                size_t size = zchunk_size (body) < 120 ? zchunk_size (body) : 120;
+                for (size_t index = 0; index < size; index++) {
+                    char c = (char) zchunk_data (body) [index];
+                    error [index] = c >= 0x20 && c < 0x7f ? c : '?';
+                }
+                error [size] = 0;
+            }
             char reason [160];
-            snprintf (reason, sizeof (reason), "unreachable: %.120s",
-                      code && streq (code, "0") && body ? (const char *) zchunk_data (body)
-                      : "its /node/info did not answer with JSON");
-            //  The chunk from the fetcher is text, not NUL-terminated:
-            //  keep only the printable prefix.
-            reason [strcspn (reason, "\r\n")] = 0;
+            snprintf (reason, sizeof (reason), "unreachable: %s", error);
             s_set_state (self, peer, P_FETCHING, reason);
         }
         else {
