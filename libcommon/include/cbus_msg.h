@@ -166,7 +166,9 @@ void
     cbus_client_destroy (cbus_client_t **self_p);
 //  Send and wait for the matching reply. Returns 0 and sets *status_p
 //  (caller frees) and *reply_p (caller destroys), or -1 on timeout or
-//  interrupt. Late replies to earlier calls are discarded.
+//  once the process is told to stop (SIGINT/SIGTERM), so that a service
+//  stopping never waits out a timeout. Late replies to earlier calls are
+//  discarded.
 int
     cbus_client_call (cbus_client_t *self, const char *command,
                       const void *body, size_t size, int timeout_ms,

@@ -324,7 +324,8 @@ cbus_client_call (cbus_client_t *self, const char *command,
     int rc = -1;
     while (true) {
         int64_t left = deadline - cbus_mono_ms ();
-        if (left <= 0)
+        //  A stop signal that came before the wait would not interrupt it.
+        if (left <= 0 || zsys_interrupted)
             break;
         if (!zpoller_wait (poller, (int) left))
             break;

@@ -937,6 +937,7 @@ s_on_hello (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map, bool 
         return;
     }
     snprintf (peer->node_id, sizeof (peer->node_id), "%.16s", node_id);
+    peer->answered = true;          //  Its HELLO says where its tip is
     if (inbound)
         snprintf (peer->endpoint, sizeof (peer->endpoint), "%.*s", (int) endpoint_size, endpoint);
     peer->height = height;
@@ -1353,9 +1354,12 @@ s_pack_peers (s_peersync_t *self, msgpack_packer *pk, bool for_resolve)
         msgpack_pack_map (pk, for_resolve ? 5 : 10);
         cbus_pack_kv_str (pk, "address", s_peer_name (peer));
         char status [200];
+        if (for_resolve && peer->asked && !peer->answered)
+            snprintf (status, sizeof (status), "no answer in time (%s%s%s)", s_state_names [peer->state],
+                      *peer->reason ? ": " : "", peer->reason);
+        else
         if (peer->state == P_LINKED)
-            snprintf (status, sizeof (status), for_resolve && peer->asked && !peer->answered
-                      ? "no answer in time" : "linked");
+            snprintf (status, sizeof (status), "linked");
         else
             snprintf (status, sizeof (status), "%s%s%s", s_state_names [peer->state],
                       *peer->reason ? ": " : "", peer->reason);
@@ -1496,12 +1500,17 @@ s_handle_resolve (s_peersync_t *self, cbus_request_t *request)
     size_t asked = 0;
     for (s_peer_t *peer = (s_peer_t *) zlistx_first (self->peers); peer;
          peer = (s_peer_t *) zlistx_next (self->peers)) {
-        peer->asked = peer->state == P_LINKED;
+        //  Linked peers are asked now; peers still linking are waited for
+        //  (their HELLO carries their tip), within the asking time.
+        peer->asked = peer->state == P_LINKED || peer->state == P_CONNECTING
+                   || peer->state == P_FETCHING;
         peer->answered = false;
-        if (peer->asked) {
+        if (peer->state == P_LINKED)
             s_send_status (self, peer, true);
-            asked++;
-        }
+        else
+        if (peer->state == P_FETCHING)
+            peer->next_try = 0;
+        asked += peer->asked;
     }
     if (asked == 0)
         s_answer_resolve (self);    //  Nobody to ask: ours stands
@@ -1649,7 +1658,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         bool all_answered = true;
         for (s_peer_t *peer = (s_peer_t *) zlistx_first (self->peers); peer;
              peer = (s_peer_t *) zlistx_next (self->peers))
-            if (peer->asked && !peer->answered && peer->state == P_LINKED)
+            if (peer->asked && !peer->answered)
                 all_answered = false;
         if (!self->resolve_syncing && (all_answered || now >= self->resolve_ask_until)) {
             self->resolve_syncing = true;

@@ -1,0 +1,269 @@
+"""The peer-to-peer network: several real nodes on loopback.
+
+Each node listens for peers on its HTTP port + 1000 (CurveZMQ) and answers
+key lookups on + 2000, so ports are picked with those free too. Waits are
+bounded but generous (a sanitizer build on two loaded cores is slow);
+propagation times are measured in bench/, not asserted here.
+"""
+
+import os
+import signal
+import socket
+import time
+
+import msgpack
+import pytest
+import zmq
+
+from chainbus_node import Node, NodeError, free_port, tx_body, wait_for
+
+#  Generous bound for anything that should take well under a second.
+GOSSIP_TIMEOUT = 30
+
+
+def p2p_port():
+    """An HTTP port whose peer (+1000) and directory (+2000) ports are free."""
+    for _ in range(200):
+        port = free_port()
+        if port > 63000:
+            continue
+        try:
+            for offset in (1000, 2000):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return port
+    raise NodeError("no free port triple")
+
+
+@pytest.fixture
+def make_peer(make_node):
+    """make_peer(**kw): a node on a port triple that is free."""
+    def make(**kw):
+        return make_node(port=p2p_port(), **kw)
+    return make
+
+
+def register(node, *peers, form="http"):
+    addresses = [("http://127.0.0.1:%d" % p.port) if form == "http"
+                 else ("tcp://127.0.0.1:%d" % (p.port + 1000)) for p in peers]
+    r = node.post("/nodes/register", {"nodes": addresses})
+    assert r.status_code == 201, r.text
+    return addresses
+
+
+def peer_entry(node, address):
+    nodes = node.get("/nodes").json()["nodes"]
+    return next((n for n in nodes if n["address"] == address), None)
+
+
+def wait_linked(node, address):
+    return wait_for(lambda: (peer_entry(node, address) or {}).get("state") == "linked",
+                    GOSSIP_TIMEOUT, "%s to link to %s" % (node.url, address))
+
+
+def pending(node, txid):
+    r = node.tx(txid)
+    return r.status_code == 200 and r.json()["status"] == "pending"
+
+
+def tip(node):
+    s = node.status()
+    return s["height"], s["tip"]
+
+
+def test_node_info_and_key_file(make_peer):
+    a = make_peer()
+    info = a.get("/node/info").json()
+    assert info["network"] == "dev"
+    assert len(info["node_id"]) == 16 and len(info["public_key"]) == 40
+    assert info["p2p_endpoint"] == "tcp://127.0.0.1:%d" % (a.port + 1000)
+    assert info["genesis"] == a.get("/blocks/0").json()["hash"]
+    key = os.path.join(a.data_dir, "node.key")
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    # The id survives a restart: same key file.
+    a.restart()
+    assert a.get("/node/info").json()["node_id"] == info["node_id"]
+
+
+def test_gossip_reaches_every_node_without_resolve(make_peer):
+    # A line: c -> b -> a. What c accepts must cross b to reach a.
+    a, b, c = make_peer(), make_peer(), make_peer()
+    wait_linked(b, register(b, a)[0])
+    wait_linked(c, register(c, b, form="tcp")[0])
+
+    txid, _ = c.submit(tx_body(data={"from": "c"}))
+    for node in (b, a):
+        wait_for(lambda: pending(node, txid), GOSSIP_TIMEOUT, "the tx at " + node.url)
+
+    block = a.mine()
+    assert txid in [t["txid"] for t in block["transactions"]]
+    for node in (b, c):
+        wait_for(lambda: tip(node) == (block["index"], block["hash"]),
+                 GOSSIP_TIMEOUT, "the block at " + node.url)
+        r = node.tx(txid).json()
+        assert r["status"] == "confirmed" and r["block_hash"] == block["hash"]
+    # Nothing loops: each node's mempool is empty again and stays so.
+    time.sleep(1)
+    for node in (a, b, c):
+        assert node.mempool_size() == 0
+        node.assert_no_crash()
+
+
+def test_late_node_syncs_1000_blocks(make_peer):
+    a = make_peer()
+    for n in range(0, 1000):
+        if n % 100 == 0:
+            a.submit(tx_body(n))
+        a.mine()
+    assert a.height() == 1000
+    b = make_peer()
+    register(b, a)
+    # Progress is visible while it runs, and it ends at a's tip.
+    seen_syncing = []
+
+    def caught_up():
+        s = b.status()
+        if s["sync"] and s["sync"].get("syncing"):
+            seen_syncing.append(s["sync"])
+        return s["height"] == 1000 and s["tip"] == a.status()["tip"]
+
+    wait_for(caught_up, 120, "b to sync 1000 blocks", interval=0.02)
+    assert b.chain() == a.chain()
+    assert "sync started" in b.log_text() and "sync stopped" in b.log_text()
+    if seen_syncing:
+        assert {"peer", "target_height", "blocks_left"} <= set(seen_syncing[0])
+
+
+def test_split_network_converges_on_most_work(make_peer):
+    a, b = make_peer(), make_peer()
+    wait_linked(b, register(b, a)[0])
+    wait_linked(a, register(a, b)[0])
+    base = a.mine()
+    wait_for(lambda: tip(b)[1] == base["hash"], GOSSIP_TIMEOUT, "b to see the base block")
+
+    # Cut the link: freeze both peersyncs' counterpart by stopping b's.
+    pid = b.signal_service("peersync", signal.SIGSTOP)
+    try:
+        accepted = []
+        for n in range(3):
+            accepted.append(a.submit(tx_body(data=["a", n]))[0])
+        for _ in range(2):
+            a.mine()
+        for n in range(4):
+            accepted.append(b.submit(tx_body(data=["b", n]))[0])
+            b.mine()
+        # A transaction that is in a's branch only, to be taken back.
+        assert a.height() == base["index"] + 2
+        assert b.height() == base["index"] + 4
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    # b's branch has more work: a reorganises onto it.
+    wait_for(lambda: tip(a) == tip(b) and tip(a)[0] == base["index"] + 4,
+             GOSSIP_TIMEOUT, "a and b to agree")
+    assert a.chain() == b.chain()
+    # Every transaction that got a 201 is pending or mined, on both.
+    for node in (a, b):
+        for txid in accepted:
+            wait_for(lambda: node.tx(txid).status_code == 200, GOSSIP_TIMEOUT,
+                     "%s at %s" % (txid, node.url))
+    assert "reorganised" in a.log_text()
+    # What a mined alone is pending again, and mines into the next block.
+    block = a.mine()
+    mined = {t["txid"] for t in block["transactions"]}
+    for txid in accepted[:3]:
+        assert txid in mined or b.tx(txid).json()["status"] == "confirmed"
+    for node in (a, b):
+        node.assert_no_crash()
+
+
+def test_resolve_with_a_dead_peer_is_bounded(make_peer):
+    a, b = make_peer(), make_peer()
+    dead = "http://127.0.0.1:%d" % p2p_port()
+    r = a.post("/nodes/register", {"nodes": ["http://127.0.0.1:%d" % b.port, dead]})
+    assert r.status_code == 201
+    wait_linked(a, "http://127.0.0.1:%d" % b.port)
+    b.stop()
+    started = time.monotonic()
+    r = a.get("/nodes/resolve", timeout=120)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["message"] == "Our chain is authoritative"
+    assert len(body["chain"]) == a.height() + 1
+    statuses = {p["address"]: p["status"] for p in body["peers"]}
+    assert set(statuses) == {"http://127.0.0.1:%d" % b.port, dead}
+    assert statuses[dead] != "linked"
+    assert time.monotonic() - started < 60
+    a.assert_no_crash()
+
+
+def test_resolve_syncs_from_the_peer_with_most_work(make_peer):
+    a, b = make_peer(), make_peer()
+    for _ in range(5):
+        b.mine()
+    register(a, b)
+    r = a.get("/nodes/resolve", timeout=120)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # Linking alone may already have synced a; either way a now has b's chain.
+    assert body["message"] in ("Our chain was replaced", "Our chain is authoritative")
+    chain = body["new_chain"] if body["message"] == "Our chain was replaced" else body["chain"]
+    assert [blk["hash"] for blk in chain] == [blk["hash"] for blk in b.chain()["chain"]]
+
+
+def test_another_network_is_refused(make_peer):
+    a = make_peer()
+    other = make_peer(extra_args=["--network", "other"])
+    address = register(a, other)[0]
+    entry = wait_for(lambda: (peer_entry(a, address) or {}).get("state") == "refused"
+                     and peer_entry(a, address), GOSSIP_TIMEOUT, "the refusal")
+    assert "network" in entry["reason"]
+
+
+def test_garbage_and_invalid_blocks_get_a_peer_banned(make_peer):
+    a = make_peer()
+    info = a.get("/node/info").json()
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    public, secret = zmq.curve_keypair()
+    s.curve_serverkey = info["public_key"].encode()
+    s.curve_publickey, s.curve_secretkey = public, secret
+    s.linger = 0
+    s.connect(info["p2p_endpoint"])
+    try:
+        s.send_multipart([b"HELLO", b"\xc1 not msgpack"])
+        s.send_multipart([b"one frame only"])
+        hello = {"version": 1, "network": info["network"],
+                 "genesis": bytes.fromhex(info["genesis"]), "node_id": "badbadbadbadbad0",
+                 "public_key": public.decode(), "endpoint": "tcp://127.0.0.1:9",
+                 "height": 0, "work": bytes(32), "tip": bytes(32)}
+        s.send_multipart([b"HELLO", msgpack.packb(hello)])
+        assert s.poll(10000), "no HELLO back"
+        assert s.recv_multipart()[0] == b"HELLO"
+        bad_block = msgpack.packb({"header": b"\x01" * 124, "txs": []})
+        for _ in range(3):
+            s.send_multipart([b"BLOCK", msgpack.packb({"block": bad_block})])
+            s.send_multipart([b"NO-SUCH-COMMAND", msgpack.packb({})])
+        rejected = None
+        deadline = time.monotonic() + GOSSIP_TIMEOUT
+        while time.monotonic() < deadline and not rejected:
+            if s.poll(200):
+                frames = s.recv_multipart()
+                if frames[0] == b"REJECT":
+                    rejected = msgpack.unpackb(frames[1])["reason"]
+        assert rejected and "banned" in rejected
+        entry = next(n for n in a.get("/nodes").json()["nodes"]
+                     if n["node_id"] == "badbadbadbadbad0")
+        assert entry["state"] == "banned" and entry["score"] <= -100
+        assert entry["banned_for_ms"] > 0
+        # Ignored while banned; the node carries on.
+        s.send_multipart([b"BLOCK", msgpack.packb({"block": bad_block})])
+        assert a.height() == 0
+        a.mine()
+        assert a.height() == 1
+        a.assert_no_crash()
+    finally:
+        s.close()
+        ctx.term()
