@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,21 +34,6 @@ def log(*args):
     print("bench:", *args, file=sys.stderr, flush=True)
 
 
-def port_triple():
-    """An HTTP port whose peer (+1000) and directory (+2000) ports are free."""
-    while True:
-        port = free_port()
-        if port > 63000:
-            continue
-        try:
-            for offset in (1000, 2000):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                    s.bind(("127.0.0.1", port + offset))
-        except OSError:
-            continue
-        return port
-
-
 def fill_mempool(node, count):
     """Post count distinct transactions with wrk (bench/post_tx.lua)."""
     script = os.path.join(HERE, "post_tx.lua")
@@ -61,7 +45,7 @@ def fill_mempool(node, count):
 
 
 def bench_sync(blocks, txs):
-    source = Node(port=port_triple(), extra_args=["--block-max-txs", str(txs),
+    source = Node(port=free_port(), extra_args=["--block-max-txs", str(txs),
                                                   "--max-pending", str(blocks * txs + 100000)])
     fresh = None
     try:
@@ -77,7 +61,7 @@ def bench_sync(blocks, txs):
             log("  height %d" % source.height())
         build_s = time.monotonic() - started
         tip = source.status()["tip"]
-        fresh = Node(port=port_triple())
+        fresh = Node(port=free_port())
         fresh.start()
         started = time.monotonic()
         r = fresh.post("/nodes/register", {"nodes": [source.url]})
@@ -100,7 +84,7 @@ def bench_sync(blocks, txs):
 
 
 def bench_propagation(rounds):
-    nodes = [Node(port=port_triple()) for _ in range(4)]
+    nodes = [Node(port=free_port()) for _ in range(4)]
     try:
         for node in nodes:
             node.start(wait=False)

@@ -2,6 +2,9 @@
     chainbus - the node's command-line tool
 
     chainbus node [flags]            a whole node in the foreground
+    chainbus net --nodes N [flags]   N whole nodes on one machine, peered
+    chainbus export --json FILE      a node's chain as JSON (GET /chain)
+    chainbus import --json FILE      such a file into an empty data folder
     chainbus tap [flags] [PREFIX]    print bus events as JSON lines
     chainbus config                  print the default configuration (ZPL)
     chainbus version
@@ -10,6 +13,9 @@
 #include "cbus.h"
 #include "cbus_launcher.h"
 #include "cbus_tap.h"
+#include "cbus_export.h"
+#include "cbus_import.h"
+#include "cbus_net.h"
 
 static void
 s_usage (FILE *stream)
@@ -18,11 +24,73 @@ s_usage (FILE *stream)
         "usage: chainbus COMMAND [flags]\n\n"
         "commands:\n"
         "  node [flags]             run a whole node in the foreground (Ctrl-C stops it)\n"
+        "  net --nodes N [--base-port P] [--data-dir D] [flags]\n"
+        "                           run N nodes (1-16) on HTTP ports P.. (default 5000),\n"
+        "                           folders D/node1.. (default ./chainbus-net), registered\n"
+        "                           with each other; other flags go to every node\n"
+        "  export --json FILE [flags]\n"
+        "                           write the chain of the node at --data-dir as JSON\n"
+        "                           (the GET /chain document; FILE - is stdout)\n"
+        "  import --json FILE [flags]\n"
+        "                           validate a chain exported as JSON into a data folder\n"
+        "                           without one (give the node's --network, --pow-bits)\n"
         "  tap [flags] [PREFIX]     print bus events (topics starting with PREFIX) as JSON lines\n"
         "  config                   print the default configuration file\n"
         "  version                  print the version\n\n"
         "flags (every command that reads the configuration):\n");
     cbus_config_print_help (stream);
+}
+
+//  Take every "--name value" or "--name=value" out of argv, shifting the
+//  rest down. Returns the last value given (borrowed from argv), NULL if
+//  none; *bad is set when the flag was given without a value.
+static const char *
+s_take_flag (int *argc_p, char **argv, const char *name, bool *bad)
+{
+    const char *value = NULL;
+    size_t length = strlen (name);
+    int arg = 1;
+    while (arg < *argc_p) {
+        const char *word = argv [arg];
+        int taken = 0;
+        if (strncmp (word, "--", 2) == 0 && strncmp (word + 2, name, length) == 0) {
+            const char *rest = word + 2 + length;
+            if (*rest == '=') {
+                value = rest + 1;
+                taken = 1;
+            }
+            else
+            if (*rest == 0) {
+                if (arg + 1 < *argc_p) {
+                    value = argv [arg + 1];
+                    taken = 2;
+                }
+                else {
+                    *bad = true;
+                    taken = 1;
+                }
+            }
+        }
+        if (taken) {
+            memmove (argv + arg, argv + arg + taken, (size_t) (*argc_p - arg - taken) * sizeof (char *));
+            *argc_p -= taken;
+        }
+        else
+            arg++;
+    }
+    return value;
+}
+
+//  A whole decimal number in [min, max], or -1.
+static int
+s_number (const char *text, int min, int max)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = strtol (text, &end, 10);
+    if (!*text || *end || errno || value < min || value > max)
+        return -1;
+    return (int) value;
 }
 
 int
@@ -41,7 +109,8 @@ main (int argc, char *argv [])
         cbus_config_print_zpl (stdout);
         return 0;
     }
-    if (!streq (command, "node") && !streq (command, "tap")) {
+    if (!streq (command, "node") && !streq (command, "tap") && !streq (command, "net")
+    &&  !streq (command, "export") && !streq (command, "import")) {
         fprintf (stderr, "chainbus: unknown command '%s' (see chainbus --help)\n", command);
         return 2;
     }
@@ -50,37 +119,93 @@ main (int argc, char *argv [])
             s_usage (stdout);
             return 0;
         }
+    //  The command's own flags come out before the configuration reads
+    //  the rest. args [0] is the command: the configuration skips it.
+    int count = argc - 1;
+    char **args = (char **) calloc ((size_t) argc + 2, sizeof (char *));
+    assert (args);
+    memcpy (args, argv + 1, (size_t) count * sizeof (char *));
+    bool bad = false;
+    const char *json = NULL;
+    int nodes = 0, base_port = 5000;
+    if (streq (command, "export") || streq (command, "import")) {
+        json = s_take_flag (&count, args, "json", &bad);
+        if (!json) {
+            fprintf (stderr, "chainbus %s: --json FILE is required\n", command);
+            free (args);
+            return 2;
+        }
+    }
+    else
+    if (streq (command, "net")) {
+        const char *text = s_take_flag (&count, args, "nodes", &bad);
+        nodes = text? s_number (text, 1, CBUS_NET_MAX_NODES): -1;
+        if (nodes < 0 && !bad) {
+            fprintf (stderr, "chainbus net: --nodes N is required, N from 1 to %d\n",
+                     CBUS_NET_MAX_NODES);
+            free (args);
+            return 2;
+        }
+        text = s_take_flag (&count, args, "base-port", &bad);
+        if (text && (base_port = s_number (text, 1, 65535)) < 0) {
+            fprintf (stderr, "chainbus net: --base-port must be a port number\n");
+            free (args);
+            return 2;
+        }
+        //  The network's folder; each node's is inside it.
+        bool given = false;
+        for (int arg = 1; arg < count; arg++)
+            if (strncmp (args [arg], "--data-dir", 10) == 0)
+                given = true;
+        if (!given) {
+            args [count++] = "--data-dir";
+            args [count++] = "./chainbus-net";
+        }
+    }
+    if (bad) {
+        fprintf (stderr, "chainbus %s: a flag needs a value\n", command);
+        free (args);
+        return 2;
+    }
     char reason [CBUS_REASON_MAX];
-    //  argv [1] is the command: the configuration reads what follows it.
-    cbus_config_t *config = cbus_config_new_with_args (argc - 1, argv + 1, reason);
+    cbus_config_t *config = cbus_config_new_with_args (count, args, reason);
+    free (args);
     if (!config) {
         fprintf (stderr, "chainbus %s: %s\n", command, reason);
         return 2;
     }
     int rc;
-    if (streq (command, "node")) {
-        if (cbus_config_arg_count (config) > 0) {
-            fprintf (stderr, "chainbus node: unexpected argument '%s'\n", cbus_config_arg (config, 0));
-            rc = 2;
-        }
-        else {
-            //  The launcher takes its signals itself.
-            zsys_handler_set (NULL);
-            zsys_init ();
-            zsys_set_logident ("chainbus-node");
-            rc = cbus_launcher_run (config);
-        }
+    bool tap = streq (command, "tap");
+    if (cbus_config_arg_count (config) > (tap? 1: 0)) {
+        if (tap)
+            fprintf (stderr, "chainbus tap: one topic prefix at most\n");
+        else
+            fprintf (stderr, "chainbus %s: unexpected argument '%s'\n", command,
+                     cbus_config_arg (config, 0));
+        rc = 2;
+    }
+    else
+    if (streq (command, "node") || streq (command, "net")) {
+        //  The launcher takes its signals itself.
+        zsys_handler_set (NULL);
+        zsys_init ();
+        zsys_set_logident (streq (command, "node")? "chainbus-node": "chainbus-net");
+        rc = streq (command, "node")? cbus_launcher_run (config)
+                                    : cbus_net_run (config, nodes, base_port);
+    }
+    else
+    if (tap) {
+        zsys_init ();
+        const char *prefix = cbus_config_arg_count (config) ? cbus_config_arg (config, 0) : "";
+        rc = cbus_tap_run (config, prefix);
     }
     else {
-        if (cbus_config_arg_count (config) > 1) {
-            fprintf (stderr, "chainbus tap: one topic prefix at most\n");
-            rc = 2;
-        }
-        else {
-            zsys_init ();
-            const char *prefix = cbus_config_arg_count (config) ? cbus_config_arg (config, 0) : "";
-            rc = cbus_tap_run (config, prefix);
-        }
+        //  Standard output may be the export itself: logs go to stderr.
+        zsys_init ();
+        zsys_set_logstream (stderr);
+        zsys_set_logident (streq (command, "export")? "chainbus-export": "chainbus-import");
+        rc = streq (command, "export")? cbus_export_run (config, json)
+                                      : cbus_import_run (config, json);
     }
     cbus_config_destroy (&config);
     return rc;

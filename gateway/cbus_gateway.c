@@ -1712,6 +1712,8 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
     self->heartbeats = cbus_heartbeats_new ();
     self->www = cbus_www_new (cbus_config_str (config, "gateway/www_dir"));
     self->loop = zloop_new ();
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (self->loop, true);
     char *endpoint = NULL;
 
     for (int service = 0; service < S_SERVICES; service++) {

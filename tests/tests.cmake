@@ -3,3 +3,23 @@ foreach (class util hash pow json tx block msg config store)
     add_test (NAME selftest.cbus_${class}
               COMMAND cbus_selftest --test cbus_${class})
 endforeach ()
+
+#  Functional tests: one CTest entry per file of tests/functional/, each
+#  starting real nodes from this build's bin/ (so the sanitizer build runs
+#  them against sanitizer binaries). Debian's python3 carries pytest and
+#  friends; a python3 earlier on PATH (pyenv, a venv) may not.
+find_program (CHAINBUS_PYTHON NAMES python3 HINTS /usr/bin)
+file (GLOB CHAINBUS_FUNCTIONAL_TESTS CONFIGURE_DEPENDS
+      ${CMAKE_SOURCE_DIR}/tests/functional/test_*.py)
+foreach (test_file ${CHAINBUS_FUNCTIONAL_TESTS})
+    get_filename_component (test_name ${test_file} NAME_WE)
+    string (REGEX REPLACE "^test_" "" test_name ${test_name})
+    add_test (NAME functional.${test_name}
+              COMMAND ${CHAINBUS_PYTHON} -m pytest -q --maxfail=5 -p no:cacheprovider
+                      -rfE ${test_file}
+              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties (functional.${test_name} PROPERTIES
+        ENVIRONMENT "CHAINBUS_BIN=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1"
+        TIMEOUT 600
+        LABELS functional)
+endforeach ()

@@ -7,6 +7,13 @@
     will not bind, a store that will not open) it then sends "FAILED" on
     the pipe and returns. The main runs the actor until SIGINT/SIGTERM or
     failure and exits 0 for a clean stop, 1 for a failure.
+
+    Only main takes signals: the actor's thread starts with SIGINT and
+    SIGTERM blocked, and actors set their zloop (or zpoller) nonstop, so
+    they end on $TERM alone. Otherwise an actor ending on its own at a
+    signal races main for the pipe, and main can wait for an end it
+    already missed (Ctrl-C reaches every process of the group, then the
+    launcher sends SIGTERM: two signals).
     =========================================================================
 */
 #ifndef CBUS_SERVICE_H_INCLUDED

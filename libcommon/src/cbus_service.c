@@ -4,6 +4,8 @@
 */
 #include "cbus.h"
 #include <stdarg.h>
+#include <signal.h>
+#include <pthread.h>
 
 bool cbus_log_verbose = false;
 
@@ -47,15 +49,36 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     }
     zsys_info ("starting version=%s data_dir=%s pid=%d", CBUS_VERSION,
                cbus_config_data_dir (config), (int) getpid ());
+    //  Signals go to main alone: the actor (and the ZeroMQ threads it
+    //  starts) inherit a mask that blocks them, so no poll of theirs is
+    //  cut short by one; main stops the actor with $TERM.
+    sigset_t stop_signals, previous;
+    sigemptyset (&stop_signals);
+    sigaddset (&stop_signals, SIGINT);
+    sigaddset (&stop_signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stop_signals, &previous);
     zactor_t *service = zactor_new (actor, config);
+    pthread_sigmask (SIG_SETMASK, &previous, NULL);
     int exit_code = 0;
-    //  The actor speaks on its pipe only to say it failed; a NULL here
-    //  means SIGINT or SIGTERM (CZMQ's handler sets zsys_interrupted).
-    char *message = zstr_recv (service);
-    if (message && streq (message, "FAILED"))
-        exit_code = 1;
-    zstr_free (&message);
+    //  The actor speaks on its pipe only to say it failed. Otherwise run
+    //  until SIGINT or SIGTERM (CZMQ's handler sets zsys_interrupted).
+    zpoller_t *poller = zpoller_new (service, NULL);
+    while (!zsys_interrupted) {
+        if (zpoller_wait (poller, 1000) == service) {
+            char *message = zstr_recv (service);
+            if (message && streq (message, "FAILED"))
+                exit_code = 1;
+            zstr_free (&message);
+            break;
+        }
+    }
+    zpoller_destroy (&poller);
+    //  Wait for the actor's end with no signal able to cut it short (a
+    //  second one comes when Ctrl-C reached the group and the launcher
+    //  then sends SIGTERM); one arriving now stays pending and is moot.
+    pthread_sigmask (SIG_BLOCK, &stop_signals, &previous);
     zactor_destroy (&service);
+    pthread_sigmask (SIG_SETMASK, &previous, NULL);
     zsys_info ("stopped exit=%d", exit_code);
     cbus_config_destroy (&config);
     return exit_code;

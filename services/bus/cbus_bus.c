@@ -94,6 +94,8 @@ cbus_bus_actor (zsock_t *pipe, void *args)
     self.pub = cbus_pub_new (in, "bus");
     assert (self.pub);
     loop = zloop_new ();
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_on_pipe, &self);
     zloop_reader (loop, self.xsub, s_on_publisher, &self);
     zloop_reader (loop, self.xpub, s_on_subscriber, &self);

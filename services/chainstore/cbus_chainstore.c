@@ -530,6 +530,8 @@ cbus_chainstore_actor (zsock_t *pipe, void *args)
     self.pub = cbus_pub_new (bus, "chainstore");
     assert (self.pub);
     loop = zloop_new ();
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_on_pipe, &self);
     zloop_reader (loop, self.router, s_on_request, &self);
     zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, s_on_heartbeat, &self);

@@ -711,6 +711,8 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     zsock_set_rcvhwm (self.sub, 100000);
     s_sync_tip (&self);
     loop = zloop_new ();
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_on_pipe, &self);
     zloop_reader (loop, self.router, s_on_request, &self);
     zloop_reader (loop, self.sub, s_on_chain_event, &self);

@@ -163,6 +163,8 @@ cbus_miner_actor (zsock_t *pipe, void *args)
     self.pub = cbus_pub_new (bus_in, source);
     assert (self.sub && self.dealer && self.pub);
     zpoller_t *poller = zpoller_new (pipe, self.sub, self.dealer, NULL);
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zpoller_set_nonstop (poller, true);
     zsys_info ("miner ready id=%u", self.id);
     int64_t next_beat = cbus_mono_ms ();
     self.since = cbus_mono_ms ();
@@ -191,8 +193,6 @@ cbus_miner_actor (zsock_t *pipe, void *args)
         }
         else {
             which = (zsock_t *) zpoller_wait (poller, (int) (next_beat - now));
-            if (!which && zpoller_terminated (poller))
-                break;
         }
         if (which == pipe) {
             char *command = zstr_recv (pipe);

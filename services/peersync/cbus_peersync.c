@@ -58,6 +58,7 @@ typedef struct {
     char endpoint [CBUS_PEER_ADDRESS_MAX];  //  Its tcp:// peer endpoint
     char public_key [41];       //  Its CurveZMQ key (Z85)
     zsock_t *dealer;            //  Our link to it (outbound peers)
+    zsock_t *monitor;           //  The link's connect/disconnect events
     zsock_t *directory;         //  Plaintext INFO query in flight (tcp:// peers)
     zframe_t *routing_id;       //  Its link to us (inbound peers)
     char node_id [17];          //  From its HELLO
@@ -240,10 +241,14 @@ s_pack_tip (s_peersync_t *self, msgpack_packer *pk)
     cbus_pack_kv_bin (pk, "tip", self->tip, CBUS_HASH_BYTES);
 }
 
+//  HELLO; want_reply asks the peer to answer with its own (the dialler
+//  asks, and so does a node that gets traffic on a link it does not know,
+//  which happens when it restarted while its peer still counted it linked).
 static void
-s_send_hello (s_peersync_t *self, s_peer_t *peer)
+s_send_hello (s_peersync_t *self, s_peer_t *peer, bool want_reply)
 {
-    msgpack_packer pk = s_begin (self, 9);
+    msgpack_packer pk = s_begin (self, 10);
+    cbus_pack_kv_bool (&pk, "reply", want_reply);
     cbus_pack_kv_u64 (&pk, "version", CBUS_P2P_VERSION);
     cbus_pack_kv_str (&pk, "network", self->network);
     cbus_pack_kv_bin (&pk, "genesis", self->genesis, CBUS_HASH_BYTES);
@@ -290,6 +295,11 @@ s_publish_peer (s_peersync_t *self, const char *topic, s_peer_t *peer)
 static void
 s_unlink (s_peersync_t *self, s_peer_t *peer)
 {
+    if (peer->monitor) {
+        zloop_reader_end (self->loop, peer->monitor);
+        zmq_socket_monitor (zsock_resolve (peer->dealer), NULL, 0);
+        zsock_destroy (&peer->monitor);
+    }
     if (peer->dealer) {
         zloop_reader_end (self->loop, peer->dealer);
         zsock_destroy (&peer->dealer);
@@ -382,6 +392,7 @@ s_find_dealer (s_peersync_t *self, zsock_t *socket, bool directory)
 }
 
 static int s_on_link (zloop_t *loop, zsock_t *reader, void *arg);
+static int s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg);
 static int s_on_directory_answer (zloop_t *loop, zsock_t *reader, void *arg);
 
 //  We know the peer's endpoint and key: open the CurveZMQ link.
@@ -405,6 +416,17 @@ s_link (s_peersync_t *self, s_peer_t *peer)
         return;
     }
     zloop_reader (self->loop, peer->dealer, s_on_link, self);
+    //  Watch the connection itself: a peer that restarts quickly would
+    //  otherwise still count as linked while it knows nothing of us.
+    static unsigned s_monitors = 0;
+    char monitor [64];
+    snprintf (monitor, sizeof (monitor), "inproc://peersync-monitor-%u", s_monitors++);
+    if (zmq_socket_monitor (zsock_resolve (peer->dealer), monitor,
+                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+        peer->monitor = zsock_new_pair (monitor);
+        if (peer->monitor)
+            zloop_reader (self->loop, peer->monitor, s_on_monitor, self);
+    }
     s_set_state (self, peer, P_CONNECTING, "waiting for its HELLO");
     peer->next_hello = 0;               //  As soon as the link is up
     peer->last_heard = cbus_mono_ms ();
@@ -947,8 +969,10 @@ s_on_hello (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map, bool 
                    s_peer_name (peer), peer->node_id, height, inbound ? "in" : "out");
         s_publish_peer (self, CBUS_TOPIC_PEER_CONNECTED, peer);
     }
-    if (inbound)
-        s_send_hello (self, peer);      //  Answer with ours
+    bool want_reply = false;
+    cbus_msg_get_bool (map, "reply", &want_reply);
+    if (want_reply)
+        s_send_hello (self, peer, false);   //  Answer with ours
     s_sync_if_behind (self);
 }
 
@@ -1161,6 +1185,34 @@ s_on_link (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  A connection event on one of our outbound links: greet on every new
+//  handshake (the peer may have restarted), stop counting it linked on a
+//  disconnection.
+static int
+s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_peersync_t *self = (s_peersync_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    s_peer_t *peer = NULL;
+    for (peer = (s_peer_t *) zlistx_first (self->peers); peer; peer = (s_peer_t *) zlistx_next (self->peers))
+        if (peer->monitor == reader)
+            break;
+    zframe_t *event = msg ? zmsg_first (msg) : NULL;
+    if (peer && event && zframe_size (event) >= 2) {
+        uint16_t code = (uint16_t) (zframe_data (event) [0] | zframe_data (event) [1] << 8);
+        if (code == ZMQ_EVENT_DISCONNECTED && peer->state == P_LINKED) {
+            s_set_state (self, peer, P_CONNECTING, "disconnected");
+            peer->last_heard = cbus_mono_ms ();
+        }
+        else
+        if (code == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && self->chain_known && peer->state != P_BANNED)
+            s_send_hello (self, peer, true);
+    }
+    zmsg_destroy (&msg);
+    return 0;
+}
+
 //  A message on our peer ROUTER, from a peer that linked to us.
 static int
 s_on_p2p (zloop_t *loop, zsock_t *reader, void *arg)
@@ -1175,17 +1227,25 @@ s_on_p2p (zloop_t *loop, zsock_t *reader, void *arg)
     zframe_t *routing_id = zmsg_pop (msg);
     s_peer_t *peer = s_find_inbound (self, routing_id);
     if (!peer) {
-        //  Only a HELLO opens an inbound peer, and only so many.
+        //  A link we do not know opens an inbound peer, up to a limit. If
+        //  its first message is not HELLO, we probably restarted while it
+        //  counted us linked: ask it to introduce itself again.
         zframe_t *first = zmsg_first (msg);
         size_t inbound = 0;
         for (s_peer_t *other = (s_peer_t *) zlistx_first (self->peers); other;
              other = (s_peer_t *) zlistx_next (self->peers))
             inbound += other->routing_id != NULL;
-        if (first && zframe_streq (first, CBUS_P2P_HELLO) && inbound < S_MAX_INBOUND) {
+        if (first && inbound < S_MAX_INBOUND) {
             peer = s_peer_new (NULL);
             peer->routing_id = zframe_dup (routing_id);
             peer->state = P_CONNECTING;
+            peer->last_heard = cbus_mono_ms ();
             peer->handle = zlistx_add_end (self->peers, peer);
+            if (!zframe_streq (first, CBUS_P2P_HELLO)) {
+                if (self->chain_known)
+                    s_send_hello (self, peer, true);
+                peer = NULL;        //  This message itself is dropped
+            }
         }
     }
     if (peer && peer->state == P_BANNED) {
@@ -1636,7 +1696,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                 peer->next_try = now;
             }
             else
-                s_send_hello (self, peer);
+                s_send_hello (self, peer, true);
         }
         else
         if (peer->state == P_LINKED && now - peer->last_heard > S_SILENT_MS) {
@@ -1778,6 +1838,8 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
     s_refresh_chain (&self);
 
     self.loop = zloop_new ();
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (self.loop, true);
     zloop_reader (self.loop, pipe, s_on_pipe, &self);
     zloop_reader (self.loop, self.router, s_on_request, &self);
     zloop_reader (self.loop, self.p2p, s_on_p2p, &self);

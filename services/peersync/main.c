@@ -3,17 +3,24 @@
 #include "cbus_peers.h"
 #include "cbus_identity.h"
 #include "cbus_fetch.h"
+#include <curl/curl.h>
 
 int
 main (int argc, char *argv [])
 {
+    //  libcurl's global state (and OpenSSL's under it) is set up once,
+    //  before any thread, and torn down at exit.
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    int rc = 0;
     if (argc >= 2 && streq (argv [1], "--selftest")) {
         bool verbose = streq (argv [argc - 1], "-v");
         zsys_init ();
         cbus_peers_test (verbose);
         cbus_identity_test (verbose);
         cbus_fetch_test (verbose);
-        return 0;
     }
-    return cbus_service_main (argc, argv, "peersync", cbus_peersync_actor);
+    else
+        rc = cbus_service_main (argc, argv, "peersync", cbus_peersync_actor);
+    curl_global_cleanup ();
+    return rc;
 }

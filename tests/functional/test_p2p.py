@@ -1,48 +1,30 @@
 """The peer-to-peer network: several real nodes on loopback.
 
 Each node listens for peers on its HTTP port + 1000 (CurveZMQ) and answers
-key lookups on + 2000, so ports are picked with those free too. Waits are
+key lookups on + 2000 (chainbus_node picks ports with those free). Waits are
 bounded but generous (a sanitizer build on two loaded cores is slow);
 propagation times are measured in bench/, not asserted here.
 """
 
 import os
 import signal
-import socket
 import time
 
 import msgpack
 import pytest
 import zmq
 
-from chainbus_node import Node, NodeError, free_port, tx_body, wait_for
+from chainbus_node import free_port, tx_body, wait_for
 
 #  Generous bound for anything that should take well under a second.
 GOSSIP_TIMEOUT = 30
 
 
-def p2p_port():
-    """An HTTP port whose peer (+1000) and directory (+2000) ports are free."""
-    for _ in range(200):
-        port = free_port()
-        if port > 63000:
-            continue
-        try:
-            for offset in (1000, 2000):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                    s.bind(("127.0.0.1", port + offset))
-        except OSError:
-            continue
-        return port
-    raise NodeError("no free port triple")
-
-
 @pytest.fixture
 def make_peer(make_node):
-    """make_peer(**kw): a node on a port triple that is free."""
-    def make(**kw):
-        return make_node(port=p2p_port(), **kw)
-    return make
+    """make_peer(**kw): a node (its free port leaves + 1000 and + 2000
+    free too, for the peer protocol and the directory)."""
+    return make_node
 
 
 def register(node, *peers, form="http"):
@@ -181,7 +163,7 @@ def test_split_network_converges_on_most_work(make_peer):
 
 def test_resolve_with_a_dead_peer_is_bounded(make_peer):
     a, b = make_peer(), make_peer()
-    dead = "http://127.0.0.1:%d" % p2p_port()
+    dead = "http://127.0.0.1:%d" % free_port()
     r = a.post("/nodes/register", {"nodes": ["http://127.0.0.1:%d" % b.port, dead]})
     assert r.status_code == 201
     wait_linked(a, "http://127.0.0.1:%d" % b.port)
@@ -235,7 +217,7 @@ def test_garbage_and_invalid_blocks_get_a_peer_banned(make_peer):
     try:
         s.send_multipart([b"HELLO", b"\xc1 not msgpack"])
         s.send_multipart([b"one frame only"])
-        hello = {"version": 1, "network": info["network"],
+        hello = {"reply": True, "version": 1, "network": info["network"],
                  "genesis": bytes.fromhex(info["genesis"]), "node_id": "badbadbadbadbad0",
                  "public_key": public.decode(), "endpoint": "tcp://127.0.0.1:9",
                  "height": 0, "work": bytes(32), "tip": bytes(32)}
@@ -267,3 +249,16 @@ def test_garbage_and_invalid_blocks_get_a_peer_banned(make_peer):
     finally:
         s.close()
         ctx.term()
+
+
+def test_link_comes_back_after_the_peer_restarts(make_peer):
+    a, b = make_peer(), make_peer()
+    address = register(a, b)[0]
+    wait_linked(a, address)
+    b.restart()
+    # a notices the silence, greets again, and the link carries gossip.
+    wait_linked(a, address)
+    txid, _ = a.submit(tx_body(data="after restart"))
+    wait_for(lambda: pending(b, txid), GOSSIP_TIMEOUT, "the tx at the restarted peer")
+    block = b.mine()
+    wait_for(lambda: tip(a)[1] == block["hash"], GOSSIP_TIMEOUT, "the block back at a")

@@ -1,0 +1,387 @@
+/*  =========================================================================
+    cbus_export - `chainbus export`: a node's chain as one JSON file
+    =========================================================================
+*/
+#include "cbus_export.h"
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <libgen.h>
+
+//  How long a running node's chainstore gets to answer PING before the
+//  store is opened directly, and to answer each later request.
+#define S_PING_MS       500
+#define S_CALL_MS       10000
+//  Block bytes asked for in one CHAIN.PAGE (as the gateway asks).
+#define S_PAGE_BYTES    (256 * 1024)
+
+//  Where the JSON goes: a temporary file renamed at the end, or stdout.
+typedef struct {
+    const char *path;           //  Final path, or "-"
+    char *temp;                 //  Temporary path beside it (NULL: stdout)
+    FILE *stream;               //  Open stream
+    cbus_buf_t text;            //  JSON of the block being written
+    uint64_t count;             //  Blocks written
+    uint8_t last [CBUS_HASH_BYTES];  //  Hash of the last block written
+} s_sink_t;
+
+static int
+s_fail (char *reason, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, CBUS_REASON_MAX, format, args);
+    va_end (args);
+    return -1;
+}
+
+static int
+s_sink_open (s_sink_t *self, const char *path, char *reason)
+{
+    self->path = path;
+    if (streq (path, "-")) {
+        self->stream = stdout;
+        return 0;
+    }
+    self->temp = zsys_sprintf ("%s.tmp.XXXXXX", path);
+    int fd = mkstemp (self->temp);
+    if (fd < 0) {
+        s_fail (reason, "cannot create a file beside %s: %s", path, strerror (errno));
+        zstr_free (&self->temp);
+        return -1;
+    }
+    //  mkstemp makes the file 0600; the export gets the usual mode.
+    mode_t mask = umask (0);
+    umask (mask);
+    if (fchmod (fd, 0666 & ~mask) || !(self->stream = fdopen (fd, "w"))) {
+        s_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
+        close (fd);
+        unlink (self->temp);
+        zstr_free (&self->temp);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_sink_write (s_sink_t *self, const char *data, size_t size, char *reason)
+{
+    if (fwrite (data, 1, size, self->stream) != size)
+        return s_fail (reason, "cannot write %s: %s", self->temp? self->temp: "stdout",
+                       strerror (errno));
+    return 0;
+}
+
+//  Append one block from its stored bytes. It must be the block at the
+//  next height and the child of the last one written: a reorganisation
+//  while a running node is exported ends the export rather than writing
+//  something that is not a chain.
+static int
+s_sink_block (s_sink_t *self, const void *data, size_t size, char *reason)
+{
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    const uint8_t *bytes;
+    size_t bytes_size;
+    cbus_header_t header;
+    int rc = -1;
+    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    ||  cbus_msg_get_bin (&unpacked.data, "header", &bytes, &bytes_size)
+    ||  cbus_header_decode (&header, bytes, bytes_size)) {
+        s_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
+        goto cleanup;
+    }
+    if (header.height != self->count
+    ||  (self->count > 0 && memcmp (header.prev_hash, self->last, CBUS_HASH_BYTES))) {
+        s_fail (reason, "the active chain changed at height %" PRIu64
+                " while it was being exported; export again", self->count);
+        goto cleanup;
+    }
+    cbus_buf_reset (&self->text);
+    if (self->count > 0)
+        cbus_buf_puts (&self->text, ", ");
+    if (cbus_block_bytes_to_json (data, size, &self->text)) {
+        s_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
+        goto cleanup;
+    }
+    if (s_sink_write (self, self->text.data, self->text.size, reason))
+        goto cleanup;
+    cbus_header_hash (&header, self->last);
+    self->count++;
+    rc = 0;
+cleanup:
+    msgpack_unpacked_destroy (&unpacked);
+    return rc;
+}
+
+//  Finish the document and make it durable under its final name.
+static int
+s_sink_commit (s_sink_t *self, char *reason)
+{
+    cbus_buf_reset (&self->text);
+    cbus_buf_printf (&self->text, "], \"length\": %" PRIu64 "}", self->count);
+    if (s_sink_write (self, self->text.data, self->text.size, reason))
+        return -1;
+    if (!self->temp) {
+        if (fflush (self->stream))
+            return s_fail (reason, "cannot write stdout: %s", strerror (errno));
+        return 0;
+    }
+    FILE *stream = self->stream;
+    self->stream = NULL;
+    if (fflush (stream) || fsync (fileno (stream))) {
+        s_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
+        fclose (stream);
+        return -1;
+    }
+    if (fclose (stream))
+        return s_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
+    if (rename (self->temp, self->path))
+        return s_fail (reason, "cannot rename %s to %s: %s", self->temp, self->path,
+                       strerror (errno));
+    zstr_free (&self->temp);
+    //  The rename is durable once the folder is synced.
+    char *folder = strdup (self->path);
+    int fd = open (dirname (folder), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync (fd);
+        close (fd);
+    }
+    free (folder);
+    return 0;
+}
+
+//  Close; a temporary file that was not committed is removed.
+static void
+s_sink_close (s_sink_t *self)
+{
+    if (self->stream && self->stream != stdout)
+        fclose (self->stream);
+    self->stream = NULL;
+    if (self->temp) {
+        unlink (self->temp);
+        zstr_free (&self->temp);
+    }
+    cbus_buf_free (&self->text);
+}
+
+//  A reply from the chainstore: its body and the decoded map, which
+//  borrows from the body.
+typedef struct {
+    zframe_t *body;             //  Reply body, owned
+    msgpack_unpacked unpacked;  //  body decoded
+} s_reply_t;
+
+static void
+s_reply_init (s_reply_t *self)
+{
+    self->body = NULL;
+    msgpack_unpacked_init (&self->unpacked);
+}
+
+static void
+s_reply_free (s_reply_t *self)
+{
+    msgpack_unpacked_destroy (&self->unpacked);
+    zframe_destroy (&self->body);
+}
+
+//  One request to the chainstore. Returns 0 with the OK reply in reply
+//  (its previous content freed), or -1 with a reason.
+static int
+s_call (cbus_client_t *client, const char *command, cbus_buf_t *body,
+        s_reply_t *reply, char *reason)
+{
+    s_reply_free (reply);
+    s_reply_init (reply);
+    char *status = NULL;
+    if (cbus_client_call (client, command, body? body->data: NULL, body? body->size: 0,
+                          S_CALL_MS, &status, &reply->body))
+        return s_fail (reason, zsys_interrupted? "interrupted"
+                       : "chainbus-chainstore did not answer %s in time", command);
+    int rc = -1;
+    size_t offset = 0;
+    if (msgpack_unpack_next (&reply->unpacked, (const char *) zframe_data (reply->body),
+                             zframe_size (reply->body), &offset) != MSGPACK_UNPACK_SUCCESS
+    ||  reply->unpacked.data.type != MSGPACK_OBJECT_MAP)
+        s_fail (reason, "chainbus-chainstore sent a reply to %s that does not decode", command);
+    else
+    if (!streq (status, CBUS_STATUS_OK)) {
+        const char *text = "";
+        size_t size = 0;
+        cbus_msg_get_str (&reply->unpacked.data, "reason", &text, &size);
+        s_fail (reason, "chainbus-chainstore answered %s %s: %.*s", command, status,
+                (int) size, text);
+    }
+    else
+        rc = 0;
+    zstr_free (&status);
+    return rc;
+}
+
+//  True if the node's chainstore answers PING quickly: it is running and
+//  owns the store.
+static bool
+s_node_running (cbus_client_t *client)
+{
+    char *status = NULL;
+    zframe_t *reply = NULL;
+    if (cbus_client_call (client, CBUS_CMD_PING, NULL, 0, S_PING_MS, &status, &reply))
+        return false;
+    bool running = streq (status, CBUS_STATUS_OK);
+    zstr_free (&status);
+    zframe_destroy (&reply);
+    return running;
+}
+
+//  From a running node: pin the tip, then page up to it.
+static int
+s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *reason)
+{
+    s_reply_t reply;
+    s_reply_init (&reply);
+    cbus_buf_t body = {0};
+    int rc = -1;
+    uint64_t tip;
+    const char *text;
+    size_t size;
+    if (s_call (client, CBUS_CMD_TIP, NULL, &reply, reason))
+        goto cleanup;
+    if (cbus_msg_get_u64 (&reply.unpacked.data, "height", &tip)
+    ||  cbus_msg_get_str (&reply.unpacked.data, "network", &text, &size)) {
+        s_fail (reason, "chainbus-chainstore sent a tip without height or network");
+        goto cleanup;
+    }
+    snprintf (network, 64, "%.*s", (int) size, text);
+    while (sink->count <= tip) {
+        if (zsys_interrupted) {
+            s_fail (reason, "interrupted");
+            goto cleanup;
+        }
+        cbus_buf_reset (&body);
+        msgpack_packer pk;
+        cbus_packer_init (&pk, &body);
+        msgpack_pack_map (&pk, 3);
+        cbus_pack_kv_u64 (&pk, "from", sink->count);
+        cbus_pack_kv_u64 (&pk, "to", tip);
+        cbus_pack_kv_u64 (&pk, "max_bytes", S_PAGE_BYTES);
+        if (s_call (client, CBUS_CMD_CHAIN_PAGE, &body, &reply, reason))
+            goto cleanup;
+        const msgpack_object *blocks = cbus_msg_get (&reply.unpacked.data, "blocks");
+        if (!blocks || blocks->type != MSGPACK_OBJECT_ARRAY || blocks->via.array.size == 0) {
+            s_fail (reason, "chainbus-chainstore sent a page without blocks");
+            goto cleanup;
+        }
+        for (uint32_t index = 0; index < blocks->via.array.size && sink->count <= tip; index++) {
+            const msgpack_object *item = &blocks->via.array.ptr [index];
+            if (item->type != MSGPACK_OBJECT_BIN) {
+                s_fail (reason, "chainbus-chainstore sent a block that is not bytes");
+                goto cleanup;
+            }
+            if (s_sink_block (sink, item->via.bin.ptr, item->via.bin.size, reason))
+                goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    s_reply_free (&reply);
+    cbus_buf_free (&body);
+    return rc;
+}
+
+//  From a stopped node: open its store and walk the active chain.
+static int
+s_export_stopped (cbus_config_t *config, s_sink_t *sink, char *reason)
+{
+    char *path = cbus_config_path (config, "chain");
+    cbus_chain_t *chain = NULL;
+    int rc = -1;
+    struct stat st;
+    //  Opening would create an empty store: there is nothing to export.
+    if (stat (path, &st) || !S_ISDIR (st.st_mode)) {
+        s_fail (reason, "no chain at %s (no node running there, and no store)", path);
+        goto cleanup;
+    }
+    //  The reason says everything the store would log.
+    zsys_set_logstream (NULL);
+    chain = cbus_chain_new (path, cbus_config_str (config, "node/network"),
+                            (uint32_t) cbus_config_int (config, "node/pow_bits"),
+                            (size_t) cbus_config_int (config, "chainstore/cache_mb"),
+                            (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
+                            reason);
+    zsys_set_logstream (stderr);
+    if (!chain) {
+        if (strstr (reason, "lock"))
+            strncat (reason, " (a node holds it but its chainstore does not answer)",
+                     CBUS_REASON_MAX - strlen (reason) - 1);
+        goto cleanup;
+    }
+    cbus_chain_entry_t tip;
+    cbus_chain_tip (chain, &tip);
+    for (uint64_t height = 0; height <= tip.height; height++) {
+        if (zsys_interrupted) {
+            s_fail (reason, "interrupted");
+            goto cleanup;
+        }
+        uint8_t hash [CBUS_HASH_BYTES];
+        char *bytes = NULL;
+        size_t size;
+        if (cbus_chain_hash_at (chain, height, hash)
+        ||  cbus_chain_block_by_hash (chain, hash, &bytes, &size) || !bytes) {
+            s_fail (reason, "the store has no block at height %" PRIu64, height);
+            goto cleanup;
+        }
+        int written = s_sink_block (sink, bytes, size, reason);
+        cbus_store_free (bytes);
+        if (written)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    cbus_chain_destroy (&chain);
+    zstr_free (&path);
+    return rc;
+}
+
+int
+cbus_export_run (cbus_config_t *config, const char *path)
+{
+    char reason [CBUS_REASON_MAX];
+    char network [64];
+    s_sink_t sink = {0};
+    char *endpoint = cbus_config_endpoint (config, "chainstore");
+    cbus_client_t *client = cbus_client_new (endpoint);
+    zstr_free (&endpoint);
+    int rc = 1;
+    if (!client) {
+        fprintf (stderr, "chainbus export: cannot make a socket for the chainstore\n");
+        return 1;
+    }
+    if (s_sink_open (&sink, path, reason))
+        goto cleanup;
+    cbus_buf_puts (&sink.text, "{\"chain\": [");
+    if (s_sink_write (&sink, sink.text.data, sink.text.size, reason))
+        goto cleanup;
+    bool running = s_node_running (client);
+    if (running) {
+        if (s_export_running (client, &sink, network, reason))
+            goto cleanup;
+    }
+    else {
+        snprintf (network, sizeof (network), "%s", cbus_config_str (config, "node/network"));
+        if (s_export_stopped (config, &sink, reason))
+            goto cleanup;
+    }
+    if (s_sink_commit (&sink, reason))
+        goto cleanup;
+    fprintf (stderr, "chainbus export: %" PRIu64 " blocks (heights 0 to %" PRIu64
+             ", network %s) from the %s to %s\n", sink.count, sink.count - 1, network,
+             running? "running node": "stopped node's store", streq (path, "-")? "stdout": path);
+    rc = 0;
+cleanup:
+    if (rc)
+        fprintf (stderr, "chainbus export: %s\n", reason);
+    s_sink_close (&sink);
+    cbus_client_destroy (&client);
+    return rc;
+}

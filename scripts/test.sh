@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+#  The README's second command: install what is missing, build, and run
+#  every test twice: once on the normal build (build/), once on an
+#  AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
+#  Each run is CTest: the libcommon self-tests, then the functional tests
+#  (tests/functional/, pytest) that start real nodes from that build.
+#
+#  Environment: JOBS (parallel builds and CTest entries, default nproc),
+#  CHAINBUS_SKIP_ASAN=1 to run the normal build only (for quick local runs;
+#  CI never sets it).
+#  Exit status: 0 only when both builds and every test passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-$(nproc)}
+failures=0
+summary=()
+total_passed=0
+total_failed=0
+
+./scripts/install-deps.sh build test || exit 1
+
+#  run_suite NAME BUILD_DIR [CMAKE_ARGS...]: configure, build, run CTest,
+#  and record the counts CTest reports.
+run_suite () {
+    local name=$1 dir=$2
+    shift 2
+    local log="$dir/ctest.log"
+    echo "==== $name: configure and build in $dir"
+    if ! cmake -S . -B "$dir" "$@" >/dev/null \
+       || ! cmake --build "$dir" -j"$JOBS"; then
+        summary+=("$name: BUILD FAILED")
+        failures=$((failures + 1))
+        return
+    fi
+    echo "==== $name: ctest"
+    (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 900) 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line passed failed
+    line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+    if [ -n "$line" ]; then
+        failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+        local of
+        of=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+        passed=$((of - failed))
+        total_passed=$((total_passed + passed))
+        total_failed=$((total_failed + failed))
+        summary+=("$name: $passed passed, $failed failed")
+    else
+        summary+=("$name: ctest ran no test (exit $rc)")
+        failures=$((failures + 1))
+    fi
+    [ "$rc" -ne 0 ] && failures=$((failures + 1))
+    return 0
+}
+
+run_suite normal build
+
+if [ "${CHAINBUS_SKIP_ASAN:-0}" != 1 ]; then
+    #  Leak checking is on: services shut down cleanly on SIGTERM, and the
+    #  functional tests fail a test whose node logged a sanitizer report.
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite sanitizers build-asan -DCHAINBUS_SANITIZE=ON
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+echo
+echo "==== summary"
+for line in "${summary[@]}"; do echo "$line"; done
+for dir in build build-asan; do
+    [ -f "$dir/ctest.log" ] || continue
+    grep -A100 'The following tests FAILED' "$dir/ctest.log" | sed 1d \
+        | grep -E '^\s+[0-9]+ - ' | sed "s|^|  $dir:|"
+done
+echo "all: $total_passed passed, $total_failed failed"
+[ "$failures" -eq 0 ] && [ "$total_failed" -eq 0 ]
