@@ -4,9 +4,10 @@
   1. sync: a fresh node syncs a chain of --blocks blocks of --txs
      transactions each from one peer on the same machine: blocks/s and
      transactions/s, from registration to the same tip;
-  2. propagation: four nodes linked to each other; a block mined at one
-     is connected at the other three after how long (median and max over
-     --rounds blocks, each node polled on its own thread).
+  2. propagation: four nodes linked to each other; a transaction accepted
+     at one is pending at the other three, and a block mined at one is
+     connected at the other three, after how long (median and max over
+     --rounds rounds, each node polled on its own thread).
 
 Real processes, LevelDB under /tmp, loopback. Prints a table and writes
 the figures as JSON (--out); --compare FILE prints an earlier run beside.
@@ -27,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
 
-from chainbus_node import Node, free_port, wait_for  # noqa: E402
+from chainbus_node import Node, free_port, tx_body, wait_for  # noqa: E402
 
 
 def log(*args):
@@ -95,10 +96,30 @@ def bench_propagation(rounds):
             assert node.post("/nodes/register", {"nodes": others}).status_code == 201
         for node in nodes:
             wait_for(lambda: node.status()["peers_linked"] >= 3, 60, "links")
-        delays = []
+        delays, tx_delays = [], []
         for round_ in range(rounds):
             miner = nodes[round_ % 4]
             others = [n for n in nodes if n is not miner]
+            seen = {}
+
+            # A transaction accepted at one node: pending at the other three.
+            def watch_tx(node, txid):
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    if node.tx(txid).status_code == 200:
+                        seen[node.port] = time.monotonic()
+                        return
+                    time.sleep(0.001)
+
+            txid, _ = miner.submit(tx_body(data={"round": round_}))
+            accepted_at = time.monotonic()
+            threads = [threading.Thread(target=watch_tx, args=(n, txid)) for n in others]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if len(seen) == 3:
+                tx_delays.append(max(seen.values()) - accepted_at)
             seen = {}
 
             def watch(node, target_height):
@@ -125,8 +146,10 @@ def bench_propagation(rounds):
                 wait_for(lambda: n.status()["tip"] == block["hash"], 30, "agreement")
         figures = {
             "rounds": rounds, "complete": len(delays),
-            "median_ms": round(statistics.median(delays) * 1000, 1) if delays else None,
-            "max_ms": round(max(delays) * 1000, 1) if delays else None,
+            "block_median_ms": round(statistics.median(delays) * 1000, 1) if delays else None,
+            "block_max_ms": round(max(delays) * 1000, 1) if delays else None,
+            "tx_median_ms": round(statistics.median(tx_delays) * 1000, 1) if tx_delays else None,
+            "tx_max_ms": round(max(tx_delays) * 1000, 1) if tx_delays else None,
         }
         log("propagation", figures)
         return figures

@@ -1369,6 +1369,9 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
         }
         cbus_event_destroy (&event);
     } while (++count < 10000 && (zsock_events (self->sub) & ZMQ_POLLIN));
+    //  What arrived together leaves together: under load a drain holds
+    //  many transactions, and when quiet one goes out at once.
+    s_flush_relay (self);
     if (tip_moved) {
         uint8_t *quiet = (uint8_t *) zhashx_lookup (self->quiet, newest);
         if (quiet)
