@@ -28,6 +28,12 @@ char *
 bool
     cbus_hash_is_zero (const uint8_t hash [CBUS_HASH_BYTES]);
 
+//  A hash table keyed by 32-byte hashes (txids, block hashes). Keys are
+//  borrowed, not copied: each must live as long as its entry (point them
+//  into the item). Items are not freed unless a destructor is set.
+zhashx_t *
+    cbus_hash_table_new (void);
+
 void
     cbus_hash_test (bool verbose);
 

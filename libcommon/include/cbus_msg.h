@@ -114,6 +114,10 @@ void
 //  Initialise a packer writing into buf.
 void
     cbus_packer_init (msgpack_packer *pk, cbus_buf_t *buf);
+//  Empty buf and start a map of count entries in it: the usual start of
+//  a request or reply body.
+msgpack_packer
+    cbus_packer_begin (cbus_buf_t *buf, uint32_t count);
 
 //  --------------------------------------------------------------------------
 //  Requests and replies

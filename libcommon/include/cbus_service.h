@@ -29,6 +29,14 @@ void
     cbus_service_fail (zsock_t *pipe, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  zloop handlers every actor uses: the pipe handler ends the loop on
+//  $TERM; the heartbeat timer publishes node.heartbeat through the
+//  cbus_pub_t given as its argument.
+int
+    cbus_service_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg);
+int
+    cbus_service_on_heartbeat (zloop_t *loop, int timer_id, void *pub);
+
 //  Debug lines are written only with node/verbose set; the test comes
 //  before any formatting, so a debug line costs nothing on a hot path.
 extern bool cbus_log_verbose;

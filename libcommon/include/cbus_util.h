@@ -46,6 +46,12 @@ int
     cbus_hex_decode (const char *text, uint8_t *out, size_t size)
     __attribute__ ((warn_unused_result));
 
+//  Big-endian 64-bit integers, for keys that must sort by number.
+void
+    cbus_put_be64 (uint8_t *out, uint64_t value);
+uint64_t
+    cbus_get_be64 (const uint8_t *in);
+
 //  Wall clock in microseconds and milliseconds since the Unix epoch,
 //  and a monotonic clock in milliseconds.
 uint64_t

@@ -34,22 +34,6 @@ s_fail (char *reason, const char *format, ...)
     return -1;
 }
 
-static void
-s_put_be64 (uint8_t *out, uint64_t value)
-{
-    for (int index = 0; index < 8; index++)
-        out [index] = (uint8_t) (value >> (56 - 8 * index));
-}
-
-static uint64_t
-s_get_be64 (const uint8_t *in)
-{
-    uint64_t value = 0;
-    for (int index = 0; index < 8; index++)
-        value = (value << 8) | in [index];
-    return value;
-}
-
 //  A key: one prefix byte and up to 32 bytes.
 typedef struct {
     uint8_t bytes [1 + CBUS_HASH_BYTES];
@@ -70,14 +54,14 @@ static s_key_t
 s_height_key (uint64_t height)
 {
     uint8_t be [8];
-    s_put_be64 (be, height);
+    cbus_put_be64 (be, height);
     return s_key ('H', be, 8);
 }
 
 static void
 s_encode_entry (const cbus_chain_entry_t *entry, uint8_t out [S_ENTRY_BYTES])
 {
-    s_put_be64 (out, entry->height);
+    cbus_put_be64 (out, entry->height);
     memcpy (out + 8, entry->work, CBUS_U256_BYTES);
     cbus_header_encode (&entry->header, out + 8 + CBUS_U256_BYTES);
 }
@@ -95,7 +79,7 @@ cbus_chain_entry (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
     const uint8_t *bytes = (const uint8_t *) value;
     if (size == S_ENTRY_BYTES
     &&  cbus_header_decode (&entry->header, bytes + 8 + CBUS_U256_BYTES, CBUS_HEADER_BYTES) == 0) {
-        entry->height = s_get_be64 (bytes);
+        entry->height = cbus_get_be64 (bytes);
         memcpy (entry->work, bytes + 8, CBUS_U256_BYTES);
         rc = 0;
     }
@@ -341,32 +325,6 @@ cbus_chain_joined (cbus_chain_t *self, size_t index)
     return block;
 }
 
-//  Sets of txids during a reorganisation (keys borrowed from blocks).
-static size_t
-s_hash_txid (const void *key)
-{
-    size_t value;
-    memcpy (&value, key, sizeof (value));
-    return value;
-}
-
-static int
-s_compare_txid (const void *left, const void *right)
-{
-    return memcmp (left, right, CBUS_HASH_BYTES);
-}
-
-static zhashx_t *
-s_txid_set_new (void)
-{
-    zhashx_t *set = zhashx_new ();
-    zhashx_set_key_hasher (set, s_hash_txid);
-    zhashx_set_key_comparator (set, s_compare_txid);
-    zhashx_set_key_duplicator (set, NULL);
-    zhashx_set_key_destructor (set, NULL);
-    return set;
-}
-
 static cbus_block_t *
 s_load_block (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES], char *reason)
 {
@@ -412,8 +370,8 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
     uint64_t fork_height = entry.height;
 
     //  Disconnect: the active blocks above the fork, tip first.
-    zhashx_t *removed = s_txid_set_new ();
-    zhashx_t *added = s_txid_set_new ();
+    zhashx_t *removed = cbus_hash_table_new ();
+    zhashx_t *added = cbus_hash_table_new ();
     int rc = 0;
     for (uint64_t height = self->tip_entry.height; height > fork_height && rc == 0; height--) {
         uint8_t hash [CBUS_HASH_BYTES];

@@ -52,6 +52,32 @@ cbus_hash_is_zero (const uint8_t hash [CBUS_HASH_BYTES])
     return true;
 }
 
+//  A hash is already uniformly spread: its first bytes are the bucket.
+static size_t
+s_table_hasher (const void *key)
+{
+    size_t value;
+    memcpy (&value, key, sizeof (value));
+    return value;
+}
+
+static int
+s_table_comparator (const void *left, const void *right)
+{
+    return memcmp (left, right, CBUS_HASH_BYTES);
+}
+
+zhashx_t *
+cbus_hash_table_new (void)
+{
+    zhashx_t *table = zhashx_new ();
+    zhashx_set_key_hasher (table, s_table_hasher);
+    zhashx_set_key_comparator (table, s_table_comparator);
+    zhashx_set_key_duplicator (table, NULL);
+    zhashx_set_key_destructor (table, NULL);
+    return table;
+}
+
 void
 cbus_hash_test (bool verbose)
 {
@@ -76,6 +102,13 @@ cbus_hash_test (bool verbose)
     memset (both + 32, 0, 32);
     cbus_hash_sha256d (both, 64, manual);
     assert (memcmp (pair, manual, 32) == 0);
+    zhashx_t *table = cbus_hash_table_new ();
+    zhashx_insert (table, hash, hash);
+    uint8_t copy [CBUS_HASH_BYTES];
+    memcpy (copy, hash, sizeof (copy));
+    assert (zhashx_lookup (table, copy) == hash);
+    assert (zhashx_lookup (table, zero) == NULL);
+    zhashx_destroy (&table);
     if (verbose)
         printf ("OK\n");
 }

@@ -90,6 +90,16 @@ cbus_packer_init (msgpack_packer *pk, cbus_buf_t *buf)
     msgpack_packer_init (pk, buf, cbus_buf_msgpack_write);
 }
 
+msgpack_packer
+cbus_packer_begin (cbus_buf_t *buf, uint32_t count)
+{
+    cbus_buf_reset (buf);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, buf);
+    msgpack_pack_map (&pk, count);
+    return pk;
+}
+
 void
 cbus_pack_str (msgpack_packer *pk, const char *text)
 {

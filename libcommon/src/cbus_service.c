@@ -22,6 +22,24 @@ cbus_service_fail (zsock_t *pipe, const char *format, ...)
 }
 
 int
+cbus_service_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void) loop; (void) arg;
+    char *command = zstr_recv (pipe);
+    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
+    zstr_free (&command);
+    return rc;
+}
+
+int
+cbus_service_on_heartbeat (zloop_t *loop, int timer_id, void *pub)
+{
+    (void) loop; (void) timer_id;
+    cbus_pub_heartbeat ((cbus_pub_t *) pub);
+    return 0;
+}
+
+int
 cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
 {
     char ident [64];

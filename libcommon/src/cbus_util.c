@@ -136,6 +136,22 @@ cbus_hex_decode (const char *text, uint8_t *out, size_t size)
     return 0;
 }
 
+void
+cbus_put_be64 (uint8_t *out, uint64_t value)
+{
+    for (int index = 0; index < 8; index++)
+        out [index] = (uint8_t) (value >> (56 - 8 * index));
+}
+
+uint64_t
+cbus_get_be64 (const uint8_t *in)
+{
+    uint64_t value = 0;
+    for (int index = 0; index < 8; index++)
+        value = (value << 8) | in [index];
+    return value;
+}
+
 uint64_t
 cbus_time_us (void)
 {
@@ -221,6 +237,10 @@ cbus_util_test (bool verbose)
     assert (memcmp (back, bytes, 4) == 0);
     assert (cbus_hex_decode ("007fab", back, 4) == -1);
     assert (cbus_hex_decode ("007fabfg", back, 4) == -1);
+    uint8_t be [8];
+    cbus_put_be64 (be, 0x0102030405060708ULL);
+    assert (be [0] == 1 && be [7] == 8);
+    assert (cbus_get_be64 (be) == 0x0102030405060708ULL);
 
     assert (cbus_time_us () > 1600000000ULL * 1000000);
     int64_t before = cbus_mono_ms ();

@@ -51,25 +51,6 @@ s_on_subscriber (zloop_t *loop, zsock_t *reader, void *arg)
     return s_forward (self->xpub, self->xsub);
 }
 
-static int
-s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop; (void) timer_id;
-    s_bus_t *self = (s_bus_t *) arg;
-    cbus_pub_heartbeat (self->pub);
-    return 0;
-}
-
-static int
-s_on_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) arg;
-    char *command = zstr_recv (reader);
-    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
-    zstr_free (&command);
-    return rc;
-}
-
 void
 cbus_bus_actor (zsock_t *pipe, void *args)
 {
@@ -96,10 +77,10 @@ cbus_bus_actor (zsock_t *pipe, void *args)
     loop = zloop_new ();
     //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_on_pipe, &self);
+    zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
     zloop_reader (loop, self.xsub, s_on_publisher, &self);
     zloop_reader (loop, self.xpub, s_on_subscriber, &self);
-    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, s_on_heartbeat, &self);
+    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat, self.pub);
     zsys_info ("bus ready in=%s out=%s", in, out);
     zloop_start (loop);
 cleanup:

@@ -15,16 +15,6 @@ typedef struct {
 } s_chainstore_t;
 
 //  Start a reply map of count entries in self->reply.
-static msgpack_packer
-s_begin (s_chainstore_t *self, uint32_t count)
-{
-    cbus_buf_reset (&self->reply);
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &self->reply);
-    msgpack_pack_map (&pk, count);
-    return pk;
-}
-
 static void
 s_send (s_chainstore_t *self, cbus_request_t *request)
 {
@@ -64,7 +54,7 @@ s_handle_tip (s_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
     const uint8_t *tip = cbus_chain_tip (self->chain, &entry);
-    msgpack_packer pk = s_begin (self, 7);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 7);
     cbus_pack_kv_u64 (&pk, "height", entry.height);
     cbus_pack_kv_bin (&pk, "hash", tip, CBUS_HASH_BYTES);
     cbus_pack_kv_bin (&pk, "work", entry.work, CBUS_U256_BYTES);
@@ -104,7 +94,7 @@ s_handle_block_get (s_chainstore_t *self, cbus_request_t *request)
     }
     cbus_chain_tip (self->chain, &tip);
     bool active = cbus_chain_is_active (self->chain, hash);
-    msgpack_packer pk = s_begin (self, 4);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 4);
     cbus_pack_kv_bin (&pk, "block", bytes, size);
     cbus_pack_kv_u64 (&pk, "height", entry.height);
     cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
@@ -154,7 +144,7 @@ s_handle_chain_page (s_chainstore_t *self, cbus_request_t *request)
         height++;
     }
     if (rc == 0) {
-        msgpack_packer pk = s_begin (self, 2);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
         cbus_pack_str (&pk, "blocks");
         msgpack_pack_array (&pk, (uint32_t) zlist_size (blocks));
         for (zframe_t *frame = (zframe_t *) zlist_first (blocks); frame;
@@ -204,7 +194,7 @@ s_handle_tx_get (s_chainstore_t *self, cbus_request_t *request)
         return;
     }
     cbus_chain_tip (self->chain, &tip);
-    msgpack_packer pk = s_begin (self, 5);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 5);
     const uint8_t *tx_bytes = cbus_tx_bytes (tx, &size);
     cbus_pack_kv_bin (&pk, "tx", tx_bytes, size);
     cbus_pack_kv_bin (&pk, "block_hash", block_hash, CBUS_HASH_BYTES);
@@ -223,7 +213,7 @@ s_handle_tx_known (s_chainstore_t *self, cbus_request_t *request)
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.KNOWN needs txids");
         return;
     }
-    msgpack_packer pk = s_begin (self, 1);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
     cbus_pack_str (&pk, "known");
     msgpack_pack_array (&pk, txids->via.array.size);
     for (uint32_t index = 0; index < txids->via.array.size; index++) {
@@ -280,7 +270,7 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
     else
     if (result == CBUS_CHAIN_SIDE)
         zsys_info ("block stored on a side branch height=%" PRIu64 " hash=%s", entry.height, hex);
-    msgpack_packer pk = s_begin (self, 3);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 3);
     cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "height", entry.height);
     cbus_pack_kv_str (&pk, "status", result == CBUS_CHAIN_CONNECTED ? "connected"
@@ -311,7 +301,7 @@ s_handle_locator (s_chainstore_t *self, cbus_request_t *request)
 {
     uint8_t hashes [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
     size_t count = cbus_chain_locator (self->chain, hashes);
-    msgpack_packer pk = s_begin (self, 1);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
     cbus_pack_str (&pk, "hashes");
     msgpack_pack_array (&pk, (uint32_t) count);
     for (size_t index = 0; index < count; index++) {
@@ -344,7 +334,7 @@ s_handle_headers (s_chainstore_t *self, cbus_request_t *request)
     cbus_chain_entry_t tip;
     cbus_chain_tip (self->chain, &tip);
     uint64_t end = start + max - 1 < tip.height ? start + max - 1 : tip.height;
-    msgpack_packer pk = s_begin (self, 2);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
     cbus_pack_kv_u64 (&pk, "start", start);
     cbus_pack_str (&pk, "headers");
     msgpack_pack_array (&pk, (uint32_t) (end >= start ? end - start + 1 : 0));
@@ -369,7 +359,7 @@ s_handle_blocks_have (s_chainstore_t *self, cbus_request_t *request)
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
                           "BLOCKS.HAVE needs at most %d hashes", S_HEADERS_MAX);
     else {
-        msgpack_packer pk = s_begin (self, 1);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
         cbus_pack_str (&pk, "have");
         msgpack_pack_array (&pk, (uint32_t) count);
         for (int index = 0; index < count; index++) {
@@ -411,7 +401,7 @@ s_handle_blocks_get (s_chainstore_t *self, cbus_request_t *request)
         cbus_store_free (bytes);
         total += size;
     }
-    msgpack_packer pk = s_begin (self, 1);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
     cbus_pack_str (&pk, "blocks");
     msgpack_pack_array (&pk, (uint32_t) zlist_size (blocks));
     zframe_t *frame;
@@ -438,7 +428,7 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "The body is not a msgpack map");
     else
     if (streq (command, CBUS_CMD_PING)) {
-        msgpack_packer pk = s_begin (self, 2);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
         cbus_pack_kv_str (&pk, "role", "chainstore");
         cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
         s_send (self, request);
@@ -479,24 +469,6 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop; (void) timer_id;
-    cbus_pub_heartbeat (((s_chainstore_t *) arg)->pub);
-    return 0;
-}
-
-static int
-s_on_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) arg;
-    char *command = zstr_recv (reader);
-    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
-    zstr_free (&command);
-    return rc;
-}
-
 void
 cbus_chainstore_actor (zsock_t *pipe, void *args)
 {
@@ -532,9 +504,9 @@ cbus_chainstore_actor (zsock_t *pipe, void *args)
     loop = zloop_new ();
     //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_on_pipe, &self);
+    zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
     zloop_reader (loop, self.router, s_on_request, &self);
-    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, s_on_heartbeat, &self);
+    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat, self.pub);
     cbus_chain_entry_t tip;
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (cbus_chain_tip (self.chain, &tip), hex);

@@ -57,16 +57,6 @@ typedef struct {
     bool refused;               //  Already answered (mempool full)
 } s_submit_t;
 
-static msgpack_packer
-s_begin (s_mempool_t *self, uint32_t count)
-{
-    cbus_buf_reset (&self->reply);
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &self->reply);
-    msgpack_pack_map (&pk, count);
-    return pk;
-}
-
 static void
 s_send (s_mempool_t *self, cbus_request_t *request)
 {
@@ -369,7 +359,7 @@ s_commit_batch (s_mempool_t *self, s_submit_t *batch, size_t count)
             cbus_reply_error (self->router, submit->request, CBUS_STATUS_ERROR,
                               "The mempool could not store the transaction");
         else {
-            msgpack_packer pk = s_begin (self, 4);
+            msgpack_packer pk = cbus_packer_begin (&self->reply, 4);
             cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (submit->tx), CBUS_HASH_BYTES);
             cbus_pack_kv_u64 (&pk, "height", self->tip_height + 1);
             cbus_pack_kv_bool (&pk, "duplicate", !submit->staged);
@@ -399,7 +389,7 @@ s_handle_tx_get (s_mempool_t *self, cbus_request_t *request)
         cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND, "Transaction not pending");
         return;
     }
-    msgpack_packer pk = s_begin (self, 2);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
     cbus_pack_kv_bin (&pk, "tx", bytes, size);
     cbus_pack_kv_u64 (&pk, "received_ms", received_ms);
     s_send (self, request);
@@ -446,7 +436,7 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t *batch, size_t 
         s_handle_tx_get (self, request);
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
-        msgpack_packer pk = s_begin (self, 3);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 3);
         cbus_pack_kv_u64 (&pk, "size", cbus_pool_size (self->pool));
         cbus_pack_kv_u64 (&pk, "bytes", cbus_pool_bytes (self->pool));
         cbus_pack_kv_u64 (&pk, "next_height", self->tip_height + 1);
@@ -454,7 +444,7 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t *batch, size_t 
     }
     else
     if (streq (command, CBUS_CMD_PING)) {
-        msgpack_packer pk = s_begin (self, 2);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
         cbus_pack_kv_str (&pk, "role", "mempool");
         cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
         s_send (self, request);
@@ -493,7 +483,7 @@ s_answer_waiters (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint6
 {
     s_waiter_t *waiter;
     while ((waiter = (s_waiter_t *) zlistx_detach (self->waiters, NULL))) {
-        msgpack_packer pk = s_begin (self, 2);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
         cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
         cbus_pack_kv_u64 (&pk, "height", height);
         s_send (self, waiter->request);
@@ -662,16 +652,6 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int
-s_on_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) arg;
-    char *command = zstr_recv (reader);
-    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
-    zstr_free (&command);
-    return rc;
-}
-
 void
 cbus_mempool_actor (zsock_t *pipe, void *args)
 {
@@ -713,7 +693,7 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     loop = zloop_new ();
     //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_on_pipe, &self);
+    zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
     zloop_reader (loop, self.router, s_on_request, &self);
     zloop_reader (loop, self.sub, s_on_chain_event, &self);
     zloop_timer (loop, S_TICK_MS, 0, s_on_tick, &self);

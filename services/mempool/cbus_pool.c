@@ -23,20 +23,6 @@ struct _cbus_pool_t {
     uint64_t next_sequence;             //  For the next arrival
 };
 
-static size_t
-s_hash_txid (const void *key)
-{
-    size_t value;
-    memcpy (&value, key, sizeof (value));   //  The txid is a hash already
-    return value;
-}
-
-static int
-s_compare_txid (const void *left, const void *right)
-{
-    return memcmp (left, right, CBUS_HASH_BYTES);
-}
-
 static void
 s_entry_destroy (s_entry_t **entry_p)
 {
@@ -45,22 +31,6 @@ s_entry_destroy (s_entry_t **entry_p)
         free (*entry_p);
         *entry_p = NULL;
     }
-}
-
-static void
-s_put_be64 (uint8_t *out, uint64_t value)
-{
-    for (int index = 0; index < 8; index++)
-        out [index] = (uint8_t) (value >> (56 - 8 * index));
-}
-
-static uint64_t
-s_get_be64 (const uint8_t *in)
-{
-    uint64_t value = 0;
-    for (int index = 0; index < 8; index++)
-        value = (value << 8) | in [index];
-    return value;
 }
 
 static int
@@ -87,11 +57,7 @@ cbus_pool_new (const char *path, char *reason)
         free (self);
         return NULL;
     }
-    self->index = zhashx_new ();
-    zhashx_set_key_hasher (self->index, s_hash_txid);
-    zhashx_set_key_comparator (self->index, s_compare_txid);
-    zhashx_set_key_duplicator (self->index, NULL);
-    zhashx_set_key_destructor (self->index, NULL);
+    self->index = cbus_hash_table_new ();
     self->order = zlistx_new ();
     self->staged = zlistx_new ();
     self->removals = cbus_store_batch_new ();
@@ -119,8 +85,8 @@ cbus_pool_new (const char *path, char *reason)
         }
         s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
         memcpy (entry->txid, key + 1, CBUS_HASH_BYTES);
-        entry->sequence = s_get_be64 (value);
-        entry->received_ms = s_get_be64 (value + 8);
+        entry->sequence = cbus_get_be64 (value);
+        entry->received_ms = cbus_get_be64 (value + 8);
         entry->size = value_size - 16;
         entry->bytes = (uint8_t *) malloc (entry->size);
         memcpy (entry->bytes, value + 16, entry->size);
@@ -234,8 +200,8 @@ cbus_pool_commit (cbus_pool_t *self)
          entry = (s_entry_t *) zlistx_next (self->staged)) {
         entry->sequence = sequence++;
         uint8_t head [16];
-        s_put_be64 (head, entry->sequence);
-        s_put_be64 (head + 8, entry->received_ms);
+        cbus_put_be64 (head, entry->sequence);
+        cbus_put_be64 (head + 8, entry->received_ms);
         cbus_buf_reset (&value);
         cbus_buf_append (&value, head, sizeof (head));
         cbus_buf_append (&value, entry->bytes, entry->size);

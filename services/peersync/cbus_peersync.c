@@ -137,16 +137,6 @@ static void s_sync_stop (s_peersync_t *self, const char *why);
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static msgpack_packer
-s_begin (s_peersync_t *self, uint32_t count)
-{
-    cbus_buf_reset (&self->reply);
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &self->reply);
-    msgpack_pack_map (&pk, count);
-    return pk;
-}
-
 static void
 s_local_reply (s_peersync_t *self, cbus_request_t *request)
 {
@@ -247,7 +237,7 @@ s_pack_tip (s_peersync_t *self, msgpack_packer *pk)
 static void
 s_send_hello (s_peersync_t *self, s_peer_t *peer, bool want_reply)
 {
-    msgpack_packer pk = s_begin (self, 10);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 10);
     cbus_pack_kv_bool (&pk, "reply", want_reply);
     cbus_pack_kv_u64 (&pk, "version", CBUS_P2P_VERSION);
     cbus_pack_kv_str (&pk, "network", self->network);
@@ -263,7 +253,7 @@ s_send_hello (s_peersync_t *self, s_peer_t *peer, bool want_reply)
 static void
 s_send_status (s_peersync_t *self, s_peer_t *peer, bool want_reply)
 {
-    msgpack_packer pk = s_begin (self, 4);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 4);
     s_pack_tip (self, &pk);
     cbus_pack_kv_bool (&pk, "reply", want_reply);
     s_send (self, peer, CBUS_P2P_STATUS);
@@ -273,7 +263,7 @@ s_send_status (s_peersync_t *self, s_peer_t *peer, bool want_reply)
 static void
 s_send_reject (s_peersync_t *self, s_peer_t *peer, const char *reason)
 {
-    msgpack_packer pk = s_begin (self, 1);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
     cbus_pack_kv_str (&pk, "reason", reason);
     s_send (self, peer, CBUS_P2P_REJECT);
 }
@@ -614,7 +604,7 @@ s_on_directory (zloop_t *loop, zsock_t *reader, void *arg)
         zframe_t *routing_id = zmsg_pop (msg);
         char *command = zmsg_popstr (msg);
         if (command && streq (command, CBUS_P2P_INFO)) {
-            msgpack_packer pk = s_begin (self, 5);
+            msgpack_packer pk = cbus_packer_begin (&self->reply, 5);
             cbus_pack_kv_str (&pk, "network", self->network);
             cbus_pack_kv_bin (&pk, "genesis", self->genesis, CBUS_HASH_BYTES);
             cbus_pack_kv_str (&pk, "node_id", cbus_identity_node_id (self->identity));
@@ -642,7 +632,7 @@ s_ask_blocks (s_peersync_t *self)
     size_t count = self->queue_size - self->queue_next;
     if (count > S_BLOCKS_BATCH)
         count = S_BLOCKS_BATCH;
-    msgpack_packer pk = s_begin (self, 2);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
     cbus_pack_str (&pk, "hashes");
     msgpack_pack_array (&pk, (uint32_t) count);
     for (size_t index = 0; index < count; index++) {
@@ -667,7 +657,7 @@ s_ask_headers (s_peersync_t *self)
         return;
     }
     const msgpack_object *hashes = cbus_msg_get (&unpacked.data, "hashes");
-    msgpack_packer pk = s_begin (self, 2);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
     cbus_pack_str (&pk, "locator");
     msgpack_pack_object (&pk, hashes ? *hashes : (msgpack_object) { .type = MSGPACK_OBJECT_NIL });
     cbus_pack_kv_u64 (&pk, "max", S_HEADERS_BATCH);
@@ -1024,70 +1014,44 @@ s_on_block (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map)
     }
 }
 
+//  GETHEADERS and GETBLOCKS: the peer's list (locator or hashes, at most
+//  max_items) and a limit go to our chainstore, whose answer is exactly
+//  what the peer wants and goes back to it as answer_command.
 static void
-s_on_getheaders (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map)
+s_serve_from_store (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map,
+                    const char *list_key, uint32_t max_items, const char *store_command,
+                    const char *limit_key, uint64_t limit, const char *answer_command)
 {
-    cbus_buf_t body = {0};
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &body);
-    msgpack_pack_map (&pk, 2);
-    const msgpack_object *locator = cbus_msg_get (map, "locator");
-    uint64_t max = S_HEADERS_BATCH;
-    cbus_msg_get_u64 (map, "max", &max);
-    if (!locator || locator->type != MSGPACK_OBJECT_ARRAY) {
-        cbus_buf_free (&body);
-        s_punish (self, peer, S_MALFORMED_COST, "malformed GETHEADERS");
+    const msgpack_object *list = cbus_msg_get (map, list_key);
+    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size > max_items) {
+        char why [64];
+        snprintf (why, sizeof (why), "a malformed request for %s", answer_command);
+        s_punish (self, peer, S_MALFORMED_COST, why);
         return;
     }
-    cbus_pack_str (&pk, "locator");
-    msgpack_pack_object (&pk, *locator);
-    cbus_pack_kv_u64 (&pk, "max", max);
+    uint64_t asked;
+    if (cbus_msg_get_u64 (map, limit_key, &asked) == 0 && asked < limit)
+        limit = asked;
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 2);
+    cbus_pack_str (&pk, list_key);
+    msgpack_pack_object (&pk, *list);
+    cbus_pack_kv_u64 (&pk, limit_key, limit);
     zframe_t *frame;
     msgpack_unpacked unpacked;
     char reason [CBUS_REASON_MAX];
-    int rc = s_ask_store (self, CBUS_CMD_HEADERS, &body, &frame, &unpacked, reason);
+    int rc = s_ask_store (self, store_command, &body, &frame, &unpacked, reason);
     cbus_buf_free (&body);
     if (rc) {
-        if (!strstr (reason, "did not answer"))
-            s_punish (self, peer, S_MALFORMED_COST, reason);
-        return;
-    }
-    //  The chainstore's answer is what the peer wants: pass it on.
-    cbus_buf_reset (&self->reply);
-    cbus_buf_append (&self->reply, zframe_data (frame), zframe_size (frame));
-    s_send (self, peer, CBUS_P2P_HEADERS);
-    msgpack_unpacked_destroy (&unpacked);
-    zframe_destroy (&frame);
-}
-
-static void
-s_on_getblocks (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map)
-{
-    const msgpack_object *hashes = cbus_msg_get (map, "hashes");
-    if (!hashes || hashes->type != MSGPACK_OBJECT_ARRAY || hashes->via.array.size > S_BLOCKS_BATCH) {
-        s_punish (self, peer, S_MALFORMED_COST, "malformed GETBLOCKS");
-        return;
-    }
-    cbus_buf_t body = {0};
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &body);
-    msgpack_pack_map (&pk, 2);
-    cbus_pack_str (&pk, "hashes");
-    msgpack_pack_object (&pk, *hashes);
-    cbus_pack_kv_u64 (&pk, "max_bytes", S_BLOCKS_BYTES);
-    zframe_t *frame;
-    msgpack_unpacked unpacked;
-    char reason [CBUS_REASON_MAX];
-    int rc = s_ask_store (self, CBUS_CMD_BLOCKS_GET, &body, &frame, &unpacked, reason);
-    cbus_buf_free (&body);
-    if (rc) {
+        //  The chainstore refused what the peer sent (it checks the
+        //  hashes); a chainstore that did not answer is not its fault.
         if (!strstr (reason, "did not answer"))
             s_punish (self, peer, S_MALFORMED_COST, reason);
         return;
     }
     cbus_buf_reset (&self->reply);
     cbus_buf_append (&self->reply, zframe_data (frame), zframe_size (frame));
-    s_send (self, peer, CBUS_P2P_BLOCKS);
+    s_send (self, peer, answer_command);
     msgpack_unpacked_destroy (&unpacked);
     zframe_destroy (&frame);
 }
@@ -1152,13 +1116,15 @@ s_on_peer_message (s_peersync_t *self, s_peer_t *peer, zframe_t *command_frame, 
         s_on_block (self, peer, map);
     else
     if (streq (command, CBUS_P2P_GETHEADERS))
-        s_on_getheaders (self, peer, map);
+        s_serve_from_store (self, peer, map, "locator", CBUS_LOCATOR_MAX, CBUS_CMD_HEADERS,
+                            "max", S_HEADERS_BATCH, CBUS_P2P_HEADERS);
     else
     if (streq (command, CBUS_P2P_HEADERS))
         s_on_headers (self, peer, map);
     else
     if (streq (command, CBUS_P2P_GETBLOCKS))
-        s_on_getblocks (self, peer, map);
+        s_serve_from_store (self, peer, map, "hashes", S_BLOCKS_BATCH, CBUS_CMD_BLOCKS_GET,
+                            "max_bytes", S_BLOCKS_BYTES, CBUS_P2P_BLOCKS);
     else
     if (streq (command, CBUS_P2P_BLOCKS))
         s_on_blocks (self, peer, map);
@@ -1313,7 +1279,7 @@ s_relay_block (s_peersync_t *self, const uint8_t hash [CBUS_HASH_BYTES])
     const uint8_t *data;
     size_t size;
     if (cbus_msg_get_bin (&unpacked.data, "block", &data, &size) == 0) {
-        msgpack_packer out = s_begin (self, 1);
+        msgpack_packer out = cbus_packer_begin (&self->reply, 1);
         cbus_pack_kv_bin (&out, "block", data, size);
         for (s_peer_t *peer = (s_peer_t *) zlistx_first (self->peers); peer;
              peer = (s_peer_t *) zlistx_next (self->peers))
@@ -1448,7 +1414,7 @@ static void
 s_answer_resolve (s_peersync_t *self)
 {
     bool replaced = memcmp (self->resolve_start_tip, self->tip, CBUS_HASH_BYTES) != 0;
-    msgpack_packer pk = s_begin (self, 3);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 3);
     cbus_pack_kv_bool (&pk, "replaced", replaced);
     cbus_pack_kv_u64 (&pk, "height", self->height);
     cbus_pack_str (&pk, "peers");
@@ -1514,7 +1480,7 @@ s_handle_add (s_peersync_t *self, cbus_request_t *request)
     zlist_destroy (&addresses);
     if (added)
         zsys_info ("peers added count=%d total=%zu", added, cbus_peers_size (self->registered));
-    msgpack_packer pk = s_begin (self, 1);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
     cbus_pack_str (&pk, "peers");
     msgpack_pack_array (&pk, (uint32_t) cbus_peers_size (self->registered));
     for (const char *address = cbus_peers_first (self->registered); address;
@@ -1526,7 +1492,7 @@ s_handle_add (s_peersync_t *self, cbus_request_t *request)
 static void
 s_handle_list (s_peersync_t *self, cbus_request_t *request)
 {
-    msgpack_packer pk = s_begin (self, 2);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
     cbus_pack_str (&pk, "peers");
     s_pack_peers (self, &pk, false);
     cbus_pack_str (&pk, "sync");
@@ -1582,7 +1548,7 @@ s_handle_resolve (s_peersync_t *self, cbus_request_t *request)
 static void
 s_handle_info (s_peersync_t *self, cbus_request_t *request)
 {
-    msgpack_packer pk = s_begin (self, 5);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 5);
     cbus_pack_kv_str (&pk, "node_id", cbus_identity_node_id (self->identity));
     cbus_pack_kv_str (&pk, "public_key", cbus_identity_public (self->identity));
     cbus_pack_kv_str (&pk, "p2p_endpoint", self->endpoint);
@@ -1625,7 +1591,7 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     }
     else
     if (streq (command, CBUS_CMD_PING)) {
-        msgpack_packer pk = s_begin (self, 2);
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
         cbus_pack_kv_str (&pk, "role", "peersync");
         cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
         s_local_reply (self, request);
@@ -1733,30 +1699,6 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int
-s_on_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) arg;
-    char *command = zstr_recv (reader);
-    int rc = (!command || streq (command, "$TERM")) ? -1 : 0;
-    zstr_free (&command);
-    return rc;
-}
-
-static size_t
-s_hash_key (const void *key)
-{
-    size_t value;
-    memcpy (&value, key, sizeof (value));
-    return value;
-}
-
-static int
-s_compare_key (const void *left, const void *right)
-{
-    return memcmp (left, right, CBUS_HASH_BYTES);
-}
-
 static void
 s_free_item (void **item)
 {
@@ -1780,11 +1722,7 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
 
     self.peers = zlistx_new ();
-    self.quiet = zhashx_new ();
-    zhashx_set_key_hasher (self.quiet, s_hash_key);
-    zhashx_set_key_comparator (self.quiet, s_compare_key);
-    zhashx_set_key_duplicator (self.quiet, NULL);
-    zhashx_set_key_destructor (self.quiet, NULL);
+    self.quiet = cbus_hash_table_new ();
     zhashx_set_destructor (self.quiet, s_free_item);
     self.resolve_timeout_ms = cbus_config_int (config, "gateway/resolve_timeout_ms") - 1000;
     self.identity = cbus_identity_new (key_path, reason);
@@ -1843,7 +1781,7 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
     self.loop = zloop_new ();
     //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
     zloop_set_nonstop (self.loop, true);
-    zloop_reader (self.loop, pipe, s_on_pipe, &self);
+    zloop_reader (self.loop, pipe, cbus_service_on_pipe, &self);
     zloop_reader (self.loop, self.router, s_on_request, &self);
     zloop_reader (self.loop, self.p2p, s_on_p2p, &self);
     zloop_reader (self.loop, self.directory, s_on_directory, &self);
