@@ -25,16 +25,6 @@ typedef struct {
 } s_sink_t;
 
 static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
-static int
 s_sink_open (s_sink_t *self, const char *path, char *reason)
 {
     self->path = path;
@@ -45,7 +35,7 @@ s_sink_open (s_sink_t *self, const char *path, char *reason)
     self->temp = zsys_sprintf ("%s.tmp.XXXXXX", path);
     int fd = mkstemp (self->temp);
     if (fd < 0) {
-        s_fail (reason, "cannot create a file beside %s: %s", path, strerror (errno));
+        cbus_fail (reason, "cannot create a file beside %s: %s", path, strerror (errno));
         zstr_free (&self->temp);
         return -1;
     }
@@ -53,7 +43,7 @@ s_sink_open (s_sink_t *self, const char *path, char *reason)
     mode_t mask = umask (0);
     umask (mask);
     if (fchmod (fd, 0666 & ~mask) || !(self->stream = fdopen (fd, "w"))) {
-        s_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
+        cbus_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
         close (fd);
         unlink (self->temp);
         zstr_free (&self->temp);
@@ -66,7 +56,7 @@ static int
 s_sink_write (s_sink_t *self, const char *data, size_t size, char *reason)
 {
     if (fwrite (data, 1, size, self->stream) != size)
-        return s_fail (reason, "cannot write %s: %s", self->temp? self->temp: "stdout",
+        return cbus_fail (reason, "cannot write %s: %s", self->temp? self->temp: "stdout",
                        strerror (errno));
     return 0;
 }
@@ -88,12 +78,12 @@ s_sink_block (s_sink_t *self, const void *data, size_t size, char *reason)
     if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  cbus_msg_get_bin (&unpacked.data, "header", &bytes, &bytes_size)
     ||  cbus_header_decode (&header, bytes, bytes_size)) {
-        s_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
+        cbus_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
         goto cleanup;
     }
     if (header.height != self->count
     ||  (self->count > 0 && memcmp (header.prev_hash, self->last, CBUS_HASH_BYTES))) {
-        s_fail (reason, "the active chain changed at height %" PRIu64
+        cbus_fail (reason, "the active chain changed at height %" PRIu64
                 " while it was being exported; export again", self->count);
         goto cleanup;
     }
@@ -101,7 +91,7 @@ s_sink_block (s_sink_t *self, const void *data, size_t size, char *reason)
     if (self->count > 0)
         cbus_buf_puts (&self->text, ", ");
     if (cbus_block_bytes_to_json (data, size, &self->text)) {
-        s_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
+        cbus_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
         goto cleanup;
     }
     if (s_sink_write (self, self->text.data, self->text.size, reason))
@@ -124,20 +114,20 @@ s_sink_commit (s_sink_t *self, char *reason)
         return -1;
     if (!self->temp) {
         if (fflush (self->stream))
-            return s_fail (reason, "cannot write stdout: %s", strerror (errno));
+            return cbus_fail (reason, "cannot write stdout: %s", strerror (errno));
         return 0;
     }
     FILE *stream = self->stream;
     self->stream = NULL;
     if (fflush (stream) || fsync (fileno (stream))) {
-        s_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
+        cbus_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
         fclose (stream);
         return -1;
     }
     if (fclose (stream))
-        return s_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
+        return cbus_fail (reason, "cannot write %s: %s", self->temp, strerror (errno));
     if (rename (self->temp, self->path))
-        return s_fail (reason, "cannot rename %s to %s: %s", self->temp, self->path,
+        return cbus_fail (reason, "cannot rename %s to %s: %s", self->temp, self->path,
                        strerror (errno));
     zstr_free (&self->temp);
     //  The rename is durable once the folder is synced.
@@ -197,20 +187,20 @@ s_call (cbus_client_t *client, const char *command, cbus_buf_t *body,
     char *status = NULL;
     if (cbus_client_call (client, command, body? body->data: NULL, body? body->size: 0,
                           S_CALL_MS, &status, &reply->body))
-        return s_fail (reason, zsys_interrupted? "interrupted"
+        return cbus_fail (reason, zsys_interrupted? "interrupted"
                        : "chainbus-chainstore did not answer %s in time", command);
     int rc = -1;
     size_t offset = 0;
     if (msgpack_unpack_next (&reply->unpacked, (const char *) zframe_data (reply->body),
                              zframe_size (reply->body), &offset) != MSGPACK_UNPACK_SUCCESS
     ||  reply->unpacked.data.type != MSGPACK_OBJECT_MAP)
-        s_fail (reason, "chainbus-chainstore sent a reply to %s that does not decode", command);
+        cbus_fail (reason, "chainbus-chainstore sent a reply to %s that does not decode", command);
     else
     if (!streq (status, CBUS_STATUS_OK)) {
         const char *text = "";
         size_t size = 0;
         cbus_msg_get_str (&reply->unpacked.data, "reason", &text, &size);
-        s_fail (reason, "chainbus-chainstore answered %s %s: %.*s", command, status,
+        cbus_fail (reason, "chainbus-chainstore answered %s %s: %.*s", command, status,
                 (int) size, text);
     }
     else
@@ -249,13 +239,13 @@ s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *re
         goto cleanup;
     if (cbus_msg_get_u64 (&reply.unpacked.data, "height", &tip)
     ||  cbus_msg_get_str (&reply.unpacked.data, "network", &text, &size)) {
-        s_fail (reason, "chainbus-chainstore sent a tip without height or network");
+        cbus_fail (reason, "chainbus-chainstore sent a tip without height or network");
         goto cleanup;
     }
     snprintf (network, 64, "%.*s", (int) size, text);
     while (sink->count <= tip) {
         if (zsys_interrupted) {
-            s_fail (reason, "interrupted");
+            cbus_fail (reason, "interrupted");
             goto cleanup;
         }
         cbus_buf_reset (&body);
@@ -269,13 +259,13 @@ s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *re
             goto cleanup;
         const msgpack_object *blocks = cbus_msg_get (&reply.unpacked.data, "blocks");
         if (!blocks || blocks->type != MSGPACK_OBJECT_ARRAY || blocks->via.array.size == 0) {
-            s_fail (reason, "chainbus-chainstore sent a page without blocks");
+            cbus_fail (reason, "chainbus-chainstore sent a page without blocks");
             goto cleanup;
         }
         for (uint32_t index = 0; index < blocks->via.array.size && sink->count <= tip; index++) {
             const msgpack_object *item = &blocks->via.array.ptr [index];
             if (item->type != MSGPACK_OBJECT_BIN) {
-                s_fail (reason, "chainbus-chainstore sent a block that is not bytes");
+                cbus_fail (reason, "chainbus-chainstore sent a block that is not bytes");
                 goto cleanup;
             }
             if (s_sink_block (sink, item->via.bin.ptr, item->via.bin.size, reason))
@@ -299,7 +289,7 @@ s_export_stopped (cbus_config_t *config, s_sink_t *sink, char *reason)
     struct stat st;
     //  Opening would create an empty store: there is nothing to export.
     if (stat (path, &st) || !S_ISDIR (st.st_mode)) {
-        s_fail (reason, "no chain at %s (no node running there, and no store)", path);
+        cbus_fail (reason, "no chain at %s (no node running there, and no store)", path);
         goto cleanup;
     }
     //  The reason says everything the store would log.
@@ -320,7 +310,7 @@ s_export_stopped (cbus_config_t *config, s_sink_t *sink, char *reason)
     cbus_chain_tip (chain, &tip);
     for (uint64_t height = 0; height <= tip.height; height++) {
         if (zsys_interrupted) {
-            s_fail (reason, "interrupted");
+            cbus_fail (reason, "interrupted");
             goto cleanup;
         }
         uint8_t hash [CBUS_HASH_BYTES];
@@ -328,7 +318,7 @@ s_export_stopped (cbus_config_t *config, s_sink_t *sink, char *reason)
         size_t size;
         if (cbus_chain_hash_at (chain, height, hash)
         ||  cbus_chain_block_by_hash (chain, hash, &bytes, &size) || !bytes) {
-            s_fail (reason, "the store has no block at height %" PRIu64, height);
+            cbus_fail (reason, "the store has no block at height %" PRIu64, height);
             goto cleanup;
         }
         int written = s_sink_block (sink, bytes, size, reason);

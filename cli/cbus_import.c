@@ -11,16 +11,6 @@
 #include <sys/stat.h>
 
 static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
-static int
 s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void) st; (void) flag; (void) ftw;
@@ -43,17 +33,17 @@ s_check_empty (const char *path, char *reason)
 {
     struct stat st;
     if (lstat (path, &st))
-        return errno == ENOENT? 0: s_fail (reason, "cannot read %s: %s", path, strerror (errno));
+        return errno == ENOENT? 0: cbus_fail (reason, "cannot read %s: %s", path, strerror (errno));
     if (!S_ISDIR (st.st_mode))
-        return s_fail (reason, "%s exists and is not a folder", path);
+        return cbus_fail (reason, "%s exists and is not a folder", path);
     DIR *dir = opendir (path);
     if (!dir)
-        return s_fail (reason, "cannot read %s: %s", path, strerror (errno));
+        return cbus_fail (reason, "cannot read %s: %s", path, strerror (errno));
     int rc = 0;
     struct dirent *entry;
     while (rc == 0 && (entry = readdir (dir)))
         if (!streq (entry->d_name, ".") && !streq (entry->d_name, ".."))
-            rc = s_fail (reason, "%s already holds a chain: import needs a data folder "
+            rc = cbus_fail (reason, "%s already holds a chain: import needs a data folder "
                          "without one", path);
     closedir (dir);
     return rc;
@@ -70,20 +60,20 @@ s_load (const char *path, json_t **chain_p, char *reason)
         : json_load_file (path, JSON_REJECT_DUPLICATES, &error);
     if (!root) {
         if (error.line > 0)
-            s_fail (reason, "%s: not valid JSON: %s (line %d, column %d)", path, error.text,
+            cbus_fail (reason, "%s: not valid JSON: %s (line %d, column %d)", path, error.text,
                     error.line, error.column);
         else
-            s_fail (reason, "%s: %s", path, error.text);
+            cbus_fail (reason, "%s: %s", path, error.text);
         return NULL;
     }
     json_t *chain = json_object_get (root, "chain");
     json_t *length = json_object_get (root, "length");
     if (!json_is_object (root) || !json_is_array (chain) || json_array_size (chain) == 0)
-        s_fail (reason, "%s: not a chain: expected {\"chain\": [blocks...], \"length\": n}", path);
+        cbus_fail (reason, "%s: not a chain: expected {\"chain\": [blocks...], \"length\": n}", path);
     else
     if (length && (!json_is_integer (length)
                ||  json_integer_value (length) != (json_int_t) json_array_size (chain)))
-        s_fail (reason, "%s: length does not match the %zu blocks in chain", path,
+        cbus_fail (reason, "%s: length does not match the %zu blocks in chain", path,
                 json_array_size (chain));
     else {
         *chain_p = chain;
@@ -101,7 +91,7 @@ s_block_from_json (json_t *blocks, size_t position, char *reason)
     char inner [CBUS_REASON_MAX];
     cbus_block_t *block = cbus_block_new_from_json (json_array_get (blocks, position), inner);
     if (!block && strncmp (inner, "block: ", 7) == 0)
-        s_fail (reason, "block %zu: %s", position, inner + 7);
+        cbus_fail (reason, "block %zu: %s", position, inner + 7);
     else
     if (!block)
         memcpy (reason, inner, CBUS_REASON_MAX);
@@ -121,7 +111,7 @@ s_check_genesis (json_t *blocks, const char *network, uint32_t bits, char *reaso
     cbus_block_hash (genesis, expected);
     int rc = 0;
     if (memcmp (hash, expected, CBUS_HASH_BYTES) || cbus_block_tx_count (block) > 0)
-        rc = s_fail (reason, "block 0 is not the genesis of network %s with pow bits %08x "
+        rc = cbus_fail (reason, "block 0 is not the genesis of network %s with pow bits %08x "
                      "(give the --network and --pow-bits of the node that made the file)",
                      network, bits);
     cbus_block_destroy (&genesis);
@@ -139,7 +129,7 @@ s_submit_all (cbus_chain_t *chain, json_t *blocks, char *reason)
     int rc = 0;
     for (size_t index = 1; index < json_array_size (blocks) && rc == 0; index++) {
         if (zsys_interrupted) {
-            rc = s_fail (reason, "interrupted");
+            rc = cbus_fail (reason, "interrupted");
             break;
         }
         cbus_block_t *block = s_block_from_json (blocks, index, reason);
@@ -153,7 +143,7 @@ s_submit_all (cbus_chain_t *chain, json_t *blocks, char *reason)
         cbus_block_destroy (&block);
         json_array_set_new (blocks, index, json_null ());
         if (height != index) {
-            rc = s_fail (reason, "block %zu: its index is %" PRIu64, index, height);
+            rc = cbus_fail (reason, "block %zu: its index is %" PRIu64, index, height);
             break;
         }
         char inner [CBUS_REASON_MAX];
@@ -162,12 +152,12 @@ s_submit_all (cbus_chain_t *chain, json_t *blocks, char *reason)
         if (result == CBUS_CHAIN_CONNECTED && cbus_chain_left_count (chain) == 0)
             continue;
         if (result == CBUS_CHAIN_INVALID || result == CBUS_CHAIN_FAILED)
-            rc = s_fail (reason, "block %zu: %s", index, inner);
+            rc = cbus_fail (reason, "block %zu: %s", index, inner);
         else
         if (result == CBUS_CHAIN_DUPLICATE)
-            rc = s_fail (reason, "block %zu: the same block is already in the file", index);
+            rc = cbus_fail (reason, "block %zu: the same block is already in the file", index);
         else
-            rc = s_fail (reason, "block %zu: does not extend block %zu", index, index - 1);
+            rc = cbus_fail (reason, "block %zu: does not extend block %zu", index, index - 1);
     }
     cbus_buf_free (&bytes);
     return rc;
@@ -195,7 +185,7 @@ cbus_import_run (cbus_config_t *config, const char *path)
     //  and two imports do not race.
     lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB)) {
-        s_fail (reason, "a node is running on %s: stop it first", cbus_config_data_dir (config));
+        cbus_fail (reason, "a node is running on %s: stop it first", cbus_config_data_dir (config));
         goto cleanup;
     }
     if (s_check_empty (final, reason))
@@ -206,7 +196,7 @@ cbus_import_run (cbus_config_t *config, const char *path)
         goto cleanup;
     //  Whatever an interrupted import left is ours to remove.
     if (s_remove_tree (temp)) {
-        s_fail (reason, "cannot remove %s: %s", temp, strerror (errno));
+        cbus_fail (reason, "cannot remove %s: %s", temp, strerror (errno));
         goto cleanup;
     }
     made_temp = true;
@@ -226,7 +216,7 @@ cbus_import_run (cbus_config_t *config, const char *path)
     //  An empty chain folder gives way; rename then replaces it whole.
     rmdir (final);
     if (rename (temp, final)) {
-        s_fail (reason, "cannot rename %s to %s: %s", temp, final, strerror (errno));
+        cbus_fail (reason, "cannot rename %s to %s: %s", temp, final, strerror (errno));
         goto cleanup;
     }
     made_temp = false;

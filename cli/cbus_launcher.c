@@ -3,6 +3,7 @@
     =========================================================================
 */
 #include "cbus_launcher.h"
+#include "cbus_children.h"
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -100,35 +101,15 @@ s_add_child (s_launcher_t *self, const char *dir, const char *role, const char *
 static void
 s_stop_all (s_launcher_t *self)
 {
-    for (size_t index = 0; index < self->count; index++)
-        if (self->children [index].pid > 0)
-            kill (self->children [index].pid, SIGTERM);
-    int64_t deadline = cbus_mono_ms () + S_GRACE_MS;
-    size_t running = self->count;
-    while (running > 0) {
-        running = 0;
-        for (size_t index = 0; index < self->count; index++) {
-            s_child_t *child = &self->children [index];
-            if (child->pid <= 0)
-                continue;
-            int status;
-            if (waitpid (child->pid, &status, WNOHANG) == child->pid) {
-                zsys_info ("stopped child=%s", child->name);
-                child->pid = 0;
-            }
-            else
-            if (cbus_mono_ms () > deadline) {
-                zsys_warning ("killing child=%s: it did not stop in %d ms", child->name, S_GRACE_MS);
-                kill (child->pid, SIGKILL);
-                waitpid (child->pid, &status, 0);
-                child->pid = 0;
-            }
-            else
-                running++;
-        }
-        if (running)
-            usleep (20000);
+    pid_t **pids = (pid_t **) calloc (self->count, sizeof (pid_t *));
+    const char **names = (const char **) calloc (self->count, sizeof (char *));
+    for (size_t index = 0; index < self->count; index++) {
+        pids [index] = &self->children [index].pid;
+        names [index] = self->children [index].name;
     }
+    cbus_children_stop (pids, names, self->count, S_GRACE_MS);
+    free (pids);
+    free (names);
 }
 
 int

@@ -3,6 +3,7 @@
     =========================================================================
 */
 #include "cbus_net.h"
+#include "cbus_children.h"
 #include <stdarg.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -37,16 +38,6 @@ typedef struct {
     int count;                  //  Nodes in use
     char program [PATH_MAX];    //  This chainbus binary
 } s_net_t;
-
-static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
 
 //  --------------------------------------------------------------------------
 //  HTTP to the nodes, through libcurl
@@ -216,35 +207,15 @@ s_describe_exit (int status, char *how, size_t size)
 static void
 s_stop_all (s_net_t *self)
 {
-    for (int index = 0; index < self->count; index++)
-        if (self->nodes [index].pid > 0)
-            kill (self->nodes [index].pid, SIGTERM);
-    int64_t deadline = cbus_mono_ms () + S_GRACE_MS;
-    int running = self->count;
-    while (running > 0) {
-        running = 0;
-        for (int index = 0; index < self->count; index++) {
-            s_node_t *node = &self->nodes [index];
-            if (node->pid <= 0)
-                continue;
-            int status;
-            if (waitpid (node->pid, &status, WNOHANG) == node->pid) {
-                zsys_info ("stopped node=%d", node->index);
-                node->pid = 0;
-            }
-            else
-            if (cbus_mono_ms () > deadline) {
-                zsys_warning ("killing node=%d: it did not stop in %d ms", node->index, S_GRACE_MS);
-                kill (node->pid, SIGKILL);
-                waitpid (node->pid, &status, 0);
-                node->pid = 0;
-            }
-            else
-                running++;
-        }
-        if (running)
-            usleep (20000);
+    pid_t *pids [CBUS_NET_MAX_NODES];
+    const char *names [CBUS_NET_MAX_NODES];
+    char labels [CBUS_NET_MAX_NODES][16];
+    for (int index = 0; index < self->count; index++) {
+        pids [index] = &self->nodes [index].pid;
+        snprintf (labels [index], sizeof (labels [index]), "node%d", self->nodes [index].index);
+        names [index] = labels [index];
     }
+    cbus_children_stop (pids, names, (size_t) self->count, S_GRACE_MS);
 }
 
 //  --------------------------------------------------------------------------
@@ -269,7 +240,7 @@ s_node_prepare (s_net_t *self, s_node_t *node, cbus_config_t *config, int port, 
          flag = (char *) zlist_next (flags)) {
         char *value = (char *) zlist_next (flags);
         if (streq (flag, "--http-port") || streq (flag, "--p2p-port"))
-            rc = s_fail (reason, "%s: each node takes its own (see --base-port)", flag);
+            rc = cbus_fail (reason, "%s: each node takes its own (see --base-port)", flag);
         else
         if (!streq (flag, "--data-dir")) {
             zlist_append (node->argv, flag);
@@ -298,11 +269,11 @@ s_node_prepare (s_net_t *self, s_node_t *node, cbus_config_t *config, int port, 
     cbus_config_t *node_config = cbus_config_new (argc, argv, inner);
     free (argv);
     if (!node_config)
-        return s_fail (reason, "node %d: %s", node->index, inner);
+        return cbus_fail (reason, "node %d: %s", node->index, inner);
     rc = cbus_config_make_dirs (node_config, inner);
     cbus_config_destroy (&node_config);
     if (rc)
-        return s_fail (reason, "node %d: %s", node->index, inner);
+        return cbus_fail (reason, "node %d: %s", node->index, inner);
     return 0;
 }
 

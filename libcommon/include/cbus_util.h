@@ -46,6 +46,12 @@ int
     cbus_hex_decode (const char *text, uint8_t *out, size_t size)
     __attribute__ ((warn_unused_result));
 
+//  Leave a reason (CBUS_REASON_MAX bytes) and return -1: the one-line
+//  way every validator fails.
+int
+    cbus_fail (char *reason, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  Big-endian 64-bit integers, for keys that must sort by number.
 void
     cbus_put_be64 (uint8_t *out, uint64_t value);

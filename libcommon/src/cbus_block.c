@@ -15,16 +15,6 @@ struct _cbus_block_t {
     size_t tx_alloc;                //  Entries allocated in txs
 };
 
-static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
 static void
 s_put_u32 (uint8_t *out, uint32_t value)
 {
@@ -153,7 +143,7 @@ cbus_block_t *
 cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
 {
     if (size == 0 || size > CBUS_BLOCK_MAX_BYTES) {
-        s_fail (reason, "Block of %zu bytes is empty or too large", size);
+        cbus_fail (reason, "Block of %zu bytes is empty or too large", size);
         return NULL;
     }
     cbus_block_t *self = NULL;
@@ -162,7 +152,7 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
     size_t offset = 0;
     if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size || unpacked.data.type != MSGPACK_OBJECT_MAP) {
-        s_fail (reason, "Block is not one msgpack map");
+        cbus_fail (reason, "Block is not one msgpack map");
         goto done;
     }
     const uint8_t *header_bytes;
@@ -170,16 +160,16 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
     cbus_header_t header;
     if (cbus_msg_get_bin (&unpacked.data, "header", &header_bytes, &header_size)
     ||  cbus_header_decode (&header, header_bytes, header_size)) {
-        s_fail (reason, "Block header is missing or malformed");
+        cbus_fail (reason, "Block header is missing or malformed");
         goto done;
     }
     const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
     if (!txs || txs->type != MSGPACK_OBJECT_ARRAY || unpacked.data.via.map.size != 2) {
-        s_fail (reason, "Block must be a map of header and txs");
+        cbus_fail (reason, "Block must be a map of header and txs");
         goto done;
     }
     if (txs->via.array.size > CBUS_BLOCK_MAX_TXS) {
-        s_fail (reason, "Block holds %u transactions, at most %d", txs->via.array.size,
+        cbus_fail (reason, "Block holds %u transactions, at most %d", txs->via.array.size,
                 CBUS_BLOCK_MAX_TXS);
         goto done;
     }
@@ -187,14 +177,14 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
     for (uint32_t index = 0; index < txs->via.array.size; index++) {
         const msgpack_object *item = &txs->via.array.ptr [index];
         if (item->type != MSGPACK_OBJECT_BIN) {
-            s_fail (reason, "Block transaction %u is not bytes", index);
+            cbus_fail (reason, "Block transaction %u is not bytes", index);
             cbus_block_destroy (&self);
             goto done;
         }
         char inner [CBUS_REASON_MAX];
         cbus_tx_t *tx = cbus_tx_new_from_bytes (item->via.bin.ptr, item->via.bin.size, inner);
         if (!tx) {
-            s_fail (reason, "Block transaction %u: %s", index, inner);
+            cbus_fail (reason, "Block transaction %u: %s", index, inner);
             cbus_block_destroy (&self);
             goto done;
         }
@@ -257,20 +247,20 @@ static cbus_tx_t *
 s_tx_from_json (json_t *item, size_t index, const char *label, char *reason)
 {
     if (!json_is_object (item)) {
-        s_fail (reason, "%s: transaction %zu is not a JSON object", label, index);
+        cbus_fail (reason, "%s: transaction %zu is not a JSON object", label, index);
         return NULL;
     }
     //  Without its own timestamp a transaction would be stamped now: a
     //  different transaction.
     if (!json_object_get (item, "timestamp")) {
-        s_fail (reason, "%s: transaction %zu has no timestamp", label, index);
+        cbus_fail (reason, "%s: transaction %zu has no timestamp", label, index);
         return NULL;
     }
     json_t *given = json_object_get (item, "txid");
     uint8_t txid [CBUS_HASH_BYTES];
     if (given && (!json_is_string (given)
               ||  cbus_hex_decode (json_string_value (given), txid, CBUS_HASH_BYTES))) {
-        s_fail (reason, "%s: transaction %zu: txid must be %d hex digits", label, index,
+        cbus_fail (reason, "%s: transaction %zu: txid must be %d hex digits", label, index,
                 2 * CBUS_HASH_BYTES);
         return NULL;
     }
@@ -281,10 +271,10 @@ s_tx_from_json (json_t *item, size_t index, const char *label, char *reason)
     cbus_tx_t *tx = cbus_tx_new_from_json (fields, 0, inner);
     json_decref (fields);
     if (!tx)
-        s_fail (reason, "%s: transaction %zu: %s", label, index, inner);
+        cbus_fail (reason, "%s: transaction %zu: %s", label, index, inner);
     else
     if (given && memcmp (txid, cbus_tx_id (tx), CBUS_HASH_BYTES) != 0) {
-        s_fail (reason, "%s: transaction %zu: txid does not match its contents", label, index);
+        cbus_fail (reason, "%s: transaction %zu: txid does not match its contents", label, index);
         cbus_tx_destroy (&tx);
     }
     return tx;
@@ -294,12 +284,12 @@ cbus_block_t *
 cbus_block_new_from_json (const json_t *object, char *reason)
 {
     if (!json_is_object (object)) {
-        s_fail (reason, "block: must be a JSON object");
+        cbus_fail (reason, "block: must be a JSON object");
         return NULL;
     }
     cbus_header_t header = {0};
     if (s_json_uint (object, "index", INT64_MAX, &header.height)) {
-        s_fail (reason, "block: index must be a non-negative integer");
+        cbus_fail (reason, "block: index must be a non-negative integer");
         return NULL;
     }
     //  Every later reason names the block.
@@ -308,33 +298,33 @@ cbus_block_new_from_json (const json_t *object, char *reason)
     uint64_t value;
     const char *bits = json_string_value (json_object_get (object, "bits"));
     if (s_json_time_ms (json_object_get (object, "timestamp"), &header.time_ms)) {
-        s_fail (reason, "%s: timestamp must be seconds since 1970 (like 1763709436.123)", label);
+        cbus_fail (reason, "%s: timestamp must be seconds since 1970 (like 1763709436.123)", label);
         return NULL;
     }
     if (s_json_uint (object, "proof", INT64_MAX, &header.nonce)) {
-        s_fail (reason, "%s: proof must be a non-negative integer", label);
+        cbus_fail (reason, "%s: proof must be a non-negative integer", label);
         return NULL;
     }
     if (s_json_hash (object, "previous_hash", header.prev_hash)) {
-        s_fail (reason, "%s: previous_hash must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
+        cbus_fail (reason, "%s: previous_hash must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
         return NULL;
     }
     if (s_json_hash (object, "merkle_root", header.merkle_root)) {
-        s_fail (reason, "%s: merkle_root must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
+        cbus_fail (reason, "%s: merkle_root must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
         return NULL;
     }
     if (!bits || strlen (bits) != 8 || strspn (bits, "0123456789abcdefABCDEF") != 8) {
-        s_fail (reason, "%s: bits must be 8 hex digits", label);
+        cbus_fail (reason, "%s: bits must be 8 hex digits", label);
         return NULL;
     }
     header.bits = (uint32_t) strtoul (bits, NULL, 16);
     if (s_json_uint (object, "miner", UINT32_MAX, &value)) {
-        s_fail (reason, "%s: miner must be an integer from 0 to %u", label, UINT32_MAX);
+        cbus_fail (reason, "%s: miner must be an integer from 0 to %u", label, UINT32_MAX);
         return NULL;
     }
     header.miner = (uint32_t) value;
     if (s_json_uint (object, "version", UINT32_MAX, &value)) {
-        s_fail (reason, "%s: version must be an integer from 0 to %u", label, UINT32_MAX);
+        cbus_fail (reason, "%s: version must be an integer from 0 to %u", label, UINT32_MAX);
         return NULL;
     }
     header.version = (uint32_t) value;
@@ -342,22 +332,22 @@ cbus_block_new_from_json (const json_t *object, char *reason)
     if (hash) {
         uint8_t given [CBUS_HASH_BYTES], computed [CBUS_HASH_BYTES];
         if (s_json_hash (object, "hash", given)) {
-            s_fail (reason, "%s: hash must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
+            cbus_fail (reason, "%s: hash must be %d hex digits", label, 2 * CBUS_HASH_BYTES);
             return NULL;
         }
         cbus_header_hash (&header, computed);
         if (memcmp (given, computed, CBUS_HASH_BYTES) != 0) {
-            s_fail (reason, "%s: hash does not match its header", label);
+            cbus_fail (reason, "%s: hash does not match its header", label);
             return NULL;
         }
     }
     json_t *txs = json_object_get (object, "transactions");
     if (!json_is_array (txs)) {
-        s_fail (reason, "%s: transactions must be a list", label);
+        cbus_fail (reason, "%s: transactions must be a list", label);
         return NULL;
     }
     if (json_array_size (txs) > CBUS_BLOCK_MAX_TXS) {
-        s_fail (reason, "%s: holds %zu transactions, at most %d", label,
+        cbus_fail (reason, "%s: holds %zu transactions, at most %d", label,
                 json_array_size (txs), CBUS_BLOCK_MAX_TXS);
         return NULL;
     }
@@ -469,19 +459,19 @@ int
 cbus_block_check (cbus_block_t *self, char *reason)
 {
     if (self->header.version != CBUS_BLOCK_VERSION)
-        return s_fail (reason, "Block version %u is not %d", self->header.version, CBUS_BLOCK_VERSION);
+        return cbus_fail (reason, "Block version %u is not %d", self->header.version, CBUS_BLOCK_VERSION);
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_block_hash (self, hash);
     if (!cbus_pow_check (hash, self->header.bits))
-        return s_fail (reason, "Block hash does not meet its proof-of-work target");
+        return cbus_fail (reason, "Block hash does not meet its proof-of-work target");
     uint8_t root [CBUS_HASH_BYTES];
     cbus_block_merkle (self, root);
     if (memcmp (root, self->header.merkle_root, CBUS_HASH_BYTES) != 0)
-        return s_fail (reason, "Block merkle root does not match its transactions");
+        return cbus_fail (reason, "Block merkle root does not match its transactions");
     if (self->tx_count > CBUS_BLOCK_MAX_TXS)
-        return s_fail (reason, "Block holds too many transactions");
+        return cbus_fail (reason, "Block holds too many transactions");
     if (cbus_block_size (self) > CBUS_BLOCK_MAX_BYTES)
-        return s_fail (reason, "Block is larger than %d bytes", CBUS_BLOCK_MAX_BYTES);
+        return cbus_fail (reason, "Block is larger than %d bytes", CBUS_BLOCK_MAX_BYTES);
     //  No transaction twice: sort the ids and compare neighbours.
     if (self->tx_count > 1) {
         uint8_t (*ids) [CBUS_HASH_BYTES] = malloc (self->tx_count * CBUS_HASH_BYTES);
@@ -494,7 +484,7 @@ cbus_block_check (cbus_block_t *self, char *reason)
         for (size_t index = 1; index < self->tx_count && rc == 0; index++)
             if (memcmp (ids [index - 1], ids [index], CBUS_HASH_BYTES) == 0) {
                 char hex [CBUS_HASH_HEX];
-                rc = s_fail (reason, "Block holds transaction %s twice", cbus_hash_hex (ids [index], hex));
+                rc = cbus_fail (reason, "Block holds transaction %s twice", cbus_hash_hex (ids [index], hex));
             }
         free (ids);
         return rc;

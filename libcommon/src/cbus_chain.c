@@ -24,16 +24,6 @@ struct _cbus_chain_t {
     cbus_chain_entry_t tip_entry;           //  And its index entry
 };
 
-static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
 //  A key: one prefix byte and up to 32 bytes.
 typedef struct {
     uint8_t bytes [1 + CBUS_HASH_BYTES];
@@ -197,12 +187,12 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
     if (!self->store)
         goto failed;
     if (cbus_store_get (self->store, "M", 1, &value, &size)) {
-        s_fail (reason, "cannot read the chain store's meta record");
+        cbus_fail (reason, "cannot read the chain store's meta record");
         goto failed;
     }
     if (value) {
         if (size != meta.size || memcmp (value, meta.data, size) != 0) {
-            s_fail (reason, "the chain store at %s was made for another network "
+            cbus_fail (reason, "the chain store at %s was made for another network "
                     "(it holds '%.*s', this node runs '%s')", path, (int) size, value, meta.data);
             goto failed;
         }
@@ -211,7 +201,7 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
         //  A new store: genesis, its index entries, the tip, the meta record.
         cbus_chain_entry_t entry = { .height = 0, .header = *cbus_block_header (genesis) };
         if (cbus_pow_work (bits, entry.work)) {
-            s_fail (reason, "invalid proof-of-work bits %08x", bits);
+            cbus_fail (reason, "invalid proof-of-work bits %08x", bits);
             goto failed;
         }
         batch = cbus_store_batch_new ();
@@ -229,7 +219,7 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
         cbus_store_batch_put (batch, "S", 1, self->genesis, CBUS_HASH_BYTES);
         cbus_store_batch_put (batch, "M", 1, meta.data, meta.size);
         if (cbus_store_write (self->store, batch, true)) {
-            s_fail (reason, "cannot write the genesis block");
+            cbus_fail (reason, "cannot write the genesis block");
             goto failed;
         }
         zsys_info ("created chain network=%s genesis=%s", network, hex);
@@ -238,12 +228,12 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
     value = NULL;
     if (cbus_store_get (self->store, "S", 1, &value, &size) || !value
     ||  size != CBUS_HASH_BYTES) {
-        s_fail (reason, "the chain store has no valid tip record");
+        cbus_fail (reason, "the chain store has no valid tip record");
         goto failed;
     }
     memcpy (self->tip, value, CBUS_HASH_BYTES);
     if (cbus_chain_entry (self, self->tip, &self->tip_entry)) {
-        s_fail (reason, "the chain store's tip has no index entry");
+        cbus_fail (reason, "the chain store's tip has no index entry");
         goto failed;
     }
     cbus_store_free (value);
@@ -406,7 +396,7 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
             ||  (cbus_chain_tx_where (self, txid, where, &position) == 0
                  && !zhashx_lookup (removed, txid))) {
                 char hex [CBUS_HASH_HEX];
-                rc = s_fail (reason, "Transaction %s is already in the chain", cbus_hash_hex (txid, hex));
+                rc = cbus_fail (reason, "Transaction %s is already in the chain", cbus_hash_hex (txid, hex));
                 break;
             }
             zhashx_insert (added, txid, (void *) 1);
@@ -456,33 +446,33 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
         goto done;
     cbus_header_t *header = cbus_block_header (block);
     if (header->bits != self->bits) {
-        s_fail (reason, "Block target bits %08x are not the network's %08x", header->bits, self->bits);
+        cbus_fail (reason, "Block target bits %08x are not the network's %08x", header->bits, self->bits);
         goto done;
     }
     cbus_chain_entry_t parent;
     if (cbus_chain_entry (self, header->prev_hash, &parent)) {
-        s_fail (reason, "Block's previous hash is not a known block");
+        cbus_fail (reason, "Block's previous hash is not a known block");
         goto done;
     }
     if (header->height != parent.height + 1) {
-        s_fail (reason, "Block height %" PRIu64 " does not follow its parent's %" PRIu64,
+        cbus_fail (reason, "Block height %" PRIu64 " does not follow its parent's %" PRIu64,
                 header->height, parent.height);
         goto done;
     }
     uint64_t median = s_median_time_past (self, header->prev_hash);
     if (header->time_ms <= median) {
-        s_fail (reason, "Block time %" PRIu64 " is not after the median of the last blocks (%" PRIu64 ")",
+        cbus_fail (reason, "Block time %" PRIu64 " is not after the median of the last blocks (%" PRIu64 ")",
                 header->time_ms, median);
         goto done;
     }
     if (header->time_ms > cbus_time_ms () + self->max_future_ms) {
-        s_fail (reason, "Block time is too far in the future");
+        cbus_fail (reason, "Block time is too far in the future");
         goto done;
     }
     cbus_chain_entry_t new_entry = { .height = header->height, .header = *header };
     uint8_t work [CBUS_U256_BYTES];
     if (cbus_pow_work (header->bits, work)) {
-        s_fail (reason, "Block target bits are invalid");
+        cbus_fail (reason, "Block target bits are invalid");
         goto done;
     }
     cbus_u256_add (parent.work, work, new_entry.work);
@@ -501,7 +491,7 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     if (activate && s_activate (self, batch, hash, &new_entry, &block, reason))
         goto done;
     if (cbus_store_write (self->store, batch, true)) {
-        s_fail (reason, "The chain store could not write the block");
+        cbus_fail (reason, "The chain store could not write the block");
         zlistx_purge (self->left);
         zlistx_purge (self->joined);
         result = CBUS_CHAIN_FAILED;

@@ -78,16 +78,6 @@ struct _cbus_config_t {
 };
 
 static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
-static int
 s_index_of_path (const char *path)
 {
     for (size_t index = 0; index < S_KEY_COUNT; index++)
@@ -113,24 +103,24 @@ s_check_value (const s_key_t *key, const char *value, char *reason)
     switch (key->type) {
         case S_STR:
             if (strlen (value) > 1024)
-                return s_fail (reason, "%s: value too long", key->path);
+                return cbus_fail (reason, "%s: value too long", key->path);
             if (!*value && !streq (key->path, "gateway/www_dir")
             &&  !streq (key->path, "peersync/p2p_advertise"))
-                return s_fail (reason, "%s: value must not be empty", key->path);
+                return cbus_fail (reason, "%s: value must not be empty", key->path);
             return 0;
         case S_NAME:
             if (!*value || strlen (value) > 32 || strspn (value,
                 "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen (value))
-                return s_fail (reason, "%s: '%s' is not a name (1-32 of a-z 0-9 - _)",
+                return cbus_fail (reason, "%s: '%s' is not a name (1-32 of a-z 0-9 - _)",
                                key->path, value);
             return 0;
         case S_INT: {
             errno = 0;
             long long number = strtoll (value, &end, 10);
             if (!*value || *end || errno)
-                return s_fail (reason, "%s: '%s' is not an integer", key->path, value);
+                return cbus_fail (reason, "%s: '%s' is not an integer", key->path, value);
             if (number < key->min || number > key->max)
-                return s_fail (reason, "%s: %lld is out of range %lld..%lld", key->path,
+                return cbus_fail (reason, "%s: %lld is out of range %lld..%lld", key->path,
                                number, (long long) key->min, (long long) key->max);
             return 0;
         }
@@ -138,14 +128,14 @@ s_check_value (const s_key_t *key, const char *value, char *reason)
             if (streq (value, "0") || streq (value, "1") || streq (value, "true")
             ||  streq (value, "false") || streq (value, "yes") || streq (value, "no"))
                 return 0;
-            return s_fail (reason, "%s: '%s' is not a boolean (0/1)", key->path, value);
+            return cbus_fail (reason, "%s: '%s' is not a boolean (0/1)", key->path, value);
         case S_BITS: {
             errno = 0;
             unsigned long long bits = strtoull (value, &end, 16);
             uint8_t target [CBUS_U256_BYTES];
             if (!*value || *end || errno || bits > 0xffffffffULL
             ||  cbus_pow_target ((uint32_t) bits, target))
-                return s_fail (reason, "%s: '%s' is not a valid compact target", key->path, value);
+                return cbus_fail (reason, "%s: '%s' is not a valid compact target", key->path, value);
             return 0;
         }
     }
@@ -168,15 +158,15 @@ s_load_file (cbus_config_t *self, const char *file, char *reason)
 {
     struct stat st;
     if (stat (file, &st) || !S_ISREG (st.st_mode))
-        return s_fail (reason, "config file %s: cannot read it", file);
+        return cbus_fail (reason, "config file %s: cannot read it", file);
     zconfig_t *root = zconfig_load (file);
     if (!root)
-        return s_fail (reason, "config file %s: not valid ZPL", file);
+        return cbus_fail (reason, "config file %s: not valid ZPL", file);
     int rc = 0;
     for (zconfig_t *section = zconfig_child (root); section && rc == 0;
          section = zconfig_next (section)) {
         if (zconfig_value (section) && *zconfig_value (section))
-            rc = s_fail (reason, "config file %s: '%s' is a section, not a key",
+            rc = cbus_fail (reason, "config file %s: '%s' is a section, not a key",
                          file, zconfig_name (section));
         for (zconfig_t *item = zconfig_child (section); item && rc == 0;
              item = zconfig_next (item)) {
@@ -184,14 +174,14 @@ s_load_file (cbus_config_t *self, const char *file, char *reason)
             snprintf (path, sizeof (path), "%s/%s", zconfig_name (section), zconfig_name (item));
             int index = s_index_of_path (path);
             if (index < 0)
-                rc = s_fail (reason, "config file %s: unknown key %s", file, path);
+                rc = cbus_fail (reason, "config file %s: unknown key %s", file, path);
             else
             if (zconfig_child (item))
-                rc = s_fail (reason, "config file %s: %s has children", file, path);
+                rc = cbus_fail (reason, "config file %s: %s has children", file, path);
             else {
                 char inner [CBUS_REASON_MAX];
                 if (s_set (self, index, zconfig_value (item) ? zconfig_value (item) : "", inner))
-                    rc = s_fail (reason, "config file %s: %s", file, inner);
+                    rc = cbus_fail (reason, "config file %s: %s", file, inner);
             }
         }
     }
@@ -215,7 +205,7 @@ s_config_new (int argc, char **argv, bool positional, char *reason)
         const char *file = NULL;
         if (streq (argv [arg], "--config")) {
             if (arg + 1 >= argc) {
-                s_fail (reason, "--config needs a file");
+                cbus_fail (reason, "--config needs a file");
                 goto failed;
             }
             file = argv [++arg];
@@ -237,7 +227,7 @@ s_config_new (int argc, char **argv, bool positional, char *reason)
         const char *word = argv [arg];
         if (strncmp (word, "--", 2) != 0) {
             if (!positional) {
-                s_fail (reason, "unexpected argument '%s'", word);
+                cbus_fail (reason, "unexpected argument '%s'", word);
                 goto failed;
             }
             zlist_append (self->args, (void *) word);
@@ -248,7 +238,7 @@ s_config_new (int argc, char **argv, bool positional, char *reason)
         const char *equals = strchr (word, '=');
         size_t length = equals ? (size_t) (equals - word - 2) : strlen (word + 2);
         if (length >= sizeof (flag)) {
-            s_fail (reason, "unknown flag %s", word);
+            cbus_fail (reason, "unknown flag %s", word);
             goto failed;
         }
         memcpy (flag, word + 2, length);
@@ -262,11 +252,11 @@ s_config_new (int argc, char **argv, bool positional, char *reason)
             continue;               //  Done in the first pass
         int index = s_index_of_flag (flag);
         if (index < 0) {
-            s_fail (reason, "unknown flag --%s (see --help)", flag);
+            cbus_fail (reason, "unknown flag --%s (see --help)", flag);
             goto failed;
         }
         if (!value) {
-            s_fail (reason, "--%s needs a value", flag);
+            cbus_fail (reason, "--%s needs a value", flag);
             goto failed;
         }
         if (s_set (self, index, value, reason))
@@ -283,7 +273,7 @@ s_config_new (int argc, char **argv, bool positional, char *reason)
     else {
         char cwd [PATH_MAX];
         if (!getcwd (cwd, sizeof (cwd))) {
-            s_fail (reason, "cannot read the current directory");
+            cbus_fail (reason, "cannot read the current directory");
             goto failed;
         }
         self->data_dir = zsys_sprintf ("%s/%s", cwd, streq (dir, ".") ? "" : dir);
@@ -293,7 +283,7 @@ s_config_new (int argc, char **argv, bool positional, char *reason)
         self->data_dir [--length] = 0;
     //  ipc:// paths must fit in a sockaddr_un (108 bytes).
     if (length + strlen ("/run/chainstore.ipc") >= 100) {
-        s_fail (reason, "data directory path too long for local sockets (%zu chars, max 80): %s",
+        cbus_fail (reason, "data directory path too long for local sockets (%zu chars, max 80): %s",
                 length, self->data_dir);
         goto failed;
     }
@@ -360,7 +350,7 @@ cbus_config_set (cbus_config_t *self, const char *path, const char *value, char 
 {
     int index = s_index_of_path (path);
     if (index < 0)
-        return s_fail (reason, "unknown key %s", path);
+        return cbus_fail (reason, "unknown key %s", path);
     return s_set (self, index, value, reason);
 }
 
@@ -401,10 +391,10 @@ static int
 s_mkdir (const char *path, char *reason)
 {
     if (mkdir (path, 0700) && errno != EEXIST)
-        return s_fail (reason, "cannot create %s: %s", path, strerror (errno));
+        return cbus_fail (reason, "cannot create %s: %s", path, strerror (errno));
     struct stat st;
     if (stat (path, &st) || !S_ISDIR (st.st_mode))
-        return s_fail (reason, "%s is not a directory", path);
+        return cbus_fail (reason, "%s is not a directory", path);
     return 0;
 }
 
@@ -417,7 +407,7 @@ cbus_config_make_dirs (cbus_config_t *self, char *reason)
     for (char *slash = strchr (path + 1, '/'); slash && rc == 0; slash = strchr (slash + 1, '/')) {
         *slash = 0;
         if (mkdir (path, 0755) && errno != EEXIST)
-            rc = s_fail (reason, "cannot create %s: %s", path, strerror (errno));
+            rc = cbus_fail (reason, "cannot create %s: %s", path, strerror (errno));
         *slash = '/';
     }
     free (path);

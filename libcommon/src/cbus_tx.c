@@ -34,16 +34,6 @@ struct _cbus_tx_t {
     char *receiver_key;             //  receiver_public_key as given
 };
 
-static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
 static cbus_tx_t *
 s_tx_alloc (void)
 {
@@ -73,11 +63,11 @@ static int
 s_add_user (cbus_tx_t *self, const char *name, size_t size, char *reason)
 {
     if (size == 0 || size > CBUS_TX_MAX_USER_BYTES)
-        return s_fail (reason, "users: each user must be 1 to %d bytes", CBUS_TX_MAX_USER_BYTES);
+        return cbus_fail (reason, "users: each user must be 1 to %d bytes", CBUS_TX_MAX_USER_BYTES);
     if (!cbus_utf8_valid (name, size))
-        return s_fail (reason, "users: a user name is not valid UTF-8");
+        return cbus_fail (reason, "users: a user name is not valid UTF-8");
     if (self->user_count == CBUS_TX_MAX_USERS)
-        return s_fail (reason, "users: at most %d users", CBUS_TX_MAX_USERS);
+        return cbus_fail (reason, "users: at most %d users", CBUS_TX_MAX_USERS);
     self->users = (char **) realloc (self->users, (self->user_count + 1) * sizeof (char *));
     assert (self->users);
     self->users [self->user_count++] = strndup (name, size);
@@ -90,11 +80,11 @@ s_verify_signature (cbus_tx_t *self, char *reason)
 {
     uint8_t key [CBUS_PUBKEY_BYTES];
     if (cbus_hex_decode (self->sender_key, key, sizeof (key)))
-        return s_fail (reason, "A signed transaction's sender_public_key must be an "
+        return cbus_fail (reason, "A signed transaction's sender_public_key must be an "
                                "Ed25519 public key as 64 hex digits");
     if (crypto_sign_verify_detached (self->signature, self->signed_bytes,
                                      self->signed_size, key) != 0)
-        return s_fail (reason, "Signature does not verify with sender_public_key");
+        return cbus_fail (reason, "Signature does not verify with sender_public_key");
     return 0;
 }
 
@@ -130,7 +120,7 @@ cbus_tx_t *
 cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
 {
     if (!json_is_object (object)) {
-        s_fail (reason, "The body must be a JSON object");
+        cbus_fail (reason, "The body must be a JSON object");
         return NULL;
     }
     //  Missing values first, named in the seed's order, as the tutorial does.
@@ -142,7 +132,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
             strcat (missing, s_fields [index]);
         }
     if (*missing) {
-        s_fail (reason, "Missing values: %s", missing);
+        cbus_fail (reason, "Missing values: %s", missing);
         return NULL;
     }
     const char *key;
@@ -152,7 +142,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
         for (int index = 0; index < S_FIELD_COUNT && !known; index++)
             known = streq (key, s_fields [index]);
         if (!known) {
-            s_fail (reason, "Unknown field: %.64s", key);
+            cbus_fail (reason, "Unknown field: %.64s", key);
             return NULL;
         }
     }
@@ -173,7 +163,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
         json_t *user;
         json_array_foreach (users, index, user) {
             if (!json_is_string (user)) {
-                s_fail (reason, "users: must be a string or a list of strings");
+                cbus_fail (reason, "users: must be a string or a list of strings");
                 goto failed;
             }
             if (s_add_user (self, json_string_value (user), json_string_length (user), reason))
@@ -181,18 +171,18 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
         }
     }
     else {
-        s_fail (reason, "users: must be a string or a non-empty list of strings");
+        cbus_fail (reason, "users: must be a string or a non-empty list of strings");
         goto failed;
     }
     //  The four key fields are strings.
     for (int index = 2; index < S_REQUIRED; index++) {
         json_t *field = json_object_get (object, s_fields [index]);
         if (!json_is_string (field)) {
-            s_fail (reason, "%s: must be a string", s_fields [index]);
+            cbus_fail (reason, "%s: must be a string", s_fields [index]);
             goto failed;
         }
         if (json_string_length (field) > CBUS_TX_MAX_FIELD_BYTES) {
-            s_fail (reason, "%s: at most %d bytes", s_fields [index], CBUS_TX_MAX_FIELD_BYTES);
+            cbus_fail (reason, "%s: at most %d bytes", s_fields [index], CBUS_TX_MAX_FIELD_BYTES);
             goto failed;
         }
     }
@@ -203,7 +193,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
     if (timestamp) {
         if (!json_is_integer (timestamp) || json_integer_value (timestamp) < 1
         ||  (uint64_t) json_integer_value (timestamp) > S_MAX_TIMESTAMP) {
-            s_fail (reason, "timestamp: must be a positive integer (microseconds since 1970)");
+            cbus_fail (reason, "timestamp: must be a positive integer (microseconds since 1970)");
             goto failed;
         }
         self->timestamp = (uint64_t) json_integer_value (timestamp);
@@ -215,7 +205,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
     if (signature) {
         if (!json_is_string (signature)
         ||  cbus_hex_decode (json_string_value (signature), self->signature, CBUS_SIG_BYTES)) {
-            s_fail (reason, "signature: must be %d hex digits", 2 * CBUS_SIG_BYTES);
+            cbus_fail (reason, "signature: must be %d hex digits", 2 * CBUS_SIG_BYTES);
             goto failed;
         }
         self->is_signed = true;
@@ -232,7 +222,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
     }
     cbus_pack_str (&pk, "data");
     if (cbus_json_pack (json_object_get (object, "data"), &pk)) {
-        s_fail (reason, "data: nested deeper than %d levels", CBUS_JSON_MAX_DEPTH);
+        cbus_fail (reason, "data: nested deeper than %d levels", CBUS_JSON_MAX_DEPTH);
         goto failed;
     }
     for (int index = 2; index < S_REQUIRED; index++) {
@@ -243,7 +233,7 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
     }
     cbus_pack_kv_u64 (&pk, "timestamp", self->timestamp);
     if (buf.size + CBUS_SIG_BYTES + 16 > CBUS_TX_MAX_BYTES) {
-        s_fail (reason, "Transaction too large: %zu bytes encoded, at most %d",
+        cbus_fail (reason, "Transaction too large: %zu bytes encoded, at most %d",
                 buf.size, CBUS_TX_MAX_BYTES);
         goto failed;
     }
@@ -264,7 +254,7 @@ static int
 s_check_data (const msgpack_object *object, int depth, char *reason)
 {
     if (depth > CBUS_JSON_MAX_DEPTH)
-        return s_fail (reason, "data: nested deeper than %d levels", CBUS_JSON_MAX_DEPTH);
+        return cbus_fail (reason, "data: nested deeper than %d levels", CBUS_JSON_MAX_DEPTH);
     switch (object->type) {
         case MSGPACK_OBJECT_NIL:
         case MSGPACK_OBJECT_BOOLEAN:
@@ -273,11 +263,11 @@ s_check_data (const msgpack_object *object, int depth, char *reason)
             return 0;
         case MSGPACK_OBJECT_FLOAT64:
             if (!isfinite (object->via.f64))
-                return s_fail (reason, "data: numbers must be finite");
+                return cbus_fail (reason, "data: numbers must be finite");
             return 0;
         case MSGPACK_OBJECT_STR:
             if (object->via.str.size && !cbus_utf8_valid (object->via.str.ptr, object->via.str.size))
-                return s_fail (reason, "data: strings must be UTF-8 without NUL");
+                return cbus_fail (reason, "data: strings must be UTF-8 without NUL");
             return 0;
         case MSGPACK_OBJECT_ARRAY:
             for (uint32_t index = 0; index < object->via.array.size; index++)
@@ -292,7 +282,7 @@ s_check_data (const msgpack_object *object, int depth, char *reason)
                 const msgpack_object *key = &object->via.map.ptr [index].key;
                 if (key->type != MSGPACK_OBJECT_STR
                 ||  (key->via.str.size && !cbus_utf8_valid (key->via.str.ptr, key->via.str.size))) {
-                    rc = s_fail (reason, "data: object keys must be UTF-8 strings");
+                    rc = cbus_fail (reason, "data: object keys must be UTF-8 strings");
                     break;
                 }
                 //  Duplicate keys: a hash for big maps, pairwise for small.
@@ -310,7 +300,7 @@ s_check_data (const msgpack_object *object, int depth, char *reason)
                                             key->via.str.size) == 0;
                     }
                 if (duplicate)
-                    rc = s_fail (reason, "data: duplicate object key");
+                    rc = cbus_fail (reason, "data: duplicate object key");
                 else
                     rc = s_check_data (&object->via.map.ptr [index].val, depth + 1, reason);
             }
@@ -318,7 +308,7 @@ s_check_data (const msgpack_object *object, int depth, char *reason)
             return rc;
         }
         default:
-            return s_fail (reason, "data: holds a value JSON cannot express");
+            return cbus_fail (reason, "data: holds a value JSON cannot express");
     }
 }
 
@@ -334,11 +324,11 @@ static int
 s_check_string (const msgpack_object *value, const char *name, char *reason)
 {
     if (value->type != MSGPACK_OBJECT_STR)
-        return s_fail (reason, "%s: must be a string", name);
+        return cbus_fail (reason, "%s: must be a string", name);
     if (value->via.str.size > CBUS_TX_MAX_FIELD_BYTES)
-        return s_fail (reason, "%s: at most %d bytes", name, CBUS_TX_MAX_FIELD_BYTES);
+        return cbus_fail (reason, "%s: at most %d bytes", name, CBUS_TX_MAX_FIELD_BYTES);
     if (value->via.str.size && !cbus_utf8_valid (value->via.str.ptr, value->via.str.size))
-        return s_fail (reason, "%s: must be UTF-8 without NUL", name);
+        return cbus_fail (reason, "%s: must be UTF-8 without NUL", name);
     return 0;
 }
 
@@ -346,7 +336,7 @@ cbus_tx_t *
 cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
 {
     if (size == 0 || size > CBUS_TX_MAX_BYTES) {
-        s_fail (reason, "Transaction of %zu bytes is empty or too large", size);
+        cbus_fail (reason, "Transaction of %zu bytes is empty or too large", size);
         return NULL;
     }
     cbus_tx_t *self = s_tx_alloc ();
@@ -356,19 +346,19 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
     cbus_buf_t canonical = {0};
     if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size) {
-        s_fail (reason, "Transaction is not one msgpack value");
+        cbus_fail (reason, "Transaction is not one msgpack value");
         goto failed;
     }
     const msgpack_object *map = &unpacked.data;
     if (map->type != MSGPACK_OBJECT_MAP
     ||  (map->via.map.size != S_FIELD_COUNT && map->via.map.size != S_FIELD_COUNT + 1)) {
-        s_fail (reason, "Transaction must be a map of %d or %d keys", S_FIELD_COUNT, S_FIELD_COUNT + 1);
+        cbus_fail (reason, "Transaction must be a map of %d or %d keys", S_FIELD_COUNT, S_FIELD_COUNT + 1);
         goto failed;
     }
     const msgpack_object_kv *pairs = map->via.map.ptr;
     for (int index = 0; index < S_FIELD_COUNT; index++)
         if (!s_key_is (&pairs [index].key, s_fields [index])) {
-            s_fail (reason, "Transaction keys are not in canonical order (expected %s)",
+            cbus_fail (reason, "Transaction keys are not in canonical order (expected %s)",
                     s_fields [index]);
             goto failed;
         }
@@ -382,7 +372,7 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
         for (uint32_t index = 0; index < users->via.array.size; index++) {
             const msgpack_object *user = &users->via.array.ptr [index];
             if (user->type != MSGPACK_OBJECT_STR) {
-                s_fail (reason, "users: must be a string or a list of strings");
+                cbus_fail (reason, "users: must be a string or a list of strings");
                 goto failed;
             }
             if (s_add_user (self, user->via.str.ptr, user->via.str.size, reason))
@@ -390,7 +380,7 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
         }
     }
     else {
-        s_fail (reason, "users: must be a string or a non-empty list of strings");
+        cbus_fail (reason, "users: must be a string or a non-empty list of strings");
         goto failed;
     }
     if (s_check_data (&pairs [1].val, 0, reason))
@@ -403,7 +393,7 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
     const msgpack_object *timestamp = &pairs [6].val;
     if (timestamp->type != MSGPACK_OBJECT_POSITIVE_INTEGER || timestamp->via.u64 < 1
     ||  timestamp->via.u64 > S_MAX_TIMESTAMP) {
-        s_fail (reason, "timestamp: must be a positive integer");
+        cbus_fail (reason, "timestamp: must be a positive integer");
         goto failed;
     }
     self->timestamp = timestamp->via.u64;
@@ -421,7 +411,7 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
         const msgpack_object_kv *last = &pairs [S_FIELD_COUNT];
         if (!s_key_is (&last->key, "signature") || last->val.type != MSGPACK_OBJECT_BIN
         ||  last->val.via.bin.size != CBUS_SIG_BYTES) {
-            s_fail (reason, "The eighth key must be a %d-byte signature", CBUS_SIG_BYTES);
+            cbus_fail (reason, "The eighth key must be a %d-byte signature", CBUS_SIG_BYTES);
             goto failed;
         }
         memcpy (self->signature, last->val.via.bin.ptr, CBUS_SIG_BYTES);
@@ -431,7 +421,7 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
     if (self->is_signed) {
         s_encode_signed (self);
         if (self->size != size || memcmp (self->bytes, data, size) != 0) {
-            s_fail (reason, "Transaction is not canonically encoded");
+            cbus_fail (reason, "Transaction is not canonically encoded");
             goto failed;
         }
         if (s_verify_signature (self, reason))
@@ -439,7 +429,7 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
     }
     else
     if (self->signed_size != size || memcmp (self->signed_bytes, data, size) != 0) {
-        s_fail (reason, "Transaction is not canonically encoded");
+        cbus_fail (reason, "Transaction is not canonically encoded");
         goto failed;
     }
     s_finish (self);

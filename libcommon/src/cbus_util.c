@@ -136,6 +136,16 @@ cbus_hex_decode (const char *text, uint8_t *out, size_t size)
     return 0;
 }
 
+int
+cbus_fail (char *reason, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, CBUS_REASON_MAX, format, args);
+    va_end (args);
+    return -1;
+}
+
 void
 cbus_put_be64 (uint8_t *out, uint64_t value)
 {

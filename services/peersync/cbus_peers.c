@@ -11,27 +11,17 @@ struct _cbus_peers_t {
     zlistx_t *addresses;        //  Normalised addresses, owned strings
 };
 
-static int
-s_fail (char *reason, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (reason, CBUS_REASON_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
 int
 cbus_peers_normalize (const char *given, size_t size, char *out, char *reason)
 {
     //  Work on a terminated copy: the input may come straight off the wire.
     char text [CBUS_PEER_ADDRESS_MAX];
     if (size == 0 || size >= sizeof (text))
-        return s_fail (reason, "Invalid node address: 1 to %d characters", CBUS_PEER_ADDRESS_MAX - 1);
+        return cbus_fail (reason, "Invalid node address: 1 to %d characters", CBUS_PEER_ADDRESS_MAX - 1);
     memcpy (text, given, size);
     text [size] = 0;
     if (strlen (text) != size)
-        return s_fail (reason, "Invalid node address: holds a NUL");
+        return cbus_fail (reason, "Invalid node address: holds a NUL");
     const char *scheme = "http";
     const char *rest = text;
     size_t left = size;
@@ -44,7 +34,7 @@ cbus_peers_normalize (const char *given, size_t size, char *out, char *reason)
         rest += 7, left -= 7;
     else
     if (memmem (text, size, "://", 3))
-        return s_fail (reason, "Invalid node address '%.64s': use http://host:port, "
+        return cbus_fail (reason, "Invalid node address '%.64s': use http://host:port, "
                                "host:port or tcp://host:port", text);
     //  One trailing slash is tolerated on gateway URLs.
     if (left > 0 && rest [left - 1] == '/' && streq (scheme, "http"))
@@ -57,12 +47,12 @@ cbus_peers_normalize (const char *given, size_t size, char *out, char *reason)
             break;
         }
     if (!colon)
-        return s_fail (reason, "Invalid node address '%.64s': a port is required (host:port)", text);
+        return cbus_fail (reason, "Invalid node address '%.64s': a port is required (host:port)", text);
     size_t host_size = (size_t) (colon - rest);
     size_t port_size = left - host_size - 1;
     char host [256];
     if (host_size == 0 || host_size >= sizeof (host))
-        return s_fail (reason, "Invalid node address '%.64s': bad host", text);
+        return cbus_fail (reason, "Invalid node address '%.64s': bad host", text);
     for (size_t index = 0; index < host_size; index++)
         host [index] = (char) tolower ((unsigned char) rest [index]);
     host [host_size] = 0;
@@ -70,18 +60,18 @@ cbus_peers_normalize (const char *given, size_t size, char *out, char *reason)
     const char *allowed = bracketed ? "[]0123456789abcdef:." : "abcdefghijklmnopqrstuvwxyz0123456789.-";
     if (strspn (host, allowed) != host_size || (!bracketed && strchr (host, ':'))
     ||  host [0] == '-' || host [0] == '.')
-        return s_fail (reason, "Invalid node address '%.64s': bad host", text);
+        return cbus_fail (reason, "Invalid node address '%.64s': bad host", text);
     unsigned port = 0;
     if (port_size == 0 || port_size > 5)
-        return s_fail (reason, "Invalid node address '%.64s': bad port", text);
+        return cbus_fail (reason, "Invalid node address '%.64s': bad port", text);
     for (size_t index = 0; index < port_size; index++) {
         char c = colon [1 + index];
         if (c < '0' || c > '9')
-            return s_fail (reason, "Invalid node address '%.64s': bad port", text);
+            return cbus_fail (reason, "Invalid node address '%.64s': bad port", text);
         port = port * 10 + (unsigned) (c - '0');
     }
     if (port == 0 || port > 65535)
-        return s_fail (reason, "Invalid node address '%.64s': port out of range", text);
+        return cbus_fail (reason, "Invalid node address '%.64s': port out of range", text);
     snprintf (out, CBUS_PEER_ADDRESS_MAX, "%s://%s:%u", scheme, host, port);
     return 0;
 }
