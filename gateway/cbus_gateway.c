@@ -73,6 +73,7 @@ typedef enum {
     TAG_PEER_ADD,           //  POST /nodes/register
     TAG_PEER_LIST,          //  GET /nodes
     TAG_NODE_INFO,          //  GET /node/info
+    TAG_HISTORY,            //  GET /transactions?user=|key=
     TAG_STATUS_TIP,         //  GET /status asks three services at once
     TAG_STATUS_POOL,
     TAG_STATUS_PEERS,
@@ -729,6 +730,100 @@ s_on_tx_get_chain (s_request_t *request, s_reply_t *reply)
     request->status = MHD_HTTP_OK;
 }
 
+//  GET /transactions?user=NAME or ?key=KEY [&limit=N] [&before=H:I]:
+//  confirmed history, newest first, a page at a time from the
+//  chainstore's index; "next" is the cursor of the following page.
+static void
+s_history_start (s_request_t *request)
+{
+    const char *user = MHD_lookup_connection_value (request->connection, MHD_GET_ARGUMENT_KIND, "user");
+    const char *key = MHD_lookup_connection_value (request->connection, MHD_GET_ARGUMENT_KIND, "key");
+    const char *limit_text = MHD_lookup_connection_value (request->connection, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *before = MHD_lookup_connection_value (request->connection, MHD_GET_ARGUMENT_KIND, "before");
+    if ((user == NULL) == (key == NULL) || !*(user ? user : key)) {
+        s_answer_message (request, MHD_HTTP_BAD_REQUEST,
+                          "Give one of user=NAME or key=PUBLIC_KEY (GET /transactions/<txid> for one)");
+        return;
+    }
+    const char *name = user ? user : key;
+    if (strlen (name) > CBUS_TX_MAX_FIELD_BYTES || !cbus_utf8_valid (name, strlen (name))) {
+        s_answer_message (request, MHD_HTTP_BAD_REQUEST, "The user or key is not valid UTF-8 of at most %d bytes",
+                          CBUS_TX_MAX_FIELD_BYTES);
+        return;
+    }
+    unsigned long long limit = 20, height = 0;
+    unsigned long index = 0;
+    char tail;
+    if (limit_text && (sscanf (limit_text, "%llu%c", &limit, &tail) != 1 || limit < 1 || limit > 100)) {
+        s_answer_message (request, MHD_HTTP_BAD_REQUEST, "limit must be 1 to 100");
+        return;
+    }
+    if (before && (sscanf (before, "%llu:%lu%c", &height, &index, &tail) != 2 || index > UINT32_MAX)) {
+        s_answer_message (request, MHD_HTTP_BAD_REQUEST,
+                          "before must be the \"next\" cursor of the previous page (HEIGHT:INDEX)");
+        return;
+    }
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, before ? 4 : 2);
+    cbus_pack_kv_str (&pk, user ? "user" : "key", name);
+    cbus_pack_kv_u64 (&pk, "limit", limit);
+    if (before) {
+        cbus_pack_kv_u64 (&pk, "before_height", height);
+        cbus_pack_kv_u64 (&pk, "before_index", index);
+    }
+    s_call (request, S_CHAINSTORE, CBUS_CMD_HISTORY, body.data, body.size, TAG_HISTORY,
+            request->gateway->request_timeout_ms);
+    cbus_buf_free (&body);
+}
+
+static void
+s_on_history (s_request_t *request, s_reply_t *reply)
+{
+    if (reply->outcome != S_REPLY_OK) {
+        s_answer_failure (request, reply);
+        return;
+    }
+    const msgpack_object *items = cbus_msg_get (reply->map, "items");
+    const msgpack_object *next = cbus_msg_get (reply->map, "next");
+    if (!items || items->type != MSGPACK_OBJECT_ARRAY || !next) {
+        s_answer_bad_reply (request, reply, "a history page that does not decode");
+        return;
+    }
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    cbus_buf_puts (out, "{\"transactions\": [");
+    for (uint32_t index = 0; index < items->via.array.size; index++) {
+        const msgpack_object *item = &items->via.array.ptr [index];
+        const uint8_t *tx;
+        size_t size;
+        uint8_t block_hash [CBUS_HASH_BYTES];
+        uint64_t height, position, confirmations;
+        if (cbus_msg_get_bin (item, "tx", &tx, &size) || cbus_msg_get_hash (item, "block_hash", block_hash)
+        ||  cbus_msg_get_u64 (item, "height", &height) || cbus_msg_get_u64 (item, "index", &position)
+        ||  cbus_msg_get_u64 (item, "confirmations", &confirmations)) {
+            s_answer_bad_reply (request, reply, "an incomplete history entry");
+            return;
+        }
+        cbus_buf_printf (out, "%s{\"block_height\": %" PRIu64 ", \"block_index\": %" PRIu64
+                         ", \"confirmations\": %" PRIu64 ", \"block_hash\": ",
+                         index ? ", " : "", height, position, confirmations);
+        s_write_hex (out, block_hash);
+        cbus_buf_puts (out, ", \"transaction\": ");
+        if (cbus_tx_bytes_to_json (tx, size, out)) {
+            s_answer_bad_reply (request, reply, "a transaction that does not decode");
+            return;
+        }
+        cbus_buf_puts (out, "}");
+    }
+    uint64_t next_height, next_index;
+    if (next->type == MSGPACK_OBJECT_MAP && cbus_msg_get_u64 (next, "before_height", &next_height) == 0
+    &&  cbus_msg_get_u64 (next, "before_index", &next_index) == 0)
+        cbus_buf_printf (out, "], \"next\": \"%" PRIu64 ":%" PRIu64 "\"}", next_height, next_index);
+    else
+        cbus_buf_puts (out, "], \"next\": null}");
+    request->status = MHD_HTTP_OK;
+}
+
 //  GET /mine: ask for a block, then fetch it to show it.
 static void
 s_mine_start (s_request_t *request)
@@ -1160,6 +1255,7 @@ s_dispatch (s_request_t *request, int tag, s_reply_t *reply)
         case TAG_PEER_ADD:      s_on_peer_add (request, reply); break;
         case TAG_PEER_LIST:     s_on_peer_list (request, reply); break;
         case TAG_NODE_INFO:     s_on_node_info (request, reply); break;
+        case TAG_HISTORY:       s_on_history (request, reply); break;
         case TAG_STATUS_TIP:
         case TAG_STATUS_POOL:
         case TAG_STATUS_PEERS:  s_on_status (request, tag, reply); break;
@@ -1168,6 +1264,7 @@ s_dispatch (s_request_t *request, int tag, s_reply_t *reply)
 
 static const s_route_t s_routes [] = {
     { "/transactions/new", "POST", true,  s_tx_submit_start },
+    { "/transactions",     "GET",  false, s_history_start },
     { "/transactions/",    "GET",  false, s_tx_get_start },
     { "/mine",             "GET",  false, s_mine_start },
     { "/chain",            "GET",  false, s_chain_start },

@@ -93,6 +93,27 @@ int
     cbus_chain_tx_where (cbus_chain_t *self, const uint8_t txid [CBUS_HASH_BYTES],
                          uint8_t block_hash [CBUS_HASH_BYTES], uint32_t *position);
 
+//  History: every confirmed transaction is indexed under each user it
+//  names ('U') and under its sender and receiver key fields ('K'), by
+//  height and position, so that a page of one user's or key's history
+//  costs the same whatever the chain's length (a LevelDB range scan).
+typedef struct {
+    uint8_t txid [CBUS_HASH_BYTES];     //  The transaction
+    uint64_t height;                    //  Its block's height
+    uint32_t index;                     //  Its position in the block
+} cbus_chain_history_t;
+
+#define CBUS_HISTORY_USER 'U'
+#define CBUS_HISTORY_KEY  'K'
+
+//  Up to max entries of name's history (kind CBUS_HISTORY_USER or _KEY),
+//  newest first, strictly before (before_height, before_index); pass
+//  UINT64_MAX as before_height to start at the newest. Returns the count.
+size_t
+    cbus_chain_history (cbus_chain_t *self, char kind, const char *name,
+                        uint64_t before_height, uint32_t before_index,
+                        cbus_chain_history_t *items, size_t max);
+
 //  A block locator of the active chain: the tip, the nine blocks below
 //  it, then steps doubling back to genesis (always last). Returns the
 //  number of hashes written (at most CBUS_LOCATOR_MAX).

@@ -36,6 +36,7 @@
 #define CBUS_CMD_HEADERS       "HEADERS"        //  chainstore
 #define CBUS_CMD_BLOCKS_HAVE   "BLOCKS.HAVE"    //  chainstore
 #define CBUS_CMD_BLOCKS_GET    "BLOCKS.GET"     //  chainstore
+#define CBUS_CMD_HISTORY       "HISTORY"        //  chainstore
 #define CBUS_CMD_CHAIN_PAGE    "CHAIN.PAGE"     //  chainstore
 #define CBUS_CMD_TX_GET        "TX.GET"         //  chainstore and mempool
 #define CBUS_CMD_TX_KNOWN      "TX.KNOWN"       //  chainstore

@@ -315,6 +315,97 @@ cbus_chain_joined (cbus_chain_t *self, size_t index)
     return block;
 }
 
+//  The key of one history entry: kind, name, NUL, height, position.
+static void
+s_history_key (cbus_buf_t *key, char kind, const char *name, uint64_t height, uint32_t index)
+{
+    cbus_buf_reset (key);
+    cbus_buf_append (key, &kind, 1);
+    cbus_buf_append (key, name, strlen (name) + 1);
+    uint8_t tail [12];
+    cbus_put_be64 (tail, height);
+    tail [8] = (uint8_t) (index >> 24);
+    tail [9] = (uint8_t) (index >> 16);
+    tail [10] = (uint8_t) (index >> 8);
+    tail [11] = (uint8_t) index;
+    cbus_buf_append (key, tail, sizeof (tail));
+}
+
+//  Add (or remove) the history entries of a transaction at a position.
+static void
+s_history_update (cbus_store_batch_t *batch, cbus_tx_t *tx, uint64_t height, uint32_t index,
+                  bool add)
+{
+    cbus_buf_t key = {0};
+    const char *names [CBUS_TX_MAX_USERS + 2];
+    char kinds [CBUS_TX_MAX_USERS + 2];
+    size_t count = 0;
+    for (size_t user = 0; user < cbus_tx_user_count (tx); user++) {
+        kinds [count] = CBUS_HISTORY_USER;
+        names [count++] = cbus_tx_user (tx, user);
+    }
+    kinds [count] = CBUS_HISTORY_KEY;
+    names [count++] = cbus_tx_sender_key (tx);
+    if (!streq (cbus_tx_receiver_key (tx), cbus_tx_sender_key (tx))) {
+        kinds [count] = CBUS_HISTORY_KEY;
+        names [count++] = cbus_tx_receiver_key (tx);
+    }
+    for (size_t entry = 0; entry < count; entry++) {
+        if (!*names [entry])
+            continue;                   //  An empty key field names nobody
+        s_history_key (&key, kinds [entry], names [entry], height, index);
+        if (add)
+            cbus_store_batch_put (batch, key.data, key.size, cbus_tx_id (tx), CBUS_HASH_BYTES);
+        else
+            cbus_store_batch_delete (batch, key.data, key.size);
+    }
+    cbus_buf_free (&key);
+}
+
+size_t
+cbus_chain_history (cbus_chain_t *self, char kind, const char *name,
+                    uint64_t before_height, uint32_t before_index,
+                    cbus_chain_history_t *items, size_t max)
+{
+    cbus_buf_t prefix = {0}, seek = {0};
+    cbus_buf_append (&prefix, &kind, 1);
+    cbus_buf_append (&prefix, name, strlen (name) + 1);
+    if (before_height == UINT64_MAX) {
+        //  Just past every entry of this name: its prefix with the NUL
+        //  raised to 0x01.
+        cbus_buf_append (&seek, prefix.data, prefix.size);
+        seek.data [seek.size - 1] = 1;
+    }
+    else
+        s_history_key (&seek, kind, name, before_height, before_index);
+    cbus_store_iter_t *iter = cbus_store_iter_new (self->store);
+    cbus_store_iter_seek (iter, seek.data, seek.size);
+    if (cbus_store_iter_valid (iter))
+        cbus_store_iter_prev (iter);    //  The last key before the seek
+    else
+        cbus_store_iter_seek_last (iter);
+    size_t count = 0;
+    while (count < max && cbus_store_iter_valid (iter)) {
+        size_t key_size, value_size;
+        const char *key = cbus_store_iter_key (iter, &key_size);
+        const char *value = cbus_store_iter_value (iter, &value_size);
+        if (key_size != prefix.size + 12 || memcmp (key, prefix.data, prefix.size) != 0
+        ||  value_size != CBUS_HASH_BYTES)
+            break;
+        const uint8_t *tail = (const uint8_t *) key + prefix.size;
+        items [count].height = cbus_get_be64 (tail);
+        items [count].index = (uint32_t) tail [8] << 24 | (uint32_t) tail [9] << 16
+                            | (uint32_t) tail [10] << 8 | tail [11];
+        memcpy (items [count].txid, value, CBUS_HASH_BYTES);
+        count++;
+        cbus_store_iter_prev (iter);
+    }
+    cbus_store_iter_destroy (&iter);
+    cbus_buf_free (&prefix);
+    cbus_buf_free (&seek);
+    return count;
+}
+
 static cbus_block_t *
 s_load_block (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES], char *reason)
 {
@@ -373,6 +464,7 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
         zlistx_add_end (self->left, block);
         for (size_t index = 0; index < cbus_block_tx_count (block); index++) {
             const uint8_t *txid = cbus_tx_id (cbus_block_tx (block, index));
+            s_history_update (batch, cbus_block_tx (block, index), height, (uint32_t) index, false);
             s_key_t key = s_key ('T', txid, CBUS_HASH_BYTES);
             cbus_store_batch_delete (batch, key.bytes, key.size);
             zhashx_insert (removed, txid, (void *) 1);
@@ -400,6 +492,7 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
                 break;
             }
             zhashx_insert (added, txid, (void *) 1);
+            s_history_update (batch, cbus_block_tx (block, index), height, (uint32_t) index, true);
             uint8_t value [S_WHERE_BYTES];
             memcpy (value, hash, CBUS_HASH_BYTES);
             value [32] = (uint8_t) (index >> 24);
@@ -665,6 +758,18 @@ cbus_chain_test (bool verbose)
     assert (strstr (reason, "future"));
     assert (cbus_chain_submit (chain, "junk", 4, hash, reason) == CBUS_CHAIN_INVALID);
 
+    //  History: user "u" is in every transaction so far (1 + 2 + 3),
+    //  newest first, paged with a cursor.
+    cbus_chain_history_t page [4];
+    assert (cbus_chain_history (chain, CBUS_HISTORY_USER, "u", UINT64_MAX, 0, page, 4) == 4);
+    assert (page [0].height == 3 && page [0].index == 2);
+    assert (page [3].height == 2 && page [3].index == 1);
+    size_t rest = cbus_chain_history (chain, CBUS_HISTORY_USER, "u", page [3].height, page [3].index,
+                                      page, 4);
+    assert (rest == 2 && page [0].height == 2 && page [0].index == 0 && page [1].height == 1);
+    assert (cbus_chain_history (chain, CBUS_HISTORY_USER, "nobody", UINT64_MAX, 0, page, 4) == 0);
+    assert (cbus_chain_history (chain, CBUS_HISTORY_KEY, "", UINT64_MAX, 0, page, 4) == 0);
+
     //  Locator: tip first, genesis last; a peer's locator finds the fork.
     uint8_t locator [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
     size_t located = cbus_chain_locator (chain, locator);
@@ -775,6 +880,11 @@ cbus_chain_test (bool verbose)
     assert (cbus_chain_tx_where (chain, cbus_tx_id (cbus_block_tx (block_two, 0)), where, &position) == 0);
     assert (memcmp (where, b2_hash, CBUS_HASH_BYTES) == 0);
     assert (cbus_chain_hash_at (chain, 2, check) == 0 && memcmp (check, b2_hash, CBUS_HASH_BYTES) == 0);
+    //  History follows the reorganisation: 1 (block 1) + 1 (b2) now.
+    assert (cbus_chain_history (chain, CBUS_HISTORY_USER, "u", UINT64_MAX, 0, page, 4) == 2);
+    assert (page [0].height == 2 && memcmp (page [0].txid, cbus_tx_id (cbus_block_tx (block_two, 0)),
+                                            CBUS_HASH_BYTES) == 0);
+    assert (page [1].height == 1);
     cbus_block_destroy (&b2);
     cbus_block_destroy (&b4);
     cbus_block_destroy (&block_one);

@@ -51,6 +51,8 @@ static const s_key_t s_keys [] = {
       "Most transactions put in one block template" },
     { "mempool/batch_max", "batch-max", "2048", S_INT, 1, 100000,
       "Most submissions made durable by one fsync (group commit)" },
+    { "mempool/require_signatures", "require-signatures", "0", S_BOOL, 0, 0,
+      "Refuse transactions without a valid signature by sender_public_key" },
     { "chainstore/cache_mb", "cache-mb", "64", S_INT, 1, 65536,
       "LevelDB block cache of the chain store, in MiB" },
     { "chainstore/max_future_ms", "max-future", "7200000", S_INT, 0, 86400000,

@@ -415,6 +415,107 @@ s_handle_blocks_get (s_chainstore_t *self, cbus_request_t *request)
     free (hashes);
 }
 
+//  Most entries in one HISTORY page.
+#define S_HISTORY_MAX 100
+
+//  The bytes of the transaction at a position of an active block
+//  (caller frees), read without checking the block again: it was checked
+//  when stored.
+static uint8_t *
+s_tx_at (s_chainstore_t *self, uint64_t height, uint32_t index, uint8_t block_hash [CBUS_HASH_BYTES],
+         size_t *size_p)
+{
+    char *bytes = NULL;
+    size_t size;
+    uint8_t *tx = NULL;
+    if (cbus_chain_hash_at (self->chain, height, block_hash)
+    ||  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) || !bytes)
+        return NULL;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    if (msgpack_unpack_next (&unpacked, bytes, size, &offset) == MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
+        if (txs && txs->type == MSGPACK_OBJECT_ARRAY && index < txs->via.array.size
+        &&  txs->via.array.ptr [index].type == MSGPACK_OBJECT_BIN) {
+            *size_p = txs->via.array.ptr [index].via.bin.size;
+            tx = (uint8_t *) malloc (*size_p);
+            memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    cbus_store_free (bytes);
+    return tx;
+}
+
+static void
+s_handle_history (s_chainstore_t *self, cbus_request_t *request)
+{
+    const msgpack_object *map = cbus_request_map (request);
+    const char *name;
+    size_t name_size;
+    char kind = CBUS_HISTORY_USER;
+    if (cbus_msg_get_str (map, "user", &name, &name_size)) {
+        kind = CBUS_HISTORY_KEY;
+        if (cbus_msg_get_str (map, "key", &name, &name_size)) {
+            cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "HISTORY needs a user or a key");
+            return;
+        }
+    }
+    uint64_t limit = 20, before_height = UINT64_MAX, before_index = 0;
+    cbus_msg_get_u64 (map, "limit", &limit);
+    if (cbus_msg_get (map, "before_height")
+    &&  (cbus_msg_get_u64 (map, "before_height", &before_height)
+         || cbus_msg_get_u64 (map, "before_index", &before_index) || before_index > UINT32_MAX)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "HISTORY's cursor is before_height and before_index");
+        return;
+    }
+    if (limit == 0 || limit > S_HISTORY_MAX)
+        limit = limit ? S_HISTORY_MAX : 1;
+    if (name_size == 0 || name_size > CBUS_TX_MAX_FIELD_BYTES || !cbus_utf8_valid (name, name_size)) {
+        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                          "A user or key is 1 to %d bytes of UTF-8", CBUS_TX_MAX_FIELD_BYTES);
+        return;
+    }
+    char *text = strndup (name, name_size);
+    cbus_chain_history_t items [S_HISTORY_MAX + 1];
+    //  One more than asked: whether there is a next page.
+    size_t count = cbus_chain_history (self->chain, kind, text, before_height, (uint32_t) before_index,
+                                       items, (size_t) limit + 1);
+    free (text);
+    bool more = count > limit;
+    if (more)
+        count = (size_t) limit;
+    cbus_chain_entry_t tip;
+    cbus_chain_tip (self->chain, &tip);
+    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
+    cbus_pack_str (&pk, "items");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t index = 0; index < count; index++) {
+        uint8_t block_hash [CBUS_HASH_BYTES] = {0};
+        size_t size = 0;
+        uint8_t *tx = s_tx_at (self, items [index].height, items [index].index, block_hash, &size);
+        msgpack_pack_map (&pk, 6);
+        cbus_pack_kv_bin (&pk, "txid", items [index].txid, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "height", items [index].height);
+        cbus_pack_kv_u64 (&pk, "index", items [index].index);
+        cbus_pack_kv_bin (&pk, "block_hash", block_hash, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "confirmations", tip.height - items [index].height + 1);
+        cbus_pack_kv_bin (&pk, "tx", tx ? tx : (const uint8_t *) "", size);
+        free (tx);
+    }
+    cbus_pack_str (&pk, "next");
+    if (more) {
+        msgpack_pack_map (&pk, 2);
+        cbus_pack_kv_u64 (&pk, "before_height", items [count - 1].height);
+        cbus_pack_kv_u64 (&pk, "before_index", items [count - 1].index);
+    }
+    else
+        msgpack_pack_nil (&pk);
+    s_send (self, request);
+}
+
 static int
 s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -463,6 +564,9 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (streq (command, CBUS_CMD_BLOCKS_GET))
         s_handle_blocks_get (self, request);
+    else
+    if (streq (command, CBUS_CMD_HISTORY))
+        s_handle_history (self, request);
     else
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
     cbus_request_destroy (&request);

@@ -43,6 +43,7 @@ typedef struct {
     size_t max_pending;
     size_t block_max_txs;
     size_t batch_max;
+    bool require_signatures;    //  Node policy: unsigned refused
     int64_t mine_timeout_ms;
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
@@ -413,6 +414,13 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t *batch, size_t 
         else
         if (!(tx = cbus_tx_new_from_bytes (data, size, reason)))
             cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "%s", reason);
+        else
+        if (self->require_signatures && !cbus_tx_is_signed (tx)) {
+            cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
+                              "This node accepts signed transactions only: add a signature "
+                              "by sender_public_key (see docs/transactions.md)");
+            cbus_tx_destroy (&tx);
+        }
         else {
             //  Every submission, duplicates too, is answered after the
             //  batch's commit, in arrival order.
@@ -669,6 +677,7 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     self.max_pending = (size_t) cbus_config_int (config, "mempool/max_pending");
     self.block_max_txs = (size_t) cbus_config_int (config, "mempool/block_max_txs");
     self.batch_max = (size_t) cbus_config_int (config, "mempool/batch_max");
+    self.require_signatures = cbus_config_bool (config, "mempool/require_signatures");
     self.mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
     self.waiters = zlistx_new ();
     self.pool = cbus_pool_new (path, reason);
