@@ -6,6 +6,8 @@
     chainbus export --json FILE      a node's chain as JSON (GET /chain)
     chainbus import --json FILE      such a file into an empty data folder
     chainbus tap [flags] [PREFIX]    print bus events as JSON lines
+    chainbus key new|show FILE       a wallet's keypair
+    chainbus tx sign|send|get|open   a wallet's transactions
     chainbus config                  print the default configuration (ZPL)
     chainbus version
     =========================================================================
@@ -16,6 +18,8 @@
 #include "cbus_export.h"
 #include "cbus_import.h"
 #include "cbus_net.h"
+#include "cbus_verify.h"
+#include "cbus_wallet.h"
 
 static void
 s_usage (FILE *stream)
@@ -34,10 +38,13 @@ s_usage (FILE *stream)
         "  import --json FILE [flags]\n"
         "                           validate a chain exported as JSON into a data folder\n"
         "                           without one (give the node's --network, --pow-bits)\n"
+        "  verify [flags]           re-check a stopped node's chain store from genesis\n"
         "  tap [flags] [PREFIX]     print bus events (topics starting with PREFIX) as JSON lines\n"
         "  config                   print the default configuration file\n"
         "  version                  print the version\n\n"
-        "flags (every command that reads the configuration):\n");
+        "wallet commands (they take only the flags shown, and read no configuration):\n");
+    cbus_wallet_print_usage (stream);
+    fprintf (stream, "\nflags (every command that reads the configuration):\n");
     cbus_config_print_help (stream);
 }
 
@@ -109,8 +116,11 @@ main (int argc, char *argv [])
         cbus_config_print_zpl (stdout);
         return 0;
     }
+    if (streq (command, "verify"))
+        return cbus_verify_main (argc - 1, argv + 1);
     if (!streq (command, "node") && !streq (command, "tap") && !streq (command, "net")
-    &&  !streq (command, "export") && !streq (command, "import")) {
+    &&  !streq (command, "export") && !streq (command, "import")
+    &&  !streq (command, "key") && !streq (command, "tx")) {
         fprintf (stderr, "chainbus: unknown command '%s' (see chainbus --help)\n", command);
         return 2;
     }
@@ -119,6 +129,9 @@ main (int argc, char *argv [])
             s_usage (stdout);
             return 0;
         }
+    //  The wallet's flags are its own, not configuration keys.
+    if (streq (command, "key") || streq (command, "tx"))
+        return cbus_wallet_run (argc - 1, argv + 1);
     //  The command's own flags come out before the configuration reads
     //  the rest. args [0] is the command: the configuration skips it.
     int count = argc - 1;

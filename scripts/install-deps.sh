@@ -14,7 +14,7 @@ BUILD_PKGS=(gcc make cmake pkg-config
             libsodium-dev libmicrohttpd-dev libjansson-dev libssl-dev
             libcurl4-openssl-dev)
 #  The functional tests use Debian's Python modules (PyPI is not assumed).
-TEST_PKGS=(python3 python3-pytest python3-requests python3-zmq
+TEST_PKGS=(python3 python3-pytest python3-requests python3-zmq python3-cryptography
            python3-msgpack curl)
 BENCH_PKGS=(wrk python3 python3-requests curl)
 

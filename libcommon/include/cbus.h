@@ -26,6 +26,8 @@
 #include "cbus_pow.h"
 #include "cbus_json.h"
 #include "cbus_tx.h"
+#include "cbus_key.h"
+#include "cbus_seal.h"
 #include "cbus_block.h"
 #include "cbus_msg.h"
 #include "cbus_config.h"

@@ -28,6 +28,11 @@ int
     __attribute__ ((warn_unused_result));
 void
     cbus_store_free (void *value);
+//  LevelDB's text for the last call on this store that failed ("" if
+//  none has), to name the cause of a -1 ("Corruption: block checksum
+//  mismatch ..."). Borrowed until the next failure.
+const char *
+    cbus_store_error (cbus_store_t *self);
 
 cbus_store_batch_t *
     cbus_store_batch_new (void);
@@ -64,6 +69,11 @@ const char *
     cbus_store_iter_key (cbus_store_iter_t *self, size_t *size_p);
 const char *
     cbus_store_iter_value (cbus_store_iter_t *self, size_t *size_p);
+//  An iterator also stops being valid when a read fails (a corrupt
+//  table): 0 if it met no error, -1 with LevelDB's text in reason.
+int
+    cbus_store_iter_status (cbus_store_iter_t *self, char *reason)
+    __attribute__ ((warn_unused_result));
 
 void
     cbus_store_test (bool verbose);

@@ -334,11 +334,15 @@ cbus_client_call (cbus_client_t *self, const char *command,
     int rc = -1;
     while (true) {
         int64_t left = deadline - cbus_mono_ms ();
-        //  A stop signal that came before the wait would not interrupt it.
+        //  Signals are blocked in actor threads (cbus_service.h), so a
+        //  stop shows only as the flag: wait in slices and look at it.
         if (left <= 0 || zsys_interrupted)
             break;
-        if (!zpoller_wait (poller, (int) left))
-            break;
+        if (!zpoller_wait (poller, (int) (left < 100 ? left : 100))) {
+            if (zpoller_terminated (poller))
+                break;
+            continue;
+        }
         zmsg_t *msg = zmsg_recv (self->dealer);
         if (!msg)
             break;

@@ -18,6 +18,8 @@ static const s_test_t s_tests [] = {
     { "cbus_pow",    cbus_pow_test },
     { "cbus_json",   cbus_json_test },
     { "cbus_tx",     cbus_tx_test },
+    { "cbus_key",    cbus_key_test },
+    { "cbus_seal",   cbus_seal_test },
     { "cbus_block",  cbus_block_test },
     { "cbus_msg",    cbus_msg_test },
     { "cbus_config", cbus_config_test },

@@ -14,6 +14,7 @@ struct _cbus_store_t {
     leveldb_writeoptions_t *sync;       //  fsync before returning
     leveldb_writeoptions_t *nosync;     //  OS buffers only
     char *path;                         //  For log lines
+    char error [CBUS_REASON_MAX];       //  LevelDB's text of the last failure
 };
 
 struct _cbus_store_batch_t {
@@ -34,6 +35,7 @@ s_check (cbus_store_t *self, char **error, const char *what)
     if (!*error)
         return 0;
     zsys_error ("leveldb %s failed path=%s error=%s", what, self->path, *error);
+    snprintf (self->error, sizeof (self->error), "%s", *error);
     leveldb_free (*error);
     *error = NULL;
     return -1;
@@ -98,6 +100,12 @@ cbus_store_get (cbus_store_t *self, const void *key, size_t key_size,
     if (value_size_p)
         *value_size_p = size;
     return s_check (self, &error, "get");
+}
+
+const char *
+cbus_store_error (cbus_store_t *self)
+{
+    return self->error;
 }
 
 void
@@ -225,6 +233,18 @@ cbus_store_iter_value (cbus_store_iter_t *self, size_t *size_p)
     return leveldb_iter_value (self->iter, size_p);
 }
 
+int
+cbus_store_iter_status (cbus_store_iter_t *self, char *reason)
+{
+    char *error = NULL;
+    leveldb_iter_get_error (self->iter, &error);
+    if (!error)
+        return 0;
+    snprintf (reason, CBUS_REASON_MAX, "%s", error);
+    leveldb_free (error);
+    return -1;
+}
+
 void
 cbus_store_test (bool verbose)
 {
@@ -265,6 +285,9 @@ cbus_store_test (bool verbose)
         count++;
     }
     assert (count == 2);
+    //  Running past the end is no error; nothing has failed yet.
+    assert (cbus_store_iter_status (iter, reason) == 0);
+    assert (streq (cbus_store_error (store), ""));
     cbus_store_iter_destroy (&iter);
     assert (cbus_store_get (store, "a1", 2, &value, &size) == 0 && value == NULL);
     cbus_store_batch_destroy (&batch);

@@ -45,6 +45,12 @@ typedef struct {
     size_t batch_max;
     bool require_signatures;    //  Node policy: unsigned refused
     int64_t mine_timeout_ms;
+    //  Group commit, double-buffered: one write at a time runs on the
+    //  writer thread while the next batch is checked and staged here.
+    zactor_t *writer;           //  Runs cbus_pool_write_run off this thread
+    cbus_pool_write_t *writing; //  The write in flight, or NULL
+    zlistx_t *writing_submits;  //  s_submit_t answered when it ends
+    zlistx_t *waiting;          //  s_submit_t staged for the next write
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
 } s_mempool_t;
@@ -53,9 +59,8 @@ typedef struct {
 typedef struct {
     cbus_request_t *request;    //  Answered after the commit
     cbus_tx_t *tx;              //  Checked transaction
-    bool staged;                //  New: written by this batch
+    bool staged;                //  New: written by the next write
     bool confirmed;             //  Already in the chain
-    bool refused;               //  Already answered (mempool full)
 } s_submit_t;
 
 static void
@@ -310,69 +315,160 @@ s_publish_added (s_mempool_t *self, cbus_tx_t *tx)
     cbus_pub_send (self->pub, CBUS_TOPIC_TX_ADDED, &self->event);
 }
 
-//  Check a batch of submissions against the chain, commit the new ones
-//  with one fsync, then answer each and announce what became pending.
-//  A submission already pending or confirmed is answered as a duplicate.
+//  Answer a submission whose write (if any) has ended; stored says
+//  whether that write succeeded.
 static void
-s_commit_batch (s_mempool_t *self, s_submit_t *batch, size_t count)
+s_answer_submit (s_mempool_t *self, s_submit_t *submit, bool stored)
+{
+    bool durable = submit->confirmed
+                || (stored && submit->staged)
+                || (!submit->staged && cbus_pool_get (self->pool, cbus_tx_id (submit->tx),
+                                                      &(size_t) {0}, NULL));
+    if (!durable)
+        cbus_reply_error (self->router, submit->request, CBUS_STATUS_ERROR,
+                          "The mempool could not store the transaction");
+    else {
+        msgpack_packer pk = cbus_packer_begin (&self->reply, 4);
+        cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (submit->tx), CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "height", self->tip_height + 1);
+        cbus_pack_kv_bool (&pk, "duplicate", !submit->staged);
+        cbus_pack_kv_bool (&pk, "confirmed", submit->confirmed);
+        s_send (self, submit->request);
+    }
+}
+
+static void
+s_submit_destroy (s_submit_t **submit_p)
+{
+    if (*submit_p) {
+        cbus_request_destroy (&(*submit_p)->request);
+        cbus_tx_destroy (&(*submit_p)->tx);
+        free (*submit_p);
+        *submit_p = NULL;
+    }
+}
+
+//  Start the next write if none runs: everything staged goes to the
+//  writer thread, and the submissions waiting on it go with it. With
+//  nothing staged, those waiting (duplicates of durable transactions)
+//  are answered at once.
+static void
+s_write_next (s_mempool_t *self)
+{
+    if (self->writing)
+        return;                     //  Its end calls us again
+    self->writing = cbus_pool_write_begin (self->pool);
+    if (!self->writing) {
+        s_submit_t *submit;
+        while ((submit = (s_submit_t *) zlistx_detach (self->waiting, NULL))) {
+            s_answer_submit (self, submit, true);
+            s_submit_destroy (&submit);
+        }
+        return;
+    }
+    zlistx_t *swap = self->writing_submits;
+    self->writing_submits = self->waiting;
+    self->waiting = swap;
+    zsock_send (self->writer, "sp", "WRITE", self->writing);
+}
+
+//  The writer thread finished a write: make it pending, answer the
+//  submissions that waited on it, announce what became pending (it is
+//  durable now), then start the next write.
+static void
+s_write_ended (s_mempool_t *self, int rc)
+{
+    cbus_pool_write_end (self->pool, &self->writing, rc);
+    if (rc)
+        zsys_error ("mempool write failed: %zu submissions answered with an error",
+                    zlistx_size (self->writing_submits));
+    s_submit_t *submit;
+    while ((submit = (s_submit_t *) zlistx_detach (self->writing_submits, NULL))) {
+        s_answer_submit (self, submit, rc == 0);
+        if (rc == 0 && submit->staged)
+            s_publish_added (self, submit->tx);
+        s_submit_destroy (&submit);
+    }
+    s_write_next (self);
+}
+
+static int
+s_on_written (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    void *write = NULL;
+    int rc = -1;
+    if (zsock_recv (reader, "pi", &write, &rc) == 0 && write == self->writing)
+        s_write_ended (self, rc);
+    return 0;
+}
+
+//  The writer: runs each write it is given and says how it went.
+static void
+s_writer_actor (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_signal (pipe, 0);
+    while (true) {
+        char *command = NULL;
+        void *write = NULL;
+        if (zsock_recv (pipe, "sp", &command, &write) == -1)
+            break;
+        bool stop = !command || !streq (command, "WRITE");
+        zstr_free (&command);
+        if (stop)
+            break;
+        zsock_send (pipe, "pi", write, cbus_pool_write_run ((cbus_pool_write_t *) write));
+    }
+}
+
+//  Check a batch of submissions against the chain and stage the new ones
+//  for the next write; refusals are answered now, the rest when the
+//  write they wait on has ended. A submission already pending, being
+//  written, or confirmed is answered as a duplicate, never stored twice.
+static void
+s_check_batch (s_mempool_t *self, s_submit_t **batch, size_t count)
 {
     //  One question to the chainstore for the whole batch.
     const uint8_t **txids = (const uint8_t **) malloc (count * sizeof (uint8_t *));
     bool *known = (bool *) calloc (count, sizeof (bool));
     size_t asked = 0;
     for (size_t index = 0; index < count; index++)
-        if (!cbus_pool_has (self->pool, cbus_tx_id (batch [index].tx)))
-            txids [asked++] = cbus_tx_id (batch [index].tx);
+        if (!cbus_pool_has (self->pool, cbus_tx_id (batch [index]->tx)))
+            txids [asked++] = cbus_tx_id (batch [index]->tx);
     bool chain_answered = asked == 0 || s_known (self, txids, asked, known) == 0;
     size_t room = cbus_pool_size (self->pool) < self->max_pending
                 ? self->max_pending - cbus_pool_size (self->pool) : 0;
     size_t cursor = 0;
-    for (size_t index = 0; index < count && chain_answered; index++) {
-        s_submit_t *submit = &batch [index];
-        if (cbus_pool_has (self->pool, cbus_tx_id (submit->tx)))
-            continue;
-        submit->confirmed = known [cursor++];
-        if (submit->confirmed)
-            continue;
-        if (room == 0) {
-            cbus_reply_error (self->router, submit->request, CBUS_STATUS_FULL,
-                              "The mempool is full (%zu pending): try again later",
-                              cbus_pool_size (self->pool));
-            submit->refused = true;
+    for (size_t index = 0; index < count; index++) {
+        s_submit_t *submit = batch [index];
+        bool known_here = cbus_pool_has (self->pool, cbus_tx_id (submit->tx));
+        if (!known_here && !chain_answered) {
+            cbus_reply_error (self->router, submit->request, CBUS_STATUS_UNAVAILABLE,
+                              "chainbus-chainstore did not answer");
+            s_submit_destroy (&submit);
             continue;
         }
-        submit->staged = cbus_pool_stage (self->pool, submit->tx);
-        if (submit->staged)
-            room--;
+        if (!known_here) {
+            submit->confirmed = known [cursor++];
+            if (!submit->confirmed && room == 0) {
+                cbus_reply_error (self->router, submit->request, CBUS_STATUS_FULL,
+                                  "The mempool is full (%zu pending): try again later",
+                                  cbus_pool_size (self->pool));
+                s_submit_destroy (&submit);
+                continue;
+            }
+            if (!submit->confirmed) {
+                submit->staged = cbus_pool_stage (self->pool, submit->tx);
+                room -= submit->staged;
+            }
+        }
+        zlistx_add_end (self->waiting, submit);
     }
     free (txids);
     free (known);
-    bool stored = cbus_pool_commit (self->pool) == 0;
-    for (size_t index = 0; index < count; index++) {
-        s_submit_t *submit = &batch [index];
-        if (submit->refused)
-            continue;
-        if (!chain_answered)
-            cbus_reply_error (self->router, submit->request, CBUS_STATUS_UNAVAILABLE,
-                              "chainbus-chainstore did not answer");
-        else
-        if (!stored && !submit->confirmed)
-            cbus_reply_error (self->router, submit->request, CBUS_STATUS_ERROR,
-                              "The mempool could not store the transaction");
-        else {
-            msgpack_packer pk = cbus_packer_begin (&self->reply, 4);
-            cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (submit->tx), CBUS_HASH_BYTES);
-            cbus_pack_kv_u64 (&pk, "height", self->tip_height + 1);
-            cbus_pack_kv_bool (&pk, "duplicate", !submit->staged);
-            cbus_pack_kv_bool (&pk, "confirmed", submit->confirmed);
-            s_send (self, submit->request);
-        }
-    }
-    //  Announce after the acknowledgements: what is announced is durable.
-    if (stored)
-        for (size_t index = 0; index < count; index++)
-            if (batch [index].staged)
-                s_publish_added (self, batch [index].tx);
+    s_write_next (self);
 }
 
 static void
@@ -398,7 +494,7 @@ s_handle_tx_get (s_mempool_t *self, cbus_request_t *request)
 
 //  Handle one request; TX.SUBMIT is checked and added to the batch.
 static void
-s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t *batch, size_t *count)
+s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t **batch, size_t *count)
 {
     const char *command = request->command;
     if (!request->decoded)
@@ -424,7 +520,9 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t *batch, size_t 
         else {
             //  Every submission, duplicates too, is answered after the
             //  batch's commit, in arrival order.
-            batch [*count] = (s_submit_t) { .request = request, .tx = tx };
+            batch [*count] = (s_submit_t *) zmalloc (sizeof (s_submit_t));
+            batch [*count]->request = request;
+            batch [*count]->tx = tx;
             (*count)++;
             return;                 //  The batch owns the request now
         }
@@ -469,7 +567,7 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     s_mempool_t *self = (s_mempool_t *) arg;
     //  Drain what has arrived, up to batch_max submissions: everything
     //  that came in while the last fsync ran shares the next one.
-    s_submit_t *batch = (s_submit_t *) calloc (self->batch_max, sizeof (s_submit_t));
+    s_submit_t **batch = (s_submit_t **) calloc (self->batch_max, sizeof (s_submit_t *));
     size_t count = 0;
     do {
         cbus_request_t *request = cbus_request_recv (self->router);
@@ -477,11 +575,7 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
             s_handle (self, request, batch, &count);
     } while (count < self->batch_max && (zsock_events (self->router) & ZMQ_POLLIN));
     if (count)
-        s_commit_batch (self, batch, count);
-    for (size_t index = 0; index < count; index++) {
-        cbus_request_destroy (&batch [index].request);
-        cbus_tx_destroy (&batch [index].tx);
-    }
+        s_check_batch (self, batch, count);
     free (batch);
     return 0;
 }
@@ -680,6 +774,8 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     self.require_signatures = cbus_config_bool (config, "mempool/require_signatures");
     self.mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
     self.waiters = zlistx_new ();
+    self.waiting = zlistx_new ();
+    self.writing_submits = zlistx_new ();
     self.pool = cbus_pool_new (path, reason);
     if (!self.pool) {
         cbus_service_fail (pipe, "%s", reason);
@@ -705,12 +801,29 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
     zloop_reader (loop, self.router, s_on_request, &self);
     zloop_reader (loop, self.sub, s_on_chain_event, &self);
+    self.writer = zactor_new (s_writer_actor, NULL);
+    zloop_reader (loop, zactor_sock (self.writer), s_on_written, &self);
     zloop_timer (loop, S_TICK_MS, 0, s_on_tick, &self);
     zsys_info ("mempool ready pending=%zu tip_height=%" PRIu64 " endpoint=%s",
                cbus_pool_size (self.pool), self.tip_height, endpoint);
     zloop_start (loop);
 cleanup:
     zloop_destroy (&loop);
+    //  Writes still running end first: what they hold is answered (and
+    //  ending one may start the next with what was staged meanwhile).
+    while (self.writing) {
+        void *write = NULL;
+        int rc = -1;
+        if (zsock_recv (self.writer, "pi", &write, &rc) == -1 || write != self.writing)
+            break;
+        s_write_ended (&self, rc);
+    }
+    zactor_destroy (&self.writer);
+    s_submit_t *submit;
+    while (self.waiting && (submit = (s_submit_t *) zlistx_detach (self.waiting, NULL)))
+        s_submit_destroy (&submit);
+    zlistx_destroy (&self.waiting);
+    zlistx_destroy (&self.writing_submits);
     if (self.waiters) {
         s_waiter_t *waiter;
         while ((waiter = (s_waiter_t *) zlistx_detach (self.waiters, NULL))) {

@@ -13,11 +13,19 @@ typedef struct {
     void *handle;                       //  Position in the arrival list
 } s_entry_t;
 
+struct _cbus_pool_write_t {
+    cbus_store_t *store;                //  Where to write (LevelDB is thread-safe)
+    cbus_store_batch_t *batch;          //  The records
+    zlistx_t *entries;                  //  s_entry_t written by it
+    uint64_t next_sequence;             //  The pool's after this write
+};
+
 struct _cbus_pool_t {
     cbus_store_t *store;                //  The pool's LevelDB
     zhashx_t *index;                    //  txid -> s_entry_t
     zlistx_t *order;                    //  s_entry_t in arrival order
     zlistx_t *staged;                   //  s_entry_t awaiting commit
+    zhashx_t *incoming;                 //  txid -> s_entry_t staged or being written
     cbus_store_batch_t *removals;       //  Unsynced deletes awaiting flush
     size_t bytes;                       //  Total bytes pending
     uint64_t next_sequence;             //  For the next arrival
@@ -60,6 +68,7 @@ cbus_pool_new (const char *path, char *reason)
     self->index = cbus_hash_table_new ();
     self->order = zlistx_new ();
     self->staged = zlistx_new ();
+    self->incoming = cbus_hash_table_new ();
     self->removals = cbus_store_batch_new ();
 
     //  Load every stored entry, then put them back in arrival order.
@@ -128,6 +137,7 @@ cbus_pool_destroy (cbus_pool_t **self_p)
             s_entry_destroy (&entry);
         zlistx_destroy (&self->order);
         zlistx_destroy (&self->staged);
+        zhashx_destroy (&self->incoming);
         zhashx_destroy (&self->index);
         cbus_store_batch_destroy (&self->removals);
         cbus_store_destroy (&self->store);
@@ -151,7 +161,7 @@ cbus_pool_bytes (cbus_pool_t *self)
 bool
 cbus_pool_has (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES])
 {
-    return zhashx_lookup (self->index, txid) != NULL;
+    return zhashx_lookup (self->index, txid) || zhashx_lookup (self->incoming, txid);
 }
 
 const uint8_t *
@@ -173,11 +183,6 @@ cbus_pool_stage (cbus_pool_t *self, cbus_tx_t *tx)
     const uint8_t *txid = cbus_tx_id (tx);
     if (cbus_pool_has (self, txid))
         return false;
-    //  A batch holds at most a few thousand: a linear scan is fine.
-    for (s_entry_t *entry = (s_entry_t *) zlistx_first (self->staged); entry;
-         entry = (s_entry_t *) zlistx_next (self->staged))
-        if (memcmp (entry->txid, txid, CBUS_HASH_BYTES) == 0)
-            return false;
     s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
     memcpy (entry->txid, txid, CBUS_HASH_BYTES);
     const uint8_t *bytes = cbus_tx_bytes (tx, &entry->size);
@@ -185,19 +190,26 @@ cbus_pool_stage (cbus_pool_t *self, cbus_tx_t *tx)
     memcpy (entry->bytes, bytes, entry->size);
     entry->received_ms = cbus_time_ms ();
     zlistx_add_end (self->staged, entry);
+    zhashx_insert (self->incoming, entry->txid, entry);
     return true;
 }
 
-int
-cbus_pool_commit (cbus_pool_t *self)
+cbus_pool_write_t *
+cbus_pool_write_begin (cbus_pool_t *self)
 {
     if (zlistx_size (self->staged) == 0)
-        return 0;
-    cbus_store_batch_t *batch = cbus_store_batch_new ();
+        return NULL;
+    cbus_pool_write_t *write = (cbus_pool_write_t *) zmalloc (sizeof (cbus_pool_write_t));
+    write->store = self->store;
+    write->batch = cbus_store_batch_new ();
+    write->entries = self->staged;
+    self->staged = zlistx_new ();
+    //  Sequence numbers are given now, in arrival order, so that a later
+    //  write's never sort before an earlier one's.
     cbus_buf_t value = {0};
     uint64_t sequence = self->next_sequence;
-    for (s_entry_t *entry = (s_entry_t *) zlistx_first (self->staged); entry;
-         entry = (s_entry_t *) zlistx_next (self->staged)) {
+    for (s_entry_t *entry = (s_entry_t *) zlistx_first (write->entries); entry;
+         entry = (s_entry_t *) zlistx_next (write->entries)) {
         entry->sequence = sequence++;
         uint8_t head [16];
         cbus_put_be64 (head, entry->sequence);
@@ -207,20 +219,48 @@ cbus_pool_commit (cbus_pool_t *self)
         cbus_buf_append (&value, entry->bytes, entry->size);
         uint8_t key [1 + CBUS_HASH_BYTES] = { 'P' };
         memcpy (key + 1, entry->txid, CBUS_HASH_BYTES);
-        cbus_store_batch_put (batch, key, sizeof (key), value.data, value.size);
+        cbus_store_batch_put (write->batch, key, sizeof (key), value.data, value.size);
     }
-    int rc = cbus_store_write (self->store, batch, true);
     cbus_buf_free (&value);
-    cbus_store_batch_destroy (&batch);
+    self->next_sequence = sequence;
+    write->next_sequence = sequence;
+    return write;
+}
+
+int
+cbus_pool_write_run (cbus_pool_write_t *write)
+{
+    return cbus_store_write (write->store, write->batch, true);
+}
+
+void
+cbus_pool_write_end (cbus_pool_t *self, cbus_pool_write_t **write_p, int rc)
+{
+    cbus_pool_write_t *write = *write_p;
+    if (!write)
+        return;
     s_entry_t *entry;
-    while ((entry = (s_entry_t *) zlistx_detach (self->staged, NULL))) {
+    while ((entry = (s_entry_t *) zlistx_detach (write->entries, NULL))) {
+        zhashx_delete (self->incoming, entry->txid);
         if (rc == 0)
             s_insert (self, entry);
         else
             s_entry_destroy (&entry);
     }
-    if (rc == 0)
-        self->next_sequence = sequence;
+    zlistx_destroy (&write->entries);
+    cbus_store_batch_destroy (&write->batch);
+    free (write);
+    *write_p = NULL;
+}
+
+int
+cbus_pool_commit (cbus_pool_t *self)
+{
+    cbus_pool_write_t *write = cbus_pool_write_begin (self);
+    if (!write)
+        return 0;
+    int rc = cbus_pool_write_run (write);
+    cbus_pool_write_end (self, &write, rc);
     return rc;
 }
 
@@ -287,7 +327,9 @@ cbus_pool_test (bool verbose)
     assert (cbus_pool_stage (pool, txs [0]));
     assert (cbus_pool_stage (pool, txs [1]));
     assert (!cbus_pool_stage (pool, txs [1]));
-    assert (!cbus_pool_has (pool, cbus_tx_id (txs [0])));   //  Not before commit
+    size_t size;
+    assert (cbus_pool_has (pool, cbus_tx_id (txs [0])));    //  Known once staged,
+    assert (!cbus_pool_get (pool, cbus_tx_id (txs [0]), &size, NULL));  //  pending once written
     assert (cbus_pool_commit (pool) == 0);
     assert (cbus_pool_size (pool) == 2);
     for (int index = 2; index < 5; index++)
@@ -295,8 +337,34 @@ cbus_pool_test (bool verbose)
     assert (!cbus_pool_stage (pool, txs [0]));              //  Already pending
     assert (cbus_pool_commit (pool) == 0);
     assert (cbus_pool_size (pool) == 5);
-    size_t size;
     assert (cbus_pool_get (pool, cbus_tx_id (txs [3]), &size, NULL) && size > 0);
+
+    //  The three steps: staged and being-written transactions are known,
+    //  pending only once the write ended well.
+    cbus_tx_t *late = NULL;
+    {
+        char *text = zsys_sprintf ("{\"users\": \"u\", \"data\": \"late\", \"dh_parameters\": \"\","
+            " \"server_public_key\": \"\", \"receiver_public_key\": \"\", \"sender_public_key\": \"\"}");
+        json_t *object = cbus_json_parse (text, strlen (text), reason);
+        late = cbus_tx_new_from_json (object, 2000, reason);
+        json_decref (object);
+        zstr_free (&text);
+    }
+    assert (cbus_pool_stage (pool, late));
+    cbus_pool_write_t *write = cbus_pool_write_begin (pool);
+    assert (write && cbus_pool_write_begin (pool) == NULL);
+    assert (cbus_pool_has (pool, cbus_tx_id (late)) && !cbus_pool_stage (pool, late));
+    assert (!cbus_pool_get (pool, cbus_tx_id (late), &size, NULL));
+    assert (cbus_pool_write_run (write) == 0);
+    cbus_pool_write_end (pool, &write, 0);
+    assert (write == NULL && cbus_pool_get (pool, cbus_tx_id (late), &size, NULL));
+    assert (cbus_pool_remove (pool, cbus_tx_id (late)));
+    //  A write that failed leaves nothing behind.
+    assert (cbus_pool_stage (pool, late));
+    write = cbus_pool_write_begin (pool);
+    cbus_pool_write_end (pool, &write, -1);
+    assert (!cbus_pool_has (pool, cbus_tx_id (late)));
+    cbus_tx_destroy (&late);
 
     //  Remove one, reopen: four left, in arrival order.
     assert (cbus_pool_remove (pool, cbus_tx_id (txs [2])));

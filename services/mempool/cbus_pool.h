@@ -31,6 +31,7 @@ size_t
     cbus_pool_size (cbus_pool_t *self);
 size_t
     cbus_pool_bytes (cbus_pool_t *self);
+//  True if pending, staged or being written.
 bool
     cbus_pool_has (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES]);
 //  Bytes of a pending transaction (borrowed) or NULL.
@@ -48,6 +49,22 @@ bool
 int
     cbus_pool_commit (cbus_pool_t *self)
     __attribute__ ((warn_unused_result));
+
+//  The same commit in three steps, so that the fsync can run on another
+//  thread while the owner checks the next submissions (the fsync is most
+//  of a small batch's time). begin takes everything staged (NULL if
+//  nothing is); run writes it, synced, from any thread; end, back on the
+//  owner's thread, makes it pending (rc 0) or drops it. Transactions
+//  being written count as known to cbus_pool_has and cbus_pool_stage.
+typedef struct _cbus_pool_write_t cbus_pool_write_t;
+
+cbus_pool_write_t *
+    cbus_pool_write_begin (cbus_pool_t *self);
+int
+    cbus_pool_write_run (cbus_pool_write_t *write)
+    __attribute__ ((warn_unused_result));
+void
+    cbus_pool_write_end (cbus_pool_t *self, cbus_pool_write_t **write_p, int rc);
 
 //  Remove a transaction (mined or confirmed). Returns true if it was
 //  pending. Removals are flushed by cbus_pool_flush.
