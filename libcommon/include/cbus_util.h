@@ -52,6 +52,12 @@ int
     cbus_fail (char *reason, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  A NUL-terminated copy of size bytes that need not be terminated
+//  themselves (a msgpack string, say); caller frees. Unlike strndup it
+//  never looks past size.
+char *
+    cbus_strdup_size (const void *data, size_t size);
+
 //  Big-endian 64-bit integers, for keys that must sort by number.
 void
     cbus_put_be64 (uint8_t *out, uint64_t value);

@@ -70,7 +70,7 @@ s_add_user (cbus_tx_t *self, const char *name, size_t size, char *reason)
         return cbus_fail (reason, "users: at most %d users", CBUS_TX_MAX_USERS);
     self->users = (char **) realloc (self->users, (self->user_count + 1) * sizeof (char *));
     assert (self->users);
-    self->users [self->user_count++] = strndup (name, size);
+    self->users [self->user_count++] = cbus_strdup_size (name, size);
     return 0;
 }
 
@@ -288,7 +288,7 @@ s_check_data (const msgpack_object *object, int depth, char *reason)
                 //  Duplicate keys: a hash for big maps, pairwise for small.
                 bool duplicate = false;
                 if (seen) {
-                    char *name = strndup (key->via.str.ptr, key->via.str.size);
+                    char *name = cbus_strdup_size (key->via.str.ptr, key->via.str.size);
                     duplicate = zhash_insert (seen, name, (void *) 1) != 0;
                     free (name);
                 }
@@ -388,8 +388,8 @@ cbus_tx_new_from_bytes (const void *data, size_t size, char *reason)
     for (int index = 2; index < S_REQUIRED; index++)
         if (s_check_string (&pairs [index].val, s_fields [index], reason))
             goto failed;
-    self->receiver_key = strndup (pairs [4].val.via.str.ptr, pairs [4].val.via.str.size);
-    self->sender_key = strndup (pairs [5].val.via.str.ptr, pairs [5].val.via.str.size);
+    self->receiver_key = cbus_strdup_size (pairs [4].val.via.str.ptr, pairs [4].val.via.str.size);
+    self->sender_key = cbus_strdup_size (pairs [5].val.via.str.ptr, pairs [5].val.via.str.size);
     const msgpack_object *timestamp = &pairs [6].val;
     if (timestamp->type != MSGPACK_OBJECT_POSITIVE_INTEGER || timestamp->via.u64 < 1
     ||  timestamp->via.u64 > S_MAX_TIMESTAMP) {

@@ -146,6 +146,17 @@ cbus_fail (char *reason, const char *format, ...)
     return -1;
 }
 
+char *
+cbus_strdup_size (const void *data, size_t size)
+{
+    char *copy = (char *) malloc (size + 1);
+    assert (copy);
+    if (size)
+        memcpy (copy, data, size);
+    copy [size] = 0;
+    return copy;
+}
+
 void
 cbus_put_be64 (uint8_t *out, uint64_t value)
 {
@@ -247,6 +258,9 @@ cbus_util_test (bool verbose)
     assert (memcmp (back, bytes, 4) == 0);
     assert (cbus_hex_decode ("007fab", back, 4) == -1);
     assert (cbus_hex_decode ("007fabfg", back, 4) == -1);
+    char *copy = cbus_strdup_size ("abcdef", 3);
+    assert (streq (copy, "abc"));
+    free (copy);
     uint8_t be [8];
     cbus_put_be64 (be, 0x0102030405060708ULL);
     assert (be [0] == 1 && be [7] == 8);

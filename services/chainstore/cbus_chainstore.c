@@ -478,7 +478,7 @@ s_handle_history (s_chainstore_t *self, cbus_request_t *request)
                           "A user or key is 1 to %d bytes of UTF-8", CBUS_TX_MAX_FIELD_BYTES);
         return;
     }
-    char *text = strndup (name, name_size);
+    char *text = cbus_strdup_size (name, name_size);
     cbus_chain_history_t items [S_HISTORY_MAX + 1];
     //  One more than asked: whether there is a next page.
     size_t count = cbus_chain_history (self->chain, kind, text, before_height, (uint32_t) before_index,
