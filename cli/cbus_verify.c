@@ -559,15 +559,8 @@ static uint64_t
 s_median_time (s_audit_t *self)
 {
     uint64_t times [S_MEDIAN_SPAN];
-    size_t count = self->time_count;
     memcpy (times, self->times, sizeof (times));
-    for (size_t index = 1; index < count; index++)
-        for (size_t other = index; other > 0 && times [other - 1] > times [other]; other--) {
-            uint64_t swap = times [other];
-            times [other] = times [other - 1];
-            times [other - 1] = swap;
-        }
-    return count? times [count / 2]: 0;
+    return cbus_median_u64 (times, self->time_count);
 }
 
 //  The index entry ('I') of a walked block: height, header, work.

@@ -58,6 +58,11 @@ int
 char *
     cbus_strdup_size (const void *data, size_t size);
 
+//  Median of count values (the upper one of an even count), sorting them
+//  in place; 0 for none. For short lists: insertion sort, O(count^2).
+uint64_t
+    cbus_median_u64 (uint64_t *values, size_t count);
+
 //  Big-endian 64-bit integers, for keys that must sort by number.
 void
     cbus_put_be64 (uint8_t *out, uint64_t value);

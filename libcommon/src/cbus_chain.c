@@ -151,14 +151,7 @@ s_median_time_past (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
             break;
         memcpy (cursor, entry.header.prev_hash, CBUS_HASH_BYTES);
     }
-    //  Insertion sort: at most 11 values.
-    for (int index = 1; index < count; index++)
-        for (int other = index; other > 0 && times [other - 1] > times [other]; other--) {
-            uint64_t swap = times [other];
-            times [other] = times [other - 1];
-            times [other - 1] = swap;
-        }
-    return count ? times [count / 2] : 0;
+    return cbus_median_u64 (times, (size_t) count);
 }
 
 cbus_chain_t *

@@ -157,6 +157,18 @@ cbus_strdup_size (const void *data, size_t size)
     return copy;
 }
 
+uint64_t
+cbus_median_u64 (uint64_t *values, size_t count)
+{
+    for (size_t index = 1; index < count; index++)
+        for (size_t other = index; other > 0 && values [other - 1] > values [other]; other--) {
+            uint64_t swap = values [other];
+            values [other] = values [other - 1];
+            values [other - 1] = swap;
+        }
+    return count ? values [count / 2] : 0;
+}
+
 void
 cbus_put_be64 (uint8_t *out, uint64_t value)
 {
@@ -258,6 +270,9 @@ cbus_util_test (bool verbose)
     assert (memcmp (back, bytes, 4) == 0);
     assert (cbus_hex_decode ("007fab", back, 4) == -1);
     assert (cbus_hex_decode ("007fabfg", back, 4) == -1);
+    uint64_t values [] = { 5, 1, 4, 2, 3 };
+    assert (cbus_median_u64 (values, 5) == 3 && values [0] == 1 && values [4] == 5);
+    assert (cbus_median_u64 (values, 0) == 0);
     char *copy = cbus_strdup_size ("abcdef", 3);
     assert (streq (copy, "abc"));
     free (copy);
