@@ -1461,18 +1461,6 @@ s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
     *con_cls = NULL;
 }
 
-static int
-s_hex_value (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 //  Decode %HH in a URL path in place, as MHD does, except %00: a NUL
 //  would cut our C string short and make "/chain%00" read as "/chain".
 //  It stays as the three characters, which match no route or file.
@@ -1484,8 +1472,8 @@ s_unescape (void *cls, struct MHD_Connection *connection, char *text)
     char *out = text;
     for (const char *in = text; *in; ) {
         int high, low;
-        if (in [0] == '%' && (high = s_hex_value (in [1])) >= 0
-        &&  (low = s_hex_value (in [2])) >= 0 && (high | low)) {
+        if (in [0] == '%' && (high = cbus_hex_digit (in [1])) >= 0
+        &&  (low = cbus_hex_digit (in [2])) >= 0 && (high | low)) {
             *out++ = (char) (high << 4 | low);
             in += 3;
         }

@@ -29,6 +29,14 @@ void
     cbus_service_fail (zsock_t *pipe, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  A service's request ROUTER, bound to endpoint, taking messages up to
+//  max_size bytes, with deep queues. NULL with a reason if it will not bind.
+zsock_t *
+    cbus_service_router (const char *endpoint, int64_t max_size, char *reason);
+//  Answer PING with {"role": role, "pid": n}, as every service does.
+int
+    cbus_service_pong (zsock_t *router, cbus_request_t *request, const char *role);
+
 //  zloop handlers every actor uses: the pipe handler ends the loop on
 //  $TERM; the heartbeat timer publishes node.heartbeat through the
 //  cbus_pub_t given as its argument.

@@ -40,6 +40,9 @@ int
 //  Lowercase hex of size bytes into out, which must hold 2*size+1 chars.
 void
     cbus_hex_encode (const uint8_t *data, size_t size, char *out);
+//  Value of one hex digit (either case), or -1.
+int
+    cbus_hex_digit (char c);
 //  Decode exactly size bytes from a hex string of length 2*size.
 //  Returns 0, or -1 if the text is not that many hex digits.
 int

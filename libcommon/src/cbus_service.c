@@ -21,6 +21,32 @@ cbus_service_fail (zsock_t *pipe, const char *format, ...)
     zstr_send (pipe, "FAILED");
 }
 
+zsock_t *
+cbus_service_router (const char *endpoint, int64_t max_size, char *reason)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (router, (int) max_size);
+    zsock_set_sndhwm (router, 100000);
+    zsock_set_rcvhwm (router, 100000);
+    if (zsock_bind (router, "%s", endpoint)) {
+        cbus_fail (reason, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&router);
+    }
+    return router;
+}
+
+int
+cbus_service_pong (zsock_t *router, cbus_request_t *request, const char *role)
+{
+    cbus_buf_t buf = {0};
+    msgpack_packer pk = cbus_packer_begin (&buf, 2);
+    cbus_pack_kv_str (&pk, "role", role);
+    cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
+    int rc = cbus_reply_send (router, request, CBUS_STATUS_OK, buf.data, buf.size);
+    cbus_buf_free (&buf);
+    return rc;
+}
+
 int
 cbus_service_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
 {

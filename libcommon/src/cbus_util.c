@@ -109,8 +109,8 @@ cbus_hex_encode (const uint8_t *data, size_t size, char *out)
     out [2 * size] = 0;
 }
 
-static int
-s_hex_digit (char c)
+int
+cbus_hex_digit (char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -127,8 +127,8 @@ cbus_hex_decode (const char *text, uint8_t *out, size_t size)
     if (!text || strlen (text) != 2 * size)
         return -1;
     for (size_t index = 0; index < size; index++) {
-        int high = s_hex_digit (text [2 * index]);
-        int low = s_hex_digit (text [2 * index + 1]);
+        int high = cbus_hex_digit (text [2 * index]);
+        int low = cbus_hex_digit (text [2 * index + 1]);
         if (high < 0 || low < 0)
             return -1;
         out [index] = (uint8_t) (high << 4 | low);

@@ -528,12 +528,8 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     if (!request->decoded)
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "The body is not a msgpack map");
     else
-    if (streq (command, CBUS_CMD_PING)) {
-        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
-        cbus_pack_kv_str (&pk, "role", "chainstore");
-        cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
-        s_send (self, request);
-    }
+    if (streq (command, CBUS_CMD_PING))
+        cbus_service_pong (self->router, request, "chainstore");
     else
     if (streq (command, CBUS_CMD_TIP))
         s_handle_tip (self, request);
@@ -595,12 +591,9 @@ cbus_chainstore_actor (zsock_t *pipe, void *args)
         cbus_service_fail (pipe, "%s", reason);
         goto cleanup;
     }
-    self.router = zsock_new (ZMQ_ROUTER);
-    zsock_set_maxmsgsize (self.router, CBUS_MSG_MAX_BYTES);
-    zsock_set_sndhwm (self.router, 100000);
-    zsock_set_rcvhwm (self.router, 100000);
-    if (zsock_bind (self.router, "%s", endpoint)) {
-        cbus_service_fail (pipe, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+    self.router = cbus_service_router (endpoint, CBUS_MSG_MAX_BYTES, reason);
+    if (!self.router) {
+        cbus_service_fail (pipe, "%s", reason);
         goto cleanup;
     }
     self.pub = cbus_pub_new (bus, "chainstore");

@@ -549,12 +549,8 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t **batch, size_t
         s_send (self, request);
     }
     else
-    if (streq (command, CBUS_CMD_PING)) {
-        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
-        cbus_pack_kv_str (&pk, "role", "mempool");
-        cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
-        s_send (self, request);
-    }
+    if (streq (command, CBUS_CMD_PING))
+        cbus_service_pong (self->router, request, "mempool");
     else
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
     cbus_request_destroy (&request);
@@ -781,12 +777,9 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
         cbus_service_fail (pipe, "%s", reason);
         goto cleanup;
     }
-    self.router = zsock_new (ZMQ_ROUTER);
-    zsock_set_maxmsgsize (self.router, CBUS_MSG_MAX_BYTES);
-    zsock_set_sndhwm (self.router, 100000);
-    zsock_set_rcvhwm (self.router, 100000);
-    if (zsock_bind (self.router, "%s", endpoint)) {
-        cbus_service_fail (pipe, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+    self.router = cbus_service_router (endpoint, CBUS_MSG_MAX_BYTES, reason);
+    if (!self.router) {
+        cbus_service_fail (pipe, "%s", reason);
         goto cleanup;
     }
     self.sub = zsock_new_sub (bus_out, "chain.block.");

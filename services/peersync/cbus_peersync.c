@@ -1590,12 +1590,8 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
         request = NULL;             //  Kept until answered
     }
     else
-    if (streq (command, CBUS_CMD_PING)) {
-        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
-        cbus_pack_kv_str (&pk, "role", "peersync");
-        cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
-        s_local_reply (self, request);
-    }
+    if (streq (command, CBUS_CMD_PING))
+        cbus_service_pong (self->router, request, "peersync");
     else
         cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
     if (request && request != self->resolve)
@@ -1731,10 +1727,9 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
         cbus_service_fail (pipe, "%s", reason);
         goto cleanup;
     }
-    self.router = zsock_new (ZMQ_ROUTER);
-    zsock_set_maxmsgsize (self.router, 1024 * 1024);
-    if (zsock_bind (self.router, "%s", endpoint)) {
-        cbus_service_fail (pipe, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+    self.router = cbus_service_router (endpoint, 1024 * 1024, reason);
+    if (!self.router) {
+        cbus_service_fail (pipe, "%s", reason);
         goto cleanup;
     }
     //  The peer protocol: CurveZMQ ROUTER, and the plaintext directory.
