@@ -42,6 +42,12 @@ cbus_tx_t *
 cbus_tx_t *
     cbus_tx_new_from_bytes (const void *data, size_t size, char *reason);
 
+//  The same checks except the signature, which the caller verifies with
+//  cbus_tx_verify: the mempool decodes on one thread and verifies on
+//  another.
+cbus_tx_t *
+    cbus_tx_decode (const void *data, size_t size, char *reason);
+
 //  Verify the signature, if any, against sender_public_key. Returns 0 for
 //  an unsigned transaction or a good signature, -1 with a reason.
 int

@@ -11,6 +11,9 @@
 #define S_TICK_MS 1000
 //  Most txids asked about in one TX.KNOWN.
 #define S_KNOWN_BATCH 10000
+//  Most submissions handed to the verifier thread at once: small enough
+//  that verifying, checking, writing and answering overlap.
+#define S_CHUNK_MAX 64
 
 typedef struct {
     cbus_request_t *request;    //  The MINE request, answered on connect
@@ -19,6 +22,7 @@ typedef struct {
 
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe
+    zloop_t *loop;              //  Our reactor
     zsock_t *router;            //  Submissions, MINE, queries
     zsock_t *sub;               //  chain.block.* from the bus
     cbus_client_t *chainstore;  //  Synchronous questions to the chainstore
@@ -45,6 +49,11 @@ typedef struct {
     size_t batch_max;
     bool require_signatures;    //  Node policy: unsigned refused
     int64_t mine_timeout_ms;
+    //  Signatures are verified on their own thread, in arrival order,
+    //  while this one checks, stages and answers what came before.
+    zactor_t *verifier;         //  Runs s_verifier_actor
+    size_t verifying;           //  Submissions in the verifier
+    bool intake_paused;         //  batch_max reached: router not read
     //  Group commit, double-buffered: one write at a time runs on the
     //  writer thread while the next batch is checked and staged here.
     zactor_t *writer;           //  Runs cbus_pool_write_run off this thread
@@ -59,9 +68,16 @@ typedef struct {
 typedef struct {
     cbus_request_t *request;    //  Answered after the commit
     cbus_tx_t *tx;              //  Checked transaction
+    char *refusal;              //  Why the verifier refused it, or NULL
     bool staged;                //  New: written by the next write
     bool confirmed;             //  Already in the chain
 } s_submit_t;
+
+//  Submissions on their way through the verifier, in arrival order.
+typedef struct {
+    size_t count;
+    s_submit_t *submits [S_CHUNK_MAX];
+} s_chunk_t;
 
 static void
 s_send (s_mempool_t *self, cbus_request_t *request)
@@ -343,6 +359,7 @@ s_submit_destroy (s_submit_t **submit_p)
     if (*submit_p) {
         cbus_request_destroy (&(*submit_p)->request);
         cbus_tx_destroy (&(*submit_p)->tx);
+        free ((*submit_p)->refusal);
         free (*submit_p);
         *submit_p = NULL;
     }
@@ -392,6 +409,32 @@ s_write_ended (s_mempool_t *self, int rc)
     s_write_next (self);
 }
 
+//  Submissions taken in and not yet being written: in the verifier or
+//  staged for the next write.
+static size_t
+s_intake (s_mempool_t *self)
+{
+    return self->verifying + zlistx_size (self->waiting);
+}
+
+static int
+    s_on_request (zloop_t *loop, zsock_t *reader, void *arg);
+
+//  At batch_max submissions taken in, stop reading requests: the rest
+//  wait in the socket's queue (and the senders') until a write takes
+//  some; then read again.
+static void
+s_intake_check (s_mempool_t *self)
+{
+    bool full = s_intake (self) >= self->batch_max;
+    if (full && !self->intake_paused)
+        zloop_reader_end (self->loop, self->router);
+    else
+    if (!full && self->intake_paused)
+        zloop_reader (self->loop, self->router, s_on_request, self);
+    self->intake_paused = full;
+}
+
 static int
 s_on_written (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -399,8 +442,10 @@ s_on_written (zloop_t *loop, zsock_t *reader, void *arg)
     s_mempool_t *self = (s_mempool_t *) arg;
     void *write = NULL;
     int rc = -1;
-    if (zsock_recv (reader, "pi", &write, &rc) == 0 && write == self->writing)
+    if (zsock_recv (reader, "pi", &write, &rc) == 0 && write == self->writing) {
         s_write_ended (self, rc);
+        s_intake_check (self);
+    }
     return 0;
 }
 
@@ -492,9 +537,10 @@ s_handle_tx_get (s_mempool_t *self, cbus_request_t *request)
     s_send (self, request);
 }
 
-//  Handle one request; TX.SUBMIT is checked and added to the batch.
+//  Handle one request; TX.SUBMIT is decoded and added to the chunk for
+//  the verifier.
 static void
-s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t **batch, size_t *count)
+s_handle (s_mempool_t *self, cbus_request_t *request, s_chunk_t *chunk)
 {
     const char *command = request->command;
     if (!request->decoded)
@@ -508,7 +554,7 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t **batch, size_t
         if (cbus_msg_get_bin (cbus_request_map (request), "tx", &data, &size))
             cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.SUBMIT needs tx bytes");
         else
-        if (!(tx = cbus_tx_new_from_bytes (data, size, reason)))
+        if (!(tx = cbus_tx_decode (data, size, reason)))
             cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "%s", reason);
         else
         if (self->require_signatures && !cbus_tx_is_signed (tx)) {
@@ -519,12 +565,12 @@ s_handle (s_mempool_t *self, cbus_request_t *request, s_submit_t **batch, size_t
         }
         else {
             //  Every submission, duplicates too, is answered after the
-            //  batch's commit, in arrival order.
-            batch [*count] = (s_submit_t *) zmalloc (sizeof (s_submit_t));
-            batch [*count]->request = request;
-            batch [*count]->tx = tx;
-            (*count)++;
-            return;                 //  The batch owns the request now
+            //  commit of its batch, in arrival order.
+            s_submit_t *submit = (s_submit_t *) zmalloc (sizeof (s_submit_t));
+            submit->request = request;
+            submit->tx = tx;
+            chunk->submits [chunk->count++] = submit;
+            return;                 //  The chunk owns the request now
         }
     }
     else
@@ -561,18 +607,77 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
     s_mempool_t *self = (s_mempool_t *) arg;
-    //  Drain what has arrived, up to batch_max submissions: everything
-    //  that came in while the last fsync ran shares the next one.
-    s_submit_t **batch = (s_submit_t **) calloc (self->batch_max, sizeof (s_submit_t *));
-    size_t count = 0;
+    //  Take what has arrived, up to a chunk of submissions; the chunk
+    //  goes to the verifier, and what arrives meanwhile makes the next.
+    s_chunk_t *chunk = (s_chunk_t *) zmalloc (sizeof (s_chunk_t));
     do {
         cbus_request_t *request = cbus_request_recv (self->router);
         if (request)
-            s_handle (self, request, batch, &count);
-    } while (count < self->batch_max && (zsock_events (self->router) & ZMQ_POLLIN));
-    if (count)
-        s_check_batch (self, batch, count);
-    free (batch);
+            s_handle (self, request, chunk);
+    } while (chunk->count < S_CHUNK_MAX && s_intake (self) + chunk->count < self->batch_max
+          && (zsock_events (self->router) & ZMQ_POLLIN));
+    if (chunk->count) {
+        self->verifying += chunk->count;
+        zsock_send (zactor_sock (self->verifier), "sp", "VERIFY", chunk);
+    }
+    else
+        free (chunk);
+    s_intake_check (self);
+    return 0;
+}
+
+//  The verifier: checks the signatures of each chunk it is given and
+//  hands the chunk back; a submission that fails gets its refusal.
+static void
+s_verifier_actor (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_signal (pipe, 0);
+    while (true) {
+        char *command = NULL;
+        void *pointer = NULL;
+        if (zsock_recv (pipe, "sp", &command, &pointer) == -1)
+            break;
+        bool stop = !command || !streq (command, "VERIFY");
+        zstr_free (&command);
+        if (stop)
+            break;
+        s_chunk_t *chunk = (s_chunk_t *) pointer;
+        char reason [CBUS_REASON_MAX];
+        for (size_t index = 0; index < chunk->count; index++)
+            if (cbus_tx_verify (chunk->submits [index]->tx, reason))
+                chunk->submits [index]->refusal = strdup (reason);
+        zsock_send (pipe, "p", chunk);
+    }
+}
+
+//  A chunk is back from the verifier: refuse what failed, check and
+//  stage the rest for the next write.
+static int
+s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    void *pointer = NULL;
+    if (zsock_recv (reader, "p", &pointer) || !pointer)
+        return 0;
+    s_chunk_t *chunk = (s_chunk_t *) pointer;
+    self->verifying -= chunk->count;
+    size_t kept = 0;
+    for (size_t index = 0; index < chunk->count; index++) {
+        s_submit_t *submit = chunk->submits [index];
+        if (submit->refusal) {
+            cbus_reply_error (self->router, submit->request, CBUS_STATUS_INVALID, "%s",
+                              submit->refusal);
+            s_submit_destroy (&submit);
+        }
+        else
+            chunk->submits [kept++] = submit;
+    }
+    if (kept)
+        s_check_batch (self, chunk->submits, kept);
+    free (chunk);
+    s_intake_check (self);
     return 0;
 }
 
@@ -794,6 +899,9 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
     zloop_reader (loop, self.router, s_on_request, &self);
     zloop_reader (loop, self.sub, s_on_chain_event, &self);
+    self.loop = loop;
+    self.verifier = zactor_new (s_verifier_actor, NULL);
+    zloop_reader (loop, zactor_sock (self.verifier), s_on_verified, &self);
     self.writer = zactor_new (s_writer_actor, NULL);
     zloop_reader (loop, zactor_sock (self.writer), s_on_written, &self);
     zloop_timer (loop, S_TICK_MS, 0, s_on_tick, &self);
@@ -802,6 +910,19 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     zloop_start (loop);
 cleanup:
     zloop_destroy (&loop);
+    //  Chunks still in the verifier come back and are dropped unanswered,
+    //  as the staged ones are: nothing of them was stored.
+    while (self.verifying) {
+        void *pointer = NULL;
+        if (zsock_recv (self.verifier, "p", &pointer) || !pointer)
+            break;
+        s_chunk_t *chunk = (s_chunk_t *) pointer;
+        self.verifying -= chunk->count;
+        for (size_t index = 0; index < chunk->count; index++)
+            s_submit_destroy (&chunk->submits [index]);
+        free (chunk);
+    }
+    zactor_destroy (&self.verifier);
     //  Writes still running end first: what they hold is answered (and
     //  ending one may start the next with what was staged meanwhile).
     while (self.writing) {

@@ -119,6 +119,8 @@ typedef struct {
     //  Gossip out
     cbus_buf_t relay;           //  TX body being gathered
     size_t relay_count;         //  Transactions in it
+    size_t linked;              //  Peers linked: mempool.tx.added is
+                                //  subscribed to while there are any
     //  Resolve
     cbus_request_t *resolve;    //  The RESOLVE waiting for an answer
     int64_t resolve_ask_until;  //  End of the asking phase
@@ -310,6 +312,12 @@ s_set_state (s_peersync_t *self, s_peer_t *peer, s_state_t state, const char *re
     if (state == P_REFUSED)
         peer->next_try = cbus_mono_ms () + S_REFUSED_RETRY_MS;
     snprintf (peer->reason, sizeof (peer->reason), "%s", reason ? reason : "");
+    //  New transactions are only worth hearing while a peer is linked;
+    //  with none, the mempool's PUB (which filters) does not send them.
+    if (!was_linked && state == P_LINKED && self->linked++ == 0)
+        zsock_set_subscribe (self->sub, CBUS_TOPIC_TX_ADDED);
+    if (was_linked && state != P_LINKED && --self->linked == 0)
+        zsock_set_unsubscribe (self->sub, CBUS_TOPIC_TX_ADDED);
     if (was_linked && state != P_LINKED) {
         zsys_info ("peer unlinked peer=%s state=%s reason=\"%s\"", s_peer_name (peer),
                    s_state_names [state], peer->reason);
@@ -1760,8 +1768,7 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
     const char *advertise = cbus_config_str (config, "peersync/p2p_advertise");
     snprintf (self.endpoint, sizeof (self.endpoint), "tcp://%s:%d", *advertise ? advertise : bind, port);
 
-    self.sub = zsock_new_sub (bus_out, CBUS_TOPIC_TX_ADDED);
-    zsock_set_subscribe (self.sub, "chain.block.");
+    self.sub = zsock_new_sub (bus_out, "chain.block.");
     zsock_set_rcvhwm (self.sub, 200000);
     self.mempool = zsock_new (ZMQ_DEALER);
     zsock_set_linger (self.mempool, 0);
