@@ -3,27 +3,69 @@
     machine's Ed25519 ceiling measured in the same run
 
     Usage: cbus_bench_signed COUNT FILE
-    Writes COUNT distinct signed transactions (one JSON object a line,
-    ready for POST /transactions/new) to FILE, then prints
-        verify_per_s=N     libsodium Ed25519 verifications per second, one core
+           cbus_bench_signed --ceiling
+    The first writes COUNT distinct signed transactions (one JSON object a
+    line, ready for POST /transactions/new) to FILE and prints
         sign_per_s=N       signatures per second, one core
+        verify_per_s=N     libsodium Ed25519 verifications per second, one core
+    The second prints only verify_per_s. The ceiling is the median of
+    several bursts, so that one noisy moment does not make it.
     =========================================================================
 */
 #include "cbus.h"
 #include <sodium.h>
 
-//  Verifications timed for the ceiling.
-#define S_VERIFY_ROUNDS 20000
+//  The ceiling: bursts of verifications of one typical transaction's
+//  bytes, timed one by one; their median.
+#define S_BURSTS 7
+#define S_BURST_ROUNDS 4000
+
+static int
+s_compare_double (const void *left, const void *right)
+{
+    double a = *(const double *) left, b = *(const double *) right;
+    return a < b ? -1 : a > b;
+}
+
+static int
+s_print_ceiling (void)
+{
+    uint8_t public_key [crypto_sign_PUBLICKEYBYTES], secret_key [crypto_sign_SECRETKEYBYTES];
+    crypto_sign_keypair (public_key, secret_key);
+    const char *sample = "a canonical transaction of about three hundred bytes, standing in for one";
+    uint8_t message [300];
+    memset (message, 'x', sizeof (message));
+    memcpy (message, sample, strlen (sample));
+    uint8_t signature [crypto_sign_BYTES];
+    crypto_sign_detached (signature, NULL, message, sizeof (message), secret_key);
+    double rates [S_BURSTS];
+    for (int burst = 0; burst < S_BURSTS; burst++) {
+        int64_t started = zclock_usecs ();
+        int good = 0;
+        for (int round = 0; round < S_BURST_ROUNDS; round++)
+            good += crypto_sign_verify_detached (signature, message, sizeof (message),
+                                                 public_key) == 0;
+        int64_t took = zclock_usecs () - started;
+        if (good != S_BURST_ROUNDS)
+            return 1;
+        rates [burst] = S_BURST_ROUNDS * 1e6 / (double) (took ? took : 1);
+    }
+    qsort (rates, S_BURSTS, sizeof (double), s_compare_double);
+    printf ("verify_per_s=%.0f\n", rates [S_BURSTS / 2]);
+    return 0;
+}
 
 int
 main (int argc, char *argv [])
 {
-    if (argc != 3 || atoi (argv [1]) <= 0) {
-        fprintf (stderr, "usage: cbus_bench_signed COUNT FILE\n");
-        return 2;
-    }
     if (sodium_init () < 0)
         return 1;
+    if (argc == 2 && streq (argv [1], "--ceiling"))
+        return s_print_ceiling ();
+    if (argc != 3 || atoi (argv [1]) <= 0) {
+        fprintf (stderr, "usage: cbus_bench_signed COUNT FILE | --ceiling\n");
+        return 2;
+    }
     int count = atoi (argv [1]);
     FILE *out = fopen (argv [2], "w");
     if (!out) {
@@ -66,21 +108,6 @@ main (int argc, char *argv [])
         fprintf (stderr, "cbus_bench_signed: cannot write %s\n", argv [2]);
         return 1;
     }
-    //  The ceiling: verify one typical transaction's bytes again and again.
-    const char *sample = "a canonical transaction of about three hundred bytes, standing in for one";
-    uint8_t message [300];
-    memset (message, 'x', sizeof (message));
-    memcpy (message, sample, strlen (sample));
-    uint8_t signature [crypto_sign_BYTES];
-    crypto_sign_detached (signature, NULL, message, sizeof (message), secret_key);
-    started = cbus_mono_ms ();
-    int good = 0;
-    for (int round = 0; round < S_VERIFY_ROUNDS; round++)
-        good += crypto_sign_verify_detached (signature, message, sizeof (message), public_key) == 0;
-    int64_t verify_ms = cbus_mono_ms () - started;
-    if (good != S_VERIFY_ROUNDS)
-        return 1;
-    printf ("verify_per_s=%.0f\n", S_VERIFY_ROUNDS * 1000.0 / (double) (verify_ms ? verify_ms : 1));
     printf ("sign_per_s=%.0f\n", count * 1000.0 / (double) (signed_ms ? signed_ms : 1));
-    return 0;
+    return s_print_ceiling ();
 }

@@ -81,6 +81,11 @@ uint64_t
 int64_t
     cbus_mono_ms (void);
 
+//  Name the calling thread (at most 15 characters are kept), so that top,
+//  ps -L and /proc/PID/task/TID/comm tell a service's threads apart.
+void
+    cbus_thread_name (const char *name);
+
 //  Write a whole file atomically: temp file, fsync, rename, fsync dir.
 int
     cbus_file_write_atomic (const char *path, const void *data, size_t size);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 
 void
 cbus_buf_init (cbus_buf_t *self)
@@ -207,6 +208,16 @@ cbus_mono_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void
+cbus_thread_name (const char *name)
+{
+    char cut [16];
+    size_t size = strnlen (name, sizeof (cut) - 1);
+    memcpy (cut, name, size);
+    cut [size] = 0;
+    pthread_setname_np (pthread_self (), cut);
+}
+
 int
 cbus_file_write_atomic (const char *path, const void *data, size_t size)
 {
@@ -259,6 +270,13 @@ cbus_util_test (bool verbose)
     assert (memcmp (buf.data, "abc-42-0123", 11) == 0);
     cbus_buf_reset (&buf);
     assert (buf.size == 0 && buf.data [0] == 0);
+    //  Thread names are cut to what the kernel keeps.
+    char saved [16], named [16];
+    assert (pthread_getname_np (pthread_self (), saved, sizeof (saved)) == 0);
+    cbus_thread_name ("cbus-a-name-too-long-to-keep");
+    assert (pthread_getname_np (pthread_self (), named, sizeof (named)) == 0);
+    assert (streq (named, "cbus-a-name-too"));
+    cbus_thread_name (saved);
     cbus_buf_free (&buf);
 
     uint8_t bytes [4] = { 0x00, 0x7f, 0xab, 0xff };

@@ -54,12 +54,14 @@ typedef struct {
     zactor_t *verifier;         //  Runs s_verifier_actor
     size_t verifying;           //  Submissions in the verifier
     bool intake_paused;         //  batch_max reached: router not read
+    bool stopping;              //  Only writes in flight still end
     //  Group commit, double-buffered: one write at a time runs on the
     //  writer thread while the next batch is checked and staged here.
     zactor_t *writer;           //  Runs cbus_pool_write_run off this thread
     cbus_pool_write_t *writing; //  The write in flight, or NULL
     zlistx_t *writing_submits;  //  s_submit_t answered when it ends
-    zlistx_t *waiting;          //  s_submit_t staged for the next write
+    zlistx_t *verified;         //  s_submit_t verified, for the next write
+    zlistx_t *waiting;          //  s_submit_t checked, for the next write
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
 } s_mempool_t;
@@ -365,15 +367,74 @@ s_submit_destroy (s_submit_t **submit_p)
     }
 }
 
-//  Start the next write if none runs: everything staged goes to the
-//  writer thread, and the submissions waiting on it go with it. With
-//  nothing staged, those waiting (duplicates of durable transactions)
-//  are answered at once.
+//  Check the verified submissions against the pool and the chain, with
+//  one question to the chainstore for all of them, and stage the new ones
+//  for the write about to start. Refusals are answered now, the rest
+//  when that write has ended. A submission already pending, being
+//  written, or confirmed is answered as a duplicate, never stored twice.
+static void
+s_check_verified (s_mempool_t *self)
+{
+    size_t count = zlistx_size (self->verified);
+    if (count == 0 || self->stopping)
+        return;
+    s_submit_t **batch = (s_submit_t **) malloc (count * sizeof (s_submit_t *));
+    const uint8_t **txids = (const uint8_t **) malloc (count * sizeof (uint8_t *));
+    size_t *answer = (size_t *) malloc (count * sizeof (size_t));
+    bool *known = (bool *) calloc (count, sizeof (bool));
+    size_t asked = 0;
+    for (size_t index = 0; index < count; index++) {
+        batch [index] = (s_submit_t *) zlistx_detach (self->verified, NULL);
+        answer [index] = asked;
+        if (!cbus_pool_has (self->pool, cbus_tx_id (batch [index]->tx)))
+            txids [asked++] = cbus_tx_id (batch [index]->tx);
+    }
+    bool chain_answered = asked == 0 || s_known (self, txids, asked, known) == 0;
+    size_t room = cbus_pool_size (self->pool) < self->max_pending
+                ? self->max_pending - cbus_pool_size (self->pool) : 0;
+    for (size_t index = 0; index < count; index++) {
+        s_submit_t *submit = batch [index];
+        //  The pool only grows in this loop: what it lacks now, it
+        //  lacked above, so that submission's answer is known [answer].
+        bool known_here = cbus_pool_has (self->pool, cbus_tx_id (submit->tx));
+        if (!known_here && !chain_answered) {
+            cbus_reply_error (self->router, submit->request, CBUS_STATUS_UNAVAILABLE,
+                              "chainbus-chainstore did not answer");
+            s_submit_destroy (&submit);
+            continue;
+        }
+        if (!known_here) {
+            submit->confirmed = known [answer [index]];
+            if (!submit->confirmed && room == 0) {
+                cbus_reply_error (self->router, submit->request, CBUS_STATUS_FULL,
+                                  "The mempool is full (%zu pending): try again later",
+                                  cbus_pool_size (self->pool));
+                s_submit_destroy (&submit);
+                continue;
+            }
+            if (!submit->confirmed) {
+                submit->staged = cbus_pool_stage (self->pool, submit->tx);
+                room -= submit->staged;
+            }
+        }
+        zlistx_add_end (self->waiting, submit);
+    }
+    free (batch);
+    free (txids);
+    free (answer);
+    free (known);
+}
+
+//  Start the next write if none runs: what was verified meanwhile is
+//  checked and staged, everything staged goes to the writer thread, and
+//  the submissions waiting on it go with it. With nothing staged, those
+//  waiting (duplicates of durable transactions) are answered at once.
 static void
 s_write_next (s_mempool_t *self)
 {
     if (self->writing)
         return;                     //  Its end calls us again
+    s_check_verified (self);
     self->writing = cbus_pool_write_begin (self->pool);
     if (!self->writing) {
         s_submit_t *submit;
@@ -410,11 +471,11 @@ s_write_ended (s_mempool_t *self, int rc)
 }
 
 //  Submissions taken in and not yet being written: in the verifier or
-//  staged for the next write.
+//  verified and waiting for the next write.
 static size_t
 s_intake (s_mempool_t *self)
 {
-    return self->verifying + zlistx_size (self->waiting);
+    return self->verifying + zlistx_size (self->verified) + zlistx_size (self->waiting);
 }
 
 static int
@@ -454,6 +515,7 @@ static void
 s_writer_actor (zsock_t *pipe, void *args)
 {
     (void) args;
+    cbus_thread_name ("mempool-write");
     zsock_signal (pipe, 0);
     while (true) {
         char *command = NULL;
@@ -466,54 +528,6 @@ s_writer_actor (zsock_t *pipe, void *args)
             break;
         zsock_send (pipe, "pi", write, cbus_pool_write_run ((cbus_pool_write_t *) write));
     }
-}
-
-//  Check a batch of submissions against the chain and stage the new ones
-//  for the next write; refusals are answered now, the rest when the
-//  write they wait on has ended. A submission already pending, being
-//  written, or confirmed is answered as a duplicate, never stored twice.
-static void
-s_check_batch (s_mempool_t *self, s_submit_t **batch, size_t count)
-{
-    //  One question to the chainstore for the whole batch.
-    const uint8_t **txids = (const uint8_t **) malloc (count * sizeof (uint8_t *));
-    bool *known = (bool *) calloc (count, sizeof (bool));
-    size_t asked = 0;
-    for (size_t index = 0; index < count; index++)
-        if (!cbus_pool_has (self->pool, cbus_tx_id (batch [index]->tx)))
-            txids [asked++] = cbus_tx_id (batch [index]->tx);
-    bool chain_answered = asked == 0 || s_known (self, txids, asked, known) == 0;
-    size_t room = cbus_pool_size (self->pool) < self->max_pending
-                ? self->max_pending - cbus_pool_size (self->pool) : 0;
-    size_t cursor = 0;
-    for (size_t index = 0; index < count; index++) {
-        s_submit_t *submit = batch [index];
-        bool known_here = cbus_pool_has (self->pool, cbus_tx_id (submit->tx));
-        if (!known_here && !chain_answered) {
-            cbus_reply_error (self->router, submit->request, CBUS_STATUS_UNAVAILABLE,
-                              "chainbus-chainstore did not answer");
-            s_submit_destroy (&submit);
-            continue;
-        }
-        if (!known_here) {
-            submit->confirmed = known [cursor++];
-            if (!submit->confirmed && room == 0) {
-                cbus_reply_error (self->router, submit->request, CBUS_STATUS_FULL,
-                                  "The mempool is full (%zu pending): try again later",
-                                  cbus_pool_size (self->pool));
-                s_submit_destroy (&submit);
-                continue;
-            }
-            if (!submit->confirmed) {
-                submit->staged = cbus_pool_stage (self->pool, submit->tx);
-                room -= submit->staged;
-            }
-        }
-        zlistx_add_end (self->waiting, submit);
-    }
-    free (txids);
-    free (known);
-    s_write_next (self);
 }
 
 static void
@@ -632,6 +646,7 @@ static void
 s_verifier_actor (zsock_t *pipe, void *args)
 {
     (void) args;
+    cbus_thread_name ("mempool-verify");
     zsock_signal (pipe, 0);
     while (true) {
         char *command = NULL;
@@ -651,8 +666,8 @@ s_verifier_actor (zsock_t *pipe, void *args)
     }
 }
 
-//  A chunk is back from the verifier: refuse what failed, check and
-//  stage the rest for the next write.
+//  A chunk is back from the verifier: refuse what failed; the rest wait
+//  for the next write, which starts now if none runs.
 static int
 s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -663,7 +678,6 @@ s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     s_chunk_t *chunk = (s_chunk_t *) pointer;
     self->verifying -= chunk->count;
-    size_t kept = 0;
     for (size_t index = 0; index < chunk->count; index++) {
         s_submit_t *submit = chunk->submits [index];
         if (submit->refusal) {
@@ -672,11 +686,10 @@ s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
             s_submit_destroy (&submit);
         }
         else
-            chunk->submits [kept++] = submit;
+            zlistx_add_end (self->verified, submit);
     }
-    if (kept)
-        s_check_batch (self, chunk->submits, kept);
     free (chunk);
+    s_write_next (self);
     s_intake_check (self);
     return 0;
 }
@@ -875,6 +888,7 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     self.require_signatures = cbus_config_bool (config, "mempool/require_signatures");
     self.mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
     self.waiters = zlistx_new ();
+    self.verified = zlistx_new ();
     self.waiting = zlistx_new ();
     self.writing_submits = zlistx_new ();
     self.pool = cbus_pool_new (path, reason);
@@ -910,8 +924,10 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     zloop_start (loop);
 cleanup:
     zloop_destroy (&loop);
+    self.stopping = true;
     //  Chunks still in the verifier come back and are dropped unanswered,
-    //  as the staged ones are: nothing of them was stored.
+    //  as are the submissions verified but not yet written: nothing of
+    //  them was stored, and their senders see the mempool gone.
     while (self.verifying) {
         void *pointer = NULL;
         if (zsock_recv (self.verifier, "p", &pointer) || !pointer)
@@ -923,8 +939,7 @@ cleanup:
         free (chunk);
     }
     zactor_destroy (&self.verifier);
-    //  Writes still running end first: what they hold is answered (and
-    //  ending one may start the next with what was staged meanwhile).
+    //  The write still running ends first: what it holds is answered.
     while (self.writing) {
         void *write = NULL;
         int rc = -1;
@@ -934,8 +949,11 @@ cleanup:
     }
     zactor_destroy (&self.writer);
     s_submit_t *submit;
+    while (self.verified && (submit = (s_submit_t *) zlistx_detach (self.verified, NULL)))
+        s_submit_destroy (&submit);
     while (self.waiting && (submit = (s_submit_t *) zlistx_detach (self.waiting, NULL)))
         s_submit_destroy (&submit);
+    zlistx_destroy (&self.verified);
     zlistx_destroy (&self.waiting);
     zlistx_destroy (&self.writing_submits);
     if (self.waiters) {

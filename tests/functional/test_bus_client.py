@@ -67,3 +67,50 @@ def test_requests_and_events_as_documented(node):
     finally:
         events.close()
         ctx.term()
+
+
+def canonical_tx(users, data, timestamp):
+    """A transaction's canonical bytes, as docs/transactions.md lays them out."""
+    return msgpack.packb({
+        "users": users, "data": data, "dh_parameters": "param",
+        "server_public_key": "server_key", "receiver_public_key": "receiver_key",
+        "sender_public_key": "sender_key", "timestamp": timestamp,
+    })
+
+
+def test_a_burst_with_a_repeat_still_refuses_a_replay(node):
+    """Submissions that arrive together are checked together: one new
+    transaction twice, then the bytes of one already mined. The first is
+    stored once, the second answered as its duplicate, and the mined one as
+    confirmed, never stored again."""
+    mined_txid, _ = node.submit(tx_body(data={"burst": "mined"}))
+    node.mine()
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.linger = 0
+    try:
+        status, found = ask(ctx, node, "chainstore", b"TX.GET", {"txid": bytes.fromhex(mined_txid)})
+        assert status == "OK"
+        fresh = canonical_tx(["burst"], {"burst": "new"}, int(time.time() * 1e6))
+        s.connect("ipc://%s/run/mempool.ipc" % node.data_dir)
+        burst = [fresh, fresh, found["tx"]]
+        for index, tx in enumerate(burst):
+            s.send_multipart([b"TX.SUBMIT", bytes([index]) * 8, msgpack.packb({"tx": tx})])
+        answers = {}
+        while len(answers) < len(burst):
+            assert s.poll(10000), "the mempool did not answer all of %s" % sorted(answers)
+            status, request_id, reply = s.recv_multipart()
+            answers[request_id[0]] = (status.decode(), msgpack.unpackb(reply))
+        assert [status for status, _ in answers.values()] == ["OK"] * 3, answers
+        first, second, replay = answers[0][1], answers[1][1], answers[2][1]
+        assert not first["duplicate"] and not first["confirmed"]
+        assert second["duplicate"] and not second["confirmed"] and second["txid"] == first["txid"]
+        assert replay["duplicate"] and replay["confirmed"]
+        assert replay["txid"].hex() == mined_txid
+        # Pending now: the new one, once; the mined one is not back.
+        assert node.mempool_size() == 1
+        assert node.tx(first["txid"].hex()).json()["status"] == "pending"
+        assert node.tx(mined_txid).json()["status"] == "confirmed"
+    finally:
+        s.close()
+        ctx.term()
