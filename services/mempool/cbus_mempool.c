@@ -14,6 +14,8 @@
 //  Most submissions handed to the verifier thread at once: small enough
 //  that verifying, checking, writing and answering overlap.
 #define S_CHUNK_MAX 64
+//  Under load a write waits (up to commit_wait_ms) for this many.
+#define S_WRITE_TARGET 64
 
 typedef struct {
     cbus_request_t *request;    //  The MINE request, answered on connect
@@ -48,6 +50,7 @@ typedef struct {
     size_t block_max_txs;
     size_t batch_max;
     bool require_signatures;    //  Node policy: unsigned refused
+    int64_t commit_wait_ms;     //  Most a write waits for company
     int64_t mine_timeout_ms;
     //  Signatures are verified on their own thread, in arrival order,
     //  while this one checks, stages and answers what came before.
@@ -61,6 +64,8 @@ typedef struct {
     cbus_pool_write_t *writing; //  The write in flight, or NULL
     zlistx_t *writing_submits;  //  s_submit_t answered when it ends
     zlistx_t *verified;         //  s_submit_t verified, for the next write
+    int64_t verified_since;     //  Monotonic ms the oldest of them came back
+    int commit_timer;           //  Timer that starts a waiting write, or -1
     zlistx_t *waiting;          //  s_submit_t checked, for the next write
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
@@ -429,11 +434,32 @@ s_check_verified (s_mempool_t *self)
 //  checked and staged, everything staged goes to the writer thread, and
 //  the submissions waiting on it go with it. With nothing staged, those
 //  waiting (duplicates of durable transactions) are answered at once.
+static int
+    s_on_commit_timer (zloop_t *loop, int timer_id, void *arg);
+
+//  Whether the next write should wait for more: only under load (more
+//  submissions are being verified behind these), only while fewer than
+//  S_WRITE_TARGET wait, and no longer than commit_wait_ms. One fsync
+//  then covers more submissions; a lone submission never waits.
+static bool
+s_write_should_wait (s_mempool_t *self)
+{
+    size_t count = zlistx_size (self->verified);
+    if (count == 0 || self->verifying == 0 || count >= S_WRITE_TARGET || self->stopping)
+        return false;
+    int64_t left = self->verified_since + self->commit_wait_ms - cbus_mono_ms ();
+    if (left <= 0)
+        return false;
+    if (self->commit_timer == -1)
+        self->commit_timer = zloop_timer (self->loop, (size_t) left, 1, s_on_commit_timer, self);
+    return true;
+}
+
 static void
 s_write_next (s_mempool_t *self)
 {
-    if (self->writing)
-        return;                     //  Its end calls us again
+    if (self->writing || s_write_should_wait (self))
+        return;                     //  Its end, or the timer, calls us again
     s_check_verified (self);
     self->writing = cbus_pool_write_begin (self->pool);
     if (!self->writing) {
@@ -507,6 +533,17 @@ s_on_written (zloop_t *loop, zsock_t *reader, void *arg)
         s_write_ended (self, rc);
         s_intake_check (self);
     }
+    return 0;
+}
+
+static int
+s_on_commit_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_mempool_t *self = (s_mempool_t *) arg;
+    self->commit_timer = -1;
+    s_write_next (self);
+    s_intake_check (self);
     return 0;
 }
 
@@ -678,6 +715,8 @@ s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     s_chunk_t *chunk = (s_chunk_t *) pointer;
     self->verifying -= chunk->count;
+    if (zlistx_size (self->verified) == 0)
+        self->verified_since = cbus_mono_ms ();
     for (size_t index = 0; index < chunk->count; index++) {
         s_submit_t *submit = chunk->submits [index];
         if (submit->refusal) {
@@ -886,6 +925,8 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     self.block_max_txs = (size_t) cbus_config_int (config, "mempool/block_max_txs");
     self.batch_max = (size_t) cbus_config_int (config, "mempool/batch_max");
     self.require_signatures = cbus_config_bool (config, "mempool/require_signatures");
+    self.commit_wait_ms = cbus_config_int (config, "mempool/commit_wait_ms");
+    self.commit_timer = -1;
     self.mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
     self.waiters = zlistx_new ();
     self.verified = zlistx_new ();
