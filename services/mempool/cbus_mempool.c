@@ -252,7 +252,10 @@ s_publish_work (s_mempool_t *self)
         const uint8_t *bytes = cbus_pool_get (self->pool, txid, &size, NULL);
         if (used + size + 8 > budget)
             break;
-        cbus_tx_t *tx = cbus_tx_new_from_bytes (bytes, size, reason);
+        //  Pending bytes were verified when they came in (or when the
+        //  pool was loaded): decode without verifying them again. The
+        //  chainstore verifies every signature of the block it is given.
+        cbus_tx_t *tx = cbus_tx_decode (bytes, size, reason);
         if (tx) {
             cbus_block_add_tx (block, &tx);
             used += size + 8;
@@ -281,7 +284,7 @@ s_publish_work (s_mempool_t *self)
                 else {
                     size_t size;
                     const uint8_t *bytes = cbus_tx_bytes (tx, &size);
-                    cbus_tx_t *copy = cbus_tx_new_from_bytes (bytes, size, reason);
+                    cbus_tx_t *copy = cbus_tx_decode (bytes, size, reason);
                     cbus_block_add_tx (kept, &copy);
                 }
             }
