@@ -123,6 +123,7 @@ cbus_calls_add (cbus_calls_t *self, void *owner, int service, int tag,
     entry->call.owner = owner;
     entry->call.service = service;
     entry->call.tag = tag;
+    entry->call.sent = now_ms;
     entry->call.deadline = now_ms + timeout_ms;
     entry->class_index = s_class_for (self, timeout_ms);
     s_class_t *class = &self->classes [entry->class_index];
@@ -174,6 +175,21 @@ cbus_calls_expired (cbus_calls_t *self, int64_t now_ms, cbus_call_t *call)
     return 0;
 }
 
+int
+cbus_calls_take_lost (cbus_calls_t *self, int service, int64_t sent_before, cbus_call_t *call)
+{
+    for (int index = 0; index < self->class_count; index++) {
+        zlistx_t *list = self->classes [index].list;
+        for (s_entry_t *entry = (s_entry_t *) zlistx_first (list); entry;
+             entry = (s_entry_t *) zlistx_next (list))
+            if (entry->call.service == service && entry->call.sent < sent_before) {
+                s_remove (self, entry, call);
+                return 0;
+            }
+    }
+    return -1;
+}
+
 void
 cbus_calls_cancel (cbus_calls_t *self, uint64_t id)
 {
@@ -202,7 +218,7 @@ cbus_calls_test (bool verbose)
     cbus_call_t call;
     assert (cbus_calls_take (calls, first, &call) == 0);
     assert (call.owner == &owner_a && call.service == 1 && call.tag == 7);
-    assert (call.deadline == 1100);
+    assert (call.sent == 1000 && call.deadline == 1100);
     assert (cbus_calls_take (calls, first, &call) == -1);      //  Late reply
 
     //  Expiry takes the earliest deadline across timeout classes.
@@ -222,6 +238,13 @@ cbus_calls_test (bool verbose)
         last = call.deadline;
     }
     assert (cbus_calls_size (calls) == 0);
+    //  Calls a restarted service lost: its own, sent before the restart.
+    uint64_t lost = cbus_calls_add (calls, &owner_a, 1, 0, 60000, 500);
+    uint64_t later = cbus_calls_add (calls, &owner_a, 1, 0, 60000, 900);
+    uint64_t other = cbus_calls_add (calls, &owner_b, 2, 0, 100, 500);
+    assert (cbus_calls_take_lost (calls, 1, 800, &call) == 0 && call.id == lost);
+    assert (cbus_calls_take_lost (calls, 1, 800, &call) == -1);
+    assert (cbus_calls_take (calls, later, NULL) == 0 && cbus_calls_take (calls, other, NULL) == 0);
     uint64_t id = cbus_calls_add (calls, NULL, 0, 0, 10, 0);
     cbus_calls_cancel (calls, id);
     cbus_calls_cancel (calls, id);

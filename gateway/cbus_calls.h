@@ -27,6 +27,7 @@ typedef struct {
     void *owner;                //  Who waits for the reply (borrowed)
     int service;                //  Which service was asked (owner's index)
     int tag;                    //  What the reply is for (owner's meaning)
+    int64_t sent;               //  Monotonic ms it was registered (sent)
     int64_t deadline;           //  Monotonic ms after which it expires
 } cbus_call_t;
 
@@ -50,6 +51,12 @@ int
 //  Returns 0, or -1 if none has expired. Pass INT64_MAX to drain.
 int
     cbus_calls_expired (cbus_calls_t *self, int64_t now_ms, cbus_call_t *call);
+//  Remove one call to this service registered before sent_before (one the
+//  service can no longer answer: it restarted since) and copy it into
+//  call. Returns 0, or -1 if there is none. O(calls in flight).
+int
+    cbus_calls_take_lost (cbus_calls_t *self, int service, int64_t sent_before,
+                          cbus_call_t *call);
 //  Forget a call (its owner went away). Safe on an unknown id.
 void
     cbus_calls_cancel (cbus_calls_t *self, uint64_t id);

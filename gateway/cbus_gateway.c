@@ -91,6 +91,7 @@ typedef enum {
     S_REPLY_TIMEOUT,        //  No reply in time (503)
     S_REPLY_UNREACHABLE,    //  Could not send: service not connected (503)
     S_REPLY_STOPPING,       //  The gateway is shutting down (503)
+    S_REPLY_RESTARTED,      //  The service restarted before answering (503)
 } s_outcome_t;
 
 typedef struct {
@@ -184,6 +185,8 @@ struct _cbus_gateway_t {
     cbus_pub_t *pub;                //  Our own heartbeat
     cbus_calls_t *calls;            //  Bus requests in flight
     cbus_heartbeats_t *heartbeats;  //  Who is alive
+    uint64_t boots [S_SERVICES];    //  Each service's boot id, 0 if unheard
+    int64_t boot_heard [S_SERVICES];    //  When that boot was last heard
     cbus_www_t *www;                //  Dashboard files
     int64_t request_timeout_ms;     //  gateway/request_timeout_ms
     int64_t mine_timeout_ms;        //  gateway/mine_timeout_ms
@@ -275,6 +278,7 @@ s_answer_failure (s_request_t *request, const s_reply_t *reply)
         [S_REPLY_TIMEOUT] = MHD_HTTP_SERVICE_UNAVAILABLE,
         [S_REPLY_UNREACHABLE] = MHD_HTTP_SERVICE_UNAVAILABLE,
         [S_REPLY_STOPPING] = MHD_HTTP_SERVICE_UNAVAILABLE,
+        [S_REPLY_RESTARTED] = MHD_HTTP_SERVICE_UNAVAILABLE,
     };
     s_answer_message (request, s_statuses [reply->outcome], "%s", reply->reason);
 }
@@ -303,6 +307,11 @@ s_reply_reason (s_reply_t *reply)
             break;
         case S_REPLY_STOPPING:
             snprintf (reply->reason, sizeof (reply->reason), "chainbus-gateway is stopping");
+            break;
+        case S_REPLY_RESTARTED:
+            snprintf (reply->reason, sizeof (reply->reason),
+                      "chainbus-%s restarted before answering; the request may not have "
+                      "been carried out: try again", name);
             break;
         default:
             snprintf (reply->reason, sizeof (reply->reason),
@@ -1692,6 +1701,42 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  A service's heartbeat: when its boot id changed, the process that had
+//  our calls is gone, and calls sent before we last heard it will never
+//  be answered: answer them now (503) rather than at their timeout, which
+//  is a minute for GET /mine. A call sent since may have reached the new
+//  process, and keeps waiting.
+static void
+s_heard_boot (cbus_gateway_t *self, const char *src, size_t size, uint64_t boot)
+{
+    int service = 0;
+    while (service < S_SERVICES && (strlen (s_service_names [service]) != size
+                                 || memcmp (s_service_names [service], src, size) != 0))
+        service++;
+    if (service == S_SERVICES)
+        return;
+    int64_t now = cbus_mono_ms ();
+    if (self->boots [service] && self->boots [service] != boot) {
+        cbus_call_t call;
+        size_t count = 0;
+        while (cbus_calls_take_lost (self->calls, service, self->boot_heard [service], &call) == 0) {
+            s_request_t *request = (s_request_t *) call.owner;
+            s_request_forget (request, call.id);
+            s_reply_t reply = { .service = service, .outcome = S_REPLY_RESTARTED };
+            s_reply_reason (&reply);
+            s_dispatch (request, call.tag, &reply);
+            s_request_settle (request);
+            count++;
+        }
+        zsys_info ("chainbus-%s restarted: %zu calls it had were answered 503",
+                   s_service_names [service], count);
+        if (count)
+            s_mhd_run (self);
+    }
+    self->boots [service] = boot;
+    self->boot_heard [service] = now;
+}
+
 static int
 s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
 {
@@ -1701,10 +1746,14 @@ s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
         cbus_event_t *event = cbus_event_recv (sub);
         const char *src;
         size_t size;
+        uint64_t boot;
         if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
-        &&  cbus_msg_get_str (cbus_event_map (event), "src", &src, &size) == 0)
+        &&  cbus_msg_get_str (cbus_event_map (event), "src", &src, &size) == 0) {
             cbus_heartbeats_record (self->heartbeats, src, size, cbus_mono_ms (),
                                     cbus_time_ms ());
+            if (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0)
+                s_heard_boot (self, src, size, boot);
+        }
         cbus_event_destroy (&event);
     }
     return 0;

@@ -3,6 +3,7 @@ is still there after kill -9 of any one service (the launcher restarts
 it), after a full stop and start, and after kill -9 of the whole node."""
 
 import threading
+import time
 
 import pytest
 import requests
@@ -205,3 +206,32 @@ def test_kill_9_whole_node(make_node):
     assert_all_there(node, txids, blocks)
     mine_all(node)
     assert set(txids) <= confirmed_txids(node)
+
+
+def test_mine_waiting_on_a_mempool_that_dies_is_answered_soon(make_node):
+    """GET /mine waits up to a minute for a block. If the mempool that
+    holds the request dies meanwhile, nobody will answer it: the gateway
+    sees the new mempool's heartbeat and answers 503 at once."""
+    node = make_node(miners=0)
+    answer = {}
+
+    def mine():
+        started = time.monotonic()
+        answer["response"] = node.get("/mine")
+        answer["seconds"] = time.monotonic() - started
+
+    waiting = threading.Thread(target=mine)
+    waiting.start()
+    #  Long enough for the MINE to reach the mempool and for one of its
+    #  heartbeats (every second) to come after it.
+    time.sleep(2.5)
+    assert waiting.is_alive(), answer
+    node.kill_service("mempool")
+    waiting.join(30)
+    assert not waiting.is_alive(), "GET /mine still waits after the mempool restarted"
+    r = answer["response"]
+    assert r.status_code == 503, r.text
+    assert "chainbus-mempool restarted" in r.json()["message"]
+    assert answer["seconds"] < 30
+    #  The new mempool works: a submission is accepted.
+    node.submit(tx_body("after-the-restart"))
