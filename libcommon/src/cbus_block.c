@@ -5,6 +5,8 @@
 #include "cbus.h"
 #include <stdarg.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
@@ -14,6 +16,77 @@ struct _cbus_block_t {
     size_t tx_count;                //  Entries used in txs
     size_t tx_alloc;                //  Entries allocated in txs
 };
+
+//  A block with at least this many signed transactions has them verified
+//  on one thread per CPU (at most S_VERIFY_THREADS), as a block of
+//  10,000 takes half a second on one core; fewer are verified in line.
+#define S_VERIFY_PARALLEL_MIN 64
+#define S_VERIFY_THREADS 8
+
+typedef struct {
+    cbus_tx_t **txs;                //  The block's transactions
+    size_t count;                   //  How many
+    size_t stride;                  //  Threads taking part
+    size_t start;                   //  This thread's first index
+    atomic_size_t *lowest_bad;      //  Lowest index that failed so far
+} s_verify_job_t;
+
+//  Verify every stride-th transaction from start; stop past an index
+//  that already failed, since only the lowest failure is reported.
+static void *
+s_verify_part (void *arg)
+{
+    s_verify_job_t *job = (s_verify_job_t *) arg;
+    char reason [CBUS_REASON_MAX];
+    for (size_t index = job->start; index < job->count; index += job->stride) {
+        if (index > atomic_load (job->lowest_bad))
+            break;
+        if (cbus_tx_verify (job->txs [index], reason) == 0)
+            continue;
+        size_t seen = atomic_load (job->lowest_bad);
+        while (index < seen && !atomic_compare_exchange_weak (job->lowest_bad, &seen, index))
+            ;
+        break;
+    }
+    return NULL;
+}
+
+//  Verify the signatures of all the transactions; on a failure, the
+//  reason names the lowest index that fails, as a check in order would.
+static int
+s_verify_all (cbus_tx_t **txs, size_t count, char *reason)
+{
+    size_t signed_count = 0;
+    for (size_t index = 0; index < count; index++)
+        signed_count += cbus_tx_is_signed (txs [index]);
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    size_t threads = cpus < 1 ? 1 : cpus > S_VERIFY_THREADS ? S_VERIFY_THREADS : (size_t) cpus;
+    if (signed_count < S_VERIFY_PARALLEL_MIN)
+        threads = 1;
+    atomic_size_t lowest_bad = SIZE_MAX;
+    s_verify_job_t jobs [S_VERIFY_THREADS];
+    pthread_t helpers [S_VERIFY_THREADS];
+    bool started [S_VERIFY_THREADS] = { false };
+    for (size_t index = 0; index < threads; index++)
+        jobs [index] = (s_verify_job_t) { txs, count, threads, index, &lowest_bad };
+    //  The caller's thread takes part 0; a helper that cannot start
+    //  leaves its part to the caller.
+    for (size_t index = 1; index < threads; index++)
+        started [index] = pthread_create (&helpers [index], NULL, s_verify_part, &jobs [index]) == 0;
+    s_verify_part (&jobs [0]);
+    for (size_t index = 1; index < threads; index++)
+        if (started [index])
+            pthread_join (helpers [index], NULL);
+        else
+            s_verify_part (&jobs [index]);
+    size_t bad = atomic_load (&lowest_bad);
+    if (bad == SIZE_MAX)
+        return 0;
+    char inner [CBUS_REASON_MAX];
+    int rc = cbus_tx_verify (txs [bad], inner);
+    assert (rc == -1);
+    return cbus_fail (reason, "Block transaction %zu: %s", bad, inner);
+}
 
 static void
 s_put_u32 (uint8_t *out, uint32_t value)
@@ -182,7 +255,7 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
             goto done;
         }
         char inner [CBUS_REASON_MAX];
-        cbus_tx_t *tx = cbus_tx_new_from_bytes (item->via.bin.ptr, item->via.bin.size, inner);
+        cbus_tx_t *tx = cbus_tx_decode (item->via.bin.ptr, item->via.bin.size, inner);
         if (!tx) {
             cbus_fail (reason, "Block transaction %u: %s", index, inner);
             cbus_block_destroy (&self);
@@ -190,6 +263,8 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
         }
         cbus_block_add_tx (self, &tx);
     }
+    if (s_verify_all (self->txs, self->tx_count, reason))
+        cbus_block_destroy (&self);
 done:
     msgpack_unpacked_destroy (&unpacked);
     return self;
@@ -600,6 +675,45 @@ s_solve (cbus_block_t *self)
     assert (cbus_pow_check (hash, self->header.bits));
 }
 
+//  Test helper: the bytes of a block of count transactions signed by key,
+//  with the signatures at the forged indexes spoiled (one bit).
+static void
+s_signed_block_bytes (cbus_key_t *key, size_t count, const size_t *forged, size_t forged_count,
+                      cbus_buf_t *out)
+{
+    char reason [CBUS_REASON_MAX];
+    cbus_header_t header = { .version = CBUS_BLOCK_VERSION, .height = 1, .bits = 0x2000ffff };
+    cbus_block_t *block = cbus_block_new (&header);
+    for (size_t index = 0; index < count; index++) {
+        char *text = zsys_sprintf ("{\"users\": \"signer\", \"data\": %zu, \"dh_parameters\": \"\","
+            " \"server_public_key\": \"\", \"receiver_public_key\": \"r\","
+            " \"sender_public_key\": \"%s\"}", index, cbus_key_public_hex (key));
+        json_t *object = cbus_json_parse (text, strlen (text), reason);
+        cbus_tx_t *tx = cbus_tx_new_from_json (object, 1000 + (uint64_t) index, reason);
+        assert (tx);
+        size_t size;
+        const uint8_t *bytes = cbus_tx_signed_bytes (tx, &size);
+        uint8_t signature [CBUS_SIG_BYTES];
+        cbus_key_sign (key, bytes, size, signature);
+        for (size_t bad = 0; bad < forged_count; bad++)
+            if (forged [bad] == index)
+                signature [0] ^= 1;
+        char hex [2 * CBUS_SIG_BYTES + 1];
+        cbus_hex_encode (signature, CBUS_SIG_BYTES, hex);
+        json_object_set_new (object, "signature", json_string (hex));
+        json_object_set_new (object, "timestamp", json_integer (1000 + (json_int_t) index));
+        cbus_tx_destroy (&tx);
+        tx = cbus_tx_new_from_json (object, 0, reason);
+        assert (tx && cbus_tx_is_signed (tx));
+        cbus_block_add_tx (block, &tx);
+        json_decref (object);
+        zstr_free (&text);
+    }
+    cbus_buf_reset (out);
+    cbus_block_encode (block, out);
+    cbus_block_destroy (&block);
+}
+
 void
 cbus_block_test (bool verbose)
 {
@@ -823,6 +937,29 @@ cbus_block_test (bool verbose)
         assert (cbus_block_check (copy, reason) == -1);
         cbus_block_destroy (&copy);
     }
+
+    //  Signatures: verified on several threads when there are many, and
+    //  the lowest failing index is named, as a check in order would.
+    cbus_key_t *key = cbus_key_new ();
+    size_t sizes [] = { 5, 200 };
+    for (size_t round = 0; round < 2; round++) {
+        size_t count = sizes [round];
+        s_signed_block_bytes (key, count, NULL, 0, &buf);
+        copy = cbus_block_new_from_bytes (buf.data, buf.size, reason);
+        assert (copy && cbus_block_tx_count (copy) == count);
+        cbus_block_destroy (&copy);
+        size_t forged [] = { count - 2, 1, count - 1 };
+        s_signed_block_bytes (key, count, forged, 3, &buf);
+        assert (cbus_block_new_from_bytes (buf.data, buf.size, reason) == NULL);
+        assert (strstr (reason, "Block transaction 1: Signature does not verify"));
+        s_signed_block_bytes (key, count, forged, 1, &buf);
+        assert (cbus_block_new_from_bytes (buf.data, buf.size, reason) == NULL);
+        char expected [64];
+        snprintf (expected, sizeof (expected), "Block transaction %zu: ", count - 2);
+        assert (strstr (reason, expected));
+    }
+    cbus_key_destroy (&key);
+
     cbus_buf_free (&buf);
     cbus_buf_free (&json);
     cbus_block_destroy (&block);
