@@ -54,6 +54,13 @@ int
     cbus_tx_verify (cbus_tx_t *self, char *reason)
     __attribute__ ((warn_unused_result));
 
+//  Verify the signatures of count transactions, on one thread per CPU (at
+//  most 8) when 64 or more are signed. With ok, every one is verified and
+//  ok [i] says whether it passed; without (NULL), verification stops soon
+//  after a failure. Returns the lowest index that failed, or count.
+size_t
+    cbus_tx_verify_many (cbus_tx_t **txs, size_t count, bool *ok);
+
 //  Write stored transaction bytes as JSON (as cbus_tx_write_json) without
 //  re-validating them: for bytes this node already checked and stored.
 //  Returns -1 if they do not decode.

@@ -5,8 +5,6 @@
 #include "cbus.h"
 #include <stdarg.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
@@ -16,77 +14,6 @@ struct _cbus_block_t {
     size_t tx_count;                //  Entries used in txs
     size_t tx_alloc;                //  Entries allocated in txs
 };
-
-//  A block with at least this many signed transactions has them verified
-//  on one thread per CPU (at most S_VERIFY_THREADS), as a block of
-//  10,000 takes half a second on one core; fewer are verified in line.
-#define S_VERIFY_PARALLEL_MIN 64
-#define S_VERIFY_THREADS 8
-
-typedef struct {
-    cbus_tx_t **txs;                //  The block's transactions
-    size_t count;                   //  How many
-    size_t stride;                  //  Threads taking part
-    size_t start;                   //  This thread's first index
-    atomic_size_t *lowest_bad;      //  Lowest index that failed so far
-} s_verify_job_t;
-
-//  Verify every stride-th transaction from start; stop past an index
-//  that already failed, since only the lowest failure is reported.
-static void *
-s_verify_part (void *arg)
-{
-    s_verify_job_t *job = (s_verify_job_t *) arg;
-    char reason [CBUS_REASON_MAX];
-    for (size_t index = job->start; index < job->count; index += job->stride) {
-        if (index > atomic_load (job->lowest_bad))
-            break;
-        if (cbus_tx_verify (job->txs [index], reason) == 0)
-            continue;
-        size_t seen = atomic_load (job->lowest_bad);
-        while (index < seen && !atomic_compare_exchange_weak (job->lowest_bad, &seen, index))
-            ;
-        break;
-    }
-    return NULL;
-}
-
-//  Verify the signatures of all the transactions; on a failure, the
-//  reason names the lowest index that fails, as a check in order would.
-static int
-s_verify_all (cbus_tx_t **txs, size_t count, char *reason)
-{
-    size_t signed_count = 0;
-    for (size_t index = 0; index < count; index++)
-        signed_count += cbus_tx_is_signed (txs [index]);
-    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    size_t threads = cpus < 1 ? 1 : cpus > S_VERIFY_THREADS ? S_VERIFY_THREADS : (size_t) cpus;
-    if (signed_count < S_VERIFY_PARALLEL_MIN)
-        threads = 1;
-    atomic_size_t lowest_bad = SIZE_MAX;
-    s_verify_job_t jobs [S_VERIFY_THREADS];
-    pthread_t helpers [S_VERIFY_THREADS];
-    bool started [S_VERIFY_THREADS] = { false };
-    for (size_t index = 0; index < threads; index++)
-        jobs [index] = (s_verify_job_t) { txs, count, threads, index, &lowest_bad };
-    //  The caller's thread takes part 0; a helper that cannot start
-    //  leaves its part to the caller.
-    for (size_t index = 1; index < threads; index++)
-        started [index] = pthread_create (&helpers [index], NULL, s_verify_part, &jobs [index]) == 0;
-    s_verify_part (&jobs [0]);
-    for (size_t index = 1; index < threads; index++)
-        if (started [index])
-            pthread_join (helpers [index], NULL);
-        else
-            s_verify_part (&jobs [index]);
-    size_t bad = atomic_load (&lowest_bad);
-    if (bad == SIZE_MAX)
-        return 0;
-    char inner [CBUS_REASON_MAX];
-    int rc = cbus_tx_verify (txs [bad], inner);
-    assert (rc == -1);
-    return cbus_fail (reason, "Block transaction %zu: %s", bad, inner);
-}
 
 static void
 s_put_u32 (uint8_t *out, uint32_t value)
@@ -263,8 +190,16 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
         }
         cbus_block_add_tx (self, &tx);
     }
-    if (s_verify_all (self->txs, self->tx_count, reason))
+    //  Signatures last, on every CPU when there are many; the lowest
+    //  failing index is named, as a check in order would name it.
+    size_t bad = cbus_tx_verify_many (self->txs, self->tx_count, NULL);
+    if (bad < self->tx_count) {
+        char inner [CBUS_REASON_MAX];
+        int rc = cbus_tx_verify (self->txs [bad], inner);
+        assert (rc == -1);
+        cbus_fail (reason, "Block transaction %zu: %s", bad, inner);
         cbus_block_destroy (&self);
+    }
 done:
     msgpack_unpacked_destroy (&unpacked);
     return self;

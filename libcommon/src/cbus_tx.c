@@ -5,6 +5,8 @@
 #include "cbus.h"
 #include <stdarg.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 
 //  The canonical keys, in their canonical order.
@@ -444,6 +446,75 @@ int
 cbus_tx_verify (cbus_tx_t *self, char *reason)
 {
     return self->is_signed ? s_verify_signature (self, reason) : 0;
+}
+
+//  With at least this many signed transactions, cbus_tx_verify_many uses
+//  one thread per CPU (at most S_VERIFY_THREADS); fewer are verified on
+//  the caller's thread.
+#define S_VERIFY_PARALLEL_MIN 64
+#define S_VERIFY_THREADS 8
+
+typedef struct {
+    cbus_tx_t **txs;                //  All the transactions
+    size_t count;                   //  How many
+    size_t stride;                  //  Threads taking part
+    size_t start;                   //  This thread's first index
+    bool *ok;                       //  Every result, or NULL: stop early
+    atomic_size_t *lowest_bad;      //  Lowest index that failed so far
+} s_verify_job_t;
+
+//  Verify every stride-th transaction from start. Without ok, stop past
+//  an index that already failed: only the lowest failure is wanted.
+static void *
+s_verify_part (void *arg)
+{
+    s_verify_job_t *job = (s_verify_job_t *) arg;
+    char reason [CBUS_REASON_MAX];
+    for (size_t index = job->start; index < job->count; index += job->stride) {
+        if (!job->ok && index > atomic_load (job->lowest_bad))
+            break;
+        bool good = cbus_tx_verify (job->txs [index], reason) == 0;
+        if (job->ok)
+            job->ok [index] = good;
+        if (good)
+            continue;
+        size_t seen = atomic_load (job->lowest_bad);
+        while (index < seen && !atomic_compare_exchange_weak (job->lowest_bad, &seen, index))
+            ;
+        if (!job->ok)
+            break;
+    }
+    return NULL;
+}
+
+size_t
+cbus_tx_verify_many (cbus_tx_t **txs, size_t count, bool *ok)
+{
+    size_t signed_count = 0;
+    for (size_t index = 0; index < count; index++)
+        signed_count += txs [index]->is_signed;
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    size_t threads = cpus < 1 ? 1 : cpus > S_VERIFY_THREADS ? S_VERIFY_THREADS : (size_t) cpus;
+    if (signed_count < S_VERIFY_PARALLEL_MIN)
+        threads = 1;
+    atomic_size_t lowest_bad = SIZE_MAX;
+    s_verify_job_t jobs [S_VERIFY_THREADS];
+    pthread_t helpers [S_VERIFY_THREADS];
+    bool started [S_VERIFY_THREADS] = { false };
+    for (size_t index = 0; index < threads; index++)
+        jobs [index] = (s_verify_job_t) { txs, count, threads, index, ok, &lowest_bad };
+    //  The caller's thread takes part 0; a helper that cannot start
+    //  leaves its part to the caller.
+    for (size_t index = 1; index < threads; index++)
+        started [index] = pthread_create (&helpers [index], NULL, s_verify_part, &jobs [index]) == 0;
+    s_verify_part (&jobs [0]);
+    for (size_t index = 1; index < threads; index++)
+        if (started [index])
+            pthread_join (helpers [index], NULL);
+        else
+            s_verify_part (&jobs [index]);
+    size_t bad = atomic_load (&lowest_bad);
+    return bad == SIZE_MAX ? count : bad;
 }
 
 cbus_tx_t *

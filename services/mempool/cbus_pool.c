@@ -56,6 +56,31 @@ s_insert (cbus_pool_t *self, s_entry_t *entry)
     self->bytes += entry->size;
 }
 
+//  Stored entries are verified in batches of this many on load.
+#define S_LOAD_BATCH 4096
+
+//  Verify the signatures of a batch of loaded entries (txs [i] decoded
+//  from entries [i]); an entry that fails is dropped from the store and
+//  set to NULL. Destroys the txs.
+static void
+s_load_verified (cbus_pool_t *self, s_entry_t **entries, cbus_tx_t **txs, size_t count,
+                 size_t *dropped)
+{
+    bool *ok = (bool *) malloc (count * sizeof (bool));
+    cbus_tx_verify_many (txs, count, ok);
+    for (size_t index = 0; index < count; index++) {
+        if (!ok [index]) {
+            uint8_t key [1 + CBUS_HASH_BYTES] = { 'P' };
+            memcpy (key + 1, entries [index]->txid, CBUS_HASH_BYTES);
+            cbus_store_batch_delete (self->removals, (const char *) key, sizeof (key));
+            s_entry_destroy (&entries [index]);
+            (*dropped)++;
+        }
+        cbus_tx_destroy (&txs [index]);
+    }
+    free (ok);
+}
+
 cbus_pool_t *
 cbus_pool_new (const char *path, char *reason)
 {
@@ -72,24 +97,33 @@ cbus_pool_new (const char *path, char *reason)
     self->removals = cbus_store_batch_new ();
 
     //  Load every stored entry, then put them back in arrival order.
-    size_t count = 0, alloc = 1024, dropped = 0;
+    //  Signatures are verified a batch at a time, on every CPU.
+    size_t count = 0, alloc = 1024, dropped = 0, unverified = 0;
     s_entry_t **loaded = (s_entry_t **) malloc (alloc * sizeof (s_entry_t *));
+    cbus_tx_t **batch = (cbus_tx_t **) malloc (S_LOAD_BATCH * sizeof (cbus_tx_t *));
     cbus_store_iter_t *iter = cbus_store_iter_new (self->store);
-    for (cbus_store_iter_seek (iter, "P", 1); cbus_store_iter_valid (iter);
-         cbus_store_iter_next (iter)) {
-        size_t key_size, value_size;
-        const char *key = cbus_store_iter_key (iter, &key_size);
-        if (key_size < 1 || key [0] != 'P')
+    cbus_store_iter_seek (iter, "P", 1);
+    while (true) {
+        size_t key_size = 0, value_size;
+        const char *key = cbus_store_iter_valid (iter)
+                        ? cbus_store_iter_key (iter, &key_size) : NULL;
+        bool more = key && key_size >= 1 && key [0] == 'P';
+        if (unverified == S_LOAD_BATCH || (!more && unverified)) {
+            s_load_verified (self, loaded + count - unverified, batch, unverified, &dropped);
+            unverified = 0;
+        }
+        if (!more)
             break;
         const uint8_t *value = (const uint8_t *) cbus_store_iter_value (iter, &value_size);
         char inner [CBUS_REASON_MAX];
         cbus_tx_t *tx = value_size > 16
-                      ? cbus_tx_new_from_bytes (value + 16, value_size - 16, inner) : NULL;
+                      ? cbus_tx_decode (value + 16, value_size - 16, inner) : NULL;
         if (!tx || key_size != 1 + CBUS_HASH_BYTES
         ||  memcmp (cbus_tx_id (tx), key + 1, CBUS_HASH_BYTES) != 0) {
             cbus_store_batch_delete (self->removals, key, key_size);
             dropped++;
             cbus_tx_destroy (&tx);
+            cbus_store_iter_next (iter);
             continue;
         }
         s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
@@ -99,15 +133,24 @@ cbus_pool_new (const char *path, char *reason)
         entry->size = value_size - 16;
         entry->bytes = (uint8_t *) malloc (entry->size);
         memcpy (entry->bytes, value + 16, entry->size);
-        cbus_tx_destroy (&tx);
         if (count == alloc) {
             alloc *= 2;
             loaded = (s_entry_t **) realloc (loaded, alloc * sizeof (s_entry_t *));
         }
         loaded [count++] = entry;
-        if (entry->sequence >= self->next_sequence)
-            self->next_sequence = entry->sequence + 1;
+        batch [unverified++] = tx;
+        cbus_store_iter_next (iter);
     }
+    free (batch);
+    //  Entries whose signature failed were set to NULL: close the gaps.
+    size_t kept = 0;
+    for (size_t index = 0; index < count; index++)
+        if (loaded [index]) {
+            loaded [kept++] = loaded [index];
+            if (loaded [index]->sequence >= self->next_sequence)
+                self->next_sequence = loaded [index]->sequence + 1;
+        }
+    count = kept;
     cbus_store_iter_destroy (&iter);
     qsort (loaded, count, sizeof (s_entry_t *), s_compare_sequence);
     for (size_t index = 0; index < count; index++)
@@ -302,6 +345,32 @@ cbus_pool_next (cbus_pool_t *self)
     return entry ? entry->txid : NULL;
 }
 
+//  Test helper: transaction n signed by key; forged spoils the signature.
+static cbus_tx_t *
+s_test_signed (cbus_key_t *key, int n, bool forged)
+{
+    char reason [CBUS_REASON_MAX];
+    char *text = zsys_sprintf ("{\"users\": \"s\", \"data\": %d, \"dh_parameters\": \"\","
+        " \"server_public_key\": \"\", \"receiver_public_key\": \"\", \"sender_public_key\": \"%s\","
+        " \"timestamp\": 5000}", n, cbus_key_public_hex (key));
+    json_t *object = cbus_json_parse (text, strlen (text), reason);
+    cbus_tx_t *tx = cbus_tx_new_from_json (object, 0, reason);
+    size_t size;
+    const uint8_t *bytes = cbus_tx_signed_bytes (tx, &size);
+    uint8_t signature [CBUS_SIG_BYTES];
+    cbus_key_sign (key, bytes, size, signature);
+    signature [10] ^= forged;
+    char hex [2 * CBUS_SIG_BYTES + 1];
+    cbus_hex_encode (signature, CBUS_SIG_BYTES, hex);
+    json_object_set_new (object, "signature", json_string (hex));
+    cbus_tx_destroy (&tx);
+    tx = cbus_tx_new_from_json (object, 0, reason);
+    assert (tx && cbus_tx_is_signed (tx));
+    json_decref (object);
+    zstr_free (&text);
+    return tx;
+}
+
 void
 cbus_pool_test (bool verbose)
 {
@@ -376,6 +445,27 @@ cbus_pool_test (bool verbose)
     for (const uint8_t *txid = cbus_pool_first (pool); txid; txid = cbus_pool_next (pool))
         assert (memcmp (txid, cbus_tx_id (txs [expected [position++]]), CBUS_HASH_BYTES) == 0);
     assert (position == 4);
+
+    //  Signed entries are verified on load (many: on every CPU); one
+    //  whose signature fails (changed on disk) is dropped, for good.
+    cbus_key_t *key = cbus_key_new ();
+    for (int index = 0; index < 100; index++) {
+        cbus_tx_t *tx = s_test_signed (key, index, index == 57);
+        assert (cbus_pool_stage (pool, tx));
+        cbus_tx_destroy (&tx);
+    }
+    assert (cbus_pool_commit (pool) == 0 && cbus_pool_size (pool) == 104);
+    for (int round = 0; round < 2; round++) {
+        cbus_pool_destroy (&pool);
+        pool = cbus_pool_new (path, reason);
+        assert (pool && cbus_pool_size (pool) == 103);
+    }
+    cbus_tx_t *forged = s_test_signed (key, 57, true);
+    cbus_tx_t *sound = s_test_signed (key, 58, false);
+    assert (!cbus_pool_has (pool, cbus_tx_id (forged)) && cbus_pool_has (pool, cbus_tx_id (sound)));
+    cbus_tx_destroy (&forged);
+    cbus_tx_destroy (&sound);
+    cbus_key_destroy (&key);
     cbus_pool_destroy (&pool);
     for (int index = 0; index < 5; index++)
         cbus_tx_destroy (&txs [index]);
