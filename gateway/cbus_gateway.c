@@ -123,7 +123,7 @@ typedef struct {
     uint8_t work [CBUS_HASH_BYTES];
     uint64_t pool_size;             //  MEMPOOL.INFO
     uint64_t pool_bytes;
-    uint64_t peers;                 //  PEER.LIST: peers listed
+    uint64_t peers;                 //  PEER.LIST: peers, a redundant link not counted
     uint64_t linked;                //  ... of them linked
     char sync [512];                //  ... its "sync" object as JSON
 } s_status_t;
@@ -1222,11 +1222,17 @@ s_on_status (s_request_t *request, int tag, s_reply_t *reply)
                 peers = cbus_msg_get (map, "peers");
                 info->ok [service] = peers && peers->type == MSGPACK_OBJECT_ARRAY;
                 if (info->ok [service]) {
-                    info->peers = peers->via.array.size;
+                    //  A redundant link (a node linked both ways) counts once.
                     for (uint32_t index = 0; index < peers->via.array.size; index++) {
+                        const msgpack_object *peer = &peers->via.array.ptr [index];
                         const char *state;
                         size_t state_size;
-                        if (cbus_msg_get_str (&peers->via.array.ptr [index], "state", &state, &state_size) == 0
+                        bool redundant = false;
+                        cbus_msg_get_bool (peer, "redundant", &redundant);
+                        if (redundant)
+                            continue;
+                        info->peers++;
+                        if (cbus_msg_get_str (peer, "state", &state, &state_size) == 0
                         &&  state_size == 6 && memcmp (state, "linked", 6) == 0)
                             info->linked++;
                     }

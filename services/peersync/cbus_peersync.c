@@ -62,6 +62,7 @@ typedef struct {
     zsock_t *directory;         //  Plaintext INFO query in flight (tcp:// peers)
     zframe_t *routing_id;       //  Its link to us (inbound peers)
     char node_id [17];          //  From its HELLO
+    char linked_id [17];        //  The node id it was linked as, or ""
     s_state_t state;            //  See s_state_t
     char reason [160];          //  Why it is not linked, for PEER.LIST
     uint64_t height;            //  Its tip, from HELLO and STATUS
@@ -116,6 +117,7 @@ typedef struct {
     uint64_t synced_blocks;     //  Blocks connected by this sync
     int64_t sync_logged;        //  Last progress line
     zhashx_t *quiet;            //  Block hashes not to relay (came by sync)
+    zhashx_t *links;            //  node id -> s_links_t, linked nodes only
     //  Gossip out
     cbus_buf_t relay;           //  TX body being gathered
     size_t relay_count;         //  Transactions in it
@@ -304,6 +306,55 @@ s_unlink (s_peersync_t *self, s_peer_t *peer)
         s_sync_stop (self, "link closed");
 }
 
+//  The links to one node. Two nodes that registered each other have two,
+//  one opened by each; gossip goes over one only, the one opened by the
+//  node with the smaller id, so both ends agree which without a word.
+typedef struct {
+    int outbound;               //  Linked links we opened to it
+    int inbound;                //  Linked links it opened to us
+} s_links_t;
+
+static void
+s_links_free (s_links_t **links_p)
+{
+    free (*links_p);
+    *links_p = NULL;
+}
+
+static void
+s_links_count (s_peersync_t *self, s_peer_t *peer, int delta)
+{
+    if (!*peer->linked_id)
+        return;
+    s_links_t *links = (s_links_t *) zhashx_lookup (self->links, peer->linked_id);
+    if (!links) {
+        links = (s_links_t *) zmalloc (sizeof (s_links_t));
+        zhashx_insert (self->links, peer->linked_id, links);
+    }
+    if (peer->address)
+        links->outbound += delta;
+    else
+        links->inbound += delta;
+    if (links->outbound <= 0 && links->inbound <= 0)
+        zhashx_delete (self->links, peer->linked_id);
+}
+
+//  A linked peer whose node is also linked the other way, and that way
+//  wins: the link stays up (HELLO, STATUS, liveness) but carries no
+//  gossip, and counts once in PEER.LIST's figures.
+static bool
+s_peer_redundant (s_peersync_t *self, s_peer_t *peer)
+{
+    if (peer->state != P_LINKED || !*peer->linked_id)
+        return false;
+    s_links_t *links = (s_links_t *) zhashx_lookup (self->links, peer->linked_id);
+    if (!links)
+        return false;
+    bool ours_wins = strcmp (cbus_identity_node_id (self->identity), peer->linked_id) < 0;
+    return ours_wins ? !peer->address && links->outbound > 0
+                     : peer->address && links->inbound > 0;
+}
+
 static void
 s_set_state (s_peersync_t *self, s_peer_t *peer, s_state_t state, const char *reason)
 {
@@ -318,6 +369,14 @@ s_set_state (s_peersync_t *self, s_peer_t *peer, s_state_t state, const char *re
         zsock_set_subscribe (self->sub, CBUS_TOPIC_TX_ADDED);
     if (was_linked && state != P_LINKED && --self->linked == 0)
         zsock_set_unsubscribe (self->sub, CBUS_TOPIC_TX_ADDED);
+    if (!was_linked && state == P_LINKED) {
+        memcpy (peer->linked_id, peer->node_id, sizeof (peer->linked_id));
+        s_links_count (self, peer, 1);
+    }
+    if (was_linked && state != P_LINKED) {
+        s_links_count (self, peer, -1);
+        *peer->linked_id = 0;
+    }
     if (was_linked && state != P_LINKED) {
         zsys_info ("peer unlinked peer=%s state=%s reason=\"%s\"", s_peer_name (peer),
                    s_state_names [state], peer->reason);
@@ -957,6 +1016,12 @@ s_on_hello (s_peersync_t *self, s_peer_t *peer, const msgpack_object *map, bool 
         return;
     }
     snprintf (peer->node_id, sizeof (peer->node_id), "%.16s", node_id);
+    if (peer->state == P_LINKED && !streq (peer->linked_id, peer->node_id)) {
+        //  Another node now answers at that address: count it instead.
+        s_links_count (self, peer, -1);
+        memcpy (peer->linked_id, peer->node_id, sizeof (peer->linked_id));
+        s_links_count (self, peer, 1);
+    }
     peer->answered = true;          //  Its HELLO says where its tip is
     if (inbound)
         snprintf (peer->endpoint, sizeof (peer->endpoint), "%.*s", (int) endpoint_size, endpoint);
@@ -1261,7 +1326,7 @@ s_flush_relay (s_peersync_t *self)
     self->reply = message;
     for (s_peer_t *peer = (s_peer_t *) zlistx_first (self->peers); peer;
          peer = (s_peer_t *) zlistx_next (self->peers))
-        if (peer->state == P_LINKED)
+        if (peer->state == P_LINKED && !s_peer_redundant (self, peer))
             s_send (self, peer, CBUS_P2P_TX);
     self->reply = saved;
     cbus_buf_free (&message);
@@ -1292,7 +1357,8 @@ s_relay_block (s_peersync_t *self, const uint8_t hash [CBUS_HASH_BYTES])
         for (s_peer_t *peer = (s_peer_t *) zlistx_first (self->peers); peer;
              peer = (s_peer_t *) zlistx_next (self->peers))
             //  A peer at or past this height has it, or a better branch.
-            if (peer->state == P_LINKED && memcmp (peer->tip, hash, CBUS_HASH_BYTES) != 0)
+            if (peer->state == P_LINKED && !s_peer_redundant (self, peer)
+            &&  memcmp (peer->tip, hash, CBUS_HASH_BYTES) != 0)
                 s_send (self, peer, CBUS_P2P_BLOCK);
     }
     msgpack_unpacked_destroy (&unpacked);
@@ -1388,7 +1454,7 @@ s_pack_peers (s_peersync_t *self, msgpack_packer *pk, bool for_resolve)
     int64_t now = cbus_mono_ms ();
     for (s_peer_t *peer = (s_peer_t *) zlistx_first (self->peers); peer;
          peer = (s_peer_t *) zlistx_next (self->peers)) {
-        msgpack_pack_map (pk, for_resolve ? 5 : 10);
+        msgpack_pack_map (pk, for_resolve ? 5 : 11);
         cbus_pack_kv_str (pk, "address", s_peer_name (peer));
         char status [200];
         if (for_resolve && peer->asked && !peer->answered)
@@ -1409,6 +1475,7 @@ s_pack_peers (s_peersync_t *self, msgpack_packer *pk, bool for_resolve)
         cbus_pack_kv_str (pk, "node_id", peer->node_id);
         if (!for_resolve) {
             cbus_pack_kv_str (pk, "direction", peer->address ? "out" : "in");
+            cbus_pack_kv_bool (pk, "redundant", s_peer_redundant (self, peer));
             cbus_pack_kv_i64 (pk, "score", peer->score);
             cbus_pack_kv_str (pk, "reason", peer->reason);
             cbus_pack_kv_u64 (pk, "last_seen_ms", (uint64_t) peer->last_seen_wall);
@@ -1727,6 +1794,8 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
 
     self.peers = zlistx_new ();
     self.quiet = cbus_hash_table_new ();
+    self.links = zhashx_new ();
+    zhashx_set_destructor (self.links, (zhashx_destructor_fn *) s_links_free);
     zhashx_set_destructor (self.quiet, s_free_item);
     self.resolve_timeout_ms = cbus_config_int (config, "gateway/resolve_timeout_ms") - 1000;
     self.identity = cbus_identity_new (key_path, reason);
@@ -1820,6 +1889,7 @@ cleanup:
     cbus_identity_destroy (&self.identity);
     cbus_peers_destroy (&self.registered);
     zhashx_destroy (&self.quiet);
+    zhashx_destroy (&self.links);
     free (self.queue);
     cbus_buf_free (&self.reply);
     cbus_buf_free (&self.relay);

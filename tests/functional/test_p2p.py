@@ -262,3 +262,31 @@ def test_link_comes_back_after_the_peer_restarts(make_peer):
     wait_for(lambda: pending(b, txid), GOSSIP_TIMEOUT, "the tx at the restarted peer")
     block = b.mine()
     wait_for(lambda: tip(a)[1] == block["hash"], GOSSIP_TIMEOUT, "the block back at a")
+
+
+def test_nodes_registered_both_ways_gossip_over_one_link(make_peer):
+    """Two nodes that registered each other have two links. Both ends
+    agree that one of them is redundant: it carries no gossip and /status
+    counts the peer once; gossip still flows both ways over the other."""
+    a, b = make_peer(), make_peer()
+    wait_linked(a, register(a, b)[0])
+    wait_linked(b, register(b, a)[0])
+
+    def links(node):
+        return {n["direction"]: n["redundant"] for n in node.get("/nodes").json()["nodes"]
+                if n["state"] == "linked"}
+
+    for node in (a, b):
+        wait_for(lambda: sorted(links(node).values()) == [False, True], GOSSIP_TIMEOUT,
+                 "both links at " + node.url)
+        assert (node.status()["peers"], node.status()["peers_linked"]) == (1, 1)
+    #  The link a opened is b's inbound one: redundant at both ends or neither.
+    assert links(a)["out"] == links(b)["in"] and links(a)["in"] == links(b)["out"]
+
+    for source, target in ((a, b), (b, a)):
+        txid, _ = source.submit(tx_body(data={"from": source.url}))
+        wait_for(lambda: pending(target, txid), GOSSIP_TIMEOUT, "the tx at " + target.url)
+    block = b.mine()
+    wait_for(lambda: tip(a) == (block["index"], block["hash"]), GOSSIP_TIMEOUT, "the block at a")
+    for node in (a, b):
+        node.assert_no_crash()
