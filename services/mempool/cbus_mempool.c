@@ -11,6 +11,8 @@
 #define S_TICK_MS 1000
 //  Most txids asked about in one TX.KNOWN.
 #define S_KNOWN_BATCH 10000
+//  Most blocks walked back from an old tip to find what left the chain.
+#define S_WALK_BACK_MAX 1000
 //  Most submissions handed to the verifier thread at once: small enough
 //  that verifying, checking, writing and answering overlap.
 #define S_CHUNK_MAX 64
@@ -33,6 +35,7 @@ typedef struct {
     cbus_config_t *config;      //  Settings
     //  What we know of the chain
     bool tip_known;             //  A TIP answer or event has arrived
+    bool tip_stored;            //  tip_hash is the one stored before a restart
     uint64_t tip_height;        //  Height of the active tip
     uint8_t tip_hash [CBUS_HASH_BYTES];
     uint64_t tip_time_ms;       //  Its time
@@ -161,8 +164,41 @@ s_publish_removed (s_mempool_t *self, const uint8_t txid [CBUS_HASH_BYTES], cons
     cbus_pub_send (self->pub, CBUS_TOPIC_TX_REMOVED, &self->event);
 }
 
-//  Ask the chainstore for its tip; on a change we did not see as an
-//  event, drop every pending transaction it has confirmed.
+static void
+    s_take_back_from (s_mempool_t *self, const uint8_t old_tip [CBUS_HASH_BYTES]);
+
+//  Whether the block at this height with this hash is still on the active
+//  chain: HEADERS with it as the only locator hash, and none wanted, says
+//  where the chains part. -1 if the chainstore does not answer.
+static int
+s_still_active (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
+{
+    cbus_buf_t body = {0};
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &body);
+    msgpack_pack_map (&pk, 2);
+    cbus_pack_str (&pk, "locator");
+    msgpack_pack_array (&pk, 1);
+    msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+    msgpack_pack_bin_body (&pk, hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "max", 0);
+    zframe_t *frame = NULL;
+    msgpack_unpacked unpacked;
+    int rc = s_ask_chainstore (self, CBUS_CMD_HEADERS, &body, &frame, &unpacked);
+    cbus_buf_free (&body);
+    if (rc)
+        return -1;
+    uint64_t start;
+    rc = cbus_msg_get_u64 (&unpacked.data, "start", &start) ? -1 : start == height + 1;
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&frame);
+    return rc;
+}
+
+//  Ask the chainstore for its tip. When it moved from ours in a way we
+//  did not see (events lost while the bus or this service restarted),
+//  take back what left the active chain; on any change, drop every
+//  pending transaction the chain has confirmed.
 static void
 s_sync_tip (s_mempool_t *self)
 {
@@ -177,11 +213,18 @@ s_sync_tip (s_mempool_t *self)
     &&  cbus_msg_get_u64 (&unpacked.data, "time_ms", &time_ms) == 0
     &&  cbus_msg_get_u64 (&unpacked.data, "bits", &bits) == 0) {
         bool changed = !self->tip_known || memcmp (hash, self->tip_hash, CBUS_HASH_BYTES) != 0;
+        if ((self->tip_known || self->tip_stored) && memcmp (hash, self->tip_hash, CBUS_HASH_BYTES) != 0
+        &&  s_still_active (self, self->tip_hash, self->tip_height) == 0)
+            s_take_back_from (self, self->tip_hash);
+        self->tip_stored = false;
+        cbus_pool_set_tip (self->pool, hash, height);
         self->tip_known = true;
         self->tip_height = height;
         self->tip_time_ms = time_ms;
         self->bits = (uint32_t) bits;
         memcpy (self->tip_hash, hash, CBUS_HASH_BYTES);
+        if (changed && cbus_pool_size (self->pool) == 0 && cbus_pool_flush (self->pool))
+            zsys_error ("could not write the mempool's tip");
         if (changed && cbus_pool_size (self->pool) > 0) {
             //  Reconcile in slices of S_KNOWN_BATCH.
             size_t total = cbus_pool_size (self->pool), removed = 0;
@@ -752,9 +795,13 @@ s_answer_waiters (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint6
 
 //  A block left the active chain (a reorganisation): take its
 //  transactions back, durably, before the blocks that joined are seen
-//  (they follow on the bus and remove what the new branch holds).
-static void
-s_take_back (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES])
+//  (they follow on the bus and remove what the new branch holds). With
+//  only_inactive, a block the active chain still holds is left alone.
+//  Returns 0 when taken back, 1 when left alone, -1 if the chainstore
+//  does not give the block; prev gets the block's parent.
+static int
+s_take_back (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], bool only_inactive,
+             uint8_t prev [CBUS_HASH_BYTES])
 {
     cbus_buf_t body = {0};
     msgpack_packer pk;
@@ -765,10 +812,12 @@ s_take_back (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES])
     msgpack_unpacked unpacked;
     const uint8_t *bytes;
     size_t size;
+    uint64_t confirmations = 0;
     char reason [CBUS_REASON_MAX];
     cbus_block_t *block = NULL;
     if (s_ask_chainstore (self, CBUS_CMD_BLOCK_GET, &body, &frame, &unpacked) == 0) {
-        if (cbus_msg_get_bin (&unpacked.data, "block", &bytes, &size) == 0)
+        if (cbus_msg_get_bin (&unpacked.data, "block", &bytes, &size) == 0
+        &&  cbus_msg_get_u64 (&unpacked.data, "confirmations", &confirmations) == 0)
             block = cbus_block_new_from_bytes (bytes, size, reason);
         msgpack_unpacked_destroy (&unpacked);
         zframe_destroy (&frame);
@@ -778,7 +827,12 @@ s_take_back (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES])
     if (!block) {
         zsys_error ("could not take back the transactions of disconnected block %s",
                     cbus_hash_hex (hash, hex));
-        return;
+        return -1;
+    }
+    memcpy (prev, cbus_block_header (block)->prev_hash, CBUS_HASH_BYTES);
+    if (only_inactive && confirmations > 0) {
+        cbus_block_destroy (&block);
+        return 1;
     }
     size_t count = cbus_block_tx_count (block), taken = 0;
     bool *staged = (bool *) calloc (count + 1, sizeof (bool));
@@ -798,6 +852,24 @@ s_take_back (s_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES])
                cbus_hash_hex (hash, hex), taken, cbus_pool_size (self->pool));
     free (staged);
     cbus_block_destroy (&block);
+    return 0;
+}
+
+//  Our tip is no longer the chain's, and we did not see how (this
+//  service or the bus restarted meanwhile): the blocks from our tip back
+//  to the active chain left it unseen. Take their transactions back, as
+//  their chain.block.disconnected events would have; what the active
+//  chain holds is removed afterwards by the reconciliation.
+static void
+s_take_back_from (s_mempool_t *self, const uint8_t old_tip [CBUS_HASH_BYTES])
+{
+    uint8_t hash [CBUS_HASH_BYTES], prev [CBUS_HASH_BYTES];
+    memcpy (hash, old_tip, CBUS_HASH_BYTES);
+    for (int count = 0; count < S_WALK_BACK_MAX; count++) {
+        if (s_take_back (self, hash, true, prev))
+            break;                  //  On the active chain, or unknown
+        memcpy (hash, prev, CBUS_HASH_BYTES);
+    }
 }
 
 static void
@@ -813,10 +885,14 @@ s_handle_chain_event (s_mempool_t *self, cbus_event_t *event)
     ||  !txids || txids->type != MSGPACK_OBJECT_ARRAY)
         return;
     if (streq (event->topic, CBUS_TOPIC_BLOCK_DISCONNECTED)) {
-        s_take_back (self, hash);
+        uint8_t parent [CBUS_HASH_BYTES];
+        s_take_back (self, hash, false, parent);
         //  The tip is the block's parent until the new branch arrives.
         self->tip_height = height - 1;
         memcpy (self->tip_hash, prev, CBUS_HASH_BYTES);
+        cbus_pool_set_tip (self->pool, prev, height - 1);
+        if (cbus_pool_flush (self->pool))
+            zsys_error ("could not write the mempool's tip");
         if (self->job_active && memcmp (self->job_prev, hash, CBUS_HASH_BYTES) == 0)
             self->job_active = false;
         return;
@@ -824,6 +900,13 @@ s_handle_chain_event (s_mempool_t *self, cbus_event_t *event)
     if (!streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED))
         return;
     bool follows = self->tip_known && memcmp (prev, self->tip_hash, CBUS_HASH_BYTES) == 0;
+    //  A gap: if our tip left the active chain meanwhile, take back what
+    //  left with it before this block removes what it holds.
+    if (!follows && (self->tip_known || self->tip_stored)
+    &&  memcmp (hash, self->tip_hash, CBUS_HASH_BYTES) != 0
+    &&  s_still_active (self, self->tip_hash, self->tip_height) == 0)
+        s_take_back_from (self, self->tip_hash);
+    self->tip_stored = false;
     size_t removed = 0;
     for (uint32_t index = 0; index < txids->via.array.size; index++) {
         const msgpack_object *item = &txids->via.array.ptr [index];
@@ -833,12 +916,13 @@ s_handle_chain_event (s_mempool_t *self, cbus_event_t *event)
             removed++;
         }
     }
-    if (cbus_pool_flush (self->pool))
-        zsys_error ("could not write mempool removals");
     self->tip_known = true;
     self->tip_height = height;
     self->tip_time_ms = time_ms;
     memcpy (self->tip_hash, hash, CBUS_HASH_BYTES);
+    cbus_pool_set_tip (self->pool, hash, height);
+    if (cbus_pool_flush (self->pool))
+        zsys_error ("could not write mempool removals");
     CBUS_DEBUG ("block seen height=%" PRIu64 " removed=%zu pending=%zu", height, removed,
                 cbus_pool_size (self->pool));
     if (!follows)
@@ -950,6 +1034,9 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     self.pub = cbus_pub_new (bus_in, "mempool");
     assert (self.sub && self.chainstore && self.pub);
     zsock_set_rcvhwm (self.sub, 100000);
+    //  The tip the pool reflected when this service last ran: if the
+    //  chain has left it since, what left is taken back now.
+    self.tip_stored = cbus_pool_tip (self.pool, self.tip_hash, &self.tip_height) == 0;
     s_sync_tip (&self);
     loop = zloop_new ();
     //  Stop on $TERM from main only, not on a signal: see cbus_service.h.

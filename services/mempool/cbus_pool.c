@@ -331,6 +331,31 @@ cbus_pool_flush (cbus_pool_t *self)
     return rc;
 }
 
+void
+cbus_pool_set_tip (cbus_pool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
+{
+    uint8_t value [CBUS_HASH_BYTES + 8];
+    memcpy (value, hash, CBUS_HASH_BYTES);
+    cbus_put_be64 (value + CBUS_HASH_BYTES, height);
+    cbus_store_batch_put (self->removals, "T", 1, value, sizeof (value));
+}
+
+int
+cbus_pool_tip (cbus_pool_t *self, uint8_t hash [CBUS_HASH_BYTES], uint64_t *height)
+{
+    char *value = NULL;
+    size_t size = 0;
+    int rc = -1;
+    if (cbus_store_get (self->store, "T", 1, &value, &size) == 0 && value
+    &&  size == CBUS_HASH_BYTES + 8) {
+        memcpy (hash, value, CBUS_HASH_BYTES);
+        *height = cbus_get_be64 ((const uint8_t *) value + CBUS_HASH_BYTES);
+        rc = 0;
+    }
+    cbus_store_free (value);
+    return rc;
+}
+
 const uint8_t *
 cbus_pool_first (cbus_pool_t *self)
 {
@@ -460,6 +485,17 @@ cbus_pool_test (bool verbose)
         pool = cbus_pool_new (path, reason);
         assert (pool && cbus_pool_size (pool) == 103);
     }
+    //  The tip it reflects survives a restart.
+    uint8_t tip [CBUS_HASH_BYTES], back [CBUS_HASH_BYTES];
+    uint64_t height = 0;
+    assert (cbus_pool_tip (pool, back, &height) == -1);
+    memset (tip, 0xab, sizeof (tip));
+    cbus_pool_set_tip (pool, tip, 1234);
+    assert (cbus_pool_flush (pool) == 0);
+    cbus_pool_destroy (&pool);
+    pool = cbus_pool_new (path, reason);
+    assert (pool && cbus_pool_tip (pool, back, &height) == 0);
+    assert (memcmp (tip, back, sizeof (tip)) == 0 && height == 1234);
     cbus_tx_t *forged = s_test_signed (key, 57, true);
     cbus_tx_t *sound = s_test_signed (key, 58, false);
     assert (!cbus_pool_has (pool, cbus_tx_id (forged)) && cbus_pool_has (pool, cbus_tx_id (sound)));

@@ -8,7 +8,9 @@
     unsynced: losing one in a crash only means it is found again at start
     and dropped then, once the chain says it is confirmed.
 
-    LevelDB keys: 'P' + txid -> sequence u64 BE, received ms u64 BE, bytes.
+    LevelDB keys: 'P' + txid -> sequence u64 BE, received ms u64 BE, bytes;
+    'T' -> the hash (32 bytes) and height (u64 BE) of the chain tip the pool
+    was last brought up to date with (written unsynced, like removals).
     =========================================================================
 */
 #ifndef CBUS_POOL_H_INCLUDED
@@ -72,6 +74,14 @@ bool
     cbus_pool_remove (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES]);
 int
     cbus_pool_flush (cbus_pool_t *self);
+
+//  The tip of the chain the pool reflects: set it (written with the next
+//  flush), and read it back after a restart. Returns 0, or -1 if none
+//  was stored.
+void
+    cbus_pool_set_tip (cbus_pool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height);
+int
+    cbus_pool_tip (cbus_pool_t *self, uint8_t hash [CBUS_HASH_BYTES], uint64_t *height);
 
 //  Walk pending transactions in arrival order: first/next return the
 //  txid (borrowed) or NULL at the end. Do not remove while walking.

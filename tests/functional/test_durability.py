@@ -5,10 +5,12 @@ it), after a full stop and start, and after kill -9 of the whole node."""
 import threading
 import time
 
+import msgpack
 import pytest
 import requests
+import zmq
 
-from chainbus_node import tx_body
+from chainbus_node import tx_body, wait_for
 
 
 class Poster:
@@ -235,3 +237,52 @@ def test_mine_waiting_on_a_mempool_that_dies_is_answered_soon(make_node):
     assert answer["seconds"] < 30
     #  The new mempool works: a submission is accepted.
     node.submit(tx_body("after-the-restart"))
+
+
+def bus_ask(node, service, command, body):
+    """One request to a service's own socket (docs/bus.md), bypassing the bus."""
+    ctx = zmq.Context.instance()
+    s = ctx.socket(zmq.DEALER)
+    s.linger = 0
+    s.connect("ipc://%s/run/%s.ipc" % (node.data_dir, service))
+    try:
+        s.send_multipart([command, b"\x01" * 8, msgpack.packb(body)])
+        assert s.poll(20000), "%s did not answer %s" % (service, command)
+        status, _, reply = s.recv_multipart()
+        return status.decode(), msgpack.unpackb(reply)
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("role", ["bus", "mempool"])
+def test_reorganisation_unseen_still_takes_transactions_back(make_node, role):
+    """A block that leaves the active chain gives its transactions back to
+    the mempool, even when the switch happens while the bus or the mempool
+    is down. With the bus down, the chainstore's PUB keeps the events for
+    the reconnection. With the mempool down they are lost: the new mempool
+    compares the tip it stored with the chain's, walks back from its old
+    tip and takes them back all the same. An acknowledged transaction is
+    never left only in a side block."""
+    a, b = make_node(), make_node()
+    txid, _ = a.submit(tx_body("reorg-%s" % role))
+    mined = a.mine()
+    assert txid in [t["txid"] for t in mined["transactions"]] and mined["index"] == 1
+    #  A branch with more work, made elsewhere, without the transaction.
+    b.mine()
+    b.mine()
+    branch = [bus_ask(b, "chainstore", b"BLOCK.GET", {"height": h})[1]["block"] for h in (1, 2)]
+
+    #  Down goes the bus or the mempool; while it is, the branch arrives
+    #  straight at the chainstore, and the events of the switch are lost.
+    a.kill_service(role, wait=False)
+    for block in branch:
+        status, reply = bus_ask(a, "chainstore", b"BLOCK.SUBMIT", {"block": block})
+        assert status == "OK", reply
+    assert reply["status"] == "connected" and reply["height"] == 2
+    a.wait_ready()
+
+    wait_for(lambda: a.tx(txid).json().get("status") == "pending", 30,
+             "the transaction back in the mempool")
+    again = a.mine()
+    assert again["index"] == 3 and txid in [t["txid"] for t in again["transactions"]]
+    a.assert_no_crash()
