@@ -476,10 +476,6 @@ s_check_verified (s_mempool_t *self)
     free (known);
 }
 
-//  Start the next write if none runs: what was verified meanwhile is
-//  checked and staged, everything staged goes to the writer thread, and
-//  the submissions waiting on it go with it. With nothing staged, those
-//  waiting (duplicates of durable transactions) are answered at once.
 static int
     s_on_commit_timer (zloop_t *loop, int timer_id, void *arg);
 
@@ -501,6 +497,10 @@ s_write_should_wait (s_mempool_t *self)
     return true;
 }
 
+//  Start the next write if none runs: what was verified meanwhile is
+//  checked and staged, everything staged goes to the writer thread, and
+//  the submissions waiting on it go with it. With nothing staged, those
+//  waiting (duplicates of durable transactions) are answered at once.
 static void
 s_write_next (s_mempool_t *self)
 {

@@ -376,8 +376,6 @@ s_set_state (s_peersync_t *self, s_peer_t *peer, s_state_t state, const char *re
     if (was_linked && state != P_LINKED) {
         s_links_count (self, peer, -1);
         *peer->linked_id = 0;
-    }
-    if (was_linked && state != P_LINKED) {
         zsys_info ("peer unlinked peer=%s state=%s reason=\"%s\"", s_peer_name (peer),
                    s_state_names [state], peer->reason);
         s_publish_peer (self, CBUS_TOPIC_PEER_DISCONNECTED, peer);
