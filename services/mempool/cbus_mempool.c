@@ -16,6 +16,9 @@
 //  Most submissions handed to the verifier thread at once: small enough
 //  that verifying, checking, writing and answering overlap.
 #define S_CHUNK_MAX 64
+//  Most chunks in the verifier's queue: far below the pipe's high-water
+//  mark (1,000 messages), so that neither side ever blocks on a send.
+#define S_CHUNKS_MAX 32
 //  Under load a write waits (up to commit_wait_ms) for this many.
 #define S_WRITE_TARGET 64
 
@@ -59,6 +62,7 @@ typedef struct {
     //  while this one checks, stages and answers what came before.
     zactor_t *verifier;         //  Runs s_verifier_actor
     size_t verifying;           //  Submissions in the verifier
+    size_t chunks;              //  ... in this many chunks
     bool intake_paused;         //  batch_max reached: router not read
     bool stopping;              //  Only writes in flight still end
     //  Group commit, double-buffered: one write at a time runs on the
@@ -553,13 +557,14 @@ s_intake (s_mempool_t *self)
 static int
     s_on_request (zloop_t *loop, zsock_t *reader, void *arg);
 
-//  At batch_max submissions taken in, stop reading requests: the rest
-//  wait in the socket's queue (and the senders') until a write takes
-//  some; then read again.
+//  At batch_max submissions taken in, or S_CHUNKS_MAX chunks in the
+//  verifier, stop reading requests: the rest wait in the socket's queue
+//  (and the senders') until a write or the verifier takes some; then
+//  read again.
 static void
 s_intake_check (s_mempool_t *self)
 {
-    bool full = s_intake (self) >= self->batch_max;
+    bool full = s_intake (self) >= self->batch_max || self->chunks >= S_CHUNKS_MAX;
     if (full && !self->intake_paused)
         zloop_reader_end (self->loop, self->router);
     else
@@ -715,6 +720,7 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
           && (zsock_events (self->router) & ZMQ_POLLIN));
     if (chunk->count) {
         self->verifying += chunk->count;
+        self->chunks++;
         zsock_send (zactor_sock (self->verifier), "sp", "VERIFY", chunk);
     }
     else
@@ -761,6 +767,7 @@ s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     s_chunk_t *chunk = (s_chunk_t *) pointer;
     self->verifying -= chunk->count;
+    self->chunks--;
     if (zlistx_size (self->verified) == 0)
         self->verified_since = cbus_mono_ms ();
     for (size_t index = 0; index < chunk->count; index++) {
@@ -1065,6 +1072,7 @@ cleanup:
             break;
         s_chunk_t *chunk = (s_chunk_t *) pointer;
         self.verifying -= chunk->count;
+        self.chunks--;
         for (size_t index = 0; index < chunk->count; index++)
             s_submit_destroy (&chunk->submits [index]);
         free (chunk);
