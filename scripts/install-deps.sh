@@ -13,9 +13,10 @@ BUILD_PKGS=(gcc make cmake pkg-config
             libzmq3-dev libczmq-dev libmsgpack-dev libleveldb-dev
             libsodium-dev libmicrohttpd-dev libjansson-dev libssl-dev
             libcurl4-openssl-dev)
-#  The functional tests use Debian's Python modules (PyPI is not assumed).
+#  The functional tests use Debian's Python modules (PyPI is not assumed);
+#  the dashboard's test drives Debian's Chromium with Selenium.
 TEST_PKGS=(python3 python3-pytest python3-requests python3-zmq python3-cryptography
-           python3-msgpack curl)
+           python3-msgpack curl chromium chromium-driver python3-selenium)
 BENCH_PKGS=(wrk python3 python3-requests curl)
 
 groups=("$@")

@@ -52,7 +52,9 @@ async function refreshStatus() {
     const n = await api("/nodes");
     const body = $("nodes");
     body.replaceChildren(...n.nodes.map((p) =>
-      row([p.address, p.state + (p.reason ? " (" + p.reason + ")" : ""), p.height, p.score])));
+      row([p.address + " (" + p.direction + ")",
+           p.state + (p.redundant ? " (second link, no gossip)" : "")
+                   + (p.reason ? " (" + p.reason + ")" : ""), p.height, p.score])));
   } catch (e) { /* shown by the status badge */ }
 }
 
@@ -112,6 +114,42 @@ $("mine").addEventListener("click", async () => {
     text($("mine-result"), e.message, true);
   }
 });
+
+//  History: confirmed transactions of a user or key, newest first, a page
+//  at a time (GET /transactions?user= or ?key=, with the next cursor).
+let history = null;
+
+async function showHistory(more) {
+  const out = $("history-result");
+  const query = new URLSearchParams({ [history.kind]: history.who, limit: "20" });
+  if (more) query.set("before", history.next);
+  try {
+    const page = await api("/transactions?" + query);
+    const rows = page.transactions.map((entry) => {
+      const t = entry.transaction;
+      return row([entry.block_height, entry.confirmations, t.txid,
+        [].concat(t.users).join(", "), JSON.stringify(t.data)], 2);
+    });
+    if (more) $("history-rows").append(...rows);
+    else $("history-rows").replaceChildren(...rows);
+    history.next = page.next;
+    $("history-more").hidden = !page.next;
+    const shown = $("history-rows").children.length;
+    text(out, shown ? `${shown} confirmed transaction(s) of ${history.who}`
+                    : `no confirmed transaction of ${history.who}`);
+  } catch (e) {
+    text(out, e.message, true);
+  }
+}
+
+$("history").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  history = { who: form.get("who").trim(), kind: form.get("kind"), next: null };
+  showHistory(false);
+});
+
+$("history-more").addEventListener("click", () => showHistory(true));
 
 refreshStatus();
 setInterval(refreshStatus, 2000);
