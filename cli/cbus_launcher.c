@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <libgen.h>
+#include <sodium.h>
 
 //  First restart delay, and how long a child must live to count as well.
 #define S_BACKOFF_MIN_MS  250
@@ -120,6 +121,15 @@ cbus_launcher_run (cbus_config_t *config)
         fprintf (stderr, "chainbus node: %s\n", reason);
         return 2;
     }
+    //  A token file the gateway cannot use stops the node now, with the
+    //  reason, rather than a gateway that keeps failing.
+    const char *token_file = cbus_config_str (config, "gateway/admin_token_file");
+    char token [CBUS_TOKEN_MAX + 1];
+    if (*token_file && cbus_token_load (token_file, token, reason)) {
+        fprintf (stderr, "chainbus node: %s\n", reason);
+        return 2;
+    }
+    sodium_memzero (token, sizeof (token));
     //  One node per data directory.
     char *lock_path = cbus_config_path (config, "run/node.lock");
     int lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

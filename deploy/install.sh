@@ -2,7 +2,8 @@
 #   Install chainbus as a set of systemd services (run as root from the
 #   repository). Binaries go to /usr/local/bin, the dashboard to
 #   /usr/local/share/chainbus/www, the configuration to /etc/chainbus
-#   (an existing file is kept), data to /var/lib/chainbus (user chainbus).
+#   (an existing file is kept) with a new admin token in
+#   /etc/chainbus/admin.token, data to /var/lib/chainbus (user chainbus).
 #   Then: systemctl enable --now chainbus.target
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,12 @@ id chainbus > /dev/null 2>&1 || useradd --system --home /var/lib/chainbus --shel
 install -d -o chainbus -g chainbus -m 0700 /var/lib/chainbus
 install -d -m 0755 /etc/chainbus
 [ -f /etc/chainbus/chainbus.cfg ] || install -m 0644 deploy/chainbus.cfg /etc/chainbus/chainbus.cfg
+#   The admin token (deploy/chainbus.cfg names it): random, kept if present,
+#   readable by the chainbus user only.
+if [ ! -f /etc/chainbus/admin.token ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/chainbus/admin.token)
+    chown chainbus:chainbus /etc/chainbus/admin.token
+fi
 install -m 0644 deploy/systemd/*.service deploy/systemd/*.target /etc/systemd/system/
 systemctl daemon-reload 2> /dev/null || echo "install.sh: systemd is not running here; units are installed"
 echo "installed: systemctl enable --now chainbus.target"

@@ -135,6 +135,7 @@ typedef struct {
     const char *path;               //  Exact path, or a prefix if it ends in '/'
     const char *method;             //  The method served
     bool takes_body;                //  Collect the request body for it
+    bool admin;                     //  Needs the admin token, if one is set
     s_route_fn *start;              //  Starts the work once the body is in
 } s_route_t;
 
@@ -161,6 +162,7 @@ struct _s_request_t {
     cbus_buf_t out;                 //  JSON body (when not a stream or file)
     char message [CBUS_REASON_MAX]; //  Error message, for the log line
     const char *allow;              //  Allow header of a 405
+    bool authenticate;              //  WWW-Authenticate header of a 401
     int file_fd;                    //  Static file to send, or -1
     uint64_t file_size;             //  Its size
     const char *file_type;          //  Its Content-Type (borrowed)
@@ -192,6 +194,8 @@ struct _cbus_gateway_t {
     int64_t mine_timeout_ms;        //  gateway/mine_timeout_ms
     int64_t resolve_timeout_ms;     //  gateway/resolve_timeout_ms
     uint64_t max_body;              //  gateway/max_body
+    bool admin_token_set;           //  gateway/admin_token_file was given
+    uint8_t admin_token_hash [crypto_generichash_BYTES];    //  ... its token's hash
     bool verbose;                   //  node/verbose: log debug lines
     bool stopping;                  //  Shutting down: no new calls
     unsigned int heartbeat_ticks;   //  Heartbeats sent, for pruning
@@ -1278,18 +1282,39 @@ s_dispatch (s_request_t *request, int tag, s_reply_t *reply)
 }
 
 static const s_route_t s_routes [] = {
-    { "/transactions/new", "POST", true,  s_tx_submit_start },
-    { "/transactions",     "GET",  false, s_history_start },
-    { "/transactions/",    "GET",  false, s_tx_get_start },
-    { "/mine",             "GET",  false, s_mine_start },
-    { "/chain",            "GET",  false, s_chain_start },
-    { "/nodes/register",   "POST", true,  s_peer_add_start },
-    { "/nodes/resolve",    "GET",  false, s_resolve_start },
-    { "/nodes",            "GET",  false, s_nodes_start },
-    { "/node/info",        "GET",  false, s_node_info_start },
-    { "/blocks/",          "GET",  false, s_block_get_start },
-    { "/status",           "GET",  false, s_status_start },
+    { "/transactions/new", "POST", true,  false, s_tx_submit_start },
+    { "/transactions",     "GET",  false, false, s_history_start },
+    { "/transactions/",    "GET",  false, false, s_tx_get_start },
+    { "/mine",             "GET",  false, true,  s_mine_start },
+    { "/chain",            "GET",  false, false, s_chain_start },
+    { "/nodes/register",   "POST", true,  true,  s_peer_add_start },
+    { "/nodes/resolve",    "GET",  false, true,  s_resolve_start },
+    { "/nodes",            "GET",  false, false, s_nodes_start },
+    { "/node/info",        "GET",  false, false, s_node_info_start },
+    { "/blocks/",          "GET",  false, false, s_block_get_start },
+    { "/status",           "GET",  false, false, s_status_start },
 };
+
+//  Whether a request may use an admin route: always when no admin token
+//  is set; otherwise with "Authorization: Bearer <token>". The hashes of
+//  the two tokens are compared in constant time, so neither the token nor
+//  its length shows in the answer's timing.
+static bool
+s_admin_allowed (cbus_gateway_t *self, struct MHD_Connection *connection)
+{
+    if (!self->admin_token_set)
+        return true;
+    const char *header = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!header || strncasecmp (header, "Bearer ", 7) != 0)
+        return false;
+    const char *token = header + 7;
+    while (*token == ' ')
+        token++;
+    uint8_t hash [crypto_generichash_BYTES];
+    crypto_generichash (hash, sizeof (hash), (const uint8_t *) token, strlen (token), NULL, 0);
+    return sodium_memcmp (hash, self->admin_token_hash, sizeof (hash)) == 0;
+}
 
 //  The route for a path: exact paths first, then prefixes.
 static const s_route_t *
@@ -1332,6 +1357,14 @@ s_request_route (s_request_t *request)
         if (!streq (request->method, route->method)) {
             request->allow = route->method;
             s_answer_message (request, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed");
+        }
+        else
+        if (route->admin && !s_admin_allowed (self, connection)) {
+            request->authenticate = true;
+            s_answer_message (request, MHD_HTTP_UNAUTHORIZED,
+                              "%s needs this node's admin token: Authorization: Bearer <token> "
+                              "(the token is in the file gateway/admin_token_file names)",
+                              route->path);
         }
         else
         if (declared > self->max_body)
@@ -1406,6 +1439,9 @@ s_request_queue (s_request_t *request)
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (request->allow)
         MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, request->allow);
+    if (request->authenticate)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                 "Bearer realm=\"chainbus\"");
     enum MHD_Result rc = MHD_queue_response (request->connection, request->status, response);
     MHD_destroy_response (response);
     request->queued = true;
@@ -1847,6 +1883,16 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
     self->mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
     self->resolve_timeout_ms = cbus_config_int (config, "gateway/resolve_timeout_ms");
     self->max_body = (uint64_t) cbus_config_int (config, "gateway/max_body");
+    const char *token_file = cbus_config_str (config, "gateway/admin_token_file");
+    if (*token_file) {
+        char token [CBUS_TOKEN_MAX + 1];
+        if (cbus_token_load (token_file, token, reason))
+            goto failed;
+        crypto_generichash (self->admin_token_hash, sizeof (self->admin_token_hash),
+                            (const uint8_t *) token, strlen (token), NULL, 0);
+        sodium_memzero (token, sizeof (token));
+        self->admin_token_set = true;
+    }
     self->verbose = cbus_config_bool (config, "node/verbose");
     self->calls = cbus_calls_new ();
     self->heartbeats = cbus_heartbeats_new ();

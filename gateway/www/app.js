@@ -107,7 +107,9 @@ $("tx").addEventListener("submit", async (event) => {
 $("mine").addEventListener("click", async () => {
   text($("mine-result"), "mining…");
   try {
-    const b = await api("/mine");
+    //  A node with gateway/admin_token_file set asks for its token.
+    const token = $("admin-token").value.trim();
+    const b = await api("/mine", token ? { headers: { Authorization: "Bearer " + token } } : {});
     text($("mine-result"), `${b.message}: block ${b.index} with ${b.transactions.length} transaction(s)`);
     refreshStatus();
   } catch (e) {

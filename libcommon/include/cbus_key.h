@@ -70,6 +70,15 @@ const uint8_t *
 void
     cbus_key_sign (cbus_key_t *self, const void *data, size_t size, uint8_t *signature);
 
+//  An access token file (the gateway's admin token): one line of
+//  CBUS_TOKEN_MIN to CBUS_TOKEN_MAX letters, digits or -._~+/=, trailing
+//  whitespace ignored, in a file no one else may read (as a key file).
+//  Returns 0 with the token, or -1 and a one-line reason.
+#define CBUS_TOKEN_MIN          32
+#define CBUS_TOKEN_MAX          256
+int
+    cbus_token_load (const char *path, char token [CBUS_TOKEN_MAX + 1], char *reason);
+
 void
     cbus_key_test (bool verbose);
 

@@ -43,6 +43,8 @@ static const s_key_t s_keys [] = {
       "How long GET /mine waits for a block before answering 503" },
     { "gateway/www_dir", "www-dir", "", S_STR, 0, 0,
       "Folder of the dashboard's files (empty: share/www beside the binaries)" },
+    { "gateway/admin_token_file", "admin-token-file", "", S_STR, 0, 0,
+      "File holding the admin token that GET /mine, POST /nodes/register and GET /nodes/resolve then ask for (empty: none asked)" },
     { "gateway/resolve_timeout_ms", "resolve-timeout", "60000", S_INT, 1000, 3600000,
       "How long GET /nodes/resolve waits for peers and the sync it starts" },
     { "mempool/max_pending", "max-pending", "500000", S_INT, 1, 100000000,

@@ -3,6 +3,7 @@
     =========================================================================
 */
 #include "cbus.h"
+#include <ctype.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/stat.h>
@@ -42,33 +43,35 @@ cbus_key_new_from_seed (const uint8_t *seed)
     return s_key_from_seed (seed);
 }
 
-//  Read a whole small file into text (NUL-terminated, caller frees).
+//  Read a whole small secret file (a key or a token file, what names it)
+//  into text (NUL-terminated, caller wipes and frees). Refuses a file that
+//  group or others may read or write.
 static char *
-s_read_key_file (const char *path, size_t *size_p, char *reason)
+s_read_secret_file (const char *path, const char *what, size_t *size_p, char *reason)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        cbus_fail (reason, "cannot read key file %s: %s", path, strerror (errno));
+        cbus_fail (reason, "cannot read %s %s: %s", what, path, strerror (errno));
         return NULL;
     }
     char *text = NULL;
     struct stat st;
     if (fstat (fd, &st)) {
-        cbus_fail (reason, "cannot read key file %s: %s", path, strerror (errno));
+        cbus_fail (reason, "cannot read %s %s: %s", what, path, strerror (errno));
         goto cleanup;
     }
     if (!S_ISREG (st.st_mode)) {
-        cbus_fail (reason, "key file %s is not a regular file", path);
+        cbus_fail (reason, "%s %s is not a regular file", what, path);
         goto cleanup;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        cbus_fail (reason, "key file %s is open to others (mode %04o): chmod 600 it, "
-                           "or make a new key", path, (unsigned) (st.st_mode & 07777));
+        cbus_fail (reason, "%s %s is open to others (mode %04o): chmod 600 it, "
+                           "or make a new one", what, path, (unsigned) (st.st_mode & 07777));
         goto cleanup;
     }
     if (st.st_size > S_MAX_FILE_BYTES) {
-        cbus_fail (reason, "key file %s is not a chainbus key file (%lld bytes)",
-                   path, (long long) st.st_size);
+        cbus_fail (reason, "%s %s is too large (%lld bytes)",
+                   what, path, (long long) st.st_size);
         goto cleanup;
     }
     text = (char *) malloc (S_MAX_FILE_BYTES + 1);
@@ -79,7 +82,7 @@ s_read_key_file (const char *path, size_t *size_p, char *reason)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            cbus_fail (reason, "cannot read key file %s: %s", path, strerror (errno));
+            cbus_fail (reason, "cannot read %s %s: %s", what, path, strerror (errno));
             sodium_memzero (text, S_MAX_FILE_BYTES + 1);
             free (text);
             text = NULL;
@@ -96,6 +99,30 @@ cleanup:
     return text;
 }
 
+int
+cbus_token_load (const char *path, char token [CBUS_TOKEN_MAX + 1], char *reason)
+{
+    size_t size = 0;
+    char *text = s_read_secret_file (path, "token file", &size, reason);
+    if (!text)
+        return -1;
+    while (size > 0 && (text [size - 1] == '\n' || text [size - 1] == '\r'
+                     || text [size - 1] == ' ' || text [size - 1] == '\t'))
+        text [--size] = 0;
+    bool good = size >= CBUS_TOKEN_MIN && size <= CBUS_TOKEN_MAX;
+    for (size_t index = 0; good && index < size; index++)
+        good = isalnum ((unsigned char) text [index]) || strchr ("-._~+/=", text [index]);
+    if (good)
+        memcpy (token, text, size + 1);
+    else
+        cbus_fail (reason, "token file %s must hold one token of %d to %d letters, digits "
+                           "or -._~+/= (for one: head -c 32 /dev/urandom | od -An -tx1 "
+                           "| tr -d ' \\n')", path, CBUS_TOKEN_MIN, CBUS_TOKEN_MAX);
+    sodium_memzero (text, size);
+    free (text);
+    return good ? 0 : -1;
+}
+
 //  Decode a field of 64 hex digits.
 static int
 s_hex_field (json_t *object, const char *name, uint8_t *out, size_t size)
@@ -108,7 +135,7 @@ cbus_key_t *
 cbus_key_load (const char *path, char *reason)
 {
     size_t size = 0;
-    char *text = s_read_key_file (path, &size, reason);
+    char *text = s_read_secret_file (path, "key file", &size, reason);
     if (!text)
         return NULL;
     cbus_key_t *self = NULL;
@@ -324,6 +351,21 @@ cbus_key_test (bool verbose)
     cbus_key_t *again = cbus_key_new_from_seed (seed);
     assert (streq (cbus_key_public_hex (seeded), cbus_key_public_hex (again)));
     cbus_key_destroy (&again);
+
+    //  Token files: one token, trailing newline allowed; private.
+    char token [CBUS_TOKEN_MAX + 1];
+    s_write_file (other, "0123456789abcdef0123456789abcdef0123\n", 0600);
+    assert (cbus_token_load (other, token, reason) == 0);
+    assert (streq (token, "0123456789abcdef0123456789abcdef0123"));
+    s_write_file (other, "short\n", 0600);
+    assert (cbus_token_load (other, token, reason) == -1 && strstr (reason, "must hold one token"));
+    s_write_file (other, "0123456789abcdef 0123456789abcdef0123", 0600);
+    assert (cbus_token_load (other, token, reason) == -1 && strstr (reason, "must hold one token"));
+    s_write_file (other, "0123456789abcdef0123456789abcdef0123", 0644);
+    assert (cbus_token_load (other, token, reason) == -1 && strstr (reason, "token file"));
+    assert (strstr (reason, "open to others"));
+    assert (cbus_token_load ("/nonexistent/token", token, reason) == -1);
+    assert (strstr (reason, "cannot read token file"));
 
     //  Refusals, each with a reason naming the file.
     assert (!cbus_key_load ("/nonexistent/key", reason) && strstr (reason, "cannot read key file"));

@@ -96,3 +96,21 @@ def test_bad_input_is_shown_not_sent(node, browser):
     shown(browser, "tx-result", lambda t: "users: each user must be 1 to 256 bytes" in t)
     assert "error" in message.get_attribute("class")
     assert node.mempool_size() == before
+
+
+def test_mine_asks_for_the_admin_token_when_the_node_has_one(make_node, browser, tmp_path):
+    token = "0123456789abcdef" * 4
+    path = tmp_path / "admin.token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    node = make_node(extra_args=["--admin-token-file", str(path)])
+    browser.get(node.url + "/")
+    shown(browser, "ok", lambda t: t == "all services up")
+    browser.find_element(By.ID, "mine").click()
+    shown(browser, "mine-result", lambda t: "needs this node's admin token" in t)
+    assert "error" in browser.find_element(By.ID, "mine-result").get_attribute("class")
+    assert node.height() == 0
+    browser.find_element(By.ID, "admin-token").send_keys(token)
+    browser.find_element(By.ID, "mine").click()
+    shown(browser, "mine-result", lambda t: "block 1" in t)
+    assert node.height() == 1
