@@ -26,7 +26,7 @@ struct _cbus_pool_t {
     zlistx_t *order;                    //  s_entry_t in arrival order
     zlistx_t *staged;                   //  s_entry_t awaiting commit
     zhashx_t *incoming;                 //  txid -> s_entry_t staged or being written
-    cbus_store_batch_t *removals;       //  Unsynced deletes awaiting flush
+    cbus_store_batch_t *removals;       //  Unsynced deletes (and the tip) awaiting flush
     size_t bytes;                       //  Total bytes pending
     uint64_t next_sequence;             //  For the next arrival
 };
