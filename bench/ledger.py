@@ -9,7 +9,8 @@
      each run and after the last (median). The mempool verifies every
      signature on one thread ("mempool-verify"), so one core is used for
      verification and the ratio is the share of that ceiling reached; how
-     busy that thread was is printed with each run.
+     busy that thread was is printed with each run, and how long one
+     GET /mine of the oldest 10,000 of them took afterwards.
   2. history: GET /transactions?user=... page latency (median of
      --queries) on a small chain and on one of --txs transactions (about
      half of them naming the queried user), first page and a deep page:
@@ -96,11 +97,19 @@ def signed_run(lines, count, connections, seconds):
         # Accepted: new in the mempool, and answered 2xx within the run.
         added = node.mempool_size() - before
         accepted = min(added, completed - failed)
+        # Then one block of the oldest of them: GET /mine builds it, and the
+        # chainstore verifies every signature (on every CPU) before it
+        # connects it.
+        started = time.monotonic()
+        block = node.mine()
+        mine_s = time.monotonic() - started
         return {
             "seconds": run_s, "answered": completed, "non_2xx": failed,
             "added_to_mempool": added,
             "signed_per_s": round(accepted / run_s),
             "verifier_thread_busy": round(verifier_s / run_s, 2),
+            "mine_signed_block_s": round(mine_s, 3),
+            "mine_signed_block_txs": len(block["transactions"]),
         }
     finally:
         node.close()
