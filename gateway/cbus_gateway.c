@@ -1702,6 +1702,18 @@ s_dealer_readable (zloop_t *loop, zsock_t *dealer, void *arg)
     return 0;
 }
 
+//  Answer a call taken out of the table that no reply will come for.
+static void
+s_fail_call (cbus_call_t *call, s_outcome_t outcome)
+{
+    s_request_t *request = (s_request_t *) call->owner;
+    s_request_forget (request, call->id);
+    s_reply_t reply = { .service = call->service, .outcome = outcome };
+    s_reply_reason (&reply);
+    s_dispatch (request, call->tag, &reply);
+    s_request_settle (request);
+}
+
 //  Answer every call whose time is up (or every call, when stopping).
 static void
 s_expire (cbus_gateway_t *self, int64_t now)
@@ -1709,13 +1721,7 @@ s_expire (cbus_gateway_t *self, int64_t now)
     cbus_call_t call;
     int count = 0;
     while (cbus_calls_expired (self->calls, now, &call) == 0) {
-        s_request_t *request = (s_request_t *) call.owner;
-        s_request_forget (request, call.id);
-        s_reply_t reply = { .service = call.service };
-        reply.outcome = self->stopping? S_REPLY_STOPPING: S_REPLY_TIMEOUT;
-        s_reply_reason (&reply);
-        s_dispatch (request, call.tag, &reply);
-        s_request_settle (request);
+        s_fail_call (&call, self->stopping? S_REPLY_STOPPING: S_REPLY_TIMEOUT);
         count++;
     }
     if (count)
@@ -1762,12 +1768,7 @@ s_heard_boot (cbus_gateway_t *self, const char *src, size_t size, uint64_t boot)
         cbus_call_t call;
         size_t count = 0;
         while (cbus_calls_take_lost (self->calls, service, self->boot_heard [service], &call) == 0) {
-            s_request_t *request = (s_request_t *) call.owner;
-            s_request_forget (request, call.id);
-            s_reply_t reply = { .service = service, .outcome = S_REPLY_RESTARTED };
-            s_reply_reason (&reply);
-            s_dispatch (request, call.tag, &reply);
-            s_request_settle (request);
+            s_fail_call (&call, S_REPLY_RESTARTED);
             count++;
         }
         zsys_info ("chainbus-%s restarted: %zu calls it had were answered 503",
