@@ -27,7 +27,7 @@
     =========================================================================
 */
 #include "cbus_gateway.h"
-#include "cbus_calls.h"
+#include "cbus.h"
 #include "cbus_heartbeats.h"
 #include "cbus_www.h"
 #include <microhttpd.h>
@@ -409,8 +409,8 @@ s_call (s_request_t *request, int service, const char *command,
     assert (request->outstanding < S_MAX_CALLS);
     s_reply_t reply = { .service = service, .outcome = S_REPLY_STOPPING };
     if (!self->stopping) {
-        uint64_t id = cbus_calls_add (self->calls, request, service, tag,
-                                      timeout_ms, cbus_mono_ms ());
+        uint64_t id = cbus_calls_add (self->calls, request, service, NULL,
+                                      (void *) (intptr_t) tag, timeout_ms, cbus_mono_ms ());
         if (cbus_request_send (self->dealers [service], command, id, body, size) == 0) {
             request->calls [request->outstanding++] = id;
             return;
@@ -1678,7 +1678,7 @@ s_handle_reply (cbus_gateway_t *self, int service, zmsg_t *msg)
                       s_service_names [call.service], word);
         }
     }
-    s_dispatch (request, call.tag, &reply);
+    s_dispatch (request, (int) (intptr_t) call.arg, &reply);
     msgpack_unpacked_destroy (&unpacked);
     s_request_settle (request);
 }
@@ -1710,7 +1710,7 @@ s_fail_call (cbus_call_t *call, s_outcome_t outcome)
     s_request_forget (request, call->id);
     s_reply_t reply = { .service = call->service, .outcome = outcome };
     s_reply_reason (&reply);
-    s_dispatch (request, call->tag, &reply);
+    s_dispatch (request, (int) (intptr_t) call->arg, &reply);
     s_request_settle (request);
 }
 

@@ -3,7 +3,6 @@
     =========================================================================
 */
 #include "cbus_gateway.h"
-#include "cbus_calls.h"
 #include "cbus_heartbeats.h"
 #include "cbus_www.h"
 
@@ -15,8 +14,6 @@ main (int argc, char *argv [])
         const char *only = argc > 2 && argv [2][0] != '-' ? argv [2] : NULL;
         bool verbose = streq (argv [argc - 1], "-v");
         zsys_init ();
-        if (!only || streq (only, "cbus_calls"))
-            cbus_calls_test (verbose);
         if (!only || streq (only, "cbus_heartbeats"))
             cbus_heartbeats_test (verbose);
         if (!only || streq (only, "cbus_www"))

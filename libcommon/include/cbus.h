@@ -22,6 +22,7 @@
 #define CBUS_REASON_MAX 256
 
 #include "cbus_util.h"
+#include "cbus_code.h"
 #include "cbus_hash.h"
 #include "cbus_pow.h"
 #include "cbus_json.h"
@@ -30,6 +31,8 @@
 #include "cbus_seal.h"
 #include "cbus_block.h"
 #include "cbus_msg.h"
+#include "cbus_calls.h"
+#include "cbus_caller.h"
 #include "cbus_config.h"
 #include "cbus_store.h"
 #include "cbus_chain.h"

@@ -40,6 +40,15 @@ int
     __attribute__ ((warn_unused_result));
 void
     cbus_header_hash (const cbus_header_t *self, uint8_t out [CBUS_HASH_BYTES]);
+//  The header of encoded block bytes, without decoding the transactions:
+//  the canonical encoding (the map's first key "header", a 124-byte bin)
+//  is read in place, any other map the long way. Returns 0, or -1 if the
+//  bytes hold no valid header. For bytes from a store or a peer that are
+//  only looked at (hashed, listed), not admitted: that is
+//  cbus_block_new_from_bytes.
+int
+    cbus_block_header_from_bytes (const void *data, size_t size, cbus_header_t *header)
+    __attribute__ ((warn_unused_result));
 //  Try up to tries nonces from the header's current nonce. Returns true
 //  with the header's nonce set to one that meets its target, or false
 //  with the nonce advanced past the last one tried. The first 64 header

@@ -5,7 +5,8 @@
     replies come back [status][request id][msgpack body]. The request id is
     opaque to the server (8 bytes from our clients) and echoed unchanged.
     Status is one of the CBUS_STATUS_* words; every non-OK reply body is a
-    map with a "reason" string a user can read.
+    map with a "code" (cbus_code.h: what a program decides by) and a
+    "reason" string a user can read.
 
     Events go PUB -> bus XSUB, bus XPUB -> SUB as
     [topic][msgpack body][sequence u64 LE]. Each body is a map whose first
@@ -153,11 +154,52 @@ const msgpack_object *
 int
     cbus_reply_send (zsock_t *router, cbus_request_t *request, const char *status,
                      const void *body, size_t size);
-//  Reply with a non-OK status and {"reason": reason}.
+//  Reply with a non-OK status and {"code": code, "reason": reason}.
+int
+    cbus_reply_refuse (zsock_t *router, cbus_request_t *request, const char *status,
+                       cbus_code_t code, const char *format, ...)
+    __attribute__ ((format (printf, 5, 6)));
+//  The same with the status's usual code (INVALID: invalid, NOTFOUND:
+//  not_found, FULL: full, UNAVAILABLE: unavailable, ERROR: storage).
 int
     cbus_reply_error (zsock_t *router, cbus_request_t *request, const char *status,
                       const char *format, ...)
     __attribute__ ((format (printf, 4, 5)));
+//  The usual code of a non-OK status word.
+cbus_code_t
+    cbus_status_code (const char *status);
+
+//  --------------------------------------------------------------------------
+//  A reply as a client sees it: the one type every request path returns,
+//  whether the service answered or the reply was made locally because it
+//  did not (status UNAVAILABLE, code unavailable, a reason naming it).
+typedef struct {
+    char status [16];               //  CBUS_STATUS_* word, NUL-terminated
+    cbus_code_t code;               //  CBUS_CODE_OK when status is OK
+    char reason [CBUS_REASON_MAX];  //  What a user reads; "" when OK
+    uint64_t request_id;            //  The request it answers
+    zframe_t *body;                 //  msgpack bytes; NULL when made locally
+    msgpack_unpacked unpacked;      //  body decoded
+    bool decoded;                   //  unpacked holds a map
+} cbus_reply_t;
+
+//  Receive one reply [status][request id][body] from a DEALER. NULL for a
+//  malformed message (logged, dropped). A non-OK body's code and reason
+//  are read into the struct; a body without a code gets the status's.
+cbus_reply_t *
+    cbus_reply_recv (zsock_t *dealer);
+//  A reply made locally, for a call that got none.
+cbus_reply_t *
+    cbus_reply_new_local (const char *status, cbus_code_t code, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+void
+    cbus_reply_destroy (cbus_reply_t **self_p);
+//  True when the status is OK and the body a map.
+bool
+    cbus_reply_ok (const cbus_reply_t *self);
+//  The decoded body map, or NULL.
+const msgpack_object *
+    cbus_reply_map (const cbus_reply_t *self);
 
 //  --------------------------------------------------------------------------
 //  A synchronous client: one DEALER, one request at a time, a timeout.
@@ -169,11 +211,17 @@ cbus_client_t *
     cbus_client_new (const char *endpoint);
 void
     cbus_client_destroy (cbus_client_t **self_p);
-//  Send and wait for the matching reply. Returns 0 and sets *status_p
-//  (caller frees) and *reply_p (caller destroys), or -1 on timeout or
-//  once the process is told to stop (SIGINT/SIGTERM), so that a service
-//  stopping never waits out a timeout. Late replies to earlier calls are
-//  discarded.
+//  Send and wait for the matching reply, which the caller destroys. When
+//  none comes within timeout_ms, or once the process is told to stop
+//  (SIGINT/SIGTERM, so that a stopping program never waits out a
+//  timeout), the reply is made locally: UNAVAILABLE with a reason that
+//  names the command. Late replies to earlier calls are discarded. Never
+//  NULL.
+cbus_reply_t *
+    cbus_client_request (cbus_client_t *self, const char *command,
+                         const void *body, size_t size, int timeout_ms);
+//  The same, older shape: 0 with *status_p (caller frees) and *reply_p
+//  (the body frame, caller destroys), or -1 when no reply came.
 int
     cbus_client_call (cbus_client_t *self, const char *command,
                       const void *body, size_t size, int timeout_ms,

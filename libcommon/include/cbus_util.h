@@ -71,6 +71,11 @@ void
     cbus_put_be64 (uint8_t *out, uint64_t value);
 uint64_t
     cbus_get_be64 (const uint8_t *in);
+//  Big-endian 32-bit integers (positions inside a block, in keys).
+void
+    cbus_put_be32 (uint8_t *out, uint32_t value);
+uint32_t
+    cbus_get_be32 (const uint8_t *in);
 
 //  Wall clock in microseconds and milliseconds since the Unix epoch,
 //  and a monotonic clock in milliseconds.

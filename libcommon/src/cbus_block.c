@@ -562,6 +562,30 @@ cbus_block_write_json (cbus_block_t *self, cbus_buf_t *out)
 }
 
 int
+cbus_block_header_from_bytes (const void *data, size_t size, cbus_header_t *header)
+{
+    static const uint8_t s_prefix [] = {
+        0x82, 0xa6, 'h', 'e', 'a', 'd', 'e', 'r', 0xc4, CBUS_HEADER_BYTES
+    };
+    const uint8_t *bytes = (const uint8_t *) data;
+    if (size >= sizeof (s_prefix) + CBUS_HEADER_BYTES
+    &&  memcmp (bytes, s_prefix, sizeof (s_prefix)) == 0)
+        return cbus_header_decode (header, bytes + sizeof (s_prefix), CBUS_HEADER_BYTES);
+
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    const uint8_t *header_bytes;
+    size_t header_size;
+    int rc = -1;
+    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) == MSGPACK_UNPACK_SUCCESS
+    &&  cbus_msg_get_bin (&unpacked.data, "header", &header_bytes, &header_size) == 0)
+        rc = cbus_header_decode (header, header_bytes, header_size);
+    msgpack_unpacked_destroy (&unpacked);
+    return rc;
+}
+
+int
 cbus_block_bytes_to_json (const void *data, size_t size, cbus_buf_t *out)
 {
     msgpack_unpacked unpacked;
@@ -735,6 +759,27 @@ cbus_block_test (bool verbose)
     assert (cbus_block_bytes_to_json ("\x80", 1, &fast) == -1);
     assert (fast.size == json.size);
     cbus_buf_free (&fast);
+    //  The header read in place, and the long way from a map whose keys
+    //  come in another order.
+    cbus_header_t in_place;
+    assert (cbus_block_header_from_bytes (buf.data, buf.size, &in_place) == 0);
+    assert (in_place.height == 1 && in_place.nonce == cbus_block_header (block)->nonce);
+    cbus_buf_t reordered = {0};
+    msgpack_packer reorder_pk;
+    cbus_packer_init (&reorder_pk, &reordered);
+    msgpack_pack_map (&reorder_pk, 2);
+    cbus_pack_str (&reorder_pk, "txs");
+    msgpack_pack_array (&reorder_pk, 0);
+    uint8_t header_bytes [CBUS_HEADER_BYTES];
+    cbus_header_encode (cbus_block_header (block), header_bytes);
+    cbus_pack_kv_bin (&reorder_pk, "header", header_bytes, CBUS_HEADER_BYTES);
+    cbus_header_t long_way;
+    assert (cbus_block_header_from_bytes (reordered.data, reordered.size, &long_way) == 0);
+    assert (long_way.height == in_place.height && long_way.nonce == in_place.nonce
+         && memcmp (long_way.merkle_root, in_place.merkle_root, CBUS_HASH_BYTES) == 0);
+    assert (cbus_block_header_from_bytes (buf.data, 20, &long_way) == -1);
+    assert (cbus_block_header_from_bytes ("\x80", 1, &long_way) == -1);
+    cbus_buf_free (&reordered);
 
     //  JSON back to a block: the same header and transactions, so the
     //  same bytes.

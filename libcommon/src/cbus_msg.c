@@ -265,23 +265,166 @@ cbus_reply_send (zsock_t *router, cbus_request_t *request, const char *status,
     return 0;
 }
 
-int
-cbus_reply_error (zsock_t *router, cbus_request_t *request, const char *status,
-                  const char *format, ...)
+static int
+s_reply_refuse (zsock_t *router, cbus_request_t *request, const char *status,
+                cbus_code_t code, const char *format, va_list args)
 {
     char reason [CBUS_REASON_MAX];
-    va_list args;
-    va_start (args, format);
     vsnprintf (reason, sizeof (reason), format, args);
-    va_end (args);
     cbus_buf_t buf = {0};
     msgpack_packer pk;
     cbus_packer_init (&pk, &buf);
-    msgpack_pack_map (&pk, 1);
+    msgpack_pack_map (&pk, 2);
+    cbus_pack_kv_str (&pk, "code", cbus_code_name (code));
     cbus_pack_kv_str (&pk, "reason", reason);
     int rc = cbus_reply_send (router, request, status, buf.data, buf.size);
     cbus_buf_free (&buf);
     return rc;
+}
+
+int
+cbus_reply_refuse (zsock_t *router, cbus_request_t *request, const char *status,
+                   cbus_code_t code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    int rc = s_reply_refuse (router, request, status, code, format, args);
+    va_end (args);
+    return rc;
+}
+
+int
+cbus_reply_error (zsock_t *router, cbus_request_t *request, const char *status,
+                  const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    int rc = s_reply_refuse (router, request, status, cbus_status_code (status), format, args);
+    va_end (args);
+    return rc;
+}
+
+cbus_code_t
+cbus_status_code (const char *status)
+{
+    if (streq (status, CBUS_STATUS_OK))
+        return CBUS_CODE_OK;
+    if (streq (status, CBUS_STATUS_INVALID))
+        return CBUS_CODE_INVALID;
+    if (streq (status, CBUS_STATUS_NOTFOUND))
+        return CBUS_CODE_NOT_FOUND;
+    if (streq (status, CBUS_STATUS_FULL))
+        return CBUS_CODE_FULL;
+    if (streq (status, CBUS_STATUS_UNAVAILABLE))
+        return CBUS_CODE_UNAVAILABLE;
+    if (streq (status, CBUS_STATUS_ERROR))
+        return CBUS_CODE_STORAGE;
+    return CBUS_CODE_INTERNAL;
+}
+
+//  --------------------------------------------------------------------------
+//  Replies as clients see them
+
+//  Little-endian u64 of an 8-byte id frame; 0 for any other size.
+static uint64_t
+s_request_id (const uint8_t *data, size_t size)
+{
+    uint64_t id = 0;
+    if (size == 8)
+        for (int index = 7; index >= 0; index--)
+            id = (id << 8) | data [index];
+    return id;
+}
+
+//  Fill code and reason of a non-OK reply from its body.
+static void
+s_reply_read_refusal (cbus_reply_t *self)
+{
+    self->code = cbus_status_code (self->status);
+    self->reason [0] = 0;
+    if (!self->decoded)
+        return;
+    const char *text;
+    size_t size;
+    if (cbus_msg_get_str (&self->unpacked.data, "code", &text, &size) == 0)
+        self->code = cbus_code_from_name (text, size);
+    if (cbus_msg_get_str (&self->unpacked.data, "reason", &text, &size) == 0) {
+        if (size >= sizeof (self->reason))
+            size = sizeof (self->reason) - 1;
+        memcpy (self->reason, text, size);
+        self->reason [size] = 0;
+    }
+    if (self->code == CBUS_CODE_OK)         //  A refusal is never "ok"
+        self->code = CBUS_CODE_INTERNAL;
+}
+
+cbus_reply_t *
+cbus_reply_recv (zsock_t *dealer)
+{
+    zmsg_t *msg = zmsg_recv (dealer);
+    if (!msg)
+        return NULL;
+    cbus_reply_t *self = NULL;
+    zframe_t *status = zmsg_first (msg);
+    if (zmsg_size (msg) != 3 || zframe_size (status) == 0
+    ||  zframe_size (status) >= sizeof (self->status)) {
+        zsys_warning ("dropped reply with %zu frames", zmsg_size (msg));
+        goto cleanup;
+    }
+    self = (cbus_reply_t *) zmalloc (sizeof (cbus_reply_t));
+    memcpy (self->status, zframe_data (status), zframe_size (status));
+    zframe_t *id = zmsg_next (msg);
+    self->request_id = s_request_id (zframe_data (id), zframe_size (id));
+    zframe_destroy (&(zframe_t *) {zmsg_pop (msg)});
+    zframe_destroy (&(zframe_t *) {zmsg_pop (msg)});
+    self->body = zmsg_pop (msg);
+    self->decoded = s_decode_map (self->body, &self->unpacked);
+    if (streq (self->status, CBUS_STATUS_OK))
+        self->code = CBUS_CODE_OK;
+    else
+        s_reply_read_refusal (self);
+cleanup:
+    zmsg_destroy (&msg);
+    return self;
+}
+
+cbus_reply_t *
+cbus_reply_new_local (const char *status, cbus_code_t code, const char *format, ...)
+{
+    cbus_reply_t *self = (cbus_reply_t *) zmalloc (sizeof (cbus_reply_t));
+    snprintf (self->status, sizeof (self->status), "%s", status);
+    self->code = code;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->reason, sizeof (self->reason), format, args);
+    va_end (args);
+    msgpack_unpacked_init (&self->unpacked);
+    return self;
+}
+
+void
+cbus_reply_destroy (cbus_reply_t **self_p)
+{
+    assert (self_p);
+    cbus_reply_t *self = *self_p;
+    if (self) {
+        zframe_destroy (&self->body);
+        msgpack_unpacked_destroy (&self->unpacked);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+bool
+cbus_reply_ok (const cbus_reply_t *self)
+{
+    return self->decoded && streq (self->status, CBUS_STATUS_OK);
+}
+
+const msgpack_object *
+cbus_reply_map (const cbus_reply_t *self)
+{
+    return self->decoded ? &self->unpacked.data : NULL;
 }
 
 //  --------------------------------------------------------------------------
@@ -321,18 +464,18 @@ cbus_client_destroy (cbus_client_t **self_p)
     }
 }
 
-int
-cbus_client_call (cbus_client_t *self, const char *command,
-                  const void *body, size_t size, int timeout_ms,
-                  char **status_p, zframe_t **reply_p)
+cbus_reply_t *
+cbus_client_request (cbus_client_t *self, const char *command,
+                     const void *body, size_t size, int timeout_ms)
 {
     uint64_t id = self->next_id++;
     if (cbus_request_send (self->dealer, command, id, body, size))
-        return -1;
+        return cbus_reply_new_local (CBUS_STATUS_UNAVAILABLE, CBUS_CODE_UNAVAILABLE,
+                                     "%s could not be sent", command);
     int64_t deadline = cbus_mono_ms () + timeout_ms;
     zpoller_t *poller = zpoller_new (self->dealer, NULL);
-    int rc = -1;
-    while (true) {
+    cbus_reply_t *reply = NULL;
+    while (!reply) {
         int64_t left = deadline - cbus_mono_ms ();
         //  Signals are blocked in actor threads (cbus_service.h), so a
         //  stop shows only as the flag: wait in slices and look at it.
@@ -343,29 +486,33 @@ cbus_client_call (cbus_client_t *self, const char *command,
                 break;
             continue;
         }
-        zmsg_t *msg = zmsg_recv (self->dealer);
-        if (!msg)
-            break;
-        if (zmsg_size (msg) == 3) {
-            char *status = zmsg_popstr (msg);
-            zframe_t *id_frame = zmsg_pop (msg);
-            uint64_t got = 0;
-            if (zframe_size (id_frame) == 8)
-                for (int index = 7; index >= 0; index--)
-                    got = (got << 8) | zframe_data (id_frame) [index];
-            zframe_destroy (&id_frame);
-            if (got == id) {
-                *status_p = status;
-                *reply_p = zmsg_pop (msg);
-                zmsg_destroy (&msg);
-                rc = 0;
-                break;
-            }
-            zstr_free (&status);
-        }
-        zmsg_destroy (&msg);            //  A late reply to an earlier call
+        reply = cbus_reply_recv (self->dealer);
+        if (reply && reply->request_id != id)
+            cbus_reply_destroy (&reply);        //  A late reply to an earlier call
     }
     zpoller_destroy (&poller);
+    if (!reply)
+        reply = cbus_reply_new_local (CBUS_STATUS_UNAVAILABLE, CBUS_CODE_UNAVAILABLE,
+                                      zsys_interrupted ? "%s was not answered: stopping"
+                                                       : "%s did not answer within %d ms",
+                                      command, timeout_ms);
+    return reply;
+}
+
+int
+cbus_client_call (cbus_client_t *self, const char *command,
+                  const void *body, size_t size, int timeout_ms,
+                  char **status_p, zframe_t **reply_p)
+{
+    cbus_reply_t *reply = cbus_client_request (self, command, body, size, timeout_ms);
+    int rc = -1;
+    if (reply->body) {
+        *status_p = strdup (reply->status);
+        *reply_p = reply->body;
+        reply->body = NULL;
+        rc = 0;
+    }
+    cbus_reply_destroy (&reply);
     return rc;
 }
 
@@ -539,8 +686,8 @@ s_echo_actor (zsock_t *pipe, void *args)
             cbus_buf_free (&buf);
         }
         else
-            cbus_reply_error (router, request, CBUS_STATUS_INVALID, "unknown command %s",
-                              request->command);
+            cbus_reply_refuse (router, request, CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND,
+                               "unknown command %s", request->command);
         cbus_request_destroy (&request);
     }
     zpoller_destroy (&poller);
@@ -562,43 +709,43 @@ cbus_msg_test (bool verbose)
     cbus_packer_init (&pk, &buf);
     msgpack_pack_map (&pk, 1);
     cbus_pack_kv_u64 (&pk, "n", 41);
-    char *status;
-    zframe_t *reply;
-    int rc = cbus_client_call (client, CBUS_CMD_PING, buf.data, buf.size, 2000, &status, &reply);
-    assert (rc == 0);
-    assert (streq (status, CBUS_STATUS_OK));
-    msgpack_unpacked unpacked;
-    assert (s_decode_map (reply, &unpacked));
+    cbus_reply_t *reply = cbus_client_request (client, CBUS_CMD_PING, buf.data, buf.size, 2000);
+    assert (cbus_reply_ok (reply) && reply->code == CBUS_CODE_OK && !*reply->reason);
     uint64_t pong;
-    assert (cbus_msg_get_u64 (&unpacked.data, "pong", &pong) == 0 && pong == 42);
-    assert (cbus_msg_get_str (&unpacked.data, "pong", &(const char *) {0}, &(size_t) {0}) == -1);
-    msgpack_unpacked_destroy (&unpacked);
-    zstr_free (&status);
-    zframe_destroy (&reply);
+    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "pong", &pong) == 0 && pong == 42);
+    assert (cbus_msg_get_str (cbus_reply_map (reply), "pong", &(const char *) {0}, &(size_t) {0}) == -1);
+    cbus_reply_destroy (&reply);
+    cbus_reply_destroy (&reply);
 
-    //  Unknown command and a body that is not a map get reasons.
-    rc = cbus_client_call (client, "NOPE", buf.data, buf.size, 2000, &status, &reply);
-    assert (rc == 0 && streq (status, CBUS_STATUS_INVALID));
-    assert (s_decode_map (reply, &unpacked));
-    const char *reason;
-    size_t reason_size;
-    assert (cbus_msg_get_str (&unpacked.data, "reason", &reason, &reason_size) == 0);
-    assert (reason_size > 0);
-    msgpack_unpacked_destroy (&unpacked);
+    //  Unknown command and a body that is not a map get codes and reasons.
+    reply = cbus_client_request (client, "NOPE", buf.data, buf.size, 2000);
+    assert (!cbus_reply_ok (reply) && streq (reply->status, CBUS_STATUS_INVALID));
+    assert (reply->code == CBUS_CODE_UNKNOWN_COMMAND && streq (reply->reason, "unknown command NOPE"));
+    cbus_reply_destroy (&reply);
+    reply = cbus_client_request (client, CBUS_CMD_PING, "\xc1", 1, 2000);
+    assert (streq (reply->status, CBUS_STATUS_INVALID) && reply->code == CBUS_CODE_INVALID);
+    cbus_reply_destroy (&reply);
+    //  The older shape still hands back the status and the body.
+    char *status;
+    zframe_t *body;
+    assert (cbus_client_call (client, CBUS_CMD_PING, buf.data, buf.size, 2000, &status, &body) == 0);
+    assert (streq (status, CBUS_STATUS_OK) && zframe_size (body) > 0);
     zstr_free (&status);
-    zframe_destroy (&reply);
-    rc = cbus_client_call (client, CBUS_CMD_PING, "\xc1", 1, 2000, &status, &reply);
-    assert (rc == 0 && streq (status, CBUS_STATUS_INVALID));
-    zstr_free (&status);
-    zframe_destroy (&reply);
+    zframe_destroy (&body);
     cbus_client_destroy (&client);
     zactor_destroy (&echo);
 
-    //  A call to nobody times out.
+    //  A call to nobody is answered locally: unavailable, naming it.
     client = cbus_client_new ("inproc://cbus_msg_nobody");
     assert (client);
-    assert (cbus_client_call (client, CBUS_CMD_PING, NULL, 0, 50, &status, &reply) == -1);
+    reply = cbus_client_request (client, CBUS_CMD_PING, NULL, 0, 50);
+    assert (streq (reply->status, CBUS_STATUS_UNAVAILABLE) && reply->code == CBUS_CODE_UNAVAILABLE);
+    assert (streq (reply->reason, "PING did not answer within 50 ms") && !reply->body);
+    cbus_reply_destroy (&reply);
+    assert (cbus_client_call (client, CBUS_CMD_PING, NULL, 0, 50, &status, &body) == -1);
     cbus_client_destroy (&client);
+    assert (cbus_status_code (CBUS_STATUS_FULL) == CBUS_CODE_FULL);
+    assert (cbus_status_code ("WHAT") == CBUS_CODE_INTERNAL);
 
     //  Events: sequence numbers count up, src and boot lead the body.
     zsock_t *sub = zsock_new_sub ("@inproc://cbus_msg_events", "test.");

@@ -14,6 +14,7 @@ typedef struct {
 
 static const s_test_t s_tests [] = {
     { "cbus_util",   cbus_util_test },
+    { "cbus_code",   cbus_code_test },
     { "cbus_hash",   cbus_hash_test },
     { "cbus_pow",    cbus_pow_test },
     { "cbus_json",   cbus_json_test },
@@ -22,6 +23,8 @@ static const s_test_t s_tests [] = {
     { "cbus_seal",   cbus_seal_test },
     { "cbus_block",  cbus_block_test },
     { "cbus_msg",    cbus_msg_test },
+    { "cbus_calls",  cbus_calls_test },
+    { "cbus_caller", cbus_caller_test },
     { "cbus_config", cbus_config_test },
     { "cbus_store",  cbus_store_test },
     { "cbus_chain",  cbus_chain_test },

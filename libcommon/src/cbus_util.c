@@ -186,6 +186,22 @@ cbus_get_be64 (const uint8_t *in)
     return value;
 }
 
+void
+cbus_put_be32 (uint8_t *out, uint32_t value)
+{
+    for (int index = 3; index >= 0; index--) {
+        out [index] = (uint8_t) value;
+        value >>= 8;
+    }
+}
+
+uint32_t
+cbus_get_be32 (const uint8_t *in)
+{
+    return (uint32_t) in [0] << 24 | (uint32_t) in [1] << 16
+         | (uint32_t) in [2] << 8 | (uint32_t) in [3];
+}
+
 uint64_t
 cbus_time_us (void)
 {
@@ -298,6 +314,9 @@ cbus_util_test (bool verbose)
     cbus_put_be64 (be, 0x0102030405060708ULL);
     assert (be [0] == 1 && be [7] == 8);
     assert (cbus_get_be64 (be) == 0x0102030405060708ULL);
+    cbus_put_be32 (be, 0x0a0b0c0dU);
+    assert (be [0] == 0x0a && be [3] == 0x0d);
+    assert (cbus_get_be32 (be) == 0x0a0b0c0dU);
 
     assert (cbus_time_us () > 1600000000ULL * 1000000);
     int64_t before = cbus_mono_ms ();

@@ -1,11 +1,11 @@
 /*  =========================================================================
-    cbus_calls - the gateway's table of bus requests in flight
+    cbus_calls - a table of bus requests in flight
 
     Ids are the hash keys themselves, stored in the key pointer (so the
     table allocates nothing per key); this needs 64-bit pointers.
     =========================================================================
 */
-#include "cbus_calls.h"
+#include "cbus.h"
 #include <sodium.h>
 
 _Static_assert (sizeof (void *) >= sizeof (uint64_t), "ids are stored in pointers");
@@ -79,7 +79,7 @@ cbus_calls_new (void)
         self->classes [index].list = zlistx_new ();
         zlistx_set_comparator (self->classes [index].list, s_deadline_compare);
     }
-    //  A random start keeps ids from two gateway runs apart, so that a
+    //  A random start keeps ids from two runs of a client apart, so that a
     //  service still answering the previous run cannot be mistaken.
     randombytes_buf (&self->next_id, sizeof (self->next_id));
     return self;
@@ -113,8 +113,8 @@ s_class_for (cbus_calls_t *self, int64_t timeout_ms)
 }
 
 uint64_t
-cbus_calls_add (cbus_calls_t *self, void *owner, int service, int tag,
-                int64_t timeout_ms, int64_t now_ms)
+cbus_calls_add (cbus_calls_t *self, void *owner, int service,
+                cbus_call_fn *handler, void *arg, int64_t timeout_ms, int64_t now_ms)
 {
     s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
     do
@@ -122,7 +122,8 @@ cbus_calls_add (cbus_calls_t *self, void *owner, int service, int tag,
     while (entry->call.id == 0 || zhashx_lookup (self->entries, (void *) (uintptr_t) entry->call.id));
     entry->call.owner = owner;
     entry->call.service = service;
-    entry->call.tag = tag;
+    entry->call.handler = handler;
+    entry->call.arg = arg;
     entry->call.sent = now_ms;
     entry->call.deadline = now_ms + timeout_ms;
     entry->class_index = s_class_for (self, timeout_ms);
@@ -202,22 +203,30 @@ cbus_calls_size (cbus_calls_t *self)
     return zhashx_size (self->entries);
 }
 
+static void
+s_test_handler (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    (void) call;
+    (void) reply;
+}
+
 void
 cbus_calls_test (bool verbose)
 {
     if (verbose)
         printf (" * cbus_calls: ");
     cbus_calls_t *calls = cbus_calls_new ();
-    int owner_a, owner_b;
-    uint64_t first = cbus_calls_add (calls, &owner_a, 1, 7, 100, 1000);
-    uint64_t second = cbus_calls_add (calls, &owner_b, 2, 8, 50, 1000);
-    uint64_t third = cbus_calls_add (calls, &owner_b, 0, 9, 100, 1010);
+    int owner_a, owner_b, arg;
+    uint64_t first = cbus_calls_add (calls, &owner_a, 1, s_test_handler, &arg, 100, 1000);
+    uint64_t second = cbus_calls_add (calls, &owner_b, 2, NULL, NULL, 50, 1000);
+    uint64_t third = cbus_calls_add (calls, &owner_b, 0, NULL, NULL, 100, 1010);
     assert (first != second && second != third && first && second && third);
     assert (cbus_calls_size (calls) == 3);
 
     cbus_call_t call;
     assert (cbus_calls_take (calls, first, &call) == 0);
-    assert (call.owner == &owner_a && call.service == 1 && call.tag == 7);
+    assert (call.owner == &owner_a && call.service == 1);
+    assert (call.handler == s_test_handler && call.arg == &arg);
     assert (call.sent == 1000 && call.deadline == 1100);
     assert (cbus_calls_take (calls, first, &call) == -1);      //  Late reply
 
@@ -230,7 +239,7 @@ cbus_calls_test (bool verbose)
 
     //  More timeout classes than lists still expire in order.
     for (int index = 0; index < 20; index++)
-        cbus_calls_add (calls, NULL, 0, index, 1000 - index * 10, 0);
+        cbus_calls_add (calls, NULL, 0, NULL, NULL, 1000 - index * 10, 0);
     int64_t last = 0;
     for (int index = 0; index < 20; index++) {
         assert (cbus_calls_expired (calls, INT64_MAX, &call) == 0);
@@ -239,17 +248,17 @@ cbus_calls_test (bool verbose)
     }
     assert (cbus_calls_size (calls) == 0);
     //  Calls a restarted service lost: its own, sent before the restart.
-    uint64_t lost = cbus_calls_add (calls, &owner_a, 1, 0, 60000, 500);
-    uint64_t later = cbus_calls_add (calls, &owner_a, 1, 0, 60000, 900);
-    uint64_t other = cbus_calls_add (calls, &owner_b, 2, 0, 100, 500);
+    uint64_t lost = cbus_calls_add (calls, &owner_a, 1, NULL, NULL, 60000, 500);
+    uint64_t later = cbus_calls_add (calls, &owner_a, 1, NULL, NULL, 60000, 900);
+    uint64_t other = cbus_calls_add (calls, &owner_b, 2, NULL, NULL, 100, 500);
     assert (cbus_calls_take_lost (calls, 1, 800, &call) == 0 && call.id == lost);
     assert (cbus_calls_take_lost (calls, 1, 800, &call) == -1);
     assert (cbus_calls_take (calls, later, NULL) == 0 && cbus_calls_take (calls, other, NULL) == 0);
-    uint64_t id = cbus_calls_add (calls, NULL, 0, 0, 10, 0);
+    uint64_t id = cbus_calls_add (calls, NULL, 0, NULL, NULL, 10, 0);
     cbus_calls_cancel (calls, id);
     cbus_calls_cancel (calls, id);
     assert (cbus_calls_size (calls) == 0);
-    cbus_calls_add (calls, NULL, 0, 0, 10, 0);
+    cbus_calls_add (calls, NULL, 0, NULL, NULL, 10, 0);
     cbus_calls_destroy (&calls);
     cbus_calls_destroy (&calls);
     if (verbose)
