@@ -148,7 +148,7 @@ s_submit_all (cbus_chain_t *chain, json_t *blocks, char *reason)
         }
         char inner [CBUS_REASON_MAX];
         uint8_t hash [CBUS_HASH_BYTES];
-        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, inner);
+        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, inner);
         if (result == CBUS_CHAIN_CONNECTED && cbus_chain_left_count (chain) == 0)
             continue;
         if (result == CBUS_CHAIN_INVALID || result == CBUS_CHAIN_FAILED)

@@ -653,7 +653,7 @@ s_check_body (s_audit_t *self, uint64_t height, const uint8_t hash [CBUS_HASH_BY
     cbus_block_merkle (block, root);
     if (memcmp (root, header->merkle_root, CBUS_HASH_BYTES) == 0) {
         char reason [CBUS_REASON_MAX];
-        if (cbus_block_check (block, reason))
+        if (cbus_block_check (block, NULL, reason))
             s_report (self, height, hash, -1, NULL, "%s", s_tidy (reason, tidy));
         return;
     }

@@ -104,9 +104,11 @@ size_t
     cbus_block_size (cbus_block_t *self);
 
 //  Checks that need no chain: proof of work against the header's bits,
-//  merkle root, no transaction twice, size limits. -1 with a reason.
+//  merkle root, no transaction twice, size limits. -1 with a reason
+//  and, when code is not NULL, its code (bad_version, bad_pow,
+//  bad_merkle_root, too_large, duplicate).
 int
-    cbus_block_check (cbus_block_t *self, char *reason)
+    cbus_block_check (cbus_block_t *self, cbus_code_t *code, char *reason)
     __attribute__ ((warn_unused_result));
 
 //  Append the msgpack encoding to out.

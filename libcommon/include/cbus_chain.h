@@ -57,10 +57,13 @@ uint32_t
 //  whenever it could be computed. On CONNECTED, the blocks that left the
 //  active chain and those that joined it are listed by
 //  cbus_chain_left/joined (one joined block and none left when the block
-//  simply extends the tip).
+//  simply extends the tip). On INVALID and FAILED, code (when not NULL)
+//  says why: malformed, orphan, bad_pow, bad_merkle_root, bad_height,
+//  bad_bits, bad_time, bad_version, too_large, duplicate (a transaction
+//  twice), confirmed (one the chain already holds), storage.
 cbus_chain_result_t
     cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
-                       uint8_t hash [CBUS_HASH_BYTES], char *reason);
+                       uint8_t hash [CBUS_HASH_BYTES], cbus_code_t *code, char *reason);
 //  Blocks the last CONNECTED submission disconnected, old tip first, and
 //  connected, lowest first. Borrowed until the next submission.
 size_t

@@ -466,21 +466,26 @@ cbus_block_size (cbus_block_t *self)
 }
 
 int
-cbus_block_check (cbus_block_t *self, char *reason)
+cbus_block_check (cbus_block_t *self, cbus_code_t *code, char *reason)
 {
-    if (self->header.version != CBUS_BLOCK_VERSION)
+    cbus_code_t ignored;
+    if (!code)
+        code = &ignored;
+    *code = CBUS_CODE_OK;
+    if (self->header.version != CBUS_BLOCK_VERSION && (*code = CBUS_CODE_BAD_VERSION))
         return cbus_fail (reason, "Block version %u is not %d", self->header.version, CBUS_BLOCK_VERSION);
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_block_hash (self, hash);
-    if (!cbus_pow_check (hash, self->header.bits))
+    if (!cbus_pow_check (hash, self->header.bits) && (*code = CBUS_CODE_BAD_POW))
         return cbus_fail (reason, "Block hash does not meet its proof-of-work target");
     uint8_t root [CBUS_HASH_BYTES];
     cbus_block_merkle (self, root);
-    if (memcmp (root, self->header.merkle_root, CBUS_HASH_BYTES) != 0)
+    if (memcmp (root, self->header.merkle_root, CBUS_HASH_BYTES) != 0
+    &&  (*code = CBUS_CODE_BAD_MERKLE_ROOT))
         return cbus_fail (reason, "Block merkle root does not match its transactions");
-    if (self->tx_count > CBUS_BLOCK_MAX_TXS)
+    if (self->tx_count > CBUS_BLOCK_MAX_TXS && (*code = CBUS_CODE_TOO_LARGE))
         return cbus_fail (reason, "Block holds too many transactions");
-    if (cbus_block_size (self) > CBUS_BLOCK_MAX_BYTES)
+    if (cbus_block_size (self) > CBUS_BLOCK_MAX_BYTES && (*code = CBUS_CODE_TOO_LARGE))
         return cbus_fail (reason, "Block is larger than %d bytes", CBUS_BLOCK_MAX_BYTES);
     //  No transaction twice: sort the ids and compare neighbours.
     if (self->tx_count > 1) {
@@ -494,6 +499,7 @@ cbus_block_check (cbus_block_t *self, char *reason)
         for (size_t index = 1; index < self->tx_count && rc == 0; index++)
             if (memcmp (ids [index - 1], ids [index], CBUS_HASH_BYTES) == 0) {
                 char hex [CBUS_HASH_HEX];
+                *code = CBUS_CODE_DUPLICATE;
                 rc = cbus_fail (reason, "Block holds transaction %s twice", cbus_hash_hex (ids [index], hex));
             }
         free (ids);
@@ -679,6 +685,7 @@ cbus_block_test (bool verbose)
     if (verbose)
         printf (" * cbus_block: ");
     char reason [CBUS_REASON_MAX];
+    cbus_code_t code;
     cbus_block_t *genesis = cbus_block_new_genesis ("dev", 0x2000ffff);
     cbus_block_t *other = cbus_block_new_genesis ("prod", 0x2000ffff);
     uint8_t genesis_hash [CBUS_HASH_BYTES], other_hash [CBUS_HASH_BYTES];
@@ -707,10 +714,10 @@ cbus_block_test (bool verbose)
         zstr_free (&text);
     }
     //  Before the root is set and the proof found, the check refuses.
-    assert (cbus_block_check (block, reason) == -1);
+    assert (cbus_block_check (block, NULL, reason) == -1);
     cbus_block_merkle (block, cbus_block_header (block)->merkle_root);
     s_solve (block);
-    assert (cbus_block_check (block, reason) == 0);
+    assert (cbus_block_check (block, NULL, reason) == 0);
 
     //  Encoding round trip keeps the hash and the transactions.
     cbus_buf_t buf = {0};
@@ -722,7 +729,7 @@ cbus_block_test (bool verbose)
     cbus_block_hash (block, hash);
     cbus_block_hash (copy, copy_hash);
     assert (memcmp (hash, copy_hash, CBUS_HASH_BYTES) == 0);
-    assert (cbus_block_check (copy, reason) == 0);
+    assert (cbus_block_check (copy, NULL, reason) == 0);
 
     //  A transaction swapped for another breaks the merkle root.
     cbus_tx_destroy (&copy->txs [2]);
@@ -732,11 +739,11 @@ cbus_block_test (bool verbose)
     size_t size;
     const uint8_t *bytes = cbus_tx_bytes (block->txs [0], &size);
     copy->txs [2] = cbus_tx_new_from_bytes (bytes, size, reason);
-    assert (cbus_block_check (copy, reason) == -1 && strstr (reason, "merkle"));
+    assert (cbus_block_check (copy, &code, reason) == -1 && code == CBUS_CODE_BAD_MERKLE_ROOT);
     //  ... and with the root fixed, the duplicate is found.
     cbus_block_merkle (copy, cbus_block_header (copy)->merkle_root);
     s_solve (copy);
-    assert (cbus_block_check (copy, reason) == -1 && strstr (reason, "twice"));
+    assert (cbus_block_check (copy, &code, reason) == -1 && code == CBUS_CODE_DUPLICATE);
     cbus_block_destroy (&copy);
 
     //  JSON has the tutorial's keys.
@@ -790,7 +797,7 @@ cbus_block_test (bool verbose)
     cbus_buf_t again = {0};
     cbus_block_encode (copy, &again);
     assert (again.size == buf.size && memcmp (again.data, buf.data, buf.size) == 0);
-    assert (cbus_block_check (copy, reason) == 0);
+    assert (cbus_block_check (copy, NULL, reason) == 0);
     cbus_block_destroy (&copy);
     //  A changed proof no longer matches the given hash...
     uint64_t nonce = cbus_block_header (block)->nonce;
@@ -815,7 +822,7 @@ cbus_block_test (bool verbose)
     json_object_del (first, "txid");
     copy = cbus_block_new_from_json (parsed, reason);
     assert (copy);
-    assert (cbus_block_check (copy, reason) == -1 && strstr (reason, "merkle"));
+    assert (cbus_block_check (copy, &code, reason) == -1 && code == CBUS_CODE_BAD_MERKLE_ROOT);
     cbus_block_destroy (&copy);
     //  A transaction's own timestamp is required.
     json_object_del (first, "timestamp");
@@ -914,7 +921,7 @@ cbus_block_test (bool verbose)
     buf.data [20] ^= 1;     //  Inside the header: decodes, hash changes
     copy = cbus_block_new_from_bytes (buf.data, buf.size, reason);
     if (copy) {
-        assert (cbus_block_check (copy, reason) == -1);
+        assert (cbus_block_check (copy, NULL, reason) == -1);
         cbus_block_destroy (&copy);
     }
 

@@ -421,8 +421,10 @@ s_load_block (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES], char *re
 //  chain already has; nothing is written then.
 static int
 s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_hash [CBUS_HASH_BYTES],
-            const cbus_chain_entry_t *new_entry, cbus_block_t **block_p, char *reason)
+            const cbus_chain_entry_t *new_entry, cbus_block_t **block_p,
+            cbus_code_t *code, char *reason)
 {
+    *code = CBUS_CODE_STORAGE;          //  Unless a transaction is the reason
     zlistx_purge (self->left);
     zlistx_purge (self->joined);
     //  The branch, from the new block down to the first active ancestor.
@@ -481,6 +483,7 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
             ||  (cbus_chain_tx_where (self, txid, where, &position) == 0
                  && !zhashx_lookup (removed, txid))) {
                 char hex [CBUS_HASH_HEX];
+                *code = CBUS_CODE_CONFIRMED;
                 rc = cbus_fail (reason, "Transaction %s is already in the chain", cbus_hash_hex (txid, hex));
                 break;
             }
@@ -511,8 +514,12 @@ failed:
 
 cbus_chain_result_t
 cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
-                   uint8_t hash [CBUS_HASH_BYTES], char *reason)
+                   uint8_t hash [CBUS_HASH_BYTES], cbus_code_t *code, char *reason)
 {
+    cbus_code_t ignored;
+    if (!code)
+        code = &ignored;
+    *code = CBUS_CODE_MALFORMED;
     cbus_chain_result_t result = CBUS_CHAIN_INVALID;
     cbus_store_batch_t *batch = NULL;
     cbus_buf_t bytes = {0};
@@ -525,39 +532,46 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     cbus_block_hash (block, hash);
     cbus_chain_entry_t entry;
     if (cbus_chain_entry (self, hash, &entry) == 0) {
+        *code = CBUS_CODE_OK;
         result = CBUS_CHAIN_DUPLICATE;
         goto done;
     }
-    if (cbus_block_check (block, reason))
+    if (cbus_block_check (block, code, reason))
         goto done;
     cbus_header_t *header = cbus_block_header (block);
     if (header->bits != self->bits) {
+        *code = CBUS_CODE_BAD_BITS;
         cbus_fail (reason, "Block target bits %08x are not the network's %08x", header->bits, self->bits);
         goto done;
     }
     cbus_chain_entry_t parent;
     if (cbus_chain_entry (self, header->prev_hash, &parent)) {
+        *code = CBUS_CODE_ORPHAN;
         cbus_fail (reason, "Block's previous hash is not a known block");
         goto done;
     }
     if (header->height != parent.height + 1) {
+        *code = CBUS_CODE_BAD_HEIGHT;
         cbus_fail (reason, "Block height %" PRIu64 " does not follow its parent's %" PRIu64,
                 header->height, parent.height);
         goto done;
     }
     uint64_t median = s_median_time_past (self, header->prev_hash);
     if (header->time_ms <= median) {
+        *code = CBUS_CODE_BAD_TIME;
         cbus_fail (reason, "Block time %" PRIu64 " is not after the median of the last blocks (%" PRIu64 ")",
                 header->time_ms, median);
         goto done;
     }
     if (header->time_ms > cbus_time_ms () + self->max_future_ms) {
+        *code = CBUS_CODE_BAD_TIME;
         cbus_fail (reason, "Block time is too far in the future");
         goto done;
     }
     cbus_chain_entry_t new_entry = { .height = header->height, .header = *header };
     uint8_t work [CBUS_U256_BYTES];
     if (cbus_pow_work (header->bits, work)) {
+        *code = CBUS_CODE_BAD_BITS;
         cbus_fail (reason, "Block target bits are invalid");
         goto done;
     }
@@ -574,15 +588,20 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     cbus_store_batch_put (batch, key.bytes, key.size, record, sizeof (record));
     //  Most work wins; on a tie the branch seen first stays.
     bool activate = cbus_u256_cmp (new_entry.work, self->tip_entry.work) > 0;
-    if (activate && s_activate (self, batch, hash, &new_entry, &block, reason))
+    if (activate && s_activate (self, batch, hash, &new_entry, &block, code, reason)) {
+        if (*code == CBUS_CODE_STORAGE)
+            result = CBUS_CHAIN_FAILED;
         goto done;
+    }
     if (cbus_store_write (self->store, batch, true)) {
+        *code = CBUS_CODE_STORAGE;
         cbus_fail (reason, "The chain store could not write the block");
         zlistx_purge (self->left);
         zlistx_purge (self->joined);
         result = CBUS_CHAIN_FAILED;
         goto done;
     }
+    *code = CBUS_CODE_OK;
     if (activate) {
         memcpy (self->tip, hash, CBUS_HASH_BYTES);
         self->tip_entry = new_entry;
@@ -696,7 +715,7 @@ cbus_chain_test (bool verbose)
     uint64_t now = cbus_time_ms ();
     for (int height = 1; height <= 3; height++) {
         s_make_block (chain, height, now + (uint64_t) height, &bytes, NULL);
-        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason);
+        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason);
         assert (result == CBUS_CHAIN_CONNECTED);
         assert (cbus_chain_left_count (chain) == 0 && cbus_chain_joined_count (chain) == 1);
         assert (cbus_block_tx_count (cbus_chain_joined (chain, 0)) == (size_t) height);
@@ -704,7 +723,7 @@ cbus_chain_test (bool verbose)
     cbus_chain_tip (chain, &tip);
     assert (tip.height == 3);
     //  Submitting it again is harmless.
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_DUPLICATE);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_DUPLICATE);
     //  Its transactions are indexed.
     cbus_block_t *block = cbus_block_new_from_bytes (bytes.data, bytes.size, reason);
     uint8_t where [CBUS_HASH_BYTES];
@@ -732,8 +751,9 @@ cbus_chain_test (bool verbose)
     }
     cbus_buf_reset (&bytes);
     cbus_block_encode (replay, &bytes);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
-    assert (strstr (reason, "already in the chain"));
+    cbus_code_t code;
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
+    assert (code == CBUS_CODE_CONFIRMED && strstr (reason, "already in the chain"));
     cbus_block_destroy (&replay);
     cbus_block_destroy (&block);
 
@@ -741,15 +761,16 @@ cbus_chain_test (bool verbose)
     uint8_t nowhere [CBUS_HASH_BYTES];
     memset (nowhere, 7, sizeof (nowhere));
     s_make_block (chain, 1, now + 20, &bytes, (const char *) nowhere);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
-    assert (strstr (reason, "not a known block"));
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
+    assert (code == CBUS_CODE_ORPHAN && strstr (reason, "not a known block"));
     s_make_block (chain, 1, now - 1000, &bytes, NULL);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
-    assert (strstr (reason, "median"));
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
+    assert (code == CBUS_CODE_BAD_TIME && strstr (reason, "median"));
     s_make_block (chain, 1, now + 100000000, &bytes, NULL);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
-    assert (strstr (reason, "future"));
-    assert (cbus_chain_submit (chain, "junk", 4, hash, reason) == CBUS_CHAIN_INVALID);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
+    assert (code == CBUS_CODE_BAD_TIME && strstr (reason, "future"));
+    assert (cbus_chain_submit (chain, "junk", 4, hash, &code, reason) == CBUS_CHAIN_INVALID);
+    assert (code == CBUS_CODE_MALFORMED);
 
     //  History: user "u" is in every transaction so far (1 + 2 + 3),
     //  newest first, paged with a cursor.
@@ -803,7 +824,7 @@ cbus_chain_test (bool verbose)
     cbus_buf_reset (&bytes);
     cbus_block_encode (b2, &bytes);
     uint8_t b2_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b2_hash, reason) == CBUS_CHAIN_SIDE);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b2_hash, NULL, reason) == CBUS_CHAIN_SIDE);
     cbus_chain_tip (chain, &tip);
     assert (tip.height == 3);
     //  b3 with a transaction of block 1, which stays: stored while its
@@ -822,7 +843,7 @@ cbus_chain_test (bool verbose)
     cbus_buf_reset (&bytes);
     cbus_block_encode (bad, &bytes);
     uint8_t bad_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, bad_hash, reason) == CBUS_CHAIN_SIDE);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, bad_hash, NULL, reason) == CBUS_CHAIN_SIDE);
     cbus_block_destroy (&bad);
     cbus_header_t on_bad = branch;
     on_bad.height = 4;
@@ -833,8 +854,8 @@ cbus_chain_test (bool verbose)
         ;
     cbus_buf_reset (&bytes);
     cbus_block_encode (bad, &bytes);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, reason) == CBUS_CHAIN_INVALID);
-    assert (strstr (reason, "already in the chain"));
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
+    assert (code == CBUS_CODE_CONFIRMED && strstr (reason, "already in the chain"));
     cbus_chain_tip (chain, &tip);
     assert (tip.height == 3 && memcmp (cbus_chain_tip (chain, NULL), three, CBUS_HASH_BYTES) == 0);
     cbus_block_destroy (&bad);
@@ -846,7 +867,7 @@ cbus_chain_test (bool verbose)
     cbus_buf_reset (&bytes);
     cbus_block_encode (bad, &bytes);
     uint8_t b3_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b3_hash, reason) == CBUS_CHAIN_SIDE);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b3_hash, NULL, reason) == CBUS_CHAIN_SIDE);
     cbus_block_destroy (&bad);
     //  b4 on b3: more work, the branch becomes active.
     branch.height = 4;
@@ -858,7 +879,7 @@ cbus_chain_test (bool verbose)
     cbus_buf_reset (&bytes);
     cbus_block_encode (b4, &bytes);
     uint8_t b4_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b4_hash, reason) == CBUS_CHAIN_CONNECTED);
+    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b4_hash, NULL, reason) == CBUS_CHAIN_CONNECTED);
     assert (cbus_chain_left_count (chain) == 2 && cbus_chain_joined_count (chain) == 3);
     uint8_t check [CBUS_HASH_BYTES];
     cbus_block_hash (cbus_chain_left (chain, 0), check);

@@ -242,16 +242,17 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
     }
     char reason [CBUS_REASON_MAX] = "";
     uint8_t hash [CBUS_HASH_BYTES];
-    cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, reason);
+    cbus_code_t code;
+    cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, &code, reason);
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (hash, hex);
     if (result == CBUS_CHAIN_INVALID) {
-        zsys_info ("block refused hash=%s reason=\"%s\"", hex, reason);
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "%s", reason);
+        zsys_info ("block refused hash=%s code=%s reason=\"%s\"", hex, cbus_code_name (code), reason);
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, code, "%s", reason);
         return;
     }
     if (result == CBUS_CHAIN_FAILED) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_ERROR, "%s", reason);
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, code, "%s", reason);
         return;
     }
     cbus_chain_entry_t entry = {0};
