@@ -33,6 +33,7 @@
 #include "cbus_msg.h"
 #include "cbus_calls.h"
 #include "cbus_caller.h"
+#include "cbus_msgs.h"
 #include "cbus_config.h"
 #include "cbus_store.h"
 #include "cbus_chain.h"

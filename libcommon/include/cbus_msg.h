@@ -70,7 +70,6 @@
 #define CBUS_TOPIC_TX_REMOVED         "mempool.tx.removed"
 #define CBUS_TOPIC_MINER_WORK         "miner.work"
 #define CBUS_TOPIC_HEARTBEAT          "node.heartbeat"
-#define CBUS_TOPIC_PEER_ADDED         "peer.added"
 #define CBUS_TOPIC_PEER_CONNECTED     "peer.connected"
 #define CBUS_TOPIC_PEER_DISCONNECTED  "peer.disconnected"
 

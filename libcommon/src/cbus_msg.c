@@ -272,11 +272,8 @@ s_reply_refuse (zsock_t *router, cbus_request_t *request, const char *status,
     char reason [CBUS_REASON_MAX];
     vsnprintf (reason, sizeof (reason), format, args);
     cbus_buf_t buf = {0};
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &buf);
-    msgpack_pack_map (&pk, 2);
-    cbus_pack_kv_str (&pk, "code", cbus_code_name (code));
-    cbus_pack_kv_str (&pk, "reason", reason);
+    cbus_refusal_t refusal = { .code = cbus_str (cbus_code_name (code)), .reason = cbus_str (reason) };
+    cbus_refusal_encode (&refusal, &buf);
     int rc = cbus_reply_send (router, request, status, buf.data, buf.size);
     cbus_buf_free (&buf);
     return rc;
@@ -344,15 +341,16 @@ s_reply_read_refusal (cbus_reply_t *self)
     self->reason [0] = 0;
     if (!self->decoded)
         return;
-    const char *text;
-    size_t size;
-    if (cbus_msg_get_str (&self->unpacked.data, "code", &text, &size) == 0)
-        self->code = cbus_code_from_name (text, size);
-    if (cbus_msg_get_str (&self->unpacked.data, "reason", &text, &size) == 0) {
-        if (size >= sizeof (self->reason))
-            size = sizeof (self->reason) - 1;
-        memcpy (self->reason, text, size);
-        self->reason [size] = 0;
+    //  Read field by field: a refusal from an older service may lack the
+    //  code, and still has its reason.
+    cbus_str_t text;
+    if (cbus_msg_get_str (&self->unpacked.data, "code", &text.data, &text.size) == 0)
+        self->code = cbus_code_from_name (text.data, text.size);
+    if (cbus_msg_get_str (&self->unpacked.data, "reason", &text.data, &text.size) == 0) {
+        if (text.size >= sizeof (self->reason))
+            text.size = sizeof (self->reason) - 1;
+        memcpy (self->reason, text.data, text.size);
+        self->reason [text.size] = 0;
     }
     if (self->code == CBUS_CODE_OK)         //  A refusal is never "ok"
         self->code = CBUS_CODE_INTERNAL;
@@ -587,11 +585,8 @@ int
 cbus_pub_heartbeat (cbus_pub_t *self)
 {
     cbus_buf_t buf = {0};
-    msgpack_packer pk;
-    cbus_pub_begin (self, &pk, &buf, 2);
-    cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
-    cbus_pack_kv_u64 (&pk, "time_ms", cbus_time_ms ());
-    int rc = cbus_pub_send (self, CBUS_TOPIC_HEARTBEAT, &buf);
+    cbus_heartbeat_t beat = { .pid = (uint64_t) getpid (), .time_ms = cbus_time_ms () };
+    int rc = cbus_pub_send_msg (self, &cbus_heartbeat_def, &beat, &buf);
     cbus_buf_free (&buf);
     return rc;
 }

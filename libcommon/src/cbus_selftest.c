@@ -2,6 +2,7 @@
     cbus_selftest - runs the self-tests of libcommon's classes
 
     Usage: cbus_selftest [-v] [--test NAME]   (all classes when no NAME)
+           cbus_selftest --messages          (every bus message and its fields)
     =========================================================================
 */
 #include "cbus.h"
@@ -23,6 +24,7 @@ static const s_test_t s_tests [] = {
     { "cbus_seal",   cbus_seal_test },
     { "cbus_block",  cbus_block_test },
     { "cbus_msg",    cbus_msg_test },
+    { "cbus_msgs",   cbus_msgs_test },
     { "cbus_calls",  cbus_calls_test },
     { "cbus_caller", cbus_caller_test },
     { "cbus_config", cbus_config_test },
@@ -42,13 +44,18 @@ main (int argc, char *argv [])
         if (streq (argv [arg], "--test") && arg + 1 < argc)
             only = argv [++arg];
         else
+        if (streq (argv [arg], "--messages")) {
+            cbus_msgs_print (stdout);       //  For docs/bus.md's test
+            return 0;
+        }
+        else
         if (streq (argv [arg], "--list")) {
             for (size_t index = 0; index < sizeof (s_tests) / sizeof (s_tests [0]); index++)
                 puts (s_tests [index].name);
             return 0;
         }
         else {
-            fprintf (stderr, "usage: cbus_selftest [-v] [--list] [--test NAME]\n");
+            fprintf (stderr, "usage: cbus_selftest [-v] [--list] [--messages] [--test NAME]\n");
             return 2;
         }
     }

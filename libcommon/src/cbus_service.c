@@ -39,10 +39,8 @@ int
 cbus_service_pong (zsock_t *router, cbus_request_t *request, const char *role)
 {
     cbus_buf_t buf = {0};
-    msgpack_packer pk = cbus_packer_begin (&buf, 2);
-    cbus_pack_kv_str (&pk, "role", role);
-    cbus_pack_kv_u64 (&pk, "pid", (uint64_t) getpid ());
-    int rc = cbus_reply_send (router, request, CBUS_STATUS_OK, buf.data, buf.size);
+    cbus_pong_t pong = { .role = cbus_str (role), .pid = (uint64_t) getpid () };
+    int rc = cbus_reply_send_msg (router, request, &cbus_pong_def, &pong, &buf);
     cbus_buf_free (&buf);
     return rc;
 }
