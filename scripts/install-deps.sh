@@ -15,7 +15,8 @@ BUILD_PKGS=(gcc make cmake pkg-config
             libcurl4-openssl-dev)
 #  The functional tests use Debian's Python modules (PyPI is not assumed);
 #  the dashboard's test drives Debian's Chromium with Selenium.
-TEST_PKGS=(python3 python3-pytest python3-requests python3-zmq python3-cryptography
+#  binutils: readelf, for the check that programs link only their layers.
+TEST_PKGS=(binutils python3 python3-pytest python3-requests python3-zmq python3-cryptography
            python3-msgpack curl chromium chromium-driver python3-selenium)
 BENCH_PKGS=(wrk python3 python3-requests curl)
 

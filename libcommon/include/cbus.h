@@ -5,6 +5,12 @@
     its codecs (msgpack on the bus, JSON at the edge), hashing and proof of
     work, the bus message helpers, configuration and the LevelDB wrapper.
     No service links another service's code.
+
+    The headers are one umbrella; the code is five libraries by layer
+    (CMakeLists.txt), each linking only its own dependencies, so that a
+    program links what it uses: util (buffers, hex, clocks, codes), codec
+    (msgpack maps, JSON), model (hash, pow, tx, key, seal, block), store
+    (LevelDB, the chain), bus (messages, calls, service shell, config).
     =========================================================================
 */
 #ifndef CBUS_H_INCLUDED
@@ -24,6 +30,7 @@
 #include "cbus_util.h"
 #include "cbus_code.h"
 #include "cbus_hash.h"
+#include "cbus_pack.h"
 #include "cbus_pow.h"
 #include "cbus_json.h"
 #include "cbus_tx.h"

@@ -78,49 +78,6 @@
 #define CBUS_MSG_MAX_BYTES (CBUS_BLOCK_MAX_BYTES + 1024 * 1024)
 
 //  --------------------------------------------------------------------------
-//  Reading msgpack maps. Each getter returns 0, or -1 when the key is
-//  missing or has another type; pointers borrow from the object.
-const msgpack_object *
-    cbus_msg_get (const msgpack_object *map, const char *key);
-int
-    cbus_msg_get_u64 (const msgpack_object *map, const char *key, uint64_t *value);
-int
-    cbus_msg_get_str (const msgpack_object *map, const char *key,
-                      const char **text, size_t *size);
-int
-    cbus_msg_get_bin (const msgpack_object *map, const char *key,
-                      const uint8_t **data, size_t *size);
-//  A 32-byte bin.
-int
-    cbus_msg_get_hash (const msgpack_object *map, const char *key,
-                       uint8_t hash [CBUS_HASH_BYTES]);
-int
-    cbus_msg_get_bool (const msgpack_object *map, const char *key, bool *value);
-
-//  Packing: key/value pairs into an open map.
-void
-    cbus_pack_str (msgpack_packer *pk, const char *text);
-void
-    cbus_pack_kv_str (msgpack_packer *pk, const char *key, const char *value);
-void
-    cbus_pack_kv_u64 (msgpack_packer *pk, const char *key, uint64_t value);
-void
-    cbus_pack_kv_i64 (msgpack_packer *pk, const char *key, int64_t value);
-void
-    cbus_pack_kv_bool (msgpack_packer *pk, const char *key, bool value);
-void
-    cbus_pack_kv_bin (msgpack_packer *pk, const char *key, const void *data, size_t size);
-void
-    cbus_pack_kv_double (msgpack_packer *pk, const char *key, double value);
-//  Initialise a packer writing into buf.
-void
-    cbus_packer_init (msgpack_packer *pk, cbus_buf_t *buf);
-//  Empty buf and start a map of count entries in it: the usual start of
-//  a request or reply body.
-msgpack_packer
-    cbus_packer_begin (cbus_buf_t *buf, uint32_t count);
-
-//  --------------------------------------------------------------------------
 //  Requests and replies
 
 //  Send a request on a DEALER. Returns 0 or -1.

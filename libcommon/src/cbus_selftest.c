@@ -16,6 +16,7 @@ typedef struct {
 static const s_test_t s_tests [] = {
     { "cbus_util",   cbus_util_test },
     { "cbus_code",   cbus_code_test },
+    { "cbus_pack",   cbus_pack_test },
     { "cbus_hash",   cbus_hash_test },
     { "cbus_pow",    cbus_pow_test },
     { "cbus_json",   cbus_json_test },
