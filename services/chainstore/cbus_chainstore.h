@@ -7,13 +7,9 @@
     queries for the tip, blocks, pages of the chain and transactions.
     docs/bus.md lists every command with its fields and refusal codes.
 
-    LevelDB keys (one-byte prefix, Bitcoin Core's habit):
-        'M'                 meta: network id and genesis hash
-        'B' + hash          block bytes
-        'I' + hash          index record: height, chain work, time, parent
-        'H' + height (BE)   hash of the active block at that height
-        'T' + txid          block hash + position of a confirmed tx
-        'S'                 tip: hash of the active chain's last block
+    The store (<data_dir>/chain, LevelDB) is cbus_chain's: its key
+    layout and the block rules live in libcommon, shared with `chainbus
+    verify` and `chainbus import`; this service only runs them.
 
     A class with an actor that runs it (Malamute's shape): the actor takes
     the node's configuration, so the same service runs in its own process
