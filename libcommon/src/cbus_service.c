@@ -25,6 +25,10 @@ zsock_t *
 cbus_service_router (const char *endpoint, int64_t max_size, char *reason)
 {
     zsock_t *router = zsock_new (ZMQ_ROUTER);
+    if (!router) {
+        cbus_fail (reason, "cannot make a socket for %s", endpoint);
+        return NULL;
+    }
     zsock_set_maxmsgsize (router, (int) max_size);
     zsock_set_sndhwm (router, 100000);
     zsock_set_rcvhwm (router, 100000);

@@ -4,12 +4,12 @@
 */
 #include "cbus_bus.h"
 
-typedef struct {
-    zsock_t *pipe;              //  Actor command pipe
+struct _cbus_bus_t {
+    zloop_t *loop;              //  Runs both directions and the heartbeat
     zsock_t *xsub;              //  Publishers connect here (bus-in)
     zsock_t *xpub;              //  Subscribers connect here (bus-out)
     cbus_pub_t *pub;            //  Our own heartbeat, through bus-in
-} s_bus_t;
+};
 
 //  Forward whole multipart messages from one socket to another, up to a
 //  burst at a time so that one busy direction cannot starve the other.
@@ -39,7 +39,7 @@ static int
 s_on_publisher (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
-    s_bus_t *self = (s_bus_t *) arg;
+    cbus_bus_t *self = (cbus_bus_t *) arg;
     return s_forward (self->xsub, self->xpub);
 }
 
@@ -47,47 +47,214 @@ static int
 s_on_subscriber (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
-    s_bus_t *self = (s_bus_t *) arg;
+    cbus_bus_t *self = (cbus_bus_t *) arg;
     return s_forward (self->xpub, self->xsub);
+}
+
+cbus_bus_t *
+cbus_bus_new (cbus_config_t *config)
+{
+    char reason [CBUS_REASON_MAX] = "out of memory";
+    cbus_bus_t *self = (cbus_bus_t *) zmalloc (sizeof (cbus_bus_t));
+    if (!self) {
+        zsys_error ("bus: %s", reason);
+        return NULL;
+    }
+    char *in = cbus_config_endpoint (config, "bus-in");
+    char *out = cbus_config_endpoint (config, "bus-out");
+    self->xsub = zsock_new (ZMQ_XSUB);
+    self->xpub = zsock_new (ZMQ_XPUB);
+    self->loop = zloop_new ();
+    if (!in || !out || !self->xsub || !self->xpub || !self->loop)
+        goto failed;
+    //  Deep queues: a subscriber falling behind by a burst of events
+    //  (a block's worth of mempool.tx.removed) should not lose any.
+    zsock_set_rcvhwm (self->xsub, 200000);
+    zsock_set_sndhwm (self->xpub, 200000);
+    if (zsock_bind (self->xsub, "%s", in) || zsock_bind (self->xpub, "%s", out)) {
+        cbus_fail (reason, "cannot bind the bus endpoints %s and %s: %s",
+                   in, out, zmq_strerror (zmq_errno ()));
+        goto failed;
+    }
+    self->pub = cbus_pub_new (in, "bus");
+    if (!self->pub) {
+        cbus_fail (reason, "cannot publish to %s", in);
+        goto failed;
+    }
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (self->loop, true);
+    if (zloop_reader (self->loop, self->xsub, s_on_publisher, self)
+    ||  zloop_reader (self->loop, self->xpub, s_on_subscriber, self)
+    ||  zloop_timer (self->loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat,
+                     self->pub) == -1) {
+        cbus_fail (reason, "cannot register the sockets in the loop");
+        goto failed;
+    }
+    zsys_info ("bus ready in=%s out=%s", in, out);
+    zstr_free (&in);
+    zstr_free (&out);
+    return self;
+failed:
+    zsys_error ("bus: %s", reason);
+    zstr_free (&in);
+    zstr_free (&out);
+    cbus_bus_destroy (&self);
+    return NULL;
+}
+
+void
+cbus_bus_destroy (cbus_bus_t **self_p)
+{
+    assert (self_p);
+    cbus_bus_t *self = *self_p;
+    if (self) {
+        zloop_destroy (&self->loop);
+        cbus_pub_destroy (&self->pub);
+        zsock_destroy (&self->xsub);
+        zsock_destroy (&self->xpub);
+        free (self);
+        *self_p = NULL;
+    }
 }
 
 void
 cbus_bus_actor (zsock_t *pipe, void *args)
 {
-    cbus_config_t *config = (cbus_config_t *) args;
-    s_bus_t self = { .pipe = pipe };
+    cbus_bus_t *self = cbus_bus_new ((cbus_config_t *) args);
+    zsock_signal (pipe, 0);
+    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0)
+        zloop_start (self->loop);
+    else
+        cbus_service_fail (pipe, "bus: not started");
+    cbus_bus_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: the bus in-process between a publisher and a subscriber.
+
+//  The next event on sub within timeout_ms, skipping heartbeats from
+//  anyone but the source named (NULL: skip them all).
+static cbus_event_t *
+s_test_event (zsock_t *sub, int timeout_ms, const char *heartbeat_from)
+{
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    assert (poller);
+    int64_t deadline = cbus_mono_ms () + timeout_ms;
+    cbus_event_t *event = NULL;
+    while (!event && cbus_mono_ms () < deadline) {
+        if (zpoller_wait (poller, (int) (deadline - cbus_mono_ms ())) != sub)
+            continue;
+        event = cbus_event_recv (sub);
+        const char *source;
+        size_t size;
+        if (event && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
+        &&  !(heartbeat_from
+              && cbus_msg_get_str (cbus_event_map (event), "src", &source, &size) == 0
+              && size == strlen (heartbeat_from) && memcmp (source, heartbeat_from, size) == 0))
+            cbus_event_destroy (&event);
+    }
+    zpoller_destroy (&poller);
+    return event;
+}
+
+//  Publish test.event with index until the subscriber has one: the
+//  subscription has reached the publisher through the bus then.
+static void
+s_test_join (cbus_pub_t *pub, zsock_t *sub, cbus_buf_t *buf)
+{
+    cbus_event_t *event = NULL;
+    for (int attempt = 0; attempt < 100 && !event; attempt++) {
+        msgpack_packer pk;
+        cbus_pub_begin (pub, &pk, buf, 1);
+        cbus_pack_kv_u64 (&pk, "index", 0);
+        assert (cbus_pub_send (pub, "test.event", buf) == 0);
+        event = s_test_event (sub, 50, NULL);
+    }
+    assert (event && event->decoded && streq (event->topic, "test.event"));
+    cbus_event_destroy (&event);
+    //  Others may still be queued: let them go.
+    while ((event = s_test_event (sub, 100, NULL)))
+        cbus_event_destroy (&event);
+}
+
+void
+cbus_bus_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_bus: ");
+    char dir [] = "/tmp/cbus_bus_test_XXXXXX";
+    assert (mkdtemp (dir));
+    char reason [CBUS_REASON_MAX];
+    char *args [] = { "chainbus-bus", "--data-dir", dir };
+    cbus_config_t *config = cbus_config_new (3, args, reason);
+    assert (config && cbus_config_make_dirs (config, reason) == 0);
+    zactor_t *bus = zactor_new (cbus_bus_actor, config);
+    assert (bus);
     char *in = cbus_config_endpoint (config, "bus-in");
     char *out = cbus_config_endpoint (config, "bus-out");
-    zloop_t *loop = NULL;
-    zsock_signal (pipe, 0);
+    zsock_t *sub = zsock_new_sub (out, "test.");
+    assert (sub);
+    zsock_set_subscribe (sub, CBUS_TOPIC_HEARTBEAT);
+    cbus_pub_t *pub = cbus_pub_new (in, "tester");
+    assert (pub);
+    cbus_buf_t buf = {0};
+    s_test_join (pub, sub, &buf);
 
-    self.xsub = zsock_new (ZMQ_XSUB);
-    self.xpub = zsock_new (ZMQ_XPUB);
-    //  Deep queues: a subscriber falling behind by a burst of events
-    //  (a block's worth of mempool.tx.removed) should not lose any.
-    zsock_set_rcvhwm (self.xsub, 200000);
-    zsock_set_sndhwm (self.xpub, 200000);
-    if (zsock_bind (self.xsub, "%s", in) || zsock_bind (self.xpub, "%s", out)) {
-        cbus_service_fail (pipe, "cannot bind the bus endpoints %s and %s: %s",
-                           in, out, zmq_strerror (zmq_errno ()));
-        goto cleanup;
+    //  Events pass whole and in order, with the publisher's sequence;
+    //  topics nobody subscribed to do not.
+    for (uint64_t index = 1; index <= 3; index++) {
+        msgpack_packer pk;
+        cbus_pub_begin (pub, &pk, &buf, 1);
+        cbus_pack_kv_u64 (&pk, "index", index);
+        assert (cbus_pub_send (pub, index == 2 ? "other.event" : "test.event", &buf) == 0);
     }
-    self.pub = cbus_pub_new (in, "bus");
-    assert (self.pub);
-    loop = zloop_new ();
-    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
-    zloop_reader (loop, self.xsub, s_on_publisher, &self);
-    zloop_reader (loop, self.xpub, s_on_subscriber, &self);
-    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat, self.pub);
-    zsys_info ("bus ready in=%s out=%s", in, out);
-    zloop_start (loop);
-cleanup:
-    zloop_destroy (&loop);
-    cbus_pub_destroy (&self.pub);
-    zsock_destroy (&self.xsub);
-    zsock_destroy (&self.xpub);
+    uint64_t first_sequence = 0;
+    for (uint64_t index = 1; index <= 3; index += 2) {
+        cbus_event_t *event = s_test_event (sub, 2000, NULL);
+        assert (event && event->decoded && streq (event->topic, "test.event"));
+        uint64_t value;
+        const char *source;
+        size_t size;
+        assert (cbus_msg_get_u64 (cbus_event_map (event), "index", &value) == 0 && value == index);
+        assert (cbus_msg_get_str (cbus_event_map (event), "src", &source, &size) == 0);
+        assert (size == 6 && memcmp (source, "tester", 6) == 0);
+        if (index == 1)
+            first_sequence = event->sequence;
+        else {
+            assert (event->sequence == first_sequence + 2);
+            cbus_event_t *next = s_test_event (sub, 100, NULL);
+            assert (next == NULL);
+        }
+        cbus_event_destroy (&event);
+    }
+    //  The bus beats like every service.
+    cbus_event_t *event = s_test_event (sub, 3000, "bus");
+    assert (event && streq (event->topic, CBUS_TOPIC_HEARTBEAT));
+    cbus_event_destroy (&event);
+    cbus_pub_destroy (&pub);
+    zsock_destroy (&sub);
+    zactor_destroy (&bus);
+    cbus_buf_free (&buf);
     zstr_free (&in);
     zstr_free (&out);
+    cbus_config_destroy (&config);
+
+    //  Endpoints that cannot be bound: NULL, and FAILED from the actor.
+    char *bad [] = { "chainbus-bus", "--data-dir", "/dev/null/bus" };
+    config = cbus_config_new (3, bad, reason);
+    assert (config);
+    cbus_bus_t *self = cbus_bus_new (config);
+    assert (self == NULL);
+    bus = zactor_new (cbus_bus_actor, config);
+    assert (bus);
+    char *message = zstr_recv (bus);
+    assert (message && streq (message, "FAILED"));
+    zstr_free (&message);
+    zactor_destroy (&bus);
+    cbus_config_destroy (&config);
+    char *command = zsys_sprintf ("rm -rf %s", dir);
+    assert (command && system (command) == 0);
+    zstr_free (&command);
+    if (verbose)
+        printf ("OK\n");
 }

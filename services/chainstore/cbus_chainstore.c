@@ -1,184 +1,214 @@
 /*  =========================================================================
     cbus_chainstore - the chain's keeper: the only writer of its LevelDB
+
+    Handlers take the request parsed by its function in
+    cbus_chainstore_msgs, ask the chain and hand the answer to the reply's
+    pack function there.
     =========================================================================
 */
 #include "cbus_chainstore.h"
+#include "cbus_chainstore_msgs.h"
 
-typedef struct {
-    zsock_t *pipe;              //  Actor command pipe
+struct _cbus_chainstore_t {
+    zloop_t *loop;              //  Runs the router and the heartbeat
     zsock_t *router;            //  Queries and submissions
     cbus_pub_t *pub;            //  Events into the bus
     cbus_chain_t *chain;        //  The block tree on disk
     char *network;              //  Network id, for TIP
+    char *endpoint;             //  Where the router is bound
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
-} s_chainstore_t;
+};
 
-//  Start a reply map of count entries in self->reply.
+//  --------------------------------------------------------------------------
+//  Handlers
+
+//  Send self->reply as the OK answer.
 static void
-s_send (s_chainstore_t *self, cbus_request_t *request)
+s_send (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
 }
 
-//  Publish chain.block.connected or .disconnected for one block; work is
-//  the chain work up to and with the block.
+//  The refusal for a read the store failed.
 static void
-s_publish_block (s_chainstore_t *self, const char *topic, cbus_block_t *block)
+s_refuse_storage (cbus_chainstore_t *self, cbus_request_t *request, const char *what)
+{
+    zsys_error ("chain store read failed: %s", what);
+    cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
+                       "The chain store could not read %s", what);
+}
+
+//  The refusal when memory runs out for an answer.
+static void
+s_refuse_memory (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    zsys_error ("out of memory answering %s", request->command);
+    cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
+                       "The chain store ran out of memory");
+}
+
+//  Publish chain.block.connected or .disconnected for one block.
+static void
+s_publish_block (cbus_chainstore_t *self, const char *topic, cbus_block_t *block)
 {
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_block_hash (block, hash);
     cbus_chain_entry_t entry = {0};
-    cbus_chain_entry (self->chain, hash, &entry);
-    cbus_header_t *header = cbus_block_header (block);
-    msgpack_packer pk;
-    cbus_pub_begin (self->pub, &pk, &self->event, 7);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "height", header->height);
-    cbus_pack_kv_bin (&pk, "prev_hash", header->prev_hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_bin (&pk, "merkle_root", header->merkle_root, CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "time_ms", header->time_ms);
-    cbus_pack_kv_bin (&pk, "work", entry.work, CBUS_U256_BYTES);
-    cbus_pack_str (&pk, "txids");
-    size_t count = cbus_block_tx_count (block);
-    msgpack_pack_array (&pk, (uint32_t) count);
-    for (size_t index = 0; index < count; index++) {
-        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
-        msgpack_pack_bin_body (&pk, cbus_tx_id (cbus_block_tx (block, index)), CBUS_HASH_BYTES);
-    }
-    cbus_pub_send (self->pub, topic, &self->event);
+    if (cbus_chain_entry (self->chain, hash, &entry))
+        zsys_error ("no index entry for a block just stored height=%" PRIu64,
+                    cbus_block_header (block)->height);
+    cbus_chainstore_block_event_pack (self->pub, &self->event, block, hash, entry.work);
+    if (cbus_pub_send (self->pub, topic, &self->event))
+        zsys_warning ("could not publish %s: %s", topic, zmq_strerror (zmq_errno ()));
 }
 
 static void
-s_handle_tip (s_chainstore_t *self, cbus_request_t *request)
+s_handle_ping (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_service_pong (self->router, request, "chainstore");
+}
+
+static void
+s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
-    const uint8_t *tip = cbus_chain_tip (self->chain, &entry);
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 7);
-    cbus_pack_kv_u64 (&pk, "height", entry.height);
-    cbus_pack_kv_bin (&pk, "hash", tip, CBUS_HASH_BYTES);
-    cbus_pack_kv_bin (&pk, "work", entry.work, CBUS_U256_BYTES);
-    cbus_pack_kv_u64 (&pk, "time_ms", entry.header.time_ms);
-    cbus_pack_kv_str (&pk, "network", self->network);
-    cbus_pack_kv_bin (&pk, "genesis", cbus_chain_genesis (self->chain), CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "bits", cbus_chain_bits (self->chain));
+    cbus_chainstore_tip_reply_t reply = {
+        .entry = &entry, .hash = cbus_chain_tip (self->chain, &entry), .network = self->network,
+        .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain)
+    };
+    cbus_chainstore_tip_reply_pack (&self->reply, &reply);
     s_send (self, request);
 }
 
 static void
-s_handle_block_get (s_chainstore_t *self, cbus_request_t *request)
+s_handle_block_get (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    const msgpack_object *map = cbus_request_map (request);
-    uint8_t hash [CBUS_HASH_BYTES];
-    uint64_t height;
-    if (cbus_msg_get_u64 (map, "height", &height) == 0) {
-        if (cbus_chain_hash_at (self->chain, height, hash)) {
-            cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND,
-                              "No block at height %" PRIu64, height);
-            return;
-        }
+    cbus_chainstore_block_get_t msg;
+    if (cbus_chainstore_block_get_parse (cbus_request_map (request), &msg)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "BLOCK.GET needs a height (int) or a hash (32-byte bin)");
+        return;
     }
-    else
-    if (cbus_msg_get_hash (map, "hash", hash)) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "BLOCK.GET needs a height (int) or a hash (32-byte bin)");
+    if (msg.by_height && cbus_chain_hash_at (self->chain, msg.height, msg.hash)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
+                           "No block at height %" PRIu64, msg.height);
         return;
     }
     char *bytes = NULL;
-    size_t size;
+    size_t size = 0;
     cbus_chain_entry_t entry, tip;
-    if (cbus_chain_entry (self->chain, hash, &entry)
-    ||  cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND, "Block not found");
+    if (cbus_chain_entry (self->chain, msg.hash, &entry)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
+                           "Block not found");
+        return;
+    }
+    if (cbus_chain_block_by_hash (self->chain, msg.hash, &bytes, &size) || !bytes) {
+        s_refuse_storage (self, request, "an indexed block");
         return;
     }
     cbus_chain_tip (self->chain, &tip);
-    bool active = cbus_chain_is_active (self->chain, hash);
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 4);
-    cbus_pack_kv_bin (&pk, "block", bytes, size);
-    cbus_pack_kv_u64 (&pk, "height", entry.height);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
     //  A block off the active chain has no confirmations.
-    cbus_pack_kv_u64 (&pk, "confirmations", active ? tip.height - entry.height + 1 : 0);
+    bool active = cbus_chain_is_active (self->chain, msg.hash);
+    cbus_chainstore_block_reply_t reply = {
+        .block = bytes, .size = size, .height = entry.height, .hash = msg.hash,
+        .confirmations = active ? tip.height - entry.height + 1 : 0
+    };
+    cbus_chainstore_block_reply_pack (&self->reply, &reply);
     s_send (self, request);
     cbus_store_free (bytes);
 }
 
-static void
-s_handle_chain_page (s_chainstore_t *self, cbus_request_t *request)
+//  Append the active block at height to blocks; 0, or -1 on a failed
+//  read (or memory).
+static int
+s_collect_at (cbus_chainstore_t *self, uint64_t height, zlist_t *blocks, size_t *total)
 {
-    const msgpack_object *map = cbus_request_map (request);
-    uint64_t from, to, max_bytes;
-    if (cbus_msg_get_u64 (map, "from", &from) || cbus_msg_get_u64 (map, "to", &to)
-    ||  cbus_msg_get_u64 (map, "max_bytes", &max_bytes) || to < from) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "CHAIN.PAGE needs from <= to and max_bytes");
+    uint8_t hash [CBUS_HASH_BYTES];
+    char *bytes = NULL;
+    size_t size = 0;
+    if (cbus_chain_hash_at (self->chain, height, hash)
+    ||  cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes)
+        return -1;
+    zframe_t *frame = zframe_new (bytes, size);
+    cbus_store_free (bytes);
+    if (!frame || zlist_append (blocks, frame)) {
+        zframe_destroy (&frame);
+        return -1;
+    }
+    *total += size;
+    return 0;
+}
+
+//  Destroy a list of frames.
+static void
+s_frames_destroy (zlist_t **frames_p)
+{
+    zframe_t *frame;
+    while (*frames_p && (frame = (zframe_t *) zlist_pop (*frames_p)))
+        zframe_destroy (&frame);
+    zlist_destroy (frames_p);
+}
+
+static void
+s_handle_chain_page (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_chainstore_chain_page_t msg;
+    if (cbus_chainstore_chain_page_parse (cbus_request_map (request), &msg)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "CHAIN.PAGE needs from <= to and max_bytes");
         return;
     }
     cbus_chain_entry_t tip;
     cbus_chain_tip (self->chain, &tip);
-    if (from > tip.height) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND,
-                          "No block at height %" PRIu64, from);
+    if (msg.from > tip.height) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
+                           "No block at height %" PRIu64, msg.from);
         return;
     }
-    if (to > tip.height)
-        to = tip.height;
+    if (msg.to > tip.height)
+        msg.to = tip.height;
     //  Collect blocks until the byte budget is spent (at least one).
     zlist_t *blocks = zlist_new ();
-    size_t total = 0;
-    uint64_t height = from;
-    int rc = 0;
-    while (height <= to && (total == 0 || total < max_bytes)) {
-        uint8_t hash [CBUS_HASH_BYTES];
-        char *bytes = NULL;
-        size_t size;
-        if (cbus_chain_hash_at (self->chain, height, hash)
-        ||  cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes) {
-            rc = -1;
-            break;
-        }
-        zlist_append (blocks, zframe_new (bytes, size));
-        cbus_store_free (bytes);
-        total += size;
-        height++;
+    if (!blocks) {
+        s_refuse_memory (self, request);
+        return;
     }
+    size_t total = 0;
+    uint64_t height = msg.from;
+    int rc = 0;
+    while (rc == 0 && height <= msg.to && (total == 0 || total < msg.max_bytes))
+        if ((rc = s_collect_at (self, height, blocks, &total)) == 0)
+            height++;
     if (rc == 0) {
-        msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
-        cbus_pack_str (&pk, "blocks");
-        msgpack_pack_array (&pk, (uint32_t) zlist_size (blocks));
-        for (zframe_t *frame = (zframe_t *) zlist_first (blocks); frame;
-             frame = (zframe_t *) zlist_next (blocks)) {
-            msgpack_pack_bin (&pk, zframe_size (frame));
-            msgpack_pack_bin_body (&pk, zframe_data (frame), zframe_size (frame));
-        }
-        cbus_pack_kv_u64 (&pk, "next", height);
+        cbus_chainstore_chain_page_reply_pack (&self->reply, blocks, height);
         s_send (self, request);
     }
-    else
-        cbus_reply_error (self->router, request, CBUS_STATUS_ERROR,
-                          "The chain store could not read block %" PRIu64, height);
-    zframe_t *frame;
-    while ((frame = (zframe_t *) zlist_pop (blocks)))
-        zframe_destroy (&frame);
-    zlist_destroy (&blocks);
+    else {
+        char what [64];
+        snprintf (what, sizeof (what), "block %" PRIu64, height);
+        s_refuse_storage (self, request, what);
+    }
+    s_frames_destroy (&blocks);
 }
 
 static void
-s_handle_tx_get (s_chainstore_t *self, cbus_request_t *request)
+s_handle_tx_get (cbus_chainstore_t *self, cbus_request_t *request)
 {
     uint8_t txid [CBUS_HASH_BYTES], block_hash [CBUS_HASH_BYTES];
     uint32_t position;
-    if (cbus_msg_get_hash (cbus_request_map (request), "txid", txid)) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.GET needs a txid");
+    if (cbus_chainstore_tx_get_parse (cbus_request_map (request), txid)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "TX.GET needs a txid");
         return;
     }
     if (cbus_chain_tx_where (self->chain, txid, block_hash, &position)) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_NOTFOUND, "Transaction not in the chain");
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
+                           "Transaction not in the chain");
         return;
     }
     char *bytes = NULL;
-    size_t size;
+    size_t size = 0;
     cbus_chain_entry_t entry, tip;
     cbus_block_t *block = NULL;
     char reason [CBUS_REASON_MAX];
@@ -186,63 +216,76 @@ s_handle_tx_get (s_chainstore_t *self, cbus_request_t *request)
     &&  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) == 0 && bytes)
         block = cbus_block_new_from_bytes (bytes, size, reason);
     cbus_store_free (bytes);
-    cbus_tx_t *tx = block ? cbus_block_tx (block, position) : NULL;
+    cbus_tx_t *tx = block && position < cbus_block_tx_count (block)
+                  ? cbus_block_tx (block, position) : NULL;
     if (!tx) {
-        zsys_error ("tx index points at a missing block or position");
-        cbus_reply_error (self->router, request, CBUS_STATUS_ERROR, "The chain store's index is damaged");
+        s_refuse_storage (self, request, "the block its tx index names");
         cbus_block_destroy (&block);
         return;
     }
     cbus_chain_tip (self->chain, &tip);
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 5);
-    const uint8_t *tx_bytes = cbus_tx_bytes (tx, &size);
-    cbus_pack_kv_bin (&pk, "tx", tx_bytes, size);
-    cbus_pack_kv_bin (&pk, "block_hash", block_hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "height", entry.height);
-    cbus_pack_kv_u64 (&pk, "index", position);
-    cbus_pack_kv_u64 (&pk, "confirmations", tip.height - entry.height + 1);
+    cbus_chainstore_tx_reply_t reply = {
+        .block_hash = block_hash, .height = entry.height, .index = position,
+        .confirmations = tip.height - entry.height + 1
+    };
+    reply.tx = cbus_tx_bytes (tx, &reply.size);
+    cbus_chainstore_tx_reply_pack (&self->reply, &reply);
     s_send (self, request);
     cbus_block_destroy (&block);
 }
 
 static void
-s_handle_tx_known (s_chainstore_t *self, cbus_request_t *request)
+s_handle_tx_known (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    const msgpack_object *txids = cbus_msg_get (cbus_request_map (request), "txids");
-    if (!txids || txids->type != MSGPACK_OBJECT_ARRAY) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "TX.KNOWN needs txids");
+    const msgpack_object *txids;
+    if (cbus_chainstore_tx_known_parse (cbus_request_map (request), &txids)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "TX.KNOWN needs txids");
         return;
     }
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
-    cbus_pack_str (&pk, "known");
-    msgpack_pack_array (&pk, txids->via.array.size);
-    for (uint32_t index = 0; index < txids->via.array.size; index++) {
+    size_t count = txids->via.array.size;
+    bool *known = (bool *) malloc (count ? count * sizeof (bool) : 1);
+    if (!known) {
+        s_refuse_memory (self, request);
+        return;
+    }
+    for (size_t index = 0; index < count; index++) {
         const msgpack_object *item = &txids->via.array.ptr [index];
         uint8_t where [CBUS_HASH_BYTES];
         uint32_t position;
-        bool known = item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
-                  && cbus_chain_tx_where (self->chain, (const uint8_t *) item->via.bin.ptr,
-                                          where, &position) == 0;
-        if (known)
-            msgpack_pack_true (&pk);
-        else
-            msgpack_pack_false (&pk);
+        known [index] = item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
+                     && cbus_chain_tx_where (self->chain, (const uint8_t *) item->via.bin.ptr,
+                                             where, &position) == 0;
     }
+    cbus_chainstore_tx_known_reply_pack (&self->reply, known, count);
     s_send (self, request);
+    free (known);
+}
+
+//  Tell the bus what a connected block changed: the blocks that left
+//  first (old tip down), then those that joined (lowest first).
+static void
+s_publish_changes (cbus_chainstore_t *self)
+{
+    for (size_t index = 0; index < cbus_chain_left_count (self->chain); index++)
+        s_publish_block (self, CBUS_TOPIC_BLOCK_DISCONNECTED, cbus_chain_left (self->chain, index));
+    for (size_t index = 0; index < cbus_chain_joined_count (self->chain); index++)
+        s_publish_block (self, CBUS_TOPIC_BLOCK_CONNECTED, cbus_chain_joined (self->chain, index));
 }
 
 static void
-s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
+s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
 {
     const uint8_t *data;
     size_t size;
-    if (cbus_msg_get_bin (cbus_request_map (request), "block", &data, &size)) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "BLOCK.SUBMIT needs a block");
+    if (cbus_chainstore_block_submit_parse (cbus_request_map (request), &data, &size)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "BLOCK.SUBMIT needs a block");
         return;
     }
     char reason [CBUS_REASON_MAX] = "";
     uint8_t hash [CBUS_HASH_BYTES];
-    cbus_code_t code;
+    cbus_code_t code = CBUS_CODE_INTERNAL;
     cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, &code, reason);
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (hash, hex);
@@ -252,6 +295,8 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
         return;
     }
     if (result == CBUS_CHAIN_FAILED) {
+        zsys_error ("block not stored hash=%s code=%s reason=\"%s\"", hex, cbus_code_name (code),
+                    reason);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, code, "%s", reason);
         return;
     }
@@ -259,175 +304,140 @@ s_handle_block_submit (s_chainstore_t *self, cbus_request_t *request)
     cbus_chain_entry (self->chain, hash, &entry);
     if (result == CBUS_CHAIN_CONNECTED) {
         //  Durable now: the batch was synced before submit returned.
-        //  Blocks that left first (old tip down), then those that joined.
-        for (size_t index = 0; index < cbus_chain_left_count (self->chain); index++)
-            s_publish_block (self, CBUS_TOPIC_BLOCK_DISCONNECTED, cbus_chain_left (self->chain, index));
-        for (size_t index = 0; index < cbus_chain_joined_count (self->chain); index++)
-            s_publish_block (self, CBUS_TOPIC_BLOCK_CONNECTED, cbus_chain_joined (self->chain, index));
+        s_publish_changes (self);
+        size_t joined = cbus_chain_joined_count (self->chain);
         zsys_info ("block connected height=%" PRIu64 " hash=%s txs=%zu", entry.height, hex,
-                   cbus_block_tx_count (cbus_chain_joined (self->chain,
-                                        cbus_chain_joined_count (self->chain) - 1)));
+                   joined ? cbus_block_tx_count (cbus_chain_joined (self->chain, joined - 1)) : 0);
     }
     else
     if (result == CBUS_CHAIN_SIDE)
         zsys_info ("block stored on a side branch height=%" PRIu64 " hash=%s", entry.height, hex);
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 3);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "height", entry.height);
-    cbus_pack_kv_str (&pk, "status", result == CBUS_CHAIN_CONNECTED ? "connected"
-                                   : result == CBUS_CHAIN_DUPLICATE ? "duplicate" : "side");
+    const char *status = result == CBUS_CHAIN_CONNECTED ? "connected"
+                       : result == CBUS_CHAIN_DUPLICATE ? "duplicate" : "side";
+    cbus_chainstore_block_submit_reply_pack (&self->reply, hash, entry.height, status);
     s_send (self, request);
 }
 
-//  Read an array of 32-byte hashes from a request (at most max); returns
-//  the count, or -1 if the field is missing or malformed.
-static int
-s_get_hashes (const msgpack_object *map, const char *key, uint8_t (*hashes) [CBUS_HASH_BYTES],
-              size_t max)
-{
-    const msgpack_object *list = cbus_msg_get (map, key);
-    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size > max)
-        return -1;
-    for (uint32_t index = 0; index < list->via.array.size; index++) {
-        const msgpack_object *item = &list->via.array.ptr [index];
-        if (item->type != MSGPACK_OBJECT_BIN || item->via.bin.size != CBUS_HASH_BYTES)
-            return -1;
-        memcpy (hashes [index], item->via.bin.ptr, CBUS_HASH_BYTES);
-    }
-    return (int) list->via.array.size;
-}
-
 static void
-s_handle_locator (s_chainstore_t *self, cbus_request_t *request)
+s_handle_locator (cbus_chainstore_t *self, cbus_request_t *request)
 {
     uint8_t hashes [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
     size_t count = cbus_chain_locator (self->chain, hashes);
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
-    cbus_pack_str (&pk, "hashes");
-    msgpack_pack_array (&pk, (uint32_t) count);
-    for (size_t index = 0; index < count; index++) {
-        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
-        msgpack_pack_bin_body (&pk, hashes [index], CBUS_HASH_BYTES);
-    }
+    cbus_chainstore_locator_reply_pack (&self->reply, hashes, count);
     s_send (self, request);
 }
 
-//  Most headers in one HEADERS answer, and most blocks asked at once.
-#define S_HEADERS_MAX 2000
-#define S_BLOCKS_MAX  500
-
 static void
-s_handle_headers (s_chainstore_t *self, cbus_request_t *request)
+s_handle_headers (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    uint8_t hashes [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
-    const msgpack_object *map = cbus_request_map (request);
-    int count = s_get_hashes (map, "locator", hashes, CBUS_LOCATOR_MAX);
-    uint64_t max = S_HEADERS_MAX;
-    if (count < 0 || (cbus_msg_get (map, "max") && cbus_msg_get_u64 (map, "max", &max))) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "HEADERS needs a locator of at most %d hashes", CBUS_LOCATOR_MAX);
+    cbus_chainstore_headers_t msg;
+    if (cbus_chainstore_headers_parse (cbus_request_map (request), &msg)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "HEADERS needs a locator of at most %d hashes", CBUS_LOCATOR_MAX);
         return;
     }
-    if (max > S_HEADERS_MAX)
-        max = S_HEADERS_MAX;
-    uint64_t start = cbus_chain_fork_point (self->chain, (const uint8_t (*) [CBUS_HASH_BYTES]) hashes,
-                                            (size_t) count) + 1;
+    if (msg.max > CBUS_CHAINSTORE_HEADERS_MAX)
+        msg.max = CBUS_CHAINSTORE_HEADERS_MAX;
+    uint64_t start = cbus_chain_fork_point (self->chain,
+                                            (const uint8_t (*) [CBUS_HASH_BYTES]) msg.locator,
+                                            msg.count) + 1;
     cbus_chain_entry_t tip;
     cbus_chain_tip (self->chain, &tip);
-    uint64_t end = start + max - 1 < tip.height ? start + max - 1 : tip.height;
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
-    cbus_pack_kv_u64 (&pk, "start", start);
-    cbus_pack_str (&pk, "headers");
-    msgpack_pack_array (&pk, (uint32_t) (end >= start ? end - start + 1 : 0));
-    for (uint64_t height = start; height <= end; height++) {
-        uint8_t hash [CBUS_HASH_BYTES], bytes [CBUS_HEADER_BYTES];
-        cbus_chain_entry_t entry = {0};
-        if (cbus_chain_hash_at (self->chain, height, hash) || cbus_chain_entry (self->chain, hash, &entry))
-            zsys_error ("active chain index broken at height=%" PRIu64, height);
-        cbus_header_encode (&entry.header, bytes);
-        msgpack_pack_bin (&pk, CBUS_HEADER_BYTES);
-        msgpack_pack_bin_body (&pk, bytes, CBUS_HEADER_BYTES);
-    }
-    s_send (self, request);
-}
-
-static void
-s_handle_blocks_have (s_chainstore_t *self, cbus_request_t *request)
-{
-    uint8_t (*hashes) [CBUS_HASH_BYTES] = malloc (S_HEADERS_MAX * CBUS_HASH_BYTES);
-    int count = s_get_hashes (cbus_request_map (request), "hashes", hashes, S_HEADERS_MAX);
-    if (count < 0)
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "BLOCKS.HAVE needs at most %d hashes", S_HEADERS_MAX);
-    else {
-        msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
-        cbus_pack_str (&pk, "have");
-        msgpack_pack_array (&pk, (uint32_t) count);
-        for (int index = 0; index < count; index++) {
-            cbus_chain_entry_t entry;
-            if (cbus_chain_entry (self->chain, hashes [index], &entry) == 0)
-                msgpack_pack_true (&pk);
-            else
-                msgpack_pack_false (&pk);
-        }
-        s_send (self, request);
-    }
-    free (hashes);
-}
-
-static void
-s_handle_blocks_get (s_chainstore_t *self, cbus_request_t *request)
-{
-    uint8_t (*hashes) [CBUS_HASH_BYTES] = malloc (S_BLOCKS_MAX * CBUS_HASH_BYTES);
-    const msgpack_object *map = cbus_request_map (request);
-    int count = s_get_hashes (map, "hashes", hashes, S_BLOCKS_MAX);
-    uint64_t max_bytes = 8 * 1024 * 1024;
-    if (cbus_msg_get (map, "max_bytes"))
-        cbus_msg_get_u64 (map, "max_bytes", &max_bytes);
-    if (count < 0) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "BLOCKS.GET needs at most %d hashes", S_BLOCKS_MAX);
-        free (hashes);
+    uint64_t end = start + msg.max - 1 < tip.height ? start + msg.max - 1 : tip.height;
+    size_t count = msg.max > 0 && end >= start ? (size_t) (end - start + 1) : 0;
+    cbus_header_t *headers = (cbus_header_t *) malloc ((count ? count : 1) * sizeof (cbus_header_t));
+    if (!headers) {
+        s_refuse_memory (self, request);
         return;
     }
-    //  Blocks we have, in the order asked, until the byte budget is spent.
-    zlist_t *blocks = zlist_new ();
-    size_t total = 0;
-    for (int index = 0; index < count && (total == 0 || total < max_bytes); index++) {
-        char *bytes = NULL;
-        size_t size;
-        if (cbus_chain_block_by_hash (self->chain, hashes [index], &bytes, &size) || !bytes)
-            break;
-        zlist_append (blocks, zframe_new (bytes, size));
-        cbus_store_free (bytes);
-        total += size;
+    for (size_t index = 0; index < count; index++) {
+        uint8_t hash [CBUS_HASH_BYTES];
+        cbus_chain_entry_t entry;
+        if (cbus_chain_hash_at (self->chain, start + index, hash)
+        ||  cbus_chain_entry (self->chain, hash, &entry)) {
+            s_refuse_storage (self, request, "the active chain's index");
+            free (headers);
+            return;
+        }
+        headers [index] = entry.header;
     }
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 1);
-    cbus_pack_str (&pk, "blocks");
-    msgpack_pack_array (&pk, (uint32_t) zlist_size (blocks));
-    zframe_t *frame;
-    while ((frame = (zframe_t *) zlist_pop (blocks))) {
-        msgpack_pack_bin (&pk, zframe_size (frame));
-        msgpack_pack_bin_body (&pk, zframe_data (frame), zframe_size (frame));
-        zframe_destroy (&frame);
-    }
-    zlist_destroy (&blocks);
+    cbus_chainstore_headers_reply_pack (&self->reply, start, headers, count);
     s_send (self, request);
-    free (hashes);
+    free (headers);
 }
 
-//  Most entries in one HISTORY page.
-#define S_HISTORY_MAX 100
+static void
+s_handle_blocks_have (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    const msgpack_object *hashes;
+    if (cbus_chainstore_blocks_have_parse (cbus_request_map (request), &hashes)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "BLOCKS.HAVE needs at most %d hashes", CBUS_CHAINSTORE_HEADERS_MAX);
+        return;
+    }
+    bool have [CBUS_CHAINSTORE_HEADERS_MAX];
+    size_t count = hashes->via.array.size;
+    for (size_t index = 0; index < count; index++) {
+        cbus_chain_entry_t entry;
+        const uint8_t *hash = cbus_chainstore_hash_at (hashes, index);
+        have [index] = cbus_chain_entry (self->chain, hash, &entry) == 0;
+    }
+    cbus_chainstore_blocks_have_reply_pack (&self->reply, have, count);
+    s_send (self, request);
+}
+
+static void
+s_handle_blocks_get (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_chainstore_blocks_get_t msg;
+    if (cbus_chainstore_blocks_get_parse (cbus_request_map (request), &msg)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "BLOCKS.GET needs at most %d hashes", CBUS_CHAINSTORE_BLOCKS_MAX);
+        return;
+    }
+    zlist_t *blocks = zlist_new ();
+    if (!blocks) {
+        s_refuse_memory (self, request);
+        return;
+    }
+    //  Blocks we have, in the order asked, until the byte budget is spent
+    //  or one is missing.
+    size_t total = 0;
+    int rc = 0;
+    for (size_t index = 0; index < msg.hashes->via.array.size
+                        && (total == 0 || total < msg.max_bytes); index++) {
+        char *bytes = NULL;
+        size_t size = 0;
+        const uint8_t *hash = cbus_chainstore_hash_at (msg.hashes, index);
+        if ((rc = cbus_chain_block_by_hash (self->chain, hash, &bytes, &size)) || !bytes)
+            break;
+        zframe_t *frame = zframe_new (bytes, size);
+        cbus_store_free (bytes);
+        if (!frame || zlist_append (blocks, frame)) {
+            zframe_destroy (&frame);
+            rc = -1;
+            break;
+        }
+        total += size;
+    }
+    if (rc == 0) {
+        cbus_chainstore_blocks_get_reply_pack (&self->reply, blocks);
+        s_send (self, request);
+    }
+    else
+        s_refuse_storage (self, request, "a block asked for");
+    s_frames_destroy (&blocks);
+}
 
 //  The bytes of the transaction at a position of an active block
 //  (caller frees), read without checking the block again: it was checked
-//  when stored.
+//  when stored. NULL if the store cannot give them.
 static uint8_t *
-s_tx_at (s_chainstore_t *self, uint64_t height, uint32_t index, uint8_t block_hash [CBUS_HASH_BYTES],
-         size_t *size_p)
+s_tx_at (cbus_chainstore_t *self, uint64_t height, uint32_t index,
+         uint8_t block_hash [CBUS_HASH_BYTES], size_t *size_p)
 {
     char *bytes = NULL;
-    size_t size;
+    size_t size = 0;
     uint8_t *tx = NULL;
     if (cbus_chain_hash_at (self->chain, height, block_hash)
     ||  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) || !bytes)
@@ -440,8 +450,9 @@ s_tx_at (s_chainstore_t *self, uint64_t height, uint32_t index, uint8_t block_ha
         if (txs && txs->type == MSGPACK_OBJECT_ARRAY && index < txs->via.array.size
         &&  txs->via.array.ptr [index].type == MSGPACK_OBJECT_BIN) {
             *size_p = txs->via.array.ptr [index].via.bin.size;
-            tx = (uint8_t *) malloc (*size_p);
-            memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
+            tx = (uint8_t *) malloc (*size_p ? *size_p : 1);
+            if (tx)
+                memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
         }
     }
     msgpack_unpacked_destroy (&unpacked);
@@ -450,175 +461,181 @@ s_tx_at (s_chainstore_t *self, uint64_t height, uint32_t index, uint8_t block_ha
 }
 
 static void
-s_handle_history (s_chainstore_t *self, cbus_request_t *request)
+s_handle_history (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    const msgpack_object *map = cbus_request_map (request);
-    const char *name;
-    size_t name_size;
-    char kind = CBUS_HISTORY_USER;
-    if (cbus_msg_get_str (map, "user", &name, &name_size)) {
-        kind = CBUS_HISTORY_KEY;
-        if (cbus_msg_get_str (map, "key", &name, &name_size)) {
-            cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "HISTORY needs a user or a key");
-            return;
-        }
-    }
-    uint64_t limit = 20, before_height = UINT64_MAX, before_index = 0;
-    cbus_msg_get_u64 (map, "limit", &limit);
-    if (cbus_msg_get (map, "before_height")
-    &&  (cbus_msg_get_u64 (map, "before_height", &before_height)
-         || cbus_msg_get_u64 (map, "before_index", &before_index) || before_index > UINT32_MAX)) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "HISTORY's cursor is before_height and before_index");
+    cbus_chainstore_history_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_chainstore_history_parse (cbus_request_map (request), &msg, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "%s", reason);
         return;
     }
-    if (limit == 0 || limit > S_HISTORY_MAX)
-        limit = limit ? S_HISTORY_MAX : 1;
-    if (name_size == 0 || name_size > CBUS_TX_MAX_FIELD_BYTES || !cbus_utf8_valid (name, name_size)) {
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID,
-                          "A user or key is 1 to %d bytes of UTF-8", CBUS_TX_MAX_FIELD_BYTES);
+    char *name = cbus_strdup_size (msg.name, msg.name_size);
+    if (!name) {
+        s_refuse_memory (self, request);
         return;
     }
-    char *text = cbus_strdup_size (name, name_size);
-    cbus_chain_history_t items [S_HISTORY_MAX + 1];
+    cbus_chain_history_t found [CBUS_CHAINSTORE_HISTORY_MAX + 1];
     //  One more than asked: whether there is a next page.
-    size_t count = cbus_chain_history (self->chain, kind, text, before_height, (uint32_t) before_index,
-                                       items, (size_t) limit + 1);
-    free (text);
-    bool more = count > limit;
+    size_t count = cbus_chain_history (self->chain, msg.kind, name, msg.before_height,
+                                       (uint32_t) msg.before_index, found, (size_t) msg.limit + 1);
+    free (name);
+    bool more = count > msg.limit;
     if (more)
-        count = (size_t) limit;
+        count = (size_t) msg.limit;
     cbus_chain_entry_t tip;
     cbus_chain_tip (self->chain, &tip);
-    msgpack_packer pk = cbus_packer_begin (&self->reply, 2);
-    cbus_pack_str (&pk, "items");
-    msgpack_pack_array (&pk, (uint32_t) count);
-    for (size_t index = 0; index < count; index++) {
-        uint8_t block_hash [CBUS_HASH_BYTES] = {0};
-        size_t size = 0;
-        uint8_t *tx = s_tx_at (self, items [index].height, items [index].index, block_hash, &size);
-        msgpack_pack_map (&pk, 6);
-        cbus_pack_kv_bin (&pk, "txid", items [index].txid, CBUS_HASH_BYTES);
-        cbus_pack_kv_u64 (&pk, "height", items [index].height);
-        cbus_pack_kv_u64 (&pk, "index", items [index].index);
-        cbus_pack_kv_bin (&pk, "block_hash", block_hash, CBUS_HASH_BYTES);
-        cbus_pack_kv_u64 (&pk, "confirmations", tip.height - items [index].height + 1);
-        cbus_pack_kv_bin (&pk, "tx", tx ? tx : (const uint8_t *) "", size);
-        free (tx);
+    cbus_chainstore_history_item_t items [CBUS_CHAINSTORE_HISTORY_MAX];
+    size_t filled = 0;
+    for (; filled < count; filled++) {
+        cbus_chainstore_history_item_t *item = &items [filled];
+        item->where = found [filled];
+        item->confirmations = tip.height - item->where.height + 1;
+        item->tx = s_tx_at (self, item->where.height, item->where.index, item->block_hash,
+                            &item->size);
+        if (!item->tx)
+            break;
     }
-    cbus_pack_str (&pk, "next");
-    if (more) {
-        msgpack_pack_map (&pk, 2);
-        cbus_pack_kv_u64 (&pk, "before_height", items [count - 1].height);
-        cbus_pack_kv_u64 (&pk, "before_index", items [count - 1].index);
+    if (filled == count) {
+        cbus_chainstore_history_reply_pack (&self->reply, items, count, more);
+        s_send (self, request);
     }
     else
-        msgpack_pack_nil (&pk);
-    s_send (self, request);
+        s_refuse_storage (self, request, "a transaction its history index names");
+    for (size_t index = 0; index < filled; index++)
+        free (items [index].tx);
 }
+
+typedef void (s_handler_fn) (cbus_chainstore_t *self, cbus_request_t *request);
+
+static const struct {
+    const char *command;
+    s_handler_fn *handler;
+} s_handlers [] = {
+    { CBUS_CMD_PING,         s_handle_ping },
+    { CBUS_CMD_TIP,          s_handle_tip },
+    { CBUS_CMD_BLOCK_GET,    s_handle_block_get },
+    { CBUS_CMD_CHAIN_PAGE,   s_handle_chain_page },
+    { CBUS_CMD_TX_GET,       s_handle_tx_get },
+    { CBUS_CMD_TX_KNOWN,     s_handle_tx_known },
+    { CBUS_CMD_BLOCK_SUBMIT, s_handle_block_submit },
+    { CBUS_CMD_LOCATOR,      s_handle_locator },
+    { CBUS_CMD_HEADERS,      s_handle_headers },
+    { CBUS_CMD_BLOCKS_HAVE,  s_handle_blocks_have },
+    { CBUS_CMD_BLOCKS_GET,   s_handle_blocks_get },
+    { CBUS_CMD_HISTORY,      s_handle_history },
+};
 
 static int
 s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
-    s_chainstore_t *self = (s_chainstore_t *) arg;
+    cbus_chainstore_t *self = (cbus_chainstore_t *) arg;
     cbus_request_t *request = cbus_request_recv (self->router);
     if (!request)
         return 0;
-    const char *command = request->command;
+    s_handler_fn *handler = NULL;
+    for (size_t index = 0; index < sizeof (s_handlers) / sizeof (s_handlers [0]); index++)
+        if (streq (request->command, s_handlers [index].command))
+            handler = s_handlers [index].handler;
+    if (!handler)
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND,
+                           "Unknown command %s", request->command);
+    else
     if (!request->decoded)
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "The body is not a msgpack map");
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_MALFORMED,
+                           "The body is not a msgpack map");
     else
-    if (streq (command, CBUS_CMD_PING))
-        cbus_service_pong (self->router, request, "chainstore");
-    else
-    if (streq (command, CBUS_CMD_TIP))
-        s_handle_tip (self, request);
-    else
-    if (streq (command, CBUS_CMD_BLOCK_GET))
-        s_handle_block_get (self, request);
-    else
-    if (streq (command, CBUS_CMD_CHAIN_PAGE))
-        s_handle_chain_page (self, request);
-    else
-    if (streq (command, CBUS_CMD_TX_GET))
-        s_handle_tx_get (self, request);
-    else
-    if (streq (command, CBUS_CMD_TX_KNOWN))
-        s_handle_tx_known (self, request);
-    else
-    if (streq (command, CBUS_CMD_BLOCK_SUBMIT))
-        s_handle_block_submit (self, request);
-    else
-    if (streq (command, CBUS_CMD_LOCATOR))
-        s_handle_locator (self, request);
-    else
-    if (streq (command, CBUS_CMD_HEADERS))
-        s_handle_headers (self, request);
-    else
-    if (streq (command, CBUS_CMD_BLOCKS_HAVE))
-        s_handle_blocks_have (self, request);
-    else
-    if (streq (command, CBUS_CMD_BLOCKS_GET))
-        s_handle_blocks_get (self, request);
-    else
-    if (streq (command, CBUS_CMD_HISTORY))
-        s_handle_history (self, request);
-    else
-        cbus_reply_error (self->router, request, CBUS_STATUS_INVALID, "Unknown command %s", command);
+        handler (self, request);
     cbus_request_destroy (&request);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The class and its actor
+
+cbus_chainstore_t *
+cbus_chainstore_new (cbus_config_t *config)
+{
+    char reason [CBUS_REASON_MAX] = "out of memory";
+    cbus_chainstore_t *self = (cbus_chainstore_t *) zmalloc (sizeof (cbus_chainstore_t));
+    if (!self) {
+        zsys_error ("chainstore: %s", reason);
+        return NULL;
+    }
+    char *bus = cbus_config_endpoint (config, "bus-in");
+    char *path = cbus_config_path (config, "chain");
+    self->endpoint = cbus_config_endpoint (config, "chainstore");
+    self->network = strdup (cbus_config_str (config, "node/network"));
+    self->loop = zloop_new ();
+    if (!bus || !path || !self->endpoint || !self->network || !self->loop)
+        goto failed;
+    self->chain = cbus_chain_new (path, self->network,
+                                  (uint32_t) cbus_config_int (config, "node/pow_bits"),
+                                  (size_t) cbus_config_int (config, "chainstore/cache_mb"),
+                                  (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
+                                  reason);
+    if (!self->chain)
+        goto failed;
+    self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason);
+    if (!self->router)
+        goto failed;
+    self->pub = cbus_pub_new (bus, "chainstore");
+    if (!self->pub) {
+        cbus_fail (reason, "cannot connect to the bus at %s", bus);
+        goto failed;
+    }
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (self->loop, true);
+    if (zloop_reader (self->loop, self->router, s_on_request, self)
+    ||  zloop_timer (self->loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat,
+                     self->pub) == -1) {
+        cbus_fail (reason, "cannot register the sockets in the loop");
+        goto failed;
+    }
+    cbus_chain_entry_t tip;
+    char hex [CBUS_HASH_HEX];
+    cbus_hash_hex (cbus_chain_tip (self->chain, &tip), hex);
+    zsys_info ("chainstore ready height=%" PRIu64 " tip=%s endpoint=%s", tip.height, hex,
+               self->endpoint);
+    zstr_free (&bus);
+    zstr_free (&path);
+    return self;
+failed:
+    zsys_error ("chainstore: %s", reason);
+    zstr_free (&bus);
+    zstr_free (&path);
+    cbus_chainstore_destroy (&self);
+    return NULL;
+}
+
+void
+cbus_chainstore_destroy (cbus_chainstore_t **self_p)
+{
+    assert (self_p);
+    cbus_chainstore_t *self = *self_p;
+    if (self) {
+        zloop_destroy (&self->loop);
+        zsock_destroy (&self->router);
+        cbus_pub_destroy (&self->pub);
+        cbus_chain_destroy (&self->chain);
+        cbus_buf_free (&self->reply);
+        cbus_buf_free (&self->event);
+        free (self->network);
+        zstr_free (&self->endpoint);
+        free (self);
+        *self_p = NULL;
+    }
 }
 
 void
 cbus_chainstore_actor (zsock_t *pipe, void *args)
 {
-    cbus_config_t *config = (cbus_config_t *) args;
-    s_chainstore_t self = { .pipe = pipe };
-    char reason [CBUS_REASON_MAX];
-    char *endpoint = cbus_config_endpoint (config, "chainstore");
-    char *bus = cbus_config_endpoint (config, "bus-in");
-    char *path = cbus_config_path (config, "chain");
-    zloop_t *loop = NULL;
+    cbus_chainstore_t *self = cbus_chainstore_new ((cbus_config_t *) args);
     zsock_signal (pipe, 0);
-
-    self.network = strdup (cbus_config_str (config, "node/network"));
-    self.chain = cbus_chain_new (path, self.network,
-                                 (uint32_t) cbus_config_int (config, "node/pow_bits"),
-                                 (size_t) cbus_config_int (config, "chainstore/cache_mb"),
-                                 (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
-                                 reason);
-    if (!self.chain) {
-        cbus_service_fail (pipe, "%s", reason);
-        goto cleanup;
-    }
-    self.router = cbus_service_router (endpoint, CBUS_MSG_MAX_BYTES, reason);
-    if (!self.router) {
-        cbus_service_fail (pipe, "%s", reason);
-        goto cleanup;
-    }
-    self.pub = cbus_pub_new (bus, "chainstore");
-    assert (self.pub);
-    loop = zloop_new ();
-    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, cbus_service_on_pipe, &self);
-    zloop_reader (loop, self.router, s_on_request, &self);
-    zloop_timer (loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat, self.pub);
-    cbus_chain_entry_t tip;
-    char hex [CBUS_HASH_HEX];
-    cbus_hash_hex (cbus_chain_tip (self.chain, &tip), hex);
-    zsys_info ("chainstore ready height=%" PRIu64 " tip=%s endpoint=%s", tip.height, hex, endpoint);
-    zloop_start (loop);
-cleanup:
-    zloop_destroy (&loop);
-    zsock_destroy (&self.router);
-    cbus_pub_destroy (&self.pub);
-    cbus_chain_destroy (&self.chain);
-    cbus_buf_free (&self.reply);
-    cbus_buf_free (&self.event);
-    free (self.network);
-    zstr_free (&endpoint);
-    zstr_free (&bus);
-    zstr_free (&path);
+    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0)
+        zloop_start (self->loop);
+    else
+        cbus_service_fail (pipe, "chainstore: not started");
+    cbus_chainstore_destroy (&self);
 }

@@ -5,14 +5,17 @@
     chain in one synced WriteBatch (block, index record, height index, tx
     index, tip), and only then publishes chain.block.connected. Answers
     queries for the tip, blocks, pages of the chain and transactions.
+    docs/bus.md lists every command with its fields and refusal codes.
 
-    LevelDB keys (one-byte prefix, Bitcoin Core's habit):
-        'M'                 meta: network id and genesis hash
-        'B' + hash          block bytes
-        'I' + hash          index record: height, chain work, time, parent
-        'H' + height (BE)   hash of the active block at that height
-        'T' + txid          block hash + position of a confirmed tx
-        'S'                 tip: hash of the active chain's last block
+    The store (<data_dir>/chain, LevelDB) is cbus_chain's: its key
+    layout and the block rules live in libcommon, shared with `chainbus
+    verify` and `chainbus import`; this service only runs them.
+
+    A class with an actor that runs it (Malamute's shape): the actor takes
+    the node's configuration, so the same service runs in its own process
+    (chainbus-chainstore) or in-process inside a test. Nothing a client
+    sends, and nothing read from the disk, reaches an assert: a bad
+    request gets a refusal with its code, a failed read a storage refusal.
     =========================================================================
 */
 #ifndef CBUS_CHAINSTORE_H_INCLUDED
@@ -20,8 +23,26 @@
 
 #include "cbus.h"
 
-//  The actor; args is the node's cbus_config_t *.
+typedef struct _cbus_chainstore_t cbus_chainstore_t;
+
+//  Open (creating) the chain in <data_dir>/chain, bind the chainstore
+//  endpoint and connect to the bus's bus-in. config is borrowed, read
+//  only here. NULL, with a log line saying why, if any of it fails.
+cbus_chainstore_t *
+    cbus_chainstore_new (cbus_config_t *config);
+//  Close the chain and the sockets; safe twice, nulls the pointer.
+void
+    cbus_chainstore_destroy (cbus_chainstore_t **self_p);
+
+//  The actor; args is the node's cbus_config_t * (borrowed: it must
+//  outlive the actor). Signals the pipe once set up; if set-up failed,
+//  then sends "FAILED" (cbus_service_fail) and returns. Ends on $TERM.
 void
     cbus_chainstore_actor (zsock_t *pipe, void *args);
+
+//  In-process test of the service (cbus_chainstore_test.c): the actor on
+//  ipc endpoints in a temporary folder, a client over a real DEALER.
+void
+    cbus_chainstore_test (bool verbose);
 
 #endif

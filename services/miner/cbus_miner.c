@@ -5,224 +5,557 @@
 #include "cbus_miner.h"
 #include <sodium.h>
 
-//  Nonces tried between two looks at the sockets (~10 ms).
-#define S_SLICE 20000
+//  What one search slice aims to take, and the bounds of its size.
+#define S_SLICE_MS    10
+#define S_SLICE_FIRST 20000
+#define S_SLICE_MIN   1000
+#define S_SLICE_MAX   (1 << 22)
+//  How long the chainstore has to answer a submission.
+#define S_SUBMIT_TIMEOUT_MS 10000
+//  How often the hash rate is logged while there are hashes to count.
+#define S_RATE_EVERY_MS 10000
 
-typedef struct {
-    zsock_t *pipe;              //  Actor command pipe
+struct _cbus_miner_t {
+    zloop_t *loop;              //  Sockets, heartbeat and the search
     zsock_t *sub;               //  miner.work and chain.block.connected
-    zsock_t *dealer;            //  Block submissions to the chainstore
+    cbus_caller_t *store;       //  Submissions to the chainstore
     cbus_pub_t *pub;            //  Heartbeats
     uint32_t id;                //  Miner id in every header we hash
+    int search;                 //  Search timer, -1 while idle
+    uint64_t slice;             //  Nonces a slice tries, tuned to S_SLICE_MS
     //  Current work
-    bool working;               //  A template is being searched
+    bool working;               //  The job is being searched
+    bool solved;                //  The job was solved: resends are ignored
     uint64_t job;               //  Its number
-    cbus_header_t header;       //  Its header, nonce advancing
-    zframe_t *txs;              //  Its transactions: the msgpack body
-    uint64_t hashes;            //  Hashes since the last report
+    uint8_t published [CBUS_HEADER_BYTES];  //  Its header as published
+    cbus_header_t header;       //  That header with our id, nonce advancing
+    cbus_buf_t txs;             //  Its transactions, a msgpack array
+    cbus_buf_t body;            //  Submission being packed
+    //  Counters
+    uint64_t hashes;            //  Hashes since the last rate line
     int64_t since;              //  When counting started
-    uint64_t next_request;      //  Request id counter
-} s_miner_t;
+};
+
+//  --------------------------------------------------------------------------
+//  Message bodies: one parse or pack function per message, until
+//  libcommon's message definitions replace them.
+
+//  miner.work event
+typedef struct {
+    uint64_t job;                       //  Job number
+    const uint8_t *header;              //  Template header bytes (borrowed)
+    const msgpack_object *txs;          //  Transactions [bin] (borrowed)
+} s_work_t;
+
+static int
+s_work_parse (const msgpack_object *map, s_work_t *msg)
+{
+    size_t size;
+    msg->txs = cbus_msg_get (map, "txs");
+    if (cbus_msg_get_u64 (map, "job", &msg->job) || !msg->txs
+    ||  msg->txs->type != MSGPACK_OBJECT_ARRAY
+    ||  cbus_msg_get_bin (map, "header", &msg->header, &size) || size != CBUS_HEADER_BYTES)
+        return -1;
+    return 0;
+}
+
+//  chain.block.connected event: the connected block's parent.
+static int
+s_connected_parse (const msgpack_object *map, uint8_t prev_hash [CBUS_HASH_BYTES])
+{
+    return cbus_msg_get_hash (map, "prev_hash", prev_hash);
+}
+
+//  BLOCK.SUBMIT request: {"block": block bytes}, the block being our
+//  header and the template's transactions (already a msgpack array).
+static void
+s_block_submit_pack (cbus_buf_t *buf, const cbus_header_t *header, const cbus_buf_t *txs)
+{
+    cbus_buf_t block = {0};
+    msgpack_packer pk = cbus_packer_begin (&block, 2);
+    uint8_t bytes [CBUS_HEADER_BYTES];
+    cbus_header_encode (header, bytes);
+    cbus_pack_kv_bin (&pk, "header", bytes, sizeof (bytes));
+    cbus_pack_str (&pk, "txs");
+    cbus_buf_append (&block, txs->data, txs->size);
+    pk = cbus_packer_begin (buf, 1);
+    cbus_pack_kv_bin (&pk, "block", block.data, block.size);
+    cbus_buf_free (&block);
+}
+
+//  BLOCK.SUBMIT reply
+typedef struct {
+    uint8_t hash [CBUS_HASH_BYTES];     //  The block's hash
+    uint64_t height;                    //  Its height
+    const char *status;                 //  connected, duplicate or side
+    size_t status_size;                 //  (not terminated)
+} s_submitted_t;
+
+static int
+s_block_submit_reply_parse (const msgpack_object *map, s_submitted_t *msg)
+{
+    if (cbus_msg_get_hash (map, "hash", msg->hash) || cbus_msg_get_u64 (map, "height", &msg->height)
+    ||  cbus_msg_get_str (map, "status", &msg->status, &msg->status_size))
+        return -1;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Work and search
+
+static int s_on_search (zloop_t *loop, int timer_id, void *arg);
+
+//  Search from the next turn of the loop on.
+static void
+s_search_start (cbus_miner_t *self)
+{
+    self->working = true;
+    if (self->search == -1)
+        self->search = zloop_timer (self->loop, 0, 0, s_on_search, self);
+    if (self->search == -1) {
+        zsys_error ("cannot start searching: no timer");
+        self->working = false;
+    }
+}
+
+static void
+s_search_stop (cbus_miner_t *self)
+{
+    self->working = false;
+    if (self->search != -1)
+        zloop_timer_end (self->loop, self->search);
+    self->search = -1;
+}
+
+//  The chainstore's answer to a submission, or a local UNAVAILABLE.
+static void
+s_on_submitted (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    (void) call;
+    s_submitted_t msg;
+    char hex [CBUS_HASH_HEX];
+    if (!cbus_reply_ok (reply))
+        zsys_warning ("block refused status=%s code=%s reason=\"%s\"", reply->status,
+                      cbus_code_name (reply->code), reply->reason);
+    else
+    if (s_block_submit_reply_parse (cbus_reply_map (reply), &msg))
+        zsys_warning ("the chainstore's answer to a submission is malformed");
+    else
+        zsys_info ("block submitted status=%.*s height=%" PRIu64 " hash=%s",
+                   (int) msg.status_size, msg.status, msg.height, cbus_hash_hex (msg.hash, hex));
+}
 
 //  Submit the solved block: the template's transactions with our header.
 static void
-s_submit (s_miner_t *self)
+s_submit (cbus_miner_t *self)
 {
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    size_t offset = 0;
-    if (msgpack_unpack_next (&unpacked, (const char *) zframe_data (self->txs),
-                             zframe_size (self->txs), &offset) != MSGPACK_UNPACK_SUCCESS) {
-        msgpack_unpacked_destroy (&unpacked);
-        return;
-    }
-    const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
-    cbus_buf_t block = {0}, body = {0};
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &block);
-    uint8_t header [CBUS_HEADER_BYTES];
-    cbus_header_encode (&self->header, header);
-    msgpack_pack_map (&pk, 2);
-    cbus_pack_kv_bin (&pk, "header", header, sizeof (header));
-    cbus_pack_str (&pk, "txs");
-    msgpack_pack_object (&pk, *txs);
-    cbus_packer_init (&pk, &body);
-    msgpack_pack_map (&pk, 1);
-    cbus_pack_kv_bin (&pk, "block", block.data, block.size);
-    cbus_request_send (self->dealer, CBUS_CMD_BLOCK_SUBMIT, self->next_request++, body.data, body.size);
+    s_block_submit_pack (&self->body, &self->header, &self->txs);
+    cbus_caller_send (self->store, CBUS_CMD_BLOCK_SUBMIT, self->body.data, self->body.size,
+                      S_SUBMIT_TIMEOUT_MS, s_on_submitted, self, NULL);
     uint8_t hash [CBUS_HASH_BYTES];
     char hex [CBUS_HASH_HEX];
     cbus_header_hash (&self->header, hash);
     zsys_info ("block found job=%" PRIu64 " height=%" PRIu64 " nonce=%" PRIu64 " hash=%s",
                self->job, self->header.height, self->header.nonce, cbus_hash_hex (hash, hex));
-    cbus_buf_free (&block);
-    cbus_buf_free (&body);
-    msgpack_unpacked_destroy (&unpacked);
+}
+
+//  One search slice; the slice grows or shrinks so that it takes about
+//  S_SLICE_MS whatever the machine (or a sanitizer) makes of a hash.
+static int
+s_on_search (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    cbus_miner_t *self = (cbus_miner_t *) arg;
+    if (!self->working)
+        return 0;                   //  A timer ended but not yet removed
+    int64_t start = cbus_mono_ms ();
+    bool found = cbus_header_search (&self->header, self->slice);
+    int64_t took = cbus_mono_ms () - start;
+    self->hashes += self->slice;
+    if (took < S_SLICE_MS / 2 && self->slice < S_SLICE_MAX)
+        self->slice *= 2;
+    else
+    if (took > S_SLICE_MS * 2 && self->slice > S_SLICE_MIN)
+        self->slice /= 2;
+    if (found) {
+        s_submit (self);
+        self->solved = true;
+        s_search_stop (self);
+    }
+    return 0;
 }
 
 static void
-s_take_work (s_miner_t *self, cbus_event_t *event)
+s_take_work (cbus_miner_t *self, cbus_event_t *event)
 {
-    const msgpack_object *map = cbus_event_map (event);
-    uint64_t job;
-    const uint8_t *header_bytes;
-    size_t header_size;
-    const msgpack_object *txs = cbus_msg_get (map, "txs");
+    s_work_t msg;
     cbus_header_t header;
-    if (cbus_msg_get_u64 (map, "job", &job) || !txs || txs->type != MSGPACK_OBJECT_ARRAY
-    ||  cbus_msg_get_bin (map, "header", &header_bytes, &header_size)
-    ||  cbus_header_decode (&header, header_bytes, header_size)) {
+    if (s_work_parse (cbus_event_map (event), &msg)
+    ||  cbus_header_decode (&header, msg.header, CBUS_HEADER_BYTES)) {
         zsys_warning ("dropped malformed miner.work");
         return;
     }
-    //  The same job again (a resend): keep our place in it.
-    if (self->working && job == self->job
-    &&  memcmp (header.prev_hash, self->header.prev_hash, CBUS_HASH_BYTES) == 0)
+    //  The same job again (a resend): keep our place in it, or leave it
+    //  solved.
+    if ((self->working || self->solved) && msg.job == self->job
+    &&  memcmp (msg.header, self->published, CBUS_HEADER_BYTES) == 0)
         return;
-    self->job = job;
+    cbus_buf_reset (&self->txs);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &self->txs);
+    msgpack_pack_object (&pk, *msg.txs);
+    self->job = msg.job;
+    memcpy (self->published, msg.header, CBUS_HEADER_BYTES);
     self->header = header;
     self->header.miner = self->id;
     self->header.nonce = 0;
-    zframe_destroy (&self->txs);
-    self->txs = zframe_dup (event->body);
-    self->working = true;
-    CBUS_DEBUG ("work taken job=%" PRIu64 " height=%" PRIu64, job, header.height);
+    self->solved = false;
+    s_search_start (self);
+    CBUS_DEBUG ("work taken job=%" PRIu64 " height=%" PRIu64, msg.job, header.height);
 }
 
-static void
-s_on_event (s_miner_t *self)
+static int
+s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
+    (void) loop; (void) reader;
+    cbus_miner_t *self = (cbus_miner_t *) arg;
     cbus_event_t *event = cbus_event_recv (self->sub);
     if (!event || !event->decoded) {
         cbus_event_destroy (&event);
-        return;
+        return 0;
     }
+    uint8_t prev [CBUS_HASH_BYTES];
     if (streq (event->topic, CBUS_TOPIC_MINER_WORK))
         s_take_work (self, event);
     else
-    if (streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED) && self->working) {
-        uint8_t prev [CBUS_HASH_BYTES];
-        if (cbus_msg_get_hash (cbus_event_map (event), "prev_hash", prev) == 0
-        &&  memcmp (prev, self->header.prev_hash, CBUS_HASH_BYTES) == 0) {
-            self->working = false;      //  Stale: that height is taken
-            CBUS_DEBUG ("work dropped as stale job=%" PRIu64, self->job);
-        }
+    if (streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED) && self->working
+    &&  s_connected_parse (cbus_event_map (event), prev) == 0
+    &&  memcmp (prev, self->header.prev_hash, CBUS_HASH_BYTES) == 0) {
+        s_search_stop (self);       //  Stale: that height is taken
+        CBUS_DEBUG ("work dropped as stale job=%" PRIu64, self->job);
     }
     cbus_event_destroy (&event);
+    return 0;
 }
 
-static void
-s_on_reply (s_miner_t *self)
+static int
+s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
-    zmsg_t *msg = zmsg_recv (self->dealer);
-    if (!msg)
-        return;
-    char *status = zmsg_popstr (msg);
-    if (status && !streq (status, CBUS_STATUS_OK)) {
-        zframe_t *id = zmsg_pop (msg);
-        zframe_t *body = zmsg_pop (msg);
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init (&unpacked);
-        size_t offset = 0;
-        const char *reason = "";
-        size_t size = 0;
-        if (body && msgpack_unpack_next (&unpacked, (const char *) zframe_data (body),
-                                         zframe_size (body), &offset) == MSGPACK_UNPACK_SUCCESS)
-            cbus_msg_get_str (&unpacked.data, "reason", &reason, &size);
-        zsys_warning ("block refused status=%s reason=\"%.*s\"", status, (int) size, reason);
-        msgpack_unpacked_destroy (&unpacked);
-        zframe_destroy (&id);
-        zframe_destroy (&body);
+    (void) loop; (void) timer_id;
+    cbus_miner_t *self = (cbus_miner_t *) arg;
+    cbus_pub_heartbeat (self->pub);
+    int64_t now = cbus_mono_ms ();
+    if (self->hashes && now - self->since >= S_RATE_EVERY_MS) {
+        zsys_info ("hash rate=%.0f/s", self->hashes * 1000.0 / (double) (now - self->since));
+        self->hashes = 0;
+        self->since = now;
     }
-    zstr_free (&status);
-    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The class and its actor
+
+cbus_miner_t *
+cbus_miner_new (cbus_config_t *config)
+{
+    char reason [CBUS_REASON_MAX] = "out of memory";
+    cbus_miner_t *self = (cbus_miner_t *) zmalloc (sizeof (cbus_miner_t));
+    if (!self) {
+        zsys_error ("miner: %s", reason);
+        return NULL;
+    }
+    self->search = -1;
+    self->slice = S_SLICE_FIRST;
+    self->since = cbus_mono_ms ();
+    self->id = (uint32_t) cbus_config_int (config, "miner/id");
+    while (self->id == 0)
+        self->id = randombytes_random ();
+    char source [32];
+    snprintf (source, sizeof (source), "miner.%u", self->id);
+    char *bus_in = cbus_config_endpoint (config, "bus-in");
+    char *bus_out = cbus_config_endpoint (config, "bus-out");
+    char *store = cbus_config_endpoint (config, "chainstore");
+    self->loop = zloop_new ();
+    if (!bus_in || !bus_out || !store || !self->loop)
+        goto failed;
+    self->sub = zsock_new (ZMQ_SUB);
+    if (!self->sub)
+        goto failed;
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_MINER_WORK);
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
+    zsock_set_rcvhwm (self->sub, 100000);
+    zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
+    if (zsock_connect (self->sub, "%s", bus_out)) {
+        cbus_fail (reason, "cannot subscribe to %s", bus_out);
+        goto failed;
+    }
+    self->store = cbus_caller_new (self->loop, store, "chainstore");
+    if (!self->store) {
+        cbus_fail (reason, "cannot connect to the chainstore at %s", store);
+        goto failed;
+    }
+    self->pub = cbus_pub_new (bus_in, source);
+    if (!self->pub) {
+        cbus_fail (reason, "cannot publish to %s", bus_in);
+        goto failed;
+    }
+    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
+    zloop_set_nonstop (self->loop, true);
+    if (zloop_reader (self->loop, self->sub, s_on_event, self)
+    ||  zloop_timer (self->loop, CBUS_HEARTBEAT_MS, 0, s_on_heartbeat, self) == -1) {
+        cbus_fail (reason, "cannot register the sockets in the loop");
+        goto failed;
+    }
+    zsys_info ("miner ready id=%u", self->id);
+    zstr_free (&bus_in);
+    zstr_free (&bus_out);
+    zstr_free (&store);
+    return self;
+failed:
+    zsys_error ("miner: %s", reason);
+    zstr_free (&bus_in);
+    zstr_free (&bus_out);
+    zstr_free (&store);
+    cbus_miner_destroy (&self);
+    return NULL;
+}
+
+void
+cbus_miner_destroy (cbus_miner_t **self_p)
+{
+    assert (self_p);
+    cbus_miner_t *self = *self_p;
+    if (self) {
+        //  The caller first: it takes its reader and timer off the loop.
+        cbus_caller_destroy (&self->store);
+        zloop_destroy (&self->loop);
+        zsock_destroy (&self->sub);
+        cbus_pub_destroy (&self->pub);
+        cbus_buf_free (&self->txs);
+        cbus_buf_free (&self->body);
+        free (self);
+        *self_p = NULL;
+    }
 }
 
 void
 cbus_miner_actor (zsock_t *pipe, void *args)
 {
-    cbus_config_t *config = (cbus_config_t *) args;
-    s_miner_t self = { .pipe = pipe };
-    char *bus_in = cbus_config_endpoint (config, "bus-in");
-    char *bus_out = cbus_config_endpoint (config, "bus-out");
-    char *store = cbus_config_endpoint (config, "chainstore");
+    cbus_miner_t *self = cbus_miner_new ((cbus_config_t *) args);
     zsock_signal (pipe, 0);
+    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0)
+        zloop_start (self->loop);
+    else
+        cbus_service_fail (pipe, "miner: not started");
+    cbus_miner_destroy (&self);
+}
 
-    self.id = (uint32_t) cbus_config_int (config, "miner/id");
-    while (self.id == 0)
-        self.id = randombytes_random ();
-    char source [32];
-    snprintf (source, sizeof (source), "miner.%u", self.id);
-    self.sub = zsock_new_sub (bus_out, CBUS_TOPIC_MINER_WORK);
-    zsock_set_subscribe (self.sub, CBUS_TOPIC_BLOCK_CONNECTED);
-    zsock_set_rcvhwm (self.sub, 100000);
-    zsock_set_maxmsgsize (self.sub, CBUS_MSG_MAX_BYTES);
-    self.dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (self.dealer, 1000);
-    zsock_connect (self.dealer, "%s", store);
-    self.pub = cbus_pub_new (bus_in, source);
-    assert (self.sub && self.dealer && self.pub);
-    zpoller_t *poller = zpoller_new (pipe, self.sub, self.dealer, NULL);
-    //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
-    zpoller_set_nonstop (poller, true);
-    zsys_info ("miner ready id=%u", self.id);
-    int64_t next_beat = cbus_mono_ms ();
-    self.since = cbus_mono_ms ();
-    while (true) {
-        int64_t now = cbus_mono_ms ();
-        if (now >= next_beat) {
-            cbus_pub_heartbeat (self.pub);
-            next_beat = now + CBUS_HEARTBEAT_MS;
-            if (self.hashes && now - self.since >= 10000) {
-                zsys_info ("hash rate=%.0f/s", self.hashes * 1000.0 / (double) (now - self.since));
-                self.hashes = 0;
-                self.since = now;
-            }
-        }
-        //  Working: peek at the sockets and go on hashing. Idle: block.
-        zsock_t *which = NULL;
-        if (self.working) {
-            if (zsock_events (pipe) & ZMQ_POLLIN)
-                which = pipe;
-            else
-            if (zsock_events (self.sub) & ZMQ_POLLIN)
-                which = self.sub;
-            else
-            if (zsock_events (self.dealer) & ZMQ_POLLIN)
-                which = self.dealer;
-        }
-        else {
-            which = (zsock_t *) zpoller_wait (poller, (int) (next_beat - now));
-        }
-        if (which == pipe) {
-            char *command = zstr_recv (pipe);
-            bool stop = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (stop)
-                break;
-        }
-        else
-        if (which == self.sub)
-            s_on_event (&self);
-        else
-        if (which == self.dealer)
-            s_on_reply (&self);
-        else
-        if (self.working) {
-            bool found = cbus_header_search (&self.header, S_SLICE);
-            self.hashes += S_SLICE;
-            if (found) {
-                s_submit (&self);
-                self.working = false;
-            }
-        }
+//  --------------------------------------------------------------------------
+//  Self test: the miner in-process between a stand-in mempool (a PUB
+//  bound at bus-out) and a stand-in chainstore (a ROUTER bound at the
+//  chainstore endpoint).
+
+typedef struct {
+    zsock_t *mempool;           //  Publishes miner.work at bus-out
+    zsock_t *store;             //  Takes BLOCK.SUBMIT
+    uint64_t sequence;          //  Of the next event
+    cbus_buf_t event;           //  Event body being published
+    cbus_tx_t *txs [2];         //  Transactions of every job
+} s_test_t;
+
+//  Publish test->event on topic: [topic][body][sequence].
+static void
+s_test_publish (s_test_t *test, const char *topic)
+{
+    uint8_t sequence [8];
+    for (int index = 0; index < 8; index++)
+        sequence [index] = (uint8_t) (test->sequence >> (8 * index));
+    test->sequence++;
+    void *handle = zsock_resolve (test->mempool);
+    assert (zmq_send (handle, topic, strlen (topic), ZMQ_SNDMORE) >= 0);
+    assert (zmq_send (handle, test->event.data, test->event.size, ZMQ_SNDMORE) >= 0);
+    assert (zmq_send (handle, sequence, sizeof (sequence), 0) >= 0);
+}
+
+//  Make the miner.work body of a job on parent at height with bits.
+static cbus_header_t
+s_test_work (s_test_t *test, uint64_t job, uint8_t parent, uint64_t height, uint32_t bits)
+{
+    cbus_header_t header = {
+        .version = CBUS_BLOCK_VERSION, .height = height, .time_ms = cbus_time_ms (), .bits = bits
+    };
+    memset (header.prev_hash, parent, CBUS_HASH_BYTES);
+    cbus_block_t *block = cbus_block_new (&header);
+    assert (block);
+    for (size_t index = 0; index < 2; index++) {
+        size_t size;
+        const uint8_t *bytes = cbus_tx_bytes (test->txs [index], &size);
+        char reason [CBUS_REASON_MAX];
+        cbus_tx_t *copy = cbus_tx_new_from_bytes (bytes, size, reason);
+        assert (copy);
+        cbus_block_add_tx (block, &copy);
+    }
+    cbus_block_merkle (block, header.merkle_root);
+    cbus_block_destroy (&block);
+    uint8_t bytes [CBUS_HEADER_BYTES];
+    cbus_header_encode (&header, bytes);
+    msgpack_packer pk = cbus_packer_begin (&test->event, 5);
+    cbus_pack_kv_str (&pk, "src", "mempool");
+    cbus_pack_kv_u64 (&pk, "boot", 1);
+    cbus_pack_kv_u64 (&pk, "job", job);
+    cbus_pack_kv_bin (&pk, "header", bytes, sizeof (bytes));
+    cbus_pack_str (&pk, "txs");
+    msgpack_pack_array (&pk, 2);
+    for (size_t index = 0; index < 2; index++) {
+        size_t size;
+        const uint8_t *tx = cbus_tx_bytes (test->txs [index], &size);
+        msgpack_pack_bin (&pk, size);
+        msgpack_pack_bin_body (&pk, tx, size);
+    }
+    return header;
+}
+
+//  The next request to the stand-in chainstore within timeout_ms,
+//  publishing the work again every 50 ms (the mempool resends too, and
+//  the miner's subscription may still be on its way); NULL if none.
+static cbus_request_t *
+s_test_next_request (s_test_t *test, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (test->store, NULL);
+    assert (poller);
+    int64_t deadline = cbus_mono_ms () + timeout_ms;
+    cbus_request_t *request = NULL;
+    while (!request && cbus_mono_ms () < deadline) {
+        s_test_publish (test, CBUS_TOPIC_MINER_WORK);
+        if (zpoller_wait (poller, 50) == test->store)
+            request = cbus_request_recv (test->store);
     }
     zpoller_destroy (&poller);
-    zframe_destroy (&self.txs);
-    zsock_destroy (&self.sub);
-    zsock_destroy (&self.dealer);
-    cbus_pub_destroy (&self.pub);
-    zstr_free (&bus_in);
-    zstr_free (&bus_out);
-    zstr_free (&store);
+    return request;
+}
+
+//  The submission must be a valid block of the job: our id, its parent
+//  and height, its transactions, a proof that meets its target.
+static void
+s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_header_t *job)
+{
+    assert (request && request->decoded && streq (request->command, CBUS_CMD_BLOCK_SUBMIT));
+    const uint8_t *bytes;
+    size_t size;
+    assert (cbus_msg_get_bin (cbus_request_map (request), "block", &bytes, &size) == 0);
+    char reason [CBUS_REASON_MAX];
+    cbus_block_t *block = cbus_block_new_from_bytes (bytes, size, reason);
+    assert (block);
+    cbus_header_t *header = cbus_block_header (block);
+    assert (header->miner == 7 && header->height == job->height && header->bits == job->bits);
+    assert (memcmp (header->prev_hash, job->prev_hash, CBUS_HASH_BYTES) == 0);
+    assert (memcmp (header->merkle_root, job->merkle_root, CBUS_HASH_BYTES) == 0);
+    assert (cbus_block_tx_count (block) == 2);
+    assert (memcmp (cbus_tx_id (cbus_block_tx (block, 1)), cbus_tx_id (test->txs [1]),
+                    CBUS_HASH_BYTES) == 0);
+    cbus_code_t code;
+    assert (cbus_block_check (block, &code, reason) == 0);
+    cbus_block_destroy (&block);
+}
+
+//  Answer a submission as the chainstore does: OK, or refused with code.
+static void
+s_test_answer (s_test_t *test, cbus_request_t *request, const cbus_header_t *job,
+               cbus_code_t code)
+{
+    if (code != CBUS_CODE_OK) {
+        cbus_reply_refuse (test->store, request, CBUS_STATUS_INVALID, code, "refused by the test");
+        return;
+    }
+    cbus_buf_t body = {0};
+    uint8_t hash [CBUS_HASH_BYTES] = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 3);
+    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", job->height);
+    cbus_pack_kv_str (&pk, "status", "connected");
+    cbus_reply_send (test->store, request, CBUS_STATUS_OK, body.data, body.size);
+    cbus_buf_free (&body);
+}
+
+static cbus_tx_t *
+s_test_tx (int serial)
+{
+    char reason [CBUS_REASON_MAX];
+    char *text = zsys_sprintf ("{\"users\": \"miner test\", \"data\": %d, \"dh_parameters\": \"\","
+        " \"server_public_key\": \"\", \"receiver_public_key\": \"\", \"sender_public_key\": \"\"}",
+        serial);
+    json_t *object = cbus_json_parse (text, strlen (text), reason);
+    cbus_tx_t *tx = cbus_tx_new_from_json (object, 1000, reason);
+    assert (tx);
+    json_decref (object);
+    zstr_free (&text);
+    return tx;
+}
+
+void
+cbus_miner_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_miner: ");
+    char dir [] = "/tmp/cbus_miner_test_XXXXXX";
+    assert (mkdtemp (dir));
+    char reason [CBUS_REASON_MAX];
+    char *args [] = { "chainbus-miner", "--data-dir", dir, "--miner-id", "7" };
+    cbus_config_t *config = cbus_config_new (5, args, reason);
+    assert (config && cbus_config_make_dirs (config, reason) == 0);
+    s_test_t test = { .txs = { s_test_tx (1), s_test_tx (2) } };
+    char *endpoint = cbus_config_endpoint (config, "bus-out");
+    test.mempool = zsock_new (ZMQ_PUB);
+    assert (test.mempool && zsock_bind (test.mempool, "%s", endpoint) == 0);
+    zstr_free (&endpoint);
+    endpoint = cbus_config_endpoint (config, "chainstore");
+    test.store = cbus_service_router (endpoint, CBUS_MSG_MAX_BYTES, reason);
+    assert (test.store);
+    zstr_free (&endpoint);
+    zactor_t *miner = zactor_new (cbus_miner_actor, config);
+    assert (miner);
+
+    //  A job is solved and submitted once, however often it is resent.
+    cbus_header_t job = s_test_work (&test, 1, 0x11, 5, 0x2000ffff);
+    cbus_request_t *request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    s_test_answer (&test, request, &job, CBUS_CODE_OK);
+    cbus_request_destroy (&request);
+    request = s_test_next_request (&test, 300);
+    assert (request == NULL);
+    //  A refusal is logged with its code; the next job is solved all the same.
+    job = s_test_work (&test, 2, 0x22, 6, 0x2000ffff);
+    request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    s_test_answer (&test, request, &job, CBUS_CODE_BAD_POW);
+    cbus_request_destroy (&request);
+    job = s_test_work (&test, 3, 0x33, 7, 0x2000ffff);
+    request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    cbus_request_destroy (&request);        //  Unanswered: it expires
+
+    //  Searching work it cannot solve in time, the miner still stops at
+    //  once: it never spends more than a slice away from its sockets.
+    job = s_test_work (&test, 4, 0x44, 8, 0x1d00ffff);
+    request = s_test_next_request (&test, 300);
+    assert (request == NULL);
+    int64_t start = cbus_mono_ms ();
+    zactor_destroy (&miner);
+    int64_t took = cbus_mono_ms () - start;
+    if (verbose)
+        printf ("(stopped while searching in %" PRId64 " ms) ", took);
+    assert (took < 1000);
+
+    zsock_destroy (&test.mempool);
+    zsock_destroy (&test.store);
+    cbus_tx_destroy (&test.txs [0]);
+    cbus_tx_destroy (&test.txs [1]);
+    cbus_buf_free (&test.event);
+    cbus_config_destroy (&config);
+    char *command = zsys_sprintf ("rm -rf %s", dir);
+    assert (command && system (command) == 0);
+    zstr_free (&command);
+    if (verbose)
+        printf ("OK\n");
 }
