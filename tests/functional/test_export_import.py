@@ -135,6 +135,25 @@ def test_export_refuses_another_network_and_writes_nothing(made):
     assert not os.path.exists(out) and not os.path.exists(os.path.join(empty, "chain"))
 
 
+def test_export_names_a_node_whose_chainstore_does_not_answer(make_node):
+    #  A stopped chainstore does not answer PING but still holds the
+    #  store's lock: export says so (the store's "locked" fault, not its
+    #  wording) and writes nothing.
+    node = make_node()
+    out = os.path.join(node.data_dir, "frozen.json")
+    pid = node.signal_service("chainstore", signal.SIGSTOP)
+    try:
+        r = chainbus("export", "--data-dir", node.data_dir, "--pow-bits", EASY_BITS,
+                     "--json", out)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    line = one_line(r.stderr)
+    assert r.returncode != 0, line
+    assert line.startswith("chainbus export: ") and "lock" in line, line
+    assert line.endswith("(a node holds it but its chainstore does not answer)"), line
+    assert not [f for f in os.listdir(node.data_dir) if f.startswith("frozen.json")]
+
+
 def test_import_then_a_node_serves_the_same_chain(made, make_node):
     node = make_node(start=False)
     r = chainbus("import", "--data-dir", node.data_dir, "--pow-bits", EASY_BITS,
