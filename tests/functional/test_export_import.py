@@ -15,7 +15,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chainbus_node import (EASY_BITS, SANITIZER_MARKS, Node, NodeError, bin_dir,
-                           tx_body, wait_for)
+                           port_free, tx_body, wait_for)
 
 CLI_TIMEOUT = 60
 
@@ -291,15 +290,6 @@ def test_import_refuses_files_that_are_not_chains(made, content):
 
 
 # ---------------------------------------------------------------- chainbus net
-
-def port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
 
 def free_base_port(nodes):
     """A base port whose HTTP ports, peer ports (+1000) and directory ports
