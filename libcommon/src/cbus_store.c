@@ -35,9 +35,10 @@ s_check (cbus_store_t *self, char **error, const char *what)
 {
     if (!*error)
         return 0;
-    zsys_error ("leveldb %s failed path=%s error=%s", what, self->path, *error);
-    snprintf (self->error, sizeof (self->error), "%s", *error);
     self->fault = cbus_store_fault_of (*error);
+    zsys_error ("leveldb %s failed path=%s fault=%s error=%s", what, self->path,
+                cbus_store_fault_name (self->fault), *error);
+    snprintf (self->error, sizeof (self->error), "%s", *error);
     leveldb_free (*error);
     *error = NULL;
     return -1;
