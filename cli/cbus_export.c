@@ -68,40 +68,23 @@ s_sink_write (s_sink_t *self, const char *data, size_t size, char *reason)
 static int
 s_sink_block (s_sink_t *self, const void *data, size_t size, char *reason)
 {
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    size_t offset = 0;
-    const uint8_t *bytes;
-    size_t bytes_size;
     cbus_header_t header;
-    int rc = -1;
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
-    ||  cbus_msg_get_bin (&unpacked.data, "header", &bytes, &bytes_size)
-    ||  cbus_header_decode (&header, bytes, bytes_size)) {
-        cbus_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
-        goto cleanup;
-    }
+    if (cbus_block_header_from_bytes (data, size, &header))
+        return cbus_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
     if (header.height != self->count
-    ||  (self->count > 0 && memcmp (header.prev_hash, self->last, CBUS_HASH_BYTES))) {
-        cbus_fail (reason, "the active chain changed at height %" PRIu64
-                " while it was being exported; export again", self->count);
-        goto cleanup;
-    }
+    ||  (self->count > 0 && memcmp (header.prev_hash, self->last, CBUS_HASH_BYTES)))
+        return cbus_fail (reason, "the active chain changed at height %" PRIu64
+                          " while it was being exported; export again", self->count);
     cbus_buf_reset (&self->text);
     if (self->count > 0)
         cbus_buf_puts (&self->text, ", ");
-    if (cbus_block_bytes_to_json (data, size, &self->text)) {
-        cbus_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
-        goto cleanup;
-    }
+    if (cbus_block_bytes_to_json (data, size, &self->text))
+        return cbus_fail (reason, "the block at height %" PRIu64 " does not decode", self->count);
     if (s_sink_write (self, self->text.data, self->text.size, reason))
-        goto cleanup;
+        return -1;
     cbus_header_hash (&header, self->last);
     self->count++;
-    rc = 0;
-cleanup:
-    msgpack_unpacked_destroy (&unpacked);
-    return rc;
+    return 0;
 }
 
 //  Finish the document and make it durable under its final name.
@@ -155,58 +138,29 @@ s_sink_close (s_sink_t *self)
     cbus_buf_free (&self->text);
 }
 
-//  A reply from the chainstore: its body and the decoded map, which
-//  borrows from the body.
-typedef struct {
-    zframe_t *body;             //  Reply body, owned
-    msgpack_unpacked unpacked;  //  body decoded
-} s_reply_t;
-
-static void
-s_reply_init (s_reply_t *self)
+//  One request to the chainstore. Returns its OK reply (a map; caller
+//  destroys), or NULL with a reason: no answer (a reply made locally
+//  has no body), a body that does not decode, or a refusal.
+static cbus_reply_t *
+s_call (cbus_client_t *client, const char *command, cbus_buf_t *body, char *reason)
 {
-    self->body = NULL;
-    msgpack_unpacked_init (&self->unpacked);
-}
-
-static void
-s_reply_free (s_reply_t *self)
-{
-    msgpack_unpacked_destroy (&self->unpacked);
-    zframe_destroy (&self->body);
-}
-
-//  One request to the chainstore. Returns 0 with the OK reply in reply
-//  (its previous content freed), or -1 with a reason.
-static int
-s_call (cbus_client_t *client, const char *command, cbus_buf_t *body,
-        s_reply_t *reply, char *reason)
-{
-    s_reply_free (reply);
-    s_reply_init (reply);
-    char *status = NULL;
-    if (cbus_client_call (client, command, body? body->data: NULL, body? body->size: 0,
-                          S_CALL_MS, &status, &reply->body))
-        return cbus_fail (reason, zsys_interrupted? "interrupted"
-                       : "chainbus-chainstore did not answer %s in time", command);
-    int rc = -1;
-    size_t offset = 0;
-    if (msgpack_unpack_next (&reply->unpacked, (const char *) zframe_data (reply->body),
-                             zframe_size (reply->body), &offset) != MSGPACK_UNPACK_SUCCESS
-    ||  reply->unpacked.data.type != MSGPACK_OBJECT_MAP)
+    cbus_reply_t *reply = cbus_client_request (client, command, body? body->data: NULL,
+                                               body? body->size: 0, S_CALL_MS);
+    if (cbus_reply_ok (reply))
+        return reply;
+    if (zsys_interrupted)
+        cbus_fail (reason, "interrupted");
+    else
+    if (!reply->body)
+        cbus_fail (reason, "chainbus-chainstore did not answer %s in time", command);
+    else
+    if (streq (reply->status, CBUS_STATUS_OK))
         cbus_fail (reason, "chainbus-chainstore sent a reply to %s that does not decode", command);
     else
-    if (!streq (status, CBUS_STATUS_OK)) {
-        const char *text = "";
-        size_t size = 0;
-        cbus_msg_get_str (&reply->unpacked.data, "reason", &text, &size);
-        cbus_fail (reason, "chainbus-chainstore answered %s %s: %.*s", command, status,
-                (int) size, text);
-    }
-    else
-        rc = 0;
-    zstr_free (&status);
-    return rc;
+        cbus_fail (reason, "chainbus-chainstore answered %s %s: %s", command, reply->status,
+                   reply->reason);
+    cbus_reply_destroy (&reply);
+    return NULL;
 }
 
 //  True if the node's chainstore answers PING quickly: it is running and
@@ -214,13 +168,9 @@ s_call (cbus_client_t *client, const char *command, cbus_buf_t *body,
 static bool
 s_node_running (cbus_client_t *client)
 {
-    char *status = NULL;
-    zframe_t *reply = NULL;
-    if (cbus_client_call (client, CBUS_CMD_PING, NULL, 0, S_PING_MS, &status, &reply))
-        return false;
-    bool running = streq (status, CBUS_STATUS_OK);
-    zstr_free (&status);
-    zframe_destroy (&reply);
+    cbus_reply_t *reply = cbus_client_request (client, CBUS_CMD_PING, NULL, 0, S_PING_MS);
+    bool running = streq (reply->status, CBUS_STATUS_OK);
+    cbus_reply_destroy (&reply);
     return running;
 }
 
@@ -228,17 +178,16 @@ s_node_running (cbus_client_t *client)
 static int
 s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *reason)
 {
-    s_reply_t reply;
-    s_reply_init (&reply);
+    cbus_reply_t *reply = NULL;
     cbus_buf_t body = {0};
     int rc = -1;
     uint64_t tip;
     const char *text;
     size_t size;
-    if (s_call (client, CBUS_CMD_TIP, NULL, &reply, reason))
+    if (!(reply = s_call (client, CBUS_CMD_TIP, NULL, reason)))
         goto cleanup;
-    if (cbus_msg_get_u64 (&reply.unpacked.data, "height", &tip)
-    ||  cbus_msg_get_str (&reply.unpacked.data, "network", &text, &size)) {
+    if (cbus_msg_get_u64 (cbus_reply_map (reply), "height", &tip)
+    ||  cbus_msg_get_str (cbus_reply_map (reply), "network", &text, &size)) {
         cbus_fail (reason, "chainbus-chainstore sent a tip without height or network");
         goto cleanup;
     }
@@ -255,9 +204,10 @@ s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *re
         cbus_pack_kv_u64 (&pk, "from", sink->count);
         cbus_pack_kv_u64 (&pk, "to", tip);
         cbus_pack_kv_u64 (&pk, "max_bytes", S_PAGE_BYTES);
-        if (s_call (client, CBUS_CMD_CHAIN_PAGE, &body, &reply, reason))
+        cbus_reply_destroy (&reply);
+        if (!(reply = s_call (client, CBUS_CMD_CHAIN_PAGE, &body, reason)))
             goto cleanup;
-        const msgpack_object *blocks = cbus_msg_get (&reply.unpacked.data, "blocks");
+        const msgpack_object *blocks = cbus_msg_get (cbus_reply_map (reply), "blocks");
         if (!blocks || blocks->type != MSGPACK_OBJECT_ARRAY || blocks->via.array.size == 0) {
             cbus_fail (reason, "chainbus-chainstore sent a page without blocks");
             goto cleanup;
@@ -274,7 +224,7 @@ s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *re
     }
     rc = 0;
 cleanup:
-    s_reply_free (&reply);
+    cbus_reply_destroy (&reply);
     cbus_buf_free (&body);
     return rc;
 }
@@ -294,14 +244,15 @@ s_export_stopped (cbus_config_t *config, s_sink_t *sink, char *reason)
     }
     //  The reason says everything the store would log.
     zsys_set_logstream (NULL);
-    chain = cbus_chain_new (path, cbus_config_str (config, "node/network"),
-                            (uint32_t) cbus_config_int (config, "node/pow_bits"),
-                            (size_t) cbus_config_int (config, "chainstore/cache_mb"),
-                            (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
-                            reason);
+    cbus_store_fault_t fault;
+    chain = cbus_chain_open (path, cbus_config_str (config, "node/network"),
+                             (uint32_t) cbus_config_int (config, "node/pow_bits"),
+                             (size_t) cbus_config_int (config, "chainstore/cache_mb"),
+                             (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
+                             &fault, reason);
     zsys_set_logstream (stderr);
     if (!chain) {
-        if (strstr (reason, "lock"))
+        if (fault == CBUS_STORE_LOCKED)
             strncat (reason, " (a node holds it but its chainstore does not answer)",
                      CBUS_REASON_MAX - strlen (reason) - 1);
         goto cleanup;

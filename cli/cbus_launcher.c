@@ -6,7 +6,6 @@
 #include "cbus_children.h"
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <libgen.h>
 #include <sodium.h>
@@ -37,28 +36,9 @@ typedef struct {
 static int
 s_start (s_launcher_t *self, s_child_t *child)
 {
-    size_t argc = zlist_size (self->args);
-    char **argv = (char **) calloc (argc + 2, sizeof (char *));
-    argv [0] = child->program;
-    size_t index = 1;
-    for (char *arg = (char *) zlist_first (self->args); arg; arg = (char *) zlist_next (self->args))
-        argv [index++] = arg;
-    pid_t pid = fork ();
-    if (pid == 0) {
-        //  The child: default signals, and die with the launcher.
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        prctl (PR_SET_PDEATHSIG, SIGTERM);
-        execv (child->program, argv);
-        fprintf (stderr, "chainbus node: cannot run %s: %s\n", child->program, strerror (errno));
-        _exit (127);
-    }
-    free (argv);
-    if (pid < 0) {
-        zsys_error ("cannot fork for %s: %s", child->name, strerror (errno));
+    pid_t pid = cbus_children_start (child->program, self->args, -1, child->name);
+    if (pid < 0)
         return -1;
-    }
     child->pid = pid;
     child->started = cbus_mono_ms ();
     child->restart_at = 0;
@@ -175,12 +155,7 @@ cbus_launcher_run (cbus_config_t *config)
 
     //  Signals are taken synchronously, in the loop below.
     sigset_t signals;
-    sigemptyset (&signals);
-    sigaddset (&signals, SIGCHLD);
-    sigaddset (&signals, SIGTERM);
-    sigaddset (&signals, SIGINT);
-    sigaddset (&signals, SIGHUP);
-    sigprocmask (SIG_BLOCK, &signals, NULL);
+    cbus_children_signals (&signals);
 
     zsys_info ("node starting data_dir=%s http=%s:%s network=%s miners=%d",
                cbus_config_data_dir (config), cbus_config_str (config, "gateway/http_bind"),

@@ -4,20 +4,18 @@
 */
 #include "cbus_net.h"
 #include "cbus_children.h"
+#include "cbus_http.h"
 #include <stdarg.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <curl/curl.h>
 
 //  How long the nodes get to answer GET /status and take their peers.
 #define S_READY_MS          60000
 //  How long nodes get to stop before SIGKILL.
 #define S_GRACE_MS          15000
-//  One HTTP request to a node.
-#define S_HTTP_TIMEOUT_MS   2000
-//  Largest HTTP answer read (a /status or a register reply is small).
-#define S_HTTP_MAX_BYTES    (1024 * 1024)
+//  One HTTP request to a node, within 2 s; the largest answer read (a
+//  /status or a register reply is small).
+static const cbus_http_limits_t s_limits = { 2000, 2000, 1024 * 1024 };
 //  Ports a node takes above its HTTP port when no peer port is given:
 //  the peer port (+1000) and its directory (+2000), see docs/p2p.md.
 #define S_PORTS_ABOVE       2000
@@ -33,68 +31,38 @@ typedef struct {
     bool registered;            //  Took every other node as a peer
 } s_node_t;
 
+typedef enum {
+    S_STARTING,                 //  Waiting for every GET /status
+    S_REGISTERING,              //  Telling each node about the others
+    S_RUNNING                   //  Ready; until a signal
+} s_phase_t;
+
 typedef struct {
     s_node_t nodes [CBUS_NET_MAX_NODES];    //  The nodes, by index - 1
     int count;                  //  Nodes in use
     char program [PATH_MAX];    //  This chainbus binary
+    s_phase_t phase;            //  Where the network is
 } s_net_t;
 
 //  --------------------------------------------------------------------------
 //  HTTP to the nodes, through libcurl
 
-static size_t
-s_on_http_data (char *data, size_t size, size_t count, void *arg)
+//  The node's base URL, "http://127.0.0.1:<port>" (into url, 32 bytes).
+static const char *
+s_node_url (s_node_t *node, char url [32])
 {
-    cbus_buf_t *reply = (cbus_buf_t *) arg;
-    if (reply->size + size * count > S_HTTP_MAX_BYTES)
-        return 0;                   //  Aborts the transfer
-    cbus_buf_append (reply, data, size * count);
-    return size * count;
-}
-
-//  GET (body NULL) or POST a JSON body to a node. Returns the HTTP status
-//  with the answer in reply, or -1 if there was no answer.
-static long
-s_http (int port, const char *path, const char *body, cbus_buf_t *reply)
-{
-    CURL *curl = curl_easy_init ();
-    if (!curl)
-        return -1;
-    char url [128];
-    snprintf (url, sizeof (url), "http://127.0.0.1:%d%s", port, path);
-    cbus_buf_reset (reply);
-    struct curl_slist *headers = NULL;
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_PROXY, "");     //  Loopback, never a proxy
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) S_HTTP_TIMEOUT_MS);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_http_data);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, reply);
-    if (body) {
-        headers = curl_slist_append (headers, "Content-Type: application/json");
-        curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-    }
-    long status = -1;
-    if (curl_easy_perform (curl) == CURLE_OK)
-        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all (headers);
-    curl_easy_cleanup (curl);
-    return status;
+    snprintf (url, 32, "http://127.0.0.1:%d", node->port);
+    return url;
 }
 
 //  True once the node's GET /status says every service answered.
 static bool
 s_node_ready (s_node_t *node)
 {
-    cbus_buf_t reply = {0};
-    bool ready = false;
-    if (s_http (node->port, "/status", NULL, &reply) == 200) {
-        json_t *status = json_loadb (reply.data, reply.size, 0, NULL);
-        ready = json_is_true (json_object_get (status, "ok"));
-        json_decref (status);
-    }
-    cbus_buf_free (&reply);
+    char url [32];
+    cbus_http_reply_t *reply = cbus_http_request (s_node_url (node, url), "/status", NULL, &s_limits);
+    bool ready = reply->status == 200 && json_is_true (json_object_get (reply->json, "ok"));
+    cbus_http_reply_destroy (&reply);
     return ready;
 }
 
@@ -102,7 +70,7 @@ s_node_ready (s_node_t *node)
 static bool
 s_node_register (s_net_t *self, s_node_t *node)
 {
-    cbus_buf_t body = {0}, reply = {0};
+    cbus_buf_t body = {0};
     cbus_buf_puts (&body, "{\"nodes\": [");
     bool first = true;
     for (int index = 0; index < self->count; index++) {
@@ -113,13 +81,16 @@ s_node_register (s_net_t *self, s_node_t *node)
         first = false;
     }
     cbus_buf_puts (&body, "]}");
-    long status = s_http (node->port, "/nodes/register", body.data, &reply);
-    if (status != 201 && status != -1)
-        zsys_warning ("node %d refused its peers status=%ld answer=%.200s",
-                      node->index, status, reply.data? reply.data: "");
+    char url [32];
+    cbus_http_reply_t *reply = cbus_http_request (s_node_url (node, url), "/nodes/register",
+                                                  body.data, &s_limits);
+    bool taken = reply->status == 201;
+    if (!taken && reply->status)
+        zsys_warning ("node %d refused its peers status=%ld code=%s reason=%s", node->index,
+                      reply->status, cbus_code_name (reply->code), reply->reason);
     cbus_buf_free (&body);
-    cbus_buf_free (&reply);
-    return status == 201;
+    cbus_http_reply_destroy (&reply);
+    return taken;
 }
 
 //  --------------------------------------------------------------------------
@@ -159,34 +130,12 @@ s_node_start (s_net_t *self, s_node_t *node)
         zsys_error ("cannot open %s: %s", node->log_path, strerror (errno));
         return -1;
     }
-    size_t argc = zlist_size (node->argv);
-    char **argv = (char **) calloc (argc + 1, sizeof (char *));
-    assert (argv);
-    size_t index = 0;
-    for (char *arg = (char *) zlist_first (node->argv); arg; arg = (char *) zlist_next (node->argv))
-        argv [index++] = arg;
-    pid_t pid = fork ();
-    if (pid == 0) {
-        //  The child: default signals, output to its log, and die with us.
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        prctl (PR_SET_PDEATHSIG, SIGTERM);
-        int null = open ("/dev/null", O_RDONLY);
-        if (null >= 0)
-            dup2 (null, STDIN_FILENO);
-        dup2 (log, STDOUT_FILENO);
-        dup2 (log, STDERR_FILENO);
-        execv (self->program, argv);
-        fprintf (stderr, "chainbus net: cannot run %s: %s\n", self->program, strerror (errno));
-        _exit (127);
-    }
-    free (argv);
+    char name [16];
+    snprintf (name, sizeof (name), "node %d", node->index);
+    pid_t pid = cbus_children_start (self->program, node->argv, log, name);
     close (log);
-    if (pid < 0) {
-        zsys_error ("cannot fork for node %d: %s", node->index, strerror (errno));
+    if (pid < 0)
         return -1;
-    }
     node->pid = pid;
     zsys_info ("started node=%d pid=%d port=%d data_dir=%s", node->index, (int) pid,
                node->port, node->data_dir);
@@ -225,14 +174,13 @@ s_stop_all (s_net_t *self)
 //  folder. Checked with the configuration's own rules (the path limit of
 //  local sockets, bad values), and its folder made.
 static int
-s_node_prepare (s_net_t *self, s_node_t *node, cbus_config_t *config, int port, char *reason)
+s_node_prepare (s_node_t *node, cbus_config_t *config, int port, char *reason)
 {
     node->port = port;
     node->data_dir = zsys_sprintf ("%s/node%d", cbus_config_data_dir (config), node->index);
     node->log_path = zsys_sprintf ("%s.log", node->data_dir);
     node->argv = zlist_new ();
     zlist_autofree (node->argv);
-    zlist_append (node->argv, self->program);
     zlist_append (node->argv, "node");
     zlist_t *flags = cbus_config_child_args (config);
     int rc = 0;
@@ -257,13 +205,14 @@ s_node_prepare (s_net_t *self, s_node_t *node, cbus_config_t *config, int port, 
     zlist_append (node->argv, "--data-dir");
     zlist_append (node->argv, node->data_dir);
 
-    //  What `chainbus node` will make of it (it skips its argv [0]).
-    int argc = (int) zlist_size (node->argv) - 1;
+    //  What `chainbus node` will make of it: the configuration skips its
+    //  first argument, the command.
+    int argc = (int) zlist_size (node->argv);
     char **argv = (char **) calloc ((size_t) argc + 1, sizeof (char *));
-    assert (argv);
+    if (!argv)
+        return cbus_fail (reason, "node %d: out of memory", node->index);
     int index = 0;
-    zlist_first (node->argv);
-    for (char *arg = (char *) zlist_next (node->argv); arg; arg = (char *) zlist_next (node->argv))
+    for (char *arg = (char *) zlist_first (node->argv); arg; arg = (char *) zlist_next (node->argv))
         argv [index++] = arg;
     char inner [CBUS_REASON_MAX];
     cbus_config_t *node_config = cbus_config_new (argc, argv, inner);
@@ -291,11 +240,85 @@ s_net_free (s_net_t *self)
 //  --------------------------------------------------------------------------
 //  The foreground loop
 
-typedef enum {
-    S_STARTING,                 //  Waiting for every GET /status
-    S_REGISTERING,              //  Telling each node about the others
-    S_RUNNING                   //  Ready; until a signal
-} s_phase_t;
+//  Reap every node that ended: before the network is ready that ends it
+//  (-1 with a reason), after it is logged and the others keep running,
+//  unless none is left (-1).
+static int
+s_reap (s_net_t *self, char *reason)
+{
+    int status;
+    pid_t pid;
+    int rc = 0;
+    while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+        for (int index = 0; index < self->count; index++) {
+            s_node_t *node = &self->nodes [index];
+            if (node->pid != pid)
+                continue;
+            node->pid = 0;
+            char how [32], line [256];
+            s_describe_exit (status, how, sizeof (how));
+            s_last_line (node, line, sizeof (line));
+            if (self->phase != S_RUNNING)
+                rc = cbus_fail (reason, "node %d (port %d) stopped before the network was "
+                                "ready (%s): %.120s", node->index, node->port, how, line);
+            else
+                zsys_warning ("node stopped node=%d port=%d %s; the others keep running; "
+                              "its log: %s", node->index, node->port, how, node->log_path);
+        }
+    if (rc)
+        return rc;
+    int alive = 0;
+    for (int index = 0; index < self->count; index++)
+        alive += self->nodes [index].pid > 0;
+    return alive? 0: cbus_fail (reason, "every node has stopped");
+}
+
+//  One step of the start: ask the nodes not ready yet, then register
+//  those not registered yet; once all are, print the network. -1 with a
+//  reason naming the first node that is late after the deadline.
+static int
+s_step (s_net_t *self, int64_t deadline, char *reason)
+{
+    bool starting = self->phase == S_STARTING;
+    int pending = 0;
+    for (int index = 0; index < self->count; index++) {
+        s_node_t *node = &self->nodes [index];
+        if (starting && !node->ready)
+            node->ready = s_node_ready (node);
+        if (!starting && !node->registered)
+            node->registered = self->count == 1 || s_node_register (self, node);
+        pending += starting? !node->ready: !node->registered;
+    }
+    if (pending == 0 && starting)
+        self->phase = S_REGISTERING;
+    else
+    if (pending == 0) {
+        for (int index = 0; index < self->count; index++) {
+            s_node_t *node = &self->nodes [index];
+            printf ("node %d: http://127.0.0.1:%d data %s log %s\n", node->index,
+                    node->port, node->data_dir, node->log_path);
+        }
+        printf ("network ready: %d node%s (Ctrl-C stops them all)\n", self->count,
+                self->count > 1? "s": "");
+        fflush (stdout);
+        self->phase = S_RUNNING;
+    }
+    else
+    if (cbus_mono_ms () > deadline) {
+        //  Name the first node that is late, with its last words.
+        s_node_t *late = &self->nodes [0];
+        for (int index = self->count - 1; index >= 0; index--)
+            if (starting? !self->nodes [index].ready: !self->nodes [index].registered)
+                late = &self->nodes [index];
+        char line [256];
+        s_last_line (late, line, sizeof (line));
+        return cbus_fail (reason, "node %d (port %d) %s after %d s; its log ends: %.120s",
+                          late->index, late->port,
+                          starting? "did not answer GET /status": "did not take its peers",
+                          S_READY_MS / 1000, line);
+    }
+    return 0;
+}
 
 int
 cbus_net_run (cbus_config_t *config, int nodes, int base_port)
@@ -320,22 +343,17 @@ cbus_net_run (cbus_config_t *config, int nodes, int base_port)
     for (int index = 0; index < nodes; index++) {
         s_node_t *node = &self.nodes [self.count++];
         node->index = index + 1;
-        if (s_node_prepare (&self, node, config, base_port + index, reason)) {
+        if (s_node_prepare (node, config, base_port + index, reason)) {
             fprintf (stderr, "chainbus net: %s\n", reason);
             s_net_free (&self);
             return 2;
         }
     }
-    curl_global_init (CURL_GLOBAL_DEFAULT);
+    cbus_http_global_init ();
 
     //  Signals are taken synchronously, in the loop below.
     sigset_t signals;
-    sigemptyset (&signals);
-    sigaddset (&signals, SIGCHLD);
-    sigaddset (&signals, SIGTERM);
-    sigaddset (&signals, SIGINT);
-    sigaddset (&signals, SIGHUP);
-    sigprocmask (SIG_BLOCK, &signals, NULL);
+    cbus_children_signals (&signals);
 
     zsys_info ("net starting nodes=%d base_port=%d data_dir=%s", nodes, base_port,
                cbus_config_data_dir (config));
@@ -345,7 +363,6 @@ cbus_net_run (cbus_config_t *config, int nodes, int base_port)
             snprintf (reason, sizeof (reason), "cannot start node %d", index + 1);
             rc = 1;
         }
-    s_phase_t phase = S_STARTING;
     int64_t deadline = cbus_mono_ms () + S_READY_MS;
     while (rc == 0) {
         struct timespec wait = { 0, 200 * 1000000 };
@@ -355,82 +372,14 @@ cbus_net_run (cbus_config_t *config, int nodes, int base_port)
             break;
         }
         //  Reap every node that ended, whatever woke us.
-        int status;
-        pid_t pid;
-        while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
-            for (int index = 0; index < self.count; index++) {
-                s_node_t *node = &self.nodes [index];
-                if (node->pid != pid)
-                    continue;
-                node->pid = 0;
-                char how [32], line [256];
-                s_describe_exit (status, how, sizeof (how));
-                s_last_line (node, line, sizeof (line));
-                if (phase != S_RUNNING) {
-                    snprintf (reason, sizeof (reason), "node %d (port %d) stopped before the "
-                              "network was ready (%s): %.120s", node->index, node->port, how, line);
-                    rc = 1;
-                }
-                else
-                    zsys_warning ("node stopped node=%d port=%d %s; the others keep running; "
-                                  "its log: %s", node->index, node->port, how, node->log_path);
-            }
-        if (rc)
-            break;
-        int alive = 0;
-        for (int index = 0; index < self.count; index++)
-            alive += self.nodes [index].pid > 0;
-        if (alive == 0) {
-            snprintf (reason, sizeof (reason), "every node has stopped");
+        if (s_reap (&self, reason) || (self.phase != S_RUNNING && s_step (&self, deadline, reason)))
             rc = 1;
-            break;
-        }
-        if (phase == S_RUNNING)
-            continue;
-        int pending = 0;
-        for (int index = 0; index < self.count; index++) {
-            s_node_t *node = &self.nodes [index];
-            if (phase == S_STARTING && !node->ready)
-                node->ready = s_node_ready (node);
-            if (phase == S_REGISTERING && !node->registered)
-                node->registered = self.count == 1 || s_node_register (&self, node);
-            pending += phase == S_STARTING? !node->ready: !node->registered;
-        }
-        if (pending == 0 && phase == S_STARTING)
-            phase = S_REGISTERING;
-        else
-        if (pending == 0 && phase == S_REGISTERING) {
-            for (int index = 0; index < self.count; index++) {
-                s_node_t *node = &self.nodes [index];
-                printf ("node %d: http://127.0.0.1:%d data %s log %s\n", node->index,
-                        node->port, node->data_dir, node->log_path);
-            }
-            printf ("network ready: %d node%s (Ctrl-C stops them all)\n", self.count,
-                    self.count > 1? "s": "");
-            fflush (stdout);
-            phase = S_RUNNING;
-        }
-        else
-        if (cbus_mono_ms () > deadline) {
-            //  Name the first node that is late, with its last words.
-            s_node_t *late = &self.nodes [0];
-            for (int index = self.count - 1; index >= 0; index--)
-                if (phase == S_STARTING? !self.nodes [index].ready: !self.nodes [index].registered)
-                    late = &self.nodes [index];
-            char line [256];
-            s_last_line (late, line, sizeof (line));
-            snprintf (reason, sizeof (reason), "node %d (port %d) %s after %d s; its log "
-                      "ends: %.120s", late->index, late->port,
-                      phase == S_STARTING? "did not answer GET /status": "did not take its peers",
-                      S_READY_MS / 1000, line);
-            rc = 1;
-        }
     }
     if (rc)
         fprintf (stderr, "chainbus net: %s\n", reason);
     s_stop_all (&self);
     zsys_info ("net stopped");
     s_net_free (&self);
-    curl_global_cleanup ();
+    cbus_http_global_cleanup ();
     return rc;
 }

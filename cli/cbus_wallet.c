@@ -4,18 +4,16 @@
     =========================================================================
 */
 #include "cbus_wallet.h"
-#include <curl/curl.h>
+#include "cbus_http.h"
 #include <sodium.h>
 
 //  Where tx send, get and open go without --node.
 #define S_DEFAULT_NODE      "http://localhost:5000"
-//  A node that does not accept the connection in this time is unreachable;
-//  one that does not answer in the other has failed (a POST is answered
-//  once the transaction is on disk, within the gateway's own timeouts).
-#define S_CONNECT_MS        5000
-#define S_ANSWER_MS         30000
-//  Largest answer read: a transaction of 256 KiB, as JSON.
-#define S_ANSWER_MAX_BYTES  (4 * 1024 * 1024)
+//  A node that does not accept the connection in 5 s is unreachable; one
+//  that does not answer in 30 s has failed (a POST is answered once the
+//  transaction is on disk, within the gateway's own timeouts). The
+//  largest answer read: a transaction of 256 KiB, as JSON.
+static const cbus_http_limits_t s_limits = { 5000, 30000, 4 * 1024 * 1024 };
 //  Largest --data-file read: a transaction cannot be larger.
 #define S_DATA_MAX_BYTES    CBUS_TX_MAX_BYTES
 
@@ -204,103 +202,17 @@ s_args_parse (s_args_t *self, int argc, char **argv, char *reason)
 }
 
 //  --------------------------------------------------------------------------
-//  HTTP to the node, through libcurl
+//  The node
 
-typedef struct {
-    long status;                //  HTTP status, 0 before an answer
-    cbus_buf_t body;            //  The answer's body
-    json_t *json;               //  body parsed, NULL if it is not JSON
-} s_answer_t;
-
-static void
-s_answer_free (s_answer_t *self)
-{
-    cbus_buf_free (&self->body);
-    json_decref (self->json);
-    self->json = NULL;
-}
-
-static size_t
-s_on_data (char *data, size_t size, size_t count, void *arg)
-{
-    cbus_buf_t *body = (cbus_buf_t *) arg;
-    if (body->size + size * count > S_ANSWER_MAX_BYTES)
-        return 0;                   //  Aborts the transfer
-    cbus_buf_append (body, data, size * count);
-    return size * count;
-}
-
-//  GET (body NULL) or POST a JSON body to node + path. Returns 0 with
-//  the answer, whatever its status; -1 with a reason if there was none.
+//  An answer's failure as a reason, with its code: "URL answered 404
+//  not_found: Transaction not found", or why no answer came. Returns -1.
 static int
-s_http (const char *node, const char *path, const char *body, s_answer_t *answer, char *reason)
+s_refused (cbus_http_reply_t *reply, const char *node, char *reason)
 {
-    CURL *curl = curl_easy_init ();
-    if (!curl)
-        return cbus_fail (reason, "cannot start libcurl");
-    char *url = zsys_sprintf ("%s%s", node, path);
-    char error [CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers = NULL;
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    //  Loopback never goes through a proxy; other nodes follow the
-    //  environment (http_proxy, no_proxy).
-    curl_easy_setopt (curl, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, (long) S_CONNECT_MS);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) S_ANSWER_MS);
-    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_data);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &answer->body);
-    if (body) {
-        headers = curl_slist_append (headers, "Content-Type: application/json");
-        curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-    }
-    int rc = -1;
-    CURLcode code = curl_easy_perform (curl);
-    if (code == CURLE_WRITE_ERROR)
-        cbus_fail (reason, "%s answered more than %d bytes", node, S_ANSWER_MAX_BYTES);
-    else
-    if (code == CURLE_OPERATION_TIMEDOUT && answer->body.size == 0 && strstr (error, "onnect"))
-        cbus_fail (reason, "cannot reach %s: %s", node, error);
-    else
-    if (code == CURLE_OPERATION_TIMEDOUT)
-        cbus_fail (reason, "%s did not answer within %d s", node, S_ANSWER_MS / 1000);
-    else
-    if (code != CURLE_OK)
-        cbus_fail (reason, "cannot reach %s: %s", node, *error ? error: curl_easy_strerror (code));
-    else {
-        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &answer->status);
-        answer->json = json_loadb (answer->body.data ? answer->body.data: "",
-                                   answer->body.size, JSON_DECODE_ANY, NULL);
-        rc = 0;
-    }
-    curl_slist_free_all (headers);
-    curl_easy_cleanup (curl);
-    zstr_free (&url);
-    return rc;
-}
-
-//  The "message" of an answer, or the start of its body.
-static void
-s_answer_reason (s_answer_t *answer, const char *node, char *reason)
-{
-    json_t *message = json_object_get (answer->json, "message");
-    if (json_is_string (message))
-        cbus_fail (reason, "%s answered %ld: %.200s", node, answer->status,
-                   json_string_value (message));
-    else {
-        //  One line, whatever the body held.
-        char text [120];
-        size_t size = 0;
-        for (size_t index = 0; index < answer->body.size && size < sizeof (text) - 1; index++) {
-            char c = answer->body.data [index];
-            text [size++] = (c == '\n' || c == '\r' || c == '\t') ? ' ': c;
-        }
-        text [size] = 0;
-        cbus_fail (reason, "%s answered %ld: %s", node, answer->status, size ? text: "(no body)");
-    }
+    if (reply->status == 0)
+        return cbus_fail (reason, "%s", reply->reason);
+    return cbus_fail (reason, "%s answered %ld %s: %s", node, reply->status,
+                      cbus_code_name (reply->code), reply->reason);
 }
 
 //  Check a node URL and drop trailing slashes (into node, PATH_MAX).
@@ -564,35 +476,34 @@ s_tx_sign_or_send (s_args_t *args, char *reason)
         free (text);
         return 0;
     }
-    s_answer_t answer = {0};
     int rc = S_EXIT_FAILED;
-    if (s_http (node, "/transactions/new", text, &answer, reason))
-        goto cleanup;
-    if (answer.status != 201 && answer.status != 200) {
-        s_answer_reason (&answer, node, reason);
+    cbus_http_reply_t *answer = cbus_http_request (node, "/transactions/new", text, &s_limits);
+    if (!cbus_http_reply_ok (answer)) {
+        s_refused (answer, node, reason);
         goto cleanup;
     }
-    json_t *given = json_object_get (answer.json, "txid");
+    json_t *given = json_object_get (answer->json, "txid");
     if (json_is_string (given) && !streq (json_string_value (given), txid)) {
         cbus_fail (reason, "%s took it as txid %.64s, not %s", node, json_string_value (given), txid);
         goto cleanup;
     }
     printf ("%s\n", txid);
-    if (json_is_true (json_object_get (answer.json, "duplicate"))) {
-        json_t *message = json_object_get (answer.json, "message");
+    if (json_is_true (json_object_get (answer->json, "duplicate"))) {
+        json_t *message = json_object_get (answer->json, "message");
         fprintf (stderr, "chainbus tx send: duplicate: %s\n",
                  json_is_string (message) ? json_string_value (message): "already known");
     }
     rc = 0;
 cleanup:
-    s_answer_free (&answer);
+    cbus_http_reply_destroy (&answer);
     free (text);
     return rc;
 }
 
-//  GET /transactions/<txid>; 0 with a 200 answer, or an exit code.
+//  GET /transactions/<txid>; 0 with a 2xx answer in *answer_p (caller
+//  destroys), or an exit code.
 static int
-s_tx_fetch (s_args_t *args, s_answer_t *answer, char *reason)
+s_tx_fetch (s_args_t *args, cbus_http_reply_t **answer_p, char *reason)
 {
     char node [PATH_MAX];
     if (s_node_url (args->node, node, reason))
@@ -604,10 +515,9 @@ s_tx_fetch (s_args_t *args, s_answer_t *answer, char *reason)
     }
     char path [32 + CBUS_HASH_HEX], txid [CBUS_HASH_HEX];
     snprintf (path, sizeof (path), "/transactions/%s", cbus_hash_hex (id, txid));
-    if (s_http (node, path, NULL, answer, reason))
-        return S_EXIT_FAILED;
-    if (answer->status != 200) {
-        s_answer_reason (answer, node, reason);
+    cbus_http_reply_t *answer = *answer_p = cbus_http_request (node, path, NULL, &s_limits);
+    if (!cbus_http_reply_ok (answer)) {
+        s_refused (answer, node, reason);
         return S_EXIT_FAILED;
     }
     if (!json_is_object (json_object_get (answer->json, "transaction"))) {
@@ -620,14 +530,14 @@ s_tx_fetch (s_args_t *args, s_answer_t *answer, char *reason)
 static int
 s_tx_get (s_args_t *args, char *reason)
 {
-    s_answer_t answer = {0};
+    cbus_http_reply_t *answer = NULL;
     int rc = s_tx_fetch (args, &answer, reason);
     if (rc == 0) {
-        fwrite (answer.body.data, 1, answer.body.size, stdout);
-        if (answer.body.size == 0 || answer.body.data [answer.body.size - 1] != '\n')
+        fwrite (answer->body.data, 1, answer->body.size, stdout);
+        if (answer->body.size == 0 || answer->body.data [answer->body.size - 1] != '\n')
             putchar ('\n');
     }
-    s_answer_free (&answer);
+    cbus_http_reply_destroy (&answer);
     return rc;
 }
 
@@ -637,7 +547,7 @@ s_tx_open (s_args_t *args, char *reason)
     cbus_key_t *key = cbus_key_load (args->key_path, reason);
     if (!key)
         return S_EXIT_FAILED;
-    s_answer_t answer = {0};
+    cbus_http_reply_t *answer = NULL;
     cbus_seal_t *seal = NULL;
     uint8_t *plaintext = NULL;
     json_t *value = NULL;
@@ -646,7 +556,7 @@ s_tx_open (s_args_t *args, char *reason)
     if (rc)
         goto cleanup;
     rc = S_EXIT_FAILED;
-    json_t *tx = json_object_get (answer.json, "transaction");
+    json_t *tx = json_object_get (answer->json, "transaction");
     const char *dh_parameters = json_string_value (json_object_get (tx, "dh_parameters"));
     if (!cbus_seal_is_sealed (dh_parameters)) {
         cbus_fail (reason, "transaction %s is not sealed (its dh_parameters is not %s:...)",
@@ -679,7 +589,7 @@ cleanup:
         free (plaintext);
     }
     cbus_seal_destroy (&seal);
-    s_answer_free (&answer);
+    cbus_http_reply_destroy (&answer);
     cbus_key_destroy (&key);
     return rc;
 }
@@ -701,7 +611,7 @@ cbus_wallet_run (int argc, char **argv)
         rc = S_EXIT_FAILED;
     }
     else {
-        curl_global_init (CURL_GLOBAL_DEFAULT);
+        cbus_http_global_init ();
         switch (args.command) {
             case S_KEY_NEW:  rc = s_key_new (&args, reason); break;
             case S_KEY_SHOW: rc = s_key_show (&args, reason); break;
@@ -710,7 +620,7 @@ cbus_wallet_run (int argc, char **argv)
             case S_TX_GET:   rc = s_tx_get (&args, reason); break;
             default:         rc = s_tx_open (&args, reason); break;
         }
-        curl_global_cleanup ();
+        cbus_http_global_cleanup ();
     }
     if (rc)
         fprintf (stderr, "chainbus %s: %s\n", args.name, reason);

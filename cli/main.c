@@ -100,6 +100,58 @@ s_number (const char *text, int min, int max)
     return (int) value;
 }
 
+//  The flags of export, import and net that are not the configuration's.
+typedef struct {
+    const char *json;           //  export, import: --json FILE
+    int nodes;                  //  net: --nodes N
+    int base_port;              //  net: --base-port P
+} s_own_flags_t;
+
+//  Take a command's own flags out of args (count entries; room for two
+//  more), before the configuration reads the rest. -1 with a line on
+//  stderr if they are wrong.
+static int
+s_take_own_flags (const char *command, int *count, char **args, s_own_flags_t *own)
+{
+    bool bad = false;
+    if (streq (command, "export") || streq (command, "import")) {
+        own->json = s_take_flag (count, args, "json", &bad);
+        if (!own->json) {
+            fprintf (stderr, "chainbus %s: --json FILE is required\n", command);
+            return -1;
+        }
+    }
+    else
+    if (streq (command, "net")) {
+        const char *text = s_take_flag (count, args, "nodes", &bad);
+        own->nodes = text? s_number (text, 1, CBUS_NET_MAX_NODES): -1;
+        if (own->nodes < 0 && !bad) {
+            fprintf (stderr, "chainbus net: --nodes N is required, N from 1 to %d\n",
+                     CBUS_NET_MAX_NODES);
+            return -1;
+        }
+        text = s_take_flag (count, args, "base-port", &bad);
+        if (text && (own->base_port = s_number (text, 1, 65535)) < 0) {
+            fprintf (stderr, "chainbus net: --base-port must be a port number\n");
+            return -1;
+        }
+        //  The network's folder; each node's is inside it.
+        bool given = false;
+        for (int arg = 1; arg < *count; arg++)
+            if (strncmp (args [arg], "--data-dir", 10) == 0)
+                given = true;
+        if (!given) {
+            args [(*count)++] = "--data-dir";
+            args [(*count)++] = "./chainbus-net";
+        }
+    }
+    if (bad) {
+        fprintf (stderr, "chainbus %s: a flag needs a value\n", command);
+        return -1;
+    }
+    return 0;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -138,48 +190,13 @@ main (int argc, char *argv [])
     char **args = (char **) calloc ((size_t) argc + 2, sizeof (char *));
     assert (args);
     memcpy (args, argv + 1, (size_t) count * sizeof (char *));
-    bool bad = false;
-    const char *json = NULL;
-    int nodes = 0, base_port = 5000;
-    if (streq (command, "export") || streq (command, "import")) {
-        json = s_take_flag (&count, args, "json", &bad);
-        if (!json) {
-            fprintf (stderr, "chainbus %s: --json FILE is required\n", command);
-            free (args);
-            return 2;
-        }
-    }
-    else
-    if (streq (command, "net")) {
-        const char *text = s_take_flag (&count, args, "nodes", &bad);
-        nodes = text? s_number (text, 1, CBUS_NET_MAX_NODES): -1;
-        if (nodes < 0 && !bad) {
-            fprintf (stderr, "chainbus net: --nodes N is required, N from 1 to %d\n",
-                     CBUS_NET_MAX_NODES);
-            free (args);
-            return 2;
-        }
-        text = s_take_flag (&count, args, "base-port", &bad);
-        if (text && (base_port = s_number (text, 1, 65535)) < 0) {
-            fprintf (stderr, "chainbus net: --base-port must be a port number\n");
-            free (args);
-            return 2;
-        }
-        //  The network's folder; each node's is inside it.
-        bool given = false;
-        for (int arg = 1; arg < count; arg++)
-            if (strncmp (args [arg], "--data-dir", 10) == 0)
-                given = true;
-        if (!given) {
-            args [count++] = "--data-dir";
-            args [count++] = "./chainbus-net";
-        }
-    }
-    if (bad) {
-        fprintf (stderr, "chainbus %s: a flag needs a value\n", command);
+    s_own_flags_t own = { .base_port = 5000 };
+    if (s_take_own_flags (command, &count, args, &own)) {
         free (args);
         return 2;
     }
+    const char *json = own.json;
+    int nodes = own.nodes, base_port = own.base_port;
     char reason [CBUS_REASON_MAX];
     cbus_config_t *config = cbus_config_new_with_args (count, args, reason);
     free (args);

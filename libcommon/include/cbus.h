@@ -44,6 +44,7 @@
 #include "cbus_config.h"
 #include "cbus_store.h"
 #include "cbus_chain.h"
+#include "cbus_layout.h"
 #include "cbus_service.h"
 
 #endif

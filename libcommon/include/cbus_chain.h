@@ -36,12 +36,21 @@ typedef enum {
 
 //  Most hashes in a block locator.
 #define CBUS_LOCATOR_MAX 64
+//  Blocks whose times give the median time past (Bitcoin's 11).
+#define CBUS_CHAIN_MEDIAN_SPAN 11
 
 //  Open (creating with the network's genesis) the chain at path. Refuses a
 //  store made for another network or target. NULL with a reason.
 cbus_chain_t *
     cbus_chain_new (const char *path, const char *network, uint32_t bits,
                     size_t cache_mb, uint64_t max_future_ms, char *reason);
+//  The same; on failure *fault (when not NULL) says why the store did not
+//  open (CBUS_STORE_LOCKED: a running node holds it), or CBUS_STORE_OK
+//  when the store opened and the chain in it was refused (another
+//  network, no tip).
+cbus_chain_t *
+    cbus_chain_open (const char *path, const char *network, uint32_t bits, size_t cache_mb,
+                     uint64_t max_future_ms, cbus_store_fault_t *fault, char *reason);
 void
     cbus_chain_destroy (cbus_chain_t **self_p);
 
@@ -52,6 +61,24 @@ const uint8_t *
     cbus_chain_genesis (cbus_chain_t *self);
 uint32_t
     cbus_chain_bits (cbus_chain_t *self);
+
+//  The rules that hold a block's header to its parent and its chain,
+//  written once: cbus_chain_submit (the chainstore, `chainbus import`)
+//  and `chainbus verify` all apply them here. In order: the target bits
+//  are the ones the rules give (bits; bad_bits), the parent is known
+//  (parent NULL: orphan), the height is the parent's plus one
+//  (bad_height), the time is after median_time_past, the median time of
+//  the parent and its ancestors (0 when unknown; bad_time), and at most
+//  max_future_ms past now_ms (bad_time). Returns 0 with entry_out (when
+//  not NULL) set to the block's index entry: its height, header and
+//  cumulative work (the parent's plus its own); or -1 with code (when
+//  not NULL) and reason.
+int
+    cbus_chain_check_context (const cbus_header_t *header, const cbus_chain_entry_t *parent,
+                              uint64_t median_time_past, uint32_t bits, uint64_t now_ms,
+                              uint64_t max_future_ms, cbus_chain_entry_t *entry_out,
+                              cbus_code_t *code, char *reason)
+    __attribute__ ((warn_unused_result));
 
 //  Validate and store a block given as bytes; hash receives its hash
 //  whenever it could be computed. On CONNECTED, the blocks that left the
@@ -106,8 +133,8 @@ typedef struct {
     uint32_t index;                     //  Its position in the block
 } cbus_chain_history_t;
 
-#define CBUS_HISTORY_USER 'U'
-#define CBUS_HISTORY_KEY  'K'
+#define CBUS_HISTORY_USER CBUS_LAYOUT_USER
+#define CBUS_HISTORY_KEY  CBUS_LAYOUT_KEY
 
 //  Up to max entries of name's history (kind CBUS_HISTORY_USER or _KEY),
 //  newest first, strictly before (before_height, before_index); pass

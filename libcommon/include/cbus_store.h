@@ -2,8 +2,11 @@
     cbus_store - a LevelDB database, wrapped once
 
     Turns LevelDB's char **errptr into -1 plus a log line. Keys use a
-    one-byte prefix per record kind (see each service's schema). Writes go
-    through batches; a synced batch is durable when the call returns.
+    one-byte prefix per record kind (the chain's are in cbus_layout.h).
+    Writes go through batches; a synced batch is durable when the call
+    returns. LevelDB's C API names a failure only in English text; this
+    class is the one place that reads that text, and turns it into a
+    cbus_store_fault_t for callers to decide by.
     =========================================================================
 */
 #ifndef CBUS_STORE_H_INCLUDED
@@ -13,10 +16,26 @@ typedef struct _cbus_store_t cbus_store_t;
 typedef struct _cbus_store_batch_t cbus_store_batch_t;
 typedef struct _cbus_store_iter_t cbus_store_iter_t;
 
+//  What kind of failure a store call met.
+typedef enum {
+    CBUS_STORE_OK,                      //  None
+    CBUS_STORE_LOCKED,                  //  Another process holds the store
+    CBUS_STORE_CORRUPT,                 //  Bytes on disk do not read back
+                                        //  (checksum, malformed record)
+    CBUS_STORE_IO,                      //  The file system failed (disk
+                                        //  full, permissions, missing file)
+    CBUS_STORE_OTHER                    //  Anything else LevelDB reports
+} cbus_store_fault_t;
+
 //  Open (creating if missing) the database at path. NULL on failure,
 //  with the reason logged and copied into reason.
 cbus_store_t *
     cbus_store_new (const char *path, size_t cache_mb, char *reason);
+//  The same; on failure *fault (when not NULL) says what kind it was,
+//  CBUS_STORE_OK on success.
+cbus_store_t *
+    cbus_store_open (const char *path, size_t cache_mb, cbus_store_fault_t *fault,
+                     char *reason);
 void
     cbus_store_destroy (cbus_store_t **self_p);
 
@@ -33,6 +52,17 @@ void
 //  mismatch ..."). Borrowed until the next failure.
 const char *
     cbus_store_error (cbus_store_t *self);
+//  The kind of that failure (CBUS_STORE_OK if none has failed).
+cbus_store_fault_t
+    cbus_store_fault (cbus_store_t *self);
+//  The kind of failure LevelDB's text names: the one place that reads
+//  its wording ("IO error: lock ...", "Corruption: ..."). NULL or ""
+//  gives CBUS_STORE_OK.
+cbus_store_fault_t
+    cbus_store_fault_of (const char *error);
+//  A word for a fault, for log lines ("locked", "corrupt", ...).
+const char *
+    cbus_store_fault_name (cbus_store_fault_t fault);
 
 cbus_store_batch_t *
     cbus_store_batch_new (void);

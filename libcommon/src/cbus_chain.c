@@ -5,12 +5,7 @@
 #include "cbus.h"
 #include <stdarg.h>
 
-//  Index record: height u64 BE, work [32], header [124].
-#define S_ENTRY_BYTES (8 + CBUS_U256_BYTES + CBUS_HEADER_BYTES)
-//  Tx index record: block hash [32], position u32 BE.
-#define S_WHERE_BYTES (CBUS_HASH_BYTES + 4)
-//  Blocks whose times give the median time past (Bitcoin's 11).
-#define S_MEDIAN_SPAN 11
+//  The keys and records are cbus_layout's.
 
 struct _cbus_chain_t {
     cbus_store_t *store;                    //  The chain's LevelDB
@@ -24,56 +19,30 @@ struct _cbus_chain_t {
     cbus_chain_entry_t tip_entry;           //  And its index entry
 };
 
-//  A key: one prefix byte and up to 32 bytes.
-typedef struct {
-    uint8_t bytes [1 + CBUS_HASH_BYTES];
-    size_t size;
-} s_key_t;
-
-static s_key_t
-s_key (char prefix, const uint8_t *data, size_t size)
+//  Put a record under a key in the batch.
+static void
+s_put (cbus_store_batch_t *batch, cbus_layout_key_t key, const void *value, size_t size)
 {
-    s_key_t key;
-    key.bytes [0] = (uint8_t) prefix;
-    memcpy (key.bytes + 1, data, size);
-    key.size = 1 + size;
-    return key;
-}
-
-static s_key_t
-s_height_key (uint64_t height)
-{
-    uint8_t be [8];
-    cbus_put_be64 (be, height);
-    return s_key ('H', be, 8);
+    cbus_store_batch_put (batch, key.bytes, key.size, value, size);
 }
 
 static void
-s_encode_entry (const cbus_chain_entry_t *entry, uint8_t out [S_ENTRY_BYTES])
+s_delete (cbus_store_batch_t *batch, cbus_layout_key_t key)
 {
-    cbus_put_be64 (out, entry->height);
-    memcpy (out + 8, entry->work, CBUS_U256_BYTES);
-    cbus_header_encode (&entry->header, out + 8 + CBUS_U256_BYTES);
+    cbus_store_batch_delete (batch, key.bytes, key.size);
 }
 
 int
 cbus_chain_entry (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
                   cbus_chain_entry_t *entry)
 {
-    s_key_t key = s_key ('I', hash, CBUS_HASH_BYTES);
+    cbus_layout_key_t key = cbus_layout_hash_key (CBUS_LAYOUT_ENTRY, hash);
     char *value;
     size_t size;
     if (cbus_store_get (self->store, key.bytes, key.size, &value, &size) || !value)
         return -1;
-    int rc = -1;
-    const uint8_t *bytes = (const uint8_t *) value;
-    if (size == S_ENTRY_BYTES
-    &&  cbus_header_decode (&entry->header, bytes + 8 + CBUS_U256_BYTES, CBUS_HEADER_BYTES) == 0) {
-        entry->height = cbus_get_be64 (bytes);
-        memcpy (entry->work, bytes + 8, CBUS_U256_BYTES);
-        rc = 0;
-    }
-    else
+    int rc = cbus_layout_entry_decode (value, size, entry);
+    if (rc)
         zsys_error ("corrupt index record size=%zu", size);
     cbus_store_free (value);
     return rc;
@@ -84,7 +53,7 @@ cbus_chain_hash_at (cbus_chain_t *self, uint64_t height, uint8_t hash [CBUS_HASH
 {
     if (height > self->tip_entry.height)
         return -1;
-    s_key_t key = s_height_key (height);
+    cbus_layout_key_t key = cbus_layout_height_key (height);
     char *value;
     size_t size;
     if (cbus_store_get (self->store, key.bytes, key.size, &value, &size) || !value)
@@ -110,7 +79,7 @@ int
 cbus_chain_block_by_hash (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
                           char **bytes_p, size_t *size_p)
 {
-    s_key_t key = s_key ('B', hash, CBUS_HASH_BYTES);
+    cbus_layout_key_t key = cbus_layout_hash_key (CBUS_LAYOUT_BLOCK, hash);
     return cbus_store_get (self->store, key.bytes, key.size, bytes_p, size_p);
 }
 
@@ -118,19 +87,12 @@ int
 cbus_chain_tx_where (cbus_chain_t *self, const uint8_t txid [CBUS_HASH_BYTES],
                      uint8_t block_hash [CBUS_HASH_BYTES], uint32_t *position)
 {
-    s_key_t key = s_key ('T', txid, CBUS_HASH_BYTES);
+    cbus_layout_key_t key = cbus_layout_hash_key (CBUS_LAYOUT_TX, txid);
     char *value;
     size_t size;
     if (cbus_store_get (self->store, key.bytes, key.size, &value, &size) || !value)
         return -1;
-    int rc = -1;
-    if (size == S_WHERE_BYTES) {
-        memcpy (block_hash, value, CBUS_HASH_BYTES);
-        const uint8_t *bytes = (const uint8_t *) value + CBUS_HASH_BYTES;
-        *position = (uint32_t) bytes [0] << 24 | (uint32_t) bytes [1] << 16
-                  | (uint32_t) bytes [2] << 8 | bytes [3];
-        rc = 0;
-    }
+    int rc = cbus_layout_where_decode (value, size, block_hash, position);
     cbus_store_free (value);
     return rc;
 }
@@ -140,12 +102,12 @@ cbus_chain_tx_where (cbus_chain_t *self, const uint8_t txid [CBUS_HASH_BYTES],
 static uint64_t
 s_median_time_past (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
 {
-    uint64_t times [S_MEDIAN_SPAN];
+    uint64_t times [CBUS_CHAIN_MEDIAN_SPAN];
     int count = 0;
     uint8_t cursor [CBUS_HASH_BYTES];
     memcpy (cursor, hash, CBUS_HASH_BYTES);
     cbus_chain_entry_t entry;
-    while (count < S_MEDIAN_SPAN && cbus_chain_entry (self, cursor, &entry) == 0) {
+    while (count < CBUS_CHAIN_MEDIAN_SPAN && cbus_chain_entry (self, cursor, &entry) == 0) {
         times [count++] = entry.header.time_ms;
         if (entry.height == 0)
             break;
@@ -154,9 +116,44 @@ s_median_time_past (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
     return cbus_median_u64 (times, (size_t) count);
 }
 
+//  A new store: genesis, its index entries, the tip, the meta record.
+static int
+s_create (cbus_chain_t *self, cbus_block_t *genesis, const char *meta, char *reason)
+{
+    cbus_chain_entry_t entry = { .height = 0, .header = *cbus_block_header (genesis) };
+    if (cbus_pow_work (self->bits, entry.work))
+        return cbus_fail (reason, "invalid proof-of-work bits %08x", self->bits);
+    cbus_store_batch_t *batch = cbus_store_batch_new ();
+    cbus_buf_t bytes = {0};
+    cbus_block_encode (genesis, &bytes);
+    s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_BLOCK, self->genesis), bytes.data, bytes.size);
+    cbus_buf_free (&bytes);
+    uint8_t record [CBUS_LAYOUT_ENTRY_BYTES];
+    cbus_layout_entry_encode (&entry, record);
+    s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_ENTRY, self->genesis), record, sizeof (record));
+    s_put (batch, cbus_layout_height_key (0), self->genesis, CBUS_HASH_BYTES);
+    s_put (batch, cbus_layout_single_key (CBUS_LAYOUT_TIP), self->genesis, CBUS_HASH_BYTES);
+    s_put (batch, cbus_layout_single_key (CBUS_LAYOUT_META), meta, strlen (meta));
+    int rc = cbus_store_write (self->store, batch, true);
+    cbus_store_batch_destroy (&batch);
+    if (rc)
+        return cbus_fail (reason, "cannot write the genesis block");
+    char hex [CBUS_HASH_HEX];
+    zsys_info ("created chain network=%s genesis=%s", self->network,
+               cbus_hash_hex (self->genesis, hex));
+    return 0;
+}
+
 cbus_chain_t *
 cbus_chain_new (const char *path, const char *network, uint32_t bits,
                 size_t cache_mb, uint64_t max_future_ms, char *reason)
+{
+    return cbus_chain_open (path, network, bits, cache_mb, max_future_ms, NULL, reason);
+}
+
+cbus_chain_t *
+cbus_chain_open (const char *path, const char *network, uint32_t bits, size_t cache_mb,
+                 uint64_t max_future_ms, cbus_store_fault_t *fault, char *reason)
 {
     cbus_chain_t *self = (cbus_chain_t *) zmalloc (sizeof (cbus_chain_t));
     self->left = zlistx_new ();
@@ -168,58 +165,32 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
     self->max_future_ms = max_future_ms;
     cbus_block_t *genesis = cbus_block_new_genesis (network, bits);
     cbus_block_hash (genesis, self->genesis);
-    cbus_buf_t meta = {0};
-    cbus_store_batch_t *batch = NULL;
+    char *meta = cbus_layout_meta (network, bits, self->genesis);
     char *value = NULL;
     size_t size;
-    cbus_buf_printf (&meta, "network=%s bits=%08x genesis=", network, bits);
-    char hex [CBUS_HASH_HEX];
-    cbus_buf_puts (&meta, cbus_hash_hex (self->genesis, hex));
+    cbus_layout_key_t meta_key = cbus_layout_single_key (CBUS_LAYOUT_META);
+    cbus_layout_key_t tip_key = cbus_layout_single_key (CBUS_LAYOUT_TIP);
 
-    self->store = cbus_store_new (path, cache_mb, reason);
+    self->store = cbus_store_open (path, cache_mb, fault, reason);
     if (!self->store)
         goto failed;
-    if (cbus_store_get (self->store, "M", 1, &value, &size)) {
+    if (cbus_store_get (self->store, meta_key.bytes, meta_key.size, &value, &size)) {
         cbus_fail (reason, "cannot read the chain store's meta record");
         goto failed;
     }
     if (value) {
-        if (size != meta.size || memcmp (value, meta.data, size) != 0) {
+        if (size != strlen (meta) || memcmp (value, meta, size) != 0) {
             cbus_fail (reason, "the chain store at %s was made for another network "
-                    "(it holds '%.*s', this node runs '%s')", path, (int) size, value, meta.data);
+                    "(it holds '%.*s', this node runs '%s')", path, (int) size, value, meta);
             goto failed;
         }
     }
-    else {
-        //  A new store: genesis, its index entries, the tip, the meta record.
-        cbus_chain_entry_t entry = { .height = 0, .header = *cbus_block_header (genesis) };
-        if (cbus_pow_work (bits, entry.work)) {
-            cbus_fail (reason, "invalid proof-of-work bits %08x", bits);
-            goto failed;
-        }
-        batch = cbus_store_batch_new ();
-        cbus_buf_t bytes = {0};
-        cbus_block_encode (genesis, &bytes);
-        s_key_t key = s_key ('B', self->genesis, CBUS_HASH_BYTES);
-        cbus_store_batch_put (batch, key.bytes, key.size, bytes.data, bytes.size);
-        cbus_buf_free (&bytes);
-        uint8_t record [S_ENTRY_BYTES];
-        s_encode_entry (&entry, record);
-        key = s_key ('I', self->genesis, CBUS_HASH_BYTES);
-        cbus_store_batch_put (batch, key.bytes, key.size, record, sizeof (record));
-        key = s_height_key (0);
-        cbus_store_batch_put (batch, key.bytes, key.size, self->genesis, CBUS_HASH_BYTES);
-        cbus_store_batch_put (batch, "S", 1, self->genesis, CBUS_HASH_BYTES);
-        cbus_store_batch_put (batch, "M", 1, meta.data, meta.size);
-        if (cbus_store_write (self->store, batch, true)) {
-            cbus_fail (reason, "cannot write the genesis block");
-            goto failed;
-        }
-        zsys_info ("created chain network=%s genesis=%s", network, hex);
-    }
+    else
+    if (s_create (self, genesis, meta, reason))
+        goto failed;
     cbus_store_free (value);
     value = NULL;
-    if (cbus_store_get (self->store, "S", 1, &value, &size) || !value
+    if (cbus_store_get (self->store, tip_key.bytes, tip_key.size, &value, &size) || !value
     ||  size != CBUS_HASH_BYTES) {
         cbus_fail (reason, "the chain store has no valid tip record");
         goto failed;
@@ -230,15 +201,13 @@ cbus_chain_new (const char *path, const char *network, uint32_t bits,
         goto failed;
     }
     cbus_store_free (value);
-    cbus_store_batch_destroy (&batch);
     cbus_block_destroy (&genesis);
-    cbus_buf_free (&meta);
+    zstr_free (&meta);
     return self;
 failed:
     cbus_store_free (value);
-    cbus_store_batch_destroy (&batch);
     cbus_block_destroy (&genesis);
-    cbus_buf_free (&meta);
+    zstr_free (&meta);
     cbus_chain_destroy (&self);
     return NULL;
 }
@@ -284,13 +253,20 @@ cbus_chain_left_count (cbus_chain_t *self)
     return zlistx_size (self->left);
 }
 
+//  The block at index in a list, or NULL. O(index).
+static cbus_block_t *
+s_nth (zlistx_t *list, size_t index)
+{
+    cbus_block_t *block = (cbus_block_t *) zlistx_first (list);
+    while (block && index--)
+        block = (cbus_block_t *) zlistx_next (list);
+    return block;
+}
+
 cbus_block_t *
 cbus_chain_left (cbus_chain_t *self, size_t index)
 {
-    cbus_block_t *block = (cbus_block_t *) zlistx_first (self->left);
-    while (block && index--)
-        block = (cbus_block_t *) zlistx_next (self->left);
-    return block;
+    return s_nth (self->left, index);
 }
 
 size_t
@@ -302,26 +278,7 @@ cbus_chain_joined_count (cbus_chain_t *self)
 cbus_block_t *
 cbus_chain_joined (cbus_chain_t *self, size_t index)
 {
-    cbus_block_t *block = (cbus_block_t *) zlistx_first (self->joined);
-    while (block && index--)
-        block = (cbus_block_t *) zlistx_next (self->joined);
-    return block;
-}
-
-//  The key of one history entry: kind, name, NUL, height, position.
-static void
-s_history_key (cbus_buf_t *key, char kind, const char *name, uint64_t height, uint32_t index)
-{
-    cbus_buf_reset (key);
-    cbus_buf_append (key, &kind, 1);
-    cbus_buf_append (key, name, strlen (name) + 1);
-    uint8_t tail [12];
-    cbus_put_be64 (tail, height);
-    tail [8] = (uint8_t) (index >> 24);
-    tail [9] = (uint8_t) (index >> 16);
-    tail [10] = (uint8_t) (index >> 8);
-    tail [11] = (uint8_t) index;
-    cbus_buf_append (key, tail, sizeof (tail));
+    return s_nth (self->joined, index);
 }
 
 //  Add (or remove) the history entries of a transaction at a position.
@@ -346,7 +303,8 @@ s_history_update (cbus_store_batch_t *batch, cbus_tx_t *tx, uint64_t height, uin
     for (size_t entry = 0; entry < count; entry++) {
         if (!*names [entry])
             continue;                   //  An empty key field names nobody
-        s_history_key (&key, kinds [entry], names [entry], height, index);
+        cbus_layout_history_key (&key, kinds [entry], names [entry], strlen (names [entry]),
+                                 height, index);
         if (add)
             cbus_store_batch_put (batch, key.data, key.size, cbus_tx_id (tx), CBUS_HASH_BYTES);
         else
@@ -360,17 +318,16 @@ cbus_chain_history (cbus_chain_t *self, char kind, const char *name,
                     uint64_t before_height, uint32_t before_index,
                     cbus_chain_history_t *items, size_t max)
 {
-    cbus_buf_t prefix = {0}, seek = {0};
-    cbus_buf_append (&prefix, &kind, 1);
-    cbus_buf_append (&prefix, name, strlen (name) + 1);
+    cbus_buf_t seek = {0};
+    size_t name_size = strlen (name);
     if (before_height == UINT64_MAX) {
         //  Just past every entry of this name: its prefix with the NUL
         //  raised to 0x01.
-        cbus_buf_append (&seek, prefix.data, prefix.size);
+        cbus_layout_history_prefix (&seek, kind, name, name_size);
         seek.data [seek.size - 1] = 1;
     }
     else
-        s_history_key (&seek, kind, name, before_height, before_index);
+        cbus_layout_history_key (&seek, kind, name, name_size, before_height, before_index);
     cbus_store_iter_t *iter = cbus_store_iter_new (self->store);
     cbus_store_iter_seek (iter, seek.data, seek.size);
     if (cbus_store_iter_valid (iter))
@@ -382,19 +339,19 @@ cbus_chain_history (cbus_chain_t *self, char kind, const char *name,
         size_t key_size, value_size;
         const char *key = cbus_store_iter_key (iter, &key_size);
         const char *value = cbus_store_iter_value (iter, &value_size);
-        if (key_size != prefix.size + 12 || memcmp (key, prefix.data, prefix.size) != 0
+        const char *found;
+        size_t found_size;
+        if (key_size < 1 || key [0] != kind
+        ||  cbus_layout_history_decode (key, key_size, &found, &found_size,
+                                        &items [count].height, &items [count].index)
+        ||  found_size != name_size || memcmp (found, name, name_size) != 0
         ||  value_size != CBUS_HASH_BYTES)
             break;
-        const uint8_t *tail = (const uint8_t *) key + prefix.size;
-        items [count].height = cbus_get_be64 (tail);
-        items [count].index = (uint32_t) tail [8] << 24 | (uint32_t) tail [9] << 16
-                            | (uint32_t) tail [10] << 8 | tail [11];
         memcpy (items [count].txid, value, CBUS_HASH_BYTES);
         count++;
         cbus_store_iter_prev (iter);
     }
     cbus_store_iter_destroy (&iter);
-    cbus_buf_free (&prefix);
     cbus_buf_free (&seek);
     return count;
 }
@@ -460,12 +417,10 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
         for (size_t index = 0; index < cbus_block_tx_count (block); index++) {
             const uint8_t *txid = cbus_tx_id (cbus_block_tx (block, index));
             s_history_update (batch, cbus_block_tx (block, index), height, (uint32_t) index, false);
-            s_key_t key = s_key ('T', txid, CBUS_HASH_BYTES);
-            cbus_store_batch_delete (batch, key.bytes, key.size);
+            s_delete (batch, cbus_layout_hash_key (CBUS_LAYOUT_TX, txid));
             zhashx_insert (removed, txid, (void *) 1);
         }
-        s_key_t key = s_height_key (height);
-        cbus_store_batch_delete (batch, key.bytes, key.size);
+        s_delete (batch, cbus_layout_height_key (height));
     }
     //  Connect: the branch from the fork up, each transaction new to the
     //  chain that remains.
@@ -489,19 +444,13 @@ s_activate (cbus_chain_t *self, cbus_store_batch_t *batch, const uint8_t new_has
             }
             zhashx_insert (added, txid, (void *) 1);
             s_history_update (batch, cbus_block_tx (block, index), height, (uint32_t) index, true);
-            uint8_t value [S_WHERE_BYTES];
-            memcpy (value, hash, CBUS_HASH_BYTES);
-            value [32] = (uint8_t) (index >> 24);
-            value [33] = (uint8_t) (index >> 16);
-            value [34] = (uint8_t) (index >> 8);
-            value [35] = (uint8_t) index;
-            s_key_t key = s_key ('T', txid, CBUS_HASH_BYTES);
-            cbus_store_batch_put (batch, key.bytes, key.size, value, sizeof (value));
+            uint8_t value [CBUS_LAYOUT_WHERE_BYTES];
+            cbus_layout_where_encode (hash, (uint32_t) index, value);
+            s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_TX, txid), value, sizeof (value));
         }
-        s_key_t key = s_height_key (height);
-        cbus_store_batch_put (batch, key.bytes, key.size, hash, CBUS_HASH_BYTES);
+        s_put (batch, cbus_layout_height_key (height), hash, CBUS_HASH_BYTES);
     }
-    cbus_store_batch_put (batch, "S", 1, new_hash, CBUS_HASH_BYTES);
+    s_put (batch, cbus_layout_single_key (CBUS_LAYOUT_TIP), new_hash, CBUS_HASH_BYTES);
     zhashx_destroy (&removed);
     zhashx_destroy (&added);
     if (rc == 0)
@@ -510,6 +459,41 @@ failed:
     zlistx_purge (self->left);
     zlistx_purge (self->joined);
     return -1;
+}
+
+int
+cbus_chain_check_context (const cbus_header_t *header, const cbus_chain_entry_t *parent,
+                          uint64_t median_time_past, uint32_t bits, uint64_t now_ms,
+                          uint64_t max_future_ms, cbus_chain_entry_t *entry_out,
+                          cbus_code_t *code, char *reason)
+{
+    cbus_code_t ignored;
+    if (!code)
+        code = &ignored;
+    *code = CBUS_CODE_OK;
+    uint8_t work [CBUS_U256_BYTES];
+    if (header->bits != bits && (*code = CBUS_CODE_BAD_BITS))
+        return cbus_fail (reason, "Block target bits %08x are not the network's %08x",
+                          header->bits, bits);
+    if (!parent && (*code = CBUS_CODE_ORPHAN))
+        return cbus_fail (reason, "Block's previous hash is not a known block");
+    if (header->height != parent->height + 1 && (*code = CBUS_CODE_BAD_HEIGHT))
+        return cbus_fail (reason, "Block height %" PRIu64 " does not follow its parent's %" PRIu64,
+                          header->height, parent->height);
+    if (header->time_ms <= median_time_past && (*code = CBUS_CODE_BAD_TIME))
+        return cbus_fail (reason, "Block time %" PRIu64 " is not after the median of the last "
+                          "blocks (%" PRIu64 ")", header->time_ms, median_time_past);
+    if (header->time_ms > now_ms && header->time_ms - now_ms > max_future_ms
+    &&  (*code = CBUS_CODE_BAD_TIME))
+        return cbus_fail (reason, "Block time is too far in the future");
+    if (cbus_pow_work (header->bits, work) && (*code = CBUS_CODE_BAD_BITS))
+        return cbus_fail (reason, "Block target bits are invalid");
+    if (entry_out) {
+        entry_out->height = header->height;
+        entry_out->header = *header;
+        cbus_u256_add (parent->work, work, entry_out->work);
+    }
+    return 0;
 }
 
 cbus_chain_result_t
@@ -539,53 +523,20 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     if (cbus_block_check (block, code, reason))
         goto done;
     cbus_header_t *header = cbus_block_header (block);
-    if (header->bits != self->bits) {
-        *code = CBUS_CODE_BAD_BITS;
-        cbus_fail (reason, "Block target bits %08x are not the network's %08x", header->bits, self->bits);
+    cbus_chain_entry_t parent, new_entry;
+    bool known = cbus_chain_entry (self, header->prev_hash, &parent) == 0;
+    uint64_t median = known? s_median_time_past (self, header->prev_hash): 0;
+    if (cbus_chain_check_context (header, known? &parent: NULL, median, self->bits,
+                                  cbus_time_ms (), self->max_future_ms, &new_entry, code, reason))
         goto done;
-    }
-    cbus_chain_entry_t parent;
-    if (cbus_chain_entry (self, header->prev_hash, &parent)) {
-        *code = CBUS_CODE_ORPHAN;
-        cbus_fail (reason, "Block's previous hash is not a known block");
-        goto done;
-    }
-    if (header->height != parent.height + 1) {
-        *code = CBUS_CODE_BAD_HEIGHT;
-        cbus_fail (reason, "Block height %" PRIu64 " does not follow its parent's %" PRIu64,
-                header->height, parent.height);
-        goto done;
-    }
-    uint64_t median = s_median_time_past (self, header->prev_hash);
-    if (header->time_ms <= median) {
-        *code = CBUS_CODE_BAD_TIME;
-        cbus_fail (reason, "Block time %" PRIu64 " is not after the median of the last blocks (%" PRIu64 ")",
-                header->time_ms, median);
-        goto done;
-    }
-    if (header->time_ms > cbus_time_ms () + self->max_future_ms) {
-        *code = CBUS_CODE_BAD_TIME;
-        cbus_fail (reason, "Block time is too far in the future");
-        goto done;
-    }
-    cbus_chain_entry_t new_entry = { .height = header->height, .header = *header };
-    uint8_t work [CBUS_U256_BYTES];
-    if (cbus_pow_work (header->bits, work)) {
-        *code = CBUS_CODE_BAD_BITS;
-        cbus_fail (reason, "Block target bits are invalid");
-        goto done;
-    }
-    cbus_u256_add (parent.work, work, new_entry.work);
 
     //  The block and its index entry, whatever branch it is on.
     batch = cbus_store_batch_new ();
     cbus_block_encode (block, &bytes);
-    s_key_t key = s_key ('B', hash, CBUS_HASH_BYTES);
-    cbus_store_batch_put (batch, key.bytes, key.size, bytes.data, bytes.size);
-    uint8_t record [S_ENTRY_BYTES];
-    s_encode_entry (&new_entry, record);
-    key = s_key ('I', hash, CBUS_HASH_BYTES);
-    cbus_store_batch_put (batch, key.bytes, key.size, record, sizeof (record));
+    s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_BLOCK, hash), bytes.data, bytes.size);
+    uint8_t record [CBUS_LAYOUT_ENTRY_BYTES];
+    cbus_layout_entry_encode (&new_entry, record);
+    s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_ENTRY, hash), record, sizeof (record));
     //  Most work wins; on a tie the branch seen first stays.
     bool activate = cbus_u256_cmp (new_entry.work, self->tip_entry.work) > 0;
     if (activate && s_activate (self, batch, hash, &new_entry, &block, code, reason)) {
@@ -771,6 +722,34 @@ cbus_chain_test (bool verbose)
     assert (code == CBUS_CODE_BAD_TIME && strstr (reason, "future"));
     assert (cbus_chain_submit (chain, "junk", 4, hash, &code, reason) == CBUS_CHAIN_INVALID);
     assert (code == CBUS_CODE_MALFORMED);
+
+    //  The context rules on their own: each refusal with its code, and
+    //  the index entry of a header that passes.
+    cbus_chain_entry_t parent = { .height = 5 }, child;
+    parent.work [31] = 1;
+    cbus_header_t context = { .height = 6, .time_ms = 1000, .bits = 0x2000ffff };
+    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 1000, 0, &child,
+                                      &code, reason) == 0);
+    assert (code == CBUS_CODE_OK && child.height == 6 && child.header.time_ms == 1000);
+    uint8_t one_work [CBUS_U256_BYTES];
+    assert (cbus_pow_work (0x2000ffff, one_work) == 0);
+    assert (child.work [31] == (uint8_t) (one_work [31] + 1));
+    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000fffe, 1000, 0, NULL,
+                                      &code, reason) == -1 && code == CBUS_CODE_BAD_BITS);
+    assert (cbus_chain_check_context (&context, NULL, 999, 0x2000ffff, 1000, 0, NULL,
+                                      &code, reason) == -1 && code == CBUS_CODE_ORPHAN);
+    context.height = 7;
+    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 1000, 0, NULL,
+                                      &code, reason) == -1 && code == CBUS_CODE_BAD_HEIGHT);
+    context.height = 6;
+    assert (cbus_chain_check_context (&context, &parent, 1000, 0x2000ffff, 1000, 0, NULL,
+                                      &code, reason) == -1 && code == CBUS_CODE_BAD_TIME);
+    assert (strstr (reason, "median"));
+    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 998, 1, NULL,
+                                      &code, reason) == -1 && code == CBUS_CODE_BAD_TIME);
+    assert (strstr (reason, "future"));
+    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 0, UINT64_MAX, NULL,
+                                      NULL, reason) == 0);
 
     //  History: user "u" is in every transaction so far (1 + 2 + 3),
     //  newest first, paged with a cursor.

@@ -30,6 +30,7 @@ static const s_test_t s_tests [] = {
     { "cbus_caller", cbus_caller_test },
     { "cbus_config", cbus_config_test },
     { "cbus_store",  cbus_store_test },
+    { "cbus_layout", cbus_layout_test },
     { "cbus_chain",  cbus_chain_test },
 };
 

@@ -15,6 +15,7 @@ struct _cbus_store_t {
     leveldb_writeoptions_t *nosync;     //  OS buffers only
     char *path;                         //  For log lines
     char error [CBUS_REASON_MAX];       //  LevelDB's text of the last failure
+    cbus_store_fault_t fault;           //  And its kind
 };
 
 struct _cbus_store_batch_t {
@@ -34,15 +35,50 @@ s_check (cbus_store_t *self, char **error, const char *what)
 {
     if (!*error)
         return 0;
-    zsys_error ("leveldb %s failed path=%s error=%s", what, self->path, *error);
+    self->fault = cbus_store_fault_of (*error);
+    zsys_error ("leveldb %s failed path=%s fault=%s error=%s", what, self->path,
+                cbus_store_fault_name (self->fault), *error);
     snprintf (self->error, sizeof (self->error), "%s", *error);
     leveldb_free (*error);
     *error = NULL;
     return -1;
 }
 
+cbus_store_fault_t
+cbus_store_fault_of (const char *error)
+{
+    //  leveldb/status.cc writes "<kind>: <message>"; util/env_posix.cc
+    //  names a held lock "lock <path>/LOCK: <why>" (older releases give
+    //  strerror as the why, newer "already held by process").
+    if (!error || !*error)
+        return CBUS_STORE_OK;
+    if (strncmp (error, "Corruption: ", 12) == 0)
+        return CBUS_STORE_CORRUPT;
+    if (strncmp (error, "IO error: ", 10) == 0)
+        return strncmp (error + 10, "lock ", 5) == 0 ? CBUS_STORE_LOCKED: CBUS_STORE_IO;
+    return CBUS_STORE_OTHER;
+}
+
+const char *
+cbus_store_fault_name (cbus_store_fault_t fault)
+{
+    switch (fault) {
+        case CBUS_STORE_OK:      return "ok";
+        case CBUS_STORE_LOCKED:  return "locked";
+        case CBUS_STORE_CORRUPT: return "corrupt";
+        case CBUS_STORE_IO:      return "io";
+        default:                 return "other";
+    }
+}
+
 cbus_store_t *
 cbus_store_new (const char *path, size_t cache_mb, char *reason)
+{
+    return cbus_store_open (path, cache_mb, NULL, reason);
+}
+
+cbus_store_t *
+cbus_store_open (const char *path, size_t cache_mb, cbus_store_fault_t *fault, char *reason)
 {
     cbus_store_t *self = (cbus_store_t *) zmalloc (sizeof (cbus_store_t));
     self->path = strdup (path);
@@ -62,6 +98,8 @@ cbus_store_new (const char *path, size_t cache_mb, char *reason)
     self->nosync = leveldb_writeoptions_create ();
     char *error = NULL;
     self->db = leveldb_open (self->options, path, &error);
+    if (fault)
+        *fault = cbus_store_fault_of (error);
     if (error) {
         snprintf (reason, CBUS_REASON_MAX, "cannot open database %s: %s", path, error);
         s_check (self, &error, "open");
@@ -106,6 +144,12 @@ const char *
 cbus_store_error (cbus_store_t *self)
 {
     return self->error;
+}
+
+cbus_store_fault_t
+cbus_store_fault (cbus_store_t *self)
+{
+    return self->fault;
 }
 
 void
@@ -258,6 +302,10 @@ cbus_store_test (bool verbose)
     //  A second opener is refused while the first holds the lock.
     cbus_store_t *second = cbus_store_new (path, 8, reason);
     assert (second == NULL && strstr (reason, "cannot open"));
+    cbus_store_fault_t fault = CBUS_STORE_OK;
+    second = cbus_store_open (path, 8, &fault, reason);
+    assert (second == NULL && fault == CBUS_STORE_LOCKED);
+    assert (streq (cbus_store_fault_name (fault), "locked"));
 
     cbus_store_batch_t *batch = cbus_store_batch_new ();
     cbus_store_batch_put (batch, "a1", 2, "one", 3);
@@ -288,6 +336,7 @@ cbus_store_test (bool verbose)
     //  Running past the end is no error; nothing has failed yet.
     assert (cbus_store_iter_status (iter, reason) == 0);
     assert (streq (cbus_store_error (store), ""));
+    assert (cbus_store_fault (store) == CBUS_STORE_OK);
     cbus_store_iter_destroy (&iter);
     assert (cbus_store_get (store, "a1", 2, &value, &size) == 0 && value == NULL);
     cbus_store_batch_destroy (&batch);
@@ -300,6 +349,23 @@ cbus_store_test (bool verbose)
     assert (cbus_store_get (store, "b1", 2, &value, &size) == 0 && value && size == 5);
     cbus_store_free (value);
     cbus_store_destroy (&store);
+
+    //  A damaged CURRENT file (no newline) reads as corrupt, and so does
+    //  one naming a manifest that is not there.
+    char *current = zsys_sprintf ("%s/CURRENT", path);
+    FILE *file = fopen (current, "w");
+    assert (file && fputs ("MANIFEST-000009", file) >= 0 && fclose (file) == 0);
+    assert (cbus_store_open (path, 8, &fault, reason) == NULL && fault == CBUS_STORE_CORRUPT);
+    file = fopen (current, "w");
+    assert (file && fputs ("MANIFEST-999999\n", file) >= 0 && fclose (file) == 0);
+    assert (cbus_store_open (path, 8, &fault, reason) == NULL && fault == CBUS_STORE_CORRUPT);
+    zstr_free (&current);
+    assert (cbus_store_fault_of (NULL) == CBUS_STORE_OK);
+    assert (cbus_store_fault_of ("IO error: lock /x/LOCK: already held by process")
+            == CBUS_STORE_LOCKED);
+    assert (cbus_store_fault_of ("IO error: /x/000005.ldb: No space left on device")
+            == CBUS_STORE_IO);
+    assert (cbus_store_fault_of ("Invalid argument: /x: does not exist") == CBUS_STORE_OTHER);
     char *command = zsys_sprintf ("rm -rf %s", path);
     assert (system (command) == 0);
     zstr_free (&command);

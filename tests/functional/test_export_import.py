@@ -15,7 +15,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chainbus_node import (EASY_BITS, SANITIZER_MARKS, Node, NodeError, bin_dir,
-                           tx_body, wait_for)
+                           port_free, tx_body, wait_for)
 
 CLI_TIMEOUT = 60
 
@@ -133,6 +132,25 @@ def test_export_refuses_another_network_and_writes_nothing(made):
     assert r.returncode != 0
     assert "no chain" in one_line(r.stderr)
     assert not os.path.exists(out) and not os.path.exists(os.path.join(empty, "chain"))
+
+
+def test_export_names_a_node_whose_chainstore_does_not_answer(make_node):
+    #  A stopped chainstore does not answer PING but still holds the
+    #  store's lock: export says so (the store's "locked" fault, not its
+    #  wording) and writes nothing.
+    node = make_node()
+    out = os.path.join(node.data_dir, "frozen.json")
+    pid = node.signal_service("chainstore", signal.SIGSTOP)
+    try:
+        r = chainbus("export", "--data-dir", node.data_dir, "--pow-bits", EASY_BITS,
+                     "--json", out)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    line = one_line(r.stderr)
+    assert r.returncode != 0, line
+    assert line.startswith("chainbus export: ") and "lock" in line, line
+    assert line.endswith("(a node holds it but its chainstore does not answer)"), line
+    assert not [f for f in os.listdir(node.data_dir) if f.startswith("frozen.json")]
 
 
 def test_import_then_a_node_serves_the_same_chain(made, make_node):
@@ -272,15 +290,6 @@ def test_import_refuses_files_that_are_not_chains(made, content):
 
 
 # ---------------------------------------------------------------- chainbus net
-
-def port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
 
 def free_base_port(nodes):
     """A base port whose HTTP ports, peer ports (+1000) and directory ports

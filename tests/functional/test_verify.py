@@ -24,6 +24,7 @@ patch the store's files in place: the log's record format and CRC-32C are
 small enough to write here (leveldb/doc/log_format.md).
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -193,12 +194,24 @@ def made():
         #  The chain store is all verify reads (run/ holds dead sockets).
         pristine = os.path.join(root, "pristine")
         shutil.copytree(os.path.join(node.data_dir, "chain"), os.path.join(pristine, "chain"))
+        #  And one that nothing opens: its log holds every record written.
+        unopened = os.path.join(root, "unopened")
+        shutil.copytree(pristine, unopened)
         yield {"root": root, "pristine": pristine, "chain": chain, "txids": txids,
-               "where": where, "running": running}
+               "where": where, "running": running, "unopened": unopened}
     finally:
         node.close()
         if os.environ.get("CHAINBUS_KEEP_TMP") != "1":
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def unopened(made, request):
+    """A copy of the stopped node's folder as it left it: every record in
+    LevelDB's log (an open moves them into a table file)."""
+    path = os.path.join(made["root"], re.sub(r"\W", "_", request.node.name))
+    shutil.copytree(made["unopened"], path)
+    return path
 
 
 @pytest.fixture
@@ -310,3 +323,147 @@ def test_refusals(made):
     #  Not a flag of the configuration, an extra argument.
     code, out, err = verify(made["pristine"], "--pow-bits", EASY_BITS, "extra")
     assert code == 2 and "unexpected argument 'extra'" in err, err
+
+
+# ----------------------------------- a block written behind the node's back
+
+def read_varint(raw, pos):
+    value = shift = 0
+    while True:
+        byte = raw[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def write_varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def parse_batch(rep):
+    """(sequence, {key: value}) of a LevelDB write batch (db/write_batch.cc):
+    sequence, count, then each put (1, key, value) or delete (0, key)."""
+    sequence, count = struct.unpack_from("<QI", rep, 0)
+    pos, puts = 12, {}
+    for _ in range(count):
+        kind = rep[pos]
+        size, pos = read_varint(rep, pos + 1)
+        key = bytes(rep[pos:pos + size])
+        pos += size
+        if kind == 1:
+            size, pos = read_varint(rep, pos)
+            puts[key] = bytes(rep[pos:pos + size])
+            pos += size
+    return sequence, count, puts
+
+
+def log_batches(raw):
+    """The write batches of a log, joining records cut at block ends
+    (types: 1 full, 2 first, 3 middle, 4 last)."""
+    payload = b""
+    for pos, length, kind in log_records(raw):
+        data = bytes(raw[pos + 7:pos + 7 + length])
+        payload = data if kind in (1, 2) else payload + data
+        if kind in (1, 4):
+            yield parse_batch(payload)
+
+
+def append_batch(path, puts):
+    """Append one write batch of puts to a LevelDB log, as LevelDB writes
+    one: numbered after the last, cut into records at 32 KiB blocks."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    last = max(sequence + count - 1 for sequence, count, _ in log_batches(raw))
+    rep = struct.pack("<QI", last + 1, len(puts))
+    for key, value in puts.items():
+        rep += b"\x01" + write_varint(len(key)) + key + write_varint(len(value)) + value
+    out, pos, first = bytearray(), len(raw), True
+    while rep or first:
+        left = LOG_BLOCK - pos % LOG_BLOCK
+        if left < 7:
+            out += b"\0" * left
+            pos += left
+            continue
+        chunk, rep = rep[:left - 7], rep[left - 7:]
+        kind = (1 if not rep else 2) if first else (4 if not rep else 3)
+        out += struct.pack("<IHB", masked_crc(bytes([kind]) + chunk), len(chunk), kind) + chunk
+        pos += 7 + len(chunk)
+        first = False
+    with open(path, "ab") as f:
+        f.write(out)
+
+
+def sha256d(data):
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+def mine_header(height, prev, time_ms, bits):
+    """A 124-byte header (docs/architecture.md: little-endian fields, 24
+    reserved zero bytes) of an empty block, mined to its target."""
+    exponent, mantissa = bits >> 24, bits & 0xFFFFFF
+    target = mantissa << (8 * (exponent - 3))
+    for nonce in range(1 << 20):
+        header = (struct.pack("<IQ", 1, height) + prev + b"\0" * 32
+                  + struct.pack("<QIIQ", time_ms, bits, 0, nonce) + b"\0" * 24)
+        if int.from_bytes(sha256d(header), "big") <= target:
+            return header
+    raise AssertionError("no nonce meets the target")
+
+
+def append_block(data_dir, made, time_ms):
+    """Write an empty block on the tip straight into the chain store's log,
+    with every record the chainstore writes for one (block, index entry,
+    height, tip), whatever its time. Returns its hash."""
+    logs = store_files(data_dir, ".log")
+    assert len(logs) == 1, logs
+    with open(logs[0], "rb") as f:
+        puts = {}
+        for _, _, batch in log_batches(f.read()):
+            puts.update(batch)
+    tip = bytes.fromhex(made["chain"][-1]["hash"])
+    genesis = bytes.fromhex(made["chain"][0]["hash"])
+    tip_entry, genesis_entry = puts[b"I" + tip], puts[b"I" + genesis]
+    height = struct.unpack_from(">Q", tip_entry, 0)[0] + 1
+    bits = int(EASY_BITS, 16)
+    header = mine_header(height, tip, time_ms, bits)
+    block_hash = sha256d(header)
+    #  Every block has the genesis block's work (one target).
+    work = int.from_bytes(tip_entry[8:40], "big") + int.from_bytes(genesis_entry[8:40], "big")
+    append_batch(logs[0], {
+        b"B" + block_hash: msgpack.packb({"header": header, "txs": []}, use_bin_type=True),
+        b"I" + block_hash: struct.pack(">Q", height) + work.to_bytes(32, "big") + header,
+        b"H" + struct.pack(">Q", height): block_hash,
+        b"S": block_hash,
+    })
+    return block_hash.hex()
+
+
+def test_a_block_written_by_hand_that_keeps_the_rules_is_sound(made, unopened):
+    #  The test's own writer first: a block the chainstore would take.
+    tip_time = made["chain"][-1]["timestamp"]
+    block = append_block(unopened, made, int(round(tip_time * 1000)) + 1)
+    code, out, err = verify(unopened, "--pow-bits", EASY_BITS)
+    assert code == 0, (out, err)
+    assert out == ["chain sound: 6 blocks, 6 transactions, 1 signed, 9 user and 9 key history "
+                   "entries, tip %s (height 5)" % block], out
+
+
+@pytest.mark.parametrize("when, problem", [
+    ("before", r"time 1 is not after the median of the last blocks \(\d+\)"),
+    ("future", r"time is too far in the future"),
+], ids=["before", "future"])
+def test_a_block_that_breaks_the_context_rules_is_named(made, unopened, when, problem):
+    #  The chainstore's own rules (cbus_chain_check_context), in its words.
+    time_ms = 1 if when == "before" else int(time.time() * 1000) + 10 * 86400 * 1000
+    block = append_block(unopened, made, time_ms)
+    code, out, err = verify(unopened, "--pow-bits", EASY_BITS)
+    assert code == 1, (out, err)
+    assert len(out) == 2 and re.fullmatch(r"block 5 \(%s\): %s" % (block, problem), out[0]), out
+    assert out[1] == "chain NOT sound: 1 problem (6 blocks, 6 transactions checked)", out

@@ -405,6 +405,8 @@ def test_tx_send_and_get(node, wallets):
 
     line = fails("tx", "get", "ab" * 32, "--node", node.url)
     assert "404" in line and "Transaction not found" in line
+    #  With the code of the error (its body's, or the status's usual one).
+    assert "404 not_found: Transaction not found" in line, line
     assert "64 hex digits" in fails("tx", "get", "xyz", "--node", node.url)
 
 
@@ -422,6 +424,7 @@ def test_strict_node_takes_the_wallet_and_refuses_in_one_line(make_node, wallets
                          "--node", strict.url)) == {"n": 2}
     line = fails(*send, "--data", json.dumps({"big": "x" * 4000}))
     assert "413" in line and "Body too large" in line, line
+    assert "413 too_large: " in line, line
     r = strict.post("/transactions/new", {k: v for k, v in sign(alice, bob, 3)[1].items()
                                           if k != "signature"})
     assert r.status_code == 400, r.text
