@@ -168,7 +168,7 @@ void
 void
     cbus_gw_request_suspend (cbus_gw_request_t *request);
 
-//  Answer {"message": text} with this HTTP status (code: what it is).
+//  Answer {"message": text, "code": name} with this HTTP status.
 void
     cbus_gw_answer_error (cbus_gw_request_t *request, unsigned int status,
                           cbus_code_t code, const char *format, ...)

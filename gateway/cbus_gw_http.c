@@ -17,6 +17,7 @@
     client went away (cbus_gw_completed) cancels its calls first, so that
     a late reply never touches a freed connection.
 
+    Every error answer is {"message": <sentence>, "code": <cbus_code name>}.
     =========================================================================
 */
 #include "cbus_gw.h"
@@ -94,8 +95,7 @@ s_answer_text (cbus_gw_request_t *request, unsigned int status, cbus_code_t code
     request->status = status;
     cbus_buf_reset (&request->out);
     cbus_json_write_message (&request->out, request->message);
-    (void) code;                //  Not on the wire yet
-    cbus_buf_puts (&request->out, "}");
+    cbus_buf_printf (&request->out, ", \"code\": \"%s\"}", cbus_code_name (code));
 }
 
 void
