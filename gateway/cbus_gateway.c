@@ -24,7 +24,7 @@
 //  Sources silent this long are forgotten by the heartbeat table.
 #define S_HEARTBEAT_FORGET_MS (10 * 60 * 1000)
 //  Longest wait between two looks at expired calls.
-#define S_SWEEP_MAX_MS      100
+#define S_SWEEP_MAX_MS      50
 //  Seconds an idle keep-alive connection is kept open.
 #define S_IDLE_TIMEOUT_S    60
 

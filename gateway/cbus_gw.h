@@ -36,6 +36,10 @@ enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES }
 #define CBUS_GW_MAX_CALLS   4
 //  Longest URL path we keep; longer ones match no route.
 #define CBUS_GW_PATH_MAX    1024
+//  How long GET /status waits for each service (capped by
+//  gateway/request_timeout_ms): a frozen service is reported down within
+//  this, so that the route answers well within a second (docs/api.md).
+#define CBUS_GW_STATUS_TIMEOUT_MS 500
 
 typedef struct _cbus_gateway_t cbus_gateway_t;
 typedef struct _cbus_gw_request_t cbus_gw_request_t;

@@ -2,7 +2,10 @@
     cbus_gw_status - the gateway's status routes and the dashboard
 
     GET /status asks the chainstore, the mempool and peersync at once and
-    says what it knows. GET /node/info is peersync's identity of
+    says what it knows, each service being given CBUS_GW_STATUS_TIMEOUT_MS
+    (not the request timeout): a service that is frozen or overloaded is
+    reported down, and the answer comes within about half a second
+    whatever the services do. GET /node/info is peersync's identity of
     this node. Paths that are no API route are the dashboard's files.
     docs/api.md has the answers.
     =========================================================================
@@ -187,12 +190,13 @@ s_on_status_peers (const cbus_call_t *call, cbus_reply_t *reply)
     s_status_settle (call, reply);
 }
 
-//  Ask the three services at once.
+//  Ask the three services at once, each for at most the status timeout.
 static void
 s_status_start (cbus_gw_request_t *request)
 {
     cbus_gateway_t *self = request->gateway;
-    int64_t timeout_ms = self->request_timeout_ms;
+    int64_t timeout_ms = self->request_timeout_ms < CBUS_GW_STATUS_TIMEOUT_MS
+                       ? self->request_timeout_ms : CBUS_GW_STATUS_TIMEOUT_MS;
     s_status_t *info = (s_status_t *) zmalloc (sizeof (s_status_t));
     info->left = 3;
     request->state = info;
