@@ -42,6 +42,7 @@ def bearer(token):
 def assert_refused(r):
     assert r.status_code == 401, r.text
     assert "admin token" in r.json()["message"]
+    assert r.json()["code"] == "unauthorized", r.text
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
 
 

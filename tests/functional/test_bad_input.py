@@ -3,6 +3,7 @@ or hangs any process; a service that does not answer gives 503 with its
 name."""
 
 import json
+import re
 import signal
 import socket
 import time
@@ -36,6 +37,8 @@ def assert_json_error(r, code):
     assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
     j = r.json()
     assert isinstance(j["message"], str) and j["message"], j
+    #  Every error names its code too (docs/api.md, Error codes).
+    assert isinstance(j.get("code"), str) and re.fullmatch(r"[a-z_]+", j["code"]), j
     return j["message"]
 
 
@@ -246,6 +249,7 @@ def test_stopped_mempool_is_503_then_recovers(make_node):
         r = node.post("/transactions/new", tx_body("while-stopped"))
         message = assert_json_error(r, 503)
         assert "mempool" in message, message
+        assert r.json()["code"] == "unavailable", r.text
         assert time.monotonic() - started < 10
         #  /status still answers and says who is down.
         status = node.get("/status", timeout=30)
@@ -267,8 +271,10 @@ def test_stopped_chainstore_is_503(make_node):
     node.signal_service("chainstore", signal.SIGSTOP)
     try:
         for path in ("/chain", "/blocks/0", "/transactions/" + "11" * 32):
-            message = assert_json_error(node.get(path), 503)
+            r = node.get(path)
+            message = assert_json_error(r, 503)
             assert "chainstore" in message, (path, message)
+            assert r.json()["code"] == "unavailable", (path, r.text)
         deadline = time.monotonic() + 20
         while True:
             status = node.get("/status").json()

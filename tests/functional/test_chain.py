@@ -90,10 +90,12 @@ def test_block_not_found(node):
         r = node.get("/blocks/" + key)
         assert r.status_code == 404, (key, r.status_code, r.text)
         assert isinstance(r.json()["message"], str)
+        assert r.json()["code"] == "not_found", r.text
     for key in ("-1", "xyz", "12abc", "ab" * 31, "zz" * 32, "1" * 40):
         r = node.get("/blocks/" + key)
         assert r.status_code in (400, 404), (key, r.status_code, r.text)
         assert isinstance(r.json()["message"], str)
+        assert r.json()["code"] == ("invalid" if r.status_code == 400 else "not_found"), r.text
     node.assert_no_crash()
 
 

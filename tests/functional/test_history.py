@@ -93,6 +93,7 @@ def test_history_bad_queries(node, query, reason):
     r = node.get("/transactions", params=query)
     assert r.status_code == 400, r.text
     assert reason in r.json()["message"]
+    assert r.json()["code"] == "invalid", r.text
 
 
 def test_history_follows_a_reorganisation(make_node):

@@ -65,6 +65,8 @@ def test_register_refuses_bad_addresses_and_adds_nothing(node, bad):
     r = register(node, ["127.0.0.1:5202", bad])
     assert r.status_code == 400, (bad, r.status_code, r.text)
     assert isinstance(r.json()["message"], str)
+    #  peersync's refusal, its code passed through.
+    assert r.json()["code"] == "invalid", r.text
     after = register(node, ["127.0.0.1:5201"]).json()["total_nodes"]
     assert sorted(after) == sorted(before)
     assert not any("5202" in p for p in after)
@@ -80,6 +82,7 @@ def test_register_refuses_bad_bodies(node, body):
         node.post("/nodes/register", data=b"null", headers={"Content-Type": "application/json"})
     assert r.status_code == 400, (body, r.status_code, r.text)
     assert isinstance(r.json()["message"], str)
+    assert r.json()["code"] == "bad_json", r.text
     node.assert_no_crash()
 
 

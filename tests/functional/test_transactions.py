@@ -170,6 +170,7 @@ def test_unknown_txid_is_404(node):
     r = node.tx("00" * 32)
     assert r.status_code == 404, r.text
     assert "message" in r.json()
+    assert r.json()["code"] == "not_found", r.text
 
 
 #  With batch_max 3 the mempool keeps stopping its intake (three taken in

@@ -1,0 +1,270 @@
+/*  =========================================================================
+    cbus_gw_status - the gateway's status routes and the dashboard
+
+    GET /status asks the chainstore, the mempool and peersync at once and
+    says what it knows, each service being given CBUS_GW_STATUS_TIMEOUT_MS
+    (not the request timeout): a service that is frozen or overloaded is
+    reported down, and the answer comes within about half a second
+    whatever the services do. GET /node/info is peersync's identity of
+    this node. Paths that are no API route are the dashboard's files.
+    docs/api.md has the answers.
+    =========================================================================
+*/
+#include "cbus_gw.h"
+
+//  What GET /status has gathered so far.
+typedef struct {
+    int left;                       //  Replies still expected
+    bool up [CBUS_GW_SERVICES];     //  The service answered at all
+    bool ok [CBUS_GW_SERVICES];     //  ... and answered OK
+    char network [64];              //  From TIP, or the configuration
+    uint64_t height;                //  TIP
+    uint8_t tip [CBUS_HASH_BYTES];
+    uint8_t work [CBUS_HASH_BYTES];
+    uint64_t pool_size;             //  MEMPOOL.INFO
+    uint64_t pool_bytes;
+    uint64_t peers;                 //  PEER.LIST: peers, a redundant link not counted
+    uint64_t linked;                //  ... of them linked
+    char sync [512];                //  ... its "sync" object as JSON
+} s_status_t;
+
+//  --------------------------------------------------------------------------
+//  GET /status
+
+//  One service's entry under "services".
+static void
+s_write_service (cbus_buf_t *out, const char *name, bool up, uint64_t last_seen)
+{
+    cbus_buf_printf (out, "\"%s\": {\"up\": %s, \"last_seen_ms\": ", name, up ? "true" : "false");
+    if (last_seen)
+        cbus_buf_printf (out, "%" PRIu64 "}", last_seen);
+    else
+        cbus_buf_puts (out, "null}");
+}
+
+//  The values of the answer, each null when its service did not tell.
+static void
+s_write_values (cbus_buf_t *out, s_status_t *info)
+{
+    if (info->ok [CBUS_GW_CHAINSTORE]) {
+        cbus_buf_printf (out, ", \"height\": %" PRIu64 ", \"tip\": ", info->height);
+        cbus_gw_write_hex (out, info->tip);
+        cbus_buf_puts (out, ", \"work\": ");
+        cbus_gw_write_hex (out, info->work);
+    }
+    else
+        cbus_buf_puts (out, ", \"height\": null, \"tip\": null, \"work\": null");
+    if (info->ok [CBUS_GW_MEMPOOL])
+        cbus_buf_printf (out, ", \"mempool\": {\"size\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+                         info->pool_size, info->pool_bytes);
+    else
+        cbus_buf_puts (out, ", \"mempool\": null");
+    if (info->ok [CBUS_GW_PEERSYNC])
+        cbus_buf_printf (out, ", \"peers\": %" PRIu64 ", \"peers_linked\": %" PRIu64 ", \"sync\": %s",
+                         info->peers, info->linked, *info->sync ? info->sync : "null");
+    else
+        cbus_buf_puts (out, ", \"peers\": null, \"peers_linked\": null, \"sync\": null");
+}
+
+static void
+s_status_finish (cbus_gw_request_t *request)
+{
+    cbus_gateway_t *self = request->gateway;
+    s_status_t *info = (s_status_t *) request->state;
+    int64_t now = cbus_mono_ms ();
+    bool bus_up = cbus_heartbeats_any_alive (self->heartbeats, now);
+    bool all_ok = bus_up;
+    for (int service = 0; service < CBUS_GW_SERVICES; service++)
+        all_ok = all_ok && info->ok [service];
+
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    cbus_buf_printf (out, "{\"ok\": %s, \"network\": ", all_ok ? "true" : "false");
+    if (!*info->network)
+        snprintf (info->network, sizeof (info->network), "%s",
+                  cbus_config_str (self->config, "node/network"));
+    cbus_json_write_string (out, info->network, strlen (info->network));
+    s_write_values (out, info);
+
+    cbus_buf_puts (out, ", \"services\": {");
+    s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats));
+    for (int service = 0; service < CBUS_GW_SERVICES; service++) {
+        cbus_buf_puts (out, ", ");
+        const char *name = cbus_gw_service_name (service);
+        s_write_service (out, name, info->up [service],
+                         cbus_heartbeats_last_seen (self->heartbeats, name));
+    }
+    cbus_buf_puts (out, ", ");
+    s_write_service (out, "gateway", true, cbus_heartbeats_last_seen (self->heartbeats, "gateway"));
+    cbus_buf_puts (out, ", \"miners\": ");
+    cbus_heartbeats_write_alive (self->heartbeats, "miner", now, out);
+    cbus_buf_puts (out, "}}");
+    request->status = MHD_HTTP_OK;
+}
+
+//  A service's reply (or none) is in: note whether it answered at all.
+//  Returns the reply's map when the service answered OK, else NULL.
+static const msgpack_object *
+s_status_reply (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    s_status_t *info = (s_status_t *) request->state;
+    //  A local reply (no body) means that the service did not answer.
+    info->up [call->service] = reply->body != NULL;
+    return cbus_reply_ok (reply) ? cbus_reply_map (reply) : NULL;
+}
+
+//  A service's part is noted: answer after the last.
+static void
+s_status_settle (const cbus_call_t *call, const cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    s_status_t *info = (s_status_t *) request->state;
+    if (!info->ok [call->service] && request->gateway->verbose)
+        zsys_debug ("status: service=%s not ok: %s", cbus_gw_service_name (call->service),
+                    cbus_reply_ok (reply) ? "reply lacks fields" : reply->reason);
+    if (--info->left == 0)
+        s_status_finish (request);
+}
+
+static void
+s_on_status_tip (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    s_status_t *info = (s_status_t *) ((cbus_gw_request_t *) call->owner)->state;
+    const msgpack_object *map = s_status_reply (call, reply);
+    const char *network;
+    size_t size;
+    if (map) {
+        info->ok [call->service] = cbus_msg_get_u64 (map, "height", &info->height) == 0
+                                && cbus_msg_get_hash (map, "hash", info->tip) == 0
+                                && cbus_msg_get_hash (map, "work", info->work) == 0;
+        if (cbus_msg_get_str (map, "network", &network, &size) == 0
+        &&  size < sizeof (info->network) && cbus_utf8_valid (network, size)) {
+            memcpy (info->network, network, size);
+            info->network [size] = 0;
+        }
+    }
+    s_status_settle (call, reply);
+}
+
+static void
+s_on_status_pool (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    s_status_t *info = (s_status_t *) ((cbus_gw_request_t *) call->owner)->state;
+    const msgpack_object *map = s_status_reply (call, reply);
+    if (map)
+        info->ok [call->service] = cbus_msg_get_u64 (map, "size", &info->pool_size) == 0
+                                && cbus_msg_get_u64 (map, "bytes", &info->pool_bytes) == 0;
+    s_status_settle (call, reply);
+}
+
+static void
+s_on_status_peers (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    s_status_t *info = (s_status_t *) ((cbus_gw_request_t *) call->owner)->state;
+    const msgpack_object *map = s_status_reply (call, reply);
+    const msgpack_object *peers = map ? cbus_msg_get (map, "peers") : NULL;
+    info->ok [call->service] = peers && peers->type == MSGPACK_OBJECT_ARRAY;
+    if (info->ok [call->service]) {
+        //  A redundant link (a node linked both ways) counts once.
+        for (uint32_t index = 0; index < peers->via.array.size; index++) {
+            const msgpack_object *peer = &peers->via.array.ptr [index];
+            const char *state;
+            size_t state_size;
+            bool redundant = false;
+            cbus_msg_get_bool (peer, "redundant", &redundant);
+            if (redundant)
+                continue;
+            info->peers++;
+            if (cbus_msg_get_str (peer, "state", &state, &state_size) == 0
+            &&  state_size == 6 && memcmp (state, "linked", 6) == 0)
+                info->linked++;
+        }
+        const msgpack_object *sync = cbus_msg_get (map, "sync");
+        cbus_buf_t text = {0};
+        if (sync && sync->type == MSGPACK_OBJECT_MAP && cbus_json_write (&text, sync) == 0
+        &&  text.size < sizeof (info->sync))
+            memcpy (info->sync, text.data, text.size + 1);
+        cbus_buf_free (&text);
+    }
+    s_status_settle (call, reply);
+}
+
+//  Ask the three services at once, each for at most the status timeout.
+static void
+s_status_start (cbus_gw_request_t *request)
+{
+    cbus_gateway_t *self = request->gateway;
+    int64_t timeout_ms = self->request_timeout_ms < CBUS_GW_STATUS_TIMEOUT_MS
+                       ? self->request_timeout_ms : CBUS_GW_STATUS_TIMEOUT_MS;
+    s_status_t *info = (s_status_t *) zmalloc (sizeof (s_status_t));
+    info->left = 3;
+    request->state = info;
+    request->state_free = free;
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TIP, NULL, 0, timeout_ms,
+                  s_on_status_tip, NULL);
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_MEMPOOL_INFO, NULL, 0, timeout_ms,
+                  s_on_status_pool, NULL);
+    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_PEER_LIST, NULL, 0, timeout_ms,
+                  s_on_status_peers, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  GET /node/info: who this node is to its peers (network, genesis,
+//  peer endpoint, public key); a peer registering us by URL asks it.
+
+static void
+s_on_node_info (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (!cbus_reply_ok (reply)) {
+        cbus_gw_answer_failure (request, call, reply);
+        return;
+    }
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    //  The reply's fields as they are; the genesis hash comes out as hex.
+    if (cbus_json_write (out, cbus_reply_map (reply))) {
+        cbus_gw_answer_bad_reply (request, call, "node info that does not decode");
+        return;
+    }
+    request->status = MHD_HTTP_OK;
+}
+
+static void
+s_node_info_start (cbus_gw_request_t *request)
+{
+    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_NODE_INFO, NULL, 0,
+                  request->gateway->request_timeout_ms, s_on_node_info, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  The dashboard's files
+
+void
+cbus_gw_www_answer (cbus_gw_request_t *request)
+{
+    cbus_gateway_t *self = request->gateway;
+    if (streq (request->method, "GET") || streq (request->method, "HEAD")) {
+        request->file_fd = cbus_www_open (self->www, request->path, &request->file_size,
+                                          &request->file_type);
+        if (request->file_fd >= 0)
+            request->status = MHD_HTTP_OK;
+        else
+            cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Not found");
+    }
+    else
+    if (streq (request->path, "/")) {
+        request->allow = "GET, HEAD";
+        cbus_gw_answer_error (request, MHD_HTTP_METHOD_NOT_ALLOWED, CBUS_CODE_METHOD,
+                              "Method not allowed");
+    }
+    else
+        cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Not found");
+}
+
+const cbus_gw_route_t cbus_gw_status_routes [] = {
+    { "/status",    "GET", false, false, s_status_start },
+    { "/node/info", "GET", false, false, s_node_info_start },
+    { NULL }
+};

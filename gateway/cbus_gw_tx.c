@@ -1,0 +1,296 @@
+/*  =========================================================================
+    cbus_gw_tx - the gateway's transaction routes
+
+    POST /transactions/new submits to the mempool; GET /transactions/<txid>
+    asks the mempool, then the chainstore; GET /transactions?user=|key=
+    pages through the chainstore's history index. docs/api.md has the
+    answers.
+    =========================================================================
+*/
+#include "cbus_gw.h"
+
+//  --------------------------------------------------------------------------
+//  POST /transactions/new
+
+static void
+s_on_tx_submit (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (!cbus_reply_ok (reply)) {
+        cbus_gw_answer_failure (request, call, reply);
+        return;
+    }
+    const msgpack_object *map = cbus_reply_map (reply);
+    uint64_t height;
+    if (cbus_msg_get_u64 (map, "height", &height)) {
+        cbus_gw_answer_bad_reply (request, call, "a reply without a height");
+        return;
+    }
+    bool duplicate = false, confirmed = false;
+    cbus_msg_get_bool (map, "duplicate", &duplicate);
+    cbus_msg_get_bool (map, "confirmed", &confirmed);
+    cbus_msg_get_hash (map, "txid", request->key);
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    if (confirmed) {
+        request->status = MHD_HTTP_OK;
+        cbus_json_write_message (out, "Transaction is already in the chain");
+    }
+    else {
+        request->status = duplicate ? MHD_HTTP_OK : MHD_HTTP_CREATED;
+        char message [64];
+        snprintf (message, sizeof (message), "Transaction will be added to Block %" PRIu64, height);
+        cbus_json_write_message (out, message);
+    }
+    cbus_buf_puts (out, ", \"txid\": ");
+    cbus_gw_write_hex (out, request->key);
+    if (duplicate || confirmed)
+        cbus_buf_puts (out, ", \"duplicate\": true");
+    if (confirmed)
+        cbus_buf_puts (out, ", \"confirmed\": true");
+    cbus_buf_puts (out, "}");
+}
+
+//  The body must be JSON (else bad_json) and an object (else bad_json:
+//  the wrong shape); what the transaction rules refuse is bad_tx.
+static void
+s_tx_submit_start (cbus_gw_request_t *request)
+{
+    char reason [CBUS_REASON_MAX];
+    json_t *value = cbus_json_parse (request->body.data, request->body.size, reason);
+    cbus_buf_free (&request->body);
+    if (!value) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_BAD_JSON, "%s", reason);
+        return;
+    }
+    cbus_tx_t *tx = cbus_tx_new_from_json (value, cbus_time_us (), reason);
+    cbus_code_t code = json_is_object (value) ? CBUS_CODE_BAD_TX : CBUS_CODE_BAD_JSON;
+    json_decref (value);
+    if (!tx) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, code, "%s", reason);
+        return;
+    }
+    memcpy (request->key, cbus_tx_id (tx), CBUS_HASH_BYTES);
+    size_t size;
+    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_pack_kv_bin (&pk, "tx", bytes, size);
+    cbus_tx_destroy (&tx);
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_SUBMIT, body.data, body.size,
+                  request->gateway->request_timeout_ms, s_on_tx_submit, NULL);
+    cbus_buf_free (&body);
+}
+
+//  --------------------------------------------------------------------------
+//  GET /transactions/<txid>: pending in the mempool, else in the chain.
+
+static void
+s_on_tx_get_chain (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (cbus_gw_reply_is (reply, CBUS_STATUS_NOTFOUND)) {
+        //  Not in the chain: the mempool's failure, if it had one, says
+        //  more than "not found" does.
+        if (request->state)
+            cbus_gw_answer_kept (request, (cbus_gw_failure_t *) request->state);
+        else
+            cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND,
+                                  "Transaction not found");
+        return;
+    }
+    if (!cbus_reply_ok (reply)) {
+        cbus_gw_answer_failure (request, call, reply);
+        return;
+    }
+    const msgpack_object *map = cbus_reply_map (reply);
+    const uint8_t *tx;
+    size_t size;
+    uint8_t block_hash [CBUS_HASH_BYTES];
+    uint64_t height, confirmations;
+    if (cbus_msg_get_bin (map, "tx", &tx, &size)
+    ||  cbus_msg_get_hash (map, "block_hash", block_hash)
+    ||  cbus_msg_get_u64 (map, "height", &height)
+    ||  cbus_msg_get_u64 (map, "confirmations", &confirmations)) {
+        cbus_gw_answer_bad_reply (request, call, "an incomplete transaction record");
+        return;
+    }
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    cbus_buf_printf (out, "{\"status\": \"confirmed\", \"block_height\": %" PRIu64
+                     ", \"block_hash\": ", height);
+    cbus_gw_write_hex (out, block_hash);
+    cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 ", \"transaction\": ", confirmations);
+    if (cbus_tx_bytes_to_json (tx, size, out)) {
+        cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode");
+        return;
+    }
+    cbus_buf_puts (out, "}");
+    request->status = MHD_HTTP_OK;
+}
+
+static void
+s_on_tx_get_pool (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (cbus_reply_ok (reply)) {
+        const uint8_t *tx;
+        size_t size;
+        cbus_buf_t *out = &request->out;
+        cbus_buf_reset (out);
+        cbus_buf_puts (out, "{\"status\": \"pending\", \"transaction\": ");
+        if (cbus_msg_get_bin (cbus_reply_map (reply), "tx", &tx, &size)
+        ||  cbus_tx_bytes_to_json (tx, size, out)) {
+            cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode");
+            return;
+        }
+        cbus_buf_puts (out, "}");
+        request->status = MHD_HTTP_OK;
+        return;
+    }
+    //  Not pending (or the mempool cannot say): the chain may know it.
+    if (!cbus_gw_reply_is (reply, CBUS_STATUS_NOTFOUND)) {
+        cbus_gw_failure_t *failure = (cbus_gw_failure_t *) zmalloc (sizeof (cbus_gw_failure_t));
+        cbus_gw_failure_of (call, reply, failure);
+        request->state = failure;
+        request->state_free = free;
+    }
+    cbus_buf_t body = {0};
+    cbus_gw_pack_kv_hash (&body, "txid", request->key);
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TX_GET, body.data, body.size,
+                  request->gateway->request_timeout_ms, s_on_tx_get_chain, NULL);
+    cbus_buf_free (&body);
+}
+
+static void
+s_tx_get_start (cbus_gw_request_t *request)
+{
+    const char *id = request->path + strlen ("/transactions/");
+    if (cbus_hex_decode (id, request->key, CBUS_HASH_BYTES)) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "Bad transaction id: expected 64 hex digits");
+        return;
+    }
+    cbus_buf_t body = {0};
+    cbus_gw_pack_kv_hash (&body, "txid", request->key);
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_GET, body.data, body.size,
+                  request->gateway->request_timeout_ms, s_on_tx_get_pool, NULL);
+    cbus_buf_free (&body);
+}
+
+//  --------------------------------------------------------------------------
+//  GET /transactions?user=NAME or ?key=KEY [&limit=N] [&before=H:I]:
+//  confirmed history, newest first, a page at a time from the
+//  chainstore's index; "next" is the cursor of the following page.
+
+//  Write one history entry. Returns 0, or -1 if it does not decode (and
+//  then the answer is a 502).
+static int
+s_write_history_item (cbus_gw_request_t *request, const cbus_call_t *call,
+                      const msgpack_object *item, bool first)
+{
+    cbus_buf_t *out = &request->out;
+    const uint8_t *tx;
+    size_t size;
+    uint8_t block_hash [CBUS_HASH_BYTES];
+    uint64_t height, position, confirmations;
+    if (cbus_msg_get_bin (item, "tx", &tx, &size) || cbus_msg_get_hash (item, "block_hash", block_hash)
+    ||  cbus_msg_get_u64 (item, "height", &height) || cbus_msg_get_u64 (item, "index", &position)
+    ||  cbus_msg_get_u64 (item, "confirmations", &confirmations)) {
+        cbus_gw_answer_bad_reply (request, call, "an incomplete history entry");
+        return -1;
+    }
+    cbus_buf_printf (out, "%s{\"block_height\": %" PRIu64 ", \"block_index\": %" PRIu64
+                     ", \"confirmations\": %" PRIu64 ", \"block_hash\": ",
+                     first ? "" : ", ", height, position, confirmations);
+    cbus_gw_write_hex (out, block_hash);
+    cbus_buf_puts (out, ", \"transaction\": ");
+    if (cbus_tx_bytes_to_json (tx, size, out)) {
+        cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode");
+        return -1;
+    }
+    cbus_buf_puts (out, "}");
+    return 0;
+}
+
+static void
+s_on_history (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (!cbus_reply_ok (reply)) {
+        cbus_gw_answer_failure (request, call, reply);
+        return;
+    }
+    const msgpack_object *items = cbus_msg_get (cbus_reply_map (reply), "items");
+    const msgpack_object *next = cbus_msg_get (cbus_reply_map (reply), "next");
+    if (!items || items->type != MSGPACK_OBJECT_ARRAY || !next) {
+        cbus_gw_answer_bad_reply (request, call, "a history page that does not decode");
+        return;
+    }
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    cbus_buf_puts (out, "{\"transactions\": [");
+    for (uint32_t index = 0; index < items->via.array.size; index++)
+        if (s_write_history_item (request, call, &items->via.array.ptr [index], index == 0))
+            return;
+    uint64_t next_height, next_index;
+    if (next->type == MSGPACK_OBJECT_MAP && cbus_msg_get_u64 (next, "before_height", &next_height) == 0
+    &&  cbus_msg_get_u64 (next, "before_index", &next_index) == 0)
+        cbus_buf_printf (out, "], \"next\": \"%" PRIu64 ":%" PRIu64 "\"}", next_height, next_index);
+    else
+        cbus_buf_puts (out, "], \"next\": null}");
+    request->status = MHD_HTTP_OK;
+}
+
+static void
+s_history_start (cbus_gw_request_t *request)
+{
+    struct MHD_Connection *connection = request->connection;
+    const char *user = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "user");
+    const char *key = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "key");
+    const char *limit_text = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *before = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "before");
+    if ((user == NULL) == (key == NULL) || !*(user ? user : key)) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "Give one of user=NAME or key=PUBLIC_KEY (GET /transactions/<txid> for one)");
+        return;
+    }
+    const char *name = user ? user : key;
+    if (strlen (name) > CBUS_TX_MAX_FIELD_BYTES || !cbus_utf8_valid (name, strlen (name))) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "The user or key is not valid UTF-8 of at most %d bytes",
+                              CBUS_TX_MAX_FIELD_BYTES);
+        return;
+    }
+    unsigned long long limit = 20, height = 0;
+    unsigned long index = 0;
+    char tail;
+    if (limit_text && (sscanf (limit_text, "%llu%c", &limit, &tail) != 1 || limit < 1 || limit > 100)) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "limit must be 1 to 100");
+        return;
+    }
+    if (before && (sscanf (before, "%llu:%lu%c", &height, &index, &tail) != 2 || index > UINT32_MAX)) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "before must be the \"next\" cursor of the previous page (HEIGHT:INDEX)");
+        return;
+    }
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, before ? 4 : 2);
+    cbus_pack_kv_str (&pk, user ? "user" : "key", name);
+    cbus_pack_kv_u64 (&pk, "limit", limit);
+    if (before) {
+        cbus_pack_kv_u64 (&pk, "before_height", height);
+        cbus_pack_kv_u64 (&pk, "before_index", index);
+    }
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_HISTORY, body.data, body.size,
+                  request->gateway->request_timeout_ms, s_on_history, NULL);
+    cbus_buf_free (&body);
+}
+
+const cbus_gw_route_t cbus_gw_tx_routes [] = {
+    { "/transactions/new", "POST", true,  false, s_tx_submit_start },
+    { "/transactions",     "GET",  false, false, s_history_start },
+    { "/transactions/",    "GET",  false, false, s_tx_get_start },
+    { NULL }
+};
