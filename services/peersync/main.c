@@ -20,6 +20,7 @@ main (int argc, char *argv [])
         cbus_identity_test (verbose);
         cbus_fetch_test (verbose);
         cbus_submitq_test (verbose);
+        cbus_peersync_test (verbose);
     }
     else
         rc = cbus_service_main (argc, argv, "peersync", cbus_peersync_actor);
