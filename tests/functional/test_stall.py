@@ -249,3 +249,11 @@ def test_nothing_acknowledged_is_lost(stall):
             at_b = found(b, txid)
             assert at_b and at_b["status"] == "confirmed", (txid, at_b)
             assert at_b["block_hash"] == at_a["block_hash"]
+
+
+def test_nobody_is_punished_for_a_stopped_chainstore(stall):
+    """The stopped node's refusals were its own (unavailable): no peer
+    lost score for them, at either end."""
+    for node in (stall["a"], stall["b"]):
+        scores = {n["address"]: n["score"] for n in node.get("/nodes").json()["nodes"]}
+        assert scores and all(v == 0 for v in scores.values()), (node.url, scores)
