@@ -41,8 +41,15 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
     self->chain.asking = false;
-    if (!self->chain.known && cbus_reply_ok (reply) && s_take_tip (self, cbus_reply_map (reply)))
-        zsys_warning ("the chainstore's TIP does not decode");
+    if (!self->chain.known && cbus_reply_ok (reply)) {
+        if (s_take_tip (self, cbus_reply_map (reply)))
+            zsys_warning ("the chainstore's TIP does not decode");
+        else
+        //  Only now can we tell a peer of our network from another: its
+        //  HELLO waited in the socket until then.
+        if (zloop_reader (self->loop, self->links.p2p, peersync_on_p2p, self))
+            zsys_error ("cannot read the peer socket");
+    }
     cbus_request_t *request;
     while ((request = (cbus_request_t *) zlistx_detach (self->chain.waiting, NULL))) {
         if (self->chain.known)
@@ -624,12 +631,12 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
         zloop_set_nonstop (self.loop, true);
         zloop_reader (self.loop, pipe, cbus_service_on_pipe, &self);
         zloop_reader (self.loop, self.local.router, s_on_request, &self);
-        zloop_reader (self.loop, self.links.p2p, peersync_on_p2p, &self);
         zloop_reader (self.loop, self.links.directory, peersync_on_directory, &self);
         zloop_reader (self.loop, self.local.sub, s_on_event, &self);
         zloop_reader (self.loop, self.local.mempool, s_on_mempool, &self);
         zloop_reader (self.loop, zactor_sock (self.links.fetch), peersync_on_fetched, &self);
         zloop_timer (self.loop, PEERSYNC_TICK_MS, 0, s_on_tick, &self);
+        //  The peer socket is read once our chain is known (s_on_tip).
         for (const char *address = cbus_peers_first (self.links.registered); address;
              address = cbus_peers_next (self.links.registered))
             peersync_peer_add (&self, address);
