@@ -117,8 +117,8 @@ typedef struct {
     peersync_state_t state;     //  See peersync_state_t
     char reason [160];          //  Why it is not linked, for PEER.LIST
     uint64_t height;            //  Its tip, from HELLO and STATUS
-    uint8_t work [CBUS_U256_BYTES];
-    uint8_t tip [CBUS_HASH_BYTES];
+    uint8_t work [CBUS_U256_BYTES];     //  ... its cumulative work
+    uint8_t tip [CBUS_HASH_BYTES];      //  ... and its hash
     int score;                  //  Misbehaviour so far (0 is clean)
     int64_t banned_until;       //  Monotonic ms
     int64_t last_heard;         //  Monotonic ms of its last message
@@ -151,10 +151,10 @@ typedef struct {
     bool known;                 //  TIP answered once
     bool asking;                //  A TIP is in flight
     char network [PEERSYNC_NETWORK_MAX];    //  Network id
-    uint8_t genesis [CBUS_HASH_BYTES];
-    uint64_t height;            //  Our tip
-    uint8_t work [CBUS_U256_BYTES];
-    uint8_t tip [CBUS_HASH_BYTES];
+    uint8_t genesis [CBUS_HASH_BYTES];      //  Genesis block's hash
+    uint64_t height;            //  Our tip's height
+    uint8_t work [CBUS_U256_BYTES];         //  ... its cumulative work
+    uint8_t tip [CBUS_HASH_BYTES];          //  ... and its hash
     zlistx_t *waiting;          //  NODE.INFO requests waiting for a TIP
 } peersync_chain_t;
 
@@ -215,7 +215,7 @@ typedef struct {
     cbus_request_t *request;    //  The RESOLVE waiting for an answer
     int64_t ask_until;          //  End of the asking phase
     int64_t until;              //  Deadline of the whole resolve
-    uint8_t start_tip [CBUS_HASH_BYTES];
+    uint8_t start_tip [CBUS_HASH_BYTES];    //  Our tip when it started
     bool syncing;               //  Asking phase over, waiting for the sync
     int64_t timeout_ms;         //  gateway/resolve_timeout_ms, less a margin
 } peersync_resolve_t;
@@ -243,45 +243,47 @@ typedef struct {
 //  Peer messages (cbus_peersync_wire.c). Parsed fields borrow from the
 //  decoded message; each parse returns 0, or -1 for a malformed message.
 
+//  Where a node's chain is: in HELLO and STATUS.
 typedef struct {
-    uint64_t height;
-    uint8_t work [CBUS_U256_BYTES];
-    uint8_t tip [CBUS_HASH_BYTES];
+    uint64_t height;            //  Of its tip
+    uint8_t work [CBUS_U256_BYTES];     //  Cumulative work up to its tip
+    uint8_t tip [CBUS_HASH_BYTES];      //  Its tip's hash
 } peersync_tip_t;
 
 typedef struct {
     bool reply;                 //  Asks for the peer's HELLO back
     uint64_t version;           //  CBUS_P2P_VERSION
     const char *network;        //  Not terminated: network_size bytes
-    size_t network_size;
-    uint8_t genesis [CBUS_HASH_BYTES];
+    size_t network_size;        //  Bytes of network
+    uint8_t genesis [CBUS_HASH_BYTES];  //  Its genesis block's hash
     const char *node_id;        //  16 characters, not terminated
     const char *public_key;     //  40 characters (Z85), not terminated
     const char *endpoint;       //  endpoint_size bytes, not terminated
-    size_t endpoint_size;
-    peersync_tip_t tip;
+    size_t endpoint_size;       //  Bytes of endpoint
+    peersync_tip_t tip;         //  Its chain
 } peersync_hello_t;
 
 typedef struct {
-    peersync_tip_t tip;
+    peersync_tip_t tip;         //  Its chain
     bool reply;                 //  Asks for the peer's STATUS at once
 } peersync_status_t;
 
 typedef struct {
     cbus_code_t code;           //  wrong_network, banned, full, protocol, invalid
     const char *reason;         //  reason_size bytes, not terminated
-    size_t reason_size;
+    size_t reason_size;         //  Bytes of reason
 } peersync_reject_t;
 
+//  INFO's answer; each string not terminated, with its size.
 typedef struct {
-    const char *network;        //  Each not terminated, sized
+    const char *network;        //  Network id
     size_t network_size;
-    uint8_t genesis [CBUS_HASH_BYTES];
-    const char *node_id;
+    uint8_t genesis [CBUS_HASH_BYTES];  //  Genesis block's hash
+    const char *node_id;        //  Node id (16 hex), may be absent ("")
     size_t node_id_size;
-    const char *public_key;
+    const char *public_key;     //  CurveZMQ key, Z85 (40)
     size_t public_key_size;
-    const char *endpoint;
+    const char *endpoint;       //  Its tcp:// peer endpoint
     size_t endpoint_size;
 } peersync_info_t;
 
