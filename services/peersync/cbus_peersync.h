@@ -16,7 +16,10 @@
     peer that sends malformed messages or invalid blocks loses score and
     is cut off for a while at -100. RESOLVE asks every peer, syncs from the
     one with most work and says what each peer answered, within a bounded
-    time. The protocol is in docs/p2p.md.
+    time. The loop never waits for the chainstore (every call goes through
+    cbus_caller with a deadline), so links stay alive while it is slow or
+    stopped. The protocol is in docs/p2p.md; the files of the service are
+    listed in cbus_peersync_private.h.
     =========================================================================
 */
 #ifndef CBUS_PEERSYNC_H_INCLUDED
@@ -27,5 +30,8 @@
 //  The actor; args is the node's cbus_config_t *.
 void
     cbus_peersync_actor (zsock_t *pipe, void *args);
+
+void
+    cbus_peersync_test (bool verbose);
 
 #endif

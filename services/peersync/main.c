@@ -3,6 +3,7 @@
 #include "cbus_peers.h"
 #include "cbus_identity.h"
 #include "cbus_fetch.h"
+#include "cbus_submitq.h"
 #include <curl/curl.h>
 
 int
@@ -18,6 +19,8 @@ main (int argc, char *argv [])
         cbus_peers_test (verbose);
         cbus_identity_test (verbose);
         cbus_fetch_test (verbose);
+        cbus_submitq_test (verbose);
+        cbus_peersync_test (verbose);
     }
     else
         rc = cbus_service_main (argc, argv, "peersync", cbus_peersync_actor);

@@ -290,3 +290,91 @@ def test_nodes_registered_both_ways_gossip_over_one_link(make_peer):
     wait_for(lambda: tip(a) == (block["index"], block["hash"]), GOSSIP_TIMEOUT, "the block at a")
     for node in (a, b):
         node.assert_no_crash()
+
+
+def _curve_dealer(ctx, info):
+    s = ctx.socket(zmq.DEALER)
+    public, secret = zmq.curve_keypair()
+    s.curve_serverkey = info["public_key"].encode()
+    s.curve_publickey, s.curve_secretkey = public, secret
+    s.linger = 0
+    s.connect(info["p2p_endpoint"])
+    return s, public.decode()
+
+
+def _hello(info, public, node_id, **changes):
+    hello = {"reply": True, "version": 1, "network": info["network"],
+             "genesis": bytes.fromhex(info["genesis"]), "node_id": node_id,
+             "public_key": public, "endpoint": "tcp://127.0.0.1:9",
+             "height": 0, "work": bytes(32), "tip": bytes(32)}
+    hello.update(changes)
+    return msgpack.packb(hello)
+
+
+def _first(s, command, timeout=GOSSIP_TIMEOUT):
+    """The body of the first message `command` on s, decoded, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if s.poll(200):
+            frames = s.recv_multipart()
+            if frames[0] == command:
+                return msgpack.unpackb(frames[1])
+    return None
+
+
+def test_reject_says_why_with_a_code(make_peer):
+    """REJECT carries a code beside its reason: wrong_network, protocol,
+    banned, full (docs/p2p.md)."""
+    a = make_peer()
+    info = a.get("/node/info").json()
+    ctx = zmq.Context()
+    sockets = []
+    try:
+        cases = [({"network": "other"}, "wrong_network", "network"),
+                 ({"version": 2}, "protocol", "version")]
+        for n, (changes, code, word) in enumerate(cases):
+            s, public = _curve_dealer(ctx, info)
+            sockets.append(s)
+            s.send_multipart([b"HELLO", _hello(info, public, "rejected%08d" % n, **changes)])
+            reject = _first(s, b"REJECT")
+            assert reject and reject["code"] == code and word in reject["reason"], reject
+        # Malformed messages until banned.
+        s, public = _curve_dealer(ctx, info)
+        sockets.append(s)
+        s.send_multipart([b"HELLO", _hello(info, public, "tobebanned000000")])
+        assert _first(s, b"HELLO")
+        for _ in range(10):
+            s.send_multipart([b"STATUS", b"\xc1"])
+        reject = _first(s, b"REJECT")
+        assert reject and reject["code"] == "banned" and "banned" in reject["reason"], reject
+        a.assert_no_crash()
+    finally:
+        for s in sockets:
+            s.close()
+        ctx.term()
+
+
+def test_a_full_node_rejects_one_more_inbound_peer(make_peer):
+    """64 inbound peers at most: the 65th HELLO gets REJECT code full. All
+    are sent at once, well within the 7 s a silent inbound peer is kept."""
+    a = make_peer()
+    info = a.get("/node/info").json()
+    ctx = zmq.Context()
+    sockets = []
+    try:
+        for n in range(64):
+            s, public = _curve_dealer(ctx, info)
+            sockets.append(s)
+            s.send_multipart([b"HELLO", _hello(info, public, "inbound%09d" % n)])
+        for n, s in enumerate(sockets):
+            assert _first(s, b"HELLO"), "no HELLO back for inbound peer %d" % n
+        s, public = _curve_dealer(ctx, info)
+        sockets.append(s)
+        s.send_multipart([b"HELLO", _hello(info, public, "onetoomany000000")])
+        reject = _first(s, b"REJECT")
+        assert reject and reject["code"] == "full", reject
+        a.assert_no_crash()
+    finally:
+        for s in sockets:
+            s.close()
+        ctx.term()
