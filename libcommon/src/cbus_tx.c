@@ -118,14 +118,14 @@ s_encode_signed (cbus_tx_t *self)
     self->bytes = (uint8_t *) cbus_buf_detach (&buf, &self->size);
 }
 
-cbus_tx_t *
-cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
+//  The object has every field of the seed and no other than those,
+//  timestamp and signature. -1 with a reason naming the missing ones in
+//  the seed's order, as the tutorial does, or the unknown one.
+static int
+s_check_field_names (const json_t *object, char *reason)
 {
-    if (!json_is_object (object)) {
-        cbus_fail (reason, "The body must be a JSON object");
-        return NULL;
-    }
-    //  Missing values first, named in the seed's order, as the tutorial does.
+    if (!json_is_object (object))
+        return cbus_fail (reason, "The body must be a JSON object");
     char missing [CBUS_REASON_MAX] = "";
     for (int index = 0; index < S_REQUIRED; index++)
         if (!json_object_get (object, s_fields [index])) {
@@ -133,21 +133,25 @@ cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
                 strcat (missing, ", ");
             strcat (missing, s_fields [index]);
         }
-    if (*missing) {
-        cbus_fail (reason, "Missing values: %s", missing);
-        return NULL;
-    }
+    if (*missing)
+        return cbus_fail (reason, "Missing values: %s", missing);
     const char *key;
     json_t *value;
     json_object_foreach ((json_t *) object, key, value) {
         bool known = streq (key, "signature");
         for (int index = 0; index < S_FIELD_COUNT && !known; index++)
             known = streq (key, s_fields [index]);
-        if (!known) {
-            cbus_fail (reason, "Unknown field: %.64s", key);
-            return NULL;
-        }
+        if (!known)
+            return cbus_fail (reason, "Unknown field: %.64s", key);
     }
+    return 0;
+}
+
+cbus_tx_t *
+cbus_tx_new_from_json (const json_t *object, uint64_t now_us, char *reason)
+{
+    if (s_check_field_names (object, reason))
+        return NULL;
     cbus_tx_t *self = s_tx_alloc ();
     cbus_buf_t buf = {0};
     msgpack_packer pk;
