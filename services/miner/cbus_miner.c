@@ -39,8 +39,8 @@ struct _cbus_miner_t {
 
 //  --------------------------------------------------------------------------
 //  Block bytes (cbus_block.h: {"header": bin124, "txs": [bin]}, not a
-//  bus message) from our header and the template's transactions, which
-//  are kept as the msgpack array they came in, never decoded.
+//  bus message) from our header and the template's transactions, kept
+//  as a msgpack array of their bytes: never decoded as transactions.
 
 static void
 s_block_bytes (cbus_buf_t *block, const cbus_header_t *header, const cbus_buf_t *txs)
