@@ -131,9 +131,12 @@ cbus_bus_actor (zsock_t *pipe, void *args)
 
 //  --------------------------------------------------------------------------
 //  Self test: the bus in-process between a publisher and a subscriber.
+//  The events are real ones (mempool.tx.removed, mempool.tx.added) made
+//  through their definitions, each numbered by its txid's first byte.
 
 //  The next event on sub within timeout_ms, skipping heartbeats from
-//  anyone but the source named (NULL: skip them all).
+//  anyone but the source named (NULL: skip them all). "src" is the
+//  envelope every event starts with, not a field of the heartbeat.
 static cbus_event_t *
 s_test_event (zsock_t *sub, int timeout_ms, const char *heartbeat_from)
 {
@@ -147,8 +150,11 @@ s_test_event (zsock_t *sub, int timeout_ms, const char *heartbeat_from)
         event = cbus_event_recv (sub);
         const char *source;
         size_t size;
+        char reason [CBUS_REASON_MAX];
+        cbus_heartbeat_t beat;
         if (event && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
         &&  !(heartbeat_from
+              && cbus_heartbeat_decode (cbus_event_map (event), &beat, reason) == 0
               && cbus_msg_get_str (cbus_event_map (event), "src", &source, &size) == 0
               && size == strlen (heartbeat_from) && memcmp (source, heartbeat_from, size) == 0))
             cbus_event_destroy (&event);
@@ -157,20 +163,45 @@ s_test_event (zsock_t *sub, int timeout_ms, const char *heartbeat_from)
     return event;
 }
 
-//  Publish test.event with index until the subscriber has one: the
-//  subscription has reached the publisher through the bus then.
+//  Publish event number index: mempool.tx.removed, or with other
+//  mempool.tx.added (which the test's subscriber does not take).
+static void
+s_test_publish (cbus_pub_t *pub, cbus_buf_t *buf, uint8_t index, bool other)
+{
+    uint8_t txid [CBUS_HASH_BYTES] = { index };
+    if (other) {
+        cbus_tx_added_t added = { .txid = txid, .size = 1, .tx = { txid, 1 } };
+        assert (cbus_pub_send_msg (pub, &cbus_tx_added_def, &added, buf) == 0);
+    }
+    else {
+        cbus_tx_removed_t removed = { .txid = txid, .reason = cbus_str ("test") };
+        assert (cbus_pub_send_msg (pub, &cbus_tx_removed_def, &removed, buf) == 0);
+    }
+}
+
+//  The number of a mempool.tx.removed event.
+static uint8_t
+s_test_index (cbus_event_t *event)
+{
+    cbus_tx_removed_t removed;
+    char reason [CBUS_REASON_MAX];
+    assert (event && event->decoded && streq (event->topic, CBUS_TOPIC_TX_REMOVED));
+    assert (cbus_tx_removed_decode (cbus_event_map (event), &removed, reason) == 0);
+    assert (cbus_str_eq (removed.reason, "test"));
+    return removed.txid [0];
+}
+
+//  Publish event 0 until the subscriber has one: the subscription has
+//  reached the publisher through the bus then.
 static void
 s_test_join (cbus_pub_t *pub, zsock_t *sub, cbus_buf_t *buf)
 {
     cbus_event_t *event = NULL;
     for (int attempt = 0; attempt < 100 && !event; attempt++) {
-        msgpack_packer pk;
-        cbus_pub_begin (pub, &pk, buf, 1);
-        cbus_pack_kv_u64 (&pk, "index", 0);
-        assert (cbus_pub_send (pub, "test.event", buf) == 0);
+        s_test_publish (pub, buf, 0, false);
         event = s_test_event (sub, 50, NULL);
     }
-    assert (event && event->decoded && streq (event->topic, "test.event"));
+    assert (s_test_index (event) == 0);
     cbus_event_destroy (&event);
     //  Others may still be queued: let them go.
     while ((event = s_test_event (sub, 100, NULL)))
@@ -192,7 +223,7 @@ cbus_bus_test (bool verbose)
     assert (bus);
     char *in = cbus_config_endpoint (config, "bus-in");
     char *out = cbus_config_endpoint (config, "bus-out");
-    zsock_t *sub = zsock_new_sub (out, "test.");
+    zsock_t *sub = zsock_new_sub (out, CBUS_TOPIC_TX_REMOVED);
     assert (sub);
     zsock_set_subscribe (sub, CBUS_TOPIC_HEARTBEAT);
     cbus_pub_t *pub = cbus_pub_new (in, "tester");
@@ -202,20 +233,14 @@ cbus_bus_test (bool verbose)
 
     //  Events pass whole and in order, with the publisher's sequence;
     //  topics nobody subscribed to do not.
-    for (uint64_t index = 1; index <= 3; index++) {
-        msgpack_packer pk;
-        cbus_pub_begin (pub, &pk, &buf, 1);
-        cbus_pack_kv_u64 (&pk, "index", index);
-        assert (cbus_pub_send (pub, index == 2 ? "other.event" : "test.event", &buf) == 0);
-    }
+    for (uint8_t index = 1; index <= 3; index++)
+        s_test_publish (pub, &buf, index, index == 2);
     uint64_t first_sequence = 0;
-    for (uint64_t index = 1; index <= 3; index += 2) {
+    for (uint8_t index = 1; index <= 3; index += 2) {
         cbus_event_t *event = s_test_event (sub, 2000, NULL);
-        assert (event && event->decoded && streq (event->topic, "test.event"));
-        uint64_t value;
+        assert (s_test_index (event) == index);
         const char *source;
         size_t size;
-        assert (cbus_msg_get_u64 (cbus_event_map (event), "index", &value) == 0 && value == index);
         assert (cbus_msg_get_str (cbus_event_map (event), "src", &source, &size) == 0);
         assert (size == 6 && memcmp (source, "tester", 6) == 0);
         if (index == 1)

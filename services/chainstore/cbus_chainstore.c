@@ -1,13 +1,14 @@
 /*  =========================================================================
     cbus_chainstore - the chain's keeper: the only writer of its LevelDB
 
-    Handlers take the request parsed by its function in
-    cbus_chainstore_msgs, ask the chain and hand the answer to the reply's
-    pack function there.
+    Each handler decodes its request through the message's one definition
+    (cbus_msgs.h), asks the chain and sends the answer through the
+    reply's definition; events go out the same way. A request the
+    definition refuses gets the handler's own reason, the one it always
+    gave.
     =========================================================================
 */
 #include "cbus_chainstore.h"
-#include "cbus_chainstore_msgs.h"
 
 struct _cbus_chainstore_t {
     zloop_t *loop;              //  Runs the router and the heartbeat
@@ -20,14 +21,62 @@ struct _cbus_chainstore_t {
     cbus_buf_t event;           //  Reused event buffer
 };
 
+//  Blocks read for one answer, as a BIN list's items: their bytes as
+//  the store gave them (freed with cbus_store_free).
+typedef struct {
+    cbus_bytes_t *items;        //  The blocks, in order
+    uint32_t count;             //  How many
+    uint32_t capacity;          //  Room in items
+    size_t total;               //  Bytes in all
+} s_blocks_t;
+
+//  Append block bytes, taking them (freed on failure too). 0, or -1 when
+//  memory runs out.
+static int
+s_blocks_append (s_blocks_t *self, char *bytes, size_t size)
+{
+    if (self->count == self->capacity) {
+        uint32_t capacity = self->capacity ? self->capacity * 2 : 16;
+        cbus_bytes_t *items = (cbus_bytes_t *) realloc (self->items,
+                                                        capacity * sizeof (cbus_bytes_t));
+        if (!items) {
+            cbus_store_free (bytes);
+            return -1;
+        }
+        self->items = items;
+        self->capacity = capacity;
+    }
+    self->items [self->count++] = (cbus_bytes_t) { (const uint8_t *) bytes, size };
+    self->total += size;
+    return 0;
+}
+
+static void
+s_blocks_free (s_blocks_t *self)
+{
+    for (uint32_t index = 0; index < self->count; index++)
+        cbus_store_free ((void *) self->items [index].data);
+    free (self->items);
+    memset (self, 0, sizeof (*self));
+}
+
+//  The blocks as a list field.
+static cbus_list_t
+s_blocks_list (const s_blocks_t *self)
+{
+    cbus_list_t list = { .count = self->count, .items = self->items };
+    return list;
+}
+
 //  --------------------------------------------------------------------------
 //  Handlers
 
-//  Send self->reply as the OK answer.
+//  The refusal for a request its definition does not accept, or that
+//  breaks a rule of the command; reason is what the user reads.
 static void
-s_send (cbus_chainstore_t *self, cbus_request_t *request)
+s_refuse_invalid (cbus_chainstore_t *self, cbus_request_t *request, const char *reason)
 {
-    cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
+    cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID, "%s", reason);
 }
 
 //  The refusal for a read the store failed.
@@ -48,19 +97,44 @@ s_refuse_memory (cbus_chainstore_t *self, cbus_request_t *request)
                        "The chain store ran out of memory");
 }
 
-//  Publish chain.block.connected or .disconnected for one block.
+//  Item index of a block's txids (source is the block).
+static const void *
+s_block_txid (const void *source, uint32_t index, size_t *size)
+{
+    *size = CBUS_HASH_BYTES;
+    return cbus_tx_id (cbus_block_tx ((cbus_block_t *) source, index));
+}
+
+//  The two block events have one field list; this fills either struct.
+#define S_BLOCK_EVENT(block_, hash_, header_, work_) { \
+    .hash = (hash_), .height = (header_)->height, .prev_hash = (header_)->prev_hash, \
+    .merkle_root = (header_)->merkle_root, .time_ms = (header_)->time_ms, .work = (work_), \
+    .txids = { .count = (uint32_t) cbus_block_tx_count (block_), .item = s_block_txid, \
+               .source = (block_) } }
+
+//  Publish chain.block.connected (or, when not connected, .disconnected)
+//  for one block; work is the chain work up to and with it.
 static void
-s_publish_block (cbus_chainstore_t *self, const char *topic, cbus_block_t *block)
+s_publish_block (cbus_chainstore_t *self, bool connected, cbus_block_t *block)
 {
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_block_hash (block, hash);
     cbus_chain_entry_t entry = {0};
+    const cbus_header_t *header = cbus_block_header (block);
     if (cbus_chain_entry (self->chain, hash, &entry))
-        zsys_error ("no index entry for a block just stored height=%" PRIu64,
-                    cbus_block_header (block)->height);
-    cbus_chainstore_block_event_pack (self->pub, &self->event, block, hash, entry.work);
-    if (cbus_pub_send (self->pub, topic, &self->event))
-        zsys_warning ("could not publish %s: %s", topic, zmq_strerror (zmq_errno ()));
+        zsys_error ("no index entry for a block just stored height=%" PRIu64, header->height);
+    int rc;
+    if (connected) {
+        cbus_block_connected_t event = S_BLOCK_EVENT (block, hash, header, entry.work);
+        rc = cbus_pub_send_msg (self->pub, &cbus_block_connected_def, &event, &self->event);
+    }
+    else {
+        cbus_block_disconnected_t event = S_BLOCK_EVENT (block, hash, header, entry.work);
+        rc = cbus_pub_send_msg (self->pub, &cbus_block_disconnected_def, &event, &self->event);
+    }
+    if (rc)
+        zsys_warning ("could not publish %s: %s", connected ? CBUS_TOPIC_BLOCK_CONNECTED
+                      : CBUS_TOPIC_BLOCK_DISCONNECTED, zmq_strerror (zmq_errno ()));
 }
 
 static void
@@ -73,56 +147,61 @@ static void
 s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
-    cbus_chainstore_tip_reply_t reply = {
-        .entry = &entry, .hash = cbus_chain_tip (self->chain, &entry), .network = self->network,
+    const uint8_t *hash = cbus_chain_tip (self->chain, &entry);
+    cbus_tip_reply_t reply = {
+        .height = entry.height, .hash = hash, .work = entry.work,
+        .time_ms = entry.header.time_ms, .network = cbus_str (self->network),
         .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain)
     };
-    cbus_chainstore_tip_reply_pack (&self->reply, &reply);
-    s_send (self, request);
+    cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
 
 static void
 s_handle_block_get (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    cbus_chainstore_block_get_t msg;
-    if (cbus_chainstore_block_get_parse (cbus_request_map (request), &msg)) {
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "BLOCK.GET needs a height (int) or a hash (32-byte bin)");
+    cbus_block_get_t msg;
+    char reason [CBUS_REASON_MAX];
+    uint8_t hash [CBUS_HASH_BYTES];
+    if (cbus_block_get_decode (cbus_request_map (request), &msg, reason)
+    ||  !(msg.has_height || msg.has_hash)) {
+        s_refuse_invalid (self, request, "BLOCK.GET needs a height (int) or a hash (32-byte bin)");
         return;
     }
-    if (msg.by_height && cbus_chain_hash_at (self->chain, msg.height, msg.hash)) {
+    //  A height, or else a hash.
+    if (msg.has_height && cbus_chain_hash_at (self->chain, msg.height, hash)) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
                            "No block at height %" PRIu64, msg.height);
         return;
     }
+    if (!msg.has_height)
+        memcpy (hash, msg.hash, CBUS_HASH_BYTES);
     char *bytes = NULL;
     size_t size = 0;
     cbus_chain_entry_t entry, tip;
-    if (cbus_chain_entry (self->chain, msg.hash, &entry)) {
+    if (cbus_chain_entry (self->chain, hash, &entry)) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
                            "Block not found");
         return;
     }
-    if (cbus_chain_block_by_hash (self->chain, msg.hash, &bytes, &size) || !bytes) {
+    if (cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes) {
         s_refuse_storage (self, request, "an indexed block");
         return;
     }
     cbus_chain_tip (self->chain, &tip);
     //  A block off the active chain has no confirmations.
-    bool active = cbus_chain_is_active (self->chain, msg.hash);
-    cbus_chainstore_block_reply_t reply = {
-        .block = bytes, .size = size, .height = entry.height, .hash = msg.hash,
+    bool active = cbus_chain_is_active (self->chain, hash);
+    cbus_block_get_reply_t reply = {
+        .block = { (const uint8_t *) bytes, size }, .height = entry.height, .hash = hash,
         .confirmations = active ? tip.height - entry.height + 1 : 0
     };
-    cbus_chainstore_block_reply_pack (&self->reply, &reply);
-    s_send (self, request);
+    cbus_reply_send_msg (self->router, request, &cbus_block_get_reply_def, &reply, &self->reply);
     cbus_store_free (bytes);
 }
 
 //  Append the active block at height to blocks; 0, or -1 on a failed
 //  read (or memory).
 static int
-s_collect_at (cbus_chainstore_t *self, uint64_t height, zlist_t *blocks, size_t *total)
+s_collect_at (cbus_chainstore_t *self, uint64_t height, s_blocks_t *blocks)
 {
     uint8_t hash [CBUS_HASH_BYTES];
     char *bytes = NULL;
@@ -130,33 +209,16 @@ s_collect_at (cbus_chainstore_t *self, uint64_t height, zlist_t *blocks, size_t 
     if (cbus_chain_hash_at (self->chain, height, hash)
     ||  cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes)
         return -1;
-    zframe_t *frame = zframe_new (bytes, size);
-    cbus_store_free (bytes);
-    if (!frame || zlist_append (blocks, frame)) {
-        zframe_destroy (&frame);
-        return -1;
-    }
-    *total += size;
-    return 0;
-}
-
-//  Destroy a list of frames.
-static void
-s_frames_destroy (zlist_t **frames_p)
-{
-    zframe_t *frame;
-    while (*frames_p && (frame = (zframe_t *) zlist_pop (*frames_p)))
-        zframe_destroy (&frame);
-    zlist_destroy (frames_p);
+    return s_blocks_append (blocks, bytes, size);
 }
 
 static void
 s_handle_chain_page (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    cbus_chainstore_chain_page_t msg;
-    if (cbus_chainstore_chain_page_parse (cbus_request_map (request), &msg)) {
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "CHAIN.PAGE needs from <= to and max_bytes");
+    cbus_chain_page_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_chain_page_decode (cbus_request_map (request), &msg, reason) || msg.to < msg.from) {
+        s_refuse_invalid (self, request, "CHAIN.PAGE needs from <= to and max_bytes");
         return;
     }
     cbus_chain_entry_t tip;
@@ -169,40 +231,37 @@ s_handle_chain_page (cbus_chainstore_t *self, cbus_request_t *request)
     if (msg.to > tip.height)
         msg.to = tip.height;
     //  Collect blocks until the byte budget is spent (at least one).
-    zlist_t *blocks = zlist_new ();
-    if (!blocks) {
-        s_refuse_memory (self, request);
-        return;
-    }
-    size_t total = 0;
+    s_blocks_t blocks = {0};
     uint64_t height = msg.from;
     int rc = 0;
-    while (rc == 0 && height <= msg.to && (total == 0 || total < msg.max_bytes))
-        if ((rc = s_collect_at (self, height, blocks, &total)) == 0)
+    while (rc == 0 && height <= msg.to && (blocks.total == 0 || blocks.total < msg.max_bytes))
+        if ((rc = s_collect_at (self, height, &blocks)) == 0)
             height++;
     if (rc == 0) {
-        cbus_chainstore_chain_page_reply_pack (&self->reply, blocks, height);
-        s_send (self, request);
+        cbus_chain_page_reply_t reply = { .blocks = s_blocks_list (&blocks), .next = height };
+        cbus_reply_send_msg (self->router, request, &cbus_chain_page_reply_def, &reply,
+                             &self->reply);
     }
     else {
         char what [64];
         snprintf (what, sizeof (what), "block %" PRIu64, height);
         s_refuse_storage (self, request, what);
     }
-    s_frames_destroy (&blocks);
+    s_blocks_free (&blocks);
 }
 
 static void
 s_handle_tx_get (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    uint8_t txid [CBUS_HASH_BYTES], block_hash [CBUS_HASH_BYTES];
+    cbus_chain_tx_get_t msg;
+    char reason [CBUS_REASON_MAX];
+    uint8_t block_hash [CBUS_HASH_BYTES];
     uint32_t position;
-    if (cbus_chainstore_tx_get_parse (cbus_request_map (request), txid)) {
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "TX.GET needs a txid");
+    if (cbus_chain_tx_get_decode (cbus_request_map (request), &msg, reason)) {
+        s_refuse_invalid (self, request, "TX.GET needs a txid");
         return;
     }
-    if (cbus_chain_tx_where (self->chain, txid, block_hash, &position)) {
+    if (cbus_chain_tx_where (self->chain, msg.txid, block_hash, &position)) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
                            "Transaction not in the chain");
         return;
@@ -211,7 +270,6 @@ s_handle_tx_get (cbus_chainstore_t *self, cbus_request_t *request)
     size_t size = 0;
     cbus_chain_entry_t entry, tip;
     cbus_block_t *block = NULL;
-    char reason [CBUS_REASON_MAX];
     if (cbus_chain_entry (self->chain, block_hash, &entry) == 0
     &&  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) == 0 && bytes)
         block = cbus_block_new_from_bytes (bytes, size, reason);
@@ -224,41 +282,37 @@ s_handle_tx_get (cbus_chainstore_t *self, cbus_request_t *request)
         return;
     }
     cbus_chain_tip (self->chain, &tip);
-    cbus_chainstore_tx_reply_t reply = {
+    cbus_chain_tx_reply_t reply = {
         .block_hash = block_hash, .height = entry.height, .index = position,
         .confirmations = tip.height - entry.height + 1
     };
-    reply.tx = cbus_tx_bytes (tx, &reply.size);
-    cbus_chainstore_tx_reply_pack (&self->reply, &reply);
-    s_send (self, request);
+    reply.tx.data = cbus_tx_bytes (tx, &reply.tx.size);
+    cbus_reply_send_msg (self->router, request, &cbus_chain_tx_reply_def, &reply, &self->reply);
     cbus_block_destroy (&block);
 }
 
 static void
 s_handle_tx_known (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    const msgpack_object *txids;
-    if (cbus_chainstore_tx_known_parse (cbus_request_map (request), &txids)) {
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "TX.KNOWN needs txids");
+    cbus_tx_known_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_tx_known_decode (cbus_request_map (request), &msg, reason)) {
+        s_refuse_invalid (self, request, "TX.KNOWN needs txids");
         return;
     }
-    size_t count = txids->via.array.size;
-    bool *known = (bool *) malloc (count ? count * sizeof (bool) : 1);
+    bool *known = (bool *) malloc (msg.txids.count ? msg.txids.count * sizeof (bool) : 1);
     if (!known) {
         s_refuse_memory (self, request);
         return;
     }
-    for (size_t index = 0; index < count; index++) {
-        const msgpack_object *item = &txids->via.array.ptr [index];
+    for (uint32_t index = 0; index < msg.txids.count; index++) {
         uint8_t where [CBUS_HASH_BYTES];
         uint32_t position;
-        known [index] = item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
-                     && cbus_chain_tx_where (self->chain, (const uint8_t *) item->via.bin.ptr,
+        known [index] = cbus_chain_tx_where (self->chain, cbus_list_hash (&msg.txids, index),
                                              where, &position) == 0;
     }
-    cbus_chainstore_tx_known_reply_pack (&self->reply, known, count);
-    s_send (self, request);
+    cbus_tx_known_reply_t reply = { .known = { .count = msg.txids.count, .items = known } };
+    cbus_reply_send_msg (self->router, request, &cbus_tx_known_reply_def, &reply, &self->reply);
     free (known);
 }
 
@@ -268,25 +322,24 @@ static void
 s_publish_changes (cbus_chainstore_t *self)
 {
     for (size_t index = 0; index < cbus_chain_left_count (self->chain); index++)
-        s_publish_block (self, CBUS_TOPIC_BLOCK_DISCONNECTED, cbus_chain_left (self->chain, index));
+        s_publish_block (self, false, cbus_chain_left (self->chain, index));
     for (size_t index = 0; index < cbus_chain_joined_count (self->chain); index++)
-        s_publish_block (self, CBUS_TOPIC_BLOCK_CONNECTED, cbus_chain_joined (self->chain, index));
+        s_publish_block (self, true, cbus_chain_joined (self->chain, index));
 }
 
 static void
 s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    const uint8_t *data;
-    size_t size;
-    if (cbus_chainstore_block_submit_parse (cbus_request_map (request), &data, &size)) {
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "BLOCK.SUBMIT needs a block");
+    cbus_block_submit_t msg;
+    char reason [CBUS_REASON_MAX] = "";
+    if (cbus_block_submit_decode (cbus_request_map (request), &msg, reason)) {
+        s_refuse_invalid (self, request, "BLOCK.SUBMIT needs a block");
         return;
     }
-    char reason [CBUS_REASON_MAX] = "";
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_code_t code = CBUS_CODE_INTERNAL;
-    cbus_chain_result_t result = cbus_chain_submit (self->chain, data, size, hash, &code, reason);
+    cbus_chain_result_t result = cbus_chain_submit (self->chain, msg.block.data, msg.block.size,
+                                                    hash, &code, reason);
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (hash, hex);
     if (result == CBUS_CHAIN_INVALID) {
@@ -312,40 +365,49 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
     else
     if (result == CBUS_CHAIN_SIDE)
         zsys_info ("block stored on a side branch height=%" PRIu64 " hash=%s", entry.height, hex);
-    const char *status = result == CBUS_CHAIN_CONNECTED ? "connected"
-                       : result == CBUS_CHAIN_DUPLICATE ? "duplicate" : "side";
-    cbus_chainstore_block_submit_reply_pack (&self->reply, hash, entry.height, status);
-    s_send (self, request);
+    cbus_block_submit_reply_t reply = {
+        .hash = hash, .height = entry.height,
+        .status = cbus_str (result == CBUS_CHAIN_CONNECTED ? "connected"
+                          : result == CBUS_CHAIN_DUPLICATE ? "duplicate" : "side")
+    };
+    cbus_reply_send_msg (self->router, request, &cbus_block_submit_reply_def, &reply,
+                         &self->reply);
 }
 
 static void
 s_handle_locator (cbus_chainstore_t *self, cbus_request_t *request)
 {
     uint8_t hashes [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
-    size_t count = cbus_chain_locator (self->chain, hashes);
-    cbus_chainstore_locator_reply_pack (&self->reply, hashes, count);
-    s_send (self, request);
+    cbus_locator_reply_t reply = {
+        .hashes = { .count = (uint32_t) cbus_chain_locator (self->chain, hashes), .items = hashes }
+    };
+    cbus_reply_send_msg (self->router, request, &cbus_locator_reply_def, &reply, &self->reply);
 }
 
 static void
 s_handle_headers (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    cbus_chainstore_headers_t msg;
-    if (cbus_chainstore_headers_parse (cbus_request_map (request), &msg)) {
+    cbus_headers_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_headers_decode (cbus_request_map (request), &msg, reason)
+    ||  msg.locator.count > CBUS_LOCATOR_MAX) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "HEADERS needs a locator of at most %d hashes", CBUS_LOCATOR_MAX);
         return;
     }
-    if (msg.max > CBUS_CHAINSTORE_HEADERS_MAX)
-        msg.max = CBUS_CHAINSTORE_HEADERS_MAX;
-    uint64_t start = cbus_chain_fork_point (self->chain,
-                                            (const uint8_t (*) [CBUS_HASH_BYTES]) msg.locator,
-                                            msg.count) + 1;
+    uint64_t max = msg.has_max && msg.max < CBUS_CHAINSTORE_HEADERS_MAX
+                 ? msg.max : CBUS_CHAINSTORE_HEADERS_MAX;
+    uint8_t locator [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
+    for (uint32_t index = 0; index < msg.locator.count; index++)
+        memcpy (locator [index], cbus_list_hash (&msg.locator, index), CBUS_HASH_BYTES);
+    uint64_t start = cbus_chain_fork_point (self->chain, (const uint8_t (*) [CBUS_HASH_BYTES]) locator,
+                                            msg.locator.count) + 1;
     cbus_chain_entry_t tip;
     cbus_chain_tip (self->chain, &tip);
-    uint64_t end = start + msg.max - 1 < tip.height ? start + msg.max - 1 : tip.height;
-    size_t count = msg.max > 0 && end >= start ? (size_t) (end - start + 1) : 0;
-    cbus_header_t *headers = (cbus_header_t *) malloc ((count ? count : 1) * sizeof (cbus_header_t));
+    uint64_t end = start + max - 1 < tip.height ? start + max - 1 : tip.height;
+    size_t count = max > 0 && end >= start ? (size_t) (end - start + 1) : 0;
+    uint8_t (*headers) [CBUS_HEADER_BYTES] =
+        (uint8_t (*) [CBUS_HEADER_BYTES]) malloc ((count ? count : 1) * CBUS_HEADER_BYTES);
     if (!headers) {
         s_refuse_memory (self, request);
         return;
@@ -359,74 +421,70 @@ s_handle_headers (cbus_chainstore_t *self, cbus_request_t *request)
             free (headers);
             return;
         }
-        headers [index] = entry.header;
+        cbus_header_encode (&entry.header, headers [index]);
     }
-    cbus_chainstore_headers_reply_pack (&self->reply, start, headers, count);
-    s_send (self, request);
+    cbus_headers_reply_t reply = {
+        .start = start, .headers = { .count = (uint32_t) count, .items = headers }
+    };
+    cbus_reply_send_msg (self->router, request, &cbus_headers_reply_def, &reply, &self->reply);
     free (headers);
 }
 
 static void
 s_handle_blocks_have (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    const msgpack_object *hashes;
-    if (cbus_chainstore_blocks_have_parse (cbus_request_map (request), &hashes)) {
+    cbus_blocks_have_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_blocks_have_decode (cbus_request_map (request), &msg, reason)
+    ||  msg.hashes.count > CBUS_CHAINSTORE_HEADERS_MAX) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "BLOCKS.HAVE needs at most %d hashes", CBUS_CHAINSTORE_HEADERS_MAX);
         return;
     }
     bool have [CBUS_CHAINSTORE_HEADERS_MAX];
-    size_t count = hashes->via.array.size;
-    for (size_t index = 0; index < count; index++) {
+    for (uint32_t index = 0; index < msg.hashes.count; index++) {
         cbus_chain_entry_t entry;
-        const uint8_t *hash = cbus_chainstore_hash_at (hashes, index);
-        have [index] = cbus_chain_entry (self->chain, hash, &entry) == 0;
+        have [index] = cbus_chain_entry (self->chain, cbus_list_hash (&msg.hashes, index),
+                                         &entry) == 0;
     }
-    cbus_chainstore_blocks_have_reply_pack (&self->reply, have, count);
-    s_send (self, request);
+    cbus_blocks_have_reply_t reply = { .have = { .count = msg.hashes.count, .items = have } };
+    cbus_reply_send_msg (self->router, request, &cbus_blocks_have_reply_def, &reply,
+                         &self->reply);
 }
 
 static void
 s_handle_blocks_get (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    cbus_chainstore_blocks_get_t msg;
-    if (cbus_chainstore_blocks_get_parse (cbus_request_map (request), &msg)) {
+    cbus_blocks_get_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_blocks_get_decode (cbus_request_map (request), &msg, reason)
+    ||  msg.hashes.count > CBUS_CHAINSTORE_BLOCKS_MAX) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "BLOCKS.GET needs at most %d hashes", CBUS_CHAINSTORE_BLOCKS_MAX);
         return;
     }
-    zlist_t *blocks = zlist_new ();
-    if (!blocks) {
-        s_refuse_memory (self, request);
-        return;
-    }
+    uint64_t max_bytes = msg.has_max_bytes ? msg.max_bytes : CBUS_CHAINSTORE_BLOCKS_GET_BYTES;
     //  Blocks we have, in the order asked, until the byte budget is spent
     //  or one is missing.
-    size_t total = 0;
+    s_blocks_t blocks = {0};
     int rc = 0;
-    for (size_t index = 0; index < msg.hashes->via.array.size
-                        && (total == 0 || total < msg.max_bytes); index++) {
+    for (uint32_t index = 0; index < msg.hashes.count
+                          && (blocks.total == 0 || blocks.total < max_bytes); index++) {
         char *bytes = NULL;
         size_t size = 0;
-        const uint8_t *hash = cbus_chainstore_hash_at (msg.hashes, index);
-        if ((rc = cbus_chain_block_by_hash (self->chain, hash, &bytes, &size)) || !bytes)
+        rc = cbus_chain_block_by_hash (self->chain, cbus_list_hash (&msg.hashes, index),
+                                       &bytes, &size);
+        if (rc || !bytes || (rc = s_blocks_append (&blocks, bytes, size)))
             break;
-        zframe_t *frame = zframe_new (bytes, size);
-        cbus_store_free (bytes);
-        if (!frame || zlist_append (blocks, frame)) {
-            zframe_destroy (&frame);
-            rc = -1;
-            break;
-        }
-        total += size;
     }
     if (rc == 0) {
-        cbus_chainstore_blocks_get_reply_pack (&self->reply, blocks);
-        s_send (self, request);
+        cbus_blocks_get_reply_t reply = { .blocks = s_blocks_list (&blocks) };
+        cbus_reply_send_msg (self->router, request, &cbus_blocks_get_reply_def, &reply,
+                             &self->reply);
     }
     else
         s_refuse_storage (self, request, "a block asked for");
-    s_frames_destroy (&blocks);
+    s_blocks_free (&blocks);
 }
 
 //  The bytes of the transaction at a position of an active block
@@ -442,6 +500,7 @@ s_tx_at (cbus_chainstore_t *self, uint64_t height, uint32_t index,
     if (cbus_chain_hash_at (self->chain, height, block_hash)
     ||  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) || !bytes)
         return NULL;
+    //  Block bytes (cbus_block.h), not a bus message.
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
@@ -460,24 +519,48 @@ s_tx_at (cbus_chainstore_t *self, uint64_t height, uint32_t index,
     return tx;
 }
 
+//  A HISTORY request's rules beyond its definition: a user or a key of
+//  1 to CBUS_TX_MAX_FIELD_BYTES bytes of UTF-8, a cursor of both fields,
+//  limit brought into 1 to HISTORY_MAX. 0, or -1 with the reason.
+static int
+s_history_check (cbus_history_t *msg, char *kind, cbus_str_t *name, char *reason)
+{
+    *kind = msg->has_user ? CBUS_HISTORY_USER : CBUS_HISTORY_KEY;
+    *name = msg->has_user ? msg->user : msg->key;
+    if (!msg->has_user && !msg->has_key)
+        return cbus_fail (reason, "HISTORY needs a user or a key");
+    if (!msg->has_before_height)
+        msg->before_height = UINT64_MAX;
+    else
+    if (!msg->has_before_index || msg->before_index > UINT32_MAX)
+        return cbus_fail (reason, "HISTORY's cursor is before_height and before_index");
+    if (msg->limit == 0 || msg->limit > CBUS_CHAINSTORE_HISTORY_MAX)
+        msg->limit = msg->limit ? CBUS_CHAINSTORE_HISTORY_MAX : 1;
+    if (name->size == 0 || name->size > CBUS_TX_MAX_FIELD_BYTES
+    ||  !cbus_utf8_valid (name->data, name->size))
+        return cbus_fail (reason, "A user or key is 1 to %d bytes of UTF-8", CBUS_TX_MAX_FIELD_BYTES);
+    return 0;
+}
+
 static void
 s_handle_history (cbus_chainstore_t *self, cbus_request_t *request)
 {
-    cbus_chainstore_history_t msg;
-    char reason [CBUS_REASON_MAX];
-    if (cbus_chainstore_history_parse (cbus_request_map (request), &msg, reason)) {
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "%s", reason);
+    cbus_history_t msg;
+    char reason [CBUS_REASON_MAX], kind;
+    cbus_str_t name_field;
+    if (cbus_history_decode (cbus_request_map (request), &msg, reason)
+    ||  s_history_check (&msg, &kind, &name_field, reason)) {
+        s_refuse_invalid (self, request, reason);
         return;
     }
-    char *name = cbus_strdup_size (msg.name, msg.name_size);
+    char *name = cbus_strdup_size (name_field.data, name_field.size);
     if (!name) {
         s_refuse_memory (self, request);
         return;
     }
     cbus_chain_history_t found [CBUS_CHAINSTORE_HISTORY_MAX + 1];
     //  One more than asked: whether there is a next page.
-    size_t count = cbus_chain_history (self->chain, msg.kind, name, msg.before_height,
+    size_t count = cbus_chain_history (self->chain, kind, name, msg.before_height,
                                        (uint32_t) msg.before_index, found, (size_t) msg.limit + 1);
     free (name);
     bool more = count > msg.limit;
@@ -485,25 +568,35 @@ s_handle_history (cbus_chainstore_t *self, cbus_request_t *request)
         count = (size_t) msg.limit;
     cbus_chain_entry_t tip;
     cbus_chain_tip (self->chain, &tip);
-    cbus_chainstore_history_item_t items [CBUS_CHAINSTORE_HISTORY_MAX];
+    cbus_history_item_t items [CBUS_CHAINSTORE_HISTORY_MAX];
+    uint8_t block_hashes [CBUS_CHAINSTORE_HISTORY_MAX][CBUS_HASH_BYTES];
     size_t filled = 0;
     for (; filled < count; filled++) {
-        cbus_chainstore_history_item_t *item = &items [filled];
-        item->where = found [filled];
-        item->confirmations = tip.height - item->where.height + 1;
-        item->tx = s_tx_at (self, item->where.height, item->where.index, item->block_hash,
-                            &item->size);
-        if (!item->tx)
+        const cbus_chain_history_t *where = &found [filled];
+        cbus_history_item_t *item = &items [filled];
+        *item = (cbus_history_item_t) {
+            .txid = where->txid, .height = where->height, .index = where->index,
+            .block_hash = block_hashes [filled], .confirmations = tip.height - where->height + 1
+        };
+        item->tx.data = s_tx_at (self, where->height, where->index, block_hashes [filled],
+                                 &item->tx.size);
+        if (!item->tx.data)
             break;
     }
     if (filled == count) {
-        cbus_chainstore_history_reply_pack (&self->reply, items, count, more);
-        s_send (self, request);
+        cbus_history_reply_t reply = { .items = { .count = (uint32_t) count, .items = items } };
+        if (more) {
+            reply.has_next = true;
+            reply.next.before_height = found [count - 1].height;
+            reply.next.before_index = found [count - 1].index;
+        }
+        cbus_reply_send_msg (self->router, request, &cbus_history_reply_def, &reply,
+                             &self->reply);
     }
     else
         s_refuse_storage (self, request, "a transaction its history index names");
     for (size_t index = 0; index < filled; index++)
-        free (items [index].tx);
+        free ((void *) items [index].tx.data);
 }
 
 typedef void (s_handler_fn) (cbus_chainstore_t *self, cbus_request_t *request);

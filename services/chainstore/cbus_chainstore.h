@@ -5,7 +5,9 @@
     chain in one synced WriteBatch (block, index record, height index, tx
     index, tip), and only then publishes chain.block.connected. Answers
     queries for the tip, blocks, pages of the chain and transactions.
-    docs/bus.md lists every command with its fields and refusal codes.
+    docs/bus.md lists every command with its fields and refusal codes;
+    every body is decoded and encoded through its one definition in
+    libcommon (cbus_msgs.h).
 
     The store (<data_dir>/chain, LevelDB) is cbus_chain's: its key
     layout and the block rules live in libcommon, shared with `chainbus
@@ -22,6 +24,14 @@
 #define CBUS_CHAINSTORE_H_INCLUDED
 
 #include "cbus.h"
+
+//  Most headers in one HEADERS answer (and hashes in BLOCKS.HAVE), most
+//  blocks in one BLOCKS.GET, most entries in one HISTORY page.
+#define CBUS_CHAINSTORE_HEADERS_MAX 2000
+#define CBUS_CHAINSTORE_BLOCKS_MAX  500
+#define CBUS_CHAINSTORE_HISTORY_MAX 100
+//  BLOCKS.GET's byte budget when the request names none.
+#define CBUS_CHAINSTORE_BLOCKS_GET_BYTES (8 * 1024 * 1024)
 
 typedef struct _cbus_chainstore_t cbus_chainstore_t;
 

@@ -55,9 +55,15 @@ s_test_wait_heartbeat (s_test_t *test)
         if (zpoller_wait (poller, 100) != test->sub)
             continue;
         cbus_event_t *event = cbus_event_recv (test->sub);
+        //  "src" is the envelope every event starts with, not a field of
+        //  the heartbeat's definition.
         const char *source;
         size_t size;
+        char reason [CBUS_REASON_MAX];
+        cbus_heartbeat_t beat;
         seen = event && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
+            && cbus_heartbeat_decode (cbus_event_map (event), &beat, reason) == 0
+            && beat.pid == (uint64_t) getpid ()
             && cbus_msg_get_str (cbus_event_map (event), "src", &source, &size) == 0
             && size == strlen ("chainstore") && memcmp (source, "chainstore", size) == 0;
         cbus_event_destroy (&event);
@@ -97,6 +103,18 @@ s_test_call (s_test_t *test, const char *command)
     return reply;
 }
 
+//  A call that must be answered OK.
+static cbus_reply_t *
+s_test_call_ok (s_test_t *test, const char *command)
+{
+    cbus_reply_t *reply = s_test_call (test, command);
+    if (!cbus_reply_ok (reply))
+        printf ("%s: %s %s \"%s\"\n", command, reply->status, cbus_code_name (reply->code),
+                reply->reason);
+    assert (cbus_reply_ok (reply));
+    return reply;
+}
+
 //  A call that must be refused with this status and code.
 static void
 s_test_refused (s_test_t *test, const char *command, const char *status, cbus_code_t code)
@@ -107,6 +125,23 @@ s_test_refused (s_test_t *test, const char *command, const char *status, cbus_co
                 reply->reason);
     assert (streq (reply->status, status) && reply->code == code && *reply->reason);
     cbus_reply_destroy (&reply);
+}
+
+//  Decode an OK reply's body through its definition; must not fail.
+#define S_TEST_DECODE(name, reply, msg) do { \
+    char reason_ [CBUS_REASON_MAX]; \
+    if (cbus_##name##_decode (cbus_reply_map (reply), (msg), reason_)) \
+        printf ("%s\n", reason_); \
+    assert (cbus_reply_map (reply) && cbus_##name##_decode (cbus_reply_map (reply), (msg), \
+                                                            reason_) == 0); \
+} while (0)
+
+//  Item index of a list of hashes held as pointers (source).
+static const void *
+s_test_hash_item (const void *source, uint32_t index, size_t *size)
+{
+    *size = CBUS_HASH_BYTES;
+    return ((const uint8_t *const *) source) [index];
 }
 
 //  A block at height on parent with count new transactions naming user,
@@ -150,12 +185,192 @@ s_test_block (s_test_t *test, const uint8_t *parent, uint64_t height, int count,
     return block;
 }
 
+//  --------------------------------------------------------------------------
+//  Wire bytes: each body as the chainstore's hand-written packers wrote
+//  it before the one definition per message, packed here from the values
+//  the definition decoded; the body received must be those bytes exactly.
+
+static void
+s_test_same_bytes (zframe_t *body, cbus_buf_t *hand)
+{
+    assert (body && zframe_size (body) == hand->size);
+    assert (memcmp (zframe_data (body), hand->data, hand->size) == 0);
+    cbus_buf_free (hand);
+}
+
+static void
+s_test_pack_bin (msgpack_packer *pk, const void *data, size_t size)
+{
+    msgpack_pack_bin (pk, size);
+    msgpack_pack_bin_body (pk, data, size);
+}
+
+static void
+s_test_old_hashes (msgpack_packer *pk, const char *key, const cbus_list_t *list)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_array (pk, list->count);
+    for (uint32_t index = 0; index < list->count; index++)
+        s_test_pack_bin (pk, cbus_list_hash (list, index), CBUS_HASH_BYTES);
+}
+
+static void
+s_test_old_bins (msgpack_packer *pk, const char *key, const cbus_list_t *list)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_array (pk, list->count);
+    for (uint32_t index = 0; index < list->count; index++) {
+        cbus_bytes_t item = cbus_list_bytes (list, index);
+        s_test_pack_bin (pk, item.data, item.size);
+    }
+}
+
+static void
+s_test_old_block_event (cbus_event_t *event, const cbus_block_connected_t *msg)
+{
+    uint64_t boot;
+    assert (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0);
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 9);
+    cbus_pack_kv_str (&pk, "src", "chainstore");
+    cbus_pack_kv_u64 (&pk, "boot", boot);
+    cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", msg->height);
+    cbus_pack_kv_bin (&pk, "prev_hash", msg->prev_hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_bin (&pk, "merkle_root", msg->merkle_root, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "time_ms", msg->time_ms);
+    cbus_pack_kv_bin (&pk, "work", msg->work, CBUS_U256_BYTES);
+    s_test_old_hashes (&pk, "txids", &msg->txids);
+    s_test_same_bytes (event->body, &hand);
+}
+
+static void
+s_test_old_tip_reply (cbus_reply_t *reply, const cbus_tip_reply_t *msg)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 7);
+    cbus_pack_kv_u64 (&pk, "height", msg->height);
+    cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_bin (&pk, "work", msg->work, CBUS_U256_BYTES);
+    cbus_pack_kv_u64 (&pk, "time_ms", msg->time_ms);
+    cbus_pack_kv_str (&pk, "network", "test");
+    cbus_pack_kv_bin (&pk, "genesis", msg->genesis, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "bits", msg->bits);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_block_get_reply (cbus_reply_t *reply, const cbus_block_get_reply_t *msg)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 4);
+    cbus_pack_kv_bin (&pk, "block", msg->block.data, msg->block.size);
+    cbus_pack_kv_u64 (&pk, "height", msg->height);
+    cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "confirmations", msg->confirmations);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_submit_reply (cbus_reply_t *reply, const cbus_block_submit_reply_t *msg,
+                         const char *status)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 3);
+    cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", msg->height);
+    cbus_pack_kv_str (&pk, "status", status);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_headers_reply (cbus_reply_t *reply, const cbus_headers_reply_t *msg)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 2);
+    cbus_pack_kv_u64 (&pk, "start", msg->start);
+    s_test_old_bins (&pk, "headers", &msg->headers);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_page_reply (cbus_reply_t *reply, const cbus_chain_page_reply_t *msg)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 2);
+    s_test_old_bins (&pk, "blocks", &msg->blocks);
+    cbus_pack_kv_u64 (&pk, "next", msg->next);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_tx_reply (cbus_reply_t *reply, const cbus_chain_tx_reply_t *msg)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 5);
+    cbus_pack_kv_bin (&pk, "tx", msg->tx.data, msg->tx.size);
+    cbus_pack_kv_bin (&pk, "block_hash", msg->block_hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", msg->height);
+    cbus_pack_kv_u64 (&pk, "index", msg->index);
+    cbus_pack_kv_u64 (&pk, "confirmations", msg->confirmations);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_bools_reply (cbus_reply_t *reply, const char *key, const cbus_list_t *list)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 1);
+    cbus_pack_str (&pk, key);
+    msgpack_pack_array (&pk, list->count);
+    for (uint32_t index = 0; index < list->count; index++)
+        if (cbus_list_bool (list, index))
+            msgpack_pack_true (&pk);
+        else
+            msgpack_pack_false (&pk);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+static void
+s_test_old_history_reply (cbus_reply_t *reply, const cbus_history_reply_t *msg)
+{
+    cbus_buf_t hand = {0};
+    msgpack_packer pk = cbus_packer_begin (&hand, 2);
+    cbus_pack_str (&pk, "items");
+    msgpack_pack_array (&pk, msg->items.count);
+    char reason [CBUS_REASON_MAX];
+    for (uint32_t index = 0; index < msg->items.count; index++) {
+        cbus_history_item_t item;
+        assert (cbus_list_decode_map (&msg->items, index, &cbus_history_item_def, &item,
+                                      reason) == 0);
+        msgpack_pack_map (&pk, 6);
+        cbus_pack_kv_bin (&pk, "txid", item.txid, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "height", item.height);
+        cbus_pack_kv_u64 (&pk, "index", item.index);
+        cbus_pack_kv_bin (&pk, "block_hash", item.block_hash, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "confirmations", item.confirmations);
+        cbus_pack_kv_bin (&pk, "tx", item.tx.data, item.tx.size);
+    }
+    cbus_pack_str (&pk, "next");
+    if (msg->has_next) {
+        msgpack_pack_map (&pk, 2);
+        cbus_pack_kv_u64 (&pk, "before_height", msg->next.before_height);
+        cbus_pack_kv_u64 (&pk, "before_index", msg->next.before_index);
+    }
+    else
+        msgpack_pack_nil (&pk);
+    s_test_same_bytes (reply->body, &hand);
+}
+
+//  --------------------------------------------------------------------------
+//  Calls and checks
+
 //  Submit block bytes; returns the reply.
 static cbus_reply_t *
 s_test_submit_bytes (s_test_t *test, const void *data, size_t size)
 {
-    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_bin (&pk, "block", data, size);
+    cbus_block_submit_t msg = { .block = { (const uint8_t *) data, size } };
+    cbus_block_submit_encode (&msg, &test->body);
     return s_test_call (test, CBUS_CMD_BLOCK_SUBMIT);
 }
 
@@ -172,17 +387,15 @@ s_test_submit (s_test_t *test, cbus_block_t *block, const char *status,
     if (!cbus_reply_ok (reply))
         printf ("BLOCK.SUBMIT: %s \"%s\"\n", reply->status, reply->reason);
     assert (cbus_reply_ok (reply));
-    const char *text;
-    size_t size;
-    uint64_t height;
-    assert (cbus_msg_get_str (cbus_reply_map (reply), "status", &text, &size) == 0);
-    assert (size == strlen (status) && memcmp (text, status, size) == 0);
-    assert (cbus_msg_get_hash (cbus_reply_map (reply), "hash", hash) == 0);
-    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "height", &height) == 0);
-    assert (height == cbus_block_header (block)->height);
+    cbus_block_submit_reply_t msg;
+    S_TEST_DECODE (block_submit_reply, reply, &msg);
+    assert (cbus_str_eq (msg.status, status));
+    assert (msg.height == cbus_block_header (block)->height);
+    memcpy (hash, msg.hash, CBUS_HASH_BYTES);
     uint8_t expected [CBUS_HASH_BYTES];
     cbus_block_hash (block, expected);
     assert (memcmp (hash, expected, CBUS_HASH_BYTES) == 0);
+    s_test_old_submit_reply (reply, &msg, status);
     cbus_reply_destroy (&reply);
 }
 
@@ -192,26 +405,27 @@ s_test_expect_event (s_test_t *test, const char *topic, cbus_block_t *block)
 {
     cbus_event_t *event = s_test_event (test, 3000);
     assert (event && event->decoded && streq (event->topic, topic));
-    const msgpack_object *map = cbus_event_map (event);
-    uint8_t hash [CBUS_HASH_BYTES], expected [CBUS_HASH_BYTES], prev [CBUS_HASH_BYTES];
-    uint64_t height;
+    //  Both events have one field list, so one struct layout.
+    cbus_block_connected_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (streq (topic, CBUS_TOPIC_BLOCK_CONNECTED))
+        assert (cbus_block_connected_decode (cbus_event_map (event), &msg, reason) == 0);
+    else {
+        cbus_block_disconnected_t left;
+        _Static_assert (sizeof (left) == sizeof (msg), "one field list");
+        assert (cbus_block_disconnected_decode (cbus_event_map (event), &left, reason) == 0);
+        memcpy (&msg, &left, sizeof (msg));
+    }
+    uint8_t expected [CBUS_HASH_BYTES];
     cbus_block_hash (block, expected);
-    assert (cbus_msg_get_hash (map, "hash", hash) == 0);
-    assert (memcmp (hash, expected, CBUS_HASH_BYTES) == 0);
-    assert (cbus_msg_get_u64 (map, "height", &height) == 0);
-    assert (height == cbus_block_header (block)->height);
-    assert (cbus_msg_get_hash (map, "prev_hash", prev) == 0);
-    assert (memcmp (prev, cbus_block_header (block)->prev_hash, CBUS_HASH_BYTES) == 0);
-    const msgpack_object *txids = cbus_msg_get (map, "txids");
-    assert (txids && txids->type == MSGPACK_OBJECT_ARRAY);
-    assert (txids->via.array.size == cbus_block_tx_count (block));
-    for (uint32_t index = 0; index < txids->via.array.size; index++)
-        assert (txids->via.array.ptr [index].via.bin.size == CBUS_HASH_BYTES
-            &&  memcmp (txids->via.array.ptr [index].via.bin.ptr,
+    assert (memcmp (msg.hash, expected, CBUS_HASH_BYTES) == 0);
+    assert (msg.height == cbus_block_header (block)->height);
+    assert (memcmp (msg.prev_hash, cbus_block_header (block)->prev_hash, CBUS_HASH_BYTES) == 0);
+    assert (msg.txids.count == cbus_block_tx_count (block));
+    for (uint32_t index = 0; index < msg.txids.count; index++)
+        assert (memcmp (cbus_list_hash (&msg.txids, index),
                         cbus_tx_id (cbus_block_tx (block, index)), CBUS_HASH_BYTES) == 0);
-    const uint8_t *work;
-    size_t size;
-    assert (cbus_msg_get_bin (map, "work", &work, &size) == 0 && size == CBUS_U256_BYTES);
+    s_test_old_block_event (event, &msg);
     cbus_event_destroy (&event);
 }
 
@@ -219,19 +433,13 @@ s_test_expect_event (s_test_t *test, const char *topic, cbus_block_t *block)
 static void
 s_test_tip (s_test_t *test, uint64_t height, const uint8_t *hash)
 {
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_TIP);
-    assert (cbus_reply_ok (reply));
-    const msgpack_object *map = cbus_reply_map (reply);
-    uint64_t value, bits;
-    uint8_t tip [CBUS_HASH_BYTES];
-    const char *network;
-    size_t size;
-    assert (cbus_msg_get_u64 (map, "height", &value) == 0 && value == height);
-    assert (cbus_msg_get_hash (map, "hash", tip) == 0);
-    assert (!hash || memcmp (tip, hash, CBUS_HASH_BYTES) == 0);
-    assert (cbus_msg_get_u64 (map, "bits", &bits) == 0 && bits == 0x2000ffff);
-    assert (cbus_msg_get_str (map, "network", &network, &size) == 0);
-    assert (size == 4 && memcmp (network, "test", 4) == 0);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_TIP);
+    cbus_tip_reply_t msg;
+    S_TEST_DECODE (tip_reply, reply, &msg);
+    assert (msg.height == height);
+    assert (!hash || memcmp (msg.hash, hash, CBUS_HASH_BYTES) == 0);
+    assert (msg.bits == 0x2000ffff && cbus_str_eq (msg.network, "test"));
+    s_test_old_tip_reply (reply, &msg);
     cbus_reply_destroy (&reply);
 }
 
@@ -239,44 +447,26 @@ s_test_tip (s_test_t *test, uint64_t height, const uint8_t *hash)
 static void
 s_test_block_get (s_test_t *test, const uint8_t *hash, uint64_t height, uint64_t confirmations)
 {
-    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_BLOCK_GET);
-    assert (cbus_reply_ok (reply));
-    uint64_t value;
-    const uint8_t *bytes;
-    size_t size;
+    cbus_block_get_t get = { .hash = hash, .has_hash = true };
+    cbus_block_get_encode (&get, &test->body);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_BLOCK_GET);
+    cbus_block_get_reply_t msg;
+    S_TEST_DECODE (block_get_reply, reply, &msg);
     cbus_header_t header;
-    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "height", &value) == 0 && value == height);
-    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "confirmations", &value) == 0);
-    assert (value == confirmations);
-    assert (cbus_msg_get_bin (cbus_reply_map (reply), "block", &bytes, &size) == 0);
-    assert (cbus_block_header_from_bytes (bytes, size, &header) == 0 && header.height == height);
+    assert (msg.height == height && msg.confirmations == confirmations);
+    assert (cbus_block_header_from_bytes (msg.block.data, msg.block.size, &header) == 0);
+    assert (header.height == height);
+    s_test_old_block_get_reply (reply, &msg);
     cbus_reply_destroy (&reply);
 }
 
-//  An array of count items in a reply, or NULL.
-static const msgpack_object *
-s_test_array (cbus_reply_t *reply, const char *key, uint32_t count)
-{
-    const msgpack_object *list = cbus_msg_get (cbus_reply_map (reply), key);
-    assert (list && list->type == MSGPACK_OBJECT_ARRAY);
-    if (list->via.array.size != count)
-        printf ("%s: %u items, not %u\n", key, list->via.array.size, count);
-    assert (list->via.array.size == count);
-    return list;
-}
-
-//  Pack key: [hash, ...] into the request body.
+//  A list of count items (printed when not).
 static void
-s_test_pack_hashes (msgpack_packer *pk, const char *key, const uint8_t *hashes [], size_t count)
+s_test_count (const char *what, const cbus_list_t *list, uint32_t count)
 {
-    cbus_pack_str (pk, key);
-    msgpack_pack_array (pk, (uint32_t) count);
-    for (size_t index = 0; index < count; index++) {
-        msgpack_pack_bin (pk, CBUS_HASH_BYTES);
-        msgpack_pack_bin_body (pk, hashes [index], CBUS_HASH_BYTES);
-    }
+    if (list->count != count)
+        printf ("%s: %u items, not %u\n", what, list->count, count);
+    assert (list->count == count);
 }
 
 //  The chain in the test: genesis, b1 (2 txs), b2 (1 tx) on the active
@@ -289,19 +479,30 @@ typedef struct {
     cbus_block_t *block2;
 } s_test_chain_t;
 
+//  BLOCK.GET by height: the hash of the active block there.
+static void
+s_test_hash_at (s_test_t *test, uint64_t height, uint8_t hash [CBUS_HASH_BYTES])
+{
+    cbus_block_get_t get = { .height = height, .has_height = true };
+    cbus_block_get_encode (&get, &test->body);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_BLOCK_GET);
+    cbus_block_get_reply_t msg;
+    S_TEST_DECODE (block_get_reply, reply, &msg);
+    assert (msg.height == height);
+    memcpy (hash, msg.hash, CBUS_HASH_BYTES);
+    cbus_reply_destroy (&reply);
+}
+
 static void
 s_test_submit_and_events (s_test_t *test, s_test_chain_t *chain)
 {
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_PING);
-    assert (cbus_reply_ok (reply));
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_PING);
+    cbus_pong_t pong;
+    S_TEST_DECODE (pong, reply, &pong);
+    assert (cbus_str_eq (pong.role, "chainstore") && pong.pid == (uint64_t) getpid ());
     cbus_reply_destroy (&reply);
     s_test_tip (test, 0, NULL);
-    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_u64 (&pk, "height", 0);
-    reply = s_test_call (test, CBUS_CMD_BLOCK_GET);
-    assert (cbus_reply_ok (reply));
-    assert (cbus_msg_get_hash (cbus_reply_map (reply), "hash", chain->genesis) == 0);
-    cbus_reply_destroy (&reply);
+    s_test_hash_at (test, 0, chain->genesis);
 
     chain->block1 = s_test_block (test, chain->genesis, 1, 2, "alice", 1, false);
     s_test_submit (test, chain->block1, "connected", chain->b1);
@@ -316,70 +517,102 @@ s_test_submit_and_events (s_test_t *test, s_test_chain_t *chain)
     assert (s_test_event (test, 100) == NULL);
 }
 
+//  LOCATOR, and HEADERS from a peer that has genesis only: b1 and b2's
+//  headers.
+static void
+s_test_locator_and_headers (s_test_t *test, s_test_chain_t *chain)
+{
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_LOCATOR);
+    cbus_locator_reply_t locator;
+    S_TEST_DECODE (locator_reply, reply, &locator);
+    s_test_count ("hashes", &locator.hashes, 3);
+    assert (memcmp (cbus_list_hash (&locator.hashes, 0), chain->b2, CBUS_HASH_BYTES) == 0);
+    assert (memcmp (cbus_list_hash (&locator.hashes, 2), chain->genesis, CBUS_HASH_BYTES) == 0);
+    cbus_reply_destroy (&reply);
+
+    cbus_headers_t headers = { .locator = { .count = 1, .items = chain->genesis } };
+    cbus_headers_encode (&headers, &test->body);
+    reply = s_test_call_ok (test, CBUS_CMD_HEADERS);
+    cbus_headers_reply_t msg;
+    S_TEST_DECODE (headers_reply, reply, &msg);
+    assert (msg.start == 1);
+    s_test_count ("headers", &msg.headers, 2);
+    cbus_header_t header;
+    cbus_bytes_t first = cbus_list_bytes (&msg.headers, 0);
+    assert (cbus_header_decode (&header, first.data, first.size) == 0);
+    uint8_t hash [CBUS_HASH_BYTES];
+    cbus_header_hash (&header, hash);
+    assert (memcmp (hash, chain->b1, CBUS_HASH_BYTES) == 0);
+    s_test_old_headers_reply (reply, &msg);
+    cbus_reply_destroy (&reply);
+    //  At most one header asked: one given.
+    headers.max = 1;
+    headers.has_max = true;
+    cbus_headers_encode (&headers, &test->body);
+    reply = s_test_call_ok (test, CBUS_CMD_HEADERS);
+    S_TEST_DECODE (headers_reply, reply, &msg);
+    s_test_count ("headers", &msg.headers, 1);
+    cbus_reply_destroy (&reply);
+    //  Malformed on purpose: packed by hand.
+    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
+    cbus_pack_kv_str (&pk, "locator", "genesis");
+    s_test_refused (test, CBUS_CMD_HEADERS, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
+}
+
 static void
 s_test_block_queries (s_test_t *test, s_test_chain_t *chain)
 {
     s_test_block_get (test, chain->b1, 1, 2);
     s_test_block_get (test, chain->b2, 2, 1);
-    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_u64 (&pk, "height", 9);
+    cbus_block_get_t get = { .height = 9, .has_height = true };
+    cbus_block_get_encode (&get, &test->body);
     s_test_refused (test, CBUS_CMD_BLOCK_GET, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND);
     uint8_t nowhere [CBUS_HASH_BYTES];
     memset (nowhere, 7, sizeof (nowhere));
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_bin (&pk, "hash", nowhere, CBUS_HASH_BYTES);
+    get = (cbus_block_get_t) { .hash = nowhere, .has_hash = true };
+    cbus_block_get_encode (&get, &test->body);
     s_test_refused (test, CBUS_CMD_BLOCK_GET, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND);
-    pk = cbus_packer_begin (&test->body, 1);
+    get = (cbus_block_get_t) {0};
+    cbus_block_get_encode (&get, &test->body);
+    s_test_refused (test, CBUS_CMD_BLOCK_GET, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
+    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
     cbus_pack_kv_str (&pk, "hash", "b1");
     s_test_refused (test, CBUS_CMD_BLOCK_GET, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
-
-    //  LOCATOR: tip first, genesis last.
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_LOCATOR);
-    assert (cbus_reply_ok (reply));
-    const msgpack_object *list = s_test_array (reply, "hashes", 3);
-    assert (memcmp (list->via.array.ptr [0].via.bin.ptr, chain->b2, CBUS_HASH_BYTES) == 0);
-    assert (memcmp (list->via.array.ptr [2].via.bin.ptr, chain->genesis, CBUS_HASH_BYTES) == 0);
-    cbus_reply_destroy (&reply);
-
-    //  HEADERS from a peer that has genesis only: b1 and b2's headers.
-    const uint8_t *locator [] = { chain->genesis };
-    pk = cbus_packer_begin (&test->body, 1);
-    s_test_pack_hashes (&pk, "locator", locator, 1);
-    reply = s_test_call (test, CBUS_CMD_HEADERS);
-    assert (cbus_reply_ok (reply));
-    uint64_t start;
-    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "start", &start) == 0 && start == 1);
-    list = s_test_array (reply, "headers", 2);
-    cbus_header_t header;
-    assert (cbus_header_decode (&header, (const uint8_t *) list->via.array.ptr [0].via.bin.ptr,
-                                list->via.array.ptr [0].via.bin.size) == 0);
-    uint8_t hash [CBUS_HASH_BYTES];
-    cbus_header_hash (&header, hash);
-    assert (memcmp (hash, chain->b1, CBUS_HASH_BYTES) == 0);
-    cbus_reply_destroy (&reply);
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_str (&pk, "locator", "genesis");
-    s_test_refused (test, CBUS_CMD_HEADERS, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
+    s_test_locator_and_headers (test, chain);
 
     //  BLOCKS.HAVE, any branch; BLOCKS.GET stops at the first missing.
     const uint8_t *asked [] = { chain->b2, nowhere, chain->b1 };
-    pk = cbus_packer_begin (&test->body, 1);
-    s_test_pack_hashes (&pk, "hashes", asked, 3);
-    reply = s_test_call (test, CBUS_CMD_BLOCKS_HAVE);
-    assert (cbus_reply_ok (reply));
-    list = s_test_array (reply, "have", 3);
-    assert (list->via.array.ptr [0].via.boolean && !list->via.array.ptr [1].via.boolean);
-    assert (list->via.array.ptr [2].via.boolean);
+    cbus_blocks_have_t have = { .hashes = { .count = 3, .item = s_test_hash_item, .source = asked } };
+    cbus_blocks_have_encode (&have, &test->body);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_BLOCKS_HAVE);
+    cbus_blocks_have_reply_t had;
+    S_TEST_DECODE (blocks_have_reply, reply, &had);
+    s_test_count ("have", &had.have, 3);
+    assert (cbus_list_bool (&had.have, 0) && !cbus_list_bool (&had.have, 1));
+    assert (cbus_list_bool (&had.have, 2));
+    s_test_old_bools_reply (reply, "have", &had.have);
     cbus_reply_destroy (&reply);
     const uint8_t *wanted [] = { chain->b2, chain->b1, nowhere, chain->b1 };
-    pk = cbus_packer_begin (&test->body, 1);
-    s_test_pack_hashes (&pk, "hashes", wanted, 4);
-    reply = s_test_call (test, CBUS_CMD_BLOCKS_GET);
-    assert (cbus_reply_ok (reply));
-    list = s_test_array (reply, "blocks", 2);
-    assert (cbus_block_header_from_bytes (list->via.array.ptr [1].via.bin.ptr,
-                                          list->via.array.ptr [1].via.bin.size, &header) == 0);
+    cbus_blocks_get_t get_blocks = {
+        .hashes = { .count = 4, .item = s_test_hash_item, .source = wanted }
+    };
+    cbus_blocks_get_encode (&get_blocks, &test->body);
+    reply = s_test_call_ok (test, CBUS_CMD_BLOCKS_GET);
+    cbus_blocks_get_reply_t blocks;
+    S_TEST_DECODE (blocks_get_reply, reply, &blocks);
+    s_test_count ("blocks", &blocks.blocks, 2);
+    cbus_bytes_t second = cbus_list_bytes (&blocks.blocks, 1);
+    cbus_header_t header;
+    assert (cbus_block_header_from_bytes (second.data, second.size, &header) == 0);
     assert (header.height == 1);
+    cbus_reply_destroy (&reply);
+    //  A byte budget of one byte: still one block.
+    get_blocks.max_bytes = 1;
+    get_blocks.has_max_bytes = true;
+    cbus_blocks_get_encode (&get_blocks, &test->body);
+    reply = s_test_call_ok (test, CBUS_CMD_BLOCKS_GET);
+    S_TEST_DECODE (blocks_get_reply, reply, &blocks);
+    s_test_count ("blocks", &blocks.blocks, 1);
     cbus_reply_destroy (&reply);
     pk = cbus_packer_begin (&test->body, 1);
     cbus_pack_kv_u64 (&pk, "hashes", 1);
@@ -391,15 +624,14 @@ static void
 s_test_page (s_test_t *test, uint64_t from, uint64_t to, uint64_t max_bytes,
              uint32_t count, uint64_t next)
 {
-    msgpack_packer pk = cbus_packer_begin (&test->body, 3);
-    cbus_pack_kv_u64 (&pk, "from", from);
-    cbus_pack_kv_u64 (&pk, "to", to);
-    cbus_pack_kv_u64 (&pk, "max_bytes", max_bytes);
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_CHAIN_PAGE);
-    assert (cbus_reply_ok (reply));
-    s_test_array (reply, "blocks", count);
-    uint64_t value;
-    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "next", &value) == 0 && value == next);
+    cbus_chain_page_t page = { .from = from, .to = to, .max_bytes = max_bytes };
+    cbus_chain_page_encode (&page, &test->body);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_CHAIN_PAGE);
+    cbus_chain_page_reply_t msg;
+    S_TEST_DECODE (chain_page_reply, reply, &msg);
+    s_test_count ("blocks", &msg.blocks, count);
+    assert (msg.next == next);
+    s_test_old_page_reply (reply, &msg);
     cbus_reply_destroy (&reply);
 }
 
@@ -408,112 +640,124 @@ s_test_page_and_tx_queries (s_test_t *test, s_test_chain_t *chain)
 {
     s_test_page (test, 0, 9, 1 << 20, 3, 3);
     s_test_page (test, 1, 2, 1, 1, 2);          //  At least one block
-    msgpack_packer pk = cbus_packer_begin (&test->body, 3);
-    cbus_pack_kv_u64 (&pk, "from", 5);
-    cbus_pack_kv_u64 (&pk, "to", 9);
-    cbus_pack_kv_u64 (&pk, "max_bytes", 1000);
+    cbus_chain_page_t page = { .from = 5, .to = 9, .max_bytes = 1000 };
+    cbus_chain_page_encode (&page, &test->body);
     s_test_refused (test, CBUS_CMD_CHAIN_PAGE, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND);
-    pk = cbus_packer_begin (&test->body, 3);
-    cbus_pack_kv_u64 (&pk, "from", 2);
-    cbus_pack_kv_u64 (&pk, "to", 1);
-    cbus_pack_kv_u64 (&pk, "max_bytes", 1000);
+    page = (cbus_chain_page_t) { .from = 2, .to = 1, .max_bytes = 1000 };
+    cbus_chain_page_encode (&page, &test->body);
     s_test_refused (test, CBUS_CMD_CHAIN_PAGE, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
 
     //  TX.GET: block 1's second transaction.
     cbus_tx_t *tx = cbus_block_tx (chain->block1, 1);
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (tx), CBUS_HASH_BYTES);
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_TX_GET);
-    assert (cbus_reply_ok (reply));
-    const msgpack_object *map = cbus_reply_map (reply);
-    uint64_t value;
-    const uint8_t *bytes;
-    size_t size, expected_size;
-    uint8_t hash [CBUS_HASH_BYTES];
-    assert (cbus_msg_get_u64 (map, "height", &value) == 0 && value == 1);
-    assert (cbus_msg_get_u64 (map, "index", &value) == 0 && value == 1);
-    assert (cbus_msg_get_u64 (map, "confirmations", &value) == 0 && value == 2);
-    assert (cbus_msg_get_hash (map, "block_hash", hash) == 0);
-    assert (memcmp (hash, chain->b1, CBUS_HASH_BYTES) == 0);
+    cbus_chain_tx_get_t get = { .txid = cbus_tx_id (tx) };
+    cbus_chain_tx_get_encode (&get, &test->body);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_TX_GET);
+    cbus_chain_tx_reply_t msg;
+    S_TEST_DECODE (chain_tx_reply, reply, &msg);
+    assert (msg.height == 1 && msg.index == 1 && msg.confirmations == 2);
+    assert (memcmp (msg.block_hash, chain->b1, CBUS_HASH_BYTES) == 0);
+    size_t expected_size;
     const uint8_t *expected = cbus_tx_bytes (tx, &expected_size);
-    assert (cbus_msg_get_bin (map, "tx", &bytes, &size) == 0);
-    assert (size == expected_size && memcmp (bytes, expected, size) == 0);
+    assert (msg.tx.size == expected_size && memcmp (msg.tx.data, expected, expected_size) == 0);
+    s_test_old_tx_reply (reply, &msg);
     cbus_reply_destroy (&reply);
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_bin (&pk, "txid", chain->b1, CBUS_HASH_BYTES);
+    get.txid = chain->b1;
+    cbus_chain_tx_get_encode (&get, &test->body);
     s_test_refused (test, CBUS_CMD_TX_GET, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND);
     s_test_refused (test, CBUS_CMD_TX_GET, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
 
-    //  TX.KNOWN: an item that is not a txid is simply not known.
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_str (&pk, "txids");
-    msgpack_pack_array (&pk, 3);
-    msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
-    msgpack_pack_bin_body (&pk, cbus_tx_id (cbus_block_tx (chain->block2, 0)), CBUS_HASH_BYTES);
-    msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
-    msgpack_pack_bin_body (&pk, chain->b2, CBUS_HASH_BYTES);
-    cbus_pack_str (&pk, "junk");
-    reply = s_test_call (test, CBUS_CMD_TX_KNOWN);
-    assert (cbus_reply_ok (reply));
-    const msgpack_object *list = s_test_array (reply, "known", 3);
-    assert (list->via.array.ptr [0].via.boolean && !list->via.array.ptr [1].via.boolean);
-    assert (!list->via.array.ptr [2].via.boolean);
+    //  TX.KNOWN: which are in the active chain.
+    const uint8_t *txids [] = { cbus_tx_id (cbus_block_tx (chain->block2, 0)), chain->b2 };
+    cbus_tx_known_t known = { .txids = { .count = 2, .item = s_test_hash_item, .source = txids } };
+    cbus_tx_known_encode (&known, &test->body);
+    reply = s_test_call_ok (test, CBUS_CMD_TX_KNOWN);
+    cbus_tx_known_reply_t answer;
+    S_TEST_DECODE (tx_known_reply, reply, &answer);
+    s_test_count ("known", &answer.known, 2);
+    assert (cbus_list_bool (&answer.known, 0) && !cbus_list_bool (&answer.known, 1));
+    s_test_old_bools_reply (reply, "known", &answer.known);
     cbus_reply_destroy (&reply);
+    //  An item that is not a txid is refused, as its definition says
+    //  (packed by hand: the definition cannot write it).
+    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
+    cbus_pack_str (&pk, "txids");
+    msgpack_pack_array (&pk, 2);
+    s_test_pack_bin (&pk, chain->b2, CBUS_HASH_BYTES);
+    cbus_pack_str (&pk, "junk");
+    s_test_refused (test, CBUS_CMD_TX_KNOWN, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
     s_test_refused (test, CBUS_CMD_TX_KNOWN, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
 }
 
 //  HISTORY of user for limit items must give count, with a next cursor
-//  when more; returns the reply.
+//  when more; the reply into msg (borrowing from it, which the caller
+//  destroys).
 static cbus_reply_t *
-s_test_history (s_test_t *test, const char *user, uint64_t limit, uint32_t count, bool more)
+s_test_history (s_test_t *test, const char *user, uint64_t limit, uint32_t count, bool more,
+                cbus_history_reply_t *msg)
 {
-    msgpack_packer pk = cbus_packer_begin (&test->body, 2);
-    cbus_pack_kv_str (&pk, "user", user);
-    cbus_pack_kv_u64 (&pk, "limit", limit);
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_HISTORY);
-    assert (cbus_reply_ok (reply));
-    s_test_array (reply, "items", count);
-    const msgpack_object *next = cbus_msg_get (cbus_reply_map (reply), "next");
-    assert (next && (more ? next->type == MSGPACK_OBJECT_MAP : next->type == MSGPACK_OBJECT_NIL));
+    cbus_history_t history = { .user = cbus_str (user), .has_user = true, .limit = limit };
+    cbus_history_encode (&history, &test->body);
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_HISTORY);
+    S_TEST_DECODE (history_reply, reply, msg);
+    s_test_count ("items", &msg->items, count);
+    assert (msg->has_next == more);
+    s_test_old_history_reply (reply, msg);
     return reply;
+}
+
+//  Item index of a HISTORY reply.
+static cbus_history_item_t
+s_test_history_item (const cbus_history_reply_t *msg, uint32_t index)
+{
+    cbus_history_item_t item;
+    char reason [CBUS_REASON_MAX];
+    assert (cbus_list_decode_map (&msg->items, index, &cbus_history_item_def, &item, reason) == 0);
+    return item;
 }
 
 static void
 s_test_history_queries (s_test_t *test, s_test_chain_t *chain)
 {
     //  Newest first: block 2's transaction, then block 1's second.
-    cbus_reply_t *reply = s_test_history (test, "alice", 2, 2, true);
-    const msgpack_object *items = cbus_msg_get (cbus_reply_map (reply), "items");
-    uint64_t height, index, before_height, before_index;
-    assert (cbus_msg_get_u64 (&items->via.array.ptr [0], "height", &height) == 0 && height == 2);
-    assert (cbus_msg_get_u64 (&items->via.array.ptr [1], "index", &index) == 0 && index == 1);
-    const msgpack_object *next = cbus_msg_get (cbus_reply_map (reply), "next");
-    assert (cbus_msg_get_u64 (next, "before_height", &before_height) == 0 && before_height == 1);
-    assert (cbus_msg_get_u64 (next, "before_index", &before_index) == 0 && before_index == 1);
-    const uint8_t *tx;
-    size_t size, expected_size;
+    cbus_history_reply_t msg;
+    cbus_reply_t *reply = s_test_history (test, "alice", 2, 2, true, &msg);
+    cbus_history_item_t first = s_test_history_item (&msg, 0);
+    assert (first.height == 2 && s_test_history_item (&msg, 1).index == 1);
+    assert (msg.next.before_height == 1 && msg.next.before_index == 1);
+    size_t expected_size;
     const uint8_t *expected = cbus_tx_bytes (cbus_block_tx (chain->block2, 0), &expected_size);
-    assert (cbus_msg_get_bin (&items->via.array.ptr [0], "tx", &tx, &size) == 0);
-    assert (size == expected_size && memcmp (tx, expected, size) == 0);
-    cbus_reply_destroy (&reply);
+    assert (first.tx.size == expected_size && memcmp (first.tx.data, expected, expected_size) == 0);
     //  The cursor gives the rest: block 1's first transaction.
-    msgpack_packer pk = cbus_packer_begin (&test->body, 4);
-    cbus_pack_kv_str (&pk, "user", "alice");
-    cbus_pack_kv_u64 (&pk, "limit", 10);
-    cbus_pack_kv_u64 (&pk, "before_height", before_height);
-    cbus_pack_kv_u64 (&pk, "before_index", before_index);
-    reply = s_test_call (test, CBUS_CMD_HISTORY);
-    assert (cbus_reply_ok (reply));
-    items = s_test_array (reply, "items", 1);
-    assert (cbus_msg_get_u64 (&items->via.array.ptr [0], "index", &index) == 0 && index == 0);
+    cbus_history_t history = {
+        .user = cbus_str ("alice"), .has_user = true, .limit = 10,
+        .before_height = msg.next.before_height, .has_before_height = true,
+        .before_index = msg.next.before_index, .has_before_index = true
+    };
+    cbus_history_encode (&history, &test->body);
     cbus_reply_destroy (&reply);
-    reply = s_test_history (test, "nobody", 5, 0, false);
+    reply = s_test_call_ok (test, CBUS_CMD_HISTORY);
+    S_TEST_DECODE (history_reply, reply, &msg);
+    s_test_count ("items", &msg.items, 1);
+    assert (s_test_history_item (&msg, 0).index == 0);
     cbus_reply_destroy (&reply);
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_u64 (&pk, "limit", 5);
+    reply = s_test_history (test, "nobody", 5, 0, false, &msg);
+    cbus_reply_destroy (&reply);
+    //  Neither a user nor a key; an empty user; half a cursor.
+    history = (cbus_history_t) { .limit = 5 };
+    cbus_history_encode (&history, &test->body);
     s_test_refused (test, CBUS_CMD_HISTORY, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_str (&pk, "user", "");
+    history = (cbus_history_t) { .user = cbus_str (""), .has_user = true, .limit = 5 };
+    cbus_history_encode (&history, &test->body);
+    s_test_refused (test, CBUS_CMD_HISTORY, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
+    history = (cbus_history_t) {
+        .user = cbus_str ("alice"), .has_user = true, .limit = 5,
+        .before_height = 2, .has_before_height = true
+    };
+    cbus_history_encode (&history, &test->body);
+    s_test_refused (test, CBUS_CMD_HISTORY, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
+    //  Without a limit, which the definition requires.
+    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
+    cbus_pack_kv_str (&pk, "user", "alice");
     s_test_refused (test, CBUS_CMD_HISTORY, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
 }
 
@@ -534,20 +778,17 @@ s_test_reorganisation (s_test_t *test, s_test_chain_t *chain)
     s_test_tip (test, 3, chain->s3);
     s_test_block_get (test, chain->b2, 2, 0);       //  Kept, off the active chain
     s_test_block_get (test, chain->s2, 2, 2);
-    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_u64 (&pk, "height", 2);
-    cbus_reply_t *reply = s_test_call (test, CBUS_CMD_BLOCK_GET);
     uint8_t hash [CBUS_HASH_BYTES];
-    assert (cbus_reply_ok (reply) && cbus_msg_get_hash (cbus_reply_map (reply), "hash", hash) == 0);
+    s_test_hash_at (test, 2, hash);
     assert (memcmp (hash, chain->s2, CBUS_HASH_BYTES) == 0);
-    cbus_reply_destroy (&reply);
     //  b2's transaction left the chain with it; alice's history too.
-    pk = cbus_packer_begin (&test->body, 1);
-    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (cbus_block_tx (chain->block2, 0)), CBUS_HASH_BYTES);
+    cbus_chain_tx_get_t get = { .txid = cbus_tx_id (cbus_block_tx (chain->block2, 0)) };
+    cbus_chain_tx_get_encode (&get, &test->body);
     s_test_refused (test, CBUS_CMD_TX_GET, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND);
-    reply = s_test_history (test, "alice", 10, 2, false);
+    cbus_history_reply_t msg;
+    cbus_reply_t *reply = s_test_history (test, "alice", 10, 2, false, &msg);
     cbus_reply_destroy (&reply);
-    reply = s_test_history (test, "bob", 10, 3, false);
+    reply = s_test_history (test, "bob", 10, 3, false, &msg);
     cbus_reply_destroy (&reply);
     cbus_block_destroy (&side2);
     cbus_block_destroy (&side3);
@@ -577,7 +818,7 @@ s_test_refusals (s_test_t *test, s_test_chain_t *chain)
     cbus_reply_t *reply = s_test_submit_bytes (test, "junk", 4);
     assert (streq (reply->status, CBUS_STATUS_INVALID) && reply->code == CBUS_CODE_MALFORMED);
     cbus_reply_destroy (&reply);
-    msgpack_packer pk = cbus_packer_begin (&test->body, 1);
+    msgpack_packer pk = cbus_packer_begin (&test->body, 1);      //  Malformed on purpose
     cbus_pack_kv_str (&pk, "block", "not bytes");
     s_test_refused (test, CBUS_CMD_BLOCK_SUBMIT, CBUS_STATUS_INVALID, CBUS_CODE_INVALID);
     s_test_refused (test, "BLOCK.EAT", CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND);

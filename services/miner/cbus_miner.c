@@ -30,6 +30,7 @@ struct _cbus_miner_t {
     uint8_t published [CBUS_HEADER_BYTES];  //  Its header as published
     cbus_header_t header;       //  That header with our id, nonce advancing
     cbus_buf_t txs;             //  Its transactions, a msgpack array
+    cbus_buf_t block;           //  Block bytes being submitted
     cbus_buf_t body;            //  Submission being packed
     //  Counters
     uint64_t hashes;            //  Hashes since the last rate line
@@ -37,67 +38,34 @@ struct _cbus_miner_t {
 };
 
 //  --------------------------------------------------------------------------
-//  Message bodies: one parse or pack function per message, until
-//  libcommon's message definitions replace them.
+//  Block bytes (cbus_block.h: {"header": bin124, "txs": [bin]}, not a
+//  bus message) from our header and the template's transactions, kept
+//  as a msgpack array of their bytes: never decoded as transactions.
 
-//  miner.work event
-typedef struct {
-    uint64_t job;                       //  Job number
-    const uint8_t *header;              //  Template header bytes (borrowed)
-    const msgpack_object *txs;          //  Transactions [bin] (borrowed)
-} s_work_t;
-
-static int
-s_work_parse (const msgpack_object *map, s_work_t *msg)
-{
-    size_t size;
-    msg->txs = cbus_msg_get (map, "txs");
-    if (cbus_msg_get_u64 (map, "job", &msg->job) || !msg->txs
-    ||  msg->txs->type != MSGPACK_OBJECT_ARRAY
-    ||  cbus_msg_get_bin (map, "header", &msg->header, &size) || size != CBUS_HEADER_BYTES)
-        return -1;
-    return 0;
-}
-
-//  chain.block.connected event: the connected block's parent.
-static int
-s_connected_parse (const msgpack_object *map, uint8_t prev_hash [CBUS_HASH_BYTES])
-{
-    return cbus_msg_get_hash (map, "prev_hash", prev_hash);
-}
-
-//  BLOCK.SUBMIT request: {"block": block bytes}, the block being our
-//  header and the template's transactions (already a msgpack array).
 static void
-s_block_submit_pack (cbus_buf_t *buf, const cbus_header_t *header, const cbus_buf_t *txs)
+s_block_bytes (cbus_buf_t *block, const cbus_header_t *header, const cbus_buf_t *txs)
 {
-    cbus_buf_t block = {0};
-    msgpack_packer pk = cbus_packer_begin (&block, 2);
+    msgpack_packer pk = cbus_packer_begin (block, 2);
     uint8_t bytes [CBUS_HEADER_BYTES];
     cbus_header_encode (header, bytes);
     cbus_pack_kv_bin (&pk, "header", bytes, sizeof (bytes));
     cbus_pack_str (&pk, "txs");
-    cbus_buf_append (&block, txs->data, txs->size);
-    pk = cbus_packer_begin (buf, 1);
-    cbus_pack_kv_bin (&pk, "block", block.data, block.size);
-    cbus_buf_free (&block);
+    cbus_buf_append (block, txs->data, txs->size);
 }
 
-//  BLOCK.SUBMIT reply
-typedef struct {
-    uint8_t hash [CBUS_HASH_BYTES];     //  The block's hash
-    uint64_t height;                    //  Its height
-    const char *status;                 //  connected, duplicate or side
-    size_t status_size;                 //  (not terminated)
-} s_submitted_t;
-
-static int
-s_block_submit_reply_parse (const msgpack_object *map, s_submitted_t *msg)
+//  The template's transactions (a decoded BIN list) as that array.
+static void
+s_txs_keep (cbus_buf_t *txs, const cbus_list_t *list)
 {
-    if (cbus_msg_get_hash (map, "hash", msg->hash) || cbus_msg_get_u64 (map, "height", &msg->height)
-    ||  cbus_msg_get_str (map, "status", &msg->status, &msg->status_size))
-        return -1;
-    return 0;
+    cbus_buf_reset (txs);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, txs);
+    msgpack_pack_array (&pk, list->count);
+    for (uint32_t index = 0; index < list->count; index++) {
+        cbus_bytes_t tx = cbus_list_bytes (list, index);
+        msgpack_pack_bin (&pk, tx.size);
+        msgpack_pack_bin_body (&pk, tx.data, tx.size);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -132,24 +100,29 @@ static void
 s_on_submitted (const cbus_call_t *call, cbus_reply_t *reply)
 {
     (void) call;
-    s_submitted_t msg;
-    char hex [CBUS_HASH_HEX];
+    cbus_block_submit_reply_t msg;
+    char hex [CBUS_HASH_HEX], reason [CBUS_REASON_MAX];
     if (!cbus_reply_ok (reply))
         zsys_warning ("block refused status=%s code=%s reason=\"%s\"", reply->status,
                       cbus_code_name (reply->code), reply->reason);
     else
-    if (s_block_submit_reply_parse (cbus_reply_map (reply), &msg))
-        zsys_warning ("the chainstore's answer to a submission is malformed");
+    if (cbus_block_submit_reply_decode (cbus_reply_map (reply), &msg, reason))
+        zsys_warning ("the chainstore's answer to a submission is malformed: %s", reason);
     else
         zsys_info ("block submitted status=%.*s height=%" PRIu64 " hash=%s",
-                   (int) msg.status_size, msg.status, msg.height, cbus_hash_hex (msg.hash, hex));
+                   (int) msg.status.size, msg.status.data, msg.height,
+                   cbus_hash_hex (msg.hash, hex));
 }
 
 //  Submit the solved block: the template's transactions with our header.
 static void
 s_submit (cbus_miner_t *self)
 {
-    s_block_submit_pack (&self->body, &self->header, &self->txs);
+    s_block_bytes (&self->block, &self->header, &self->txs);
+    cbus_block_submit_t msg = {
+        .block = { (const uint8_t *) self->block.data, self->block.size }
+    };
+    cbus_block_submit_encode (&msg, &self->body);
     cbus_caller_send (self->store, CBUS_CMD_BLOCK_SUBMIT, self->body.data, self->body.size,
                       S_SUBMIT_TIMEOUT_MS, s_on_submitted, self, NULL);
     uint8_t hash [CBUS_HASH_BYTES];
@@ -188,9 +161,10 @@ s_on_search (zloop_t *loop, int timer_id, void *arg)
 static void
 s_take_work (cbus_miner_t *self, cbus_event_t *event)
 {
-    s_work_t msg;
+    cbus_miner_work_t msg;
     cbus_header_t header;
-    if (s_work_parse (cbus_event_map (event), &msg)
+    char reason [CBUS_REASON_MAX];
+    if (cbus_miner_work_decode (cbus_event_map (event), &msg, reason)
     ||  cbus_header_decode (&header, msg.header, CBUS_HEADER_BYTES)) {
         zsys_warning ("dropped malformed miner.work");
         return;
@@ -200,10 +174,7 @@ s_take_work (cbus_miner_t *self, cbus_event_t *event)
     if ((self->working || self->solved) && msg.job == self->job
     &&  memcmp (msg.header, self->published, CBUS_HEADER_BYTES) == 0)
         return;
-    cbus_buf_reset (&self->txs);
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &self->txs);
-    msgpack_pack_object (&pk, *msg.txs);
+    s_txs_keep (&self->txs, &msg.txs);
     self->job = msg.job;
     memcpy (self->published, msg.header, CBUS_HEADER_BYTES);
     self->header = header;
@@ -224,13 +195,14 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
         cbus_event_destroy (&event);
         return 0;
     }
-    uint8_t prev [CBUS_HASH_BYTES];
+    cbus_block_connected_t connected;
+    char reason [CBUS_REASON_MAX];
     if (streq (event->topic, CBUS_TOPIC_MINER_WORK))
         s_take_work (self, event);
     else
     if (streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED) && self->working
-    &&  s_connected_parse (cbus_event_map (event), prev) == 0
-    &&  memcmp (prev, self->header.prev_hash, CBUS_HASH_BYTES) == 0) {
+    &&  cbus_block_connected_decode (cbus_event_map (event), &connected, reason) == 0
+    &&  memcmp (connected.prev_hash, self->header.prev_hash, CBUS_HASH_BYTES) == 0) {
         s_search_stop (self);       //  Stale: that height is taken
         CBUS_DEBUG ("work dropped as stale job=%" PRIu64, self->job);
     }
@@ -333,6 +305,7 @@ cbus_miner_destroy (cbus_miner_t **self_p)
         zsock_destroy (&self->sub);
         cbus_pub_destroy (&self->pub);
         cbus_buf_free (&self->txs);
+        cbus_buf_free (&self->block);
         cbus_buf_free (&self->body);
         free (self);
         *self_p = NULL;
@@ -398,21 +371,21 @@ s_test_work (s_test_t *test, uint64_t job, uint8_t parent, uint64_t height, uint
     }
     cbus_block_merkle (block, header.merkle_root);
     cbus_block_destroy (&block);
+    //  The event as the mempool publishes it: the envelope ("src",
+    //  "boot"), then the definition's fields.
     uint8_t bytes [CBUS_HEADER_BYTES];
     cbus_header_encode (&header, bytes);
-    msgpack_packer pk = cbus_packer_begin (&test->event, 5);
+    cbus_bytes_t txs [2];
+    for (size_t index = 0; index < 2; index++)
+        txs [index].data = cbus_tx_bytes (test->txs [index], &txs [index].size);
+    cbus_miner_work_t work = {
+        .job = job, .header = bytes, .txs = { .count = 2, .items = txs }
+    };
+    msgpack_packer pk = cbus_packer_begin (&test->event,
+                                           2 + cbus_msgdef_count (&cbus_miner_work_def, &work));
     cbus_pack_kv_str (&pk, "src", "mempool");
     cbus_pack_kv_u64 (&pk, "boot", 1);
-    cbus_pack_kv_u64 (&pk, "job", job);
-    cbus_pack_kv_bin (&pk, "header", bytes, sizeof (bytes));
-    cbus_pack_str (&pk, "txs");
-    msgpack_pack_array (&pk, 2);
-    for (size_t index = 0; index < 2; index++) {
-        size_t size;
-        const uint8_t *tx = cbus_tx_bytes (test->txs [index], &size);
-        msgpack_pack_bin (&pk, size);
-        msgpack_pack_bin_body (&pk, tx, size);
-    }
+    cbus_msgdef_pack (&cbus_miner_work_def, &work, &pk);
     return header;
 }
 
@@ -441,12 +414,22 @@ static void
 s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_header_t *job)
 {
     assert (request && request->decoded && streq (request->command, CBUS_CMD_BLOCK_SUBMIT));
-    const uint8_t *bytes;
-    size_t size;
-    assert (cbus_msg_get_bin (cbus_request_map (request), "block", &bytes, &size) == 0);
+    cbus_block_submit_t msg;
     char reason [CBUS_REASON_MAX];
-    cbus_block_t *block = cbus_block_new_from_bytes (bytes, size, reason);
+    assert (cbus_block_submit_decode (cbus_request_map (request), &msg, reason) == 0);
+    cbus_block_t *block = cbus_block_new_from_bytes (msg.block.data, msg.block.size, reason);
     assert (block);
+    //  The bytes are the block's one encoding, in the body the miner's
+    //  hand-written packer wrote before the message's definition.
+    cbus_buf_t bytes = {0}, hand = {0};
+    cbus_block_encode (block, &bytes);
+    assert (bytes.size == msg.block.size && memcmp (bytes.data, msg.block.data, bytes.size) == 0);
+    msgpack_packer pk = cbus_packer_begin (&hand, 1);
+    cbus_pack_kv_bin (&pk, "block", bytes.data, bytes.size);
+    assert (zframe_size (request->body) == hand.size
+        &&  memcmp (zframe_data (request->body), hand.data, hand.size) == 0);
+    cbus_buf_free (&bytes);
+    cbus_buf_free (&hand);
     cbus_header_t *header = cbus_block_header (block);
     assert (header->miner == 7 && header->height == job->height && header->bits == job->bits);
     assert (memcmp (header->prev_hash, job->prev_hash, CBUS_HASH_BYTES) == 0);
@@ -470,11 +453,10 @@ s_test_answer (s_test_t *test, cbus_request_t *request, const cbus_header_t *job
     }
     cbus_buf_t body = {0};
     uint8_t hash [CBUS_HASH_BYTES] = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 3);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "height", job->height);
-    cbus_pack_kv_str (&pk, "status", "connected");
-    cbus_reply_send (test->store, request, CBUS_STATUS_OK, body.data, body.size);
+    cbus_block_submit_reply_t reply = {
+        .hash = hash, .height = job->height, .status = cbus_str ("connected")
+    };
+    cbus_reply_send_msg (test->store, request, &cbus_block_submit_reply_def, &reply, &body);
     cbus_buf_free (&body);
 }
 
