@@ -62,8 +62,8 @@ cbus_mempool_chain_idle (cbus_mempool_t *self)
 static void s_resync_start (cbus_mempool_t *self);
 
 //  What the chain side does next once idle: a resync if one is wanted,
-//  else read events again, then build a template if one is wanted and
-//  no event is waiting (the event handler calls again after its burst).
+//  else read events again, and build a template if one is wanted (events
+//  that wait meanwhile may make it stale: then it is built again).
 void
 cbus_mempool_chain_next (cbus_mempool_t *self)
 {
@@ -77,7 +77,7 @@ cbus_mempool_chain_next (cbus_mempool_t *self)
         zloop_reader (self->loop, self->sub, cbus_mempool_on_chain_event, self);
         self->events_paused = false;
     }
-    if (self->template_wanted && !(zsock_events (self->sub) & ZMQ_POLLIN))
+    if (self->template_wanted)
         cbus_mempool_template_start (self);
 }
 
@@ -446,6 +446,11 @@ cbus_mempool_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
     cbus_mempool_t *self = (cbus_mempool_t *) arg;
+    //  zloop runs timers before readers and calls, in the same round, a
+    //  reader that a timer has just ended (the tick starting a resync):
+    //  events wait while the chain side is busy, whoever calls.
+    if (self->events_paused)
+        return 0;
     //  Take every event waiting (a reorganisation comes as a burst) until
     //  one needs the chainstore, then build one template if somebody
     //  still waits for a block.

@@ -92,6 +92,9 @@ cbus_mempool_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
     cbus_mempool_t *self = (cbus_mempool_t *) arg;
+    //  Paused by a timer in this round of zloop (see the chain events).
+    if (self->intake_paused)
+        return 0;
     //  Take what has arrived, up to a chunk of submissions; the chunk
     //  goes to the verifier, and what arrives meanwhile makes the next.
     cbus_mempool_chunk_t *chunk = (cbus_mempool_chunk_t *) calloc (1, sizeof (cbus_mempool_chunk_t));
