@@ -379,10 +379,11 @@ s_test_block (uint64_t height, const uint8_t prev [CBUS_HASH_BYTES], cbus_tx_t *
     cbus_block_destroy (&block);
 }
 
-//  Publish a chain.block.connected event as the chainstore would.
+//  Publish a chain.block.connected (or another topic's) event as the
+//  chainstore would.
 static void
-s_publish_connected (zsock_t *bus_out, const cbus_header_t *header,
-                     const uint8_t hash [CBUS_HASH_BYTES], cbus_tx_t **txs, size_t count)
+s_publish_block (zsock_t *bus_out, const char *topic, const cbus_header_t *header,
+                 const uint8_t hash [CBUS_HASH_BYTES], cbus_tx_t **txs, size_t count)
 {
     cbus_buf_t body = {0};
     msgpack_packer pk = cbus_packer_begin (&body, 8);
@@ -401,7 +402,7 @@ s_publish_connected (zsock_t *bus_out, const cbus_header_t *header,
     }
     uint8_t sequence [8] = { 1 };
     zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, CBUS_TOPIC_BLOCK_CONNECTED);
+    zmsg_addstr (msg, topic);
     zmsg_addmem (msg, body.data, body.size);
     zmsg_addmem (msg, sequence, sizeof (sequence));
     zmsg_send (&msg, bus_out);
@@ -657,7 +658,7 @@ s_test_mine (s_test_t *test)
     assert (header.height == 6 && memcmp (header.prev_hash, test->tip, CBUS_HASH_BYTES) == 0);
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_header_hash (&header, hash);
-    s_publish_connected (test->bus_out, &header, hash, txs, count);
+    s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_CONNECTED, &header, hash, txs, count);
     poller = zpoller_new (test->dealer, NULL);
     assert (zpoller_wait (poller, 5000) == test->dealer);
     zpoller_destroy (&poller);
@@ -755,6 +756,46 @@ s_test_walk_back (s_test_t *test)
     cbus_buf_free (&body);
 }
 
+//  A reorganisation as events: a block leaves the chain and another at
+//  its height, holding the same transaction, joins it. The first's
+//  transactions come back (BLOCK.GET) before the second's event removes
+//  them: chain events wait while that call is out, so the transaction
+//  ends confirmed, not pending.
+static void
+s_test_reorg (s_test_t *test)
+{
+    uint64_t before = s_pending (test->client, NULL);
+    uint8_t other [CBUS_HASH_BYTES];
+    memset (other, 0x66, sizeof (other));
+    cbus_tx_t *moved = s_test_tx (777, NULL, false);
+    size_t size;
+    const uint8_t *tx_bytes = cbus_tx_bytes (moved, &size);
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_t *txs [] = { cbus_tx_new_from_bytes (tx_bytes, size, reason) };
+    cbus_buf_t bytes = {0};
+    uint8_t left [CBUS_HASH_BYTES], joined [CBUS_HASH_BYTES];
+    s_test_block (7, other, txs, 1, &bytes, left);
+    s_stand_in_block (test->stand_in, left, &bytes, "7", "0");
+    cbus_header_t header = { .version = CBUS_BLOCK_VERSION, .height = 7, .time_ms = 1007 };
+    memcpy (header.prev_hash, other, CBUS_HASH_BYTES);
+    memset (joined, 0x77, sizeof (joined));
+    s_stand_in_block (test->stand_in, joined, &bytes, "7", "1");
+    s_stand_in_send (test->stand_in, "TIP", joined, CBUS_HASH_BYTES, "7", NULL);
+    s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_DISCONNECTED, &header, left, &moved, 1);
+    s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_CONNECTED, &header, joined, &moved, 1);
+    s_wait_tip (test->client, 8);
+    assert (s_pending (test->client, NULL) == before);
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (moved), CBUS_HASH_BYTES);
+    cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
+    assert (streq (reply->status, CBUS_STATUS_NOTFOUND) && reply->code == CBUS_CODE_NOT_FOUND);
+    cbus_reply_destroy (&reply);
+    cbus_buf_free (&body);
+    cbus_buf_free (&bytes);
+    cbus_tx_destroy (&moved);
+}
+
 void
 cbus_mempool_test (bool verbose)
 {
@@ -811,6 +852,7 @@ cbus_mempool_test (bool verbose)
     s_test_silent_chainstore (&test);
     s_test_mine (&test);
     s_test_walk_back (&test);
+    s_test_reorg (&test);
 
     s_test_stop_mempool (&test);
     zsock_destroy (&test.bus_in);
