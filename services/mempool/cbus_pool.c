@@ -48,12 +48,19 @@ s_compare_sequence (const void *left, const void *right)
     return a->sequence < b->sequence ? -1 : a->sequence > b->sequence;
 }
 
-static void
+//  Make an entry pending; -1 (and nothing changed) if memory is short.
+static int
 s_insert (cbus_pool_t *self, s_entry_t *entry)
 {
-    zhashx_insert (self->index, entry->txid, entry);
+    if (zhashx_insert (self->index, entry->txid, entry))
+        return -1;
     entry->handle = zlistx_add_end (self->order, entry);
+    if (!entry->handle) {
+        zhashx_delete (self->index, entry->txid);
+        return -1;
+    }
     self->bytes += entry->size;
+    return 0;
 }
 
 //  Stored entries are verified in batches of this many on load.
@@ -62,11 +69,13 @@ s_insert (cbus_pool_t *self, s_entry_t *entry)
 //  Verify the signatures of a batch of loaded entries (txs [i] decoded
 //  from entries [i]); an entry that fails is dropped from the store and
 //  set to NULL. Destroys the txs.
-static void
+static int
 s_load_verified (cbus_pool_t *self, s_entry_t **entries, cbus_tx_t **txs, size_t count,
                  size_t *dropped)
 {
     bool *ok = (bool *) malloc (count * sizeof (bool));
+    if (!ok)
+        return -1;
     cbus_tx_verify_many (txs, count, ok);
     for (size_t index = 0; index < count; index++) {
         if (!ok [index]) {
@@ -79,12 +88,111 @@ s_load_verified (cbus_pool_t *self, s_entry_t **entries, cbus_tx_t **txs, size_t
         cbus_tx_destroy (&txs [index]);
     }
     free (ok);
+    return 0;
+}
+
+//  One stored entry as loaded: NULL if it does not decode as what its key
+//  says (*tx_p NULL then), or if memory is short (*tx_p set: the caller
+//  tells the two apart).
+static s_entry_t *
+s_load_entry (const char *key, size_t key_size, const uint8_t *value, size_t value_size,
+              cbus_tx_t **tx_p)
+{
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_t *tx = value_size > 16 ? cbus_tx_decode (value + 16, value_size - 16, reason) : NULL;
+    if (!tx || key_size != 1 + CBUS_HASH_BYTES
+    ||  memcmp (cbus_tx_id (tx), key + 1, CBUS_HASH_BYTES) != 0) {
+        cbus_tx_destroy (&tx);
+        *tx_p = NULL;
+        return NULL;
+    }
+    *tx_p = tx;
+    s_entry_t *entry = (s_entry_t *) calloc (1, sizeof (s_entry_t));
+    if (entry)
+        entry->bytes = (uint8_t *) malloc (value_size - 16);
+    if (!entry || !entry->bytes) {
+        free (entry);
+        return NULL;
+    }
+    memcpy (entry->txid, key + 1, CBUS_HASH_BYTES);
+    entry->sequence = cbus_get_be64 (value);
+    entry->received_ms = cbus_get_be64 (value + 8);
+    entry->size = value_size - 16;
+    memcpy (entry->bytes, value + 16, entry->size);
+    return entry;
+}
+
+//  Read every stored entry into loaded (grown as needed), verifying
+//  signatures a batch at a time, on every CPU. Entries that fail are
+//  dropped from the store and left NULL. Returns 0, or -1 if memory is
+//  short.
+static int
+s_load_all (cbus_pool_t *self, s_entry_t ***loaded_p, size_t *count_p, size_t *dropped)
+{
+    size_t count = 0, alloc = 1024, unverified = 0;
+    s_entry_t **loaded = (s_entry_t **) malloc (alloc * sizeof (s_entry_t *));
+    cbus_tx_t **batch = (cbus_tx_t **) malloc (S_LOAD_BATCH * sizeof (cbus_tx_t *));
+    cbus_store_iter_t *iter = loaded && batch ? cbus_store_iter_new (self->store) : NULL;
+    int rc = iter ? 0 : -1;
+    if (iter)
+        cbus_store_iter_seek (iter, "P", 1);
+    while (rc == 0) {
+        size_t key_size = 0, value_size;
+        const char *key = cbus_store_iter_valid (iter)
+                        ? cbus_store_iter_key (iter, &key_size) : NULL;
+        bool more = key && key_size >= 1 && key [0] == 'P';
+        if (unverified == S_LOAD_BATCH || (!more && unverified)) {
+            rc = s_load_verified (self, loaded + count - unverified, batch, unverified, dropped);
+            if (rc)
+                break;              //  The batch's txs are destroyed below
+            unverified = 0;
+        }
+        if (!more)
+            break;
+        const uint8_t *value = (const uint8_t *) cbus_store_iter_value (iter, &value_size);
+        cbus_tx_t *tx = NULL;
+        s_entry_t *entry = s_load_entry (key, key_size, value, value_size, &tx);
+        if (!entry && !tx) {
+            cbus_store_batch_delete (self->removals, key, key_size);
+            (*dropped)++;
+            cbus_store_iter_next (iter);
+            continue;
+        }
+        if (entry && count == alloc) {
+            s_entry_t **grown = (s_entry_t **) realloc (loaded, 2 * alloc * sizeof (s_entry_t *));
+            if (grown) {
+                loaded = grown;
+                alloc *= 2;
+            }
+            else
+                s_entry_destroy (&entry);
+        }
+        if (!entry) {               //  Out of memory
+            cbus_tx_destroy (&tx);
+            rc = -1;
+            break;
+        }
+        loaded [count++] = entry;
+        batch [unverified++] = tx;
+        cbus_store_iter_next (iter);
+    }
+    for (size_t index = 0; index < unverified; index++)
+        cbus_tx_destroy (&batch [index]);
+    cbus_store_iter_destroy (&iter);
+    free (batch);
+    *loaded_p = loaded;
+    *count_p = count;
+    return rc;
 }
 
 cbus_pool_t *
 cbus_pool_new (const char *path, char *reason)
 {
-    cbus_pool_t *self = (cbus_pool_t *) zmalloc (sizeof (cbus_pool_t));
+    cbus_pool_t *self = (cbus_pool_t *) calloc (1, sizeof (cbus_pool_t));
+    if (!self) {
+        cbus_fail (reason, "out of memory");
+        return NULL;
+    }
     self->store = cbus_store_new (path, 16, reason);
     if (!self->store) {
         free (self);
@@ -95,54 +203,12 @@ cbus_pool_new (const char *path, char *reason)
     self->staged = zlistx_new ();
     self->incoming = cbus_hash_table_new ();
     self->removals = cbus_store_batch_new ();
-
-    //  Load every stored entry, then put them back in arrival order.
-    //  Signatures are verified a batch at a time, on every CPU.
-    size_t count = 0, alloc = 1024, dropped = 0, unverified = 0;
-    s_entry_t **loaded = (s_entry_t **) malloc (alloc * sizeof (s_entry_t *));
-    cbus_tx_t **batch = (cbus_tx_t **) malloc (S_LOAD_BATCH * sizeof (cbus_tx_t *));
-    cbus_store_iter_t *iter = cbus_store_iter_new (self->store);
-    cbus_store_iter_seek (iter, "P", 1);
-    while (true) {
-        size_t key_size = 0, value_size;
-        const char *key = cbus_store_iter_valid (iter)
-                        ? cbus_store_iter_key (iter, &key_size) : NULL;
-        bool more = key && key_size >= 1 && key [0] == 'P';
-        if (unverified == S_LOAD_BATCH || (!more && unverified)) {
-            s_load_verified (self, loaded + count - unverified, batch, unverified, &dropped);
-            unverified = 0;
-        }
-        if (!more)
-            break;
-        const uint8_t *value = (const uint8_t *) cbus_store_iter_value (iter, &value_size);
-        char inner [CBUS_REASON_MAX];
-        cbus_tx_t *tx = value_size > 16
-                      ? cbus_tx_decode (value + 16, value_size - 16, inner) : NULL;
-        if (!tx || key_size != 1 + CBUS_HASH_BYTES
-        ||  memcmp (cbus_tx_id (tx), key + 1, CBUS_HASH_BYTES) != 0) {
-            cbus_store_batch_delete (self->removals, key, key_size);
-            dropped++;
-            cbus_tx_destroy (&tx);
-            cbus_store_iter_next (iter);
-            continue;
-        }
-        s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-        memcpy (entry->txid, key + 1, CBUS_HASH_BYTES);
-        entry->sequence = cbus_get_be64 (value);
-        entry->received_ms = cbus_get_be64 (value + 8);
-        entry->size = value_size - 16;
-        entry->bytes = (uint8_t *) malloc (entry->size);
-        memcpy (entry->bytes, value + 16, entry->size);
-        if (count == alloc) {
-            alloc *= 2;
-            loaded = (s_entry_t **) realloc (loaded, alloc * sizeof (s_entry_t *));
-        }
-        loaded [count++] = entry;
-        batch [unverified++] = tx;
-        cbus_store_iter_next (iter);
-    }
-    free (batch);
-    //  Entries whose signature failed were set to NULL: close the gaps.
+    s_entry_t **loaded = NULL;
+    size_t count = 0, dropped = 0;
+    int rc = self->index && self->order && self->staged && self->incoming && self->removals
+           ? s_load_all (self, &loaded, &count, &dropped) : -1;
+    //  Entries whose signature failed were set to NULL: close the gaps,
+    //  then put them back in arrival order.
     size_t kept = 0;
     for (size_t index = 0; index < count; index++)
         if (loaded [index]) {
@@ -151,11 +217,18 @@ cbus_pool_new (const char *path, char *reason)
                 self->next_sequence = loaded [index]->sequence + 1;
         }
     count = kept;
-    cbus_store_iter_destroy (&iter);
     qsort (loaded, count, sizeof (s_entry_t *), s_compare_sequence);
     for (size_t index = 0; index < count; index++)
-        s_insert (self, loaded [index]);
+        if (rc || s_insert (self, loaded [index])) {
+            s_entry_destroy (&loaded [index]);
+            rc = -1;
+        }
     free (loaded);
+    if (rc) {
+        cbus_fail (reason, "out of memory loading the mempool");
+        cbus_pool_destroy (&self);
+        return NULL;
+    }
     if (dropped) {
         zsys_warning ("dropped %zu damaged mempool entries", dropped);
         if (cbus_pool_flush (self))
@@ -171,12 +244,12 @@ cbus_pool_destroy (cbus_pool_t **self_p)
     assert (self_p);
     cbus_pool_t *self = *self_p;
     if (self) {
-        if (cbus_pool_flush (self))
+        if (self->removals && cbus_pool_flush (self))
             zsys_error ("could not flush mempool removals");
         s_entry_t *entry;
-        while ((entry = (s_entry_t *) zlistx_detach (self->order, NULL)))
+        while (self->order && (entry = (s_entry_t *) zlistx_detach (self->order, NULL)))
             s_entry_destroy (&entry);
-        while ((entry = (s_entry_t *) zlistx_detach (self->staged, NULL)))
+        while (self->staged && (entry = (s_entry_t *) zlistx_detach (self->staged, NULL)))
             s_entry_destroy (&entry);
         zlistx_destroy (&self->order);
         zlistx_destroy (&self->staged);
@@ -220,21 +293,46 @@ cbus_pool_get (cbus_pool_t *self, const uint8_t txid [CBUS_HASH_BYTES],
     return entry->bytes;
 }
 
-bool
+int
 cbus_pool_stage (cbus_pool_t *self, cbus_tx_t *tx)
 {
     const uint8_t *txid = cbus_tx_id (tx);
     if (cbus_pool_has (self, txid))
-        return false;
-    s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+        return 0;
+    size_t size;
+    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
+    s_entry_t *entry = (s_entry_t *) calloc (1, sizeof (s_entry_t));
+    if (entry)
+        entry->bytes = (uint8_t *) malloc (size);
+    if (!entry || !entry->bytes) {
+        free (entry);
+        return -1;
+    }
     memcpy (entry->txid, txid, CBUS_HASH_BYTES);
-    const uint8_t *bytes = cbus_tx_bytes (tx, &entry->size);
-    entry->bytes = (uint8_t *) malloc (entry->size);
-    memcpy (entry->bytes, bytes, entry->size);
+    memcpy (entry->bytes, bytes, size);
+    entry->size = size;
     entry->received_ms = cbus_time_ms ();
-    zlistx_add_end (self->staged, entry);
-    zhashx_insert (self->incoming, entry->txid, entry);
-    return true;
+    if (zhashx_insert (self->incoming, entry->txid, entry)) {
+        s_entry_destroy (&entry);
+        return -1;
+    }
+    if (!zlistx_add_end (self->staged, entry)) {
+        zhashx_delete (self->incoming, entry->txid);
+        s_entry_destroy (&entry);
+        return -1;
+    }
+    return 1;
+}
+
+//  Drop everything staged, as a write that failed would.
+static void
+s_unstage (cbus_pool_t *self, zlistx_t *entries)
+{
+    s_entry_t *entry;
+    while ((entry = (s_entry_t *) zlistx_detach (entries, NULL))) {
+        zhashx_delete (self->incoming, entry->txid);
+        s_entry_destroy (&entry);
+    }
 }
 
 cbus_pool_write_t *
@@ -242,11 +340,23 @@ cbus_pool_write_begin (cbus_pool_t *self)
 {
     if (zlistx_size (self->staged) == 0)
         return NULL;
-    cbus_pool_write_t *write = (cbus_pool_write_t *) zmalloc (sizeof (cbus_pool_write_t));
+    cbus_pool_write_t *write = (cbus_pool_write_t *) calloc (1, sizeof (cbus_pool_write_t));
+    zlistx_t *staged = zlistx_new ();
+    if (write)
+        write->batch = cbus_store_batch_new ();
+    if (!write || !write->batch || !staged) {
+        zsys_error ("mempool: out of memory, %zu transactions not written",
+                    zlistx_size (self->staged));
+        s_unstage (self, self->staged);
+        if (write)
+            cbus_store_batch_destroy (&write->batch);
+        free (write);
+        zlistx_destroy (&staged);
+        return NULL;
+    }
     write->store = self->store;
-    write->batch = cbus_store_batch_new ();
     write->entries = self->staged;
-    self->staged = zlistx_new ();
+    self->staged = staged;
     //  Sequence numbers are given now, in arrival order, so that a later
     //  write's never sort before an earlier one's.
     cbus_buf_t value = {0};
@@ -283,13 +393,17 @@ cbus_pool_write_end (cbus_pool_t *self, cbus_pool_write_t **write_p, int rc)
     if (!write)
         return;
     s_entry_t *entry;
+    size_t lost = 0;
     while ((entry = (s_entry_t *) zlistx_detach (write->entries, NULL))) {
         zhashx_delete (self->incoming, entry->txid);
-        if (rc == 0)
-            s_insert (self, entry);
-        else
+        if (rc || s_insert (self, entry)) {
+            lost += rc == 0;
             s_entry_destroy (&entry);
+        }
     }
+    if (lost)
+        zsys_error ("mempool: out of memory, %zu stored transactions pending again "
+                    "only after a restart", lost);
     zlistx_destroy (&write->entries);
     cbus_store_batch_destroy (&write->batch);
     free (write);
@@ -299,9 +413,10 @@ cbus_pool_write_end (cbus_pool_t *self, cbus_pool_write_t **write_p, int rc)
 int
 cbus_pool_commit (cbus_pool_t *self)
 {
+    bool any = zlistx_size (self->staged) > 0;
     cbus_pool_write_t *write = cbus_pool_write_begin (self);
     if (!write)
-        return 0;
+        return any ? -1 : 0;
     int rc = cbus_pool_write_run (write);
     cbus_pool_write_end (self, &write, rc);
     return rc;
@@ -418,17 +533,17 @@ cbus_pool_test (bool verbose)
         zstr_free (&text);
     }
     //  Two commits, one with a transaction staged twice.
-    assert (cbus_pool_stage (pool, txs [0]));
-    assert (cbus_pool_stage (pool, txs [1]));
-    assert (!cbus_pool_stage (pool, txs [1]));
+    assert (cbus_pool_stage (pool, txs [0]) == 1);
+    assert (cbus_pool_stage (pool, txs [1]) == 1);
+    assert (cbus_pool_stage (pool, txs [1]) == 0);
     size_t size;
     assert (cbus_pool_has (pool, cbus_tx_id (txs [0])));    //  Known once staged,
     assert (!cbus_pool_get (pool, cbus_tx_id (txs [0]), &size, NULL));  //  pending once written
     assert (cbus_pool_commit (pool) == 0);
     assert (cbus_pool_size (pool) == 2);
     for (int index = 2; index < 5; index++)
-        cbus_pool_stage (pool, txs [index]);
-    assert (!cbus_pool_stage (pool, txs [0]));              //  Already pending
+        assert (cbus_pool_stage (pool, txs [index]) == 1);
+    assert (cbus_pool_stage (pool, txs [0]) == 0);              //  Already pending
     assert (cbus_pool_commit (pool) == 0);
     assert (cbus_pool_size (pool) == 5);
     assert (cbus_pool_get (pool, cbus_tx_id (txs [3]), &size, NULL) && size > 0);
@@ -444,17 +559,17 @@ cbus_pool_test (bool verbose)
         json_decref (object);
         zstr_free (&text);
     }
-    assert (cbus_pool_stage (pool, late));
+    assert (cbus_pool_stage (pool, late) == 1);
     cbus_pool_write_t *write = cbus_pool_write_begin (pool);
     assert (write && cbus_pool_write_begin (pool) == NULL);
-    assert (cbus_pool_has (pool, cbus_tx_id (late)) && !cbus_pool_stage (pool, late));
+    assert (cbus_pool_has (pool, cbus_tx_id (late)) && cbus_pool_stage (pool, late) == 0);
     assert (!cbus_pool_get (pool, cbus_tx_id (late), &size, NULL));
     assert (cbus_pool_write_run (write) == 0);
     cbus_pool_write_end (pool, &write, 0);
     assert (write == NULL && cbus_pool_get (pool, cbus_tx_id (late), &size, NULL));
     assert (cbus_pool_remove (pool, cbus_tx_id (late)));
     //  A write that failed leaves nothing behind.
-    assert (cbus_pool_stage (pool, late));
+    assert (cbus_pool_stage (pool, late) == 1);
     write = cbus_pool_write_begin (pool);
     cbus_pool_write_end (pool, &write, -1);
     assert (!cbus_pool_has (pool, cbus_tx_id (late)));
@@ -476,7 +591,7 @@ cbus_pool_test (bool verbose)
     cbus_key_t *key = cbus_key_new ();
     for (int index = 0; index < 100; index++) {
         cbus_tx_t *tx = s_test_signed (key, index, index == 57);
-        assert (cbus_pool_stage (pool, tx));
+        assert (cbus_pool_stage (pool, tx) == 1);
         cbus_tx_destroy (&tx);
     }
     assert (cbus_pool_commit (pool) == 0 && cbus_pool_size (pool) == 104);

@@ -42,9 +42,9 @@ const uint8_t *
                    size_t *size_p, uint64_t *received_ms_p);
 
 //  Stage a checked transaction for the next commit; the pool copies what
-//  it needs. Returns false (and stages nothing) if the txid is already
-//  pending or staged.
-bool
+//  it needs. Returns 1 when staged, 0 (and stages nothing) if the txid is
+//  already pending, staged or being written, -1 if memory is short.
+int
     cbus_pool_stage (cbus_pool_t *self, cbus_tx_t *tx);
 //  Write everything staged in one synced batch and make it pending.
 //  Returns 0, or -1 (nothing staged is kept) on a storage error.
@@ -58,6 +58,8 @@ int
 //  nothing is); run writes it, synced, from any thread; end, back on the
 //  owner's thread, makes it pending (rc 0) or drops it. Transactions
 //  being written count as known to cbus_pool_has and cbus_pool_stage.
+//  When memory is short begin drops what is staged, as a failed write
+//  would, and returns NULL too: whoever staged something tells.
 typedef struct _cbus_pool_write_t cbus_pool_write_t;
 
 cbus_pool_write_t *

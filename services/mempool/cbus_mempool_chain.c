@@ -1,0 +1,491 @@
+/*  =========================================================================
+    cbus_mempool_chain - the chain as the mempool follows it
+
+    chain.block.connected removes the block's transactions from the pool;
+    chain.block.disconnected takes them back (BLOCK.GET gives them), so
+    that a reorganisation loses nothing. Every tick, after a gap in the
+    events and at start, a resync asks the chainstore for its tip; when the
+    tip moved in a way we did not see (events lost while the bus or this
+    service restarted), each old tip of ours the active chain left is
+    walked back (HEADERS says whether it left, then BLOCK.GET one block at
+    a time) and its blocks' transactions taken back, as their
+    disconnected events would have; then the pool is reconciled (TX.KNOWN
+    in slices): what the chain holds leaves it.
+
+    Each of those steps is one call through the caller whose handler
+    starts the next: one call of the chain side at a time, and while one is
+    out the chain events wait in their socket (it is not read), so events
+    and what the calls bring are handled in the order they happened, as
+    when the calls were synchronous, while the loop goes on answering
+    everything else. A call that fails ends its step: the next tick (or
+    gap) starts again, and old tips not yet checked stay queued.
+    =========================================================================
+*/
+#include "cbus_mempool_private.h"
+
+//  Most old tips queued for a check; past it the oldest is forgotten.
+#define S_OLD_TIPS_MAX 64
+
+void
+cbus_mempool_chainstore_heard (cbus_mempool_t *self, cbus_reply_t *reply, const char *command)
+{
+    //  A reply made locally (no body) means the chainstore did not answer.
+    bool silent = reply->body == NULL;
+    if (silent && !self->chainstore_down)
+        zsys_warning ("chainstore does not answer command=%s: %s", command, reply->reason);
+    else
+    if (!silent && self->chainstore_down)
+        zsys_info ("chainstore answers again");
+    self->chainstore_down = silent;
+}
+
+void
+cbus_mempool_chain_call (cbus_mempool_t *self, const char *command, cbus_buf_t *body,
+                         cbus_call_fn *handler)
+{
+    self->chain_busy = true;
+    if (!self->events_paused) {
+        zloop_reader_end (self->loop, self->sub);
+        self->events_paused = true;
+    }
+    cbus_caller_send (self->chainstore, command, body ? body->data : NULL, body ? body->size : 0,
+                      CBUS_MEMPOOL_CHAINSTORE_MS, handler, self, NULL);
+}
+
+void
+cbus_mempool_chain_idle (cbus_mempool_t *self)
+{
+    self->chain_busy = false;
+    cbus_mempool_chain_next (self);
+}
+
+static void s_resync_start (cbus_mempool_t *self);
+
+//  What the chain side does next once idle: a resync if one is wanted,
+//  else read events again, and build a template if one is wanted (events
+//  that wait meanwhile may make it stale: then it is built again).
+void
+cbus_mempool_chain_next (cbus_mempool_t *self)
+{
+    if (self->chain_busy || self->stopping)
+        return;
+    if (self->resync_wanted) {
+        s_resync_start (self);
+        return;
+    }
+    if (self->events_paused) {
+        zloop_reader (self->loop, self->sub, cbus_mempool_on_chain_event, self);
+        self->events_paused = false;
+    }
+    if (self->template_wanted)
+        cbus_mempool_template_start (self);
+}
+
+void
+cbus_mempool_resync (cbus_mempool_t *self)
+{
+    if (!self->chain_busy)
+        self->resync_wanted = true;
+    cbus_mempool_chain_next (self);
+}
+
+//  Remember an old tip of ours to check against the chain.
+static void
+s_old_tip_add (cbus_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
+{
+    cbus_mempool_old_tip_t *old;
+    for (old = (cbus_mempool_old_tip_t *) zlistx_first (self->old_tips); old;
+         old = (cbus_mempool_old_tip_t *) zlistx_next (self->old_tips))
+        if (memcmp (old->hash, hash, CBUS_HASH_BYTES) == 0)
+            return;
+    if (zlistx_size (self->old_tips) >= S_OLD_TIPS_MAX) {
+        zsys_warning ("too many old tips to check: the oldest is forgotten");
+        free (zlistx_detach (self->old_tips, NULL));
+    }
+    old = (cbus_mempool_old_tip_t *) malloc (sizeof (cbus_mempool_old_tip_t));
+    if (!old || !zlistx_add_end (self->old_tips, old)) {
+        zsys_error ("out of memory: old tip not checked");
+        free (old);
+        return;
+    }
+    memcpy (old->hash, hash, CBUS_HASH_BYTES);
+    old->height = height;
+}
+
+//  Take back the transactions of the block in a BLOCK.GET reply (it left
+//  the active chain), durably, before the blocks that joined are seen.
+//  With only_inactive, a block the active chain still holds is left
+//  alone. Returns 0 when taken back, 1 when left alone, -1 if the reply
+//  holds no block; prev gets the block's parent.
+static int
+s_take_back (cbus_mempool_t *self, cbus_reply_t *reply, const uint8_t hash [CBUS_HASH_BYTES],
+             bool only_inactive, uint8_t prev [CBUS_HASH_BYTES])
+{
+    const uint8_t *bytes;
+    size_t size;
+    uint64_t confirmations;
+    char reason [CBUS_REASON_MAX] = "", hex [CBUS_HASH_HEX];
+    cbus_block_t *block = NULL;
+    if (cbus_mempool_parse_block_get (reply, &bytes, &size, &confirmations))
+        snprintf (reason, sizeof (reason), "%s", cbus_reply_ok (reply) ? "a bad reply" : reply->reason);
+    else
+        block = cbus_block_new_from_bytes (bytes, size, reason);
+    bool *staged = block ? (bool *) calloc (cbus_block_tx_count (block) + 1, sizeof (bool)) : NULL;
+    if (!staged) {
+        zsys_error ("could not take back the transactions of block %s: %s",
+                    cbus_hash_hex (hash, hex), block ? "out of memory" : reason);
+        cbus_block_destroy (&block);
+        return -1;
+    }
+    memcpy (prev, cbus_block_header (block)->prev_hash, CBUS_HASH_BYTES);
+    if (only_inactive && confirmations > 0) {
+        free (staged);
+        cbus_block_destroy (&block);
+        return 1;
+    }
+    //  A synced write of its own on this thread (a reorganisation is rare
+    //  and small); nothing else is ever staged between handlers.
+    size_t count = cbus_block_tx_count (block), taken = 0;
+    for (size_t index = 0; index < count; index++)
+        staged [index] = cbus_pool_stage (self->pool, cbus_block_tx (block, index)) == 1;
+    if (cbus_pool_commit (self->pool) == 0) {
+        for (size_t index = 0; index < count; index++)
+            if (staged [index]) {
+                cbus_mempool_publish_added (self, cbus_block_tx (block, index));
+                taken++;
+            }
+    }
+    else
+        zsys_error ("could not store the transactions of disconnected block %s",
+                    cbus_hash_hex (hash, hex));
+    zsys_info ("block disconnected hash=%s taken_back=%zu pending=%zu",
+               cbus_hash_hex (hash, hex), taken, cbus_pool_size (self->pool));
+    free (staged);
+    cbus_block_destroy (&block);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Resync: TIP, then each old tip (HEADERS, then the walk back), then
+//  the reconciliation.
+
+static void s_walk_next (cbus_mempool_t *self);
+static void s_reconcile_start (cbus_mempool_t *self);
+
+static void
+s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
+    cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TIP);
+    cbus_mempool_tip_t tip;
+    if (cbus_mempool_parse_tip (reply, &tip)) {
+        if (!self->chainstore_down)
+            zsys_warning ("chainstore gave no tip: %s", reply->reason);
+        cbus_mempool_chain_idle (self);
+        return;
+    }
+    bool moved = memcmp (tip.hash, self->tip_hash, CBUS_HASH_BYTES) != 0;
+    bool changed = !self->tip_known || moved;
+    //  Our tip (the one stored before a restart, too) may have left the
+    //  active chain unseen: checked below.
+    if ((self->tip_known || self->tip_stored) && moved)
+        s_old_tip_add (self, self->tip_hash, self->tip_height);
+    self->tip_stored = false;
+    self->tip_known = true;
+    self->tip_height = tip.height;
+    self->tip_time_ms = tip.time_ms;
+    self->bits = tip.bits;
+    memcpy (self->tip_hash, tip.hash, CBUS_HASH_BYTES);
+    cbus_pool_set_tip (self->pool, tip.hash, tip.height);
+    if (changed && cbus_pool_size (self->pool) == 0 && cbus_pool_flush (self->pool))
+        zsys_error ("could not write the mempool's tip");
+    self->resync_reconcile = changed;
+    s_walk_next (self);
+}
+
+static void
+s_resync_start (cbus_mempool_t *self)
+{
+    self->resync_wanted = false;
+    cbus_mempool_chain_call (self, CBUS_CMD_TIP, NULL, s_on_tip);
+}
+
+static void
+s_walk_step (cbus_mempool_t *self);
+
+static void
+s_on_walk_block (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
+    cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_BLOCK_GET);
+    uint8_t prev [CBUS_HASH_BYTES];
+    int rc = s_take_back (self, reply, self->walk_hash, true, prev);
+    if (rc == 0) {
+        self->resync_reconcile = true;
+        memcpy (self->walk_hash, prev, CBUS_HASH_BYTES);
+        if (++self->walk_steps < CBUS_MEMPOOL_WALK_BACK_MAX) {
+            s_walk_step (self);
+            return;
+        }
+    }
+    if (rc == -1 && self->chainstore_down) {
+        //  Walked again from the start next time: what was taken back
+        //  already is pending, and stays so.
+        s_old_tip_add (self, self->walk_from.hash, self->walk_from.height);
+        cbus_mempool_chain_idle (self);
+        return;
+    }
+    s_walk_next (self);             //  On the active chain, unknown, or far enough
+}
+
+static void
+s_walk_step (cbus_mempool_t *self)
+{
+    cbus_mempool_pack_block_get (&self->ask, self->walk_hash);
+    cbus_mempool_chain_call (self, CBUS_CMD_BLOCK_GET, &self->ask, s_on_walk_block);
+}
+
+//  HEADERS with the old tip as the only locator hash says where the
+//  chains part: right after it when it is still on the active chain.
+static void
+s_on_old_tip_headers (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
+    cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_HEADERS);
+    uint64_t start;
+    if (cbus_mempool_parse_headers (reply, &start)) {
+        if (self->chainstore_down) {
+            //  Not checked this time: queued again for the next resync.
+            s_old_tip_add (self, self->walk_from.hash, self->walk_from.height);
+            cbus_mempool_chain_idle (self);
+        }
+        else {
+            zsys_warning ("could not check an old tip: %s", reply->reason);
+            s_walk_next (self);
+        }
+        return;
+    }
+    if (start == self->walk_from.height + 1) {
+        s_walk_next (self);         //  Still active: nothing left the chain
+        return;
+    }
+    //  Our tip left the active chain, and we did not see how (this
+    //  service or the bus restarted meanwhile): the blocks from it back to
+    //  the active chain left it unseen.
+    memcpy (self->walk_hash, self->walk_from.hash, CBUS_HASH_BYTES);
+    self->walk_steps = 0;
+    s_walk_step (self);
+}
+
+//  Check the next old tip, or reconcile when none is left.
+static void
+s_walk_next (cbus_mempool_t *self)
+{
+    cbus_mempool_old_tip_t *old = (cbus_mempool_old_tip_t *) zlistx_detach (self->old_tips, NULL);
+    if (old) {
+        self->walk_from = *old;
+        free (old);
+        cbus_mempool_pack_headers (&self->ask, self->walk_from.hash);
+        cbus_mempool_chain_call (self, CBUS_CMD_HEADERS, &self->ask, s_on_old_tip_headers);
+        return;
+    }
+    if (self->resync_reconcile && cbus_pool_size (self->pool) > 0)
+        s_reconcile_start (self);
+    else
+        cbus_mempool_chain_idle (self);
+}
+
+static void
+s_reconcile_free (cbus_mempool_t *self)
+{
+    free (self->reconcile);
+    self->reconcile = NULL;
+    self->reconcile_count = self->reconcile_done = self->reconcile_removed = 0;
+}
+
+static void
+s_reconcile_end (cbus_mempool_t *self)
+{
+    if (cbus_pool_flush (self->pool))
+        zsys_error ("could not write mempool removals");
+    if (self->reconcile_removed)
+        zsys_info ("reconciled with the chain removed=%zu pending=%zu", self->reconcile_removed,
+                   cbus_pool_size (self->pool));
+    s_reconcile_free (self);
+    cbus_mempool_chain_idle (self);
+}
+
+static void s_reconcile_step (cbus_mempool_t *self);
+
+static void
+s_on_reconcile_known (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
+    cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TX_KNOWN);
+    size_t left = self->reconcile_count - self->reconcile_done;
+    size_t slice = left < CBUS_MEMPOOL_KNOWN_BATCH ? left : CBUS_MEMPOOL_KNOWN_BATCH;
+    bool known [CBUS_MEMPOOL_KNOWN_BATCH];
+    if (cbus_mempool_parse_tx_known (reply, slice, known)) {
+        zsys_warning ("reconciliation stopped: %s", reply->reason);
+        s_reconcile_end (self);
+        return;
+    }
+    uint8_t (*txids) [CBUS_HASH_BYTES] = self->reconcile + self->reconcile_done;
+    for (size_t index = 0; index < slice; index++)
+        if (known [index] && cbus_pool_remove (self->pool, txids [index])) {
+            cbus_mempool_publish_removed (self, txids [index]);
+            self->reconcile_removed++;
+        }
+    self->reconcile_done += slice;
+    if (self->reconcile_done < self->reconcile_count)
+        s_reconcile_step (self);
+    else
+        s_reconcile_end (self);
+}
+
+static void
+s_reconcile_step (cbus_mempool_t *self)
+{
+    size_t left = self->reconcile_count - self->reconcile_done;
+    size_t slice = left < CBUS_MEMPOOL_KNOWN_BATCH ? left : CBUS_MEMPOOL_KNOWN_BATCH;
+    const uint8_t **txids = (const uint8_t **) malloc (slice * sizeof (uint8_t *));
+    if (!txids) {
+        zsys_error ("reconciliation stopped: out of memory");
+        s_reconcile_end (self);
+        return;
+    }
+    for (size_t index = 0; index < slice; index++)
+        txids [index] = self->reconcile [self->reconcile_done + index];
+    cbus_mempool_pack_tx_known (&self->ask, txids, slice);
+    free (txids);
+    cbus_mempool_chain_call (self, CBUS_CMD_TX_KNOWN, &self->ask, s_on_reconcile_known);
+}
+
+//  Ask which pending transactions the chain holds, in slices of
+//  CBUS_MEMPOOL_KNOWN_BATCH, about a copy of their txids (the pool may
+//  grow meanwhile; nothing else removes from it while the chain side is
+//  busy).
+static void
+s_reconcile_start (cbus_mempool_t *self)
+{
+    size_t total = cbus_pool_size (self->pool);
+    self->reconcile = malloc (total * CBUS_HASH_BYTES);
+    if (!self->reconcile) {
+        zsys_error ("could not reconcile with the chain: out of memory");
+        cbus_mempool_chain_idle (self);
+        return;
+    }
+    size_t count = 0;
+    for (const uint8_t *txid = cbus_pool_first (self->pool); txid && count < total;
+         txid = cbus_pool_next (self->pool))
+        memcpy (self->reconcile [count++], txid, CBUS_HASH_BYTES);
+    self->reconcile_count = count;
+    self->reconcile_done = self->reconcile_removed = 0;
+    s_reconcile_step (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Events
+
+static void
+s_on_disconnected_block (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
+    cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_BLOCK_GET);
+    cbus_mempool_block_event_t *event = &self->disconnect;
+    uint8_t parent [CBUS_HASH_BYTES];
+    s_take_back (self, reply, event->hash, false, parent);
+    //  The tip is the block's parent until the new branch arrives.
+    self->tip_height = event->height - 1;
+    memcpy (self->tip_hash, event->prev, CBUS_HASH_BYTES);
+    cbus_pool_set_tip (self->pool, event->prev, event->height - 1);
+    if (cbus_pool_flush (self->pool))
+        zsys_error ("could not write the mempool's tip");
+    if (self->job_active && memcmp (self->job_prev, event->hash, CBUS_HASH_BYTES) == 0)
+        self->job_active = false;
+    cbus_mempool_chain_idle (self);
+}
+
+static void
+s_handle_connected (cbus_mempool_t *self, cbus_mempool_block_event_t *event)
+{
+    bool follows = self->tip_known && memcmp (event->prev, self->tip_hash, CBUS_HASH_BYTES) == 0;
+    if (!follows) {
+        //  A gap: if our tip left the active chain meanwhile, what left
+        //  with it is taken back by the resync this starts, which then
+        //  reconciles (so a transaction both there and here ends removed).
+        if ((self->tip_known || self->tip_stored)
+        &&  memcmp (event->hash, self->tip_hash, CBUS_HASH_BYTES) != 0)
+            s_old_tip_add (self, self->tip_hash, self->tip_height);
+        self->resync_wanted = true;
+    }
+    self->tip_stored = false;
+    size_t removed = 0;
+    for (uint32_t index = 0; index < event->txids->via.array.size; index++) {
+        const msgpack_object *item = &event->txids->via.array.ptr [index];
+        if (item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
+        &&  cbus_pool_remove (self->pool, (const uint8_t *) item->via.bin.ptr)) {
+            cbus_mempool_publish_removed (self, (const uint8_t *) item->via.bin.ptr);
+            removed++;
+        }
+    }
+    self->tip_known = true;
+    self->tip_height = event->height;
+    self->tip_time_ms = event->time_ms;
+    memcpy (self->tip_hash, event->hash, CBUS_HASH_BYTES);
+    cbus_pool_set_tip (self->pool, event->hash, event->height);
+    if (cbus_pool_flush (self->pool))
+        zsys_error ("could not write mempool removals");
+    CBUS_DEBUG ("block seen height=%" PRIu64 " removed=%zu pending=%zu", event->height, removed,
+                cbus_pool_size (self->pool));
+    cbus_mempool_mine_connected (self, event);
+}
+
+int
+cbus_mempool_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) reader;
+    cbus_mempool_t *self = (cbus_mempool_t *) arg;
+    //  zloop runs timers before readers and calls, in the same round, a
+    //  reader that a timer has just ended (the tick starting a resync):
+    //  events wait while the chain side is busy, whoever calls.
+    if (self->events_paused)
+        return 0;
+    //  Take every event waiting (a reorganisation comes as a burst) until
+    //  one needs the chainstore, then build one template if somebody
+    //  still waits for a block.
+    int count = 0;
+    do {
+        cbus_event_t *event = cbus_event_recv (self->sub);
+        cbus_mempool_block_event_t block;
+        if (event && event->decoded && cbus_mempool_parse_block_event (event, &block) == 0) {
+            if (block.connected)
+                s_handle_connected (self, &block);
+            else {
+                //  Its transactions come with the block (BLOCK.GET).
+                self->disconnect = block;
+                self->disconnect.txids = NULL;
+                cbus_mempool_pack_block_get (&self->ask, block.hash);
+                cbus_mempool_chain_call (self, CBUS_CMD_BLOCK_GET, &self->ask,
+                                         s_on_disconnected_block);
+            }
+        }
+        cbus_event_destroy (&event);
+    } while (!self->chain_busy && !self->resync_wanted && ++count < 10000
+          && (zsock_events (self->sub) & ZMQ_POLLIN));
+    if (!self->job_active && zlistx_size (self->waiters))
+        //  Somebody else's block took the height: mine on top of the tip.
+        self->template_wanted = true;
+    cbus_mempool_chain_next (self);
+    return 0;
+}
+
+void
+cbus_mempool_chain_stop (cbus_mempool_t *self)
+{
+    s_reconcile_free (self);
+    cbus_mempool_old_tip_t *old;
+    while (self->old_tips
+       && (old = (cbus_mempool_old_tip_t *) zlistx_detach (self->old_tips, NULL)))
+        free (old);
+}

@@ -1,0 +1,271 @@
+/*  =========================================================================
+    cbus_mempool_mine - MINE: block templates for the miners
+
+    A MINE request waits until the block built for it connects. A template
+    takes the oldest pending transactions (up to block_max_txs and the
+    block size limit) on top of the tip, drops those the chain already
+    holds (one TX.KNOWN, a call of the chain side: chain events wait
+    meanwhile, so the tip cannot move under it) and goes out as
+    miner.work, again every tick while somebody waits. A waiter whose
+    time is up is answered UNAVAILABLE (code unavailable): no block came,
+    whether for want of a miner or of a chainstore.
+    =========================================================================
+*/
+#include "cbus_mempool_private.h"
+
+void
+cbus_mempool_publish_added (cbus_mempool_t *self, cbus_tx_t *tx)
+{
+    cbus_mempool_pack_tx_added (self->pub, &self->event, tx);
+    cbus_pub_send (self->pub, CBUS_TOPIC_TX_ADDED, &self->event);
+}
+
+void
+cbus_mempool_publish_removed (cbus_mempool_t *self, const uint8_t txid [CBUS_HASH_BYTES])
+{
+    cbus_mempool_pack_tx_removed (self->pub, &self->event, txid, "mined");
+    cbus_pub_send (self->pub, CBUS_TOPIC_TX_REMOVED, &self->event);
+}
+
+static void
+s_waiter_destroy (cbus_mempool_waiter_t **waiter_p)
+{
+    if (*waiter_p) {
+        cbus_request_destroy (&(*waiter_p)->request);
+        free (*waiter_p);
+        *waiter_p = NULL;
+    }
+}
+
+void
+cbus_mempool_mine_request (cbus_mempool_t *self, cbus_request_t *request)
+{
+    cbus_mempool_waiter_t *waiter =
+        (cbus_mempool_waiter_t *) calloc (1, sizeof (cbus_mempool_waiter_t));
+    if (!waiter || !zlistx_add_end (self->waiters, waiter)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
+                           "The mempool is out of memory");
+        cbus_request_destroy (&request);
+        free (waiter);
+        return;
+    }
+    waiter->request = request;
+    waiter->deadline = cbus_mono_ms () + self->mine_timeout_ms;
+    if (!self->job_active) {
+        self->template_wanted = true;
+        if (!self->tip_known)
+            self->resync_wanted = true;
+        cbus_mempool_chain_next (self);
+    }
+}
+
+static void
+s_answer_waiters (cbus_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
+{
+    cbus_mempool_waiter_t *waiter;
+    while ((waiter = (cbus_mempool_waiter_t *) zlistx_detach (self->waiters, NULL))) {
+        cbus_mempool_pack_mine_ok (&self->reply, hash, height);
+        cbus_mempool_send_ok (self, waiter->request);
+        s_waiter_destroy (&waiter);
+    }
+}
+
+//  A block connected: the job built on its parent is over; if it is our
+//  template's block, the waiters have their answer.
+void
+cbus_mempool_mine_connected (cbus_mempool_t *self, const cbus_mempool_block_event_t *event)
+{
+    if (self->job_active && memcmp (event->prev, self->job_prev, CBUS_HASH_BYTES) == 0) {
+        self->job_active = false;
+        if (memcmp (event->root, self->job_root, CBUS_HASH_BYTES) == 0)
+            s_answer_waiters (self, event->hash, event->height);
+    }
+}
+
+//  Every tick: answer waiters nobody waits for any more (the gateway gave
+//  up), give up a job that stays off the tip, and resend the work (or
+//  build it again) while somebody waits.
+void
+cbus_mempool_mine_tick (cbus_mempool_t *self)
+{
+    int64_t now = cbus_mono_ms ();
+    cbus_mempool_waiter_t *waiter = (cbus_mempool_waiter_t *) zlistx_first (self->waiters);
+    while (waiter && waiter->deadline < now) {
+        zlistx_detach_cur (self->waiters);
+        cbus_reply_refuse (self->router, waiter->request, CBUS_STATUS_UNAVAILABLE,
+                           CBUS_CODE_UNAVAILABLE, "No block was connected in time: %s",
+                           self->chainstore_down ? "the chainstore does not answer"
+                                                 : "no miner found one");
+        s_waiter_destroy (&waiter);
+        waiter = (cbus_mempool_waiter_t *) zlistx_first (self->waiters);
+    }
+    if (zlistx_size (self->waiters) == 0)
+        self->job_active = false;
+    //  The tip's event may merely be on its way: only a job that stays
+    //  off the tip for two ticks is given up as stale.
+    if (self->job_active && memcmp (self->job_prev, self->tip_hash, CBUS_HASH_BYTES) != 0) {
+        if (++self->job_stale_ticks >= 2)
+            self->job_active = false;
+    }
+    else
+        self->job_stale_ticks = 0;
+    //  Work still wanted: resend it for miners that started late.
+    if (zlistx_size (self->waiters)) {
+        if (self->job_active)
+            cbus_pub_send (self->pub, CBUS_TOPIC_MINER_WORK, &self->work);
+        else
+            self->template_wanted = true;
+    }
+}
+
+static void
+s_template_free (cbus_mempool_t *self)
+{
+    for (size_t index = 0; index < self->template_count; index++)
+        cbus_tx_destroy (&self->template_txs [index]);
+    free (self->template_txs);
+    self->template_txs = NULL;
+    self->template_count = 0;
+}
+
+//  Publish the template as miner.work: the candidates not found
+//  confirmed (known [index], or NULL when the chain did not say) go in,
+//  those found confirmed leave the pool.
+static void
+s_template_publish (cbus_mempool_t *self, const bool *known)
+{
+    cbus_block_t *block = cbus_block_new (&self->template_header);
+    size_t removed = 0;
+    for (size_t index = 0; block && index < self->template_count; index++) {
+        cbus_tx_t *tx = self->template_txs [index];
+        if (known && known [index]) {
+            if (cbus_pool_remove (self->pool, cbus_tx_id (tx))) {
+                cbus_mempool_publish_removed (self, cbus_tx_id (tx));
+                removed++;
+            }
+        }
+        else {
+            cbus_block_add_tx (block, &tx);
+            self->template_txs [index] = NULL;
+        }
+    }
+    s_template_free (self);
+    if (removed && cbus_pool_flush (self->pool))
+        zsys_error ("could not write mempool removals");
+    if (!block) {
+        zsys_error ("no template: out of memory");
+        return;
+    }
+    cbus_header_t *header = cbus_block_header (block);
+    cbus_block_merkle (block, header->merkle_root);
+    self->job++;
+    self->job_active = true;
+    self->job_stale_ticks = 0;
+    memcpy (self->job_prev, header->prev_hash, CBUS_HASH_BYTES);
+    memcpy (self->job_root, header->merkle_root, CBUS_HASH_BYTES);
+    cbus_mempool_pack_work (self->pub, &self->work, self->job, header, block);
+    cbus_pub_send (self->pub, CBUS_TOPIC_MINER_WORK, &self->work);
+    zsys_info ("work published job=%" PRIu64 " height=%" PRIu64 " txs=%zu", self->job,
+               header->height, cbus_block_tx_count (block));
+    cbus_block_destroy (&block);
+}
+
+static void
+s_on_template_known (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
+    cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TX_KNOWN);
+    bool *known = (bool *) malloc (self->template_count * sizeof (bool));
+    if (!known || cbus_mempool_parse_tx_known (reply, self->template_count, known)) {
+        //  The chainstore checks every transaction of a block it is
+        //  given: a replay in this one gets the block refused, not in.
+        zsys_warning ("template not checked against the chain: %s", reply->reason);
+        free (known);
+        known = NULL;
+    }
+    s_template_publish (self, known);
+    free (known);
+    cbus_mempool_chain_idle (self);
+}
+
+//  The candidates for a block on the tip, oldest first, decoded without
+//  verifying them again: pending bytes were verified when they came in
+//  (or when the pool was loaded), and the chainstore verifies every
+//  signature of the block it is given. Returns how many, or -1.
+static int
+s_template_fill (cbus_mempool_t *self)
+{
+    size_t most = cbus_pool_size (self->pool);
+    if (most > self->block_max_txs)
+        most = self->block_max_txs;
+    self->template_txs = (cbus_tx_t **) calloc (most + 1, sizeof (cbus_tx_t *));
+    if (!self->template_txs)
+        return -1;
+    size_t budget = CBUS_BLOCK_MAX_BYTES - 4096, used = 0;
+    char reason [CBUS_REASON_MAX];
+    for (const uint8_t *txid = cbus_pool_first (self->pool);
+         txid && self->template_count < most; txid = cbus_pool_next (self->pool)) {
+        size_t size;
+        const uint8_t *bytes = cbus_pool_get (self->pool, txid, &size, NULL);
+        if (used + size + 8 > budget)
+            break;
+        cbus_tx_t *tx = cbus_tx_decode (bytes, size, reason);
+        if (tx) {
+            self->template_txs [self->template_count++] = tx;
+            used += size + 8;
+        }
+    }
+    return (int) self->template_count;
+}
+
+//  Build a template if one is wanted, from the chain side once idle.
+void
+cbus_mempool_template_start (cbus_mempool_t *self)
+{
+    self->template_wanted = false;
+    if (self->job_active || zlistx_size (self->waiters) == 0)
+        return;
+    if (!self->tip_known) {
+        zsys_warning ("no template: the chainstore's tip is unknown");
+        return;
+    }
+    cbus_header_t header = {
+        .version = CBUS_BLOCK_VERSION,
+        .height = self->tip_height + 1,
+        .bits = self->bits,
+    };
+    memcpy (header.prev_hash, self->tip_hash, CBUS_HASH_BYTES);
+    //  Later than the parent, so that the median-time rule holds even
+    //  when blocks come faster than the clock ticks.
+    header.time_ms = cbus_time_ms ();
+    if (header.time_ms <= self->tip_time_ms)
+        header.time_ms = self->tip_time_ms + 1;
+    self->template_header = header;
+    int count = s_template_fill (self);
+    const uint8_t **txids = count > 0 ? (const uint8_t **) malloc (count * sizeof (uint8_t *)) : NULL;
+    if (count < 0 || (count > 0 && !txids)) {
+        zsys_error ("no template: out of memory");
+        s_template_free (self);
+        return;
+    }
+    if (count == 0) {
+        s_template_publish (self, NULL);
+        return;
+    }
+    //  Drop what the chain already holds (a replay, or a missed event).
+    for (int index = 0; index < count; index++)
+        txids [index] = cbus_tx_id (self->template_txs [index]);
+    cbus_mempool_pack_tx_known (&self->ask, txids, (size_t) count);
+    free (txids);
+    cbus_mempool_chain_call (self, CBUS_CMD_TX_KNOWN, &self->ask, s_on_template_known);
+}
+
+void
+cbus_mempool_mine_stop (cbus_mempool_t *self)
+{
+    cbus_mempool_waiter_t *waiter;
+    while (self->waiters
+       && (waiter = (cbus_mempool_waiter_t *) zlistx_detach (self->waiters, NULL)))
+        s_waiter_destroy (&waiter);
+    s_template_free (self);
+}

@@ -1,0 +1,870 @@
+/*  =========================================================================
+    cbus_mempool_test - the mempool's self-test
+
+    The actor runs in this process, on ipc endpoints in a temporary
+    folder, against a stand-in chainstore (a ROUTER actor below that
+    answers TIP, TX.KNOWN, HEADERS and BLOCK.GET from a few facts the test
+    gives it, or stays silent). The real chainstore is another service and
+    is not linked in. The test binds the bus's two ends itself, to watch
+    the mempool's events and to send it chain events.
+    =========================================================================
+*/
+#include "cbus_mempool_private.h"
+
+//  ---------------------------------------------------------------------
+//  The stand-in chainstore
+
+typedef struct {
+    uint8_t hash [CBUS_HASH_BYTES];     //  Key
+    cbus_buf_t bytes;                   //  Block bytes ("" for none)
+    uint64_t height;
+    uint64_t confirmations;             //  0: off the active chain
+} s_block_t;
+
+typedef struct {
+    zsock_t *router;
+    bool silent;                        //  Read requests, answer none
+    uint8_t tip [CBUS_HASH_BYTES];
+    uint64_t tip_height;
+    zhashx_t *confirmed;                //  txid -> s_block_t (unused fields)
+    zhashx_t *blocks;                   //  hash -> s_block_t
+    uint64_t known_asked;               //  TX.KNOWN requests answered
+    cbus_buf_t reply;
+} s_stand_in_t;
+
+static void
+s_block_free (void **item_p)
+{
+    s_block_t *block = (s_block_t *) *item_p;
+    if (block) {
+        cbus_buf_free (&block->bytes);
+        free (block);
+        *item_p = NULL;
+    }
+}
+
+static s_block_t *
+s_block_new (const uint8_t hash [CBUS_HASH_BYTES])
+{
+    s_block_t *block = (s_block_t *) zmalloc (sizeof (s_block_t));
+    memcpy (block->hash, hash, CBUS_HASH_BYTES);
+    return block;
+}
+
+static void
+s_stand_in_answer (s_stand_in_t *self, cbus_request_t *request)
+{
+    const msgpack_object *map = cbus_request_map (request);
+    const char *command = request->command;
+    msgpack_packer pk;
+    if (streq (command, CBUS_CMD_TIP)) {
+        pk = cbus_packer_begin (&self->reply, 4);
+        cbus_pack_kv_u64 (&pk, "height", self->tip_height);
+        cbus_pack_kv_bin (&pk, "hash", self->tip, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "time_ms", 1000 + self->tip_height);
+        cbus_pack_kv_u64 (&pk, "bits", 0x2000ffff);
+    }
+    else
+    if (streq (command, CBUS_CMD_TX_KNOWN)) {
+        const msgpack_object *txids = cbus_msg_get (map, "txids");
+        assert (txids && txids->type == MSGPACK_OBJECT_ARRAY);
+        pk = cbus_packer_begin (&self->reply, 1);
+        cbus_pack_str (&pk, "known");
+        msgpack_pack_array (&pk, txids->via.array.size);
+        for (uint32_t index = 0; index < txids->via.array.size; index++) {
+            const msgpack_object *item = &txids->via.array.ptr [index];
+            assert (item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES);
+            if (zhashx_lookup (self->confirmed, item->via.bin.ptr))
+                msgpack_pack_true (&pk);
+            else
+                msgpack_pack_false (&pk);
+        }
+        self->known_asked++;
+    }
+    else
+    if (streq (command, CBUS_CMD_HEADERS)) {
+        //  Where the chains part: right after a block on the active chain,
+        //  at height 1 (the genesis) for any other.
+        const msgpack_object *locator = cbus_msg_get (map, "locator");
+        assert (locator && locator->type == MSGPACK_OBJECT_ARRAY && locator->via.array.size == 1);
+        s_block_t *block = (s_block_t *) zhashx_lookup (self->blocks,
+                                                        locator->via.array.ptr [0].via.bin.ptr);
+        pk = cbus_packer_begin (&self->reply, 2);
+        cbus_pack_kv_u64 (&pk, "start", block && block->confirmations ? block->height + 1 : 1);
+        cbus_pack_str (&pk, "headers");
+        msgpack_pack_array (&pk, 0);
+    }
+    else
+    if (streq (command, CBUS_CMD_BLOCK_GET)) {
+        uint8_t hash [CBUS_HASH_BYTES];
+        assert (cbus_msg_get_hash (map, "hash", hash) == 0);
+        s_block_t *block = (s_block_t *) zhashx_lookup (self->blocks, hash);
+        if (!block) {
+            cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
+                               "Block not found");
+            return;
+        }
+        pk = cbus_packer_begin (&self->reply, 4);
+        cbus_pack_kv_bin (&pk, "block", block->bytes.data, block->bytes.size);
+        cbus_pack_kv_u64 (&pk, "height", block->height);
+        cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+        cbus_pack_kv_u64 (&pk, "confirmations", block->confirmations);
+    }
+    else {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND,
+                           "Unknown command %s", command);
+        return;
+    }
+    cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
+}
+
+//  Pipe commands, each answered with a signal (COUNT with a number):
+//  SILENT, TALK, TIP hash height, CONFIRM txid, BLOCK hash bytes height
+//  confirmations, COUNT (TX.KNOWN requests answered so far).
+static bool
+s_stand_in_command (s_stand_in_t *self, zsock_t *pipe)
+{
+    zmsg_t *msg = zmsg_recv (pipe);
+    char *command = msg ? zmsg_popstr (msg) : NULL;
+    bool more = command && !streq (command, "$TERM");
+    if (!more)
+        ;
+    else
+    if (streq (command, "COUNT"))
+        zstr_sendf (pipe, "%" PRIu64, self->known_asked);
+    else {
+        zframe_t *first = zmsg_pop (msg);
+        if (streq (command, "SILENT") || streq (command, "TALK"))
+            self->silent = streq (command, "SILENT");
+        else
+        if (streq (command, "TIP")) {
+            memcpy (self->tip, zframe_data (first), CBUS_HASH_BYTES);
+            char *height = zmsg_popstr (msg);
+            self->tip_height = strtoull (height, NULL, 10);
+            zstr_free (&height);
+        }
+        else
+        if (streq (command, "CONFIRM")) {
+            if (!zhashx_lookup (self->confirmed, zframe_data (first))) {
+                s_block_t *item = s_block_new (zframe_data (first));
+                zhashx_insert (self->confirmed, item->hash, item);
+            }
+        }
+        else
+        if (streq (command, "BLOCK")) {
+            //  Changed in place when known: the table borrows its keys.
+            s_block_t *block = (s_block_t *) zhashx_lookup (self->blocks, zframe_data (first));
+            if (!block) {
+                block = s_block_new (zframe_data (first));
+                zhashx_insert (self->blocks, block->hash, block);
+            }
+            zframe_t *bytes = zmsg_pop (msg);
+            cbus_buf_reset (&block->bytes);
+            cbus_buf_append (&block->bytes, zframe_data (bytes), zframe_size (bytes));
+            zframe_destroy (&bytes);
+            char *height = zmsg_popstr (msg), *confirmations = zmsg_popstr (msg);
+            block->height = strtoull (height, NULL, 10);
+            block->confirmations = strtoull (confirmations, NULL, 10);
+            zstr_free (&height);
+            zstr_free (&confirmations);
+        }
+        zframe_destroy (&first);
+        zsock_signal (pipe, 0);
+    }
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+    return more;
+}
+
+static void
+s_stand_in_actor (zsock_t *pipe, void *args)
+{
+    s_stand_in_t self = { .router = zsock_new_router ((const char *) args) };
+    assert (self.router);
+    self.confirmed = cbus_hash_table_new ();
+    zhashx_set_destructor (self.confirmed, s_block_free);
+    self.blocks = cbus_hash_table_new ();
+    zhashx_set_destructor (self.blocks, s_block_free);
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, self.router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe) {
+            if (!s_stand_in_command (&self, pipe))
+                break;
+        }
+        else
+        if (which == self.router) {
+            cbus_request_t *request = cbus_request_recv (self.router);
+            if (request && !self.silent)
+                s_stand_in_answer (&self, request);
+            cbus_request_destroy (&request);
+        }
+        else
+            break;
+    }
+    zpoller_destroy (&poller);
+    zhashx_destroy (&self.confirmed);
+    zhashx_destroy (&self.blocks);
+    cbus_buf_free (&self.reply);
+    zsock_destroy (&self.router);
+}
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+//  A transaction with data n; signed by key when key is set, with a
+//  spoiled signature when forged.
+static cbus_tx_t *
+s_test_tx (int n, cbus_key_t *key, bool forged)
+{
+    char reason [CBUS_REASON_MAX];
+    char *text = zsys_sprintf ("{\"users\": \"mp\", \"data\": %d, \"dh_parameters\": \"\","
+        " \"server_public_key\": \"\", \"receiver_public_key\": \"\", \"sender_public_key\": \"%s\","
+        " \"timestamp\": 5000}", n, key ? cbus_key_public_hex (key) : "");
+    json_t *object = cbus_json_parse (text, strlen (text), reason);
+    cbus_tx_t *tx = cbus_tx_new_from_json (object, 0, reason);
+    assert (tx);
+    if (key) {
+        size_t size;
+        const uint8_t *bytes = cbus_tx_signed_bytes (tx, &size);
+        uint8_t signature [CBUS_SIG_BYTES];
+        cbus_key_sign (key, bytes, size, signature);
+        signature [3] ^= forged;
+        char hex [2 * CBUS_SIG_BYTES + 1];
+        cbus_hex_encode (signature, CBUS_SIG_BYTES, hex);
+        json_object_set_new (object, "signature", json_string (hex));
+        cbus_tx_destroy (&tx);
+        tx = cbus_tx_new_from_json (object, 0, reason);
+        assert (tx && cbus_tx_is_signed (tx));
+    }
+    json_decref (object);
+    zstr_free (&text);
+    return tx;
+}
+
+//  The TX.SUBMIT body of a transaction.
+static void
+s_submit_body (cbus_buf_t *buf, cbus_tx_t *tx)
+{
+    size_t size;
+    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
+    msgpack_packer pk = cbus_packer_begin (buf, 1);
+    cbus_pack_kv_bin (&pk, "tx", bytes, size);
+}
+
+//  Send count submissions at once on one DEALER (ids 1..count), then
+//  gather every reply into replies [id - 1]. Asserts that all came.
+static void
+s_submit_many (zsock_t *dealer, cbus_tx_t **txs, size_t count, cbus_reply_t **replies)
+{
+    cbus_buf_t body = {0};
+    for (size_t index = 0; index < count; index++) {
+        s_submit_body (&body, txs [index]);
+        assert (cbus_request_send (dealer, CBUS_CMD_TX_SUBMIT, index + 1, body.data, body.size) == 0);
+        replies [index] = NULL;
+    }
+    cbus_buf_free (&body);
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    for (size_t got = 0; got < count; ) {
+        assert (zpoller_wait (poller, 10000) == dealer);
+        cbus_reply_t *reply = cbus_reply_recv (dealer);
+        assert (reply && reply->request_id >= 1 && reply->request_id <= count);
+        assert (!replies [reply->request_id - 1]);
+        replies [reply->request_id - 1] = reply;
+        got++;
+    }
+    zpoller_destroy (&poller);
+}
+
+static bool
+s_reply_bool (cbus_reply_t *reply, const char *key)
+{
+    bool value = false;
+    assert (cbus_reply_ok (reply));
+    assert (cbus_msg_get_bool (cbus_reply_map (reply), key, &value) == 0);
+    return value;
+}
+
+static cbus_reply_t *
+s_ask (cbus_client_t *client, const char *command, cbus_buf_t *body)
+{
+    return cbus_client_request (client, command, body ? body->data : NULL,
+                                body ? body->size : 0, 10000);
+}
+
+static uint64_t
+s_pending (cbus_client_t *client, uint64_t *next_height)
+{
+    cbus_reply_t *reply = s_ask (client, CBUS_CMD_MEMPOOL_INFO, NULL);
+    uint64_t size = 0;
+    if (!cbus_reply_ok (reply))
+        fprintf (stderr, "MEMPOOL.INFO: %s %s\n", reply->status, reply->reason);
+    assert (cbus_reply_ok (reply));
+    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "size", &size) == 0);
+    if (next_height)
+        assert (cbus_msg_get_u64 (cbus_reply_map (reply), "next_height", next_height) == 0);
+    cbus_reply_destroy (&reply);
+    return size;
+}
+
+//  Wait until the mempool knows the stand-in's tip (next_height).
+static void
+s_wait_tip (cbus_client_t *client, uint64_t next_height)
+{
+    int64_t deadline = cbus_mono_ms () + 10000;
+    uint64_t next = 0;
+    while (s_pending (client, &next), next != next_height) {
+        assert (cbus_mono_ms () < deadline);
+        zclock_sleep (20);
+    }
+}
+
+static void
+s_stats (zactor_t *mempool, uint64_t *writes, uint64_t *checks, uint64_t *pauses)
+{
+    uint64_t pending;
+    zstr_send (mempool, "STATS");
+    assert (zsock_recv (mempool, "8888", writes, checks, pauses, &pending) == 0);
+}
+
+static void
+s_stand_in_send (zactor_t *stand_in, const char *command, const void *data, size_t size,
+                 const char *more, const char *last)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, command);
+    if (data)
+        zmsg_addmem (msg, data, size);
+    if (more)
+        zmsg_addstr (msg, more);
+    if (last)
+        zmsg_addstr (msg, last);
+    zmsg_send (&msg, stand_in);
+    zsock_wait (stand_in);
+}
+
+//  Tell the stand-in about a block: its hash, bytes, height and
+//  confirmations (0: off the active chain).
+static void
+s_stand_in_block (zactor_t *stand_in, const uint8_t hash [CBUS_HASH_BYTES], cbus_buf_t *bytes,
+                  const char *height, const char *confirmations)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "BLOCK");
+    zmsg_addmem (msg, hash, CBUS_HASH_BYTES);
+    zmsg_addmem (msg, bytes->data, bytes->size);
+    zmsg_addstr (msg, height);
+    zmsg_addstr (msg, confirmations);
+    zmsg_send (&msg, stand_in);
+    zsock_wait (stand_in);
+}
+
+//  A block at height with these transactions (taken) on prev; its bytes
+//  into bytes and its hash into hash.
+static void
+s_test_block (uint64_t height, const uint8_t prev [CBUS_HASH_BYTES], cbus_tx_t **txs,
+              size_t count, cbus_buf_t *bytes, uint8_t hash [CBUS_HASH_BYTES])
+{
+    cbus_header_t header = { .version = CBUS_BLOCK_VERSION, .height = height,
+                             .time_ms = 1000 + height, .bits = 0x2000ffff };
+    memcpy (header.prev_hash, prev, CBUS_HASH_BYTES);
+    cbus_block_t *block = cbus_block_new (&header);
+    for (size_t index = 0; index < count; index++)
+        cbus_block_add_tx (block, &txs [index]);
+    cbus_block_merkle (block, cbus_block_header (block)->merkle_root);
+    cbus_block_hash (block, hash);
+    cbus_buf_reset (bytes);
+    cbus_block_encode (block, bytes);
+    cbus_block_destroy (&block);
+}
+
+//  Publish a chain.block.connected (or another topic's) event as the
+//  chainstore would.
+static void
+s_publish_block (zsock_t *bus_out, const char *topic, const cbus_header_t *header,
+                 const uint8_t hash [CBUS_HASH_BYTES], cbus_tx_t **txs, size_t count)
+{
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 8);
+    cbus_pack_kv_str (&pk, "src", "chainstore");
+    cbus_pack_kv_u64 (&pk, "boot", 1);
+    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_bin (&pk, "prev_hash", header->prev_hash, CBUS_HASH_BYTES);
+    cbus_pack_kv_bin (&pk, "merkle_root", header->merkle_root, CBUS_HASH_BYTES);
+    cbus_pack_kv_u64 (&pk, "height", header->height);
+    cbus_pack_kv_u64 (&pk, "time_ms", header->time_ms);
+    cbus_pack_str (&pk, "txids");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t index = 0; index < count; index++) {
+        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+        msgpack_pack_bin_body (&pk, cbus_tx_id (txs [index]), CBUS_HASH_BYTES);
+    }
+    uint8_t sequence [8] = { 1 };
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, topic);
+    zmsg_addmem (msg, body.data, body.size);
+    zmsg_addmem (msg, sequence, sizeof (sequence));
+    zmsg_send (&msg, bus_out);
+    cbus_buf_free (&body);
+}
+
+//  ---------------------------------------------------------------------
+//  The test, in parts sharing one mempool, one stand-in and one folder
+
+typedef struct {
+    bool verbose;               //  Print figures
+    char dir [64];              //  Temporary data folder
+    cbus_config_t *config;
+    zactor_t *stand_in;
+    zactor_t *mempool;
+    cbus_client_t *client;      //  One request at a time
+    zsock_t *dealer;            //  Many in flight
+    zsock_t *bus_in;            //  Where the mempool publishes (we bind it)
+    zsock_t *bus_out;           //  Where it subscribes (we bind it)
+    uint8_t parent [CBUS_HASH_BYTES];   //  Block at height 4 (active)
+    uint8_t tip [CBUS_HASH_BYTES];      //  Block at height 5, our first tip
+    cbus_tx_t *in_tip;          //  A transaction of the tip block
+    cbus_buf_t tip_bytes;       //  The tip block
+    uint8_t mined [CBUS_HASH_BYTES];    //  The block mined by s_test_mine
+    cbus_buf_t mined_bytes;     //  ... its bytes
+    size_t mined_count;         //  ... its transactions
+} s_test_t;
+
+//  Start the mempool and wait until it answers PING. After a restart in
+//  this process a first request can be lost: libzmq closes the stopped
+//  mempool's listener asynchronously, and a connection made meanwhile
+//  reaches it. So PING is asked again until answered, and the DEALER
+//  for requests in flight connects only then.
+static void
+s_test_start_mempool (s_test_t *test)
+{
+    test->mempool = zactor_new (cbus_mempool_actor, test->config);
+    assert (test->mempool);
+    char *endpoint = cbus_config_endpoint (test->config, "mempool");
+    test->client = cbus_client_new (endpoint);
+    assert (test->client);
+    int64_t deadline = cbus_mono_ms () + 10000;
+    while (true) {
+        cbus_reply_t *reply = cbus_client_request (test->client, CBUS_CMD_PING, NULL, 0, 250);
+        bool up = cbus_reply_ok (reply);
+        cbus_reply_destroy (&reply);
+        if (up)
+            break;
+        assert (cbus_mono_ms () < deadline);
+    }
+    test->dealer = zsock_new_dealer (endpoint);
+    assert (test->dealer);
+    zstr_free (&endpoint);
+}
+
+//  Stop the mempool, and wait until libzmq's I/O thread has closed its
+//  listener, which removes the ipc file: a restart binding the same path
+//  before that would see its file removed under it.
+static void
+s_test_stop_mempool (s_test_t *test)
+{
+    cbus_client_destroy (&test->client);
+    zsock_destroy (&test->dealer);
+    zactor_destroy (&test->mempool);
+}
+
+//  Several submissions in flight: all acknowledged once durable, each
+//  stored once, the one sent twice answered as a duplicate once, in few
+//  writes, with one TX.KNOWN per write at most.
+static void
+s_test_group_commit (s_test_t *test)
+{
+    enum { COUNT = 21 };
+    cbus_tx_t *txs [COUNT];
+    for (int index = 0; index < COUNT - 1; index++)
+        txs [index] = s_test_tx (index, NULL, false);
+    txs [COUNT - 1] = txs [0];
+    cbus_reply_t *replies [COUNT];
+    s_submit_many (test->dealer, txs, COUNT, replies);
+    int duplicates = 0;
+    for (int index = 0; index < COUNT; index++) {
+        assert (streq (replies [index]->status, CBUS_STATUS_OK));
+        bool duplicate = s_reply_bool (replies [index], "duplicate");
+        assert (!s_reply_bool (replies [index], "confirmed"));
+        assert (!duplicate || index == 0 || index == COUNT - 1);
+        duplicates += duplicate;
+        uint64_t height = 0;
+        assert (cbus_msg_get_u64 (cbus_reply_map (replies [index]), "height", &height) == 0);
+        assert (height == 6);
+        cbus_reply_destroy (&replies [index]);
+    }
+    assert (duplicates == 1);
+    assert (s_pending (test->client, NULL) == COUNT - 1);
+    uint64_t writes, checks, pauses;
+    s_stats (test->mempool, &writes, &checks, &pauses);
+    if (test->verbose)
+        printf ("group commit: %d submissions, writes=%" PRIu64 " checks=%" PRIu64 "\n",
+                COUNT, writes, checks);
+    assert (writes >= 1 && writes < COUNT - 1);
+    assert (checks <= writes + 1);
+    //  TX.GET gives a pending transaction back.
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (txs [5]), CBUS_HASH_BYTES);
+    cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
+    const uint8_t *bytes;
+    size_t size, expected;
+    assert (cbus_reply_ok (reply));
+    assert (cbus_msg_get_bin (cbus_reply_map (reply), "tx", &bytes, &size) == 0);
+    assert (size == (cbus_tx_bytes (txs [5], &expected), expected));
+    cbus_reply_destroy (&reply);
+    cbus_buf_free (&body);
+    for (int index = 0; index < COUNT - 1; index++)
+        cbus_tx_destroy (&txs [index]);
+}
+
+//  With batch_max 2 the intake keeps pausing; everything is answered
+//  and stored once all the same.
+static void
+s_test_back_pressure (s_test_t *test)
+{
+    enum { COUNT = 30 };
+    cbus_tx_t *txs [COUNT];
+    for (int index = 0; index < COUNT; index++)
+        txs [index] = s_test_tx (100 + index, NULL, false);
+    cbus_reply_t *replies [COUNT];
+    s_submit_many (test->dealer, txs, COUNT, replies);
+    for (int index = 0; index < COUNT; index++) {
+        assert (streq (replies [index]->status, CBUS_STATUS_OK));
+        assert (!s_reply_bool (replies [index], "duplicate"));
+        cbus_reply_destroy (&replies [index]);
+        cbus_tx_destroy (&txs [index]);
+    }
+    assert (s_pending (test->client, NULL) == 20 + COUNT);
+    uint64_t writes, checks, pauses;
+    s_stats (test->mempool, &writes, &checks, &pauses);
+    if (test->verbose)
+        printf ("back-pressure: %d submissions, writes=%" PRIu64 " checks=%" PRIu64
+                " pauses=%" PRIu64 "\n", COUNT, writes, checks, pauses);
+    assert (pauses > 0);
+    assert (writes >= COUNT / 2 && checks <= writes + 1);
+}
+
+//  Refusals, each with its code.
+static void
+s_test_refusals (s_test_t *test, cbus_key_t *key)
+{
+    cbus_buf_t body = {0};
+    struct { const char *command; int kind; const char *status; cbus_code_t code; } cases [] = {
+        { "NO.SUCH", 0, CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND },
+        { CBUS_CMD_TX_SUBMIT, 1, CBUS_STATUS_INVALID, CBUS_CODE_MALFORMED },
+        { CBUS_CMD_TX_SUBMIT, 0, CBUS_STATUS_INVALID, CBUS_CODE_INVALID },
+        { CBUS_CMD_TX_SUBMIT, 2, CBUS_STATUS_INVALID, CBUS_CODE_BAD_TX },
+        { CBUS_CMD_TX_SUBMIT, 3, CBUS_STATUS_INVALID, CBUS_CODE_BAD_SIGNATURE },
+        { CBUS_CMD_TX_GET, 4, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND },
+        { CBUS_CMD_TX_GET, 0, CBUS_STATUS_INVALID, CBUS_CODE_INVALID },
+    };
+    for (size_t index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
+        msgpack_packer pk = cbus_packer_begin (&body, 0);
+        if (cases [index].kind == 1) {
+            cbus_buf_reset (&body);
+            cbus_buf_append (&body, "\x91\x01", 2);         //  [1], not a map
+        }
+        else
+        if (cases [index].kind == 2) {
+            pk = cbus_packer_begin (&body, 1);
+            cbus_pack_kv_bin (&pk, "tx", "\x81\xa1x\x01", 4);
+        }
+        else
+        if (cases [index].kind == 3) {
+            cbus_tx_t *forged = s_test_tx (7, key, true);
+            s_submit_body (&body, forged);
+            cbus_tx_destroy (&forged);
+        }
+        else
+        if (cases [index].kind == 4) {
+            pk = cbus_packer_begin (&body, 1);
+            cbus_pack_kv_bin (&pk, "txid", test->tip, CBUS_HASH_BYTES);
+        }
+        cbus_reply_t *reply = s_ask (test->client, cases [index].command, &body);
+        assert (streq (reply->status, cases [index].status));
+        assert (reply->code == cases [index].code);
+        assert (*reply->reason);
+        cbus_reply_destroy (&reply);
+    }
+    //  A sound signature goes in; a confirmed transaction is a duplicate
+    //  and is not stored.
+    cbus_tx_t *signed_tx = s_test_tx (7, key, false);
+    s_submit_body (&body, signed_tx);
+    cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_SUBMIT, &body);
+    assert (cbus_reply_ok (reply) && !s_reply_bool (reply, "duplicate"));
+    cbus_reply_destroy (&reply);
+    cbus_tx_destroy (&signed_tx);
+    uint64_t before = s_pending (test->client, NULL);
+    cbus_tx_t *confirmed = s_test_tx (999, NULL, false);
+    s_stand_in_send (test->stand_in, "CONFIRM", cbus_tx_id (confirmed), CBUS_HASH_BYTES, NULL, NULL);
+    s_submit_body (&body, confirmed);
+    reply = s_ask (test->client, CBUS_CMD_TX_SUBMIT, &body);
+    assert (s_reply_bool (reply, "duplicate") && s_reply_bool (reply, "confirmed"));
+    cbus_reply_destroy (&reply);
+    cbus_tx_destroy (&confirmed);
+    assert (s_pending (test->client, NULL) == before);
+    cbus_buf_free (&body);
+}
+
+//  MINE: the template goes out as miner.work; the block connecting with
+//  its merkle root answers the request and empties the pool of what it
+//  holds. With no block, MINE is answered UNAVAILABLE (unavailable).
+static void
+s_test_mine (s_test_t *test)
+{
+    uint64_t before = s_pending (test->client, NULL);
+    int64_t start = cbus_mono_ms ();
+    cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_MINE, NULL);
+    assert (streq (reply->status, CBUS_STATUS_UNAVAILABLE) && reply->code == CBUS_CODE_UNAVAILABLE);
+    assert (cbus_mono_ms () - start < 5000);
+    cbus_reply_destroy (&reply);
+
+    //  Work published for a request in flight: solve it (by decree).
+    //  Events of before (the first request's work) are dropped first.
+    zclock_sleep (50);
+    while (zsock_events (test->bus_in) & ZMQ_POLLIN) {
+        cbus_event_t *event = cbus_event_recv (test->bus_in);
+        cbus_event_destroy (&event);
+    }
+    assert (cbus_request_send (test->dealer, CBUS_CMD_MINE, 77, NULL, 0) == 0);
+    zpoller_t *poller = zpoller_new (test->bus_in, NULL);
+    cbus_header_t header;
+    cbus_tx_t *txs [64];
+    size_t count = 0;
+    while (true) {
+        assert (zpoller_wait (poller, 5000) == test->bus_in);
+        cbus_event_t *event = cbus_event_recv (test->bus_in);
+        if (event && streq (event->topic, CBUS_TOPIC_MINER_WORK)) {
+            const uint8_t *bytes;
+            size_t size;
+            const msgpack_object *list = cbus_msg_get (cbus_event_map (event), "txs");
+            assert (cbus_msg_get_bin (cbus_event_map (event), "header", &bytes, &size) == 0);
+            assert (cbus_header_decode (&header, bytes, size) == 0);
+            assert (list && list->via.array.size == before && before <= 64);
+            char reason [CBUS_REASON_MAX];
+            for (count = 0; count < before; count++) {
+                const msgpack_object *item = &list->via.array.ptr [count];
+                txs [count] = cbus_tx_decode (item->via.bin.ptr, item->via.bin.size, reason);
+                assert (txs [count]);
+            }
+            cbus_event_destroy (&event);
+            break;
+        }
+        cbus_event_destroy (&event);
+    }
+    zpoller_destroy (&poller);
+    assert (header.height == 6 && memcmp (header.prev_hash, test->tip, CBUS_HASH_BYTES) == 0);
+    uint8_t hash [CBUS_HASH_BYTES];
+    cbus_header_hash (&header, hash);
+    s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_CONNECTED, &header, hash, txs, count);
+    poller = zpoller_new (test->dealer, NULL);
+    assert (zpoller_wait (poller, 5000) == test->dealer);
+    zpoller_destroy (&poller);
+    reply = cbus_reply_recv (test->dealer);
+    assert (reply && reply->request_id == 77 && cbus_reply_ok (reply));
+    uint8_t answered [CBUS_HASH_BYTES];
+    assert (cbus_msg_get_hash (cbus_reply_map (reply), "hash", answered) == 0);
+    assert (memcmp (answered, hash, CBUS_HASH_BYTES) == 0);
+    cbus_reply_destroy (&reply);
+    uint64_t next_height;
+    assert (s_pending (test->client, &next_height) == 0 && next_height == 7);
+    //  The stand-in moves on too (the events told the mempool first).
+    cbus_block_t *block = cbus_block_new (&header);
+    for (size_t index = 0; index < count; index++)
+        cbus_block_add_tx (block, &txs [index]);
+    cbus_block_encode (block, &test->mined_bytes);
+    cbus_block_hash (block, test->mined);
+    assert (memcmp (test->mined, hash, CBUS_HASH_BYTES) == 0);
+    cbus_block_destroy (&block);
+    test->mined_count = count;
+    s_stand_in_block (test->stand_in, hash, &test->mined_bytes, "6", "1");
+    s_stand_in_send (test->stand_in, "TIP", hash, CBUS_HASH_BYTES, "6", NULL);
+}
+
+//  The chainstore silent: the loop still answers at once, and a
+//  submission is refused UNAVAILABLE (unavailable) within its time;
+//  once it talks again, the same submission goes in.
+static void
+s_test_silent_chainstore (s_test_t *test)
+{
+    uint64_t before = s_pending (test->client, NULL);
+    s_stand_in_send (test->stand_in, "SILENT", NULL, 0, NULL, NULL);
+    cbus_tx_t *tx = s_test_tx (4242, NULL, false);
+    cbus_buf_t body = {0};
+    s_submit_body (&body, tx);
+    int64_t start = cbus_mono_ms ();
+    assert (cbus_request_send (test->dealer, CBUS_CMD_TX_SUBMIT, 1, body.data, body.size) == 0);
+    zclock_sleep (100);             //  Its TX.KNOWN is out by now
+    for (int round = 0; round < 3; round++) {
+        int64_t asked = cbus_mono_ms ();
+        cbus_reply_t *reply = s_ask (test->client, round == 1 ? CBUS_CMD_MEMPOOL_INFO
+                                                              : CBUS_CMD_PING, NULL);
+        assert (cbus_reply_ok (reply));
+        assert (cbus_mono_ms () - asked < 500);
+        cbus_reply_destroy (&reply);
+    }
+    zpoller_t *poller = zpoller_new (test->dealer, NULL);
+    assert (zpoller_wait (poller, 5000) == test->dealer);
+    zpoller_destroy (&poller);
+    cbus_reply_t *reply = cbus_reply_recv (test->dealer);
+    int64_t took = cbus_mono_ms () - start;
+    assert (reply && streq (reply->status, CBUS_STATUS_UNAVAILABLE));
+    assert (reply->code == CBUS_CODE_UNAVAILABLE && strstr (reply->reason, "chainstore"));
+    assert (took >= CBUS_MEMPOOL_KNOWN_MIN_MS && took < CBUS_MEMPOOL_CHAINSTORE_MS + 1000);
+    cbus_reply_destroy (&reply);
+    assert (s_pending (test->client, NULL) == before);
+
+    s_stand_in_send (test->stand_in, "TALK", NULL, 0, NULL, NULL);
+    reply = s_ask (test->client, CBUS_CMD_TX_SUBMIT, &body);
+    assert (cbus_reply_ok (reply) && !s_reply_bool (reply, "duplicate"));
+    cbus_reply_destroy (&reply);
+    assert (s_pending (test->client, NULL) == before + 1);
+    cbus_buf_free (&body);
+    cbus_tx_destroy (&tx);
+}
+
+//  While the mempool was down the chain left our tip (the block mined
+//  above, at height 6) and its parent for another branch: at start the
+//  mempool walks back to the active chain (BLOCK.GET, one at a time) and
+//  takes back the transactions of both blocks.
+static void
+s_test_walk_back (s_test_t *test)
+{
+    uint64_t before = s_pending (test->client, NULL);
+    assert (before == 0);
+    s_test_stop_mempool (test);
+    uint8_t other [CBUS_HASH_BYTES];
+    memset (other, 0x66, sizeof (other));
+    s_stand_in_block (test->stand_in, test->mined, &test->mined_bytes, "6", "0");
+    s_stand_in_block (test->stand_in, test->tip, &test->tip_bytes, "5", "0");
+    s_stand_in_send (test->stand_in, "TIP", other, CBUS_HASH_BYTES, "6", NULL);
+    s_test_start_mempool (test);
+    int64_t deadline = cbus_mono_ms () + 10000;
+    while (s_pending (test->client, NULL) < test->mined_count + 1) {
+        assert (cbus_mono_ms () < deadline);
+        zclock_sleep (20);
+    }
+    assert (s_pending (test->client, NULL) == test->mined_count + 1);
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (test->in_tip), CBUS_HASH_BYTES);
+    cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
+    assert (cbus_reply_ok (reply));
+    cbus_reply_destroy (&reply);
+    cbus_buf_free (&body);
+}
+
+//  A reorganisation as events: a block leaves the chain and another at
+//  its height, holding the same transaction, joins it. The first's
+//  transactions come back (BLOCK.GET) before the second's event removes
+//  them: chain events wait while that call is out, so the transaction
+//  ends confirmed, not pending.
+static void
+s_test_reorg (s_test_t *test)
+{
+    uint64_t before = s_pending (test->client, NULL);
+    uint8_t other [CBUS_HASH_BYTES];
+    memset (other, 0x66, sizeof (other));
+    cbus_tx_t *moved = s_test_tx (777, NULL, false);
+    size_t size;
+    const uint8_t *tx_bytes = cbus_tx_bytes (moved, &size);
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_t *txs [] = { cbus_tx_new_from_bytes (tx_bytes, size, reason) };
+    cbus_buf_t bytes = {0};
+    uint8_t left [CBUS_HASH_BYTES], joined [CBUS_HASH_BYTES];
+    s_test_block (7, other, txs, 1, &bytes, left);
+    s_stand_in_block (test->stand_in, left, &bytes, "7", "0");
+    cbus_header_t header = { .version = CBUS_BLOCK_VERSION, .height = 7, .time_ms = 1007 };
+    memcpy (header.prev_hash, other, CBUS_HASH_BYTES);
+    memset (joined, 0x77, sizeof (joined));
+    s_stand_in_block (test->stand_in, joined, &bytes, "7", "1");
+    s_stand_in_send (test->stand_in, "TIP", joined, CBUS_HASH_BYTES, "7", NULL);
+    s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_DISCONNECTED, &header, left, &moved, 1);
+    s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_CONNECTED, &header, joined, &moved, 1);
+    s_wait_tip (test->client, 8);
+    assert (s_pending (test->client, NULL) == before);
+    cbus_buf_t body = {0};
+    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (moved), CBUS_HASH_BYTES);
+    cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
+    assert (streq (reply->status, CBUS_STATUS_NOTFOUND) && reply->code == CBUS_CODE_NOT_FOUND);
+    cbus_reply_destroy (&reply);
+    cbus_buf_free (&body);
+    cbus_buf_free (&bytes);
+    cbus_tx_destroy (&moved);
+}
+
+void
+cbus_mempool_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_mempool: ");
+    s_test_t test = { .verbose = verbose };
+    snprintf (test.dir, sizeof (test.dir), "/tmp/cbus_mempool_test_XXXXXX");
+    assert (mkdtemp (test.dir));
+    char reason [CBUS_REASON_MAX];
+    char *argv [] = { "selftest", "--data-dir", test.dir, "--mine-timeout", "300",
+                      "--verbose", verbose ? "1" : "0" };
+    test.config = cbus_config_new (sizeof (argv) / sizeof (argv [0]), argv, reason);
+    assert (test.config && cbus_config_make_dirs (test.config, reason) == 0);
+    //  The chain: a parent at height 4, the tip at 5 holding one
+    //  transaction.
+    memset (test.parent, 0x44, sizeof (test.parent));
+    test.in_tip = s_test_tx (555, NULL, false);
+    size_t size;
+    const uint8_t *tx_bytes = cbus_tx_bytes (test.in_tip, &size);
+    cbus_tx_t *txs [] = { cbus_tx_new_from_bytes (tx_bytes, size, reason) };
+    s_test_block (5, test.parent, txs, 1, &test.tip_bytes, test.tip);
+
+    char *endpoint = cbus_config_endpoint (test.config, "chainstore");
+    test.stand_in = zactor_new (s_stand_in_actor, endpoint);
+    zstr_free (&endpoint);
+    s_stand_in_send (test.stand_in, "TIP", test.tip, CBUS_HASH_BYTES, "5", NULL);
+    //  The parent's bytes do not matter: the walk back stops at it.
+    s_stand_in_block (test.stand_in, test.parent, &test.tip_bytes, "4", "2");
+    endpoint = cbus_config_endpoint (test.config, "bus-in");
+    test.bus_in = zsock_new (ZMQ_SUB);
+    zsock_set_subscribe (test.bus_in, "");
+    assert (zsock_bind (test.bus_in, "%s", endpoint) == 0);
+    zstr_free (&endpoint);
+    endpoint = cbus_config_endpoint (test.config, "bus-out");
+    test.bus_out = zsock_new (ZMQ_PUB);
+    assert (zsock_bind (test.bus_out, "%s", endpoint) == 0);
+    zstr_free (&endpoint);
+
+    s_test_start_mempool (&test);
+    s_wait_tip (test.client, 6);
+    s_test_group_commit (&test);
+
+    //  A restart loses nothing acknowledged; with batch_max 2, back-pressure.
+    s_test_stop_mempool (&test);
+    assert (cbus_config_set (test.config, "mempool/batch_max", "2", reason) == 0);
+    s_test_start_mempool (&test);
+    assert (s_pending (test.client, NULL) == 20);
+    s_wait_tip (test.client, 6);
+    s_test_back_pressure (&test);
+
+    cbus_key_t *key = cbus_key_new ();
+    s_test_refusals (&test, key);
+    cbus_key_destroy (&key);
+    s_test_silent_chainstore (&test);
+    s_test_mine (&test);
+    s_test_walk_back (&test);
+    s_test_reorg (&test);
+
+    s_test_stop_mempool (&test);
+    zsock_destroy (&test.bus_in);
+    zsock_destroy (&test.bus_out);
+    zactor_destroy (&test.stand_in);
+    cbus_tx_destroy (&test.in_tip);
+    cbus_buf_free (&test.tip_bytes);
+    cbus_buf_free (&test.mined_bytes);
+    cbus_config_destroy (&test.config);
+    char *command = zsys_sprintf ("rm -rf %s", test.dir);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    if (verbose)
+        printf ("OK\n");
+}
