@@ -138,14 +138,15 @@ s_sink_close (s_sink_t *self)
     cbus_buf_free (&self->text);
 }
 
-//  One request to the chainstore. Returns its OK reply (a map; caller
+//  One request to the chainstore, its body encoded by the caller from
+//  the message's definition. Returns its OK reply (a map; caller
 //  destroys), or NULL with a reason: no answer (a reply made locally
 //  has no body), a body that does not decode, or a refusal.
 static cbus_reply_t *
-s_call (cbus_client_t *client, const char *command, cbus_buf_t *body, char *reason)
+s_call (cbus_client_t *client, const char *command, const cbus_buf_t *body, char *reason)
 {
-    cbus_reply_t *reply = cbus_client_request (client, command, body? body->data: NULL,
-                                               body? body->size: 0, S_CALL_MS);
+    cbus_reply_t *reply = cbus_client_request (client, command, body->data, body->size,
+                                               S_CALL_MS);
     if (cbus_reply_ok (reply))
         return reply;
     if (zsys_interrupted)
@@ -163,13 +164,39 @@ s_call (cbus_client_t *client, const char *command, cbus_buf_t *body, char *reas
     return NULL;
 }
 
-//  True if the node's chainstore answers PING quickly: it is running and
-//  owns the store.
-static bool
-s_node_running (cbus_client_t *client)
+//  A reply that decoded as a map but not as its message: the decoder's
+//  reason (why) names the message and the field.
+static int
+s_unfit (const char *why, char *reason)
 {
-    cbus_reply_t *reply = cbus_client_request (client, CBUS_CMD_PING, NULL, 0, S_PING_MS);
-    bool running = streq (reply->status, CBUS_STATUS_OK);
+    return cbus_fail (reason, "chainbus-chainstore sent a reply that does not fit: %s", why);
+}
+
+//  Whether the node's chainstore answers PING quickly (it is running and
+//  owns the store): 1 when it answers with a chainstore's pong, 0 when
+//  nothing answers, -1 with a reason when something else answers.
+static int
+s_node_running (cbus_client_t *client, char *reason)
+{
+    cbus_buf_t body = {0};
+    cbus_ping_t ping = {0};
+    cbus_ping_encode (&ping, &body);
+    cbus_reply_t *reply = cbus_client_request (client, CBUS_CMD_PING, body.data, body.size,
+                                               S_PING_MS);
+    cbus_buf_free (&body);
+    int running = 0;
+    if (streq (reply->status, CBUS_STATUS_OK)) {
+        cbus_pong_t pong;
+        char why [CBUS_REASON_MAX] = "PING reply: not a map";
+        if (!cbus_reply_ok (reply) || cbus_pong_decode (cbus_reply_map (reply), &pong, why))
+            running = s_unfit (why, reason);
+        else
+        if (!cbus_str_eq (pong.role, "chainstore"))
+            running = cbus_fail (reason, "the chainstore's endpoint is answered by %.*s",
+                                 (int) pong.role.size, pong.role.data);
+        else
+            running = 1;
+    }
     cbus_reply_destroy (&reply);
     return running;
 }
@@ -180,45 +207,41 @@ s_export_running (cbus_client_t *client, s_sink_t *sink, char *network, char *re
 {
     cbus_reply_t *reply = NULL;
     cbus_buf_t body = {0};
+    char why [CBUS_REASON_MAX];
     int rc = -1;
-    uint64_t tip;
-    const char *text;
-    size_t size;
-    if (!(reply = s_call (client, CBUS_CMD_TIP, NULL, reason)))
+    cbus_tip_t ask_tip = {0};
+    cbus_tip_encode (&ask_tip, &body);
+    if (!(reply = s_call (client, CBUS_CMD_TIP, &body, reason)))
         goto cleanup;
-    if (cbus_msg_get_u64 (cbus_reply_map (reply), "height", &tip)
-    ||  cbus_msg_get_str (cbus_reply_map (reply), "network", &text, &size)) {
-        cbus_fail (reason, "chainbus-chainstore sent a tip without height or network");
+    cbus_tip_reply_t tip;
+    if (cbus_tip_reply_decode (cbus_reply_map (reply), &tip, why)) {
+        s_unfit (why, reason);
         goto cleanup;
     }
-    snprintf (network, 64, "%.*s", (int) size, text);
-    while (sink->count <= tip) {
+    uint64_t height = tip.height;
+    snprintf (network, 64, "%.*s", (int) tip.network.size, tip.network.data);
+    while (sink->count <= height) {
         if (zsys_interrupted) {
             cbus_fail (reason, "interrupted");
             goto cleanup;
         }
-        cbus_buf_reset (&body);
-        msgpack_packer pk;
-        cbus_packer_init (&pk, &body);
-        msgpack_pack_map (&pk, 3);
-        cbus_pack_kv_u64 (&pk, "from", sink->count);
-        cbus_pack_kv_u64 (&pk, "to", tip);
-        cbus_pack_kv_u64 (&pk, "max_bytes", S_PAGE_BYTES);
+        cbus_chain_page_t ask = { .from = sink->count, .to = height, .max_bytes = S_PAGE_BYTES };
+        cbus_chain_page_encode (&ask, &body);
         cbus_reply_destroy (&reply);
         if (!(reply = s_call (client, CBUS_CMD_CHAIN_PAGE, &body, reason)))
             goto cleanup;
-        const msgpack_object *blocks = cbus_msg_get (cbus_reply_map (reply), "blocks");
-        if (!blocks || blocks->type != MSGPACK_OBJECT_ARRAY || blocks->via.array.size == 0) {
+        cbus_chain_page_reply_t page;
+        if (cbus_chain_page_reply_decode (cbus_reply_map (reply), &page, why)) {
+            s_unfit (why, reason);
+            goto cleanup;
+        }
+        if (page.blocks.count == 0) {
             cbus_fail (reason, "chainbus-chainstore sent a page without blocks");
             goto cleanup;
         }
-        for (uint32_t index = 0; index < blocks->via.array.size && sink->count <= tip; index++) {
-            const msgpack_object *item = &blocks->via.array.ptr [index];
-            if (item->type != MSGPACK_OBJECT_BIN) {
-                cbus_fail (reason, "chainbus-chainstore sent a block that is not bytes");
-                goto cleanup;
-            }
-            if (s_sink_block (sink, item->via.bin.ptr, item->via.bin.size, reason))
+        for (uint32_t index = 0; index < page.blocks.count && sink->count <= height; index++) {
+            cbus_bytes_t block = cbus_list_bytes (&page.blocks, index);
+            if (s_sink_block (sink, block.data, block.size, reason))
                 goto cleanup;
         }
     }
@@ -303,7 +326,9 @@ cbus_export_run (cbus_config_t *config, const char *path)
     cbus_buf_puts (&sink.text, "{\"chain\": [");
     if (s_sink_write (&sink, sink.text.data, sink.text.size, reason))
         goto cleanup;
-    bool running = s_node_running (client);
+    int running = s_node_running (client, reason);
+    if (running < 0)
+        goto cleanup;
     if (running) {
         if (s_export_running (client, &sink, network, reason))
             goto cleanup;

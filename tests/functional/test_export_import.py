@@ -23,6 +23,7 @@ import time
 import msgpack
 import pytest
 import requests
+import zmq
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -151,6 +152,90 @@ def test_export_names_a_node_whose_chainstore_does_not_answer(make_node):
     assert line.startswith("chainbus export: ") and "lock" in line, line
     assert line.endswith("(a node holds it but its chainstore does not answer)"), line
     assert not [f for f in os.listdir(node.data_dir) if f.startswith("frozen.json")]
+
+
+class FakeChainstore:
+    """A ROUTER on a data folder's chainstore endpoint that answers each
+    command from a table (command -> body, or None for no answer) and
+    keeps the bodies it was sent, so that a test sees export's bytes."""
+
+    def __init__(self, data_dir, answers):
+        os.makedirs(os.path.join(data_dir, "run"), exist_ok=True)
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.linger = 0
+        self.router.bind("ipc://%s/run/chainstore.ipc" % data_dir)
+        self.answers, self.asked, self.done = answers, [], threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.done.is_set():
+            if not self.router.poll(100):
+                continue
+            peer, command, request_id, body = self.router.recv_multipart()
+            self.asked.append((command.decode(), body))
+            answer = self.answers.get(command.decode())
+            if answer is not None:
+                self.router.send_multipart([peer, b"OK", request_id, msgpack.packb(answer)])
+
+    def close(self):
+        self.done.set()
+        self.thread.join(5)
+        self.router.close()
+        self.ctx.term()
+
+
+def export_from_fake(answers):
+    """Run export against a fake chainstore; returns (result, asked, out)."""
+    root = tempfile.mkdtemp(prefix="cbf", dir="/tmp")
+    out = os.path.join(root, "fake.json")
+    fake = FakeChainstore(root, answers)
+    try:
+        r = chainbus("export", "--data-dir", root, "--json", out)
+        wrote = [f for f in os.listdir(root) if f.startswith("fake.json")]
+        return r, fake.asked, wrote
+    finally:
+        fake.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+PONG = {"role": "chainstore", "pid": 1}
+
+
+def test_export_speaks_the_documented_bytes_and_names_an_unfit_reply():
+    #  PING and TIP are empty maps; CHAIN.PAGE is from, to, max_bytes in
+    #  that order (docs/bus.md). A page without blocks ends the export.
+    tip = {"height": 2, "hash": b"\x01" * 32, "work": b"\x02" * 32, "time_ms": 5,
+           "network": "dev", "genesis": b"\x03" * 32, "bits": 7}
+    r, asked, wrote = export_from_fake({"PING": PONG, "TIP": tip,
+                                        "CHAIN.PAGE": {"blocks": [], "next": 0}})
+    line = one_line(r.stderr)
+    assert r.returncode != 0 and line == "chainbus export: chainbus-chainstore sent a page " \
+        "without blocks", line
+    assert asked == [("PING", b"\x80"), ("TIP", b"\x80"),
+                     ("CHAIN.PAGE", msgpack.packb({"from": 0, "to": 2, "max_bytes": 262144}))]
+    assert not wrote
+    #  A tip without a field the definition requires: the line names it.
+    del tip["genesis"]
+    r, asked, wrote = export_from_fake({"PING": PONG, "TIP": tip})
+    line = one_line(r.stderr)
+    assert r.returncode != 0 and line.endswith("does not fit: TIP reply: genesis is missing"), line
+    assert [c for c, _ in asked] == ["PING", "TIP"] and not wrote
+
+
+def test_export_refuses_an_endpoint_that_is_not_a_chainstore():
+    #  Another service's pong: not exported from, and the store is not
+    #  opened behind its back.
+    r, asked, wrote = export_from_fake({"PING": {"role": "mempool", "pid": 1}})
+    line = one_line(r.stderr)
+    assert r.returncode != 0
+    assert line == "chainbus export: the chainstore's endpoint is answered by mempool", line
+    assert [c for c, _ in asked] == ["PING"] and not wrote
+    #  A pong that is not one (no pid).
+    r, asked, wrote = export_from_fake({"PING": {"role": "chainstore"}})
+    line = one_line(r.stderr)
+    assert r.returncode != 0 and line.endswith("does not fit: PING reply: pid is missing"), line
 
 
 def test_import_then_a_node_serves_the_same_chain(made, make_node):
