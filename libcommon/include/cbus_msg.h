@@ -115,12 +115,6 @@ int
     cbus_reply_refuse (zsock_t *router, cbus_request_t *request, const char *status,
                        cbus_code_t code, const char *format, ...)
     __attribute__ ((format (printf, 5, 6)));
-//  The same with the status's usual code (INVALID: invalid, NOTFOUND:
-//  not_found, FULL: full, UNAVAILABLE: unavailable, ERROR: storage).
-int
-    cbus_reply_error (zsock_t *router, cbus_request_t *request, const char *status,
-                      const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
 //  The usual code of a non-OK status word.
 cbus_code_t
     cbus_status_code (const char *status);
@@ -176,12 +170,6 @@ void
 cbus_reply_t *
     cbus_client_request (cbus_client_t *self, const char *command,
                          const void *body, size_t size, int timeout_ms);
-//  The same, older shape: 0 with *status_p (caller frees) and *reply_p
-//  (the body frame, caller destroys), or -1 when no reply came.
-int
-    cbus_client_call (cbus_client_t *self, const char *command,
-                      const void *body, size_t size, int timeout_ms,
-                      char **status_p, zframe_t **reply_p);
 
 //  --------------------------------------------------------------------------
 //  Event publishing with a per-publisher sequence number.
