@@ -24,6 +24,17 @@
 int
     cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor);
 
+//  One self-test of a program's table of them.
+typedef struct {
+    const char *name;               //  Class name, "cbus_pool"
+    void (*test) (bool verbose);    //  Its self-test
+} cbus_selftest_t;
+//  Run a program's self-tests from its arguments after --selftest:
+//  [-v] [--list] [NAME]: every test, or the one named, or list them.
+//  Returns the exit code (2 for an unknown name or flag).
+int
+    cbus_service_selftest (int argc, char **argv, const cbus_selftest_t *tests, size_t count);
+
 //  For actors: report a startup failure on the pipe (after the signal).
 void
     cbus_service_fail (zsock_t *pipe, const char *format, ...)

@@ -6,14 +6,8 @@
     =========================================================================
 */
 #include "cbus.h"
-#include <sodium.h>
 
-typedef struct {
-    const char *name;
-    void (*test) (bool verbose);
-} s_test_t;
-
-static const s_test_t s_tests [] = {
+static const cbus_selftest_t s_tests [] = {
     { "cbus_util",   cbus_util_test },
     { "cbus_code",   cbus_code_test },
     { "cbus_pack",   cbus_pack_test },
@@ -37,42 +31,15 @@ static const s_test_t s_tests [] = {
 int
 main (int argc, char *argv [])
 {
-    bool verbose = false;
-    const char *only = NULL;
-    for (int arg = 1; arg < argc; arg++) {
-        if (streq (argv [arg], "-v"))
-            verbose = true;
-        else
-        if (streq (argv [arg], "--test") && arg + 1 < argc)
-            only = argv [++arg];
-        else
-        if (streq (argv [arg], "--messages")) {
-            cbus_msgs_print (stdout);       //  For docs/bus.md's test
-            return 0;
-        }
-        else
-        if (streq (argv [arg], "--list")) {
-            for (size_t index = 0; index < sizeof (s_tests) / sizeof (s_tests [0]); index++)
-                puts (s_tests [index].name);
-            return 0;
-        }
-        else {
-            fprintf (stderr, "usage: cbus_selftest [-v] [--list] [--messages] [--test NAME]\n");
-            return 2;
-        }
+    if (argc == 2 && streq (argv [1], "--messages")) {
+        cbus_msgs_print (stdout);           //  For docs/bus.md's test
+        return 0;
     }
-    if (sodium_init () < 0)
-        return 1;
-    zsys_init ();
-    bool found = false;
-    for (size_t index = 0; index < sizeof (s_tests) / sizeof (s_tests [0]); index++)
-        if (!only || streq (only, s_tests [index].name)) {
-            s_tests [index].test (verbose);
-            found = true;
-        }
-    if (!found) {
-        fprintf (stderr, "cbus_selftest: no test named %s\n", only);
-        return 2;
-    }
-    return 0;
+    //  --test NAME is the older spelling of a bare NAME.
+    char *args [argc];
+    int count = 0;
+    for (int arg = 1; arg < argc; arg++)
+        if (!streq (argv [arg], "--test"))
+            args [count++] = argv [arg];
+    return cbus_service_selftest (count, args, s_tests, sizeof (s_tests) / sizeof (s_tests [0]));
 }

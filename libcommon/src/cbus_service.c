@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <signal.h>
 #include <pthread.h>
+#include <sodium.h>
 
 bool cbus_log_verbose = false;
 
@@ -128,4 +129,42 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     zsys_info ("stopped exit=%d", exit_code);
     cbus_config_destroy (&config);
     return exit_code;
+}
+
+int
+cbus_service_selftest (int argc, char **argv, const cbus_selftest_t *tests, size_t count)
+{
+    bool verbose = false;
+    const char *only = NULL;
+    for (int arg = 0; arg < argc; arg++) {
+        if (streq (argv [arg], "-v"))
+            verbose = true;
+        else
+        if (streq (argv [arg], "--list")) {
+            for (size_t index = 0; index < count; index++)
+                puts (tests [index].name);
+            return 0;
+        }
+        else
+        if (argv [arg][0] != '-' && !only)
+            only = argv [arg];
+        else {
+            fprintf (stderr, "usage: --selftest [-v] [--list] [NAME]\n");
+            return 2;
+        }
+    }
+    if (sodium_init () < 0)
+        return 1;
+    zsys_init ();
+    bool found = false;
+    for (size_t index = 0; index < count; index++)
+        if (!only || streq (only, tests [index].name)) {
+            tests [index].test (verbose);
+            found = true;
+        }
+    if (!found) {
+        fprintf (stderr, "no self-test named %s\n", only);
+        return 2;
+    }
+    return 0;
 }

@@ -3,13 +3,15 @@
 //  subscriber.
 #include "cbus_bus.h"
 
+static const cbus_selftest_t s_tests [] = {
+    { "cbus_bus", cbus_bus_test },
+};
+
 int
 main (int argc, char *argv [])
 {
-    if (argc >= 2 && streq (argv [1], "--selftest")) {
-        zsys_init ();
-        cbus_bus_test (argc > 2 && streq (argv [2], "-v"));
-        return 0;
-    }
+    if (argc >= 2 && streq (argv [1], "--selftest"))
+        return cbus_service_selftest (argc - 2, argv + 2, s_tests,
+                                      sizeof (s_tests) / sizeof (s_tests [0]));
     return cbus_service_main (argc, argv, "bus", cbus_bus_actor);
 }
