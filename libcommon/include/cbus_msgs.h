@@ -242,6 +242,7 @@ bool
     F (sync,           MAP,    REQ, sync_state)
 #define CBUS_RESOLVE_REPLY_FIELDS(F) \
     F (replaced,       BOOL,   REQ, -) \
+    F (height,         U64,    REQ, -) \
     F (peers,          MAPS,   REQ, resolve_entry)
 #define CBUS_NODE_INFO_REPLY_FIELDS(F) \
     F (node_id,        STR,    REQ, -) \

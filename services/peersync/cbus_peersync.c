@@ -19,18 +19,21 @@
 static void s_handle_info (peersync_t *self, cbus_request_t *request);
 
 static int
-s_take_tip (peersync_t *self, const msgpack_object *map)
+s_take_tip (peersync_t *self, const msgpack_object *map, char *reason)
 {
-    const char *network;
-    size_t size;
+    cbus_tip_reply_t tip;
     peersync_chain_t *chain = &self->chain;
-    if (!map || cbus_msg_get_str (map, "network", &network, &size) || size >= sizeof (chain->network)
-    ||  cbus_msg_get_hash (map, "genesis", chain->genesis)
-    ||  cbus_msg_get_u64 (map, "height", &chain->height)
-    ||  cbus_msg_get_hash (map, "hash", chain->tip)
-    ||  cbus_msg_get_hash (map, "work", chain->work))
+    if (cbus_tip_reply_decode (map, &tip, reason))
         return -1;
-    snprintf (chain->network, sizeof (chain->network), "%.*s", (int) size, network);
+    if (tip.network.size >= sizeof (chain->network))
+        return cbus_fail (reason, "TIP reply: network is longer than %zu bytes",
+                          sizeof (chain->network) - 1);
+    snprintf (chain->network, sizeof (chain->network), "%.*s", (int) tip.network.size,
+              tip.network.data);
+    memcpy (chain->genesis, tip.genesis, CBUS_HASH_BYTES);
+    memcpy (chain->tip, tip.hash, CBUS_HASH_BYTES);
+    memcpy (chain->work, tip.work, CBUS_U256_BYTES);
+    chain->height = tip.height;
     chain->known = true;
     return 0;
 }
@@ -41,9 +44,10 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
     self->chain.asking = false;
+    char reason [CBUS_REASON_MAX];
     if (!self->chain.known && cbus_reply_ok (reply)) {
-        if (s_take_tip (self, cbus_reply_map (reply)))
-            zsys_warning ("the chainstore's TIP does not decode");
+        if (s_take_tip (self, cbus_reply_map (reply), reason))
+            zsys_warning ("the chainstore's %s", reason);
         else
         //  Only now can we tell a peer of our network from another: its
         //  HELLO waited in the socket until then.
@@ -72,25 +76,38 @@ s_ask_tip (peersync_t *self)
                       s_on_tip, self, NULL);
 }
 
-//  A block event: our tip moved (connected) or left (disconnected, then
-//  the connected ones follow). Returns true if the tip moved.
+//  A block connected: our tip moved (a reorganisation disconnects blocks
+//  first, then connects the new branch's, so the connected ones are all
+//  we follow). Returns true if the event decoded.
 static bool
-s_on_block_event (peersync_t *self, cbus_event_t *event, const msgpack_object *map,
-                  uint8_t newest [CBUS_HASH_BYTES], bool *newest_quiet)
+s_on_block_connected (peersync_t *self, cbus_event_t *event,
+                      uint8_t newest [CBUS_HASH_BYTES], bool *newest_quiet)
 {
-    uint8_t hash [CBUS_HASH_BYTES], prev [CBUS_HASH_BYTES], work [CBUS_U256_BYTES];
-    uint64_t height;
-    if (!streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED)
-    ||  cbus_msg_get_hash (map, "hash", hash) || cbus_msg_get_u64 (map, "height", &height)
-    ||  cbus_msg_get_hash (map, "work", work) || cbus_msg_get_hash (map, "prev_hash", prev))
+    cbus_block_connected_t block;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_block_connected_decode (cbus_event_map (event), &block, reason)) {
+        zsys_warning ("the chainstore's %s", reason);
         return false;
-    self->chain.height = height;
-    memcpy (self->chain.tip, hash, CBUS_HASH_BYTES);
-    memcpy (self->chain.work, work, CBUS_U256_BYTES);
-    memcpy (newest, hash, CBUS_HASH_BYTES);
+    }
+    self->chain.height = block.height;
+    memcpy (self->chain.tip, block.hash, CBUS_HASH_BYTES);
+    memcpy (self->chain.work, block.work, CBUS_U256_BYTES);
+    memcpy (newest, block.hash, CBUS_HASH_BYTES);
     //  Every block that came by sync is forgotten as it connects.
-    *newest_quiet = peersync_quiet_take (self, hash);
+    *newest_quiet = peersync_quiet_take (self, block.hash);
     return true;
+}
+
+//  A transaction our mempool accepted: to be gossiped.
+static void
+s_on_tx_added (peersync_t *self, cbus_event_t *event)
+{
+    cbus_tx_added_t added;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_tx_added_decode (cbus_event_map (event), &added, reason))
+        zsys_warning ("the mempool's %s", reason);
+    else
+        peersync_relay_tx (self, added.tx.data, added.tx.size);
 }
 
 static int
@@ -105,15 +122,11 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     //  and only its last block is worth announcing.
     do {
         cbus_event_t *event = cbus_event_recv (self->local.sub);
-        const msgpack_object *map = event ? cbus_event_map (event) : NULL;
-        const uint8_t *data;
-        size_t size;
-        if (map && streq (event->topic, CBUS_TOPIC_TX_ADDED)) {
-            if (cbus_msg_get_bin (map, "tx", &data, &size) == 0)
-                peersync_relay_tx (self, data, size);
-        }
+        if (event && streq (event->topic, CBUS_TOPIC_TX_ADDED))
+            s_on_tx_added (self, event);
         else
-        if (map && s_on_block_event (self, event, map, newest, &newest_quiet))
+        if (event && streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED)
+        &&  s_on_block_connected (self, event, newest, &newest_quiet))
             tip_moved = true;
         cbus_event_destroy (&event);
     } while (++count < 10000 && (zsock_events (self->local.sub) & ZMQ_POLLIN));
@@ -140,65 +153,91 @@ s_on_mempool (zloop_t *loop, zsock_t *reader, void *arg)
     peersync_t *self = (peersync_t *) arg;
     int count = 0;
     do {
-        zmsg_t *msg = zmsg_recv (self->local.mempool);
-        if (msg && zmsg_first (msg) && !zframe_streq (zmsg_first (msg), CBUS_STATUS_OK))
-            CBUS_DEBUG ("a peer's transaction was refused");
-        zmsg_destroy (&msg);
+        cbus_reply_t *reply = cbus_reply_recv (self->local.mempool);
+        if (reply && !cbus_reply_ok (reply))
+            CBUS_DEBUG ("a peer's transaction was refused code=%s reason=\"%s\"",
+                        cbus_code_name (reply->code), reply->reason);
+        cbus_reply_destroy (&reply);
     } while (++count < 10000 && (zsock_events (self->local.mempool) & ZMQ_POLLIN));
     return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  Local requests
+//  Local requests. Each reply is its definition in cbus_msgs.h, filled
+//  from our state; strings borrow from the peers and rows they name.
 
 static void
-s_reply (peersync_t *self, cbus_request_t *request)
+s_refuse_oom (peersync_t *self, cbus_request_t *request)
 {
-    cbus_reply_send (self->local.router, request, CBUS_STATUS_OK, self->message.data,
-                     self->message.size);
+    cbus_reply_refuse (self->local.router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
+                       "Out of memory");
 }
 
-//  One peer as PEER.LIST shows it (or RESOLVE, shorter).
-static void
-s_pack_peer (peersync_t *self, msgpack_packer *pk, peersync_peer_t *peer, bool for_resolve,
-             int64_t now)
+//  One peer as PEER.LIST and RESOLVE show it, with the text they borrow.
+typedef struct {
+    cbus_peer_entry_t entry;        //  In PEER.LIST
+    cbus_resolve_entry_t resolved;  //  In RESOLVE
+    char work [2 * CBUS_U256_BYTES + 1];    //  Its work in hex
+    char status [200];              //  RESOLVE's word on it
+} s_peer_row_t;
+
+static const void *
+s_entry_item (const void *source, uint32_t index, size_t *size)
 {
-    msgpack_pack_map (pk, for_resolve ? 5 : 11);
-    cbus_pack_kv_str (pk, "address", peersync_peer_name (peer));
+    (void) size;
+    return &((const s_peer_row_t *) source) [index].entry;
+}
+
+static const void *
+s_resolved_item (const void *source, uint32_t index, size_t *size)
+{
+    (void) size;
+    return &((const s_peer_row_t *) source) [index].resolved;
+}
+
+static void
+s_peer_row (peersync_t *self, peersync_peer_t *peer, int64_t now, s_peer_row_t *row)
+{
     const char *state = peersync_state_names [peer->state];
-    char status [200];
-    if (for_resolve && peer->asked && !peer->answered)
-        snprintf (status, sizeof (status), "no answer in time (%s%s%s)", state,
-                  *peer->reason ? ": " : "", peer->reason);
+    const char *colon = *peer->reason ? ": " : "";
+    cbus_hex_encode (peer->work, CBUS_U256_BYTES, row->work);
+    if (peer->asked && !peer->answered)
+        snprintf (row->status, sizeof (row->status), "no answer in time (%s%s%s)", state, colon,
+                  peer->reason);
     else
     if (peer->state == P_LINKED)
-        snprintf (status, sizeof (status), "linked");
+        snprintf (row->status, sizeof (row->status), "linked");
     else
-        snprintf (status, sizeof (status), "%s%s%s", state, *peer->reason ? ": " : "", peer->reason);
-    cbus_pack_kv_str (pk, for_resolve ? "status" : "state", for_resolve ? status : state);
-    cbus_pack_kv_u64 (pk, "height", peer->height);
-    char hex [2 * CBUS_U256_BYTES + 1];
-    cbus_hex_encode (peer->work, CBUS_U256_BYTES, hex);
-    cbus_pack_kv_str (pk, "work", hex);
-    cbus_pack_kv_str (pk, "node_id", peer->node_id);
-    if (!for_resolve) {
-        cbus_pack_kv_str (pk, "direction", peer->address ? "out" : "in");
-        cbus_pack_kv_bool (pk, "redundant", peersync_peer_redundant (self, peer));
-        cbus_pack_kv_i64 (pk, "score", peer->score);
-        cbus_pack_kv_str (pk, "reason", peer->reason);
-        cbus_pack_kv_u64 (pk, "last_seen_ms", (uint64_t) peer->last_seen_wall);
-        cbus_pack_kv_i64 (pk, "banned_for_ms", peer->state == P_BANNED
-                          ? peer->banned_until - now : 0);
-    }
+        snprintf (row->status, sizeof (row->status), "%s%s%s", state, colon, peer->reason);
+    cbus_str_t address = cbus_str (peersync_peer_name (peer));
+    cbus_str_t node_id = cbus_str (peer->node_id);
+    row->entry = (cbus_peer_entry_t) {
+        .address = address, .state = cbus_str (state), .height = peer->height,
+        .work = cbus_str (row->work), .node_id = node_id,
+        .direction = cbus_str (peer->address ? "out" : "in"),
+        .redundant = peersync_peer_redundant (self, peer), .score = peer->score,
+        .reason = cbus_str (peer->reason), .last_seen_ms = (uint64_t) peer->last_seen_wall,
+        .banned_for_ms = peer->state == P_BANNED ? peer->banned_until - now : 0
+    };
+    row->resolved = (cbus_resolve_entry_t) {
+        .address = address, .status = cbus_str (row->status), .height = peer->height,
+        .work = cbus_str (row->work), .node_id = node_id
+    };
 }
 
-static void
-s_pack_peers (peersync_t *self, msgpack_packer *pk, bool for_resolve)
+//  Every peer's row, in list order; NULL if out of memory. Caller frees.
+static s_peer_row_t *
+s_peer_rows (peersync_t *self, uint32_t *count)
 {
-    msgpack_pack_array (pk, (uint32_t) zlistx_size (self->links.peers));
+    *count = (uint32_t) zlistx_size (self->links.peers);
+    s_peer_row_t *rows = (s_peer_row_t *) calloc (*count ? *count : 1, sizeof (s_peer_row_t));
+    if (!rows)
+        return NULL;
     int64_t now = cbus_mono_ms ();
+    uint32_t index = 0;
     PEERSYNC_EACH (self, peer)
-        s_pack_peer (self, pk, peer, for_resolve, now);
+        s_peer_row (self, peer, now, &rows [index++]);
+    return rows;
 }
 
 static void
@@ -206,12 +245,19 @@ s_answer_resolve (peersync_t *self)
 {
     peersync_resolve_t *resolve = &self->resolve;
     bool replaced = memcmp (resolve->start_tip, self->chain.tip, CBUS_HASH_BYTES) != 0;
-    msgpack_packer pk = cbus_packer_begin (&self->message, 3);
-    cbus_pack_kv_bool (&pk, "replaced", replaced);
-    cbus_pack_kv_u64 (&pk, "height", self->chain.height);
-    cbus_pack_str (&pk, "peers");
-    s_pack_peers (self, &pk, true);
-    s_reply (self, resolve->request);
+    uint32_t count;
+    s_peer_row_t *rows = s_peer_rows (self, &count);
+    if (rows) {
+        cbus_resolve_reply_t reply = {
+            .replaced = replaced, .height = self->chain.height,
+            .peers = { .count = count, .item = s_resolved_item, .source = rows }
+        };
+        cbus_reply_send_msg (self->local.router, resolve->request, &cbus_resolve_reply_def,
+                             &reply, &self->message);
+        free (rows);
+    }
+    else
+        s_refuse_oom (self, resolve->request);
     zsys_info ("resolve answered replaced=%s height=%" PRIu64, replaced ? "yes" : "no",
                self->chain.height);
     cbus_request_destroy (&resolve->request);
@@ -223,40 +269,63 @@ s_answer_resolve (peersync_t *self)
 static zlist_t *
 s_addresses (peersync_t *self, cbus_request_t *request)
 {
-    const msgpack_object *list = cbus_msg_get (cbus_request_map (request), "addresses");
-    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0
-    ||  list->via.array.size > PEERSYNC_MAX_ADD) {
+    cbus_peer_add_t add;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_peer_add_decode (cbus_request_map (request), &add, reason)) {
+        //  The decoder's reason names the field or the item at fault.
+        cbus_reply_refuse (self->local.router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "%s", reason);
+        return NULL;
+    }
+    if (add.addresses.count == 0 || add.addresses.count > PEERSYNC_MAX_ADD) {
         cbus_reply_refuse (self->local.router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "Error: Please supply a valid list of nodes (1 to %d)", PEERSYNC_MAX_ADD);
         return NULL;
     }
     zlist_t *addresses = zlist_new ();
     if (!addresses) {
-        cbus_reply_refuse (self->local.router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
-                           "Out of memory");
+        s_refuse_oom (self, request);
         return NULL;
     }
     zlist_autofree (addresses);
-    for (uint32_t index = 0; index < list->via.array.size; index++) {
-        const msgpack_object *item = &list->via.array.ptr [index];
-        char address [CBUS_PEER_ADDRESS_MAX], reason [CBUS_REASON_MAX];
-        if (item->type != MSGPACK_OBJECT_STR) {
-            cbus_reply_refuse (self->local.router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                               "Node addresses must be strings");
-            zlist_destroy (&addresses);
-            return NULL;
-        }
+    for (uint32_t index = 0; index < add.addresses.count; index++) {
+        cbus_str_t text = cbus_list_str (&add.addresses, index);
+        char address [CBUS_PEER_ADDRESS_MAX];
         //  The normaliser reads a sized string: a NUL inside is refused
         //  as a bad character like any other.
-        if (cbus_peers_normalize (item->via.str.ptr, item->via.str.size, address, reason)) {
+        if (cbus_peers_normalize (text.data, text.size, address, reason)) {
             cbus_reply_refuse (self->local.router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                                "%s", reason);
             zlist_destroy (&addresses);
             return NULL;
         }
-        zlist_append (addresses, address);
+        if (zlist_append (addresses, address)) {
+            s_refuse_oom (self, request);
+            zlist_destroy (&addresses);
+            return NULL;
+        }
     }
     return addresses;
+}
+
+//  PEER.ADD's answer: the whole registered list.
+static void
+s_answer_add (peersync_t *self, cbus_request_t *request)
+{
+    size_t count = cbus_peers_size (self->links.registered);
+    cbus_str_t *peers = (cbus_str_t *) calloc (count ? count : 1, sizeof (cbus_str_t));
+    if (!peers) {
+        s_refuse_oom (self, request);
+        return;
+    }
+    uint32_t index = 0;
+    for (const char *address = cbus_peers_first (self->links.registered); address && index < count;
+         address = cbus_peers_next (self->links.registered))
+        peers [index++] = cbus_str (address);
+    cbus_peer_add_reply_t reply = { .peers = { .count = index, .items = peers } };
+    cbus_reply_send_msg (self->local.router, request, &cbus_peer_add_reply_def, &reply,
+                         &self->message);
+    free (peers);
 }
 
 static void
@@ -286,38 +355,37 @@ s_handle_add (peersync_t *self, cbus_request_t *request)
     zlist_destroy (&addresses);
     if (added)
         zsys_info ("peers added count=%d total=%zu", added, cbus_peers_size (self->links.registered));
-    msgpack_packer pk = cbus_packer_begin (&self->message, 1);
-    cbus_pack_str (&pk, "peers");
-    msgpack_pack_array (&pk, (uint32_t) cbus_peers_size (self->links.registered));
-    for (const char *address = cbus_peers_first (self->links.registered); address;
-         address = cbus_peers_next (self->links.registered))
-        cbus_pack_str (&pk, address);
-    s_reply (self, request);
+    s_answer_add (self, request);
 }
 
 static void
 s_handle_list (peersync_t *self, cbus_request_t *request)
 {
+    uint32_t count;
+    s_peer_row_t *rows = s_peer_rows (self, &count);
+    if (!rows) {
+        s_refuse_oom (self, request);
+        return;
+    }
     peersync_sync_t *sync = &self->sync;
-    msgpack_packer pk = cbus_packer_begin (&self->message, 2);
-    cbus_pack_str (&pk, "peers");
-    s_pack_peers (self, &pk, false);
-    cbus_pack_str (&pk, "sync");
+    cbus_peer_list_reply_t reply = {
+        .peers = { .count = count, .item = s_entry_item, .source = rows },
+        .sync = { .syncing = sync->peer != NULL }
+    };
     if (sync->peer) {
-        msgpack_pack_map (&pk, 5);
-        cbus_pack_kv_bool (&pk, "syncing", true);
-        cbus_pack_kv_str (&pk, "peer", peersync_peer_name (sync->peer));
+        //  The sync details only while syncing.
         uint64_t target = sync->peer->height > sync->target ? sync->peer->height : sync->target;
-        cbus_pack_kv_u64 (&pk, "target_height", target);
-        cbus_pack_kv_u64 (&pk, "blocks_left", target > self->chain.height
-                                              ? target - self->chain.height : 0);
-        cbus_pack_kv_u64 (&pk, "blocks_done", sync->blocks);
+        cbus_sync_state_t *state = &reply.sync;
+        state->peer = cbus_str (peersync_peer_name (sync->peer));
+        state->target_height = target;
+        state->blocks_left = target > self->chain.height ? target - self->chain.height : 0;
+        state->blocks_done = sync->blocks;
+        state->has_peer = state->has_target_height = true;
+        state->has_blocks_left = state->has_blocks_done = true;
     }
-    else {
-        msgpack_pack_map (&pk, 1);
-        cbus_pack_kv_bool (&pk, "syncing", false);
-    }
-    s_reply (self, request);
+    cbus_reply_send_msg (self->local.router, request, &cbus_peer_list_reply_def, &reply,
+                         &self->message);
+    free (rows);
 }
 
 //  RESOLVE is kept (taken from the caller) until answered; NULL if it is
@@ -359,13 +427,15 @@ s_handle_resolve (peersync_t *self, cbus_request_t **request_p)
 static void
 s_handle_info (peersync_t *self, cbus_request_t *request)
 {
-    msgpack_packer pk = cbus_packer_begin (&self->message, 5);
-    cbus_pack_kv_str (&pk, "node_id", cbus_identity_node_id (self->links.identity));
-    cbus_pack_kv_str (&pk, "public_key", cbus_identity_public (self->links.identity));
-    cbus_pack_kv_str (&pk, "p2p_endpoint", self->links.endpoint);
-    cbus_pack_kv_str (&pk, "network", self->chain.network);
-    cbus_pack_kv_bin (&pk, "genesis", self->chain.genesis, CBUS_HASH_BYTES);
-    s_reply (self, request);
+    cbus_node_info_reply_t reply = {
+        .node_id = cbus_str (cbus_identity_node_id (self->links.identity)),
+        .public_key = cbus_str (cbus_identity_public (self->links.identity)),
+        .p2p_endpoint = cbus_str (self->links.endpoint),
+        .network = cbus_str (self->chain.network),
+        .genesis = self->chain.genesis
+    };
+    cbus_reply_send_msg (self->local.router, request, &cbus_node_info_reply_def, &reply,
+                         &self->message);
 }
 
 //  NODE.INFO needs our network and genesis: until the chainstore told us,
@@ -522,7 +592,10 @@ s_connect_local (peersync_t *self)
     char *bus_out = cbus_config_endpoint (self->config, "bus-out");
     char *store = cbus_config_endpoint (self->config, "chainstore");
     char *pool = cbus_config_endpoint (self->config, "mempool");
-    local->sub = zsock_new_sub (bus_out, "chain.block.");
+    //  Disconnected blocks are followed by the connected ones that make
+    //  our tip: those are all we need (mempool.tx.added is subscribed
+    //  to while peers are linked).
+    local->sub = zsock_new_sub (bus_out, CBUS_TOPIC_BLOCK_CONNECTED);
     local->mempool = zsock_new (ZMQ_DEALER);
     local->chainstore = cbus_caller_new (self->loop, store, "chainstore");
     local->pub = cbus_pub_new (bus_in, "peersync");

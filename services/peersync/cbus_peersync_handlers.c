@@ -96,7 +96,7 @@ s_on_hello (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, 
         peersync_set_state (self, peer, P_LINKED, NULL);
         zsys_info ("peer linked peer=%s node_id=%s height=%" PRIu64 " direction=%s",
                    peersync_peer_name (peer), peer->node_id, peer->height, inbound ? "in" : "out");
-        peersync_publish_peer (self, CBUS_TOPIC_PEER_CONNECTED, peer);
+        peersync_publish_peer (self, peer, true);
     }
     if (hello.reply)
         peersync_send_hello (self, peer, false);   //  Answer with ours
@@ -140,7 +140,7 @@ s_on_status (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 static void
 s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 {
-    const msgpack_object *txs = peersync_array_get (map, "txs", PEERSYNC_TX_MAX);
+    const msgpack_object *txs = peersync_tx_parse (map);
     if (!txs) {
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "malformed TX");
         return;
@@ -152,8 +152,10 @@ s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
             peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "TX holding something else");
             break;
         }
-        msgpack_packer pk = cbus_packer_begin (&body, 1);
-        cbus_pack_kv_bin (&pk, "tx", item->via.bin.ptr, item->via.bin.size);
+        cbus_tx_submit_t submit = {
+            .tx = { (const uint8_t *) item->via.bin.ptr, item->via.bin.size }
+        };
+        cbus_tx_submit_encode (&submit, &body);
         cbus_request_send (self->local.mempool, CBUS_CMD_TX_SUBMIT, self->local.next_request++,
                            body.data, body.size);
     }
@@ -196,7 +198,8 @@ s_on_block (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
         CBUS_DEBUG ("a gossiped block dropped: %d at the chainstore", PEERSYNC_GOSSIP_WINDOW);
         return;
     }
-    peersync_block_pack (data, size, &self->message);
+    cbus_block_submit_t submit = { .block = { data, size } };
+    cbus_block_submit_encode (&submit, &self->message);
     self->relay.submitting++;
     cbus_caller_send (self->local.chainstore, CBUS_CMD_BLOCK_SUBMIT, self->message.data,
                       self->message.size, PEERSYNC_SUBMIT_TIMEOUT_MS, s_on_block_stored, self,
@@ -205,51 +208,72 @@ s_on_block (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 
 //  --------------------------------------------------------------------------
 //  GETHEADERS and GETBLOCKS: the peer's list (locator or hashes) and a
-//  limit go to our chainstore, whose answer is exactly what the peer wants
-//  and goes back to it. A chainstore that does not answer in time leaves
-//  the peer unanswered; the peer's own deadline covers that.
+//  limit go to our chainstore (HEADERS, BLOCKS.GET), whose answer is what
+//  the peer wants and goes back to it as HEADERS or BLOCKS. A chainstore
+//  that does not answer in time leaves the peer unanswered; the peer's own
+//  deadline covers that.
 
-static void
-s_served (const cbus_call_t *call, cbus_reply_t *reply, const char *answer_command)
+//  The peer a served call was for, when the chainstore answered OK and
+//  the peer is still there; NULL otherwise, after scoring the peer down
+//  if the chainstore refused what it sent.
+static peersync_peer_t *
+s_served (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
     peersync_peer_t *peer = peersync_peer_by_serial (self, (uint64_t) (uintptr_t) call->arg);
     if (!peer)
-        return;
+        return NULL;
     peer->serving--;
-    if (cbus_reply_ok (reply)) {
-        cbus_buf_reset (&self->message);
-        cbus_buf_append (&self->message, zframe_data (reply->body), zframe_size (reply->body));
-        peersync_send (self, peer, answer_command, &self->message);
-    }
-    else
-    //  The chainstore refused what the peer sent (it checks the hashes);
+    if (cbus_reply_ok (reply))
+        return peer;
+    //  The chainstore refused what the peer sent (it checks the limits);
     //  our chainstore failing or not answering is not the peer's fault.
     if (!peersync_refusal_is_local (reply->code))
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, reply->reason);
+    return NULL;
 }
 
 static void
 s_on_headers_served (const cbus_call_t *call, cbus_reply_t *reply)
 {
-    s_served (call, reply, CBUS_P2P_HEADERS);
+    peersync_t *self = (peersync_t *) call->owner;
+    peersync_peer_t *peer = s_served (call, reply);
+    cbus_headers_reply_t headers;
+    char reason [CBUS_REASON_MAX];
+    if (!peer)
+        return;
+    if (cbus_headers_reply_decode (cbus_reply_map (reply), &headers, reason)) {
+        zsys_warning ("the chainstore's %s", reason);
+        return;
+    }
+    peersync_headers_pack (headers.start, &headers.headers, &self->message);
+    peersync_send (self, peer, CBUS_P2P_HEADERS, &self->message);
 }
 
 static void
 s_on_blocks_served (const cbus_call_t *call, cbus_reply_t *reply)
 {
-    s_served (call, reply, CBUS_P2P_BLOCKS);
+    peersync_t *self = (peersync_t *) call->owner;
+    peersync_peer_t *peer = s_served (call, reply);
+    cbus_blocks_get_reply_t blocks;
+    char reason [CBUS_REASON_MAX];
+    if (!peer)
+        return;
+    if (cbus_blocks_get_reply_decode (cbus_reply_map (reply), &blocks, reason)) {
+        zsys_warning ("the chainstore's %s", reason);
+        return;
+    }
+    peersync_blocks_pack (&blocks.blocks, &self->message);
+    peersync_send (self, peer, CBUS_P2P_BLOCKS, &self->message);
 }
 
 static void
 s_serve (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, bool headers)
 {
-    const char *list_key = headers ? "locator" : "hashes";
-    const char *limit_key = headers ? "max" : "max_bytes";
     uint64_t limit = headers ? PEERSYNC_HEADERS_BATCH : PEERSYNC_BLOCKS_BYTES;
     const msgpack_object *list;
-    if (peersync_list_request_parse (map, list_key, headers ? CBUS_LOCATOR_MAX : PEERSYNC_BLOCKS_BATCH,
-                                     limit_key, &list, &limit)) {
+    if (headers ? peersync_getheaders_parse (map, &list, &limit)
+                : peersync_getblocks_parse (map, &list, &limit)) {
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST,
                          headers ? "a malformed GETHEADERS" : "a malformed GETBLOCKS");
         return;
@@ -258,10 +282,15 @@ s_serve (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, boo
         CBUS_DEBUG ("peer=%s asks faster than our chainstore answers", peersync_peer_name (peer));
         return;
     }
-    msgpack_packer pk = cbus_packer_begin (&self->message, 2);
-    cbus_pack_str (&pk, list_key);
-    msgpack_pack_object (&pk, *list);
-    cbus_pack_kv_u64 (&pk, limit_key, limit);
+    cbus_list_t hashes = peersync_hash_list (list);
+    if (headers) {
+        cbus_headers_t request = { .locator = hashes, .max = limit, .has_max = true };
+        cbus_headers_encode (&request, &self->message);
+    }
+    else {
+        cbus_blocks_get_t request = { .hashes = hashes, .max_bytes = limit, .has_max_bytes = true };
+        cbus_blocks_get_encode (&request, &self->message);
+    }
     peer->serving++;
     cbus_caller_send (self->local.chainstore, headers ? CBUS_CMD_HEADERS : CBUS_CMD_BLOCKS_GET,
                       self->message.data, self->message.size, PEERSYNC_STORE_TIMEOUT_MS,

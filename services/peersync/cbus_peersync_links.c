@@ -165,17 +165,26 @@ peersync_send_reject (peersync_t *self, peersync_peer_t *peer, cbus_code_t code,
     peersync_send (self, peer, CBUS_P2P_REJECT, &self->message);
 }
 
+//  Its own buffer: a state change may come while self->message is being
+//  sent to every peer.
 void
-peersync_publish_peer (peersync_t *self, const char *topic, peersync_peer_t *peer)
+peersync_publish_peer (peersync_t *self, peersync_peer_t *peer, bool connected)
 {
-    cbus_buf_t event = {0};
-    msgpack_packer pk;
-    cbus_pub_begin (self->local.pub, &pk, &event, 3);
-    cbus_pack_kv_str (&pk, "address", peersync_peer_name (peer));
-    cbus_pack_kv_str (&pk, "node_id", peer->node_id);
-    cbus_pack_kv_str (&pk, "state", peersync_state_names [peer->state]);
-    cbus_pub_send (self->local.pub, topic, &event);
-    cbus_buf_free (&event);
+    cbus_buf_t body = {0};
+    cbus_peer_connected_t event = {
+        .address = cbus_str (peersync_peer_name (peer)),
+        .node_id = cbus_str (peer->node_id),
+        .state = cbus_str (peersync_state_names [peer->state])
+    };
+    if (connected)
+        cbus_pub_send_msg (self->local.pub, &cbus_peer_connected_def, &event, &body);
+    else {
+        cbus_peer_disconnected_t gone = {
+            .address = event.address, .node_id = event.node_id, .state = event.state
+        };
+        cbus_pub_send_msg (self->local.pub, &cbus_peer_disconnected_def, &gone, &body);
+    }
+    cbus_buf_free (&body);
 }
 
 //  --------------------------------------------------------------------------
@@ -251,7 +260,7 @@ peersync_set_state (peersync_t *self, peersync_peer_t *peer, peersync_state_t st
         *peer->linked_id = 0;
         zsys_info ("peer unlinked peer=%s state=%s reason=\"%s\"", peersync_peer_name (peer),
                    peersync_state_names [state], peer->reason);
-        peersync_publish_peer (self, CBUS_TOPIC_PEER_DISCONNECTED, peer);
+        peersync_publish_peer (self, peer, false);
         if (self->sync.peer == peer)
             peersync_sync_stop (self, "peer unlinked");
     }

@@ -19,7 +19,9 @@
 
     Nothing here waits for another service: every chainstore call goes
     through self->local.chainstore (cbus_caller) with a deadline, and its
-    work goes on in the call's handler. A handler that needs a peer finds
+    work goes on in the call's handler. Every bus message (requests,
+    replies, events) is written and read through its one definition in
+    cbus_msgs.h; only the peer messages are packed here, in _wire.c. A handler that needs a peer finds
     it again by serial number (the peer may be gone meanwhile), and the
     sync's handlers check the sync's epoch (it may have ended meanwhile).
 
@@ -309,23 +311,50 @@ void
 int
     peersync_block_parse (const msgpack_object *map, const uint8_t **data, size_t *size);
 //  GETHEADERS {"locator": [bin32], "max"}: the locator as the chainstore
-//  gave it, after first when not NULL (at most CBUS_LOCATOR_MAX in all).
+//  gave it (a decoded LOCATOR reply's hashes), after first when not NULL,
+//  at most CBUS_LOCATOR_MAX in all.
 void
-    peersync_getheaders_pack (const uint8_t *first, const msgpack_object *locator, uint64_t max,
+    peersync_getheaders_pack (const uint8_t *first, const cbus_list_t *locator, uint64_t max,
                               cbus_buf_t *body);
 //  GETBLOCKS {"hashes": [bin32], "max_bytes"}
 void
     peersync_getblocks_pack (const uint8_t (*hashes) [CBUS_HASH_BYTES], size_t count,
                              uint64_t max_bytes, cbus_buf_t *body);
-//  GETHEADERS and GETBLOCKS as received: the list (at most max_items) and
-//  the limit, lowered to what the peer asked for.
+//  GETHEADERS and GETBLOCKS as received: the list of 32-byte hashes (at
+//  most CBUS_LOCATOR_MAX, PEERSYNC_BLOCKS_BATCH) and the limit, lowered
+//  to what the peer asked for.
 int
-    peersync_list_request_parse (const msgpack_object *map, const char *list_key,
-                                 uint32_t max_items, const char *limit_key,
-                                 const msgpack_object **list, uint64_t *limit);
-//  An array field of at most max items (HEADERS, BLOCKS, TX).
+    peersync_getheaders_parse (const msgpack_object *map, const msgpack_object **locator,
+                               uint64_t *max);
+int
+    peersync_getblocks_parse (const msgpack_object *map, const msgpack_object **hashes,
+                              uint64_t *max_bytes);
+//  Those hashes as a list to encode in the chainstore's HEADERS or
+//  BLOCKS.GET request (borrowing the array).
+cbus_list_t
+    peersync_hash_list (const msgpack_object *hashes);
+//  HEADERS {"start", "headers": [bin124]} and BLOCKS {"blocks": [bin]},
+//  from the chainstore's decoded HEADERS and BLOCKS.GET replies.
+void
+    peersync_headers_pack (uint64_t start, const cbus_list_t *headers, cbus_buf_t *body);
+void
+    peersync_blocks_pack (const cbus_list_t *blocks, cbus_buf_t *body);
+//  TX {"txs": [bin]}: each transaction added to txs as a bin, then the
+//  count of them closed into a body; parsed, the array (at most
+//  PEERSYNC_TX_MAX items, each still to be checked) or NULL.
+void
+    peersync_tx_add (cbus_buf_t *txs, const uint8_t *data, size_t size);
+void
+    peersync_tx_pack (const cbus_buf_t *txs, size_t count, cbus_buf_t *body);
 const msgpack_object *
-    peersync_array_get (const msgpack_object *map, const char *key, uint32_t max);
+    peersync_tx_parse (const msgpack_object *map);
+//  HEADERS and BLOCKS as received: the array (at most
+//  PEERSYNC_HEADERS_BATCH headers, max blocks; items still to be
+//  checked), or NULL.
+const msgpack_object *
+    peersync_headers_parse (const msgpack_object *map);
+const msgpack_object *
+    peersync_blocks_parse (const msgpack_object *map, uint32_t max);
 
 //  --------------------------------------------------------------------------
 //  Links (cbus_peersync_links.c)
@@ -354,8 +383,9 @@ void
 void
     peersync_send_reject (peersync_t *self, peersync_peer_t *peer, cbus_code_t code,
                           const char *reason);
+//  peer.connected (connected) or peer.disconnected.
 void
-    peersync_publish_peer (peersync_t *self, const char *topic, peersync_peer_t *peer);
+    peersync_publish_peer (peersync_t *self, peersync_peer_t *peer, bool connected);
 void
     peersync_set_state (peersync_t *self, peersync_peer_t *peer, peersync_state_t state,
                         const char *reason);

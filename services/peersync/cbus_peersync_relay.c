@@ -14,10 +14,7 @@
 void
 peersync_relay_tx (peersync_t *self, const uint8_t *data, size_t size)
 {
-    msgpack_packer pk;
-    cbus_packer_init (&pk, &self->relay.txs);
-    msgpack_pack_bin (&pk, size);
-    msgpack_pack_bin_body (&pk, data, size);
+    peersync_tx_add (&self->relay.txs, data, size);
     if (++self->relay.tx_count >= PEERSYNC_TX_BATCH)
         peersync_relay_flush (self);
 }
@@ -28,11 +25,8 @@ peersync_relay_flush (peersync_t *self)
     peersync_relay_t *relay = &self->relay;
     if (relay->tx_count == 0)
         return;
-    //  Close the TX body: {"txs": [...]}, then send it to every peer.
-    msgpack_packer pk = cbus_packer_begin (&self->message, 1);
-    cbus_pack_str (&pk, "txs");
-    msgpack_pack_array (&pk, (uint32_t) relay->tx_count);
-    cbus_buf_append (&self->message, relay->txs.data, relay->txs.size);
+    //  Close the TX body, then send it to every peer.
+    peersync_tx_pack (&relay->txs, relay->tx_count, &self->message);
     PEERSYNC_EACH (self, peer)
         if (peer->state == P_LINKED && !peersync_peer_redundant (self, peer))
             peersync_send (self, peer, CBUS_P2P_TX, &self->message);
@@ -44,18 +38,22 @@ static void
 s_on_block_fetched (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
-    const uint8_t *data;
-    size_t size;
+    cbus_block_get_reply_t block;
     cbus_header_t header;
-    if (!cbus_reply_ok (reply)
-    ||  cbus_msg_get_bin (cbus_reply_map (reply), "block", &data, &size)
-    ||  cbus_block_header_from_bytes (data, size, &header)) {
+    char reason [CBUS_REASON_MAX] = "";
+    if (!cbus_reply_ok (reply)) {
         CBUS_DEBUG ("a new tip was not relayed: %s", reply->reason);
+        return;
+    }
+    if (cbus_block_get_reply_decode (cbus_reply_map (reply), &block, reason)
+    ||  cbus_block_header_from_bytes (block.block.data, block.block.size, &header)) {
+        zsys_warning ("a new tip was not relayed: the chainstore's %s",
+                      *reason ? reason : "block does not decode");
         return;
     }
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_header_hash (&header, hash);
-    peersync_block_pack (data, size, &self->message);
+    peersync_block_pack (block.block.data, block.block.size, &self->message);
     PEERSYNC_EACH (self, peer)
         //  A peer at or past this block has it, or a better branch.
         if (peer->state == P_LINKED && !peersync_peer_redundant (self, peer)
@@ -66,8 +64,8 @@ s_on_block_fetched (const cbus_call_t *call, cbus_reply_t *reply)
 void
 peersync_relay_block (peersync_t *self, const uint8_t hash [CBUS_HASH_BYTES])
 {
-    msgpack_packer pk = cbus_packer_begin (&self->message, 1);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    cbus_block_get_t get = { .hash = hash, .has_hash = true };
+    cbus_block_get_encode (&get, &self->message);
     cbus_caller_send (self->local.chainstore, CBUS_CMD_BLOCK_GET, self->message.data,
                       self->message.size, PEERSYNC_STORE_TIMEOUT_MS, s_on_block_fetched, self, NULL);
 }

@@ -60,13 +60,13 @@ s_wait_for_peer (peersync_t *self, peersync_wait_t what)
     self->sync.deadline = cbus_mono_ms () + PEERSYNC_SYNC_TIMEOUT_MS;
 }
 
-//  Our chainstore failed a step: end, blame nobody, try again soon.
+//  Our chainstore failed a step (refused, did not answer, or answered
+//  what does not decode): end, blame nobody, try again soon.
 static void
-s_store_failed (peersync_t *self, cbus_reply_t *reply)
+s_store_failed (peersync_t *self, const char *reason, cbus_code_t code)
 {
     char why [CBUS_REASON_MAX + 32];
-    snprintf (why, sizeof (why), "our chainstore: %s (%s)", reply->reason,
-              cbus_code_name (reply->code));
+    snprintf (why, sizeof (why), "our chainstore: %s (%s)", reason, cbus_code_name (code));
     peersync_sync_stop (self, why);
     self->sync.retry_at = cbus_mono_ms () + PEERSYNC_SYNC_RETRY_MS;
 }
@@ -81,15 +81,20 @@ s_on_locator (const cbus_call_t *call, cbus_reply_t *reply)
     if (!s_current (self, call))
         return;
     self->sync.asking_store = false;
+    cbus_locator_reply_t locator;
+    char reason [CBUS_REASON_MAX];
     if (!cbus_reply_ok (reply)) {
-        s_store_failed (self, reply);
+        s_store_failed (self, reply->reason, reply->code);
+        return;
+    }
+    if (cbus_locator_reply_decode (cbus_reply_map (reply), &locator, reason)) {
+        s_store_failed (self, reason, CBUS_CODE_MALFORMED);
         return;
     }
     //  After a full HEADERS, the next start after its last header, which
     //  our locator misses when those blocks went to a side branch.
     peersync_getheaders_pack (self->sync.more_headers ? self->sync.last_header : NULL,
-                              cbus_msg_get (cbus_reply_map (reply), "hashes"),
-                              PEERSYNC_HEADERS_BATCH, &self->message);
+                              &locator.hashes, PEERSYNC_HEADERS_BATCH, &self->message);
     peersync_send (self, self->sync.peer, CBUS_P2P_GETHEADERS, &self->message);
     s_wait_for_peer (self, SYNC_HEADERS);
 }
@@ -111,17 +116,20 @@ s_on_have (const cbus_call_t *call, cbus_reply_t *reply)
         return;
     peersync_sync_t *sync = &self->sync;
     sync->asking_store = false;
+    cbus_blocks_have_reply_t have;
+    char reason [CBUS_REASON_MAX];
     if (!cbus_reply_ok (reply)) {
-        s_store_failed (self, reply);
+        s_store_failed (self, reply->reason, reply->code);
         return;
     }
-    const msgpack_object *have = peersync_array_get (cbus_reply_map (reply), "have",
-                                                     (uint32_t) sync->queue_size);
+    if (cbus_blocks_have_reply_decode (cbus_reply_map (reply), &have, reason)) {
+        s_store_failed (self, reason, CBUS_CODE_MALFORMED);
+        return;
+    }
     size_t kept = 0;
     for (size_t index = 0; index < sync->queue_size; index++) {
-        bool known = have && index < have->via.array.size
-                  && have->via.array.ptr [index].type == MSGPACK_OBJECT_BOOLEAN
-                  && have->via.array.ptr [index].via.boolean;
+        //  One answer per hash asked; one missing is a block to fetch.
+        bool known = index < have.have.count && cbus_list_bool (&have.have, (uint32_t) index);
         if (!known)
             memmove (sync->queue [kept++], sync->queue [index], CBUS_HASH_BYTES);
     }
@@ -167,7 +175,7 @@ peersync_on_headers (peersync_t *self, peersync_peer_t *peer, const msgpack_obje
     if (peer != sync->peer || sync->waiting != SYNC_HEADERS)
         return;                     //  Unasked: ignore (late answer)
     sync->waiting = SYNC_IDLE;
-    const msgpack_object *headers = peersync_array_get (map, "headers", PEERSYNC_HEADERS_BATCH);
+    const msgpack_object *headers = peersync_headers_parse (map);
     if (!headers) {
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "malformed HEADERS");
         peersync_sync_stop (self, "malformed HEADERS");
@@ -184,13 +192,9 @@ peersync_on_headers (peersync_t *self, peersync_peer_t *peer, const msgpack_obje
     }
     sync->more_headers = headers->via.array.size == PEERSYNC_HEADERS_BATCH;
     //  Keep those we do not have.
-    msgpack_packer pk = cbus_packer_begin (&self->message, 1);
-    cbus_pack_str (&pk, "hashes");
-    msgpack_pack_array (&pk, (uint32_t) sync->queue_size);
-    for (size_t index = 0; index < sync->queue_size; index++) {
-        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
-        msgpack_pack_bin_body (&pk, sync->queue [index], CBUS_HASH_BYTES);
-    }
+    cbus_blocks_have_t have = { .hashes = { .count = (uint32_t) sync->queue_size,
+                                            .items = sync->queue } };
+    cbus_blocks_have_encode (&have, &self->message);
     sync->asking_store = true;
     cbus_caller_send (self->local.chainstore, CBUS_CMD_BLOCKS_HAVE, self->message.data,
                       self->message.size, PEERSYNC_STORE_TIMEOUT_MS, s_on_have, self,
@@ -273,7 +277,7 @@ s_on_submitted (void *owner, const uint8_t hash [CBUS_HASH_BYTES], cbus_reply_t 
     if (reply->code == CBUS_CODE_ORPHAN)
         peersync_sync_stop (self, why);
     else
-        s_store_failed (self, reply);
+        s_store_failed (self, reply->reason, reply->code);
 }
 
 //  Each block must be the one asked for, in the order asked. Returns -1
@@ -302,7 +306,7 @@ peersync_on_blocks (peersync_t *self, peersync_peer_t *peer, const msgpack_objec
     if (peer != sync->peer || sync->waiting != SYNC_BLOCKS)
         return;
     sync->waiting = SYNC_IDLE;
-    const msgpack_object *blocks = peersync_array_get (map, "blocks", (uint32_t) sync->queue_asked);
+    const msgpack_object *blocks = peersync_blocks_parse (map, (uint32_t) sync->queue_asked);
     if (!blocks || s_check_blocks (self, blocks)) {
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "BLOCKS that were not asked for");
         peersync_sync_stop (self, "unasked BLOCKS");

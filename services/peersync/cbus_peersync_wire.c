@@ -167,23 +167,51 @@ peersync_block_parse (const msgpack_object *map, const uint8_t **data, size_t *s
 }
 
 void
-peersync_getheaders_pack (const uint8_t *first, const msgpack_object *locator, uint64_t max,
+peersync_getheaders_pack (const uint8_t *first, const cbus_list_t *locator, uint64_t max,
                           cbus_buf_t *body)
 {
     msgpack_packer pk = cbus_packer_begin (body, 2);
     cbus_pack_str (&pk, "locator");
-    if (first && locator && locator->type == MSGPACK_OBJECT_ARRAY) {
-        uint32_t count = locator->via.array.size < CBUS_LOCATOR_MAX
-                       ? locator->via.array.size : CBUS_LOCATOR_MAX - 1;
-        msgpack_pack_array (&pk, count + 1);
+    uint32_t room = first ? CBUS_LOCATOR_MAX - 1 : CBUS_LOCATOR_MAX;
+    uint32_t count = locator->count < room ? locator->count : room;
+    msgpack_pack_array (&pk, count + (first ? 1 : 0));
+    if (first) {
         msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
         msgpack_pack_bin_body (&pk, first, CBUS_HASH_BYTES);
-        for (uint32_t index = 0; index < count; index++)
-            msgpack_pack_object (&pk, locator->via.array.ptr [index]);
     }
-    else
-        msgpack_pack_object (&pk, locator ? *locator : (msgpack_object) { .type = MSGPACK_OBJECT_NIL });
+    for (uint32_t index = 0; index < count; index++) {
+        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+        msgpack_pack_bin_body (&pk, cbus_list_hash (locator, index), CBUS_HASH_BYTES);
+    }
     cbus_pack_kv_u64 (&pk, "max", max);
+}
+
+//  A list of bins: a decoded list's items, as they came.
+static void
+s_pack_bins (msgpack_packer *pk, const char *key, const cbus_list_t *list)
+{
+    cbus_pack_str (pk, key);
+    msgpack_pack_array (pk, list->count);
+    for (uint32_t index = 0; index < list->count; index++) {
+        cbus_bytes_t item = cbus_list_bytes (list, index);
+        msgpack_pack_bin (pk, item.size);
+        msgpack_pack_bin_body (pk, item.data, item.size);
+    }
+}
+
+void
+peersync_headers_pack (uint64_t start, const cbus_list_t *headers, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 2);
+    cbus_pack_kv_u64 (&pk, "start", start);
+    s_pack_bins (&pk, "headers", headers);
+}
+
+void
+peersync_blocks_pack (const cbus_list_t *blocks, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 1);
+    s_pack_bins (&pk, "blocks", blocks);
 }
 
 void
@@ -200,26 +228,98 @@ peersync_getblocks_pack (const uint8_t (*hashes) [CBUS_HASH_BYTES], size_t count
     cbus_pack_kv_u64 (&pk, "max_bytes", max_bytes);
 }
 
-int
-peersync_list_request_parse (const msgpack_object *map, const char *list_key,
-                             uint32_t max_items, const char *limit_key,
-                             const msgpack_object **list, uint64_t *limit)
+//  An array field of at most max items.
+static const msgpack_object *
+s_array_get (const msgpack_object *map, const char *key, uint32_t max)
 {
-    *list = peersync_array_get (map, list_key, max_items);
+    const msgpack_object *array = cbus_msg_get (map, key);
+    return array && array->type == MSGPACK_OBJECT_ARRAY && array->via.array.size <= max
+         ? array : NULL;
+}
+
+//  GETHEADERS and GETBLOCKS: a list of at most max_items 32-byte hashes,
+//  and the limit lowered to what the peer asked for.
+static int
+s_parse_list_request (const msgpack_object *map, const char *list_key, uint32_t max_items,
+                      const char *limit_key, const msgpack_object **list, uint64_t *limit)
+{
+    *list = s_array_get (map, list_key, max_items);
     if (!*list)
         return -1;
+    for (uint32_t index = 0; index < (*list)->via.array.size; index++) {
+        const msgpack_object *item = &(*list)->via.array.ptr [index];
+        if (item->type != MSGPACK_OBJECT_BIN || item->via.bin.size != CBUS_HASH_BYTES)
+            return -1;
+    }
     uint64_t asked;
     if (cbus_msg_get_u64 (map, limit_key, &asked) == 0 && asked < *limit)
         *limit = asked;
     return 0;
 }
 
-const msgpack_object *
-peersync_array_get (const msgpack_object *map, const char *key, uint32_t max)
+int
+peersync_getheaders_parse (const msgpack_object *map, const msgpack_object **locator,
+                           uint64_t *max)
 {
-    const msgpack_object *array = cbus_msg_get (map, key);
-    return array && array->type == MSGPACK_OBJECT_ARRAY && array->via.array.size <= max
-         ? array : NULL;
+    return s_parse_list_request (map, "locator", CBUS_LOCATOR_MAX, "max", locator, max);
+}
+
+int
+peersync_getblocks_parse (const msgpack_object *map, const msgpack_object **hashes,
+                          uint64_t *max_bytes)
+{
+    return s_parse_list_request (map, "hashes", PEERSYNC_BLOCKS_BATCH, "max_bytes", hashes,
+                                 max_bytes);
+}
+
+static const void *
+s_hash_item (const void *source, uint32_t index, size_t *size)
+{
+    *size = CBUS_HASH_BYTES;
+    return ((const msgpack_object *) source)->via.array.ptr [index].via.bin.ptr;
+}
+
+cbus_list_t
+peersync_hash_list (const msgpack_object *hashes)
+{
+    cbus_list_t list = { .count = hashes->via.array.size, .item = s_hash_item, .source = hashes };
+    return list;
+}
+
+void
+peersync_tx_add (cbus_buf_t *txs, const uint8_t *data, size_t size)
+{
+    msgpack_packer pk;
+    cbus_packer_init (&pk, txs);
+    msgpack_pack_bin (&pk, size);
+    msgpack_pack_bin_body (&pk, data, size);
+}
+
+void
+peersync_tx_pack (const cbus_buf_t *txs, size_t count, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 1);
+    cbus_pack_str (&pk, "txs");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    cbus_buf_append (body, txs->data, txs->size);
+}
+
+const msgpack_object *
+peersync_tx_parse (const msgpack_object *map)
+{
+    return s_array_get (map, "txs", PEERSYNC_TX_MAX);
+}
+
+const msgpack_object *
+peersync_headers_parse (const msgpack_object *map)
+{
+    return s_array_get (map, "headers", PEERSYNC_HEADERS_BATCH);
+}
+
+const msgpack_object *
+peersync_blocks_parse (const msgpack_object *map, uint32_t max)
+{
+    return s_array_get (map, "blocks", max);
 }
 
 //  --------------------------------------------------------------------------
@@ -256,6 +356,75 @@ s_test_refusals (void)
     assert (!peersync_refusal_blames_peer (CBUS_CODE_ORPHAN));
     assert (!peersync_refusal_blames_peer (CBUS_CODE_OK));
     assert (!peersync_refusal_is_local (CBUS_CODE_INVALID));
+}
+
+//  GETHEADERS, GETBLOCKS and their answers, between the peer and the
+//  chainstore's messages: what the peer is sent is what the chainstore
+//  answered, byte for byte, as when its reply was forwarded unchanged.
+static void
+s_test_lists (void)
+{
+    cbus_buf_t body = {0}, reply = {0};
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    const msgpack_object *list;
+    uint64_t limit = 4000;
+    char reason [CBUS_REASON_MAX];
+
+    //  A hash of another size is malformed, and so is a locator too long.
+    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_pack_str (&pk, "hashes");
+    msgpack_pack_array (&pk, 1);
+    msgpack_pack_bin (&pk, 3);
+    msgpack_pack_bin_body (&pk, "abc", 3);
+    assert (peersync_getblocks_parse (s_test_decode (&unpacked, &body), &list, &limit) == -1);
+    uint8_t rows [CBUS_LOCATOR_MAX + 1][CBUS_HASH_BYTES];
+    for (size_t index = 0; index <= CBUS_LOCATOR_MAX; index++)
+        memset (rows [index], (int) index, CBUS_HASH_BYTES);
+    cbus_headers_t headers = { .locator = { .count = CBUS_LOCATOR_MAX + 1, .items = rows },
+                               .max = 10, .has_max = true };
+    cbus_headers_encode (&headers, &body);
+    assert (peersync_getheaders_parse (s_test_decode (&unpacked, &body), &list, &limit) == -1);
+    headers.locator.count = CBUS_LOCATOR_MAX;
+    cbus_headers_encode (&headers, &body);
+    assert (peersync_getheaders_parse (s_test_decode (&unpacked, &body), &list, &limit) == 0);
+    assert (list->via.array.size == CBUS_LOCATOR_MAX && limit == 10);
+
+    //  Our locator, with the last header's hash first: still at most 64.
+    cbus_locator_reply_t locator = { .hashes = { .count = CBUS_LOCATOR_MAX, .items = rows } };
+    cbus_locator_reply_encode (&locator, &reply);
+    cbus_locator_reply_t got;
+    msgpack_unpacked reply_unpacked;
+    msgpack_unpacked_init (&reply_unpacked);
+    assert (cbus_locator_reply_decode (s_test_decode (&reply_unpacked, &reply), &got, reason) == 0);
+    peersync_getheaders_pack (rows [CBUS_LOCATOR_MAX], &got.hashes, 2000, &body);
+    assert (peersync_getheaders_parse (s_test_decode (&unpacked, &body), &list, &limit) == 0);
+    assert (list->via.array.size == CBUS_LOCATOR_MAX);
+    assert (list->via.array.ptr [0].via.bin.ptr [0] == CBUS_LOCATOR_MAX);
+    assert (list->via.array.ptr [1].via.bin.ptr [0] == 0);
+
+    //  HEADERS and BLOCKS to the peer are the chainstore's replies.
+    uint8_t header_rows [2][CBUS_HEADER_BYTES] = { { 1 }, { 2 } };
+    cbus_headers_reply_t served = { .start = 5, .headers = { .count = 2, .items = header_rows } };
+    cbus_headers_reply_encode (&served, &reply);
+    cbus_headers_reply_t served_got;
+    assert (cbus_headers_reply_decode (s_test_decode (&reply_unpacked, &reply), &served_got,
+                                       reason) == 0);
+    peersync_headers_pack (served_got.start, &served_got.headers, &body);
+    assert (body.size == reply.size && memcmp (body.data, reply.data, body.size) == 0);
+    cbus_bytes_t blocks [2] = { { (const uint8_t *) "one", 3 }, { (const uint8_t *) "two!", 4 } };
+    cbus_blocks_get_reply_t fetched = { .blocks = { .count = 2, .items = blocks } };
+    cbus_blocks_get_reply_encode (&fetched, &reply);
+    cbus_blocks_get_reply_t fetched_got;
+    assert (cbus_blocks_get_reply_decode (s_test_decode (&reply_unpacked, &reply), &fetched_got,
+                                          reason) == 0);
+    peersync_blocks_pack (&fetched_got.blocks, &body);
+    assert (body.size == reply.size && memcmp (body.data, reply.data, body.size) == 0);
+
+    msgpack_unpacked_destroy (&reply_unpacked);
+    msgpack_unpacked_destroy (&unpacked);
+    cbus_buf_free (&reply);
+    cbus_buf_free (&body);
 }
 
 void
@@ -311,10 +480,16 @@ peersync_wire_test (bool verbose)
     peersync_getblocks_pack ((const uint8_t (*) [CBUS_HASH_BYTES]) hashes, 2, 1000, &body);
     const msgpack_object *list;
     uint64_t limit = 4000;
-    assert (peersync_list_request_parse (s_test_decode (&unpacked, &body), "hashes", 2,
-                                         "max_bytes", &list, &limit) == 0);
+    assert (peersync_getblocks_parse (s_test_decode (&unpacked, &body), &list, &limit) == 0);
     assert (list->via.array.size == 2 && limit == 1000);
-    assert (peersync_list_request_parse (&unpacked.data, "hashes", 1, "max_bytes", &list, &limit) == -1);
+    //  Its hashes go to the chainstore's BLOCKS.GET as they came.
+    cbus_buf_t request = {0};
+    cbus_blocks_get_t get = { .hashes = peersync_hash_list (list), .max_bytes = limit,
+                              .has_max_bytes = true };
+    cbus_blocks_get_encode (&get, &request);
+    assert (request.size == body.size && memcmp (request.data, body.data, body.size) == 0);
+    cbus_buf_free (&request);
+    s_test_lists ();
 
     s_test_refusals ();
     msgpack_unpacked_destroy (&unpacked);

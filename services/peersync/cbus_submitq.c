@@ -79,8 +79,10 @@ s_pump (cbus_submitq_t *self)
 {
     while (zlistx_size (self->sent) < self->window && zlistx_size (self->queued) > 0) {
         s_item_t *item = (s_item_t *) zlistx_detach (self->queued, NULL);
-        msgpack_packer pk = cbus_packer_begin (&self->body, 1);
-        cbus_pack_kv_bin (&pk, "block", zframe_data (item->block), zframe_size (item->block));
+        cbus_block_submit_t submit = {
+            .block = { zframe_data (item->block), zframe_size (item->block) }
+        };
+        cbus_block_submit_encode (&submit, &self->body);
         zframe_destroy (&item->block);
         if (!zlistx_add_end (self->sent, item)) {
             s_item_destroy (&item);
@@ -174,21 +176,27 @@ s_test_store (zsock_t *pipe, void *args)
     assert (router);
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    cbus_buf_t body = {0};
+    uint8_t hash [CBUS_HASH_BYTES] = { 0 };
+    char reason [CBUS_REASON_MAX];
     while (zpoller_wait (poller, -1) == router) {
         cbus_request_t *request = cbus_request_recv (router);
-        const uint8_t *data;
-        size_t size;
+        cbus_block_submit_t submit;
         if (request && request->decoded
-        &&  cbus_msg_get_bin (cbus_request_map (request), "block", &data, &size) == 0) {
-            if (size == 6 && memcmp (data, "orphan", 6) == 0)
+        &&  cbus_block_submit_decode (cbus_request_map (request), &submit, reason) == 0) {
+            cbus_block_submit_reply_t stored = {
+                .hash = hash, .height = 1, .status = cbus_str ("connected")
+            };
+            if (submit.block.size == 6 && memcmp (submit.block.data, "orphan", 6) == 0)
                 cbus_reply_refuse (router, request, CBUS_STATUS_INVALID, CBUS_CODE_ORPHAN,
                                    "Block's previous hash is not a known block");
             else
-            if (!(size == 6 && memcmp (data, "silent", 6) == 0))
-                cbus_reply_send (router, request, CBUS_STATUS_OK, NULL, 0);
+            if (!(submit.block.size == 6 && memcmp (submit.block.data, "silent", 6) == 0))
+                cbus_reply_send_msg (router, request, &cbus_block_submit_reply_def, &stored, &body);
         }
         cbus_request_destroy (&request);
     }
+    cbus_buf_free (&body);
     zpoller_destroy (&poller);
     zsock_destroy (&router);
 }

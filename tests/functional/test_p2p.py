@@ -378,3 +378,103 @@ def test_a_full_node_rejects_one_more_inbound_peer(make_peer):
         for s in sockets:
             s.close()
         ctx.term()
+
+
+def _ask_peersync(ctx, node, command, body=None):
+    """[command][request id][body] to the node's peersync on the bus:
+    (status, the reply's raw msgpack bytes)."""
+    s = ctx.socket(zmq.DEALER)
+    s.linger = 0
+    s.connect("ipc://%s/run/peersync.ipc" % node.data_dir)
+    try:
+        s.send_multipart([command, b"\x05" * 8, msgpack.packb(body or {})])
+        assert s.poll(GOSSIP_TIMEOUT * 1000), "peersync did not answer %s" % command
+        status, request_id, raw = s.recv_multipart()
+        assert request_id == b"\x05" * 8
+        return status.decode(), raw
+    finally:
+        s.close()
+
+
+def _names(body, prefix=""):
+    """A decoded body's keys in wire order, nested ones as parent.key (the
+    items of a list of maps must all have the same keys)."""
+    names = []
+    for key, value in body.items():
+        names.append(prefix + key)
+        if isinstance(value, dict):
+            names += _names(value, prefix + key + ".")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            shapes = {tuple(_names(item, prefix + key + ".")) for item in value}
+            assert len(shapes) == 1, shapes
+            names += list(shapes.pop())
+    return names
+
+
+def _as_documented(raw, kind, wire, skip=()):
+    """The body decodes, its keys are docs/bus.md's in its order (every
+    field there but those marked `?`), and it is msgpack's canonical
+    encoding of itself: the bytes a client writing from the page expects."""
+    from test_bus_docs import documented
+    fields = documented()[(kind, wire, "peersync")]
+    body = msgpack.unpackb(raw)
+    names = [n for n in _names(body) if n not in skip]
+    assert names == [n for n, _ in fields if n in names], (wire, names, fields)
+    required = {n for n, k in fields if not k.endswith("?")}
+    assert required <= set(names) | set(skip), (wire, required - set(names))
+    assert msgpack.packb(body) == raw, wire
+    return body
+
+
+def test_peersync_bus_messages_are_as_documented(make_peer):
+    """PEER.LIST, PEER.ADD, NODE.INFO, RESOLVE and peer.connected as they
+    go on the bus: the fields docs/bus.md lists, in its order, and a body
+    that is not the definition's is refused with the field it lacks."""
+    a, b = make_peer(), make_peer()
+    ctx = zmq.Context()
+    events = ctx.socket(zmq.SUB)
+    events.linger = 0
+    events.connect("ipc://%s/run/bus-out.ipc" % b.data_dir)
+    events.setsockopt(zmq.SUBSCRIBE, b"peer.")
+    try:
+        time.sleep(0.5)             # the subscription reaches the bus
+        address = register(b, a)[0]
+        wait_linked(b, address)
+        topic, raw, _ = events.recv_multipart()
+        assert topic == b"peer.connected"
+        event = msgpack.unpackb(raw)
+        assert list(event) == ["src", "boot", "address", "node_id", "state"], event
+        assert event["address"] == address and event["state"] == "linked"
+
+        status, raw = _ask_peersync(ctx, b, b"PEER.LIST")
+        body = _as_documented(raw, "REPLY", "PEER.LIST")
+        peer = body["peers"][0]
+        assert len(peer) == 11 and peer["address"] == address and peer["direction"] == "out"
+        assert peer["node_id"] == a.get("/node/info").json()["node_id"]
+        status, raw = _ask_peersync(ctx, b, b"NODE.INFO")
+        assert status == "OK"
+        info = _as_documented(raw, "REPLY", "NODE.INFO")
+        assert info["genesis"].hex() == b.get("/node/info").json()["genesis"]
+        status, raw = _ask_peersync(ctx, b, b"PEER.ADD", {"addresses": [address]})
+        assert status == "OK"
+        assert _as_documented(raw, "REPLY", "PEER.ADD") == {"peers": [address]}
+        status, raw = _ask_peersync(ctx, b, b"RESOLVE")
+        assert status == "OK"
+        resolved = _as_documented(raw, "REPLY", "RESOLVE")
+        assert len(resolved["peers"][0]) == 5 and resolved["peers"][0]["status"] == "linked"
+        assert resolved["height"] == b.status()["height"] and resolved["replaced"] is False
+
+        # What the definition refuses names the field; nothing is added.
+        status, raw = _ask_peersync(ctx, b, b"PEER.ADD", {"addresses": ["127.0.0.1:1", 7]})
+        refusal = msgpack.unpackb(raw)
+        assert status == "INVALID" and refusal["code"] == "invalid", refusal
+        assert "addresses item 1" in refusal["reason"], refusal
+        status, raw = _ask_peersync(ctx, b, b"PEER.ADD", {"nodes": [address]})
+        assert status == "INVALID" and "addresses" in msgpack.unpackb(raw)["reason"]
+        status, raw = _ask_peersync(ctx, b, b"PEER.LIST")
+        assert [p["address"] for p in msgpack.unpackb(raw)["peers"]] == [address]
+        for node in (a, b):
+            node.assert_no_crash()
+    finally:
+        events.close()
+        ctx.term()
