@@ -68,14 +68,18 @@ class FakeServices:
                  "--http-port", str(self.port), "--request-timeout", "3000"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         self.url = "http://127.0.0.1:%d" % self.port
-        wait_for(self._up, 60, "the gateway to listen")
+        wait_for(self._up, 60, "the gateway to reach the fake services", interval=0.1)
+        self.requests_seen()
 
     def _up(self):
+        """The gateway listens and its DEALERs are connected (it sends
+        nothing to a service it is not connected to yet: ZMQ_IMMEDIATE)."""
         try:
-            return requests.get(self.url + "/none", timeout=5).status_code == 404
+            services = requests.get(self.url + "/status", timeout=5).json()["services"]
         except requests.ConnectionError:
             assert self.proc.poll() is None, self.log()
             return False
+        return all(services[name]["up"] for name in SERVICES)
 
     def _serve(self):
         poller = zmq.Poller()
