@@ -69,9 +69,15 @@ s_call_fail (const cbus_call_t *call, const char *format, ...)
     cbus_reply_destroy (&reply);
 }
 
+cbus_buf_t *
+cbus_gw_body (cbus_gw_request_t *request)
+{
+    return &request->gateway->send;
+}
+
 void
 cbus_gw_call (cbus_gw_request_t *request, int service, const char *command,
-              const void *body, size_t size, int64_t timeout_ms,
+              const cbus_buf_t *body, int64_t timeout_ms,
               cbus_call_fn *handler, void *arg)
 {
     cbus_gateway_t *self = request->gateway;
@@ -85,7 +91,7 @@ cbus_gw_call (cbus_gw_request_t *request, int service, const char *command,
     call.id = cbus_calls_add (self->calls, request, service, handler, arg,
                               timeout_ms, cbus_mono_ms ());
     request->calls [request->outstanding++] = call.id;
-    if (cbus_request_send (self->dealers [service], command, call.id, body, size) == 0)
+    if (cbus_request_send (self->dealers [service], command, call.id, body->data, body->size) == 0)
         return;
     cbus_calls_cancel (self->calls, call.id);
     if (self->verbose)
@@ -191,6 +197,25 @@ s_heard_boot (cbus_gateway_t *self, const char *src, size_t size, uint64_t boot)
     self->boot_heard [service] = now;
 }
 
+//  A node.heartbeat: who sent it (its source) and that it is one.
+static void
+s_heard (cbus_gateway_t *self, cbus_event_t *event)
+{
+    const msgpack_object *map = cbus_event_map (event);
+    cbus_event_source_t source;
+    cbus_heartbeat_t beat;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_event_source_decode (map, &source, reason)
+    ||  cbus_heartbeat_decode (map, &beat, reason)) {
+        if (self->verbose)
+            zsys_debug ("heartbeat ignored: %s", reason);
+        return;
+    }
+    cbus_heartbeats_record (self->heartbeats, source.src.data, source.src.size,
+                            cbus_mono_ms (), cbus_time_ms ());
+    s_heard_boot (self, source.src.data, source.src.size, source.boot);
+}
+
 static int
 s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
 {
@@ -198,16 +223,8 @@ s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
     cbus_gateway_t *self = (cbus_gateway_t *) arg;
     for (int count = 0; count < S_BATCH && (zsock_events (sub) & ZMQ_POLLIN); count++) {
         cbus_event_t *event = cbus_event_recv (sub);
-        const char *src;
-        size_t size;
-        uint64_t boot;
-        if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
-        &&  cbus_msg_get_str (cbus_event_map (event), "src", &src, &size) == 0) {
-            cbus_heartbeats_record (self->heartbeats, src, size, cbus_mono_ms (),
-                                    cbus_time_ms ());
-            if (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0)
-                s_heard_boot (self, src, size, boot);
-        }
+        if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT))
+            s_heard (self, event);
         cbus_event_destroy (&event);
     }
     return 0;
@@ -471,6 +488,7 @@ s_gateway_destroy (cbus_gateway_t **self_p)
     cbus_www_destroy (&self->www);
     cbus_heartbeats_destroy (&self->heartbeats);
     cbus_calls_destroy (&self->calls);
+    cbus_buf_free (&self->send);
     free (self);
     *self_p = NULL;
 }

@@ -18,6 +18,13 @@
     type, cbus_reply_t: the service's, or one made locally (UNAVAILABLE,
     code unavailable) when the service did not answer in time, restarted,
     could not be reached, or the gateway is stopping.
+
+    Bodies on the bus are libcommon's messages (cbus_msgs.h): a request is
+    written with its cbus_<name>_encode into cbus_gw_body, an OK reply
+    read with its cbus_<name>_decode; a reply that does not decode is a
+    502 (cbus_gw_answer_bad_reply). The JSON of what peersync reports
+    (peers, sync, node info) is written from the decoded messages here,
+    field by field, in the API's form (docs/api.md).
     =========================================================================
 */
 #ifndef CBUS_GW_H_INCLUDED
@@ -114,6 +121,7 @@ struct _cbus_gateway_t {
     zsock_t *sub;                   //  Heartbeats from the bus
     cbus_pub_t *pub;                //  Our own heartbeat
     cbus_calls_t *calls;            //  Bus requests in flight
+    cbus_buf_t send;                //  Body of the bus request being sent
     cbus_heartbeats_t *heartbeats;  //  Who is alive
     uint64_t boots [CBUS_GW_SERVICES];      //  Each service's boot id, 0 if unheard
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
@@ -135,13 +143,19 @@ struct _cbus_gateway_t {
 //  "chainstore", "mempool", "peersync".
 const char *
     cbus_gw_service_name (int service);
-//  Ask a service on behalf of an HTTP request; handler runs once with the
-//  reply (call->owner is the request, call->arg is arg). A call that
-//  cannot be sent (the service is not connected, its queue is full, the
-//  gateway is stopping) runs the handler at once with a local reply.
+//  The buffer a route encodes its next request's body into (with the
+//  message's cbus_<name>_encode, which empties it first). Owned by the
+//  gateway; what it holds is used up by the next cbus_gw_call.
+cbus_buf_t *
+    cbus_gw_body (cbus_gw_request_t *request);
+//  Ask a service on behalf of an HTTP request, with a body encoded by the
+//  command's message; handler runs once with the reply (call->owner is
+//  the request, call->arg is arg). A call that cannot be sent (the
+//  service is not connected, its queue is full, the gateway is stopping)
+//  runs the handler at once with a local reply.
 void
     cbus_gw_call (cbus_gw_request_t *request, int service, const char *command,
-                  const void *body, size_t size, int64_t timeout_ms,
+                  const cbus_buf_t *body, int64_t timeout_ms,
                   cbus_call_fn *handler, void *arg);
 //  Let MHD do its work, then arm a timer for when it wants to run next.
 void
@@ -190,10 +204,12 @@ void
 void
     cbus_gw_answer_failure (cbus_gw_request_t *request, const cbus_call_t *call,
                             const cbus_reply_t *reply);
-//  Answer 502: a service said OK with a body we cannot use ("what").
+//  Answer 502: a service said OK with a body we cannot use ("what": the
+//  user reads "chainbus-<service> sent <what>"). reason, when not NULL,
+//  is the decoder's, for the log.
 void
     cbus_gw_answer_bad_reply (cbus_gw_request_t *request, const cbus_call_t *call,
-                              const char *what);
+                              const char *what, const char *reason);
 //  True when the reply has this status word and a body that decodes.
 bool
     cbus_gw_reply_is (const cbus_reply_t *reply, const char *status);
@@ -204,9 +220,20 @@ void
 //  Write a hash as a quoted hex string.
 void
     cbus_gw_write_hex (cbus_buf_t *out, const uint8_t *hash);
-//  A body of one key and one hash value, packed into buf.
-void
-    cbus_gw_pack_kv_hash (cbus_buf_t *buf, const char *key, const uint8_t *hash);
+//  Write a decoded string as a JSON string. -1 (nothing written) when it
+//  is not valid UTF-8.
+int
+    cbus_gw_write_str (cbus_buf_t *out, cbus_str_t value)
+    __attribute__ ((warn_unused_result));
+
+//  --------------------------------------------------------------------------
+//  What peersync reports, as JSON (cbus_gw_nodes.c)
+
+//  The "sync" object of GET /status from PEER.LIST's sync. -1 (out
+//  undefined) when a string is not UTF-8.
+int
+    cbus_gw_write_sync (cbus_buf_t *out, const cbus_sync_state_t *sync)
+    __attribute__ ((warn_unused_result));
 
 //  --------------------------------------------------------------------------
 //  Streams (cbus_gw_chain.c): GET /chain and GET /nodes/resolve

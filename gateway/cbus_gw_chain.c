@@ -76,16 +76,23 @@ s_on_stream_page (const cbus_call_t *call, cbus_reply_t *reply)
         s_stream_fail (request, failure.message);
         return;
     }
-    const msgpack_object *blocks = cbus_msg_get (cbus_reply_map (reply), "blocks");
-    if (!blocks || blocks->type != MSGPACK_OBJECT_ARRAY || blocks->via.array.size == 0) {
+    cbus_chain_page_reply_t page;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_chain_page_reply_decode (cbus_reply_map (reply), &page, reason)) {
+        char text [CBUS_REASON_MAX + 64];
+        snprintf (text, sizeof (text), "chainbus-chainstore sent a page that does not decode: %s",
+                  reason);
+        s_stream_fail (request, text);
+        return;
+    }
+    if (page.blocks.count == 0) {
         s_stream_fail (request, "chainbus-chainstore sent a page without blocks");
         return;
     }
-    for (uint32_t index = 0; index < blocks->via.array.size && stream->next <= stream->to; index++) {
-        const msgpack_object *item = &blocks->via.array.ptr [index];
+    for (uint32_t index = 0; index < page.blocks.count && stream->next <= stream->to; index++) {
+        cbus_bytes_t block = cbus_list_bytes (&page.blocks, index);
         cbus_header_t header;
-        if (item->type != MSGPACK_OBJECT_BIN
-        ||  cbus_block_header_from_bytes (item->via.bin.ptr, item->via.bin.size, &header)) {
+        if (cbus_block_header_from_bytes (block.data, block.size, &header)) {
             s_stream_fail (request, "chainbus-chainstore sent a block that does not decode");
             return;
         }
@@ -96,7 +103,7 @@ s_on_stream_page (const cbus_call_t *call, cbus_reply_t *reply)
         }
         if (stream->next > 0)
             cbus_buf_puts (&stream->text, ", ");
-        if (cbus_block_bytes_to_json (item->via.bin.ptr, item->via.bin.size, &stream->text)) {
+        if (cbus_block_bytes_to_json (block.data, block.size, &stream->text)) {
             s_stream_fail (request, "chainbus-chainstore sent a block that does not decode");
             return;
         }
@@ -121,14 +128,12 @@ cbus_gw_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
             cbus_buf_free (&stream->text);
         cbus_buf_reset (&stream->text);
         if (stream->next <= stream->to) {
-            cbus_buf_t body = {0};
-            msgpack_packer pk = cbus_packer_begin (&body, 3);
-            cbus_pack_kv_u64 (&pk, "from", stream->next);
-            cbus_pack_kv_u64 (&pk, "to", stream->to);
-            cbus_pack_kv_u64 (&pk, "max_bytes", S_PAGE_BYTES);
-            cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_CHAIN_PAGE, body.data, body.size,
+            cbus_chain_page_t page = {
+                .from = stream->next, .to = stream->to, .max_bytes = S_PAGE_BYTES
+            };
+            cbus_chain_page_encode (&page, cbus_gw_body (request));
+            cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_CHAIN_PAGE, cbus_gw_body (request),
                           request->gateway->request_timeout_ms, s_on_stream_page, NULL);
-            cbus_buf_free (&body);
             if (request->outstanding) {
                 cbus_gw_request_suspend (request);
                 return 0;
@@ -152,15 +157,16 @@ static void
 s_on_stream_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    uint64_t height;
+    cbus_tip_reply_t tip;
+    char reason [CBUS_REASON_MAX];
     if (!cbus_reply_ok (reply))
         cbus_gw_answer_failure (request, call, reply);
     else
-    if (cbus_msg_get_u64 (cbus_reply_map (reply), "height", &height))
-        cbus_gw_answer_bad_reply (request, call, "a tip without a height");
+    if (cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason))
+        cbus_gw_answer_bad_reply (request, call, "a tip that does not decode", reason);
     else {
         request->stream->next = 0;
-        request->stream->to = height;
+        request->stream->to = tip.height;
         request->status = MHD_HTTP_OK;
         return;
     }
@@ -170,7 +176,9 @@ s_on_stream_tip (const cbus_call_t *call, cbus_reply_t *reply)
 void
 cbus_gw_stream_start (cbus_gw_request_t *request)
 {
-    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TIP, NULL, 0,
+    cbus_tip_t tip = {0};
+    cbus_tip_encode (&tip, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TIP, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_stream_tip, NULL);
 }
 
@@ -186,20 +194,14 @@ s_chain_start (cbus_gw_request_t *request)
 //  Blocks
 
 //  Write the block of a BLOCK.GET reply into out with extra members
-//  first ("message") or last ("confirmations"). -1 if it does not decode.
+//  first ("message") or last ("confirmations"). -1 if its bytes do not
+//  decode.
 static int
-s_write_block (cbus_buf_t *out, const cbus_reply_t *reply, const char *message,
+s_write_block (cbus_buf_t *out, const cbus_block_get_reply_t *found, const char *message,
                bool confirmations)
 {
-    const msgpack_object *map = cbus_reply_map (reply);
-    const uint8_t *block;
-    size_t size;
-    uint64_t count = 0;
-    if (cbus_msg_get_bin (map, "block", &block, &size)
-    ||  (confirmations && cbus_msg_get_u64 (map, "confirmations", &count)))
-        return -1;
     cbus_buf_t json = {0};
-    int rc = cbus_block_bytes_to_json (block, size, &json);
+    int rc = cbus_block_bytes_to_json (found->block.data, found->block.size, &json);
     //  The block's object is {"index": ...}: splice members in.
     if (rc == 0 && json.size >= 2 && json.data [0] == '{' && json.data [json.size - 1] == '}') {
         cbus_buf_reset (out);
@@ -212,7 +214,7 @@ s_write_block (cbus_buf_t *out, const cbus_reply_t *reply, const char *message,
             cbus_buf_append (out, json.data, json.size);
         if (confirmations) {
             out->size--;
-            cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 "}", count);
+            cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 "}", found->confirmations);
         }
     }
     else
@@ -221,20 +223,35 @@ s_write_block (cbus_buf_t *out, const cbus_reply_t *reply, const char *message,
     return rc;
 }
 
+//  A BLOCK.GET reply: the block with message first, or with its
+//  confirmations last.
 static void
-s_on_block_get (const cbus_call_t *call, cbus_reply_t *reply)
+s_answer_block (const cbus_call_t *call, cbus_reply_t *reply, const char *message,
+                bool confirmations)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    if (cbus_gw_reply_is (reply, CBUS_STATUS_NOTFOUND))
-        cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Block not found");
-    else
+    cbus_block_get_reply_t found;
+    char reason [CBUS_REASON_MAX];
     if (!cbus_reply_ok (reply))
         cbus_gw_answer_failure (request, call, reply);
     else
-    if (s_write_block (&request->out, reply, NULL, true))
-        cbus_gw_answer_bad_reply (request, call, "a block that does not decode");
+    if (cbus_block_get_reply_decode (cbus_reply_map (reply), &found, reason))
+        cbus_gw_answer_bad_reply (request, call, "a block that does not decode", reason);
+    else
+    if (s_write_block (&request->out, &found, message, confirmations))
+        cbus_gw_answer_bad_reply (request, call, "a block that does not decode", NULL);
     else
         request->status = MHD_HTTP_OK;
+}
+
+static void
+s_on_block_get (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    if (cbus_gw_reply_is (reply, CBUS_STATUS_NOTFOUND))
+        cbus_gw_answer_error ((cbus_gw_request_t *) call->owner, MHD_HTTP_NOT_FOUND,
+                              CBUS_CODE_NOT_FOUND, "Block not found");
+    else
+        s_answer_block (call, reply, NULL, true);
 }
 
 //  GET /blocks/<height or hash>
@@ -243,31 +260,31 @@ s_block_get_start (cbus_gw_request_t *request)
 {
     const char *id = request->path + strlen ("/blocks/");
     size_t length = strlen (id);
-    cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 1);
+    cbus_block_get_t get = {0};
     uint8_t hash [CBUS_HASH_BYTES];
-    if (length == 2 * CBUS_HASH_BYTES && cbus_hex_decode (id, hash, CBUS_HASH_BYTES) == 0)
-        cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
+    if (length == 2 * CBUS_HASH_BYTES && cbus_hex_decode (id, hash, CBUS_HASH_BYTES) == 0) {
+        get.hash = hash;
+        get.has_hash = true;
+    }
     else
     if (length > 0 && length <= 20 && strspn (id, "0123456789") == length) {
         errno = 0;
-        unsigned long long height = strtoull (id, NULL, 10);
+        get.height = strtoull (id, NULL, 10);
+        get.has_height = true;
         if (errno == ERANGE) {
             cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
                                   "Bad block height: too large");
-            goto cleanup;
+            return;
         }
-        cbus_pack_kv_u64 (&pk, "height", height);
     }
     else {
         cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
                               "Bad block id: expected a height or a 64-digit hex hash");
-        goto cleanup;
+        return;
     }
-    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_GET, body.data, body.size,
+    cbus_block_get_encode (&get, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_GET, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_block_get, NULL);
-cleanup:
-    cbus_buf_free (&body);
 }
 
 //  --------------------------------------------------------------------------
@@ -276,39 +293,34 @@ cleanup:
 static void
 s_on_mine_block (const cbus_call_t *call, cbus_reply_t *reply)
 {
-    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    if (!cbus_reply_ok (reply))
-        cbus_gw_answer_failure (request, call, reply);
-    else
-    if (s_write_block (&request->out, reply, "New Block Forged", false))
-        cbus_gw_answer_bad_reply (request, call, "a block that does not decode");
-    else
-        request->status = MHD_HTTP_OK;
+    s_answer_block (call, reply, "New Block Forged", false);
 }
 
 static void
 s_on_mine (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    uint8_t hash [CBUS_HASH_BYTES];
+    cbus_mine_reply_t mined;
+    char reason [CBUS_REASON_MAX];
     if (!cbus_reply_ok (reply))
         cbus_gw_answer_failure (request, call, reply);
     else
-    if (cbus_msg_get_hash (cbus_reply_map (reply), "hash", hash))
-        cbus_gw_answer_bad_reply (request, call, "a reply without a block hash");
+    if (cbus_mine_reply_decode (cbus_reply_map (reply), &mined, reason))
+        cbus_gw_answer_bad_reply (request, call, "a mining reply that does not decode", reason);
     else {
-        cbus_buf_t body = {0};
-        cbus_gw_pack_kv_hash (&body, "hash", hash);
-        cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_GET, body.data, body.size,
+        cbus_block_get_t get = { .hash = mined.hash, .has_hash = true };
+        cbus_block_get_encode (&get, cbus_gw_body (request));
+        cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_GET, cbus_gw_body (request),
                       request->gateway->request_timeout_ms, s_on_mine_block, NULL);
-        cbus_buf_free (&body);
     }
 }
 
 static void
 s_mine_start (cbus_gw_request_t *request)
 {
-    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_MINE, NULL, 0,
+    cbus_mine_t mine = {0};
+    cbus_mine_encode (&mine, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_MINE, cbus_gw_body (request),
                   request->gateway->mine_timeout_ms, s_on_mine, NULL);
 }
 

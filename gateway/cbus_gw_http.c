@@ -75,11 +75,13 @@ cbus_gw_write_hex (cbus_buf_t *out, const uint8_t *hash)
     cbus_buf_printf (out, "\"%s\"", cbus_hash_hex (hash, hex));
 }
 
-void
-cbus_gw_pack_kv_hash (cbus_buf_t *buf, const char *key, const uint8_t *hash)
+int
+cbus_gw_write_str (cbus_buf_t *out, cbus_str_t value)
 {
-    msgpack_packer pk = cbus_packer_begin (buf, 1);
-    cbus_pack_kv_bin (&pk, key, hash, CBUS_HASH_BYTES);
+    if (!cbus_utf8_valid (value.data, value.size))
+        return -1;
+    cbus_json_write_string (out, value.data, value.size);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -166,8 +168,13 @@ cbus_gw_answer_failure (cbus_gw_request_t *request, const cbus_call_t *call,
 
 void
 cbus_gw_answer_bad_reply (cbus_gw_request_t *request, const cbus_call_t *call,
-                          const char *what)
+                          const char *what, const char *reason)
 {
+    if (reason) {
+        char text [CBUS_REASON_MAX];
+        cbus_gw_log_safe (reason, text, sizeof (text));
+        zsys_warning ("chainbus-%s sent %s: %s", cbus_gw_service_name (call->service), what, text);
+    }
     cbus_gw_answer_error (request, MHD_HTTP_BAD_GATEWAY, CBUS_CODE_INTERNAL,
                           "chainbus-%s sent %s", cbus_gw_service_name (call->service), what);
 }

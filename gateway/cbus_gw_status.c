@@ -114,15 +114,16 @@ s_status_reply (const cbus_call_t *call, cbus_reply_t *reply)
     return cbus_reply_ok (reply) ? cbus_reply_map (reply) : NULL;
 }
 
-//  A service's part is noted: answer after the last.
+//  A service's part is noted (reason: why an OK reply was of no use):
+//  answer after the last.
 static void
-s_status_settle (const cbus_call_t *call, const cbus_reply_t *reply)
+s_status_settle (const cbus_call_t *call, const cbus_reply_t *reply, const char *reason)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     s_status_t *info = (s_status_t *) request->state;
     if (!info->ok [call->service] && request->gateway->verbose)
         zsys_debug ("status: service=%s not ok: %s", cbus_gw_service_name (call->service),
-                    cbus_reply_ok (reply) ? "reply lacks fields" : reply->reason);
+                    cbus_reply_ok (reply) ? reason : reply->reason);
     if (--info->left == 0)
         s_status_finish (request);
 }
@@ -132,19 +133,20 @@ s_on_status_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     s_status_t *info = (s_status_t *) ((cbus_gw_request_t *) call->owner)->state;
     const msgpack_object *map = s_status_reply (call, reply);
-    const char *network;
-    size_t size;
-    if (map) {
-        info->ok [call->service] = cbus_msg_get_u64 (map, "height", &info->height) == 0
-                                && cbus_msg_get_hash (map, "hash", info->tip) == 0
-                                && cbus_msg_get_hash (map, "work", info->work) == 0;
-        if (cbus_msg_get_str (map, "network", &network, &size) == 0
-        &&  size < sizeof (info->network) && cbus_utf8_valid (network, size)) {
-            memcpy (info->network, network, size);
-            info->network [size] = 0;
+    cbus_tip_reply_t tip;
+    char reason [CBUS_REASON_MAX] = "";
+    if (map && cbus_tip_reply_decode (map, &tip, reason) == 0) {
+        info->ok [call->service] = true;
+        info->height = tip.height;
+        memcpy (info->tip, tip.hash, CBUS_HASH_BYTES);
+        memcpy (info->work, tip.work, CBUS_HASH_BYTES);
+        if (tip.network.size < sizeof (info->network)
+        &&  cbus_utf8_valid (tip.network.data, tip.network.size)) {
+            memcpy (info->network, tip.network.data, tip.network.size);
+            info->network [tip.network.size] = 0;
         }
     }
-    s_status_settle (call, reply);
+    s_status_settle (call, reply, reason);
 }
 
 static void
@@ -152,10 +154,36 @@ s_on_status_pool (const cbus_call_t *call, cbus_reply_t *reply)
 {
     s_status_t *info = (s_status_t *) ((cbus_gw_request_t *) call->owner)->state;
     const msgpack_object *map = s_status_reply (call, reply);
-    if (map)
-        info->ok [call->service] = cbus_msg_get_u64 (map, "size", &info->pool_size) == 0
-                                && cbus_msg_get_u64 (map, "bytes", &info->pool_bytes) == 0;
-    s_status_settle (call, reply);
+    cbus_mempool_info_reply_t pool;
+    char reason [CBUS_REASON_MAX] = "";
+    if (map && cbus_mempool_info_reply_decode (map, &pool, reason) == 0) {
+        info->ok [call->service] = true;
+        info->pool_size = pool.size;
+        info->pool_bytes = pool.bytes;
+    }
+    s_status_settle (call, reply, reason);
+}
+
+//  Count the peers (a redundant link, a node linked both ways, once) and
+//  keep the sync as JSON. -1 with a reason when the list does not decode.
+static int
+s_status_peers (s_status_t *info, const cbus_peer_list_reply_t *listed, char *reason)
+{
+    for (uint32_t index = 0; index < listed->peers.count; index++) {
+        cbus_peer_entry_t peer;
+        if (cbus_list_decode_map (&listed->peers, index, &cbus_peer_entry_def, &peer, reason))
+            return -1;
+        if (peer.redundant)
+            continue;
+        info->peers++;
+        if (cbus_str_eq (peer.state, "linked"))
+            info->linked++;
+    }
+    cbus_buf_t text = {0};
+    if (cbus_gw_write_sync (&text, &listed->sync) == 0 && text.size < sizeof (info->sync))
+        memcpy (info->sync, text.data, text.size + 1);
+    cbus_buf_free (&text);
+    return 0;
 }
 
 static void
@@ -163,31 +191,11 @@ s_on_status_peers (const cbus_call_t *call, cbus_reply_t *reply)
 {
     s_status_t *info = (s_status_t *) ((cbus_gw_request_t *) call->owner)->state;
     const msgpack_object *map = s_status_reply (call, reply);
-    const msgpack_object *peers = map ? cbus_msg_get (map, "peers") : NULL;
-    info->ok [call->service] = peers && peers->type == MSGPACK_OBJECT_ARRAY;
-    if (info->ok [call->service]) {
-        //  A redundant link (a node linked both ways) counts once.
-        for (uint32_t index = 0; index < peers->via.array.size; index++) {
-            const msgpack_object *peer = &peers->via.array.ptr [index];
-            const char *state;
-            size_t state_size;
-            bool redundant = false;
-            cbus_msg_get_bool (peer, "redundant", &redundant);
-            if (redundant)
-                continue;
-            info->peers++;
-            if (cbus_msg_get_str (peer, "state", &state, &state_size) == 0
-            &&  state_size == 6 && memcmp (state, "linked", 6) == 0)
-                info->linked++;
-        }
-        const msgpack_object *sync = cbus_msg_get (map, "sync");
-        cbus_buf_t text = {0};
-        if (sync && sync->type == MSGPACK_OBJECT_MAP && cbus_json_write (&text, sync) == 0
-        &&  text.size < sizeof (info->sync))
-            memcpy (info->sync, text.data, text.size + 1);
-        cbus_buf_free (&text);
-    }
-    s_status_settle (call, reply);
+    cbus_peer_list_reply_t listed;
+    char reason [CBUS_REASON_MAX] = "";
+    info->ok [call->service] = map && cbus_peer_list_reply_decode (map, &listed, reason) == 0
+                            && s_status_peers (info, &listed, reason) == 0;
+    s_status_settle (call, reply, reason);
 }
 
 //  Ask the three services at once, each for at most the status timeout.
@@ -201,12 +209,18 @@ s_status_start (cbus_gw_request_t *request)
     info->left = 3;
     request->state = info;
     request->state_free = free;
-    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TIP, NULL, 0, timeout_ms,
+    cbus_tip_t tip = {0};
+    cbus_tip_encode (&tip, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TIP, cbus_gw_body (request), timeout_ms,
                   s_on_status_tip, NULL);
-    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_MEMPOOL_INFO, NULL, 0, timeout_ms,
-                  s_on_status_pool, NULL);
-    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_PEER_LIST, NULL, 0, timeout_ms,
-                  s_on_status_peers, NULL);
+    cbus_mempool_info_t pool = {0};
+    cbus_mempool_info_encode (&pool, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_MEMPOOL_INFO, cbus_gw_body (request),
+                  timeout_ms, s_on_status_pool, NULL);
+    cbus_peer_list_t list = {0};
+    cbus_peer_list_encode (&list, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_PEER_LIST, cbus_gw_body (request),
+                  timeout_ms, s_on_status_peers, NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -221,11 +235,28 @@ s_on_node_info (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_gw_answer_failure (request, call, reply);
         return;
     }
+    cbus_node_info_reply_t node;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_node_info_reply_decode (cbus_reply_map (reply), &node, reason)) {
+        cbus_gw_answer_bad_reply (request, call, "node info that does not decode", reason);
+        return;
+    }
+    //  The reply's fields in its order; the genesis hash as hex.
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
-    //  The reply's fields as they are; the genesis hash comes out as hex.
-    if (cbus_json_write (out, cbus_reply_map (reply))) {
-        cbus_gw_answer_bad_reply (request, call, "node info that does not decode");
+    cbus_buf_puts (out, "{\"node_id\": ");
+    int rc = cbus_gw_write_str (out, node.node_id);
+    cbus_buf_puts (out, ", \"public_key\": ");
+    rc |= cbus_gw_write_str (out, node.public_key);
+    cbus_buf_puts (out, ", \"p2p_endpoint\": ");
+    rc |= cbus_gw_write_str (out, node.p2p_endpoint);
+    cbus_buf_puts (out, ", \"network\": ");
+    rc |= cbus_gw_write_str (out, node.network);
+    cbus_buf_puts (out, ", \"genesis\": ");
+    cbus_gw_write_hex (out, node.genesis);
+    cbus_buf_puts (out, "}");
+    if (rc) {
+        cbus_gw_answer_bad_reply (request, call, "node info that does not decode", NULL);
         return;
     }
     request->status = MHD_HTTP_OK;
@@ -234,7 +265,9 @@ s_on_node_info (const cbus_call_t *call, cbus_reply_t *reply)
 static void
 s_node_info_start (cbus_gw_request_t *request)
 {
-    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_NODE_INFO, NULL, 0,
+    cbus_node_info_t info = {0};
+    cbus_node_info_encode (&info, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_NODE_INFO, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_node_info, NULL);
 }
 

@@ -20,16 +20,14 @@ s_on_tx_submit (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_gw_answer_failure (request, call, reply);
         return;
     }
-    const msgpack_object *map = cbus_reply_map (reply);
-    uint64_t height;
-    if (cbus_msg_get_u64 (map, "height", &height)) {
-        cbus_gw_answer_bad_reply (request, call, "a reply without a height");
+    cbus_tx_submit_reply_t submitted;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_tx_submit_reply_decode (cbus_reply_map (reply), &submitted, reason)) {
+        cbus_gw_answer_bad_reply (request, call, "a submission reply that does not decode", reason);
         return;
     }
-    bool duplicate = false, confirmed = false;
-    cbus_msg_get_bool (map, "duplicate", &duplicate);
-    cbus_msg_get_bool (map, "confirmed", &confirmed);
-    cbus_msg_get_hash (map, "txid", request->key);
+    bool duplicate = submitted.duplicate, confirmed = submitted.confirmed;
+    memcpy (request->key, submitted.txid, CBUS_HASH_BYTES);
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
     if (confirmed) {
@@ -39,7 +37,8 @@ s_on_tx_submit (const cbus_call_t *call, cbus_reply_t *reply)
     else {
         request->status = duplicate ? MHD_HTTP_OK : MHD_HTTP_CREATED;
         char message [64];
-        snprintf (message, sizeof (message), "Transaction will be added to Block %" PRIu64, height);
+        snprintf (message, sizeof (message), "Transaction will be added to Block %" PRIu64,
+                  submitted.height);
         cbus_json_write_message (out, message);
     }
     cbus_buf_puts (out, ", \"txid\": ");
@@ -71,15 +70,12 @@ s_tx_submit_start (cbus_gw_request_t *request)
         return;
     }
     memcpy (request->key, cbus_tx_id (tx), CBUS_HASH_BYTES);
-    size_t size;
-    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
-    cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 1);
-    cbus_pack_kv_bin (&pk, "tx", bytes, size);
+    cbus_tx_submit_t submit = {0};
+    submit.tx.data = cbus_tx_bytes (tx, &submit.tx.size);
+    cbus_tx_submit_encode (&submit, cbus_gw_body (request));
     cbus_tx_destroy (&tx);
-    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_SUBMIT, body.data, body.size,
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_SUBMIT, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_tx_submit, NULL);
-    cbus_buf_free (&body);
 }
 
 //  --------------------------------------------------------------------------
@@ -103,26 +99,21 @@ s_on_tx_get_chain (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_gw_answer_failure (request, call, reply);
         return;
     }
-    const msgpack_object *map = cbus_reply_map (reply);
-    const uint8_t *tx;
-    size_t size;
-    uint8_t block_hash [CBUS_HASH_BYTES];
-    uint64_t height, confirmations;
-    if (cbus_msg_get_bin (map, "tx", &tx, &size)
-    ||  cbus_msg_get_hash (map, "block_hash", block_hash)
-    ||  cbus_msg_get_u64 (map, "height", &height)
-    ||  cbus_msg_get_u64 (map, "confirmations", &confirmations)) {
-        cbus_gw_answer_bad_reply (request, call, "an incomplete transaction record");
+    cbus_chain_tx_reply_t found;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_chain_tx_reply_decode (cbus_reply_map (reply), &found, reason)) {
+        cbus_gw_answer_bad_reply (request, call, "an incomplete transaction record", reason);
         return;
     }
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
     cbus_buf_printf (out, "{\"status\": \"confirmed\", \"block_height\": %" PRIu64
-                     ", \"block_hash\": ", height);
-    cbus_gw_write_hex (out, block_hash);
-    cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 ", \"transaction\": ", confirmations);
-    if (cbus_tx_bytes_to_json (tx, size, out)) {
-        cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode");
+                     ", \"block_hash\": ", found.height);
+    cbus_gw_write_hex (out, found.block_hash);
+    cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 ", \"transaction\": ",
+                     found.confirmations);
+    if (cbus_tx_bytes_to_json (found.tx.data, found.tx.size, out)) {
+        cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", NULL);
         return;
     }
     cbus_buf_puts (out, "}");
@@ -134,14 +125,17 @@ s_on_tx_get_pool (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     if (cbus_reply_ok (reply)) {
-        const uint8_t *tx;
-        size_t size;
+        cbus_pool_tx_reply_t pending;
+        char reason [CBUS_REASON_MAX];
         cbus_buf_t *out = &request->out;
         cbus_buf_reset (out);
         cbus_buf_puts (out, "{\"status\": \"pending\", \"transaction\": ");
-        if (cbus_msg_get_bin (cbus_reply_map (reply), "tx", &tx, &size)
-        ||  cbus_tx_bytes_to_json (tx, size, out)) {
-            cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode");
+        if (cbus_pool_tx_reply_decode (cbus_reply_map (reply), &pending, reason)) {
+            cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", reason);
+            return;
+        }
+        if (cbus_tx_bytes_to_json (pending.tx.data, pending.tx.size, out)) {
+            cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", NULL);
             return;
         }
         cbus_buf_puts (out, "}");
@@ -155,11 +149,10 @@ s_on_tx_get_pool (const cbus_call_t *call, cbus_reply_t *reply)
         request->state = failure;
         request->state_free = free;
     }
-    cbus_buf_t body = {0};
-    cbus_gw_pack_kv_hash (&body, "txid", request->key);
-    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TX_GET, body.data, body.size,
+    cbus_chain_tx_get_t get = { .txid = request->key };
+    cbus_chain_tx_get_encode (&get, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_TX_GET, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_tx_get_chain, NULL);
-    cbus_buf_free (&body);
 }
 
 static void
@@ -171,11 +164,10 @@ s_tx_get_start (cbus_gw_request_t *request)
                               "Bad transaction id: expected 64 hex digits");
         return;
     }
-    cbus_buf_t body = {0};
-    cbus_gw_pack_kv_hash (&body, "txid", request->key);
-    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_GET, body.data, body.size,
+    cbus_pool_tx_get_t get = { .txid = request->key };
+    cbus_pool_tx_get_encode (&get, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_GET, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_tx_get_pool, NULL);
-    cbus_buf_free (&body);
 }
 
 //  --------------------------------------------------------------------------
@@ -187,26 +179,22 @@ s_tx_get_start (cbus_gw_request_t *request)
 //  then the answer is a 502).
 static int
 s_write_history_item (cbus_gw_request_t *request, const cbus_call_t *call,
-                      const msgpack_object *item, bool first)
+                      const cbus_list_t *items, uint32_t index)
 {
     cbus_buf_t *out = &request->out;
-    const uint8_t *tx;
-    size_t size;
-    uint8_t block_hash [CBUS_HASH_BYTES];
-    uint64_t height, position, confirmations;
-    if (cbus_msg_get_bin (item, "tx", &tx, &size) || cbus_msg_get_hash (item, "block_hash", block_hash)
-    ||  cbus_msg_get_u64 (item, "height", &height) || cbus_msg_get_u64 (item, "index", &position)
-    ||  cbus_msg_get_u64 (item, "confirmations", &confirmations)) {
-        cbus_gw_answer_bad_reply (request, call, "an incomplete history entry");
+    cbus_history_item_t item;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_list_decode_map (items, index, &cbus_history_item_def, &item, reason)) {
+        cbus_gw_answer_bad_reply (request, call, "an incomplete history entry", reason);
         return -1;
     }
     cbus_buf_printf (out, "%s{\"block_height\": %" PRIu64 ", \"block_index\": %" PRIu64
                      ", \"confirmations\": %" PRIu64 ", \"block_hash\": ",
-                     first ? "" : ", ", height, position, confirmations);
-    cbus_gw_write_hex (out, block_hash);
+                     index == 0 ? "" : ", ", item.height, item.index, item.confirmations);
+    cbus_gw_write_hex (out, item.block_hash);
     cbus_buf_puts (out, ", \"transaction\": ");
-    if (cbus_tx_bytes_to_json (tx, size, out)) {
-        cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode");
+    if (cbus_tx_bytes_to_json (item.tx.data, item.tx.size, out)) {
+        cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", NULL);
         return -1;
     }
     cbus_buf_puts (out, "}");
@@ -221,22 +209,21 @@ s_on_history (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_gw_answer_failure (request, call, reply);
         return;
     }
-    const msgpack_object *items = cbus_msg_get (cbus_reply_map (reply), "items");
-    const msgpack_object *next = cbus_msg_get (cbus_reply_map (reply), "next");
-    if (!items || items->type != MSGPACK_OBJECT_ARRAY || !next) {
-        cbus_gw_answer_bad_reply (request, call, "a history page that does not decode");
+    cbus_history_reply_t page;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_history_reply_decode (cbus_reply_map (reply), &page, reason)) {
+        cbus_gw_answer_bad_reply (request, call, "a history page that does not decode", reason);
         return;
     }
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
     cbus_buf_puts (out, "{\"transactions\": [");
-    for (uint32_t index = 0; index < items->via.array.size; index++)
-        if (s_write_history_item (request, call, &items->via.array.ptr [index], index == 0))
+    for (uint32_t index = 0; index < page.items.count; index++)
+        if (s_write_history_item (request, call, &page.items, index))
             return;
-    uint64_t next_height, next_index;
-    if (next->type == MSGPACK_OBJECT_MAP && cbus_msg_get_u64 (next, "before_height", &next_height) == 0
-    &&  cbus_msg_get_u64 (next, "before_index", &next_index) == 0)
-        cbus_buf_printf (out, "], \"next\": \"%" PRIu64 ":%" PRIu64 "\"}", next_height, next_index);
+    if (page.has_next)
+        cbus_buf_printf (out, "], \"next\": \"%" PRIu64 ":%" PRIu64 "\"}",
+                         page.next.before_height, page.next.before_index);
     else
         cbus_buf_puts (out, "], \"next\": null}");
     request->status = MHD_HTTP_OK;
@@ -275,17 +262,16 @@ s_history_start (cbus_gw_request_t *request)
                               "before must be the \"next\" cursor of the previous page (HEIGHT:INDEX)");
         return;
     }
-    cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, before ? 4 : 2);
-    cbus_pack_kv_str (&pk, user ? "user" : "key", name);
-    cbus_pack_kv_u64 (&pk, "limit", limit);
-    if (before) {
-        cbus_pack_kv_u64 (&pk, "before_height", height);
-        cbus_pack_kv_u64 (&pk, "before_index", index);
-    }
-    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_HISTORY, body.data, body.size,
+    cbus_history_t history = {
+        .user = cbus_str (user), .has_user = user != NULL,
+        .key = cbus_str (key), .has_key = key != NULL,
+        .limit = limit,
+        .before_height = height, .has_before_height = before != NULL,
+        .before_index = index, .has_before_index = before != NULL
+    };
+    cbus_history_encode (&history, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_HISTORY, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_history, NULL);
-    cbus_buf_free (&body);
 }
 
 const cbus_gw_route_t cbus_gw_tx_routes [] = {

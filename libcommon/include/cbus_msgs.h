@@ -110,6 +110,10 @@ bool
 #define CBUS_HISTORY_CURSOR_FIELDS(F) \
     F (before_height,  U64,    REQ, -) \
     F (before_index,   U64,    REQ, -)
+//  Every event: the first two keys of its body (cbus_pub_begin writes them)
+#define CBUS_EVENT_SOURCE_FIELDS(F) \
+    F (src,            STR,    REQ, -) \
+    F (boot,           U64,    REQ, -)
 //  peersync PEER.LIST: one peer, and the sync in progress
 #define CBUS_PEER_ENTRY_FIELDS(F) \
     F (address,        STR,    REQ, -) \
@@ -285,6 +289,7 @@ bool
 //  command), EVENT (a topic's body). The same command may be served by
 //  two services (TX.GET), each with its own reply.
 #define CBUS_MSGS(M) \
+    M (event_source,      CBUS_EVENT_SOURCE_FIELDS,      SUB,     "*", "any", "src and boot of every event body") \
     M (history_item,      CBUS_HISTORY_ITEM_FIELDS,      SUB,     "HISTORY", "chainstore", "items of the HISTORY reply") \
     M (history_cursor,    CBUS_HISTORY_CURSOR_FIELDS,    SUB,     "HISTORY", "chainstore", "next of the HISTORY reply") \
     M (peer_entry,        CBUS_PEER_ENTRY_FIELDS,        SUB,     "PEER.LIST", "peersync", "peers of the PEER.LIST reply") \
