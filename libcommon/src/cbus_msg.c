@@ -385,9 +385,9 @@ cbus_pub_begin (cbus_pub_t *self, msgpack_packer *pk, cbus_buf_t *buf, uint32_t 
 {
     cbus_buf_reset (buf);
     cbus_packer_init (pk, buf);
-    msgpack_pack_map (pk, fields + 2);
-    cbus_pack_kv_str (pk, "src", self->source);
-    cbus_pack_kv_u64 (pk, "boot", self->boot);
+    cbus_event_source_t source = { .src = cbus_str (self->source), .boot = self->boot };
+    msgpack_pack_map (pk, fields + cbus_msgdef_count (&cbus_event_source_def, &source));
+    cbus_msgdef_pack (&cbus_event_source_def, &source, pk);
 }
 
 int
