@@ -302,10 +302,10 @@ s_walk_next (cbus_mempool_t *self)
         free (old);
         //  One locator hash and no header wanted: the reply's start
         //  says where the chains part.
-        uint8_t locator [1][CBUS_HASH_BYTES];
-        memcpy (locator [0], self->walk_from.hash, CBUS_HASH_BYTES);
+        const uint8_t *locator [] = { self->walk_from.hash };
         cbus_headers_t ask = {
-            .locator = { .count = 1, .items = locator }, .max = 0, .has_max = true
+            .locator = { .count = 1, .item = cbus_mempool_hash_item, .source = locator },
+            .max = 0, .has_max = true
         };
         cbus_headers_encode (&ask, &self->ask);
         cbus_mempool_chain_call (self, CBUS_CMD_HEADERS, &self->ask, s_on_old_tip_headers);

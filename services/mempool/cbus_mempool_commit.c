@@ -100,7 +100,7 @@ s_check_start (cbus_mempool_t *self)
         return;
     }
     cbus_tx_known_t ask = {
-        .txids = { .count = (uint32_t) asked, .item = cbus_mempool_txid_item, .source = txids }
+        .txids = { .count = (uint32_t) asked, .item = cbus_mempool_hash_item, .source = txids }
     };
     cbus_tx_known_encode (&ask, &self->ask);
     free (txids);

@@ -232,10 +232,11 @@ void
     cbus_mempool_chain_stop (cbus_mempool_t *self);
 
 //  Messages (cbus_mempool_wire.c). Item functions for cbus_list_t:
-//  txid_item over an array of txid pointers (const uint8_t *const *),
-//  tx_id_item over an array of transactions (cbus_tx_t *const *).
+//  hash_item over an array of pointers to hashes or txids (const
+//  uint8_t *const *), tx_id_item over an array of transactions (cbus_tx_t
+//  *const *): the txid of each.
 const void *
-    cbus_mempool_txid_item (const void *source, uint32_t index, size_t *size);
+    cbus_mempool_hash_item (const void *source, uint32_t index, size_t *size);
 const void *
     cbus_mempool_tx_id_item (const void *source, uint32_t index, size_t *size);
 //  The TX.KNOWN reply to a question about count txids: 0, or -1 with a

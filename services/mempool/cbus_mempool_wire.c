@@ -5,7 +5,7 @@
     reply, which three of its calls share.
 
     The item functions give each item from where it already lives (a
-    transaction's users, a block's transactions, an array of txid
+    transaction's users, a block's transactions, an array of hash
     pointers or of transactions), so that no list is built or copied to
     be encoded.
     =========================================================================
@@ -16,7 +16,7 @@
 //  Item functions (cbus_list_item_fn)
 
 const void *
-cbus_mempool_txid_item (const void *source, uint32_t index, size_t *size)
+cbus_mempool_hash_item (const void *source, uint32_t index, size_t *size)
 {
     *size = CBUS_HASH_BYTES;
     return ((const uint8_t *const *) source) [index];
