@@ -151,29 +151,23 @@ cbus_mempool_destroy (cbus_mempool_t **self_p)
     *self_p = NULL;
 }
 
-void
-cbus_mempool_send_ok (cbus_mempool_t *self, cbus_request_t *request)
-{
-    cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
-}
-
 static void
 s_handle_tx_get (cbus_mempool_t *self, cbus_request_t *request)
 {
-    uint8_t txid [CBUS_HASH_BYTES];
+    cbus_pool_tx_get_t msg;
+    cbus_pool_tx_reply_t reply;
+    char reason [CBUS_REASON_MAX];
     size_t size;
-    uint64_t received_ms;
-    const uint8_t *bytes;
-    if (cbus_mempool_parse_tx_get (request, txid))
+    if (cbus_pool_tx_get_decode (cbus_request_map (request), &msg, reason))
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "TX.GET needs a txid");
     else
-    if (!(bytes = cbus_pool_get (self->pool, txid, &size, &received_ms)))
+    if (!(reply.tx.data = cbus_pool_get (self->pool, msg.txid, &size, &reply.received_ms)))
         cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
                            "Transaction not pending");
     else {
-        cbus_mempool_pack_tx_get_ok (&self->reply, bytes, size, received_ms);
-        cbus_mempool_send_ok (self, request);
+        reply.tx.size = size;
+        cbus_reply_send_msg (self->router, request, &cbus_pool_tx_reply_def, &reply, &self->reply);
     }
 }
 
@@ -189,9 +183,12 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
         s_handle_tx_get (self, request);
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
-        cbus_mempool_pack_info_ok (&self->reply, cbus_pool_size (self->pool),
-                                   cbus_pool_bytes (self->pool), self->tip_height + 1);
-        cbus_mempool_send_ok (self, request);
+        cbus_mempool_info_reply_t reply = {
+            .size = cbus_pool_size (self->pool), .bytes = cbus_pool_bytes (self->pool),
+            .next_height = self->tip_height + 1
+        };
+        cbus_reply_send_msg (self->router, request, &cbus_mempool_info_reply_def, &reply,
+                             &self->reply);
     }
     else
     if (streq (command, CBUS_CMD_PING))

@@ -121,15 +121,14 @@ static int
 s_take_back (cbus_mempool_t *self, cbus_reply_t *reply, const uint8_t hash [CBUS_HASH_BYTES],
              bool only_inactive, uint8_t prev [CBUS_HASH_BYTES])
 {
-    const uint8_t *bytes;
-    size_t size;
-    uint64_t confirmations;
+    cbus_block_get_reply_t msg;     //  Borrows the reply
     char reason [CBUS_REASON_MAX] = "", hex [CBUS_HASH_HEX];
     cbus_block_t *block = NULL;
-    if (cbus_mempool_parse_block_get (reply, &bytes, &size, &confirmations))
-        snprintf (reason, sizeof (reason), "%s", cbus_reply_ok (reply) ? "a bad reply" : reply->reason);
+    if (!cbus_reply_ok (reply))
+        snprintf (reason, sizeof (reason), "%s", reply->reason);
     else
-        block = cbus_block_new_from_bytes (bytes, size, reason);
+    if (cbus_block_get_reply_decode (cbus_reply_map (reply), &msg, reason) == 0)
+        block = cbus_block_new_from_bytes (msg.block.data, msg.block.size, reason);
     bool *staged = block ? (bool *) calloc (cbus_block_tx_count (block) + 1, sizeof (bool)) : NULL;
     if (!staged) {
         zsys_error ("could not take back the transactions of block %s: %s",
@@ -138,7 +137,7 @@ s_take_back (cbus_mempool_t *self, cbus_reply_t *reply, const uint8_t hash [CBUS
         return -1;
     }
     memcpy (prev, cbus_block_header (block)->prev_hash, CBUS_HASH_BYTES);
-    if (only_inactive && confirmations > 0) {
+    if (only_inactive && msg.confirmations > 0) {
         free (staged);
         cbus_block_destroy (&block);
         return 1;
@@ -177,10 +176,20 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TIP);
-    cbus_mempool_tip_t tip;
-    if (cbus_mempool_parse_tip (reply, &tip)) {
+    cbus_tip_reply_t tip;           //  Borrows the reply
+    char reason [CBUS_REASON_MAX];
+    const char *refused = NULL;
+    if (!cbus_reply_ok (reply))
+        refused = reply->reason;
+    else
+    if (cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason))
+        refused = reason;
+    else
+    if (tip.bits > UINT32_MAX)
+        refused = "TIP reply: bits out of range";
+    if (refused) {
         if (!self->chainstore_down)
-            zsys_warning ("chainstore gave no tip: %s", reply->reason);
+            zsys_warning ("chainstore gave no tip: %s", refused);
         cbus_mempool_chain_idle (self);
         return;
     }
@@ -194,7 +203,7 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
     self->tip_known = true;
     self->tip_height = tip.height;
     self->tip_time_ms = tip.time_ms;
-    self->bits = tip.bits;
+    self->bits = (uint32_t) tip.bits;
     memcpy (self->tip_hash, tip.hash, CBUS_HASH_BYTES);
     cbus_pool_set_tip (self->pool, tip.hash, tip.height);
     if (changed && cbus_pool_size (self->pool) == 0 && cbus_pool_flush (self->pool))
@@ -207,7 +216,9 @@ static void
 s_resync_start (cbus_mempool_t *self)
 {
     self->resync_wanted = false;
-    cbus_mempool_chain_call (self, CBUS_CMD_TIP, NULL, s_on_tip);
+    cbus_tip_t ask = {0};
+    cbus_tip_encode (&ask, &self->ask);
+    cbus_mempool_chain_call (self, CBUS_CMD_TIP, &self->ask, s_on_tip);
 }
 
 static void
@@ -241,7 +252,8 @@ s_on_walk_block (const cbus_call_t *call, cbus_reply_t *reply)
 static void
 s_walk_step (cbus_mempool_t *self)
 {
-    cbus_mempool_pack_block_get (&self->ask, self->walk_hash);
+    cbus_block_get_t ask = { .hash = self->walk_hash, .has_hash = true };
+    cbus_block_get_encode (&ask, &self->ask);
     cbus_mempool_chain_call (self, CBUS_CMD_BLOCK_GET, &self->ask, s_on_walk_block);
 }
 
@@ -252,20 +264,23 @@ s_on_old_tip_headers (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_HEADERS);
-    uint64_t start;
-    if (cbus_mempool_parse_headers (reply, &start)) {
+    cbus_headers_reply_t msg;       //  Borrows the reply
+    char reason [CBUS_REASON_MAX];
+    if (!cbus_reply_ok (reply)
+    ||  cbus_headers_reply_decode (cbus_reply_map (reply), &msg, reason)) {
         if (self->chainstore_down) {
             //  Not checked this time: queued again for the next resync.
             s_old_tip_add (self, self->walk_from.hash, self->walk_from.height);
             cbus_mempool_chain_idle (self);
         }
         else {
-            zsys_warning ("could not check an old tip: %s", reply->reason);
+            zsys_warning ("could not check an old tip: %s",
+                          cbus_reply_ok (reply) ? reason : reply->reason);
             s_walk_next (self);
         }
         return;
     }
-    if (start == self->walk_from.height + 1) {
+    if (msg.start == self->walk_from.height + 1) {
         s_walk_next (self);         //  Still active: nothing left the chain
         return;
     }
@@ -285,7 +300,14 @@ s_walk_next (cbus_mempool_t *self)
     if (old) {
         self->walk_from = *old;
         free (old);
-        cbus_mempool_pack_headers (&self->ask, self->walk_from.hash);
+        //  One locator hash and no header wanted: the reply's start
+        //  says where the chains part.
+        const uint8_t *locator [] = { self->walk_from.hash };
+        cbus_headers_t ask = {
+            .locator = { .count = 1, .item = cbus_mempool_hash_item, .source = locator },
+            .max = 0, .has_max = true
+        };
+        cbus_headers_encode (&ask, &self->ask);
         cbus_mempool_chain_call (self, CBUS_CMD_HEADERS, &self->ask, s_on_old_tip_headers);
         return;
     }
@@ -324,15 +346,16 @@ s_on_reconcile_known (const cbus_call_t *call, cbus_reply_t *reply)
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TX_KNOWN);
     size_t left = self->reconcile_count - self->reconcile_done;
     size_t slice = left < CBUS_MEMPOOL_KNOWN_BATCH ? left : CBUS_MEMPOOL_KNOWN_BATCH;
-    bool known [CBUS_MEMPOOL_KNOWN_BATCH];
-    if (cbus_mempool_parse_tx_known (reply, slice, known)) {
-        zsys_warning ("reconciliation stopped: %s", reply->reason);
+    cbus_tx_known_reply_t msg;      //  Borrows the reply
+    char reason [CBUS_REASON_MAX];
+    if (cbus_mempool_known_decode (reply, slice, &msg, reason)) {
+        zsys_warning ("reconciliation stopped: %s", reason);
         s_reconcile_end (self);
         return;
     }
     uint8_t (*txids) [CBUS_HASH_BYTES] = self->reconcile + self->reconcile_done;
-    for (size_t index = 0; index < slice; index++)
-        if (known [index] && cbus_pool_remove (self->pool, txids [index])) {
+    for (uint32_t index = 0; index < slice; index++)
+        if (cbus_list_bool (&msg.known, index) && cbus_pool_remove (self->pool, txids [index])) {
             cbus_mempool_publish_removed (self, txids [index]);
             self->reconcile_removed++;
         }
@@ -348,16 +371,11 @@ s_reconcile_step (cbus_mempool_t *self)
 {
     size_t left = self->reconcile_count - self->reconcile_done;
     size_t slice = left < CBUS_MEMPOOL_KNOWN_BATCH ? left : CBUS_MEMPOOL_KNOWN_BATCH;
-    const uint8_t **txids = (const uint8_t **) malloc (slice * sizeof (uint8_t *));
-    if (!txids) {
-        zsys_error ("reconciliation stopped: out of memory");
-        s_reconcile_end (self);
-        return;
-    }
-    for (size_t index = 0; index < slice; index++)
-        txids [index] = self->reconcile [self->reconcile_done + index];
-    cbus_mempool_pack_tx_known (&self->ask, txids, slice);
-    free (txids);
+    //  The copy's rows are the list: nothing more is built.
+    cbus_tx_known_t ask = {
+        .txids = { .count = (uint32_t) slice, .items = self->reconcile + self->reconcile_done }
+    };
+    cbus_tx_known_encode (&ask, &self->ask);
     cbus_mempool_chain_call (self, CBUS_CMD_TX_KNOWN, &self->ask, s_on_reconcile_known);
 }
 
@@ -392,7 +410,7 @@ s_on_disconnected_block (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_BLOCK_GET);
-    cbus_mempool_block_event_t *event = &self->disconnect;
+    cbus_mempool_disconnect_t *event = &self->disconnect;
     uint8_t parent [CBUS_HASH_BYTES];
     s_take_back (self, reply, event->hash, false, parent);
     //  The tip is the block's parent until the new branch arrives.
@@ -407,9 +425,10 @@ s_on_disconnected_block (const cbus_call_t *call, cbus_reply_t *reply)
 }
 
 static void
-s_handle_connected (cbus_mempool_t *self, cbus_mempool_block_event_t *event)
+s_handle_connected (cbus_mempool_t *self, const cbus_block_connected_t *event)
 {
-    bool follows = self->tip_known && memcmp (event->prev, self->tip_hash, CBUS_HASH_BYTES) == 0;
+    bool follows = self->tip_known
+                && memcmp (event->prev_hash, self->tip_hash, CBUS_HASH_BYTES) == 0;
     if (!follows) {
         //  A gap: if our tip left the active chain meanwhile, what left
         //  with it is taken back by the resync this starts, which then
@@ -421,11 +440,10 @@ s_handle_connected (cbus_mempool_t *self, cbus_mempool_block_event_t *event)
     }
     self->tip_stored = false;
     size_t removed = 0;
-    for (uint32_t index = 0; index < event->txids->via.array.size; index++) {
-        const msgpack_object *item = &event->txids->via.array.ptr [index];
-        if (item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES
-        &&  cbus_pool_remove (self->pool, (const uint8_t *) item->via.bin.ptr)) {
-            cbus_mempool_publish_removed (self, (const uint8_t *) item->via.bin.ptr);
+    for (uint32_t index = 0; index < event->txids.count; index++) {
+        const uint8_t *txid = cbus_list_hash (&event->txids, index);
+        if (cbus_pool_remove (self->pool, txid)) {
+            cbus_mempool_publish_removed (self, txid);
             removed++;
         }
     }
@@ -439,6 +457,45 @@ s_handle_connected (cbus_mempool_t *self, cbus_mempool_block_event_t *event)
     CBUS_DEBUG ("block seen height=%" PRIu64 " removed=%zu pending=%zu", event->height, removed,
                 cbus_pool_size (self->pool));
     cbus_mempool_mine_connected (self, event);
+}
+
+//  One chain event: a connected block is handled now; a disconnected
+//  one once its block (and so its transactions) is back from BLOCK.GET.
+//  A body that does not fit its definition is dropped, logged.
+static void
+s_chain_event (cbus_mempool_t *self, cbus_event_t *event)
+{
+    char reason [CBUS_REASON_MAX];
+    if (streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED)) {
+        cbus_block_connected_t block;   //  Borrows the event
+        if (cbus_block_connected_decode (cbus_event_map (event), &block, reason) == 0) {
+            if (block.height > 0) {
+                s_handle_connected (self, &block);
+                return;
+            }
+            cbus_fail (reason, "height 0 (the genesis is never an event)");
+        }
+    }
+    else
+    if (streq (event->topic, CBUS_TOPIC_BLOCK_DISCONNECTED)) {
+        cbus_block_disconnected_t block;
+        if (cbus_block_disconnected_decode (cbus_event_map (event), &block, reason) == 0) {
+            if (block.height > 0) {
+                memcpy (self->disconnect.hash, block.hash, CBUS_HASH_BYTES);
+                memcpy (self->disconnect.prev, block.prev_hash, CBUS_HASH_BYTES);
+                self->disconnect.height = block.height;
+                cbus_block_get_t ask = { .hash = self->disconnect.hash, .has_hash = true };
+                cbus_block_get_encode (&ask, &self->ask);
+                cbus_mempool_chain_call (self, CBUS_CMD_BLOCK_GET, &self->ask,
+                                         s_on_disconnected_block);
+                return;
+            }
+            cbus_fail (reason, "height 0 (the genesis is never an event)");
+        }
+    }
+    else
+        return;                     //  Another chain.block.* topic
+    zsys_warning ("dropped malformed %s: %s", event->topic, reason);
 }
 
 int
@@ -457,19 +514,8 @@ cbus_mempool_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
     int count = 0;
     do {
         cbus_event_t *event = cbus_event_recv (self->sub);
-        cbus_mempool_block_event_t block;
-        if (event && event->decoded && cbus_mempool_parse_block_event (event, &block) == 0) {
-            if (block.connected)
-                s_handle_connected (self, &block);
-            else {
-                //  Its transactions come with the block (BLOCK.GET).
-                self->disconnect = block;
-                self->disconnect.txids = NULL;
-                cbus_mempool_pack_block_get (&self->ask, block.hash);
-                cbus_mempool_chain_call (self, CBUS_CMD_BLOCK_GET, &self->ask,
-                                         s_on_disconnected_block);
-            }
-        }
+        if (event && event->decoded)
+            s_chain_event (self, event);
         cbus_event_destroy (&event);
     } while (!self->chain_busy && !self->resync_wanted && ++count < 10000
           && (zsock_events (self->sub) & ZMQ_POLLIN));

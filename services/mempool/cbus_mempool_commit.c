@@ -45,9 +45,12 @@ s_answer_submit (cbus_mempool_t *self, cbus_mempool_submit_t *submit, bool store
         cbus_reply_refuse (self->router, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
                            "The mempool could not store the transaction");
     else {
-        cbus_mempool_pack_tx_submit_ok (&self->reply, cbus_tx_id (submit->tx),
-                                        self->tip_height + 1, !submit->staged, submit->confirmed);
-        cbus_mempool_send_ok (self, submit->request);
+        cbus_tx_submit_reply_t reply = {
+            .txid = cbus_tx_id (submit->tx), .height = self->tip_height + 1,
+            .duplicate = !submit->staged, .confirmed = submit->confirmed
+        };
+        cbus_reply_send_msg (self->router, submit->request, &cbus_tx_submit_reply_def, &reply,
+                             &self->reply);
     }
 }
 
@@ -96,7 +99,10 @@ s_check_start (cbus_mempool_t *self)
         self->checking = swap;
         return;
     }
-    cbus_mempool_pack_tx_known (&self->ask, txids, asked);
+    cbus_tx_known_t ask = {
+        .txids = { .count = (uint32_t) asked, .item = cbus_mempool_hash_item, .source = txids }
+    };
+    cbus_tx_known_encode (&ask, &self->ask);
     free (txids);
     int64_t timeout = CBUS_MEMPOOL_KNOWN_MIN_MS;
     if (!self->chainstore_down) {
@@ -117,16 +123,17 @@ s_on_checked (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TX_KNOWN);
-    size_t asked = self->checking_asked, index = 0;
-    bool *known = (bool *) malloc (asked * sizeof (bool));
-    bool answered = known && cbus_mempool_parse_tx_known (reply, asked, known) == 0;
+    size_t asked = self->checking_asked;
+    uint32_t index = 0;
+    cbus_tx_known_reply_t msg;      //  Borrows the reply
+    char why [CBUS_REASON_MAX];
+    bool answered = cbus_mempool_known_decode (reply, asked, &msg, why) == 0;
     //  Long enough for the prefix and any reason: the reply's reason is
     //  cut, not this one.
     char reason [CBUS_REASON_MAX + 64];
     if (!answered)
         snprintf (reason, sizeof (reason),
-                  "Cannot tell whether the transaction is already in the chain: %s",
-                  known ? reply->reason : "the mempool is out of memory");
+                  "Cannot tell whether the transaction is already in the chain: %s", why);
     cbus_mempool_submit_t *submit;
     while ((submit = (cbus_mempool_submit_t *) zlistx_detach (self->checking, NULL))) {
         if (submit->asked && !answered) {
@@ -134,10 +141,9 @@ s_on_checked (const cbus_call_t *call, cbus_reply_t *reply)
             continue;
         }
         if (submit->asked)
-            submit->confirmed = known [index++];
+            submit->confirmed = cbus_list_bool (&msg.known, index++);
         zlistx_add_end (self->checked, submit);
     }
-    free (known);
     self->checking_asked = 0;
     cbus_mempool_write_next (self);
     cbus_mempool_intake_check (self);

@@ -54,16 +54,15 @@ cbus_mempool_intake_check (cbus_mempool_t *self)
 static void
 s_submit_take (cbus_mempool_t *self, cbus_request_t *request, cbus_mempool_chunk_t *chunk)
 {
-    const uint8_t *data;
-    size_t size;
+    cbus_tx_submit_t msg;           //  Borrows the request's bytes
     char reason [CBUS_REASON_MAX];
     cbus_tx_t *tx = NULL;
     cbus_mempool_submit_t *submit = NULL;
-    if (cbus_mempool_parse_tx_submit (request, &data, &size))
+    if (cbus_tx_submit_decode (cbus_request_map (request), &msg, reason))
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "TX.SUBMIT needs tx bytes");
     else
-    if (!(tx = cbus_tx_decode (data, size, reason)))
+    if (!(tx = cbus_tx_decode (msg.tx.data, msg.tx.size, reason)))
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_BAD_TX,
                            "%s", reason);
     else

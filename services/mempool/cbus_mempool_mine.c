@@ -13,20 +13,6 @@
 */
 #include "cbus_mempool_private.h"
 
-void
-cbus_mempool_publish_added (cbus_mempool_t *self, cbus_tx_t *tx)
-{
-    cbus_mempool_pack_tx_added (self->pub, &self->event, tx);
-    cbus_pub_send (self->pub, CBUS_TOPIC_TX_ADDED, &self->event);
-}
-
-void
-cbus_mempool_publish_removed (cbus_mempool_t *self, const uint8_t txid [CBUS_HASH_BYTES])
-{
-    cbus_mempool_pack_tx_removed (self->pub, &self->event, txid, "mined");
-    cbus_pub_send (self->pub, CBUS_TOPIC_TX_REMOVED, &self->event);
-}
-
 static void
 s_waiter_destroy (cbus_mempool_waiter_t **waiter_p)
 {
@@ -62,10 +48,11 @@ cbus_mempool_mine_request (cbus_mempool_t *self, cbus_request_t *request)
 static void
 s_answer_waiters (cbus_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
 {
+    cbus_mine_reply_t reply = { .hash = hash, .height = height };
     cbus_mempool_waiter_t *waiter;
     while ((waiter = (cbus_mempool_waiter_t *) zlistx_detach (self->waiters, NULL))) {
-        cbus_mempool_pack_mine_ok (&self->reply, hash, height);
-        cbus_mempool_send_ok (self, waiter->request);
+        cbus_reply_send_msg (self->router, waiter->request, &cbus_mine_reply_def, &reply,
+                             &self->reply);
         s_waiter_destroy (&waiter);
     }
 }
@@ -73,11 +60,11 @@ s_answer_waiters (cbus_mempool_t *self, const uint8_t hash [CBUS_HASH_BYTES], ui
 //  A block connected: the job built on its parent is over; if it is our
 //  template's block, the waiters have their answer.
 void
-cbus_mempool_mine_connected (cbus_mempool_t *self, const cbus_mempool_block_event_t *event)
+cbus_mempool_mine_connected (cbus_mempool_t *self, const cbus_block_connected_t *event)
 {
-    if (self->job_active && memcmp (event->prev, self->job_prev, CBUS_HASH_BYTES) == 0) {
+    if (self->job_active && memcmp (event->prev_hash, self->job_prev, CBUS_HASH_BYTES) == 0) {
         self->job_active = false;
-        if (memcmp (event->root, self->job_root, CBUS_HASH_BYTES) == 0)
+        if (memcmp (event->merkle_root, self->job_root, CBUS_HASH_BYTES) == 0)
             s_answer_waiters (self, event->hash, event->height);
     }
 }
@@ -129,16 +116,16 @@ s_template_free (cbus_mempool_t *self)
 }
 
 //  Publish the template as miner.work: the candidates not found
-//  confirmed (known [index], or NULL when the chain did not say) go in,
-//  those found confirmed leave the pool.
+//  confirmed (item index of known, a TX.KNOWN reply's list, or NULL when
+//  the chain did not say) go in, those found confirmed leave the pool.
 static void
-s_template_publish (cbus_mempool_t *self, const bool *known)
+s_template_publish (cbus_mempool_t *self, const cbus_list_t *known)
 {
     cbus_block_t *block = cbus_block_new (&self->template_header);
     size_t removed = 0;
     for (size_t index = 0; block && index < self->template_count; index++) {
         cbus_tx_t *tx = self->template_txs [index];
-        if (known && known [index]) {
+        if (known && cbus_list_bool (known, (uint32_t) index)) {
             if (cbus_pool_remove (self->pool, cbus_tx_id (tx))) {
                 cbus_mempool_publish_removed (self, cbus_tx_id (tx));
                 removed++;
@@ -163,8 +150,7 @@ s_template_publish (cbus_mempool_t *self, const bool *known)
     self->job_stale_ticks = 0;
     memcpy (self->job_prev, header->prev_hash, CBUS_HASH_BYTES);
     memcpy (self->job_root, header->merkle_root, CBUS_HASH_BYTES);
-    cbus_mempool_pack_work (self->pub, &self->work, self->job, header, block);
-    cbus_pub_send (self->pub, CBUS_TOPIC_MINER_WORK, &self->work);
+    cbus_mempool_publish_work (self, header, block);
     zsys_info ("work published job=%" PRIu64 " height=%" PRIu64 " txs=%zu", self->job,
                header->height, cbus_block_tx_count (block));
     cbus_block_destroy (&block);
@@ -175,16 +161,14 @@ s_on_template_known (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TX_KNOWN);
-    bool *known = (bool *) malloc (self->template_count * sizeof (bool));
-    if (!known || cbus_mempool_parse_tx_known (reply, self->template_count, known)) {
+    cbus_tx_known_reply_t msg;      //  Borrows the reply
+    char reason [CBUS_REASON_MAX];
+    bool answered = cbus_mempool_known_decode (reply, self->template_count, &msg, reason) == 0;
+    if (!answered)
         //  The chainstore checks every transaction of a block it is
         //  given: a replay in this one gets the block refused, not in.
-        zsys_warning ("template not checked against the chain: %s", reply->reason);
-        free (known);
-        known = NULL;
-    }
-    s_template_publish (self, known);
-    free (known);
+        zsys_warning ("template not checked against the chain: %s", reason);
+    s_template_publish (self, answered ? &msg.known : NULL);
     cbus_mempool_chain_idle (self);
 }
 
@@ -242,8 +226,7 @@ cbus_mempool_template_start (cbus_mempool_t *self)
         header.time_ms = self->tip_time_ms + 1;
     self->template_header = header;
     int count = s_template_fill (self);
-    const uint8_t **txids = count > 0 ? (const uint8_t **) malloc (count * sizeof (uint8_t *)) : NULL;
-    if (count < 0 || (count > 0 && !txids)) {
+    if (count < 0) {
         zsys_error ("no template: out of memory");
         s_template_free (self);
         return;
@@ -253,10 +236,11 @@ cbus_mempool_template_start (cbus_mempool_t *self)
         return;
     }
     //  Drop what the chain already holds (a replay, or a missed event).
-    for (int index = 0; index < count; index++)
-        txids [index] = cbus_tx_id (self->template_txs [index]);
-    cbus_mempool_pack_tx_known (&self->ask, txids, (size_t) count);
-    free (txids);
+    cbus_tx_known_t ask = {
+        .txids = { .count = (uint32_t) count, .item = cbus_mempool_tx_id_item,
+                   .source = self->template_txs }
+    };
+    cbus_tx_known_encode (&ask, &self->ask);
     cbus_mempool_chain_call (self, CBUS_CMD_TX_KNOWN, &self->ask, s_on_template_known);
 }
 

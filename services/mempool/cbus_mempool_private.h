@@ -16,8 +16,9 @@
       cbus_mempool_chain.c   chain events and the chain side's calls: the
                              tip, the walk back after a reorganisation,
                              taking transactions back, reconciling
-      cbus_mempool_wire.c    the packing and parsing of every message the
-                             mempool sends or reads, one function each
+      cbus_mempool_wire.c    the events it publishes and the item functions
+                             its lists are encoded from (every body goes
+                             through its one definition, cbus_msgs.h)
     =========================================================================
 */
 #ifndef CBUS_MEMPOOL_PRIVATE_H_INCLUDED
@@ -76,24 +77,13 @@ typedef struct {
     uint64_t height;
 } cbus_mempool_old_tip_t;
 
-//  The chainstore's TIP reply, as the mempool reads it.
+//  A chain.block.disconnected event whose block is asked for (the event
+//  itself is gone by then).
 typedef struct {
-    uint64_t height;
-    uint8_t hash [CBUS_HASH_BYTES];
-    uint64_t time_ms;
-    uint32_t bits;
-} cbus_mempool_tip_t;
-
-//  A chain.block.connected or .disconnected event.
-typedef struct {
-    bool connected;             //  Else disconnected
-    uint8_t hash [CBUS_HASH_BYTES];
-    uint8_t prev [CBUS_HASH_BYTES];
-    uint8_t root [CBUS_HASH_BYTES];
-    uint64_t height;            //  Never 0 (genesis is never an event)
-    uint64_t time_ms;
-    const msgpack_object *txids;    //  Array (borrowed from the event)
-} cbus_mempool_block_event_t;
+    uint8_t hash [CBUS_HASH_BYTES];     //  The block that left
+    uint8_t prev [CBUS_HASH_BYTES];     //  Its parent, the tip meanwhile
+    uint64_t height;                    //  Its height (never 0)
+} cbus_mempool_disconnect_t;
 
 struct _cbus_mempool_t {
     cbus_config_t *config;      //  Settings (borrowed)
@@ -137,7 +127,7 @@ struct _cbus_mempool_t {
     size_t reconcile_count;     //  ... how many
     size_t reconcile_done;      //  ... answered so far
     size_t reconcile_removed;   //  ... found confirmed and removed
-    cbus_mempool_block_event_t disconnect;  //  The event whose block is asked for
+    cbus_mempool_disconnect_t disconnect;   //  The block asked for after its event
 
     //  Mining
     zlistx_t *waiters;          //  cbus_mempool_waiter_t, oldest first
@@ -184,11 +174,9 @@ struct _cbus_mempool_t {
 };
 
 //  Requests (cbus_mempool.c): a decoded request other than TX.SUBMIT
-//  (takes it); send self->reply as the OK answer to a request.
+//  (takes it).
 void
     cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request);
-void
-    cbus_mempool_send_ok (cbus_mempool_t *self, cbus_request_t *request);
 
 //  Intake (cbus_mempool_intake.c)
 int
@@ -220,13 +208,9 @@ void
 void
     cbus_mempool_template_start (cbus_mempool_t *self);
 void
-    cbus_mempool_mine_connected (cbus_mempool_t *self, const cbus_mempool_block_event_t *event);
+    cbus_mempool_mine_connected (cbus_mempool_t *self, const cbus_block_connected_t *event);
 void
     cbus_mempool_mine_stop (cbus_mempool_t *self);
-void
-    cbus_mempool_publish_added (cbus_mempool_t *self, cbus_tx_t *tx);
-void
-    cbus_mempool_publish_removed (cbus_mempool_t *self, const uint8_t txid [CBUS_HASH_BYTES]);
 
 //  The chain side (cbus_mempool_chain.c). chainstore_heard notes from a
 //  reply whether the chainstore answered (logged when that changes).
@@ -247,47 +231,55 @@ int
 void
     cbus_mempool_chain_stop (cbus_mempool_t *self);
 
-//  Messages (cbus_mempool_wire.c): each returns 0, or -1 when what it
-//  reads is not that message.
-void
-    cbus_mempool_pack_tx_known (cbus_buf_t *buf, const uint8_t *const *txids, size_t count);
+//  Messages (cbus_mempool_wire.c). Item functions for cbus_list_t:
+//  hash_item over an array of pointers to hashes or txids (const
+//  uint8_t *const *), tx_id_item over an array of transactions (cbus_tx_t
+//  *const *): the txid of each.
+const void *
+    cbus_mempool_hash_item (const void *source, uint32_t index, size_t *size);
+const void *
+    cbus_mempool_tx_id_item (const void *source, uint32_t index, size_t *size);
+//  The TX.KNOWN reply to a question about count txids: 0, or -1 with a
+//  reason (the reply's own when the chainstore refused or did not answer).
 int
-    cbus_mempool_parse_tx_known (cbus_reply_t *reply, size_t count, bool *known);
-int
-    cbus_mempool_parse_tip (cbus_reply_t *reply, cbus_mempool_tip_t *tip);
+    cbus_mempool_known_decode (cbus_reply_t *reply, size_t count, cbus_tx_known_reply_t *msg,
+                               char *reason)
+    __attribute__ ((warn_unused_result));
+//  mempool.tx.added (the transaction is durable in the pool),
+//  mempool.tx.removed (reason "mined"), and miner.work for the job
+//  self->job (its body kept in self->work, for resending).
 void
-    cbus_mempool_pack_headers (cbus_buf_t *buf, const uint8_t hash [CBUS_HASH_BYTES]);
-int
-    cbus_mempool_parse_headers (cbus_reply_t *reply, uint64_t *start);
+    cbus_mempool_publish_added (cbus_mempool_t *self, cbus_tx_t *tx);
 void
-    cbus_mempool_pack_block_get (cbus_buf_t *buf, const uint8_t hash [CBUS_HASH_BYTES]);
-int
-    cbus_mempool_parse_block_get (cbus_reply_t *reply, const uint8_t **bytes, size_t *size,
-                                  uint64_t *confirmations);
-int
-    cbus_mempool_parse_block_event (cbus_event_t *event, cbus_mempool_block_event_t *block);
-int
-    cbus_mempool_parse_tx_submit (cbus_request_t *request, const uint8_t **bytes, size_t *size);
-int
-    cbus_mempool_parse_tx_get (cbus_request_t *request, uint8_t txid [CBUS_HASH_BYTES]);
+    cbus_mempool_publish_removed (cbus_mempool_t *self, const uint8_t txid [CBUS_HASH_BYTES]);
 void
-    cbus_mempool_pack_tx_submit_ok (cbus_buf_t *buf, const uint8_t txid [CBUS_HASH_BYTES],
-                                    uint64_t height, bool duplicate, bool confirmed);
+    cbus_mempool_publish_work (cbus_mempool_t *self, const cbus_header_t *header,
+                               cbus_block_t *block);
+
+//  Self-test (cbus_mempool_test_wire.c): assert that a body the mempool
+//  sent is byte for byte what its hand-written packing of before wrote
+//  for the same values (msg: the body as decoded).
 void
-    cbus_mempool_pack_tx_get_ok (cbus_buf_t *buf, const uint8_t *bytes, size_t size,
-                                 uint64_t received_ms);
+    cbus_mempool_test_old_tip (cbus_request_t *request);
 void
-    cbus_mempool_pack_info_ok (cbus_buf_t *buf, size_t size, size_t bytes, uint64_t next_height);
+    cbus_mempool_test_old_tx_known (cbus_request_t *request, const cbus_tx_known_t *msg);
 void
-    cbus_mempool_pack_mine_ok (cbus_buf_t *buf, const uint8_t hash [CBUS_HASH_BYTES],
-                               uint64_t height);
+    cbus_mempool_test_old_headers (cbus_request_t *request, const cbus_headers_t *msg);
 void
-    cbus_mempool_pack_tx_added (cbus_pub_t *pub, cbus_buf_t *buf, cbus_tx_t *tx);
+    cbus_mempool_test_old_block_get (cbus_request_t *request, const cbus_block_get_t *msg);
 void
-    cbus_mempool_pack_tx_removed (cbus_pub_t *pub, cbus_buf_t *buf,
-                                  const uint8_t txid [CBUS_HASH_BYTES], const char *reason);
+    cbus_mempool_test_old_tx_submit_reply (cbus_reply_t *reply, const cbus_tx_submit_reply_t *msg);
 void
-    cbus_mempool_pack_work (cbus_pub_t *pub, cbus_buf_t *buf, uint64_t job,
-                            const cbus_header_t *header, cbus_block_t *block);
+    cbus_mempool_test_old_tx_get_reply (cbus_reply_t *reply, const cbus_pool_tx_reply_t *msg);
+void
+    cbus_mempool_test_old_info_reply (cbus_reply_t *reply, const cbus_mempool_info_reply_t *msg);
+void
+    cbus_mempool_test_old_mine_reply (cbus_reply_t *reply, const cbus_mine_reply_t *msg);
+void
+    cbus_mempool_test_old_tx_added (cbus_event_t *event, const cbus_tx_added_t *msg);
+void
+    cbus_mempool_test_old_tx_removed (cbus_event_t *event, const cbus_tx_removed_t *msg);
+void
+    cbus_mempool_test_old_work (cbus_event_t *event, const cbus_miner_work_t *msg);
 
 #endif

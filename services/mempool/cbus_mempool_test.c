@@ -7,6 +7,13 @@
     gives it, or stays silent). The real chainstore is another service and
     is not linked in. The test binds the bus's two ends itself, to watch
     the mempool's events and to send it chain events.
+
+    Every body goes through its definition (cbus_msgs.h) both ways, and
+    every kind of body the mempool sends (requests to the chainstore,
+    replies, events) is checked byte for byte against the mempool's
+    hand-written packing of before (cbus_mempool_test_wire.c). Only
+    bodies malformed on purpose, and the events' envelope, are packed by
+    hand.
     =========================================================================
 */
 #include "cbus_mempool_private.h"
@@ -29,6 +36,7 @@ typedef struct {
     zhashx_t *confirmed;                //  txid -> s_block_t (unused fields)
     zhashx_t *blocks;                   //  hash -> s_block_t
     uint64_t known_asked;               //  TX.KNOWN requests answered
+    bool known [CBUS_MEMPOOL_KNOWN_BATCH];  //  The last TX.KNOWN reply's list
     cbus_buf_t reply;
 } s_stand_in_t;
 
@@ -51,71 +59,77 @@ s_block_new (const uint8_t hash [CBUS_HASH_BYTES])
     return block;
 }
 
+//  Answer a request as the chainstore would, through the definitions;
+//  each request's bytes are first checked against the mempool's packing
+//  of before. A request that does not fit its definition is a failure.
 static void
 s_stand_in_answer (s_stand_in_t *self, cbus_request_t *request)
 {
     const msgpack_object *map = cbus_request_map (request);
     const char *command = request->command;
-    msgpack_packer pk;
+    char reason [CBUS_REASON_MAX];
     if (streq (command, CBUS_CMD_TIP)) {
-        pk = cbus_packer_begin (&self->reply, 4);
-        cbus_pack_kv_u64 (&pk, "height", self->tip_height);
-        cbus_pack_kv_bin (&pk, "hash", self->tip, CBUS_HASH_BYTES);
-        cbus_pack_kv_u64 (&pk, "time_ms", 1000 + self->tip_height);
-        cbus_pack_kv_u64 (&pk, "bits", 0x2000ffff);
+        cbus_mempool_test_old_tip (request);
+        uint8_t zero [CBUS_HASH_BYTES] = {0};
+        cbus_tip_reply_t reply = {
+            .height = self->tip_height, .hash = self->tip, .work = zero,
+            .time_ms = 1000 + self->tip_height, .network = cbus_str ("test"),
+            .genesis = zero, .bits = 0x2000ffff
+        };
+        cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
     }
     else
     if (streq (command, CBUS_CMD_TX_KNOWN)) {
-        const msgpack_object *txids = cbus_msg_get (map, "txids");
-        assert (txids && txids->type == MSGPACK_OBJECT_ARRAY);
-        pk = cbus_packer_begin (&self->reply, 1);
-        cbus_pack_str (&pk, "known");
-        msgpack_pack_array (&pk, txids->via.array.size);
-        for (uint32_t index = 0; index < txids->via.array.size; index++) {
-            const msgpack_object *item = &txids->via.array.ptr [index];
-            assert (item->type == MSGPACK_OBJECT_BIN && item->via.bin.size == CBUS_HASH_BYTES);
-            if (zhashx_lookup (self->confirmed, item->via.bin.ptr))
-                msgpack_pack_true (&pk);
-            else
-                msgpack_pack_false (&pk);
-        }
+        cbus_tx_known_t msg;
+        assert (cbus_tx_known_decode (map, &msg, reason) == 0);
+        cbus_mempool_test_old_tx_known (request, &msg);
+        assert (msg.txids.count <= CBUS_MEMPOOL_KNOWN_BATCH);
+        for (uint32_t index = 0; index < msg.txids.count; index++)
+            self->known [index] = zhashx_lookup (self->confirmed,
+                                                 cbus_list_hash (&msg.txids, index)) != NULL;
+        cbus_tx_known_reply_t reply = {
+            .known = { .count = msg.txids.count, .items = self->known }
+        };
+        cbus_reply_send_msg (self->router, request, &cbus_tx_known_reply_def, &reply,
+                             &self->reply);
         self->known_asked++;
     }
     else
     if (streq (command, CBUS_CMD_HEADERS)) {
         //  Where the chains part: right after a block on the active chain,
         //  at height 1 (the genesis) for any other.
-        const msgpack_object *locator = cbus_msg_get (map, "locator");
-        assert (locator && locator->type == MSGPACK_OBJECT_ARRAY && locator->via.array.size == 1);
+        cbus_headers_t msg;
+        assert (cbus_headers_decode (map, &msg, reason) == 0);
+        cbus_mempool_test_old_headers (request, &msg);
         s_block_t *block = (s_block_t *) zhashx_lookup (self->blocks,
-                                                        locator->via.array.ptr [0].via.bin.ptr);
-        pk = cbus_packer_begin (&self->reply, 2);
-        cbus_pack_kv_u64 (&pk, "start", block && block->confirmations ? block->height + 1 : 1);
-        cbus_pack_str (&pk, "headers");
-        msgpack_pack_array (&pk, 0);
+                                                        cbus_list_hash (&msg.locator, 0));
+        cbus_headers_reply_t reply = {
+            .start = block && block->confirmations ? block->height + 1 : 1
+        };
+        cbus_reply_send_msg (self->router, request, &cbus_headers_reply_def, &reply,
+                             &self->reply);
     }
     else
     if (streq (command, CBUS_CMD_BLOCK_GET)) {
-        uint8_t hash [CBUS_HASH_BYTES];
-        assert (cbus_msg_get_hash (map, "hash", hash) == 0);
-        s_block_t *block = (s_block_t *) zhashx_lookup (self->blocks, hash);
+        cbus_block_get_t msg;
+        assert (cbus_block_get_decode (map, &msg, reason) == 0);
+        cbus_mempool_test_old_block_get (request, &msg);
+        s_block_t *block = (s_block_t *) zhashx_lookup (self->blocks, msg.hash);
         if (!block) {
             cbus_reply_refuse (self->router, request, CBUS_STATUS_NOTFOUND, CBUS_CODE_NOT_FOUND,
                                "Block not found");
             return;
         }
-        pk = cbus_packer_begin (&self->reply, 4);
-        cbus_pack_kv_bin (&pk, "block", block->bytes.data, block->bytes.size);
-        cbus_pack_kv_u64 (&pk, "height", block->height);
-        cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
-        cbus_pack_kv_u64 (&pk, "confirmations", block->confirmations);
+        cbus_block_get_reply_t reply = {
+            .block = { (const uint8_t *) block->bytes.data, block->bytes.size },
+            .height = block->height, .hash = block->hash, .confirmations = block->confirmations
+        };
+        cbus_reply_send_msg (self->router, request, &cbus_block_get_reply_def, &reply,
+                             &self->reply);
     }
-    else {
+    else
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND,
                            "Unknown command %s", command);
-        return;
-    }
-    cbus_reply_send (self->router, request, CBUS_STATUS_OK, self->reply.data, self->reply.size);
 }
 
 //  Pipe commands, each answered with a signal (COUNT with a number):
@@ -247,10 +261,17 @@ s_test_tx (int n, cbus_key_t *key, bool forged)
 static void
 s_submit_body (cbus_buf_t *buf, cbus_tx_t *tx)
 {
-    size_t size;
-    const uint8_t *bytes = cbus_tx_bytes (tx, &size);
-    msgpack_packer pk = cbus_packer_begin (buf, 1);
-    cbus_pack_kv_bin (&pk, "tx", bytes, size);
+    cbus_tx_submit_t msg;
+    msg.tx.data = cbus_tx_bytes (tx, &msg.tx.size);
+    cbus_tx_submit_encode (&msg, buf);
+}
+
+//  The TX.GET body for a txid.
+static void
+s_tx_get_body (cbus_buf_t *buf, const uint8_t txid [CBUS_HASH_BYTES])
+{
+    cbus_pool_tx_get_t msg = { .txid = txid };
+    cbus_pool_tx_get_encode (&msg, buf);
 }
 
 //  Send count submissions at once on one DEALER (ids 1..count), then
@@ -277,13 +298,29 @@ s_submit_many (zsock_t *dealer, cbus_tx_t **txs, size_t count, cbus_reply_t **re
     zpoller_destroy (&poller);
 }
 
-static bool
-s_reply_bool (cbus_reply_t *reply, const char *key)
+//  An OK TX.SUBMIT reply, decoded (borrowing from it), its bytes those
+//  of before.
+static cbus_tx_submit_reply_t
+s_submitted (cbus_reply_t *reply)
 {
-    bool value = false;
+    cbus_tx_submit_reply_t msg;
+    char reason [CBUS_REASON_MAX];
     assert (cbus_reply_ok (reply));
-    assert (cbus_msg_get_bool (cbus_reply_map (reply), key, &value) == 0);
-    return value;
+    assert (cbus_tx_submit_reply_decode (cbus_reply_map (reply), &msg, reason) == 0);
+    cbus_mempool_test_old_tx_submit_reply (reply, &msg);
+    return msg;
+}
+
+//  An OK TX.GET reply, decoded, its bytes those of before.
+static cbus_pool_tx_reply_t
+s_got (cbus_reply_t *reply)
+{
+    cbus_pool_tx_reply_t msg;
+    char reason [CBUS_REASON_MAX];
+    assert (cbus_reply_ok (reply));
+    assert (cbus_pool_tx_reply_decode (cbus_reply_map (reply), &msg, reason) == 0);
+    cbus_mempool_test_old_tx_get_reply (reply, &msg);
+    return msg;
 }
 
 static cbus_reply_t *
@@ -297,15 +334,17 @@ static uint64_t
 s_pending (cbus_client_t *client, uint64_t *next_height)
 {
     cbus_reply_t *reply = s_ask (client, CBUS_CMD_MEMPOOL_INFO, NULL);
-    uint64_t size = 0;
     if (!cbus_reply_ok (reply))
         fprintf (stderr, "MEMPOOL.INFO: %s %s\n", reply->status, reply->reason);
     assert (cbus_reply_ok (reply));
-    assert (cbus_msg_get_u64 (cbus_reply_map (reply), "size", &size) == 0);
+    cbus_mempool_info_reply_t msg;
+    char reason [CBUS_REASON_MAX];
+    assert (cbus_mempool_info_reply_decode (cbus_reply_map (reply), &msg, reason) == 0);
+    cbus_mempool_test_old_info_reply (reply, &msg);
     if (next_height)
-        assert (cbus_msg_get_u64 (cbus_reply_map (reply), "next_height", next_height) == 0);
+        *next_height = msg.next_height;
     cbus_reply_destroy (&reply);
-    return size;
+    return msg.size;
 }
 
 //  Wait until the mempool knows the stand-in's tip (next_height).
@@ -379,33 +418,37 @@ s_test_block (uint64_t height, const uint8_t prev [CBUS_HASH_BYTES], cbus_tx_t *
     cbus_block_destroy (&block);
 }
 
-//  Publish a chain.block.connected (or another topic's) event as the
-//  chainstore would.
+//  Publish a chain.block.connected or .disconnected event as the
+//  chainstore would (the envelope, then the definition's fields).
 static void
 s_publish_block (zsock_t *bus_out, const char *topic, const cbus_header_t *header,
                  const uint8_t hash [CBUS_HASH_BYTES], cbus_tx_t **txs, size_t count)
 {
+    uint8_t work [CBUS_HASH_BYTES] = {0};
+    cbus_block_connected_t connected = {
+        .hash = hash, .height = header->height, .prev_hash = header->prev_hash,
+        .merkle_root = header->merkle_root, .time_ms = header->time_ms, .work = work,
+        .txids = { .count = (uint32_t) count, .item = cbus_mempool_tx_id_item, .source = txs }
+    };
+    //  One table row gives both events their fields: the same struct.
+    cbus_block_disconnected_t disconnected;
+    _Static_assert (sizeof (disconnected) == sizeof (connected), "one row, one layout");
+    memcpy (&disconnected, &connected, sizeof (connected));
+    bool is_connected = streq (topic, CBUS_TOPIC_BLOCK_CONNECTED);
+    const cbus_msgdef_t *def = is_connected ? &cbus_block_connected_def
+                                            : &cbus_block_disconnected_def;
+    const void *msg = is_connected ? (const void *) &connected : (const void *) &disconnected;
     cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 8);
+    msgpack_packer pk = cbus_packer_begin (&body, 2 + cbus_msgdef_count (def, msg));
     cbus_pack_kv_str (&pk, "src", "chainstore");
     cbus_pack_kv_u64 (&pk, "boot", 1);
-    cbus_pack_kv_bin (&pk, "hash", hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_bin (&pk, "prev_hash", header->prev_hash, CBUS_HASH_BYTES);
-    cbus_pack_kv_bin (&pk, "merkle_root", header->merkle_root, CBUS_HASH_BYTES);
-    cbus_pack_kv_u64 (&pk, "height", header->height);
-    cbus_pack_kv_u64 (&pk, "time_ms", header->time_ms);
-    cbus_pack_str (&pk, "txids");
-    msgpack_pack_array (&pk, (uint32_t) count);
-    for (size_t index = 0; index < count; index++) {
-        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
-        msgpack_pack_bin_body (&pk, cbus_tx_id (txs [index]), CBUS_HASH_BYTES);
-    }
+    cbus_msgdef_pack (def, msg, &pk);
     uint8_t sequence [8] = { 1 };
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, topic);
-    zmsg_addmem (msg, body.data, body.size);
-    zmsg_addmem (msg, sequence, sizeof (sequence));
-    zmsg_send (&msg, bus_out);
+    zmsg_t *frames = zmsg_new ();
+    zmsg_addstr (frames, cbus_msgdef_wire (def));
+    zmsg_addmem (frames, body.data, body.size);
+    zmsg_addmem (frames, sequence, sizeof (sequence));
+    zmsg_send (&frames, bus_out);
     cbus_buf_free (&body);
 }
 
@@ -469,6 +512,54 @@ s_test_stop_mempool (s_test_t *test)
     zactor_destroy (&test->mempool);
 }
 
+//  The next event on topic from the bus (others are skipped), or NULL
+//  after 5 s.
+static cbus_event_t *
+s_next_event (s_test_t *test, const char *topic)
+{
+    zpoller_t *poller = zpoller_new (test->bus_in, NULL);
+    int64_t deadline = cbus_mono_ms () + 5000;
+    cbus_event_t *event = NULL;
+    while (!event && cbus_mono_ms () < deadline
+       &&  zpoller_wait (poller, (int) (deadline - cbus_mono_ms ())) == test->bus_in) {
+        event = cbus_event_recv (test->bus_in);
+        if (event && !streq (event->topic, topic))
+            cbus_event_destroy (&event);
+    }
+    zpoller_destroy (&poller);
+    return event;
+}
+
+//  Every one of the count transactions (all new) was announced once, as
+//  mempool.tx.added with its bytes and users, in the bytes of before.
+static void
+s_test_added (s_test_t *test, cbus_tx_t **txs, size_t count)
+{
+    bool seen [64] = { false };
+    assert (count <= 64);
+    char reason [CBUS_REASON_MAX];
+    for (size_t got = 0; got < count; got++) {
+        cbus_event_t *event = s_next_event (test, CBUS_TOPIC_TX_ADDED);
+        assert (event);
+        cbus_tx_added_t msg;
+        assert (cbus_tx_added_decode (cbus_event_map (event), &msg, reason) == 0);
+        cbus_mempool_test_old_tx_added (event, &msg);
+        size_t index = 0;
+        while (index < count && memcmp (cbus_tx_id (txs [index]), msg.txid, CBUS_HASH_BYTES))
+            index++;
+        assert (index < count && !seen [index]);
+        seen [index] = true;
+        size_t size;
+        const uint8_t *bytes = cbus_tx_bytes (txs [index], &size);
+        assert (msg.size == size && msg.tx.size == size && memcmp (msg.tx.data, bytes, size) == 0);
+        assert (msg.users.count == cbus_tx_user_count (txs [index]) && msg.users.count > 0);
+        for (uint32_t user = 0; user < msg.users.count; user++)
+            assert (cbus_str_eq (cbus_list_str (&msg.users, user),
+                                 cbus_tx_user (txs [index], user)));
+        cbus_event_destroy (&event);
+    }
+}
+
 //  Several submissions in flight: all acknowledged once durable, each
 //  stored once, the one sent twice answered as a duplicate once, in few
 //  writes, with one TX.KNOWN per write at most.
@@ -480,21 +571,26 @@ s_test_group_commit (s_test_t *test)
     for (int index = 0; index < COUNT - 1; index++)
         txs [index] = s_test_tx (index, NULL, false);
     txs [COUNT - 1] = txs [0];
+    //  Our bound SUB takes the mempool's connection (and sends it the
+    //  subscription) only when this thread uses the socket: until then
+    //  the mempool's events are dropped. A heartbeat says it is in place.
+    cbus_event_t *beat = s_next_event (test, CBUS_TOPIC_HEARTBEAT);
+    assert (beat);
+    cbus_event_destroy (&beat);
     cbus_reply_t *replies [COUNT];
     s_submit_many (test->dealer, txs, COUNT, replies);
     int duplicates = 0;
     for (int index = 0; index < COUNT; index++) {
         assert (streq (replies [index]->status, CBUS_STATUS_OK));
-        bool duplicate = s_reply_bool (replies [index], "duplicate");
-        assert (!s_reply_bool (replies [index], "confirmed"));
-        assert (!duplicate || index == 0 || index == COUNT - 1);
-        duplicates += duplicate;
-        uint64_t height = 0;
-        assert (cbus_msg_get_u64 (cbus_reply_map (replies [index]), "height", &height) == 0);
-        assert (height == 6);
+        cbus_tx_submit_reply_t msg = s_submitted (replies [index]);
+        assert (!msg.confirmed && msg.height == 6);
+        assert (memcmp (msg.txid, cbus_tx_id (txs [index]), CBUS_HASH_BYTES) == 0);
+        assert (!msg.duplicate || index == 0 || index == COUNT - 1);
+        duplicates += msg.duplicate;
         cbus_reply_destroy (&replies [index]);
     }
     assert (duplicates == 1);
+    s_test_added (test, txs, COUNT - 1);
     assert (s_pending (test->client, NULL) == COUNT - 1);
     uint64_t writes, checks, pauses;
     s_stats (test->mempool, &writes, &checks, &pauses);
@@ -505,14 +601,13 @@ s_test_group_commit (s_test_t *test)
     assert (checks <= writes + 1);
     //  TX.GET gives a pending transaction back.
     cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 1);
-    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (txs [5]), CBUS_HASH_BYTES);
+    s_tx_get_body (&body, cbus_tx_id (txs [5]));
     cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
-    const uint8_t *bytes;
-    size_t size, expected;
-    assert (cbus_reply_ok (reply));
-    assert (cbus_msg_get_bin (cbus_reply_map (reply), "tx", &bytes, &size) == 0);
-    assert (size == (cbus_tx_bytes (txs [5], &expected), expected));
+    cbus_pool_tx_reply_t got = s_got (reply);
+    size_t size;
+    const uint8_t *bytes = cbus_tx_bytes (txs [5], &size);
+    assert (got.tx.size == size && memcmp (got.tx.data, bytes, size) == 0);
+    assert (got.received_ms > 0);
     cbus_reply_destroy (&reply);
     cbus_buf_free (&body);
     for (int index = 0; index < COUNT - 1; index++)
@@ -532,7 +627,7 @@ s_test_back_pressure (s_test_t *test)
     s_submit_many (test->dealer, txs, COUNT, replies);
     for (int index = 0; index < COUNT; index++) {
         assert (streq (replies [index]->status, CBUS_STATUS_OK));
-        assert (!s_reply_bool (replies [index], "duplicate"));
+        assert (!s_submitted (replies [index]).duplicate);
         cbus_reply_destroy (&replies [index]);
         cbus_tx_destroy (&txs [index]);
     }
@@ -561,15 +656,15 @@ s_test_refusals (s_test_t *test, cbus_key_t *key)
         { CBUS_CMD_TX_GET, 0, CBUS_STATUS_INVALID, CBUS_CODE_INVALID },
     };
     for (size_t index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
-        msgpack_packer pk = cbus_packer_begin (&body, 0);
+        cbus_packer_begin (&body, 0);   //  {}: malformed on purpose
         if (cases [index].kind == 1) {
             cbus_buf_reset (&body);
             cbus_buf_append (&body, "\x91\x01", 2);         //  [1], not a map
         }
         else
         if (cases [index].kind == 2) {
-            pk = cbus_packer_begin (&body, 1);
-            cbus_pack_kv_bin (&pk, "tx", "\x81\xa1x\x01", 4);
+            cbus_tx_submit_t junk = { .tx = { (const uint8_t *) "\x81\xa1x\x01", 4 } };
+            cbus_tx_submit_encode (&junk, &body);
         }
         else
         if (cases [index].kind == 3) {
@@ -578,10 +673,8 @@ s_test_refusals (s_test_t *test, cbus_key_t *key)
             cbus_tx_destroy (&forged);
         }
         else
-        if (cases [index].kind == 4) {
-            pk = cbus_packer_begin (&body, 1);
-            cbus_pack_kv_bin (&pk, "txid", test->tip, CBUS_HASH_BYTES);
-        }
+        if (cases [index].kind == 4)
+            s_tx_get_body (&body, test->tip);
         cbus_reply_t *reply = s_ask (test->client, cases [index].command, &body);
         assert (streq (reply->status, cases [index].status));
         assert (reply->code == cases [index].code);
@@ -593,7 +686,7 @@ s_test_refusals (s_test_t *test, cbus_key_t *key)
     cbus_tx_t *signed_tx = s_test_tx (7, key, false);
     s_submit_body (&body, signed_tx);
     cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_SUBMIT, &body);
-    assert (cbus_reply_ok (reply) && !s_reply_bool (reply, "duplicate"));
+    assert (!s_submitted (reply).duplicate);
     cbus_reply_destroy (&reply);
     cbus_tx_destroy (&signed_tx);
     uint64_t before = s_pending (test->client, NULL);
@@ -601,7 +694,7 @@ s_test_refusals (s_test_t *test, cbus_key_t *key)
     s_stand_in_send (test->stand_in, "CONFIRM", cbus_tx_id (confirmed), CBUS_HASH_BYTES, NULL, NULL);
     s_submit_body (&body, confirmed);
     reply = s_ask (test->client, CBUS_CMD_TX_SUBMIT, &body);
-    assert (s_reply_bool (reply, "duplicate") && s_reply_bool (reply, "confirmed"));
+    assert (s_submitted (reply).duplicate && s_submitted (reply).confirmed);
     cbus_reply_destroy (&reply);
     cbus_tx_destroy (&confirmed);
     assert (s_pending (test->client, NULL) == before);
@@ -629,45 +722,50 @@ s_test_mine (s_test_t *test)
         cbus_event_destroy (&event);
     }
     assert (cbus_request_send (test->dealer, CBUS_CMD_MINE, 77, NULL, 0) == 0);
-    zpoller_t *poller = zpoller_new (test->bus_in, NULL);
+    cbus_event_t *event = s_next_event (test, CBUS_TOPIC_MINER_WORK);
+    assert (event);
+    cbus_miner_work_t work;
+    char reason [CBUS_REASON_MAX];
+    assert (cbus_miner_work_decode (cbus_event_map (event), &work, reason) == 0);
+    cbus_mempool_test_old_work (event, &work);
     cbus_header_t header;
+    assert (cbus_header_decode (&header, work.header, CBUS_HEADER_BYTES) == 0);
+    assert (work.job > 0 && work.txs.count == before && before <= 64);
     cbus_tx_t *txs [64];
-    size_t count = 0;
-    while (true) {
-        assert (zpoller_wait (poller, 5000) == test->bus_in);
-        cbus_event_t *event = cbus_event_recv (test->bus_in);
-        if (event && streq (event->topic, CBUS_TOPIC_MINER_WORK)) {
-            const uint8_t *bytes;
-            size_t size;
-            const msgpack_object *list = cbus_msg_get (cbus_event_map (event), "txs");
-            assert (cbus_msg_get_bin (cbus_event_map (event), "header", &bytes, &size) == 0);
-            assert (cbus_header_decode (&header, bytes, size) == 0);
-            assert (list && list->via.array.size == before && before <= 64);
-            char reason [CBUS_REASON_MAX];
-            for (count = 0; count < before; count++) {
-                const msgpack_object *item = &list->via.array.ptr [count];
-                txs [count] = cbus_tx_decode (item->via.bin.ptr, item->via.bin.size, reason);
-                assert (txs [count]);
-            }
-            cbus_event_destroy (&event);
-            break;
-        }
-        cbus_event_destroy (&event);
+    size_t count;
+    for (count = 0; count < before; count++) {
+        cbus_bytes_t bytes = cbus_list_bytes (&work.txs, (uint32_t) count);
+        txs [count] = cbus_tx_decode (bytes.data, bytes.size, reason);
+        assert (txs [count]);
     }
-    zpoller_destroy (&poller);
+    cbus_event_destroy (&event);
     assert (header.height == 6 && memcmp (header.prev_hash, test->tip, CBUS_HASH_BYTES) == 0);
+    uint8_t removed [64][CBUS_HASH_BYTES];
+    for (size_t index = 0; index < count; index++)
+        memcpy (removed [index], cbus_tx_id (txs [index]), CBUS_HASH_BYTES);
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_header_hash (&header, hash);
     s_publish_block (test->bus_out, CBUS_TOPIC_BLOCK_CONNECTED, &header, hash, txs, count);
-    poller = zpoller_new (test->dealer, NULL);
+    zpoller_t *poller = zpoller_new (test->dealer, NULL);
     assert (zpoller_wait (poller, 5000) == test->dealer);
     zpoller_destroy (&poller);
     reply = cbus_reply_recv (test->dealer);
     assert (reply && reply->request_id == 77 && cbus_reply_ok (reply));
-    uint8_t answered [CBUS_HASH_BYTES];
-    assert (cbus_msg_get_hash (cbus_reply_map (reply), "hash", answered) == 0);
-    assert (memcmp (answered, hash, CBUS_HASH_BYTES) == 0);
+    cbus_mine_reply_t mined;
+    assert (cbus_mine_reply_decode (cbus_reply_map (reply), &mined, reason) == 0);
+    cbus_mempool_test_old_mine_reply (reply, &mined);
+    assert (memcmp (mined.hash, hash, CBUS_HASH_BYTES) == 0 && mined.height == 6);
     cbus_reply_destroy (&reply);
+    //  Each of the block's transactions left the pool: mempool.tx.removed.
+    for (size_t got = 0; got < count; got++) {
+        event = s_next_event (test, CBUS_TOPIC_TX_REMOVED);
+        assert (event);
+        cbus_tx_removed_t msg;
+        assert (cbus_tx_removed_decode (cbus_event_map (event), &msg, reason) == 0);
+        cbus_mempool_test_old_tx_removed (event, &msg);
+        assert (memcmp (msg.txid, removed [got], CBUS_HASH_BYTES) == 0);
+        cbus_event_destroy (&event);
+    }
     uint64_t next_height;
     assert (s_pending (test->client, &next_height) == 0 && next_height == 7);
     //  The stand-in moves on too (the events told the mempool first).
@@ -718,7 +816,7 @@ s_test_silent_chainstore (s_test_t *test)
 
     s_stand_in_send (test->stand_in, "TALK", NULL, 0, NULL, NULL);
     reply = s_ask (test->client, CBUS_CMD_TX_SUBMIT, &body);
-    assert (cbus_reply_ok (reply) && !s_reply_bool (reply, "duplicate"));
+    assert (!s_submitted (reply).duplicate);
     cbus_reply_destroy (&reply);
     assert (s_pending (test->client, NULL) == before + 1);
     cbus_buf_free (&body);
@@ -748,10 +846,9 @@ s_test_walk_back (s_test_t *test)
     }
     assert (s_pending (test->client, NULL) == test->mined_count + 1);
     cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 1);
-    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (test->in_tip), CBUS_HASH_BYTES);
+    s_tx_get_body (&body, cbus_tx_id (test->in_tip));
     cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
-    assert (cbus_reply_ok (reply));
+    s_got (reply);
     cbus_reply_destroy (&reply);
     cbus_buf_free (&body);
 }
@@ -786,8 +883,7 @@ s_test_reorg (s_test_t *test)
     s_wait_tip (test->client, 8);
     assert (s_pending (test->client, NULL) == before);
     cbus_buf_t body = {0};
-    msgpack_packer pk = cbus_packer_begin (&body, 1);
-    cbus_pack_kv_bin (&pk, "txid", cbus_tx_id (moved), CBUS_HASH_BYTES);
+    s_tx_get_body (&body, cbus_tx_id (moved));
     cbus_reply_t *reply = s_ask (test->client, CBUS_CMD_TX_GET, &body);
     assert (streq (reply->status, CBUS_STATUS_NOTFOUND) && reply->code == CBUS_CODE_NOT_FOUND);
     cbus_reply_destroy (&reply);
