@@ -54,7 +54,8 @@ s_mempool_bus (cbus_mempool_t *self, char *reason)
     else {
         zsock_set_rcvhwm (self->sub, 100000);
         zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
-        zsock_set_subscribe (self->sub, "chain.block.");
+        zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
+        zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_DISCONNECTED);
         if (zsock_connect (self->sub, "%s", bus_out))
             cbus_fail (reason, "cannot connect to %s", bus_out);
         else
