@@ -106,7 +106,7 @@ size_t
 //  Checks that need no chain: proof of work against the header's bits,
 //  merkle root, no transaction twice, size limits. -1 with a reason
 //  and, when code is not NULL, its code (bad_version, bad_pow,
-//  bad_merkle_root, too_large, duplicate).
+//  bad_merkle_root, too_large, duplicate; internal when memory runs out).
 int
     cbus_block_check (cbus_block_t *self, cbus_code_t *code, char *reason)
     __attribute__ ((warn_unused_result));

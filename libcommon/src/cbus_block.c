@@ -490,7 +490,8 @@ cbus_block_check (cbus_block_t *self, cbus_code_t *code, char *reason)
     //  No transaction twice: sort the ids and compare neighbours.
     if (self->tx_count > 1) {
         uint8_t (*ids) [CBUS_HASH_BYTES] = malloc (self->tx_count * CBUS_HASH_BYTES);
-        assert (ids);
+        if (!ids && (*code = CBUS_CODE_INTERNAL))
+            return cbus_fail (reason, "Out of memory while checking the block");
         for (size_t index = 0; index < self->tx_count; index++)
             memcpy (ids [index], cbus_tx_id (self->txs [index]), CBUS_HASH_BYTES);
         qsort (ids, self->tx_count, CBUS_HASH_BYTES,

@@ -206,14 +206,20 @@ s_write (cbus_buf_t *out, const msgpack_object *object, int depth)
             cbus_json_write_string (out, object->via.str.ptr, object->via.str.size);
             return 0;
         case MSGPACK_OBJECT_BIN: {
-            size_t size = object->via.bin.size;
-            char *hex = (char *) malloc (2 * size + 1);
-            assert (hex);
-            cbus_hex_encode ((const uint8_t *) object->via.bin.ptr, size, hex);
+            //  Hex in slices through a buffer on the stack: no allocation
+            //  whatever the size.
+            const uint8_t *bytes = (const uint8_t *) object->via.bin.ptr;
+            size_t left = object->via.bin.size;
+            char hex [2 * 64 + 1];
             cbus_buf_append (out, "\"", 1);
-            cbus_buf_append (out, hex, 2 * size);
+            while (left) {
+                size_t slice = left < 64 ? left : 64;
+                cbus_hex_encode (bytes, slice, hex);
+                cbus_buf_append (out, hex, 2 * slice);
+                bytes += slice;
+                left -= slice;
+            }
             cbus_buf_append (out, "\"", 1);
-            free (hex);
             return 0;
         }
         case MSGPACK_OBJECT_ARRAY:

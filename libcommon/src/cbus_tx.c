@@ -555,7 +555,10 @@ cbus_tx_bytes_to_json (const void *data, size_t size, cbus_buf_t *out)
     uint8_t id [CBUS_HASH_BYTES];
     if (unpacked.data.via.map.size == S_FIELD_COUNT + 1) {
         uint8_t *canonical = (uint8_t *) malloc (size - S_SIGNATURE_PAIR_BYTES);
-        assert (canonical);
+        if (!canonical) {
+            out->size = start;
+            goto done;
+        }
         canonical [0] = 0x87;
         memcpy (canonical + 1, (const uint8_t *) data + 1, size - S_SIGNATURE_PAIR_BYTES - 1);
         cbus_hash_sha256d (canonical, size - S_SIGNATURE_PAIR_BYTES, id);
