@@ -436,8 +436,8 @@ cbus_block_merkle (cbus_block_t *self, uint8_t out [CBUS_HASH_BYTES])
         return;
     }
     size_t count = self->tx_count;
-    uint8_t (*level) [CBUS_HASH_BYTES] = malloc (count * CBUS_HASH_BYTES);
-    assert (level);
+    //  zmalloc aborts when memory runs out, as cbus_buf_t does (cbus_util.h).
+    uint8_t (*level) [CBUS_HASH_BYTES] = zmalloc (count * CBUS_HASH_BYTES);
     for (size_t index = 0; index < count; index++)
         memcpy (level [index], cbus_tx_leaf (self->txs [index]), CBUS_HASH_BYTES);
     while (count > 1) {

@@ -91,8 +91,12 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     cbus_caller_t *self = (cbus_caller_t *) arg;
+    //  Only calls due before this tick: one a handler sends now that fails
+    //  at once (due now) ends on the next tick, so a handler that retries
+    //  cannot keep this loop turning.
+    int64_t due = cbus_mono_ms () - 1;
     cbus_call_t call;
-    while (cbus_calls_expired (self->calls, cbus_mono_ms (), &call) == 0) {
+    while (cbus_calls_expired (self->calls, due, &call) == 0) {
         cbus_reply_t *reply = call.deadline == call.sent
             ? cbus_reply_new_local (CBUS_STATUS_UNAVAILABLE, CBUS_CODE_UNAVAILABLE,
                                     "the %s could not be reached", self->name)

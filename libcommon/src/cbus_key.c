@@ -75,7 +75,10 @@ s_read_secret_file (const char *path, const char *what, size_t *size_p, char *re
         goto cleanup;
     }
     text = (char *) malloc (S_MAX_FILE_BYTES + 1);
-    assert (text);
+    if (!text) {
+        cbus_fail (reason, "cannot read %s %s: out of memory", what, path);
+        goto cleanup;
+    }
     size_t size = 0;
     while (size < S_MAX_FILE_BYTES) {
         ssize_t got = read (fd, text + size, S_MAX_FILE_BYTES - size);

@@ -166,8 +166,7 @@ json_t *
 cbus_seal_data (cbus_seal_t *self)
 {
     size_t length = sodium_base64_ENCODED_LEN (self->size, S_BASE64);
-    char *text = (char *) malloc (length);
-    assert (text);
+    char *text = (char *) zmalloc (length);     //  Aborts on no memory, as CZMQ does
     sodium_bin2base64 (text, length, self->ciphertext, self->size, S_BASE64);
     json_t *data = json_pack ("{s:s}", "sealed", text);
     assert (data);
@@ -185,7 +184,11 @@ cbus_seal_open (cbus_seal_t *self, const uint8_t *secret_key, size_t *size_p, ch
     }
     size_t size = self->size - crypto_box_MACBYTES;
     uint8_t *plaintext = (uint8_t *) malloc (size + 1);
-    assert (plaintext);
+    if (!plaintext) {
+        sodium_memzero (receiver_secret, sizeof (receiver_secret));
+        cbus_fail (reason, "cannot open: out of memory");
+        return NULL;
+    }
     int rc = crypto_box_open_easy (plaintext, self->ciphertext, self->size,
                                    self->nonce, self->ephemeral, receiver_secret);
     sodium_memzero (receiver_secret, sizeof (receiver_secret));

@@ -412,7 +412,13 @@ s_on_disconnected_block (const cbus_call_t *call, cbus_reply_t *reply)
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_BLOCK_GET);
     cbus_mempool_disconnect_t *event = &self->disconnect;
     uint8_t parent [CBUS_HASH_BYTES];
-    s_take_back (self, reply, event->hash, false, parent);
+    if (s_take_back (self, reply, event->hash, false, parent) == -1) {
+        //  The block could not be fetched: remembered as an old tip, so
+        //  that the next resync walks back from it and takes its
+        //  transactions back (nothing acknowledged is lost).
+        s_old_tip_add (self, event->hash, event->height);
+        self->resync_wanted = true;
+    }
     //  The tip is the block's parent until the new branch arrives.
     self->tip_height = event->height - 1;
     memcpy (self->tip_hash, event->prev, CBUS_HASH_BYTES);

@@ -394,6 +394,12 @@ static void
 s_handle_resolve (peersync_t *self, cbus_request_t **request_p)
 {
     peersync_resolve_t *resolve = &self->resolve;
+    if (!self->chain.known) {
+        //  Its deadline runs from the tick, which waits for our tip.
+        cbus_reply_refuse (self->local.router, *request_p, CBUS_STATUS_UNAVAILABLE,
+                           CBUS_CODE_UNAVAILABLE, "chainbus-chainstore has not told its tip yet");
+        return;
+    }
     if (resolve->request) {
         cbus_reply_refuse (self->local.router, *request_p, CBUS_STATUS_FULL, CBUS_CODE_FULL,
                            "A resolve is already running");
