@@ -210,6 +210,13 @@ void
 void
     cbus_gw_answer_bad_reply (cbus_gw_request_t *request, const cbus_call_t *call,
                               const char *what, const char *reason);
+//  Decode an OK reply into msg by its definition. Returns 0, or -1 once
+//  the request is answered: the service's failure, or 502 with what (as
+//  cbus_gw_answer_bad_reply) when the body does not fit the definition.
+int
+    cbus_gw_reply_decode (cbus_gw_request_t *request, const cbus_call_t *call,
+                          const cbus_reply_t *reply, const cbus_msgdef_t *def, void *msg,
+                          const char *what);
 //  True when the reply has this status word and a body that decodes.
 bool
     cbus_gw_reply_is (const cbus_reply_t *reply, const char *status);

@@ -158,13 +158,8 @@ s_on_stream_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     cbus_tip_reply_t tip;
-    char reason [CBUS_REASON_MAX];
-    if (!cbus_reply_ok (reply))
-        cbus_gw_answer_failure (request, call, reply);
-    else
-    if (cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason))
-        cbus_gw_answer_bad_reply (request, call, "a tip that does not decode", reason);
-    else {
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_tip_reply_def, &tip,
+                              "a tip that does not decode") == 0) {
         request->stream->next = 0;
         request->stream->to = tip.height;
         request->status = MHD_HTTP_OK;
@@ -231,13 +226,9 @@ s_answer_block (const cbus_call_t *call, cbus_reply_t *reply, const char *messag
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     cbus_block_get_reply_t found;
-    char reason [CBUS_REASON_MAX];
-    if (!cbus_reply_ok (reply))
-        cbus_gw_answer_failure (request, call, reply);
-    else
-    if (cbus_block_get_reply_decode (cbus_reply_map (reply), &found, reason))
-        cbus_gw_answer_bad_reply (request, call, "a block that does not decode", reason);
-    else
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_block_get_reply_def, &found,
+                              "a block that does not decode"))
+        return;
     if (s_write_block (&request->out, &found, message, confirmations))
         cbus_gw_answer_bad_reply (request, call, "a block that does not decode", NULL);
     else
@@ -301,13 +292,8 @@ s_on_mine (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     cbus_mine_reply_t mined;
-    char reason [CBUS_REASON_MAX];
-    if (!cbus_reply_ok (reply))
-        cbus_gw_answer_failure (request, call, reply);
-    else
-    if (cbus_mine_reply_decode (cbus_reply_map (reply), &mined, reason))
-        cbus_gw_answer_bad_reply (request, call, "a mining reply that does not decode", reason);
-    else {
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_mine_reply_def, &mined,
+                              "a mining reply that does not decode") == 0) {
         cbus_block_get_t get = { .hash = mined.hash, .has_hash = true };
         cbus_block_get_encode (&get, cbus_gw_body (request));
         cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_GET, cbus_gw_body (request),

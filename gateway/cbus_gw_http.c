@@ -127,7 +127,7 @@ cbus_gw_failure_of (const cbus_call_t *call, const cbus_reply_t *reply,
     };
     failure->status = 0;
     //  A local reply has no body; a service's must decode.
-    if (!reply->body || reply->decoded)
+    if (cbus_reply_is_local (reply) || reply->decoded)
         for (size_t index = 0; index < sizeof (s_statuses) / sizeof (s_statuses [0]); index++)
             if (streq (reply->status, s_statuses [index].word))
                 failure->status = s_statuses [index].status;
@@ -177,6 +177,23 @@ cbus_gw_answer_bad_reply (cbus_gw_request_t *request, const cbus_call_t *call,
     }
     cbus_gw_answer_error (request, MHD_HTTP_BAD_GATEWAY, CBUS_CODE_INTERNAL,
                           "chainbus-%s sent %s", cbus_gw_service_name (call->service), what);
+}
+
+int
+cbus_gw_reply_decode (cbus_gw_request_t *request, const cbus_call_t *call,
+                      const cbus_reply_t *reply, const cbus_msgdef_t *def, void *msg,
+                      const char *what)
+{
+    char reason [CBUS_REASON_MAX];
+    if (!cbus_reply_ok (reply)) {
+        cbus_gw_answer_failure (request, call, reply);
+        return -1;
+    }
+    if (cbus_msgdef_decode (def, cbus_reply_map (reply), msg, reason)) {
+        cbus_gw_answer_bad_reply (request, call, what, reason);
+        return -1;
+    }
+    return 0;
 }
 
 bool

@@ -235,16 +235,10 @@ static void
 s_on_resolve (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    if (!cbus_reply_ok (reply)) {
-        cbus_gw_answer_failure (request, call, reply);
-        return;
-    }
     cbus_resolve_reply_t resolved;
-    char reason [CBUS_REASON_MAX];
-    if (cbus_resolve_reply_decode (cbus_reply_map (reply), &resolved, reason)) {
-        cbus_gw_answer_bad_reply (request, call, "a peer list that does not decode", reason);
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_resolve_reply_def, &resolved,
+                              "a peer list that does not decode"))
         return;
-    }
     cbus_buf_t *text = cbus_gw_stream_new (request);
     cbus_json_write_message (text, resolved.replaced ? "Our chain was replaced"
                                                      : "Our chain is authoritative");

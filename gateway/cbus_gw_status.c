@@ -109,8 +109,8 @@ s_status_reply (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     s_status_t *info = (s_status_t *) request->state;
-    //  A local reply (no body) means that the service did not answer.
-    info->up [call->service] = reply->body != NULL;
+    //  A local reply means that the service did not answer.
+    info->up [call->service] = !cbus_reply_is_local (reply);
     return cbus_reply_ok (reply) ? cbus_reply_map (reply) : NULL;
 }
 
@@ -231,16 +231,10 @@ static void
 s_on_node_info (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    if (!cbus_reply_ok (reply)) {
-        cbus_gw_answer_failure (request, call, reply);
-        return;
-    }
     cbus_node_info_reply_t node;
-    char reason [CBUS_REASON_MAX];
-    if (cbus_node_info_reply_decode (cbus_reply_map (reply), &node, reason)) {
-        cbus_gw_answer_bad_reply (request, call, "node info that does not decode", reason);
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_node_info_reply_def, &node,
+                              "node info that does not decode"))
         return;
-    }
     //  The reply's fields in its order; the genesis hash as hex.
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);

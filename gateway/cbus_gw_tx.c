@@ -16,16 +16,10 @@ static void
 s_on_tx_submit (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    if (!cbus_reply_ok (reply)) {
-        cbus_gw_answer_failure (request, call, reply);
-        return;
-    }
     cbus_tx_submit_reply_t submitted;
-    char reason [CBUS_REASON_MAX];
-    if (cbus_tx_submit_reply_decode (cbus_reply_map (reply), &submitted, reason)) {
-        cbus_gw_answer_bad_reply (request, call, "a submission reply that does not decode", reason);
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_tx_submit_reply_def, &submitted,
+                              "a submission reply that does not decode"))
         return;
-    }
     bool duplicate = submitted.duplicate, confirmed = submitted.confirmed;
     memcpy (request->key, submitted.txid, CBUS_HASH_BYTES);
     cbus_buf_t *out = &request->out;
@@ -95,16 +89,10 @@ s_on_tx_get_chain (const cbus_call_t *call, cbus_reply_t *reply)
                                   "Transaction not found");
         return;
     }
-    if (!cbus_reply_ok (reply)) {
-        cbus_gw_answer_failure (request, call, reply);
-        return;
-    }
     cbus_chain_tx_reply_t found;
-    char reason [CBUS_REASON_MAX];
-    if (cbus_chain_tx_reply_decode (cbus_reply_map (reply), &found, reason)) {
-        cbus_gw_answer_bad_reply (request, call, "an incomplete transaction record", reason);
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_chain_tx_reply_def, &found,
+                              "an incomplete transaction record"))
         return;
-    }
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
     cbus_buf_printf (out, "{\"status\": \"confirmed\", \"block_height\": %" PRIu64
@@ -205,16 +193,10 @@ static void
 s_on_history (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
-    if (!cbus_reply_ok (reply)) {
-        cbus_gw_answer_failure (request, call, reply);
-        return;
-    }
     cbus_history_reply_t page;
-    char reason [CBUS_REASON_MAX];
-    if (cbus_history_reply_decode (cbus_reply_map (reply), &page, reason)) {
-        cbus_gw_answer_bad_reply (request, call, "a history page that does not decode", reason);
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_history_reply_def, &page,
+                              "a history page that does not decode"))
         return;
-    }
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
     cbus_buf_puts (out, "{\"transactions\": [");

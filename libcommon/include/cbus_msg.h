@@ -150,6 +150,9 @@ bool
 //  The decoded body map, or NULL.
 const msgpack_object *
     cbus_reply_map (const cbus_reply_t *self);
+//  True when the reply was made locally (the service did not answer).
+bool
+    cbus_reply_is_local (const cbus_reply_t *self);
 
 //  --------------------------------------------------------------------------
 //  A synchronous client: one DEALER, one request at a time, a timeout.

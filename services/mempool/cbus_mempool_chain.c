@@ -30,7 +30,7 @@ void
 cbus_mempool_chainstore_heard (cbus_mempool_t *self, cbus_reply_t *reply, const char *command)
 {
     //  A reply made locally (no body) means the chainstore did not answer.
-    bool silent = reply->body == NULL;
+    bool silent = cbus_reply_is_local (reply);
     if (silent && !self->chainstore_down)
         zsys_warning ("chainstore does not answer command=%s: %s", command, reply->reason);
     else
