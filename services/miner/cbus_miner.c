@@ -99,12 +99,21 @@ s_search_stop (cbus_miner_t *self)
 static void
 s_on_submitted (const cbus_call_t *call, cbus_reply_t *reply)
 {
-    (void) call;
+    cbus_miner_t *self = (cbus_miner_t *) call->owner;
     cbus_block_submit_reply_t msg;
     char hex [CBUS_HASH_HEX], reason [CBUS_REASON_MAX];
-    if (!cbus_reply_ok (reply))
+    if (!cbus_reply_ok (reply)) {
         zsys_warning ("block refused status=%s code=%s reason=\"%s\"", reply->status,
                       cbus_code_name (reply->code), reply->reason);
+        //  Not judged (the chainstore did not answer, restarted, or
+        //  failed): the job counts as unsolved again, so that its next
+        //  resend is searched and the block submitted again. A block the
+        //  rules refused is not: it would be refused again.
+        bool judged = reply->code != CBUS_CODE_UNAVAILABLE && reply->code != CBUS_CODE_STORAGE
+                   && reply->code != CBUS_CODE_INTERNAL;
+        if (!judged && self->solved && self->job == (uint64_t) (uintptr_t) call->arg)
+            self->solved = false;
+    }
     else
     if (cbus_block_submit_reply_decode (cbus_reply_map (reply), &msg, reason))
         zsys_warning ("the chainstore's answer to a submission is malformed: %s", reason);
@@ -124,7 +133,7 @@ s_submit (cbus_miner_t *self)
     };
     cbus_block_submit_encode (&msg, &self->body);
     cbus_caller_send (self->store, CBUS_CMD_BLOCK_SUBMIT, self->body.data, self->body.size,
-                      S_SUBMIT_TIMEOUT_MS, s_on_submitted, self, NULL);
+                      S_SUBMIT_TIMEOUT_MS, s_on_submitted, self, (void *) (uintptr_t) self->job);
     uint8_t hash [CBUS_HASH_BYTES];
     char hex [CBUS_HASH_HEX];
     cbus_header_hash (&self->header, hash);
@@ -511,6 +520,20 @@ cbus_miner_test (bool verbose)
     request = s_test_next_request (&test, 5000);
     s_test_check_submission (&test, request, &job);
     s_test_answer (&test, request, &job, CBUS_CODE_BAD_POW);
+    cbus_request_destroy (&request);
+    //  A block the rules refused is not submitted again on a resend...
+    request = s_test_next_request (&test, 300);
+    assert (request == NULL);
+    //  ...but one the chainstore could not judge (it did not answer, or
+    //  restarted) is: the resent job is searched and submitted again.
+    job = s_test_work (&test, 5, 0x55, 6, 0x2000ffff);
+    request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    s_test_answer (&test, request, &job, CBUS_CODE_UNAVAILABLE);
+    cbus_request_destroy (&request);
+    request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    s_test_answer (&test, request, &job, CBUS_CODE_OK);
     cbus_request_destroy (&request);
     job = s_test_work (&test, 3, 0x33, 7, 0x2000ffff);
     request = s_test_next_request (&test, 5000);
