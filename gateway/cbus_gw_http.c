@@ -310,6 +310,54 @@ s_route_find (const char *path)
     return NULL;
 }
 
+//  A query parameter given twice is refused rather than taken once:
+//  which one a proxy or a cache in front reads is anybody's guess.
+typedef struct {
+    const char *keys [32];          //  Parameters seen so far
+    size_t count;
+    const char *doubled;            //  The first one given twice
+} s_query_scan_t;
+
+static enum MHD_Result
+s_query_scan (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    s_query_scan_t *scan = (s_query_scan_t *) cls;
+    (void) kind;
+    (void) value;
+    for (size_t index = 0; index < scan->count; index++)
+        if (streq (scan->keys [index], key)) {
+            scan->doubled = key;
+            return MHD_NO;
+        }
+    if (scan->count == sizeof (scan->keys) / sizeof (scan->keys [0]))
+        return MHD_NO;
+    scan->keys [scan->count++] = key;
+    return MHD_YES;
+}
+
+//  0, or -1 with a 400 answered when the query has a parameter twice or
+//  more parameters than any route takes.
+static int
+s_query_check (cbus_gw_request_t *request)
+{
+    s_query_scan_t scan = { .count = 0 };
+    MHD_get_connection_values (request->connection, MHD_GET_ARGUMENT_KIND, s_query_scan, &scan);
+    if (scan.doubled) {
+        char name [64];
+        cbus_gw_log_safe (scan.doubled, name, sizeof (name));
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "Query parameter %s is given more than once", name);
+        return -1;
+    }
+    if (scan.count == sizeof (scan.keys) / sizeof (scan.keys [0])) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "Too many query parameters: at most %zu",
+                              sizeof (scan.keys) / sizeof (scan.keys [0]) - 1);
+        return -1;
+    }
+    return 0;
+}
+
 //  First call of a request: decide its route, or its answer if it has
 //  none (404, 405, 413, a static file).
 static void
@@ -328,6 +376,8 @@ s_request_route (cbus_gw_request_t *request)
         cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Not found");
         return;
     }
+    if (s_query_check (request))
+        return;
     const cbus_gw_route_t *route = s_route_find (request->path);
     if (!route)
         cbus_gw_www_answer (request);

@@ -231,17 +231,19 @@ s_history_start (cbus_gw_request_t *request)
                               CBUS_TX_MAX_FIELD_BYTES);
         return;
     }
-    unsigned long long limit = 20, height = 0;
-    unsigned long index = 0;
-    char tail;
-    if (limit_text && (sscanf (limit_text, "%llu%c", &limit, &tail) != 1 || limit < 1 || limit > 100)) {
+    uint64_t limit = 20, height = 0, index = 0;
+    if (limit_text && (cbus_parse_u64 (limit_text, strlen (limit_text), 100, &limit) || limit < 1)) {
         cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
                               "limit must be 1 to 100");
         return;
     }
-    if (before && (sscanf (before, "%llu:%lu%c", &height, &index, &tail) != 2 || index > UINT32_MAX)) {
+    //  HEIGHT:INDEX, each in range: a height fits 63 bits, an index 32.
+    const char *colon = before ? strchr (before, ':') : NULL;
+    if (before && (!colon || cbus_parse_u64 (before, (size_t) (colon - before), INT64_MAX, &height)
+               ||  cbus_parse_u64 (colon + 1, strlen (colon + 1), UINT32_MAX, &index))) {
         cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
-                              "before must be the \"next\" cursor of the previous page (HEIGHT:INDEX)");
+                              "before must be the \"next\" cursor of the previous page "
+                              "(HEIGHT:INDEX, a height below 2^63 and an index below 2^32)");
         return;
     }
     cbus_history_t history = {

@@ -49,6 +49,13 @@ int
     cbus_hex_decode (const char *text, uint8_t *out, size_t size)
     __attribute__ ((warn_unused_result));
 
+//  Read size bytes of text as a decimal number of at most max: digits
+//  only (no sign, space or leading "+"), at least one. Returns 0, or -1
+//  for anything else, including a value beyond max or beyond 64 bits.
+int
+    cbus_parse_u64 (const char *text, size_t size, uint64_t max, uint64_t *value)
+    __attribute__ ((warn_unused_result));
+
 //  Leave a reason (CBUS_REASON_MAX bytes) and return -1: the one-line
 //  way every validator fails.
 int

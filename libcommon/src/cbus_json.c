@@ -3,7 +3,143 @@
     =========================================================================
 */
 #include "cbus.h"
+#include <ctype.h>
 #include <math.h>
+
+//  The shortest %g text that reads back to the same double.
+static void
+s_shortest (double value, char text [32])
+{
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf (text, 32, "%.*g", precision, value);
+        if (strtod (text, NULL) == value)
+            break;
+    }
+}
+
+//  A JSON number's text as sign, significant digits and exponent:
+//  value = 0.DIGITS x 10^exponent, DIGITS without leading or trailing
+//  zeros (none for zero). Returns false when it has more significant
+//  digits than fit: such a number cannot equal a double's shortest text.
+typedef struct {
+    bool negative;
+    char digits [24];
+    size_t count;
+    long exponent;
+} s_decimal_t;
+
+static bool
+s_decimal (const char *text, size_t size, s_decimal_t *decimal)
+{
+    memset (decimal, 0, sizeof (*decimal));
+    size_t at = 0;
+    if (at < size && (text [at] == '-' || text [at] == '+'))
+        decimal->negative = text [at++] == '-';
+    long point = 0;                     //  Digits before the point
+    bool leading = true, seen_point = false;
+    size_t zeros = 0;                   //  Zeros held back (trailing so far)
+    for (; at < size && (isdigit ((unsigned char) text [at]) || text [at] == '.'); at++) {
+        if (text [at] == '.') {
+            seen_point = true;
+            continue;
+        }
+        if (leading && text [at] == '0') {
+            if (seen_point)
+                point--;
+            continue;
+        }
+        leading = false;
+        if (!seen_point)
+            point++;
+        if (text [at] == '0') {
+            zeros++;
+            continue;
+        }
+        if (decimal->count + zeros + 1 > sizeof (decimal->digits))
+            return false;
+        memset (decimal->digits + decimal->count, '0', zeros);
+        decimal->count += zeros;
+        zeros = 0;
+        decimal->digits [decimal->count++] = text [at];
+    }
+    long exponent = 0;
+    if (at < size && (text [at] == 'e' || text [at] == 'E')) {
+        at++;
+        bool minus = at < size && text [at] == '-';
+        if (at < size && (text [at] == '-' || text [at] == '+'))
+            at++;
+        //  Capped: far beyond any double either way, and no overflow.
+        for (; at < size && isdigit ((unsigned char) text [at]); at++)
+            if (exponent < 100000)
+                exponent = exponent * 10 + (text [at] - '0');
+        if (minus)
+            exponent = -exponent;
+    }
+    decimal->exponent = decimal->count ? point + exponent : 0;
+    if (!decimal->count)
+        decimal->negative = false;
+    return true;
+}
+
+//  Whether a JSON number with a fraction or an exponent (stored as a
+//  double) reads back as the same number: 1e-400 becomes 0, and
+//  0.10000000000000000001 becomes 0.1; both are refused.
+static bool
+s_real_exact (const char *text, size_t size)
+{
+    char copy [1024];
+    if (size >= sizeof (copy))
+        return false;                   //  Refused rather than allocated
+    memcpy (copy, text, size);
+    copy [size] = 0;
+    double value = strtod (copy, NULL);
+    if (!isfinite (value))
+        return false;
+    char back [32];
+    s_shortest (value, back);
+    s_decimal_t given, kept;
+    if (!s_decimal (copy, size, &given) || !s_decimal (back, strlen (back), &kept))
+        return false;
+    return given.negative == kept.negative && given.count == kept.count
+        && given.exponent == kept.exponent
+        && memcmp (given.digits, kept.digits, given.count) == 0;
+}
+
+//  Every number of a JSON text that jansson accepted: integers it keeps
+//  exactly (it refuses those beyond 64 bits); reals must read back the
+//  same. O(size), one pass; strings are skipped.
+static int
+s_numbers_exact (const char *text, size_t size, char *reason)
+{
+    for (size_t at = 0; at < size; at++) {
+        char c = text [at];
+        if (c == '"') {
+            for (at++; at < size && text [at] != '"'; at++)
+                if (text [at] == '\\')
+                    at++;
+            continue;
+        }
+        if (c != '-' && !isdigit ((unsigned char) c))
+            continue;
+        size_t start = at;
+        bool real = false;
+        while (at < size && text [at] && strchr ("0123456789+-.eE", text [at])) {
+            real |= text [at] == '.' || text [at] == 'e' || text [at] == 'E';
+            at++;
+        }
+        if (real && !s_real_exact (text + start, at - start)) {
+            size_t shown = at - start > 40 ? 40 : at - start;
+            snprintf (reason, CBUS_REASON_MAX,
+                      "The number %.*s%s cannot be kept exactly: a number with a fraction or "
+                      "an exponent is kept as a double (at most 17 significant digits, "
+                      "magnitude up to 1.8e308); send it as a string", (int) shown,
+                      text + start, shown < at - start ? "..." : "");
+            return -1;
+        }
+        at--;
+    }
+    return 0;
+}
 
 json_t *
 cbus_json_parse (const char *text, size_t size, char *reason)
@@ -17,6 +153,11 @@ cbus_json_parse (const char *text, size_t size, char *reason)
     if (!value)
         snprintf (reason, CBUS_REASON_MAX, "Malformed JSON: %s at line %d column %d",
                   error.text, error.line, error.column);
+    else
+    if (s_numbers_exact (text, size, reason)) {
+        json_decref (value);
+        value = NULL;
+    }
     return value;
 }
 
@@ -113,12 +254,7 @@ void
 cbus_json_write_double (cbus_buf_t *out, double value)
 {
     char text [32];
-    //  Shortest precision that reads back to the same double.
-    for (int precision = 1; precision <= 17; precision++) {
-        snprintf (text, sizeof (text), "%.*g", precision, value);
-        if (strtod (text, NULL) == value)
-            break;
-    }
+    s_shortest (value, text);
     cbus_buf_puts (out, text);
     //  Keep it a real number for the reader: 1.0 stays 1.0, not 1.
     if (!strpbrk (text, ".eE"))
@@ -309,6 +445,29 @@ cbus_json_test (bool verbose)
     assert (cbus_json_parse ("{\"a\":1,\"a\":2}", 13, reason) == NULL);
     assert (strstr (reason, "Malformed JSON"));
     assert (cbus_json_parse ("{\"a\":", 5, reason) == NULL);
+
+    //  Reals are taken only when they read back as given.
+    const char *exact [] = {
+        "[0.1, 1.50, 1.5e3, -0.0, 5e-324, 1e300, 0.00001, 1E+2, 12345678901234567]",
+        "{\"x\": \"1e-400 in a string\", \"y\\\"1e-400\": 2.5}",
+        "0.000000000000000000000000000000000000000000000000000000000000000000000001"
+    };
+    for (size_t index = 0; index < sizeof (exact) / sizeof (exact [0]); index++) {
+        json_t *taken = cbus_json_parse (exact [index], strlen (exact [index]), reason);
+        if (!taken)
+            printf ("\n%s refused: %s\n", exact [index], reason);
+        assert (taken);
+        json_decref (taken);
+    }
+    const char *inexact [] = {
+        "1e-400", "{\"amount\": 1e-400}", "[1, 0.10000000000000000001]",
+        "123456789012345678.5", "-2.4703282292062327e-324"
+    };
+    for (size_t index = 0; index < sizeof (inexact) / sizeof (inexact [0]); index++) {
+        assert (cbus_json_parse (inexact [index], strlen (inexact [index]), reason) == NULL);
+        assert (strstr (reason, "cannot be kept exactly"));
+    }
+    assert (cbus_json_parse ("1e400", 5, reason) == NULL);
 
     //  Too deep is refused on the way in.
     char deep [200] = "";

@@ -138,6 +138,24 @@ cbus_hex_decode (const char *text, uint8_t *out, size_t size)
 }
 
 int
+cbus_parse_u64 (const char *text, size_t size, uint64_t max, uint64_t *value)
+{
+    if (!text || size == 0)
+        return -1;
+    uint64_t result = 0;
+    for (size_t index = 0; index < size; index++) {
+        if (text [index] < '0' || text [index] > '9')
+            return -1;
+        uint64_t digit = (uint64_t) (text [index] - '0');
+        if (result > (max - digit) / 10)
+            return -1;
+        result = result * 10 + digit;
+    }
+    *value = result;
+    return 0;
+}
+
+int
 cbus_fail (char *reason, const char *format, ...)
 {
     va_list args;
@@ -303,6 +321,19 @@ cbus_util_test (bool verbose)
     assert (cbus_hex_decode ("007FABff", back, 4) == 0);
     assert (memcmp (back, bytes, 4) == 0);
     assert (cbus_hex_decode ("007fab", back, 4) == -1);
+    uint64_t number = 7;
+    assert (cbus_parse_u64 ("18446744073709551615", 20, UINT64_MAX, &number) == 0);
+    assert (number == UINT64_MAX);
+    assert (cbus_parse_u64 ("18446744073709551616", 20, UINT64_MAX, &number) == -1);
+    assert (cbus_parse_u64 ("99999999999999999999", 20, UINT64_MAX, &number) == -1);
+    assert (cbus_parse_u64 ("100", 3, 100, &number) == 0 && number == 100);
+    assert (cbus_parse_u64 ("101", 3, 100, &number) == -1);
+    assert (cbus_parse_u64 ("0", 1, 0, &number) == 0 && number == 0);
+    assert (cbus_parse_u64 ("-1", 2, 100, &number) == -1);
+    assert (cbus_parse_u64 (" 1", 2, 100, &number) == -1);
+    assert (cbus_parse_u64 ("+1", 2, 100, &number) == -1);
+    assert (cbus_parse_u64 ("", 0, 100, &number) == -1);
+    assert (cbus_parse_u64 ("12", 1, 100, &number) == 0 && number == 1);
     assert (cbus_hex_decode ("007fabfg", back, 4) == -1);
     uint64_t values [] = { 5, 1, 4, 2, 3 };
     assert (cbus_median_u64 (values, 5) == 3 && values [0] == 1 && values [4] == 5);
