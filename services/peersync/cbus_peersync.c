@@ -713,4 +713,5 @@ void
 cbus_peersync_test (bool verbose)
 {
     peersync_wire_test (verbose);
+    peersync_budget_test (verbose);
 }

@@ -134,6 +134,12 @@ s_on_status (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 //  --------------------------------------------------------------------------
 //  TX and BLOCK
 
+bool
+peersync_tx_refusal_blames_peer (cbus_code_t code, bool is_signed)
+{
+    return code == CBUS_CODE_BAD_TX || (code == CBUS_CODE_BAD_SIGNATURE && is_signed);
+}
+
 //  Our mempool's verdict on a transaction a peer relayed. One that breaks
 //  the rules whatever the chain (it does not decode, its fields are
 //  wrong, or its signature does not verify) costs the relayer; one our
@@ -147,17 +153,21 @@ s_on_tx_verdict (const cbus_call_t *call, cbus_reply_t *reply)
     peersync_peer_t *peer = peersync_peer_by_serial (self, arg >> 1);
     if (!peer)
         return;
-    if (peer->budget.tx_inflight > 0)
-        peer->budget.tx_inflight--;
-    if (cbus_reply_ok (reply) || peer->state == P_BANNED)
+    peersync_peer_budget_t *budget = &peer->budget;
+    if (budget->tx_inflight > 0)
+        budget->tx_inflight--;
+    if (cbus_reply_ok (reply)) {
+        if (budget->tx_window < self->budget.tx_inflight)
+            budget->tx_window++;
         return;
-    if (reply->code == CBUS_CODE_BAD_SIGNATURE && (arg & 1))
+    }
+    if (peer->state == P_BANNED)
+        return;
+    if (peersync_tx_refusal_blames_peer (reply->code, arg & 1))
         peersync_punish (self, peer, PEERSYNC_BAD_TX_COST,
-                         "it relayed a transaction whose signature does not verify");
-    else
-    if (reply->code == CBUS_CODE_BAD_TX)
-        peersync_punish (self, peer, PEERSYNC_BAD_TX_COST,
-                         "it relayed a transaction that breaks the transaction rules");
+                         reply->code == CBUS_CODE_BAD_TX
+                         ? "it relayed a transaction that breaks the transaction rules"
+                         : "it relayed a transaction whose signature does not verify");
     else
         CBUS_DEBUG ("a peer's transaction was refused code=%s reason=\"%s\"",
                     cbus_code_name (reply->code), reply->reason);
@@ -174,12 +184,15 @@ s_tx_refill (peersync_t *self, peersync_peer_budget_t *budget, int64_t now)
     if (budget->tx_tokens > burst || budget->tx_refilled == 0)
         budget->tx_tokens = burst;
     budget->tx_refilled = now;
+    if (budget->tx_window == 0)
+        budget->tx_window = PEERSYNC_TX_WINDOW_START < self->budget.tx_inflight
+                          ? PEERSYNC_TX_WINDOW_START : self->budget.tx_inflight;
 }
 
 //  Transactions from a peer go to our mempool, which checks them; each
 //  verdict comes back to this peer (s_on_tx_verdict). Within its budget
-//  only: those beyond its rate, or beyond its calls in flight, are
-//  dropped (a block brings them back). One that does not even decode
+//  only: those beyond its rate, or beyond its window of calls in flight,
+//  are dropped (a block brings them back). One that does not even decode
 //  costs it here, without the mempool's time.
 static void
 s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
@@ -200,7 +213,7 @@ s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
             peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "TX holding something else");
             break;
         }
-        if (budget->tx_tokens < 1 || budget->tx_inflight >= self->budget.tx_inflight) {
+        if (budget->tx_tokens < 1 || budget->tx_inflight >= budget->tx_window) {
             dropped++;
             continue;
         }
@@ -609,4 +622,39 @@ peersync_on_peer_message (peersync_t *self, peersync_peer_t *peer, zframe_t *com
     else
         s_on_linked_message (self, peer, command, map);
     msgpack_unpacked_destroy (&unpacked);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test of the budget's rules that stand alone.
+
+void
+peersync_budget_test (bool verbose)
+{
+    if (verbose)
+        printf (" * peersync budgets: ");
+    //  Forged or broken costs; policy, duplicates, our own trouble do not.
+    assert (peersync_tx_refusal_blames_peer (CBUS_CODE_BAD_SIGNATURE, true));
+    assert (!peersync_tx_refusal_blames_peer (CBUS_CODE_BAD_SIGNATURE, false));
+    assert (peersync_tx_refusal_blames_peer (CBUS_CODE_BAD_TX, false));
+    cbus_code_t free_codes [] = { CBUS_CODE_DUPLICATE, CBUS_CODE_CONFIRMED, CBUS_CODE_FULL,
+                                  CBUS_CODE_UNAVAILABLE, CBUS_CODE_STORAGE, CBUS_CODE_INTERNAL,
+                                  CBUS_CODE_INVALID };
+    for (size_t index = 0; index < sizeof (free_codes) / sizeof (free_codes [0]); index++)
+        assert (!peersync_tx_refusal_blames_peer (free_codes [index], true));
+
+    //  The rate: a full burst at first, then what the clock gives back.
+    peersync_t self = { .budget = { .tx_rate = 5000, .tx_inflight = 1024 } };
+    peersync_peer_budget_t budget = {0};
+    s_tx_refill (&self, &budget, 1000);
+    assert (budget.tx_tokens == 5000 && budget.tx_window == PEERSYNC_TX_WINDOW_START);
+    budget.tx_tokens = 0;
+    s_tx_refill (&self, &budget, 1100);             //  100 ms: 500 more
+    assert (budget.tx_tokens > 499 && budget.tx_tokens < 501);
+    s_tx_refill (&self, &budget, 60000);            //  Never more than a second's
+    assert (budget.tx_tokens == 5000);
+    self.budget.tx_rate = 10;                       //  ... or one full TX message
+    s_tx_refill (&self, &budget, 70000);
+    assert (budget.tx_tokens == PEERSYNC_TX_MAX);
+    if (verbose)
+        printf ("OK\n");
 }

@@ -105,6 +105,10 @@
 #define PEERSYNC_TX_FLUSH_BYTES     (1024 * 1024)
 //  Deadline of a relayed transaction at our mempool.
 #define PEERSYNC_TX_TIMEOUT_MS      10000
+//  A new peer may have this many transactions at our mempool at once; one
+//  more for each accepted, up to peersync/peer_tx_inflight (slow start: a
+//  throw-away key costs the mempool this much before its verdicts ban it).
+#define PEERSYNC_TX_WINDOW_START    16
 
 //  One GETHEADERS (locator) or GETBLOCKS (hashes) still to serve.
 typedef struct {
@@ -123,6 +127,7 @@ typedef struct {
     uint64_t store_call;        //  ... as this call (to cancel it)
     int64_t full_since;         //  Its link refused a reply then (0: not full)
     size_t tx_inflight;         //  Its transactions at our mempool
+    size_t tx_window;           //  ... at most (grows as they are accepted)
     double tx_tokens;           //  Transactions it may still relay now
     int64_t tx_refilled;        //  When tx_tokens was last topped up
     uint64_t tx_dropped;        //  Over its budget, not relayed (for the log)
@@ -499,6 +504,14 @@ void
 //  Once a tick: links found full are probed, and closed if full too long.
 void
     peersync_budget_tick (peersync_t *self, int64_t now);
+//  Whether our mempool's refusal of a relayed transaction is the
+//  relayer's fault: it does not follow the rules (bad_tx), or it is signed
+//  and the signature does not verify (bad_signature). Unsigned where we
+//  want signatures is our policy, not its fault.
+bool
+    peersync_tx_refusal_blames_peer (cbus_code_t code, bool is_signed);
+void
+    peersync_budget_test (bool verbose);
 
 //  --------------------------------------------------------------------------
 //  Sync (cbus_peersync_sync.c)
