@@ -88,6 +88,19 @@ def flooder(info, churn, stop, counts):
     ctx.destroy(linger=0)
 
 
+def cpu_s(pid):
+    """CPU seconds (user + system) of pid so far, or 0 if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+SERVICES = ("mempool", "peersync", "gateway")
+
+
 def wrk_rate(node, seconds):
     script = os.path.join(HERE, "post_tx.lua")
     out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "-s", script,
@@ -111,13 +124,19 @@ def phase(mode, seconds):
                                            args=(info, mode == "churn", stop, counts))
             proc.start()
             time.sleep(1)
+        pids = {role: node.service_pids(role)[0] for role in SERVICES}
+        before = {role: cpu_s(pid) for role, pid in pids.items()}
+        flood_before = cpu_s(proc.pid) if proc else 0.0
         rate, statuses = wrk_rate(node, seconds)
+        cpu = {role: round(cpu_s(pid) - before[role], 1) for role, pid in pids.items()}
+        flood_cpu = round(cpu_s(proc.pid) - flood_before, 1) if proc else 0.0
         stop.set()
         if proc:
             proc.join(30)
         stored = node.mempool_size()
         return {"mode": mode, "rate": rate, "statuses": statuses, "sent": counts[0],
-                "keys": counts[1], "bans": counts[2], "mempool": stored}
+                "keys": counts[1], "bans": counts[2], "mempool": stored, "cpu": cpu,
+                "flooder_cpu": flood_cpu}
     finally:
         stop.set()
         if proc and proc.is_alive():
@@ -137,14 +156,22 @@ def main():
             row["run"] = run + 1
             log(row)
             rows.append(row)
-    print("| run | phase | durable 201s/s | / unloaded | flood txs sent | keys | bans |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| run | phase | durable 201s/s | / unloaded | flood txs sent | keys | bans "
+          "| CPU s: mempool / peersync / gateway / flooder |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for run in range(1, args.runs + 1):
         base = next(r["rate"] for r in rows if r["run"] == run and r["mode"] == "unloaded")
         for r in (r for r in rows if r["run"] == run):
-            print("| %d | %s | %.0f | %.2f | %d | %d | %d |"
+            print("| %d | %s | %.0f | %.2f | %d | %d | %d | %s / %s / %s / %s |"
                   % (run, r["mode"], r["rate"], r["rate"] / base if base else 0,
-                     r["sent"], r["keys"], r["bans"]))
+                     r["sent"], r["keys"], r["bans"], r["cpu"]["mempool"],
+                     r["cpu"]["peersync"], r["cpu"]["gateway"], r["flooder_cpu"]))
+    for mode in ("one key", "churn"):
+        ratios = sorted(r["rate"] / next(u["rate"] for u in rows if u["run"] == r["run"]
+                                         and u["mode"] == "unloaded")
+                        for r in rows if r["mode"] == mode)
+        print("%s: flooded / unloaded, median of %d runs: %.2f (target >= 0.5)"
+              % (mode, len(ratios), ratios[len(ratios) // 2]))
 
 
 if __name__ == "__main__":

@@ -555,8 +555,8 @@ s_bind_p2p (peersync_t *self)
     }
     cbus_identity_apply_server (links->identity, links->p2p);
     zsock_set_maxmsgsize (links->p2p, CBUS_MSG_MAX_BYTES);
-    zsock_set_sndhwm (links->p2p, 10000);
-    peersync_budget_socket (self, links->p2p);
+    peersync_budget_socket (self, links->p2p);     //  Queue per peer, full links
+
     zsock_set_heartbeat_ivl (links->p2p, 1000);
     zsock_set_heartbeat_timeout (links->p2p, 5000);
     zsock_set_heartbeat_ttl (links->p2p, 5000);
