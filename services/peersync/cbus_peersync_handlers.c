@@ -519,17 +519,18 @@ s_close_unread (peersync_t *self, peersync_peer_t *peer, int64_t now)
 }
 
 //  Whether a full link takes a message now: a DEALER says so (POLLOUT);
-//  the ROUTER is asked with a STATUS, which is taken or refused whole.
-static bool
+//  the ROUTER is asked with a STATUS, which is taken or refused whole, or
+//  finds the connection gone (the kernel closed it: TCP_USER_TIMEOUT).
+static s_sent_t
 s_drained (peersync_t *self, peersync_peer_t *peer)
 {
     if (peer->dealer)
-        return (zsock_events (peer->dealer) & ZMQ_POLLOUT) != 0;
+        return zsock_events (peer->dealer) & ZMQ_POLLOUT ? S_SENT : S_FULL;
     peersync_status_t status = { .tip = { .height = self->chain.height } };
     memcpy (status.tip.work, self->chain.work, CBUS_U256_BYTES);
     memcpy (status.tip.tip, self->chain.tip, CBUS_HASH_BYTES);
     peersync_status_pack (&status, &self->message);
-    return s_send (self, peer, CBUS_P2P_STATUS, &self->message) != S_FULL;
+    return s_send (self, peer, CBUS_P2P_STATUS, &self->message);
 }
 
 void
@@ -545,15 +546,16 @@ peersync_budget_tick (peersync_t *self, int64_t now)
         peersync_peer_t *peer = peersync_peer_by_serial (self, full [index]);
         if (!peer)
             continue;
+        s_sent_t drained = peer->state == P_LINKED ? s_drained (self, peer) : S_GONE;
         if (peer->state != P_LINKED)
             s_asks_clear (self, peer);
         else
-        if (s_drained (self, peer)) {
+        if (drained == S_SENT) {
             peer->budget.full_since = 0;
             s_serve_next (self, peer);
         }
         else
-        if (now - peer->budget.full_since >= self->budget.stall_ms)
+        if (drained == S_GONE || now - peer->budget.full_since >= self->budget.stall_ms)
             s_close_unread (self, peer, now);
     }
 }

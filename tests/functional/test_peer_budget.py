@@ -25,7 +25,7 @@ import time
 import msgpack
 import zmq
 
-from chainbus_node import proc_status_kb, tx_body, wait_for
+from chainbus_node import free_port, proc_status_kb, tx_body, wait_for
 
 #  What peersync may grow by under the GETBLOCKS attack (docs/p2p.md).
 PEAK_BOUND_MB = 64
@@ -94,46 +94,116 @@ def _big_chain(node):
     return hashes
 
 
+def _established_to(port):
+    """TCP connections established from anywhere to remote port."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if int(remote.split(":")[1], 16) == port and state == "01":
+                count += 1
+    return count
+
+
+def _attack(node, pid, idle_kb, send, connected):
+    """GETBLOCKS times send(); then watch until connected() is 0 (the
+    node closed the link). (peak kB, seconds from the last request to
+    the close, or None)."""
+    peak_kb = idle_kb
+    assert connected() == 1
+    for _ in range(GETBLOCKS):
+        send()
+        peak_kb = max(peak_kb, proc_status_kb(pid, "VmRSS") or 0)
+        time.sleep(0.02)
+    #  The node closes the link it cannot send to, within seconds of its
+    #  queue filling (peer_stall_ms, 5 s).
+    sent = time.monotonic()
+    closed = None
+    while time.monotonic() - sent < TIMEOUT:
+        peak_kb = max(peak_kb, proc_status_kb(pid, "VmRSS") or 0)
+        if closed is None and connected() == 0:
+            closed = time.monotonic() - sent
+        if closed is not None and time.monotonic() - sent > closed + 2:
+            break
+        time.sleep(0.1)
+    grown_mb = (peak_kb - idle_kb) / 1024
+    print("peersync idle %d kB, peak %d kB, grown %.1f MB; closed %s s after the last request"
+          % (idle_kb, peak_kb, grown_mb, closed))
+    assert grown_mb < PEAK_BOUND_MB, \
+        "peersync grew by %.0f MB (idle %d kB, peak %d kB)" % (grown_mb, idle_kb, peak_kb)
+    assert closed is not None, "the link was not closed"
+
+
+def _send_or_drop(s, frames):
+    try:
+        s.send_multipart(frames, flags=zmq.NOBLOCK)
+    except zmq.Again:
+        pass
+
+
+def _fake_peer(ctx, info, port):
+    """A peer at tcp://127.0.0.1:port for the node to dial: its CurveZMQ
+    ROUTER, which reads nothing once linked (a one-message queue, a 4 KB
+    socket buffer), and its plaintext directory on port + 1000."""
+    public, secret = zmq.curve_keypair()
+    server = ctx.socket(zmq.ROUTER)
+    server.curve_server = True
+    server.curve_publickey, server.curve_secretkey = public, secret
+    server.linger = 0
+    server.rcvhwm = 1
+    server.rcvbuf = 4096
+    server.bind("tcp://127.0.0.1:%d" % port)
+    directory = ctx.socket(zmq.ROUTER)
+    directory.linger = 0
+    directory.bind("tcp://127.0.0.1:%d" % (port + 1000))
+    me = {"network": info["network"], "genesis": bytes.fromhex(info["genesis"]),
+          "node_id": os.urandom(8).hex(), "public_key": public.decode(),
+          "endpoint": "tcp://127.0.0.1:%d" % port}
+    return server, directory, me
+
+
 def test_a_peer_that_does_not_read_costs_bounded_memory(make_node):
     a = make_node()
     hashes = _big_chain(a)
+    ask = msgpack.packb({"hashes": hashes, "max_bytes": 4 * 1024 * 1024})
     pid = _peersync_pid(a)
     time.sleep(1)
     idle_kb = proc_status_kb(pid, "VmRSS")
     ctx = zmq.Context()
     try:
+        #  Inbound: a client of the node's peer port.
         s = _client(ctx, a, rcvhwm=1, rcvbuf=4096)
         wait_for(lambda: any(p["state"] == "linked" for p in _inbound(a)), TIMEOUT,
                  "the client to link")
-        ask = msgpack.packb({"hashes": hashes, "max_bytes": 4 * 1024 * 1024})
-        peak_kb = idle_kb
-        assert _established(a.port + 1000) == 1
-        for _ in range(GETBLOCKS):
-            try:
-                s.send_multipart([b"GETBLOCKS", ask], flags=zmq.NOBLOCK)
-            except zmq.Again:
-                pass
-            peak_kb = max(peak_kb, proc_status_kb(pid, "VmRSS") or 0)
-            time.sleep(0.02)
-        #  The node closes the connection it cannot send to, within
-        #  seconds of its queue filling (peer_stall_ms, 5 s).
-        sent = time.monotonic()
-        closed = None
-        while time.monotonic() - sent < TIMEOUT:
-            peak_kb = max(peak_kb, proc_status_kb(pid, "VmRSS") or 0)
-            if closed is None and _established(a.port + 1000) == 0:
-                closed = time.monotonic() - sent
-            if closed is not None and time.monotonic() - sent > closed + 2:
-                break
-            time.sleep(0.1)
-        grown_mb = (peak_kb - idle_kb) / 1024
-        print("peersync idle %d kB, peak %d kB, grown %.1f MB; closed after %s s"
-              % (idle_kb, peak_kb, grown_mb, closed))
-        assert grown_mb < PEAK_BOUND_MB, \
-            "peersync grew by %.0f MB (idle %d kB, peak %d kB)" % (grown_mb, idle_kb, peak_kb)
-        assert closed is not None, "the client's connection was not closed"
+        _attack(a, pid, idle_kb, lambda: _send_or_drop(s, [b"GETBLOCKS", ask]),
+                lambda: _established(a.port + 1000))
         assert "not reading" in a.log_text()
         s.close()
+
+        #  Outbound: a peer the node was told to dial.
+        port = free_port()
+        info = a.get("/node/info").json()
+        server, directory, me = _fake_peer(ctx, info, port)
+        address = "tcp://127.0.0.1:%d" % port
+        assert a.post("/nodes/register", {"nodes": [address]}).status_code == 201
+        assert directory.poll(TIMEOUT * 1000), "the node did not ask the directory"
+        routing, command, _ = directory.recv_multipart()
+        assert command == b"INFO"
+        directory.send_multipart([routing, b"INFO", msgpack.packb(me)])
+        assert server.poll(TIMEOUT * 1000), "the node did not dial"
+        routing, command, _ = server.recv_multipart()
+        assert command == b"HELLO"
+        hello = dict(me, reply=False, version=1, height=0, work=bytes(32), tip=bytes(32))
+        server.send_multipart([routing, b"HELLO", msgpack.packb(hello)])
+        wait_for(lambda: any(n["address"] == address and n["state"] == "linked"
+                             for n in a.get("/nodes").json()["nodes"]),
+                 TIMEOUT, "the node to link to its peer")
+        _attack(a, pid, idle_kb, lambda: _send_or_drop(server, [routing, b"GETBLOCKS", ask]),
+                lambda: _established_to(port))
+        assert "not reading peer=%s" % address in a.log_text()
+        server.close()
+        directory.close()
     finally:
         ctx.destroy(linger=0)
     #  An honest node is still served the whole chain.
@@ -143,6 +213,46 @@ def test_a_peer_that_does_not_read_costs_bounded_memory(make_node):
     wait_for(lambda: b.status()["tip"] == a.status()["tip"], 60, "b to sync the big blocks")
     a.assert_no_crash()
 
+
+def _good_txs(count, tag):
+    """Unsigned transactions of the seed's kind, each distinct."""
+    return [msgpack.packb({"users": "relayed", "data": [tag, n], "dh_parameters": "p",
+                           "server_public_key": "s", "receiver_public_key": "r",
+                           "sender_public_key": "k", "timestamp": 1795248100000000 + n},
+                          use_bin_type=True) for n in range(count)]
+
+
+def test_duplicates_and_policy_refusals_cost_a_relayer_nothing(make_node):
+    """What an honest peer relays when it is behind, ahead, or of another
+    policy is refused without cost: duplicates, confirmed transactions,
+    and unsigned ones on a node that wants signatures."""
+    a = make_node()
+    strict = make_node(extra_args=["--require-signatures", "1"])
+    ctx = zmq.Context()
+    try:
+        s = _client(ctx, a)
+        t = _client(ctx, strict)
+        for node in (a, strict):
+            wait_for(lambda: any(p["state"] == "linked" for p in _inbound(node)), TIMEOUT,
+                     "the relayer to link")
+        txs = _good_txs(10, "once")
+        s.send_multipart([b"TX", msgpack.packb({"txs": txs})])
+        wait_for(lambda: a.mempool_size() == 10, TIMEOUT, "the relayed transactions")
+        for _ in range(5):
+            s.send_multipart([b"TX", msgpack.packb({"txs": txs})])      # duplicates
+            t.send_multipart([b"TX", msgpack.packb({"txs": txs})])      # unsigned
+            time.sleep(0.2)
+        a.mine()
+        s.send_multipart([b"TX", msgpack.packb({"txs": txs})])          # confirmed
+        time.sleep(1)
+        for node in (a, strict):
+            peers = _inbound(node)
+            assert [(p["state"], p["score"]) for p in peers] == [("linked", 0)], peers
+        assert strict.mempool_size() == 0
+        s.close()
+        t.close()
+    finally:
+        ctx.destroy(linger=0)
 
 def _bad_txs(count, tag):
     """Signed transactions whose signature is made up: each fails
