@@ -157,7 +157,13 @@ s_on_tx_verdict (const cbus_call_t *call, cbus_reply_t *reply)
     if (budget->tx_inflight > 0)
         budget->tx_inflight--;
     if (cbus_reply_ok (reply)) {
-        if (budget->tx_window < self->budget.tx_inflight)
+        //  Only what was new to us earns a wider window: duplicates are
+        //  free to send, and would open it for forgeries.
+        cbus_tx_submit_reply_t accepted;
+        char reason [CBUS_REASON_MAX];
+        if (cbus_tx_submit_reply_decode (cbus_reply_map (reply), &accepted, reason) == 0
+        &&  !accepted.duplicate && !accepted.confirmed
+        &&  budget->tx_window < self->budget.tx_inflight)
             budget->tx_window++;
         return;
     }

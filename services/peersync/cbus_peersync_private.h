@@ -106,8 +106,9 @@
 //  Deadline of a relayed transaction at our mempool.
 #define PEERSYNC_TX_TIMEOUT_MS      10000
 //  A new peer may have this many transactions at our mempool at once; one
-//  more for each accepted, up to peersync/peer_tx_inflight (slow start: a
-//  throw-away key costs the mempool this much before its verdicts ban it).
+//  more for each accepted as new, up to peersync/peer_tx_inflight (slow
+//  start: a throw-away key costs the mempool this much before its
+//  verdicts ban it).
 #define PEERSYNC_TX_WINDOW_START    16
 
 //  One GETHEADERS (locator) or GETBLOCKS (hashes) still to serve.
