@@ -74,7 +74,7 @@ static const s_key_t s_keys [] = {
     { "peersync/peer_serve_bytes", "peer-serve-bytes", "1048576", S_INT, 65536, 16777216,
       "Most block bytes in one BLOCKS answer to a peer (at least one block is sent)" },
     { "peersync/peer_stall_ms", "peer-stall", "5000", S_INT, 1000, 600000,
-      "A peer whose link stays full this long, or that takes no bytes this long, is disconnected" },
+      "A peer whose link stays full this long (or takes no bytes for twice this long) is disconnected" },
     { "peersync/peer_tx_rate", "peer-tx-rate", "5000", S_INT, 1, 1000000,
       "Transactions a second one peer may relay to our mempool; more are dropped" },
     { "peersync/peer_tx_inflight", "peer-tx-inflight", "1024", S_INT, 1, 100000,

@@ -488,13 +488,14 @@ peersync_budget_destroy (peersync_t *self)
 //  At most peer_queue messages wait toward one peer (per link: the
 //  ROUTER's limit is per connection); past it a send fails at once
 //  (EAGAIN, the ROUTER reporting it too) rather than queue. The kernel
-//  closes a connection whose peer takes nothing for peer_stall_ms
-//  (TCP_USER_TIMEOUT, zero-window probes included).
+//  closes a connection whose peer takes nothing for twice peer_stall_ms
+//  (TCP_USER_TIMEOUT, zero-window probes included): after we did, for a
+//  link full that long, unless our own loop could not.
 void
 peersync_budget_socket (peersync_t *self, zsock_t *socket)
 {
     int queue = (int) cbus_config_int (self->config, "peersync/peer_queue");
-    int stall = (int) cbus_config_int (self->config, "peersync/peer_stall_ms");
+    int stall = 2 * (int) cbus_config_int (self->config, "peersync/peer_stall_ms");
     void *handle = zsock_resolve (socket);
     zsock_set_sndhwm (socket, queue);
     if (zmq_setsockopt (handle, ZMQ_TCP_MAXRT, &stall, sizeof (stall)))
@@ -553,8 +554,12 @@ peersync_budget_tick (peersync_t *self, int64_t now)
         if (!peer)
             continue;
         s_sent_t drained = peer->state == P_LINKED ? s_drained (self, peer) : S_GONE;
-        if (peer->state != P_LINKED)
+        if (peer->state != P_LINKED) {
+            //  Its link went down meanwhile (the kernel's timeout, most likely).
+            zsys_warning ("peer not reading peer=%s full_for_ms=%" PRId64 ": disconnected",
+                          peersync_peer_name (peer), now - peer->budget.full_since);
             s_asks_clear (self, peer);
+        }
         else
         if (drained == S_SENT) {
             peer->budget.full_since = 0;
