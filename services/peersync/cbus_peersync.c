@@ -144,24 +144,6 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-//  Answers of our mempool to transactions from peers: drained; a refusal
-//  is logged at debug level (the peer may simply be behind).
-static int
-s_on_mempool (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) reader;
-    peersync_t *self = (peersync_t *) arg;
-    int count = 0;
-    do {
-        cbus_reply_t *reply = cbus_reply_recv (self->local.mempool);
-        if (reply && !cbus_reply_ok (reply))
-            CBUS_DEBUG ("a peer's transaction was refused code=%s reason=\"%s\"",
-                        cbus_code_name (reply->code), reply->reason);
-        cbus_reply_destroy (&reply);
-    } while (++count < 10000 && (zsock_events (self->local.mempool) & ZMQ_POLLIN));
-    return 0;
-}
-
 //  --------------------------------------------------------------------------
 //  Local requests. Each reply is its definition in cbus_msgs.h, filled
 //  from our state; strings borrow from the peers and rows they name.
@@ -535,6 +517,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         return 0;                   //  Nothing to say to peers yet
     peersync_links_tick (self, now);
     peersync_sync_tick (self, now);
+    peersync_budget_tick (self, now);
     s_resolve_tick (self, now);
     return 0;
 }
@@ -572,7 +555,8 @@ s_bind_p2p (peersync_t *self)
     }
     cbus_identity_apply_server (links->identity, links->p2p);
     zsock_set_maxmsgsize (links->p2p, CBUS_MSG_MAX_BYTES);
-    zsock_set_sndhwm (links->p2p, 10000);
+    peersync_budget_socket (self, links->p2p);     //  Queue per peer, full links
+
     zsock_set_heartbeat_ivl (links->p2p, 1000);
     zsock_set_heartbeat_timeout (links->p2p, 5000);
     zsock_set_heartbeat_ttl (links->p2p, 5000);
@@ -602,19 +586,13 @@ s_connect_local (peersync_t *self)
     //  our tip: those are all we need (mempool.tx.added is subscribed
     //  to while peers are linked).
     local->sub = zsock_new_sub (bus_out, CBUS_TOPIC_BLOCK_CONNECTED);
-    local->mempool = zsock_new (ZMQ_DEALER);
     local->chainstore = cbus_caller_new (self->loop, store, "chainstore");
     local->pub = cbus_pub_new (bus_in, "peersync");
-    int rc = local->sub && local->mempool && local->chainstore && local->pub ? 0 : -1;
-    if (rc == 0) {
+    //  Transactions from peers go to the mempool as calls (peer budgets).
+    int rc = local->sub && local->chainstore && local->pub
+          && peersync_budget_init (self, pool) == 0 ? 0 : -1;
+    if (rc == 0)
         zsock_set_rcvhwm (local->sub, 200000);
-        //  A mempool that does not keep up never blocks us: past the
-        //  high-water mark, a peer's transaction is dropped.
-        zsock_set_linger (local->mempool, 0);
-        zsock_set_sndhwm (local->mempool, 100000);
-        zsock_set_sndtimeo (local->mempool, 0);
-        rc = zsock_connect (local->mempool, "%s", pool);
-    }
     if (rc)
         cbus_service_fail (self->pipe, "cannot reach the bus, chainstore or mempool endpoints");
     zstr_free (&bus_in);
@@ -683,6 +661,7 @@ s_stop (peersync_t *self)
     //  waiting requests are answered by nobody (we are stopping).
     peersync_sync_destroy (self);
     cbus_caller_destroy (&self->local.chainstore);
+    peersync_budget_destroy (self);
     zlistx_destroy (&self->chain.waiting);
     zactor_destroy (&self->links.fetch);
     zloop_destroy (&self->loop);
@@ -690,7 +669,6 @@ s_stop (peersync_t *self)
     zsock_destroy (&self->links.p2p);
     zsock_destroy (&self->links.directory);
     zsock_destroy (&self->local.sub);
-    zsock_destroy (&self->local.mempool);
     cbus_pub_destroy (&self->local.pub);
     cbus_identity_destroy (&self->links.identity);
     cbus_peers_destroy (&self->links.registered);
@@ -712,7 +690,6 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
         zloop_reader (self.loop, self.local.router, s_on_request, &self);
         zloop_reader (self.loop, self.links.directory, peersync_on_directory, &self);
         zloop_reader (self.loop, self.local.sub, s_on_event, &self);
-        zloop_reader (self.loop, self.local.mempool, s_on_mempool, &self);
         zloop_reader (self.loop, zactor_sock (self.links.fetch), peersync_on_fetched, &self);
         zloop_timer (self.loop, PEERSYNC_TICK_MS, 0, s_on_tick, &self);
         //  The peer socket is read once our chain is known (s_on_tip).
@@ -736,4 +713,5 @@ void
 cbus_peersync_test (bool verbose)
 {
     peersync_wire_test (verbose);
+    peersync_budget_test (verbose);
 }

@@ -134,9 +134,72 @@ s_on_status (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 //  --------------------------------------------------------------------------
 //  TX and BLOCK
 
-//  Transactions from a peer go to our mempool, which checks them; its
-//  answers are drained (cbus_peersync.c). The DEALER never blocks: when
-//  the mempool is too far behind, what does not fit is dropped.
+bool
+peersync_tx_refusal_blames_peer (cbus_code_t code, bool is_signed)
+{
+    return code == CBUS_CODE_BAD_TX || (code == CBUS_CODE_BAD_SIGNATURE && is_signed);
+}
+
+//  Our mempool's verdict on a transaction a peer relayed. One that breaks
+//  the rules whatever the chain (it does not decode, its fields are
+//  wrong, or its signature does not verify) costs the relayer; one our
+//  mempool merely has, or that is confirmed, or that does not fit, or
+//  that is unsigned where this node wants signatures (policy) does not.
+static void
+s_on_tx_verdict (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    peersync_t *self = (peersync_t *) call->owner;
+    uint64_t arg = (uint64_t) (uintptr_t) call->arg;
+    peersync_peer_t *peer = peersync_peer_by_serial (self, arg >> 1);
+    if (!peer)
+        return;
+    peersync_peer_budget_t *budget = &peer->budget;
+    if (budget->tx_inflight > 0)
+        budget->tx_inflight--;
+    if (cbus_reply_ok (reply)) {
+        //  Only what was new to us earns a wider window: duplicates are
+        //  free to send, and would open it for forgeries.
+        cbus_tx_submit_reply_t accepted;
+        char reason [CBUS_REASON_MAX];
+        if (cbus_tx_submit_reply_decode (cbus_reply_map (reply), &accepted, reason) == 0
+        &&  !accepted.duplicate && !accepted.confirmed
+        &&  budget->tx_window < self->budget.tx_inflight)
+            budget->tx_window++;
+        return;
+    }
+    if (peer->state == P_BANNED)
+        return;
+    if (peersync_tx_refusal_blames_peer (reply->code, arg & 1))
+        peersync_punish (self, peer, PEERSYNC_BAD_TX_COST,
+                         reply->code == CBUS_CODE_BAD_TX
+                         ? "it relayed a transaction that breaks the transaction rules"
+                         : "it relayed a transaction whose signature does not verify");
+    else
+        CBUS_DEBUG ("a peer's transaction was refused code=%s reason=\"%s\"",
+                    cbus_code_name (reply->code), reply->reason);
+}
+
+//  Its budget of transactions a second, topped up: at most a second's
+//  worth (and at least one full TX message) may be spent at once.
+static void
+s_tx_refill (peersync_t *self, peersync_peer_budget_t *budget, int64_t now)
+{
+    double rate = self->budget.tx_rate;
+    double burst = rate > PEERSYNC_TX_MAX ? rate : PEERSYNC_TX_MAX;
+    budget->tx_tokens += (double) (now - budget->tx_refilled) * rate / 1000.0;
+    if (budget->tx_tokens > burst || budget->tx_refilled == 0)
+        budget->tx_tokens = burst;
+    budget->tx_refilled = now;
+    if (budget->tx_window == 0)
+        budget->tx_window = PEERSYNC_TX_WINDOW_START < self->budget.tx_inflight
+                          ? PEERSYNC_TX_WINDOW_START : self->budget.tx_inflight;
+}
+
+//  Transactions from a peer go to our mempool, which checks them; each
+//  verdict comes back to this peer (s_on_tx_verdict). Within its budget
+//  only: those beyond its rate, or beyond its window of calls in flight,
+//  are dropped (a block brings them back). One that does not even decode
+//  costs it here, without the mempool's time.
 static void
 s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 {
@@ -145,21 +208,45 @@ s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "malformed TX");
         return;
     }
+    peersync_peer_budget_t *budget = &peer->budget;
+    s_tx_refill (self, budget, cbus_mono_ms ());
     cbus_buf_t body = {0};
-    for (uint32_t index = 0; index < txs->via.array.size; index++) {
+    uint64_t dropped = 0;
+    char reason [CBUS_REASON_MAX];
+    for (uint32_t index = 0; index < txs->via.array.size && peer->state == P_LINKED; index++) {
         const msgpack_object *item = &txs->via.array.ptr [index];
         if (item->type != MSGPACK_OBJECT_BIN) {
             peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "TX holding something else");
             break;
         }
+        if (budget->tx_tokens < 1 || budget->tx_inflight >= budget->tx_window) {
+            dropped++;
+            continue;
+        }
+        cbus_tx_t *tx = cbus_tx_decode (item->via.bin.ptr, item->via.bin.size, reason);
+        if (!tx) {
+            peersync_punish (self, peer, PEERSYNC_BAD_TX_COST,
+                             "it relayed a transaction that does not decode");
+            continue;
+        }
+        uint64_t is_signed = cbus_tx_is_signed (tx) ? 1 : 0;
+        cbus_tx_destroy (&tx);
+        budget->tx_tokens -= 1;
+        budget->tx_inflight++;
         cbus_tx_submit_t submit = {
             .tx = { (const uint8_t *) item->via.bin.ptr, item->via.bin.size }
         };
         cbus_tx_submit_encode (&submit, &body);
-        cbus_request_send (self->local.mempool, CBUS_CMD_TX_SUBMIT, self->local.next_request++,
-                           body.data, body.size);
+        cbus_caller_send (self->budget.mempool, CBUS_CMD_TX_SUBMIT, body.data, body.size,
+                          PEERSYNC_TX_TIMEOUT_MS, s_on_tx_verdict, self,
+                          (void *) (uintptr_t) (peer->serial << 1 | is_signed));
     }
     cbus_buf_free (&body);
+    if (dropped) {
+        budget->tx_dropped += dropped;
+        CBUS_DEBUG ("peer=%s over its transaction budget: %" PRIu64 " dropped (%" PRIu64
+                    " in all)", peersync_peer_name (peer), dropped, budget->tx_dropped);
+    }
 }
 
 //  Our chainstore's answer to a block a peer gossiped.
@@ -208,69 +295,149 @@ s_on_block (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 
 //  --------------------------------------------------------------------------
 //  GETHEADERS and GETBLOCKS: the peer's list (locator or hashes) and a
-//  limit go to our chainstore (HEADERS, BLOCKS.GET), whose answer is what
-//  the peer wants and goes back to it as HEADERS or BLOCKS. A chainstore
-//  that does not answer in time leaves the peer unanswered; the peer's own
-//  deadline covers that.
+//  limit are kept as an ask (hashes, not bytes) and go to our chainstore
+//  one at a time (HEADERS, BLOCKS.GET), whose answer goes back to the peer
+//  as HEADERS or BLOCKS. A reply the peer's link does not take (it holds
+//  peersync/peer_queue messages the peer has not read) is dropped and its
+//  ask kept: it is asked for again once the link takes a message, and a
+//  link full for peersync/peer_stall_ms is closed. A chainstore that does
+//  not answer in time leaves the peer unanswered; the peer's own deadline
+//  covers that.
 
-//  The peer a served call was for, when the chainstore answered OK and
-//  the peer is still there; NULL otherwise, after scoring the peer down
-//  if the chainstore refused what it sent.
-static peersync_peer_t *
-s_served (const cbus_call_t *call, cbus_reply_t *reply)
+//  How a send to a peer went.
+typedef enum { S_SENT, S_FULL, S_GONE } s_sent_t;
+
+//  As peersync_send, telling a full link (EAGAIN: the ROUTER is
+//  ZMQ_ROUTER_MANDATORY) from a gone one.
+static s_sent_t
+s_send (peersync_t *self, peersync_peer_t *peer, const char *command, const cbus_buf_t *body)
+{
+    void *handle = zsock_resolve (peer->dealer ? peer->dealer : self->links.p2p);
+    if (!peer->dealer) {
+        if (!peer->routing_id)
+            return S_GONE;
+        if (zmq_send (handle, zframe_data (peer->routing_id), zframe_size (peer->routing_id),
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            return zmq_errno () == EAGAIN ? S_FULL : S_GONE;
+    }
+    if (zmq_send (handle, command, strlen (command), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return zmq_errno () == EAGAIN ? S_FULL : S_GONE;
+    //  Past the first frame a message is taken whole.
+    zmq_send (handle, body->data, body->size, ZMQ_DONTWAIT);
+    return S_SENT;
+}
+
+static void
+s_asks_clear (peersync_t *self, peersync_peer_t *peer)
+{
+    peersync_peer_budget_t *budget = &peer->budget;
+    if (budget->at_store)
+        cbus_caller_cancel (self->local.chainstore, budget->store_call);
+    budget->at_store = false;
+    budget->ask_count = 0;
+    budget->full_since = 0;
+}
+
+static void s_on_served (const cbus_call_t *call, cbus_reply_t *reply);
+
+//  The oldest ask to our chainstore, unless one is there already or the
+//  link is full.
+static void
+s_serve_next (peersync_t *self, peersync_peer_t *peer)
+{
+    peersync_peer_budget_t *budget = &peer->budget;
+    if (peer->state != P_LINKED) {
+        s_asks_clear (self, peer);
+        return;
+    }
+    if (budget->at_store || budget->ask_count == 0 || budget->full_since)
+        return;
+    peersync_ask_t *ask = &budget->asks [budget->ask_first];
+    cbus_list_t hashes = { .count = (uint32_t) ask->count, .items = ask->hashes };
+    if (ask->headers) {
+        cbus_headers_t request = { .locator = hashes, .max = ask->limit, .has_max = true };
+        cbus_headers_encode (&request, &self->message);
+    }
+    else {
+        cbus_blocks_get_t request = {
+            .hashes = hashes, .max_bytes = ask->limit, .has_max_bytes = true
+        };
+        cbus_blocks_get_encode (&request, &self->message);
+    }
+    budget->at_store = true;
+    budget->store_call = cbus_caller_send (self->local.chainstore,
+                                           ask->headers ? CBUS_CMD_HEADERS : CBUS_CMD_BLOCKS_GET,
+                                           self->message.data, self->message.size,
+                                           PEERSYNC_STORE_TIMEOUT_MS, s_on_served, self,
+                                           (void *) (uintptr_t) peer->serial);
+}
+
+//  The chainstore's answer to an ask, packed for the peer in
+//  self->message; false if there is nothing to send (refused, or our
+//  chainstore's reply does not decode).
+static bool
+s_answer (peersync_t *self, peersync_peer_t *peer, bool headers, cbus_reply_t *reply)
+{
+    char reason [CBUS_REASON_MAX];
+    if (!cbus_reply_ok (reply)) {
+        //  The chainstore refused what the peer sent (it checks the
+        //  limits); our chainstore failing or not answering is not the
+        //  peer's fault.
+        if (!peersync_refusal_is_local (reply->code))
+            peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, reply->reason);
+        return false;
+    }
+    if (headers) {
+        cbus_headers_reply_t got;
+        if (cbus_headers_reply_decode (cbus_reply_map (reply), &got, reason)) {
+            zsys_warning ("the chainstore's %s", reason);
+            return false;
+        }
+        peersync_headers_pack (got.start, &got.headers, &self->message);
+    }
+    else {
+        cbus_blocks_get_reply_t got;
+        if (cbus_blocks_get_reply_decode (cbus_reply_map (reply), &got, reason)) {
+            zsys_warning ("the chainstore's %s", reason);
+            return false;
+        }
+        peersync_blocks_pack (&got.blocks, &self->message);
+    }
+    return true;
+}
+
+static void
+s_on_served (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
     peersync_peer_t *peer = peersync_peer_by_serial (self, (uint64_t) (uintptr_t) call->arg);
-    if (!peer)
-        return NULL;
-    peer->serving--;
-    if (cbus_reply_ok (reply))
-        return peer;
-    //  The chainstore refused what the peer sent (it checks the limits);
-    //  our chainstore failing or not answering is not the peer's fault.
-    if (!peersync_refusal_is_local (reply->code))
-        peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, reply->reason);
-    return NULL;
-}
-
-static void
-s_on_headers_served (const cbus_call_t *call, cbus_reply_t *reply)
-{
-    peersync_t *self = (peersync_t *) call->owner;
-    peersync_peer_t *peer = s_served (call, reply);
-    cbus_headers_reply_t headers;
-    char reason [CBUS_REASON_MAX];
-    if (!peer)
+    if (!peer || !peer->budget.at_store)
         return;
-    if (cbus_headers_reply_decode (cbus_reply_map (reply), &headers, reason)) {
-        zsys_warning ("the chainstore's %s", reason);
+    peersync_peer_budget_t *budget = &peer->budget;
+    budget->at_store = false;
+    peersync_ask_t *ask = &budget->asks [budget->ask_first];
+    if (s_answer (self, peer, ask->headers, reply)
+    &&  s_send (self, peer, ask->headers ? CBUS_P2P_HEADERS : CBUS_P2P_BLOCKS,
+                &self->message) == S_FULL) {
+        //  Not taken: the bytes go, the ask stays.
+        if (!budget->full_since) {
+            budget->full_since = cbus_mono_ms ();
+            zsys_info ("peer's link is full peer=%s queued=%d: its answers wait",
+                       peersync_peer_name (peer), self->budget.queue);
+        }
         return;
     }
-    peersync_headers_pack (headers.start, &headers.headers, &self->message);
-    peersync_send (self, peer, CBUS_P2P_HEADERS, &self->message);
-}
-
-static void
-s_on_blocks_served (const cbus_call_t *call, cbus_reply_t *reply)
-{
-    peersync_t *self = (peersync_t *) call->owner;
-    peersync_peer_t *peer = s_served (call, reply);
-    cbus_blocks_get_reply_t blocks;
-    char reason [CBUS_REASON_MAX];
-    if (!peer)
-        return;
-    if (cbus_blocks_get_reply_decode (cbus_reply_map (reply), &blocks, reason)) {
-        zsys_warning ("the chainstore's %s", reason);
-        return;
+    if (budget->ask_count > 0) {
+        budget->ask_first = (budget->ask_first + 1) % PEERSYNC_SERVE_QUEUE;
+        budget->ask_count--;
     }
-    peersync_blocks_pack (&blocks.blocks, &self->message);
-    peersync_send (self, peer, CBUS_P2P_BLOCKS, &self->message);
+    s_serve_next (self, peer);
 }
 
 static void
 s_serve (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, bool headers)
 {
-    uint64_t limit = headers ? PEERSYNC_HEADERS_BATCH : PEERSYNC_BLOCKS_BYTES;
+    uint64_t limit = headers ? PEERSYNC_HEADERS_BATCH : self->budget.serve_bytes;
     const msgpack_object *list;
     if (headers ? peersync_getheaders_parse (map, &list, &limit)
                 : peersync_getblocks_parse (map, &list, &limit)) {
@@ -278,24 +445,130 @@ s_serve (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, boo
                          headers ? "a malformed GETHEADERS" : "a malformed GETBLOCKS");
         return;
     }
-    if (peer->serving >= PEERSYNC_SERVE_WINDOW) {
-        CBUS_DEBUG ("peer=%s asks faster than our chainstore answers", peersync_peer_name (peer));
+    peersync_peer_budget_t *budget = &peer->budget;
+    if (budget->ask_count >= PEERSYNC_SERVE_QUEUE || list->via.array.size > PEERSYNC_BLOCKS_BATCH) {
+        CBUS_DEBUG ("peer=%s asks faster than it reads or our chainstore answers",
+                    peersync_peer_name (peer));
         return;
     }
-    cbus_list_t hashes = peersync_hash_list (list);
-    if (headers) {
-        cbus_headers_t request = { .locator = hashes, .max = limit, .has_max = true };
-        cbus_headers_encode (&request, &self->message);
+    peersync_ask_t *ask =
+        &budget->asks [(budget->ask_first + budget->ask_count) % PEERSYNC_SERVE_QUEUE];
+    ask->headers = headers;
+    ask->limit = limit;
+    ask->count = list->via.array.size;
+    for (size_t index = 0; index < ask->count; index++)
+        memcpy (ask->hashes [index], list->via.array.ptr [index].via.bin.ptr, CBUS_HASH_BYTES);
+    budget->ask_count++;
+    s_serve_next (self, peer);
+}
+
+//  --------------------------------------------------------------------------
+//  Peer budgets: limits, socket options, full links
+
+int
+peersync_budget_init (peersync_t *self, const char *mempool_endpoint)
+{
+    peersync_budget_t *budget = &self->budget;
+    cbus_config_t *config = self->config;
+    budget->queue = (int) cbus_config_int (config, "peersync/peer_queue");
+    budget->serve_bytes = (uint64_t) cbus_config_int (config, "peersync/peer_serve_bytes");
+    budget->stall_ms = cbus_config_int (config, "peersync/peer_stall_ms");
+    budget->tx_rate = (double) cbus_config_int (config, "peersync/peer_tx_rate");
+    budget->tx_inflight = (size_t) cbus_config_int (config, "peersync/peer_tx_inflight");
+    budget->mempool = cbus_caller_new (self->loop, mempool_endpoint, "mempool");
+    return budget->mempool ? 0 : -1;
+}
+
+void
+peersync_budget_destroy (peersync_t *self)
+{
+    cbus_caller_destroy (&self->budget.mempool);
+}
+
+//  At most peer_queue messages wait toward one peer (per link: the
+//  ROUTER's limit is per connection); past it a send fails at once
+//  (EAGAIN, the ROUTER reporting it too) rather than queue. The kernel
+//  closes a connection whose peer takes nothing for twice peer_stall_ms
+//  (TCP_USER_TIMEOUT, zero-window probes included): after we did, for a
+//  link full that long, unless our own loop could not.
+void
+peersync_budget_socket (peersync_t *self, zsock_t *socket)
+{
+    int queue = (int) cbus_config_int (self->config, "peersync/peer_queue");
+    int stall = 2 * (int) cbus_config_int (self->config, "peersync/peer_stall_ms");
+    void *handle = zsock_resolve (socket);
+    zsock_set_sndhwm (socket, queue);
+    if (zmq_setsockopt (handle, ZMQ_TCP_MAXRT, &stall, sizeof (stall)))
+        zsys_warning ("cannot set ZMQ_TCP_MAXRT: %s", zmq_strerror (zmq_errno ()));
+    if (zsock_type (socket) == ZMQ_ROUTER)
+        zsock_set_router_mandatory (socket, 1);
+}
+
+//  A link full for too long: the peer does not read. An outbound link is
+//  closed and opened again later; an inbound peer is forgotten (its
+//  connection, holding at most peer_queue messages, is closed by the
+//  kernel's TCP_USER_TIMEOUT or ZeroMQ's heartbeat).
+static void
+s_close_unread (peersync_t *self, peersync_peer_t *peer, int64_t now)
+{
+    zsys_warning ("peer not reading peer=%s full_for_ms=%" PRId64 ": disconnected",
+                  peersync_peer_name (peer), now - peer->budget.full_since);
+    s_asks_clear (self, peer);
+    if (peer->address) {
+        peersync_unlink (self, peer);
+        peersync_set_state (self, peer, P_FETCHING, "it did not read what we sent");
+        peer->next_try = now + PEERSYNC_RETRY_MS;
     }
     else {
-        cbus_blocks_get_t request = { .hashes = hashes, .max_bytes = limit, .has_max_bytes = true };
-        cbus_blocks_get_encode (&request, &self->message);
+        peersync_set_state (self, peer, P_CONNECTING, "it did not read what we sent");
+        peersync_peer_remove (self, &peer);
     }
-    peer->serving++;
-    cbus_caller_send (self->local.chainstore, headers ? CBUS_CMD_HEADERS : CBUS_CMD_BLOCKS_GET,
-                      self->message.data, self->message.size, PEERSYNC_STORE_TIMEOUT_MS,
-                      headers ? s_on_headers_served : s_on_blocks_served, self,
-                      (void *) (uintptr_t) peer->serial);
+}
+
+//  Whether a full link takes a message now: a DEALER says so (POLLOUT);
+//  the ROUTER is asked with a STATUS, which is taken or refused whole, or
+//  finds the connection gone (the kernel closed it: TCP_USER_TIMEOUT).
+static s_sent_t
+s_drained (peersync_t *self, peersync_peer_t *peer)
+{
+    if (peer->dealer)
+        return zsock_events (peer->dealer) & ZMQ_POLLOUT ? S_SENT : S_FULL;
+    peersync_status_t status = { .tip = { .height = self->chain.height } };
+    memcpy (status.tip.work, self->chain.work, CBUS_U256_BYTES);
+    memcpy (status.tip.tip, self->chain.tip, CBUS_HASH_BYTES);
+    peersync_status_pack (&status, &self->message);
+    return s_send (self, peer, CBUS_P2P_STATUS, &self->message);
+}
+
+void
+peersync_budget_tick (peersync_t *self, int64_t now)
+{
+    //  Walk a snapshot: a peer closed here leaves the list.
+    uint64_t full [256];
+    size_t count = 0;
+    PEERSYNC_EACH (self, peer)
+        if (peer->budget.full_since && count < sizeof (full) / sizeof (full [0]))
+            full [count++] = peer->serial;
+    for (size_t index = 0; index < count; index++) {
+        peersync_peer_t *peer = peersync_peer_by_serial (self, full [index]);
+        if (!peer)
+            continue;
+        s_sent_t drained = peer->state == P_LINKED ? s_drained (self, peer) : S_GONE;
+        if (peer->state != P_LINKED) {
+            //  Its link went down meanwhile (the kernel's timeout, most likely).
+            zsys_warning ("peer not reading peer=%s full_for_ms=%" PRId64 ": disconnected",
+                          peersync_peer_name (peer), now - peer->budget.full_since);
+            s_asks_clear (self, peer);
+        }
+        else
+        if (drained == S_SENT) {
+            peer->budget.full_since = 0;
+            s_serve_next (self, peer);
+        }
+        else
+        if (drained == S_GONE || now - peer->budget.full_since >= self->budget.stall_ms)
+            s_close_unread (self, peer, now);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -362,4 +635,39 @@ peersync_on_peer_message (peersync_t *self, peersync_peer_t *peer, zframe_t *com
     else
         s_on_linked_message (self, peer, command, map);
     msgpack_unpacked_destroy (&unpacked);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test of the budget's rules that stand alone.
+
+void
+peersync_budget_test (bool verbose)
+{
+    if (verbose)
+        printf (" * peersync budgets: ");
+    //  Forged or broken costs; policy, duplicates, our own trouble do not.
+    assert (peersync_tx_refusal_blames_peer (CBUS_CODE_BAD_SIGNATURE, true));
+    assert (!peersync_tx_refusal_blames_peer (CBUS_CODE_BAD_SIGNATURE, false));
+    assert (peersync_tx_refusal_blames_peer (CBUS_CODE_BAD_TX, false));
+    cbus_code_t free_codes [] = { CBUS_CODE_DUPLICATE, CBUS_CODE_CONFIRMED, CBUS_CODE_FULL,
+                                  CBUS_CODE_UNAVAILABLE, CBUS_CODE_STORAGE, CBUS_CODE_INTERNAL,
+                                  CBUS_CODE_INVALID };
+    for (size_t index = 0; index < sizeof (free_codes) / sizeof (free_codes [0]); index++)
+        assert (!peersync_tx_refusal_blames_peer (free_codes [index], true));
+
+    //  The rate: a full burst at first, then what the clock gives back.
+    peersync_t self = { .budget = { .tx_rate = 5000, .tx_inflight = 1024 } };
+    peersync_peer_budget_t budget = {0};
+    s_tx_refill (&self, &budget, 1000);
+    assert (budget.tx_tokens == 5000 && budget.tx_window == PEERSYNC_TX_WINDOW_START);
+    budget.tx_tokens = 0;
+    s_tx_refill (&self, &budget, 1100);             //  100 ms: 500 more
+    assert (budget.tx_tokens > 499 && budget.tx_tokens < 501);
+    s_tx_refill (&self, &budget, 60000);            //  Never more than a second's
+    assert (budget.tx_tokens == 5000);
+    self.budget.tx_rate = 10;                       //  ... or one full TX message
+    s_tx_refill (&self, &budget, 70000);
+    assert (budget.tx_tokens == PEERSYNC_TX_MAX);
+    if (verbose)
+        printf ("OK\n");
 }

@@ -339,6 +339,7 @@ peersync_link (peersync_t *self, peersync_peer_t *peer)
     zsock_set_linger (peer->dealer, 0);
     zsock_set_immediate (peer->dealer, 1);
     zsock_set_sndhwm (peer->dealer, 1000);
+    peersync_budget_socket (self, peer->dealer);
     zsock_set_heartbeat_ivl (peer->dealer, 1000);
     zsock_set_heartbeat_timeout (peer->dealer, 5000);
     zsock_set_heartbeat_ttl (peer->dealer, 5000);

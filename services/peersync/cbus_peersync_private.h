@@ -76,12 +76,11 @@
 #define PEERSYNC_SUBMIT_TIMEOUT_MS  10000
 #define PEERSYNC_STORE_TIMEOUT_MS   5000
 #define PEERSYNC_TIP_TIMEOUT_MS     2000
-//  Synced blocks handed to the chainstore at once (in order), gossiped
-//  blocks in flight at once (more are dropped: sync brings them), and
-//  GETHEADERS / GETBLOCKS of one peer served at once (more are dropped).
+//  Synced blocks handed to the chainstore at once (in order), and gossiped
+//  blocks in flight at once (more are dropped: sync brings them). What a
+//  peer's GETHEADERS / GETBLOCKS may hold us to: see Peer budgets below.
 #define PEERSYNC_SUBMIT_WINDOW      8
 #define PEERSYNC_GOSSIP_WINDOW      16
-#define PEERSYNC_SERVE_WINDOW       2
 //  Block hashes not to relay are forgotten after this long.
 #define PEERSYNC_QUIET_MS           60000
 //  Of a resolve's time, what is spent asking peers before choosing.
@@ -91,6 +90,59 @@
 #define PEERSYNC_DIRECTORY_OFFSET   1000
 //  Longest network id.
 #define PEERSYNC_NETWORK_MAX        64
+
+//  --------------------------------------------------------------------------
+//  Peer budgets (issue 9, item 5; cbus_peersync_handlers.c): what one peer
+//  may cost us. The limits are the peersync/peer_* keys (cbus_config.c).
+//  A peer's GETHEADERS / GETBLOCKS waiting to be served are kept as hashes
+//  (at most PEERSYNC_SERVE_QUEUE; more are dropped), one at a time at our
+//  chainstore; a reply its link does not take (full) is dropped and asked
+//  for again once the link takes a message. A relayed transaction our
+//  mempool refuses as forged or broken costs its relayer.
+#define PEERSYNC_SERVE_QUEUE        2
+#define PEERSYNC_BAD_TX_COST        10
+//  A TX gossip message is closed at this many bytes of transactions.
+#define PEERSYNC_TX_FLUSH_BYTES     (1024 * 1024)
+//  Deadline of a relayed transaction at our mempool.
+#define PEERSYNC_TX_TIMEOUT_MS      10000
+//  A new peer may have this many transactions at our mempool at once; one
+//  more for each accepted as new, up to peersync/peer_tx_inflight (slow
+//  start: a throw-away key costs the mempool this much before its
+//  verdicts ban it).
+#define PEERSYNC_TX_WINDOW_START    16
+
+//  One GETHEADERS (locator) or GETBLOCKS (hashes) still to serve.
+typedef struct {
+    bool headers;               //  GETHEADERS, else GETBLOCKS
+    uint64_t limit;             //  Its max headers or max_bytes, lowered to ours
+    size_t count;               //  Hashes
+    uint8_t hashes [PEERSYNC_BLOCKS_BATCH][CBUS_HASH_BYTES];
+} peersync_ask_t;
+
+//  One peer's budget, as used so far.
+typedef struct {
+    peersync_ask_t asks [PEERSYNC_SERVE_QUEUE];    //  Ring, oldest first
+    size_t ask_first;           //  Index of the oldest
+    size_t ask_count;           //  Asks waiting (the oldest may be at the store)
+    bool at_store;              //  The oldest is at our chainstore
+    uint64_t store_call;        //  ... as this call (to cancel it)
+    int64_t full_since;         //  Its link refused a reply then (0: not full)
+    size_t tx_inflight;         //  Its transactions at our mempool
+    size_t tx_window;           //  ... at most (grows as they are accepted)
+    double tx_tokens;           //  Transactions it may still relay now
+    int64_t tx_refilled;        //  When tx_tokens was last topped up
+    uint64_t tx_dropped;        //  Over its budget, not relayed (for the log)
+} peersync_peer_budget_t;
+
+//  The limits, and the mempool calls.
+typedef struct {
+    cbus_caller_t *mempool;     //  Relayed transactions, each with its verdict
+    int queue;                  //  Messages queued toward a peer (ZMQ_SNDHWM)
+    uint64_t serve_bytes;       //  Block bytes in one BLOCKS we send
+    int64_t stall_ms;           //  A link full this long is closed
+    double tx_rate;             //  Transactions a second one peer may relay
+    size_t tx_inflight;         //  ... and have at our mempool at once
+} peersync_budget_t;
 
 //  --------------------------------------------------------------------------
 //  Peers
@@ -128,7 +180,7 @@ typedef struct {
     int64_t next_try;           //  When to ask for its info again
     int64_t next_hello;         //  When to send HELLO again
     int64_t next_status;        //  When to send STATUS again
-    int serving;                //  Its requests our chainstore is answering
+    peersync_peer_budget_t budget;  //  What it costs us (peer budgets)
     bool fetching;              //  An info request is in flight
     bool asked;                 //  Asked for STATUS by a resolve
     bool answered;              //  ... and answered
@@ -142,8 +194,6 @@ typedef struct {
 typedef struct {
     zsock_t *router;            //  Local requests (PEER.ADD ...)
     cbus_caller_t *chainstore;  //  Every chainstore call, asynchronous
-    zsock_t *mempool;           //  Submissions from peers (answers drained)
-    uint64_t next_request;      //  Ids for mempool submissions
     zsock_t *sub;               //  mempool.tx.added, chain.block.*
     cbus_pub_t *pub;            //  Events and heartbeats
 } peersync_local_t;
@@ -232,6 +282,7 @@ typedef struct {
     peersync_sync_t sync;       //  Catching up
     peersync_relay_t relay;     //  Gossip out
     peersync_resolve_t resolve; //  RESOLVE
+    peersync_budget_t budget;   //  Peer budgets' limits
     int64_t next_beat;          //  Next heartbeat
     cbus_buf_t message;         //  Reused body of what we send
 } peersync_t;
@@ -440,6 +491,28 @@ bool
 //  Whether a refusal is our own node's failure, whatever was asked.
 bool
     peersync_refusal_is_local (cbus_code_t code);
+
+//  Peer budgets (cbus_peersync_handlers.c)
+
+//  Read the limits and open the mempool caller; 0 or -1.
+int
+    peersync_budget_init (peersync_t *self, const char *mempool_endpoint);
+void
+    peersync_budget_destroy (peersync_t *self);
+//  Options of a peer socket (ROUTER or DEALER), before it binds or connects.
+void
+    peersync_budget_socket (peersync_t *self, zsock_t *socket);
+//  Once a tick: links found full are probed, and closed if full too long.
+void
+    peersync_budget_tick (peersync_t *self, int64_t now);
+//  Whether our mempool's refusal of a relayed transaction is the
+//  relayer's fault: it does not follow the rules (bad_tx), or it is signed
+//  and the signature does not verify (bad_signature). Unsigned where we
+//  want signatures is our policy, not its fault.
+bool
+    peersync_tx_refusal_blames_peer (cbus_code_t code, bool is_signed);
+void
+    peersync_budget_test (bool verbose);
 
 //  --------------------------------------------------------------------------
 //  Sync (cbus_peersync_sync.c)

@@ -15,7 +15,9 @@ void
 peersync_relay_tx (peersync_t *self, const uint8_t *data, size_t size)
 {
     peersync_tx_add (&self->relay.txs, data, size);
-    if (++self->relay.tx_count >= PEERSYNC_TX_BATCH)
+    //  A message of a bounded size: a peer's queue is counted in messages.
+    if (++self->relay.tx_count >= PEERSYNC_TX_BATCH
+    ||  self->relay.txs.size >= PEERSYNC_TX_FLUSH_BYTES)
         peersync_relay_flush (self);
 }
 
