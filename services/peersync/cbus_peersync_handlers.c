@@ -169,6 +169,8 @@ s_on_block_stored (const cbus_call_t *call, cbus_reply_t *reply)
     peersync_t *self = (peersync_t *) call->owner;
     self->relay.submitting--;
     peersync_peer_t *peer = peersync_peer_by_serial (self, (uint64_t) (uintptr_t) call->arg);
+    if (peer && cbus_reply_ok (reply))
+        peer->last_block = cbus_mono_ms ();     //  A merit (cbus_evict)
     if (cbus_reply_ok (reply) || !peer)
         return;                     //  Stored: its event relays it
     if (reply->code == CBUS_CODE_ORPHAN) {

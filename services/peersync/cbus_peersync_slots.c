@@ -285,29 +285,48 @@ s_note (peersync_peer_t *peer, zframe_t *command, int64_t now)
         peer->last_tx = now;
 }
 
-//  The peer ROUTER. The routing frame is read by hand for what the socket
-//  knows of the link: the key the handshake authenticated (User-Id), the
-//  address (Peer-Address) and the descriptor.
+//  Receive one frame by hand; NULL if none (or out of memory).
+static zframe_t *
+s_recv_frame (void *handle, zmq_msg_t *part, bool *more)
+{
+    zmq_msg_init (part);
+    if (zmq_msg_recv (part, handle, ZMQ_DONTWAIT) < 0)
+        return NULL;
+    *more = zmq_msg_more (part);
+    return zframe_new (zmq_msg_data (part), zmq_msg_size (part));
+}
+
+//  The peer ROUTER: [routing id][command][body]. The first two frames are
+//  read by hand for what the socket knows of the link, carried by every
+//  frame the peer sent (not by the routing id): the key its handshake
+//  authenticated (User-Id), its address (Peer-Address), the descriptor.
+//  The body, maybe large, is not copied.
 int
 peersync_on_p2p (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop; (void) reader;
     peersync_t *self = (peersync_t *) arg;
-    zmq_msg_t first;
-    zmq_msg_init (&first);
-    if (zmq_msg_recv (&first, zsock_resolve (self->links.p2p), ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&first);
-        return 0;
+    void *handle = zsock_resolve (self->links.p2p);
+    zmq_msg_t part;
+    bool more = false;
+    char key [41] = "", remote [48] = "";
+    int fd = -1;
+    zframe_t *routing_id = s_recv_frame (handle, &part, &more);
+    zmq_msg_close (&part);
+    zframe_t *command = NULL;
+    if (routing_id && more) {
+        command = s_recv_frame (handle, &part, &more);
+        const char *user = zmq_msg_gets (&part, "User-Id");
+        const char *address = zmq_msg_gets (&part, "Peer-Address");
+        snprintf (key, sizeof (key), "%s", user ? user : "");
+        snprintf (remote, sizeof (remote), "%s", address ? address : "");
+        fd = zmq_msg_get (&part, ZMQ_SRCFD);
+        zmq_msg_close (&part);
     }
-    char key [41], remote [48];
-    const char *user = zmq_msg_gets (&first, "User-Id");
-    const char *address = zmq_msg_gets (&first, "Peer-Address");
-    snprintf (key, sizeof (key), "%s", user ? user : "");
-    snprintf (remote, sizeof (remote), "%s", address ? address : "");
-    int fd = zmq_msg_get (&first, ZMQ_SRCFD);
-    zframe_t *routing_id = zframe_new (zmq_msg_data (&first), zmq_msg_size (&first));
-    zmsg_t *msg = zmq_msg_more (&first) ? zmsg_recv (self->links.p2p) : NULL;
-    zmq_msg_close (&first);
+    zmsg_t *msg = more ? zmsg_recv (self->links.p2p) : zmsg_new ();
+    if (msg && command)
+        zmsg_prepend (msg, &command);
+    zframe_destroy (&command);
     int64_t now = cbus_mono_ms ();
     if (!routing_id || !msg || zmsg_size (msg) < 1)
         goto cleanup;
