@@ -132,9 +132,10 @@ def test_banned_and_silent_links_release_slots_and_an_honest_node_gets_in(make_n
     crowd = Crowd(ctx, info)
     try:
         # 1. 200 throw-away keys in five waves of 40 (five addresses, eight
-        #    each): HELLO, then unknown commands until banned, then gone.
-        #    Each wave needs slots the previous one's bans no longer hold
-        #    (40 + 40 > 64 slots, 8 + 8 > 8 per address).
+        #    each): HELLO, then unknown commands until banned. Each wave
+        #    needs the slots that the previous waves' bans no longer hold
+        #    (40 + 40 > 64 slots, 8 + 8 > 8 per address), while their
+        #    sockets are still open; then all 200 go.
         waves = []
         for wave in range(5):
             links = [crowd.open("127.0.0.%d" % (100 + n // PER_ADDRESS),
@@ -145,9 +146,10 @@ def test_banned_and_silent_links_release_slots_and_an_honest_node_gets_in(make_n
             crowd.until(lambda: all(_rejects(link, "banned") for link in links), TIMEOUT,
                         "wave %d banned" % wave)
             assert all(_helloed(link) for link in links), "a wave's link found no slot"
+            waves.append(links)
+        for links in waves:
             for link in links:
                 crowd.close(link)
-            waves.append(links)
         # No ban holds a slot; the bans themselves are remembered, at most
         # --max-bans of them, and GET /nodes shows them.
         banned = _inbound(a, "banned")
