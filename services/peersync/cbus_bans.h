@@ -25,6 +25,8 @@ typedef struct {
     char remote [48];           //  Its address as the socket saw it
     char reason [160];          //  Why it was banned
     int score;                  //  Its score when banned
+    uint64_t height;            //  Its tip's height then
+    int64_t last_seen_wall;     //  Wall-clock ms of its last message
     int64_t until;              //  Monotonic ms the ban ends
 } cbus_ban_t;
 

@@ -236,13 +236,13 @@ s_ban_row (const cbus_ban_t *ban, int64_t now, s_peer_row_t *row)
     cbus_str_t address = cbus_str (ban->name);
     cbus_str_t node_id = cbus_str (ban->node_id);
     row->entry = (cbus_peer_entry_t) {
-        .address = address, .state = cbus_str ("banned"), .height = 0,
+        .address = address, .state = cbus_str ("banned"), .height = ban->height,
         .work = cbus_str (row->work), .node_id = node_id, .direction = cbus_str ("in"),
         .redundant = false, .score = ban->score, .reason = cbus_str (ban->reason),
-        .last_seen_ms = 0, .banned_for_ms = ban->until - now
+        .last_seen_ms = (uint64_t) ban->last_seen_wall, .banned_for_ms = ban->until - now
     };
     row->resolved = (cbus_resolve_entry_t) {
-        .address = address, .status = cbus_str (row->status), .height = 0,
+        .address = address, .status = cbus_str (row->status), .height = ban->height,
         .work = cbus_str (row->work), .node_id = node_id
     };
 }

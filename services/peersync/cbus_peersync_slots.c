@@ -157,7 +157,8 @@ peersync_slots_ban_span (peersync_t *self, char *text, size_t size)
 void
 peersync_slots_ban (peersync_t *self, peersync_peer_t *peer)
 {
-    cbus_ban_t ban = { .score = peer->score, .until = peer->banned_until };
+    cbus_ban_t ban = { .score = peer->score, .until = peer->banned_until,
+                       .height = peer->height, .last_seen_wall = peer->last_seen_wall };
     if (*peer->public_key)
         snprintf (ban.key, sizeof (ban.key), "%s", peer->public_key);
     else
@@ -385,9 +386,13 @@ peersync_slots_init (peersync_t *self)
     snprintf (endpoint, sizeof (endpoint), "inproc://peersync-slots-%p", (void *) self);
     if (zmq_socket_monitor (zsock_resolve (self->links.p2p), endpoint,
                             ZMQ_EVENT_DISCONNECTED) == 0) {
+        //  A monitor nobody reads would block the socket: stop it if the
+        //  reader cannot be had.
         slots->monitor = zsock_new_pair (endpoint);
-        if (slots->monitor)
-            zloop_reader (self->loop, slots->monitor, s_on_monitor, self);
+        if (!slots->monitor || zloop_reader (self->loop, slots->monitor, s_on_monitor, self)) {
+            zsock_destroy (&slots->monitor);
+            zmq_socket_monitor (zsock_resolve (self->links.p2p), NULL, 0);
+        }
     }
     if (!slots->monitor)
         zsys_warning ("no monitor on the peer socket: a closed link's slot waits for its silence");
