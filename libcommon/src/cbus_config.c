@@ -77,7 +77,7 @@ static const s_key_t s_keys [] = {
       "Apply max_inbound_per_address to loopback addresses (127/8, ::1) too" },
     { "peersync/ban_ms", "ban-time", "600000", S_INT, 1000, 86400000,
       "How long a misbehaving peer is ignored, in ms" },
-    { "peersync/max_bans", "max-bans", "4096", S_INT, 16, 1000000,
+    { "peersync/max_bans", "max-bans", "4096", S_INT, 16, 65536,
       "Most bans remembered; when full, the ban that would end soonest is forgotten" },
     { "launcher/miners", "miners", "1", S_INT, 0, 64,
       "Miners started by 'chainbus node'" },

@@ -247,25 +247,49 @@ s_ban_row (const cbus_ban_t *ban, int64_t now, s_peer_row_t *row)
     };
 }
 
-//  Every peer's row, in list order, then the bans of inbound peers; NULL
-//  if out of memory. Caller frees.
+//  Bans listed at most: an attacker's thousands of throw-away keys must
+//  not make every PEER.LIST (and GET /status, which counts it) large.
+#define S_BAN_ROWS 32
+
+//  The S_BAN_ROWS bans that end last (the latest), into latest, newest
+//  first; how many. O(n) in bans, times S_BAN_ROWS at worst.
+static size_t
+s_latest_bans (cbus_bans_t *bans, const cbus_ban_t **latest)
+{
+    size_t taken = 0;
+    for (const cbus_ban_t *ban = cbus_bans_first (bans); ban; ban = cbus_bans_next (bans)) {
+        if (taken == S_BAN_ROWS && ban->until <= latest [taken - 1]->until)
+            continue;
+        size_t at = taken < S_BAN_ROWS ? taken++ : taken - 1;
+        while (at > 0 && latest [at - 1]->until < ban->until) {
+            latest [at] = latest [at - 1];
+            at--;
+        }
+        latest [at] = ban;
+    }
+    return taken;
+}
+
+//  Every peer's row, in list order, then the latest bans of inbound
+//  peers; NULL if out of memory. Caller frees.
 static s_peer_row_t *
 s_peer_rows (peersync_t *self, uint32_t *count)
 {
     int64_t now = cbus_mono_ms ();
     cbus_bans_purge (self->slots.bans, now);
-    *count = (uint32_t) (zlistx_size (self->links.peers) + cbus_bans_size (self->slots.bans));
+    const cbus_ban_t *latest [S_BAN_ROWS];
+    size_t bans = s_latest_bans (self->slots.bans, latest);
+    *count = (uint32_t) (zlistx_size (self->links.peers) + bans);
     s_peer_row_t *rows = (s_peer_row_t *) calloc (*count ? *count : 1, sizeof (s_peer_row_t));
     if (!rows)
         return NULL;
     uint32_t index = 0;
     PEERSYNC_EACH (self, peer)
-        //  A banned inbound peer not released yet is its ban's row.
+        //  A banned inbound peer not released yet is shown by its ban.
         if (peer->address || peer->state != P_BANNED)
             s_peer_row (self, peer, now, &rows [index++]);
-    for (const cbus_ban_t *ban = cbus_bans_first (self->slots.bans); ban && index < *count;
-         ban = cbus_bans_next (self->slots.bans))
-        s_ban_row (ban, now, &rows [index++]);
+    for (size_t ban = 0; ban < bans; ban++)
+        s_ban_row (latest [ban], now, &rows [index++]);
     *count = index;
     return rows;
 }

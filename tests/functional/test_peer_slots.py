@@ -22,6 +22,7 @@ from chainbus_node import wait_for
 TIMEOUT = 30            # generous: a sanitizer build on two loaded cores
 PER_ADDRESS = 8         # --max-inbound-per-address, with --limit-loopback
 MAX_BANS = 150          # --max-bans: fewer than the 200 bans, to see the bound
+BAN_ROWS = 32           # bans GET /nodes lists at most (the latest)
 
 
 def _info(node):
@@ -150,11 +151,13 @@ def test_banned_and_silent_links_release_slots_and_an_honest_node_gets_in(make_n
         for links in waves:
             for link in links:
                 crowd.close(link)
-        # No ban holds a slot; the bans themselves are remembered, at most
-        # --max-bans of them, and GET /nodes shows them.
+        # No ban holds a slot. The bans themselves are remembered, at most
+        # --max-bans of them (the report line counts them); GET /nodes shows
+        # the latest 32, each a row of its own.
         banned = _inbound(a, "banned")
-        assert len(banned) == MAX_BANS, len(banned)
+        assert len(banned) == BAN_ROWS, len(banned)
         assert all(n["banned_for_ms"] > 0 and n["score"] <= -100 for n in banned)
+        assert {n["node_id"] for n in banned} <= {l["node_id"] for l in waves[-1]}
         assert not [n for n in _inbound(a) if n["state"] != "banned"]
         # A banned key is refused at the handshake, even on a new link.
         again = crowd.open("127.0.0.110", "banagain00000000", keys=waves[-1][0]["keys"])
@@ -214,6 +217,7 @@ def test_banned_and_silent_links_release_slots_and_an_honest_node_gets_in(make_n
         wait_for(lambda: "inbound slots taken=" in a.log_text(), TIMEOUT, "the slots report")
         wait_for(lambda: sum(int(n) for n in re.findall(r"refused_address=(\d+)", a.log_text()))
                  == 2, TIMEOUT, "the two per-address refusals counted")
+        assert "bans=%d " % MAX_BANS in a.log_text()
         a.assert_no_crash()
     finally:
         crowd.close_all()
