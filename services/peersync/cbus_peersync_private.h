@@ -8,6 +8,8 @@
                                   local requests, the tick
         cbus_peersync_links.c     links: connect, HELLO/REJECT, states,
                                   liveness, redundancy, scores
+        cbus_peersync_slots.c     inbound slots: limits, bans kept apart,
+                                  ZAP, closed links, eviction
         cbus_peersync_info.c      learning a peer's key: /node/info, the
                                   plaintext directory (both ends)
         cbus_peersync_handlers.c  messages from peers, and serving their
