@@ -207,18 +207,72 @@ s_peer_row (peersync_t *self, peersync_peer_t *peer, int64_t now, s_peer_row_t *
     };
 }
 
-//  Every peer's row, in list order; NULL if out of memory. Caller frees.
+//  A ban kept apart from the peer list (an inbound peer's): a row of its
+//  own, as the peer was last seen.
+static void
+s_ban_row (const cbus_ban_t *ban, int64_t now, s_peer_row_t *row)
+{
+    memset (row->work, '0', 2 * CBUS_U256_BYTES);
+    row->work [2 * CBUS_U256_BYTES] = 0;
+    snprintf (row->status, sizeof (row->status), "banned: %s", ban->reason);
+    cbus_str_t address = cbus_str (ban->name);
+    cbus_str_t node_id = cbus_str (ban->node_id);
+    row->entry = (cbus_peer_entry_t) {
+        .address = address, .state = cbus_str ("banned"), .height = ban->height,
+        .work = cbus_str (row->work), .node_id = node_id, .direction = cbus_str ("in"),
+        .redundant = false, .score = ban->score, .reason = cbus_str (ban->reason),
+        .last_seen_ms = (uint64_t) ban->last_seen_wall, .banned_for_ms = ban->until - now
+    };
+    row->resolved = (cbus_resolve_entry_t) {
+        .address = address, .status = cbus_str (row->status), .height = ban->height,
+        .work = cbus_str (row->work), .node_id = node_id
+    };
+}
+
+//  Bans listed at most: an attacker's thousands of throw-away keys must
+//  not make every PEER.LIST (and GET /status, which counts it) large.
+#define S_BAN_ROWS 32
+
+//  The S_BAN_ROWS bans that end last (the latest), into latest, newest
+//  first; how many. O(n) in bans, times S_BAN_ROWS at worst.
+static size_t
+s_latest_bans (cbus_bans_t *bans, const cbus_ban_t **latest)
+{
+    size_t taken = 0;
+    for (const cbus_ban_t *ban = cbus_bans_first (bans); ban; ban = cbus_bans_next (bans)) {
+        if (taken == S_BAN_ROWS && ban->until <= latest [taken - 1]->until)
+            continue;
+        size_t at = taken < S_BAN_ROWS ? taken++ : taken - 1;
+        while (at > 0 && latest [at - 1]->until < ban->until) {
+            latest [at] = latest [at - 1];
+            at--;
+        }
+        latest [at] = ban;
+    }
+    return taken;
+}
+
+//  Every peer's row, in list order, then the latest bans of inbound
+//  peers; NULL if out of memory. Caller frees.
 static s_peer_row_t *
 s_peer_rows (peersync_t *self, uint32_t *count)
 {
-    *count = (uint32_t) zlistx_size (self->links.peers);
+    int64_t now = cbus_mono_ms ();
+    cbus_bans_purge (self->slots.bans, now);
+    const cbus_ban_t *latest [S_BAN_ROWS];
+    size_t bans = s_latest_bans (self->slots.bans, latest);
+    *count = (uint32_t) (zlistx_size (self->links.peers) + bans);
     s_peer_row_t *rows = (s_peer_row_t *) calloc (*count ? *count : 1, sizeof (s_peer_row_t));
     if (!rows)
         return NULL;
-    int64_t now = cbus_mono_ms ();
     uint32_t index = 0;
     PEERSYNC_EACH (self, peer)
-        s_peer_row (self, peer, now, &rows [index++]);
+        //  A banned inbound peer not released yet is shown by its ban.
+        if (peer->address || peer->state != P_BANNED)
+            s_peer_row (self, peer, now, &rows [index++]);
+    for (size_t ban = 0; ban < bans; ban++)
+        s_ban_row (latest [ban], now, &rows [index++]);
+    *count = index;
     return rows;
 }
 
@@ -554,6 +608,11 @@ s_bind_p2p (peersync_t *self)
         return -1;
     }
     cbus_identity_apply_server (links->identity, links->p2p);
+    //  The ZAP handler and the monitor before any handshake.
+    if (peersync_slots_init (self)) {
+        cbus_service_fail (self->pipe, "out of memory setting up the inbound slots");
+        return -1;
+    }
     zsock_set_maxmsgsize (links->p2p, CBUS_MSG_MAX_BYTES);
     peersync_budget_socket (self, links->p2p);     //  Queue per peer, full links
 
@@ -666,6 +725,7 @@ s_stop (peersync_t *self)
     zactor_destroy (&self->links.fetch);
     zloop_destroy (&self->loop);
     zsock_destroy (&self->local.router);
+    peersync_slots_destroy (self);
     zsock_destroy (&self->links.p2p);
     zsock_destroy (&self->links.directory);
     zsock_destroy (&self->local.sub);

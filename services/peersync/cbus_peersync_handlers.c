@@ -162,9 +162,11 @@ s_on_tx_verdict (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_tx_submit_reply_t accepted;
         char reason [CBUS_REASON_MAX];
         if (cbus_tx_submit_reply_decode (cbus_reply_map (reply), &accepted, reason) == 0
-        &&  !accepted.duplicate && !accepted.confirmed
-        &&  budget->tx_window < self->budget.tx_inflight)
-            budget->tx_window++;
+        &&  !accepted.duplicate && !accepted.confirmed) {
+            peer->last_tx = cbus_mono_ms ();        //  An eviction merit
+            if (budget->tx_window < self->budget.tx_inflight)
+                budget->tx_window++;
+        }
         return;
     }
     if (peer->state == P_BANNED)
@@ -256,6 +258,8 @@ s_on_block_stored (const cbus_call_t *call, cbus_reply_t *reply)
     peersync_t *self = (peersync_t *) call->owner;
     self->relay.submitting--;
     peersync_peer_t *peer = peersync_peer_by_serial (self, (uint64_t) (uintptr_t) call->arg);
+    if (peer && cbus_reply_ok (reply))
+        peer->last_block = cbus_mono_ms ();     //  A merit (cbus_evict)
     if (cbus_reply_ok (reply) || !peer)
         return;                     //  Stored: its event relays it
     if (reply->code == CBUS_CODE_ORPHAN) {

@@ -38,6 +38,8 @@ peersync_peer_add (peersync_t *self, const char *address)
         return NULL;
     peer->serial = ++self->links.next_serial;
     peer->state = P_FETCHING;
+    peer->fd = -1;
+    peer->min_rtt = -1;
     peer->address = address ? strdup (address) : NULL;
     peer->handle = zlistx_add_end (self->links.peers, peer);
     if ((address && !peer->address) || !peer->handle) {
@@ -71,15 +73,6 @@ peersync_peer_by_serial (peersync_t *self, uint64_t serial)
 {
     PEERSYNC_EACH (self, peer)
         if (peer->serial == serial)
-            return peer;
-    return NULL;
-}
-
-static peersync_peer_t *
-s_find_inbound (peersync_t *self, zframe_t *routing_id)
-{
-    PEERSYNC_EACH (self, peer)
-        if (peer->routing_id && zframe_eq (peer->routing_id, routing_id))
             return peer;
     return NULL;
 }
@@ -273,11 +266,16 @@ peersync_punish (peersync_t *self, peersync_peer_t *peer, int cost, const char *
     zsys_warning ("peer misbehaved peer=%s cost=%d score=%d why=\"%s\"", peersync_peer_name (peer),
                   cost, peer->score, why);
     if (peer->score <= PEERSYNC_BAN_SCORE && peer->state != P_BANNED) {
-        char reason [160];
-        snprintf (reason, sizeof (reason), "banned for 10 minutes: %s", why);
+        char reason [160], span [32];
+        peersync_slots_ban_span (self, span, sizeof (span));
+        snprintf (reason, sizeof (reason), "banned for %s: %s", span, why);
         peersync_send_reject (self, peer, CBUS_CODE_BANNED, reason);
         peersync_set_state (self, peer, P_BANNED, reason);
-        peer->banned_until = cbus_mono_ms () + PEERSYNC_BAN_MS;
+        peer->banned_until = cbus_mono_ms () + self->slots.ban_ms;
+        //  An inbound peer's ban is kept apart and holds no slot: its entry
+        //  goes once its message is handled (or at the next tick).
+        if (!peer->address)
+            peersync_slots_ban (self, peer);
         peersync_unlink (self, peer);
     }
 }
@@ -400,76 +398,6 @@ s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  Inbound links
-
-//  A link we do not know opens an inbound peer, up to a limit (beyond it,
-//  a HELLO is answered with REJECT "full"). If its first message is not
-//  HELLO, we probably restarted while it counted us linked: ask it to
-//  introduce itself again, and drop the message (NULL).
-static peersync_peer_t *
-s_inbound_new (peersync_t *self, zframe_t *routing_id, zframe_t *first)
-{
-    size_t inbound = 0;
-    PEERSYNC_EACH (self, other)
-        inbound += other->routing_id != NULL;
-    if (inbound >= PEERSYNC_MAX_INBOUND) {
-        if (zframe_streq (first, CBUS_P2P_HELLO)) {
-            peersync_peer_t stranger = { .routing_id = routing_id };
-            char reason [80];
-            snprintf (reason, sizeof (reason), "this node has its %d inbound peers",
-                      PEERSYNC_MAX_INBOUND);
-            peersync_send_reject (self, &stranger, CBUS_CODE_FULL, reason);
-        }
-        return NULL;
-    }
-    peersync_peer_t *peer = peersync_peer_add (self, NULL);
-    if (!peer)
-        return NULL;
-    peer->routing_id = zframe_dup (routing_id);
-    peer->state = P_CONNECTING;
-    peer->last_heard = cbus_mono_ms ();
-    if (!zframe_streq (first, CBUS_P2P_HELLO)) {
-        if (self->chain.known)
-            peersync_send_hello (self, peer, true);
-        return NULL;
-    }
-    return peer;
-}
-
-int
-peersync_on_p2p (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) reader;
-    peersync_t *self = (peersync_t *) arg;
-    zmsg_t *msg = zmsg_recv (self->links.p2p);
-    if (!msg || zmsg_size (msg) < 2) {
-        zmsg_destroy (&msg);
-        return 0;
-    }
-    zframe_t *routing_id = zmsg_pop (msg);
-    peersync_peer_t *peer = s_find_inbound (self, routing_id);
-    if (!peer)
-        peer = s_inbound_new (self, routing_id, zmsg_first (msg));
-    if (peer && peer->state == P_BANNED) {
-        if (cbus_mono_ms () < peer->banned_until)
-            peer = NULL;            //  Ignored while banned
-        else {
-            peer->score = 0;
-            peersync_set_state (self, peer, P_CONNECTING, NULL);
-        }
-    }
-    if (peer) {
-        if (zmsg_size (msg) == 2)
-            peersync_on_peer_message (self, peer, zmsg_first (msg), zmsg_last (msg), true);
-        else
-            peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "a message of the wrong shape");
-    }
-    zframe_destroy (&routing_id);
-    zmsg_destroy (&msg);
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
 //  Liveness
 
 //  One outbound peer's turn: learn, link, greet, keep alive.
@@ -518,7 +446,7 @@ peersync_links_tick (peersync_t *self, int64_t now)
         if (!peer)
             continue;
         if (peer->state == P_BANNED) {
-            if (now < peer->banned_until)
+            if (now < peer->banned_until || !peer->address)
                 continue;
             peer->score = 0;
             peersync_set_state (self, peer, peer->address ? P_FETCHING : P_CONNECTING, "ban over");
@@ -538,4 +466,5 @@ peersync_links_tick (peersync_t *self, int64_t now)
             peersync_send_status (self, peer, false);
     }
     free (snapshot);
+    peersync_slots_tick (self, now);
 }

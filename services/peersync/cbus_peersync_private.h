@@ -8,6 +8,8 @@
                                   local requests, the tick
         cbus_peersync_links.c     links: connect, HELLO/REJECT, states,
                                   liveness, redundancy, scores
+        cbus_peersync_slots.c     inbound slots: limits, bans kept apart,
+                                  ZAP, closed links, eviction
         cbus_peersync_info.c      learning a peer's key: /node/info, the
                                   plaintext directory (both ends)
         cbus_peersync_handlers.c  messages from peers, and serving their
@@ -37,11 +39,12 @@
 #include "cbus_identity.h"
 #include "cbus_fetch.h"
 #include "cbus_submitq.h"
+#include "cbus_evict.h"
+#include "cbus_bans.h"
 
 //  Most addresses taken in one PEER.ADD.
 #define PEERSYNC_MAX_ADD            256
-//  Most peers linked to us from outside.
-#define PEERSYNC_MAX_INBOUND        64
+//  Most peers linked to us from outside: peersync/max_inbound.
 //  Timer granularity; STATUS and HELLO intervals.
 #define PEERSYNC_TICK_MS            100
 #define PEERSYNC_STATUS_MS          2000
@@ -58,9 +61,8 @@
 #define PEERSYNC_SYNC_TIMEOUT_MS    15000
 //  After our chainstore failed a sync, wait this long before the next.
 #define PEERSYNC_SYNC_RETRY_MS      1000
-//  Scores: start at 0, cut off at PEERSYNC_BAN_SCORE for PEERSYNC_BAN_MS.
+//  Scores: start at 0, cut off at PEERSYNC_BAN_SCORE for peersync/ban_ms.
 #define PEERSYNC_BAN_SCORE          (-100)
-#define PEERSYNC_BAN_MS             (10 * 60 * 1000)
 #define PEERSYNC_MALFORMED_COST     10
 #define PEERSYNC_INVALID_BLOCK_COST 50
 #define PEERSYNC_TIMEOUT_COST       10
@@ -185,6 +187,16 @@ typedef struct {
     bool asked;                 //  Asked for STATUS by a resolve
     bool answered;              //  ... and answered
     void *handle;               //  Its place in the peer list
+    //  Its slot (inbound peers; cbus_peersync_slots.c)
+    char remote [48];           //  Its address as the socket saw it ("" outbound)
+    uint64_t group;             //  ... its address group (cbus_evict_group)
+    int fd;                     //  Its connection's descriptor, -1 if not known
+    int64_t connected_at;       //  Monotonic ms it took its slot
+    int64_t min_rtt;            //  Lowest STATUS round trip (ms), -1 if none yet
+    int64_t ping_sent;          //  When a STATUS asking for one left, 0 if none
+    int64_t next_ping;          //  When to ask again
+    int64_t last_block;         //  When it last gave us a block we stored, 0 never
+    int64_t last_tx;            //  When it last relayed transactions, 0 never
 } peersync_peer_t;
 
 //  --------------------------------------------------------------------------
@@ -272,6 +284,25 @@ typedef struct {
     int64_t timeout_ms;         //  gateway/resolve_timeout_ms, less a margin
 } peersync_resolve_t;
 
+//  Inbound slots: limits, bans, eviction (cbus_peersync_slots.c).
+typedef struct {
+    size_t max_inbound;         //  peersync/max_inbound
+    size_t max_per_address;     //  peersync/max_inbound_per_address
+    bool limit_loopback;        //  peersync/limit_loopback: the above on 127/8 too
+    int64_t ban_ms;             //  peersync/ban_ms
+    cbus_bans_t *bans;          //  Banned keys, at most peersync/max_bans
+    zsock_t *zap;               //  ZAP handler: authenticates each handshake
+    zsock_t *monitor;           //  The peer ROUTER's disconnections
+    uint64_t evict_key;         //  Secret of the keyed group order
+    int64_t next_purge;         //  When ended bans are next swept
+    int64_t next_report;        //  When the refusal counts are next logged
+    size_t refused_full;        //  Refused since the last report: no slot
+    size_t refused_address;     //  ... its address has its share
+    size_t refused_banned;      //  ... handshakes of banned keys
+    size_t evicted;             //  Peers evicted for newcomers
+    size_t released;            //  Slots released as their link closed
+} peersync_slots_t;
+
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     cbus_config_t *config;      //  Settings
@@ -283,6 +314,7 @@ typedef struct {
     peersync_relay_t relay;     //  Gossip out
     peersync_resolve_t resolve; //  RESOLVE
     peersync_budget_t budget;   //  Peer budgets' limits
+    peersync_slots_t slots;     //  Inbound slots
     int64_t next_beat;          //  Next heartbeat
     cbus_buf_t message;         //  Reused body of what we send
 } peersync_t;
@@ -462,6 +494,30 @@ int
 //  Liveness, once a tick: retries, HELLO, STATUS, silence, ban ends.
 void
     peersync_links_tick (peersync_t *self, int64_t now);
+
+//  --------------------------------------------------------------------------
+//  Inbound slots (cbus_peersync_slots.c)
+
+//  Read the limits, bind the ZAP handler (before the peer ROUTER binds)
+//  and watch the ROUTER's disconnections; 0 or -1 (out of memory).
+int
+    peersync_slots_init (peersync_t *self);
+void
+    peersync_slots_destroy (peersync_t *self);
+//  Remember an inbound peer's ban (its slot is released by the caller
+//  or at the next tick).
+void
+    peersync_slots_ban (peersync_t *self, peersync_peer_t *peer);
+//  How long a ban lasts, in words ("10 minutes").
+void
+    peersync_slots_ban_span (peersync_t *self, char *text, size_t size);
+//  Inbound peers holding a slot (banned ones do not).
+size_t
+    peersync_slots_taken (peersync_t *self);
+//  Once a tick: release the slots of banned inbound peers, sweep ended
+//  bans, log the refusal counts now and then.
+void
+    peersync_slots_tick (peersync_t *self, int64_t now);
 
 //  --------------------------------------------------------------------------
 //  Learning peers' keys (cbus_peersync_info.c)

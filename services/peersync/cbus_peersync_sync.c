@@ -262,6 +262,7 @@ s_on_submitted (void *owner, const uint8_t hash [CBUS_HASH_BYTES], cbus_reply_t 
         return;
     if (cbus_reply_ok (reply)) {
         self->sync.blocks++;
+        self->sync.peer->last_block = cbus_mono_ms ();     //  A merit (cbus_evict)
         s_log_progress (self);
         s_advance (self);
         return;

@@ -4,6 +4,8 @@
 #include "cbus_identity.h"
 #include "cbus_fetch.h"
 #include "cbus_submitq.h"
+#include "cbus_evict.h"
+#include "cbus_bans.h"
 #include <curl/curl.h>
 
 int
@@ -15,12 +17,23 @@ main (int argc, char *argv [])
     int rc = 0;
     if (argc >= 2 && streq (argv [1], "--selftest")) {
         bool verbose = streq (argv [argc - 1], "-v");
+        //  --selftest NAME runs one class; --selftest alone, all of them.
+        const char *only = argc >= 3 && !streq (argv [2], "-v") ? argv [2] : NULL;
         zsys_init ();
-        cbus_peers_test (verbose);
-        cbus_identity_test (verbose);
-        cbus_fetch_test (verbose);
-        cbus_submitq_test (verbose);
-        cbus_peersync_test (verbose);
+        if (only && streq (only, "cbus_evict"))
+            cbus_evict_test (verbose);
+        else
+        if (only && streq (only, "cbus_bans"))
+            cbus_bans_test (verbose);
+        else {
+            cbus_peers_test (verbose);
+            cbus_identity_test (verbose);
+            cbus_fetch_test (verbose);
+            cbus_submitq_test (verbose);
+            cbus_peersync_test (verbose);
+            cbus_evict_test (verbose);
+            cbus_bans_test (verbose);
+        }
     }
     else
         rc = cbus_service_main (argc, argv, "peersync", cbus_peersync_actor);
