@@ -11,6 +11,10 @@
         cbus_gw_nodes.c     POST /nodes/register, /nodes/resolve, /nodes
         cbus_gw_status.c    GET /status, /node/info, the dashboard's files
 
+    Two classes guard the HTTP edge: cbus_gw_frame (strict RFC 9112
+    framing of a request head) and cbus_gw_guard (deadlines that bytes do
+    not reset, room kept near the connection cap, refusals counted).
+
     A route's start function answers at once (cbus_gw_answer...) or asks a
     service (cbus_gw_call) with the handler that its reply will run; that
     handler answers or asks further. Adding a route is an entry in its
