@@ -328,6 +328,13 @@ cbus_gw_guard_test (bool verbose)
     assert (streq (line, "header_late=1 body_slow=1 idle_closed=1 capped=1 bad_framing=0 "
                          "keepalive_ended=0 open=5"));
     assert (cbus_gw_guard_report (guard, line, sizeof (line)) == -1);
+    //  A kept-alive connection that sends nothing more ends, uncounted
+    //  as a refusal.
+    cbus_gw_guard_done (guard, conns [2], 300000);
+    assert (cbus_gw_guard_sweep (guard, 301000) == 4);      //  4, 5 and extra too
+    assert (s_shut_seen (pairs [2][1]));
+    assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
+    assert (strstr (line, "header_late=3 ") && strstr (line, "keepalive_ended=1 "));
     cbus_gw_guard_close (guard, extra);
     cbus_gw_guard_close (guard, conns [2]);
     cbus_gw_guard_close (guard, conns [3]);
