@@ -190,7 +190,7 @@ def bench_main(args):
     elif "CHAINBUS_BIN" not in os.environ:
         os.environ["CHAINBUS_BIN"] = os.path.join(REPO, "build", "bin")
     raise_fd_limit()
-    from chainbus_node import Node
+    from chainbus_node import Node, proc_status_kb
     from bench import wrk
 
     plans = [("none", []), ("trickling heads x2000", [("headers", 2000)]),
@@ -212,6 +212,9 @@ def bench_main(args):
                 p.terminate()
                 out = p.communicate(timeout=60)[0].strip().splitlines()
                 held.append(out[-1] if out else "{}")
+            gateway = node.service_pids("gateway")
+            st["gateway_rss_mb"] = (proc_status_kb(gateway[0], "VmRSS") / 1024.0
+                                    if gateway else None)
             rows.append((name, st, post, held))
             log("%s: status %.0f req/s (p99 %s ms), post %.0f 201/s (p99 %s ms) %s" % (
                 name, st["req_per_s"], st.get("p99_ms"),
@@ -222,13 +225,15 @@ def bench_main(args):
         node.close()
     base_st = rows[0][1]["req_per_s"]
     base_post = rows[0][2].get("statuses", {}).get(201, 0) / rows[0][2]["seconds"]
-    print("| attack | GET /status req/s | ratio | p99 ms | POST 201/s | ratio | p99 ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| attack | GET /status req/s | ratio | p99 ms | POST 201/s | ratio | p99 ms "
+          "| gateway RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, st, post, _ in rows:
         created = post.get("statuses", {}).get(201, 0) / post["seconds"]
-        print("| %s | %.0f | %.2f | %s | %.0f | %.2f | %s |" % (
+        print("| %s | %.0f | %.2f | %s | %.0f | %.2f | %s | %.0f |" % (
             name, st["req_per_s"], st["req_per_s"] / base_st, st.get("p99_ms"),
-            created, created / base_post if base_post else 0, post.get("p99_ms")))
+            created, created / base_post if base_post else 0, post.get("p99_ms"),
+            st["gateway_rss_mb"] or 0))
 
 
 def main():

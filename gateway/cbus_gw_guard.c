@@ -338,7 +338,10 @@ cbus_gw_guard_test (bool verbose)
     cbus_gw_guard_close (guard, extra);
     cbus_gw_guard_close (guard, conns [2]);
     cbus_gw_guard_close (guard, conns [3]);
-    cbus_gw_guard_destroy (&guard);         //  Frees those still listed
+    cbus_gw_guard_close (guard, conns [4]);
+    cbus_gw_guard_close (guard, conns [5]);
+    assert (cbus_gw_guard_size (guard) == 0);
+    cbus_gw_guard_destroy (&guard);
     cbus_gw_guard_destroy (&guard);
     for (int index = 0; index < 6; index++) {
         close (pairs [index][0]);
