@@ -70,6 +70,14 @@ s_value_is (const char *value, size_t size, const char *word)
     return size == strlen (word) && strncasecmp (value, word, size) == 0;
 }
 
+//  key is longer than word and starts with it, in any case.
+static bool
+s_starts_as (const char *key, size_t size, const char *word)
+{
+    size_t word_size = strlen (word);
+    return size > word_size && strncasecmp (key, word, word_size) == 0;
+}
+
 //  A header name, printable and bounded, for the reason.
 static void
 s_name_safe (const char *key, size_t size, char *out, size_t out_size)
@@ -94,6 +102,15 @@ cbus_gw_frame_header (cbus_gw_frame_t *self, const char *key, size_t key_size,
         return s_refuse (self, MHD_HTTP_BAD_REQUEST,
                          "Bad header name \"%s\": a name is a token (letters, digits and "
                          "!#$%%&'*+-.^_`|~), with no space before its colon", name);
+    //  MHD glues a folded line (obs-fold: a line starting with a space)
+    //  to the previous header's NAME, so "Content-Length: 1\r\n 0" is a
+    //  header "Content-Length0": a proxy would read a length (or refuse),
+    //  MHD none. A name that only starts like a framing header is refused.
+    if (s_starts_as (key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH)
+    ||  s_starts_as (key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
+                         "Bad header name \"%s\": a folded line (obs-fold) or a name that "
+                         "only starts as a framing header", name);
     if (!value && value_size)
         return s_refuse (self, MHD_HTTP_BAD_REQUEST, "Header %s has no value", name);
     if (value && !s_value_valid (value, value_size))
@@ -193,6 +210,8 @@ cbus_gw_frame_test (bool verbose)
     const char *two_te [] = { "Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked",
                               NULL };
     assert (s_check (two_te, &status) == -1 && status == 400);
+    const char *folded [] = { "Content-Length0", "1", NULL };
+    assert (s_check (folded, &status) == -1 && status == 400);
     const char *bad_length [] = { "Content-Length", "+12", NULL };
     assert (s_check (bad_length, &status) == -1 && status == 400);
     //  A NUL inside a value, when the length shows it, is refused too.

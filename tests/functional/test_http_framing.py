@@ -77,6 +77,12 @@ CASES = {
     "space before the colon":
         (b"POST /transactions/new HTTP/1.1\r\nHost: x\r\nContent-Length : %d\r\n\r\n"
          % len(SMUGGLED), 400, "Content-Length "),
+    "folded Content-Length (obs-fold)":
+        (b"POST /transactions/new HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n 0\r\n\r\n"
+         b"0123456789", 400, "obs-fold"),
+    "folded line making a name that is not a token":
+        (b"GET /status HTTP/1.1\r\nHost: x\r\nX-A: a\r\n Content-Length: 5\r\n\r\n", 400,
+         "X-AContent"),
     "header name not a token":
         (b"GET /status HTTP/1.1\r\nHost: x\r\nX Forwarded: 1\r\n\r\n", 400, "X Forwarded"),
     "header name with a slash":
