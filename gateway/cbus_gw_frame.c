@@ -90,6 +90,44 @@ s_name_safe (const char *key, size_t size, char *out, size_t out_size)
     out [index] = 0;
 }
 
+void
+cbus_gw_frame_layout (cbus_gw_frame_t *self, const char *version, const char *head, size_t size)
+{
+    self->end = head + size;
+    self->cursor = version + strlen (version);
+    if ((uintptr_t) self->cursor < (uintptr_t) head || (uintptr_t) self->cursor >= (uintptr_t) self->end)
+        self->cursor = NULL;        //  Not in the head: refused at the first check
+}
+
+//  The CRLF (two NULs, as MHD left it) at the cursor, then at is next.
+static bool
+s_layout_follows (cbus_gw_frame_t *self, const char *at)
+{
+    const char *cursor = self->cursor;
+    return cursor && (uintptr_t) cursor + 2 <= (uintptr_t) self->end
+        && cursor [0] == 0 && cursor [1] == 0 && at == cursor + 2;
+}
+
+//  Where one header lies: right after the last line, its name, the NUL
+//  MHD wrote over the colon, spaces or tabs, its value, its line's end.
+static bool
+s_layout_header (cbus_gw_frame_t *self, const char *key, size_t key_size,
+                 const char *value, size_t value_size)
+{
+    if (!key || !value || !s_layout_follows (self, key))
+        return false;
+    uintptr_t end = (uintptr_t) self->end;
+    if ((uintptr_t) key + key_size >= end || key [key_size] != 0
+    ||  (uintptr_t) value < (uintptr_t) key + key_size + 1
+    ||  (uintptr_t) value + value_size >= end)
+        return false;
+    for (const char *at = key + key_size + 1; at < value; at++)
+        if (*at != ' ' && *at != '\t')
+            return false;
+    self->cursor = value + value_size;
+    return true;
+}
+
 int
 cbus_gw_frame_header (cbus_gw_frame_t *self, const char *key, size_t key_size,
                       const char *value, size_t value_size)
@@ -113,6 +151,10 @@ cbus_gw_frame_header (cbus_gw_frame_t *self, const char *key, size_t key_size,
                          "only starts as a framing header", name);
     if (!value && value_size)
         return s_refuse (self, MHD_HTTP_BAD_REQUEST, "Header %s has no value", name);
+    if (self->end && !s_layout_header (self, key, key_size, value, value_size))
+        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
+                         "The line before header %s or its own line holds a NUL, ends without "
+                         "CRLF, or is folded", name);
     if (value && !s_value_valid (value, value_size))
         return s_refuse (self, MHD_HTTP_BAD_REQUEST,
                          "Header %s holds a control character (a CR, LF or NUL)", name);
@@ -148,6 +190,11 @@ cbus_gw_frame_end (cbus_gw_frame_t *self)
 {
     if (self->status)
         return -1;
+    if (self->end && !(s_layout_follows (self, self->cursor + 2)
+                    && self->cursor [2] == 0 && self->cursor [3] == 0
+                    && self->cursor + 4 == self->end))
+        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
+                         "The request's last line holds a NUL, or a line ends without CRLF");
     if (self->length_differs)
         return s_refuse (self, MHD_HTTP_BAD_REQUEST,
                          "Content-Length headers differ: the body's length is not known");
@@ -219,6 +266,36 @@ cbus_gw_frame_test (bool verbose)
     cbus_gw_frame_init (&frame);
     assert (cbus_gw_frame_header (&frame, "X-A", 3, "a\0b", 3) == -1);
     assert (frame.status == 400);
+    //  The layout, as MHD 0.9.75 leaves "GET / HTTP/1.1\r\nA: 1\r\nB:  2\r\n\r\n".
+    const char good [] = "GET\0/\0HTTP/1.1\0\0A\0 1\0\0B\0  2\0\0\0\0";
+    size_t good_size = sizeof (good) - 1;
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, good + 6, good, good_size);
+    assert (cbus_gw_frame_header (&frame, good + 16, 1, good + 19, 1) == 0);
+    assert (cbus_gw_frame_header (&frame, good + 22, 1, good + 26, 1) == 0);
+    assert (cbus_gw_frame_end (&frame) == 0);
+    //  "A: 1<NUL>zz\r\n": MHD's value is "1", the line goes on.
+    const char nul [] = "GET\0/\0HTTP/1.1\0\0A\0 1\0zz\0\0B\0 2\0\0\0\0";
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, nul + 6, nul, sizeof (nul) - 1);
+    assert (cbus_gw_frame_header (&frame, nul + 16, 1, nul + 19, 1) == 0);
+    assert (cbus_gw_frame_header (&frame, nul + 25, 1, nul + 28, 1) == -1);
+    assert (frame.status == 400);
+    //  The same in the last header: the head ends later than its line.
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, nul + 6, nul, sizeof (nul) - 1);
+    assert (cbus_gw_frame_header (&frame, nul + 16, 1, nul + 19, 1) == 0);
+    assert (cbus_gw_frame_end (&frame) == -1);
+    //  A bare LF ("A: 1\nB: 2"): one NUL between the lines.
+    const char bare [] = "GET\0/\0HTTP/1.1\0\0A\0 1\0B\0 2\0\0\0\0";
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, bare + 6, bare, sizeof (bare) - 1);
+    assert (cbus_gw_frame_header (&frame, bare + 16, 1, bare + 19, 1) == 0);
+    assert (cbus_gw_frame_header (&frame, bare + 21, 1, bare + 24, 1) == -1);
+    //  A header that lies outside the head (MHD moved a folded line).
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, good + 6, good, good_size);
+    assert (cbus_gw_frame_header (&frame, "A", 1, good + 19, 1) == -1);
     assert (cbus_gw_frame_is_token ("X-Request-Id", 12));
     assert (!cbus_gw_frame_is_token ("", 0));
     assert (!cbus_gw_frame_is_token ("a\0b", 3));

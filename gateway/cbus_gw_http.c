@@ -329,11 +329,16 @@ s_frame_header (void *cls, enum MHD_ValueKind kind, const char *key, size_t key_
 }
 
 //  Strict framing (cbus_gw_frame.h): -1 once a refusal is decided.
+//  method and version are MHD's own pointers, into its read buffer.
 static int
-s_request_frame (cbus_gw_request_t *request)
+s_request_frame (cbus_gw_request_t *request, const char *method, const char *version)
 {
     cbus_gw_frame_t frame;
     cbus_gw_frame_init (&frame);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (request->connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (info && method && version)
+        cbus_gw_frame_layout (&frame, version, method, info->header_size);
     MHD_get_connection_values_n (request->connection, MHD_HEADER_KIND, s_frame_header, &frame);
     if (cbus_gw_frame_end (&frame) == 0)
         return 0;
@@ -346,7 +351,7 @@ s_request_frame (cbus_gw_request_t *request)
 //  First call of a request: decide its route, or its answer if it has
 //  none (404, 405, 413, a static file).
 static void
-s_request_route (cbus_gw_request_t *request)
+s_request_route (cbus_gw_request_t *request, const char *method, const char *version)
 {
     cbus_gateway_t *self = request->gateway;
     struct MHD_Connection *connection = request->connection;
@@ -358,7 +363,7 @@ s_request_route (cbus_gw_request_t *request)
     request->has_body = declared > 0 || encoding;
     cbus_gw_guard_head (self->guard, s_conn_of (connection), request->has_body,
                         cbus_mono_ms ());
-    if (s_request_frame (request))
+    if (s_request_frame (request, method, version))
         return;
     if (strlen (request->path) > CBUS_GW_PATH_MAX) {
         cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Not found");
@@ -471,7 +476,6 @@ cbus_gw_access (void *cls, struct MHD_Connection *connection, const char *url,
                 const char *method, const char *version, const char *upload_data,
                 size_t *upload_data_size, void **con_cls)
 {
-    (void) version;
     cbus_gateway_t *self = (cbus_gateway_t *) cls;
     cbus_gw_request_t *request = (cbus_gw_request_t *) *con_cls;
     if (!request) {
@@ -479,7 +483,7 @@ cbus_gw_access (void *cls, struct MHD_Connection *connection, const char *url,
         if (!request)
             return MHD_NO;              //  Out of memory: drop the connection
         *con_cls = request;
-        s_request_route (request);
+        s_request_route (request, method, version);
         //  A refusal of a request with a body, or of its framing, goes
         //  at once: the client need not send the body, and the
         //  connection closes after it (nothing after it is read).

@@ -83,6 +83,15 @@ CASES = {
     "folded line making a name that is not a token":
         (b"GET /status HTTP/1.1\r\nHost: x\r\nX-A: a\r\n Content-Length: 5\r\n\r\n", 400,
          "X-AContent"),
+    "NUL inside a value":
+        (b"GET /status HTTP/1.1\r\nHost: x\r\nX-A: 1\x00Content-Length: 99\r\n\r\n", 400,
+         "NUL"),
+    "NUL inside the last value":
+        (b"GET /status HTTP/1.1\r\nHost: x\x00y\r\n\r\n", 400, "NUL"),
+    "bare LF between headers":
+        (b"GET /status HTTP/1.1\r\nHost: x\nContent-Length: 99\r\n\r\n", 400, "CRLF"),
+    "folded line of another header":
+        (b"GET /status HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", 400, "folded"),
     "header name not a token":
         (b"GET /status HTTP/1.1\r\nHost: x\r\nX Forwarded: 1\r\n\r\n", 400, "X Forwarded"),
     "header name with a slash":
@@ -136,11 +145,13 @@ def test_well_framed_requests_still_pipeline(node):
     twice = (b"POST /transactions/new HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
              b"content-length: %d\r\nContent-Type: application/json\r\n\r\n%s"
              % (len(body2), len(body2), body2))
+    odd = (b"GET /status HTTP/1.1\r\nHost:x\r\nX-Empty:\r\nX-Trailing: a \t \r\n"
+           b"X-Tab:\tb\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n")
     last = b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     size = node.mempool_size()
-    reply, _ = exchange(node, chunked + twice + last)
+    reply, _ = exchange(node, chunked + twice + odd + last)
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", reply)
-    assert statuses == [b"201", b"201", b"200"], reply
+    assert statuses == [b"201", b"201", b"200", b"200"], reply
     assert node.mempool_size() == size + 2
 
 
