@@ -24,6 +24,19 @@ s_refuse (cbus_gw_frame_t *self, unsigned int status, const char *format, ...)
     return -1;
 }
 
+//  A 400 whose reason is fault, one of this file's sentences, with the
+//  header's name in its one %s.
+static int
+s_refuse_named (cbus_gw_frame_t *self, const char *fault, const char *name)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf (self->reason, sizeof (self->reason), fault, name);
+#pragma GCC diagnostic pop
+    self->status = MHD_HTTP_BAD_REQUEST;
+    return -1;
+}
+
 void
 cbus_gw_frame_init (cbus_gw_frame_t *self)
 {
@@ -134,30 +147,36 @@ cbus_gw_frame_header (cbus_gw_frame_t *self, const char *key, size_t key_size,
 {
     if (self->status)
         return -1;
-    char name [64];
-    s_name_safe (key, key_size, name, sizeof (name));
+    //  Each fault's sentence names the header (%s); the name is made
+    //  printable only for a refusal.
+    const char *fault = NULL;
     if (!cbus_gw_frame_is_token (key, key_size))
-        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
-                         "Bad header name \"%s\": a name is a token (letters, digits and "
-                         "!#$%%&'*+-.^_`|~), with no space before its colon", name);
+        fault = "Bad header name \"%s\": a name is a token (letters, digits and "
+                "!#$%%&'*+-.^_`|~), with no space before its colon";
+    else
     //  MHD glues a folded line (obs-fold: a line starting with a space)
     //  to the previous header's NAME, so "Content-Length: 1\r\n 0" is a
     //  header "Content-Length0": a proxy would read a length (or refuse),
     //  MHD none. A name that only starts like a framing header is refused.
     if (s_starts_as (key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH)
     ||  s_starts_as (key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
-                         "Bad header name \"%s\": a folded line (obs-fold) or a name that "
-                         "only starts as a framing header", name);
+        fault = "Bad header name \"%s\": a folded line (obs-fold) or a name that "
+                "only starts as a framing header";
+    else
     if (!value && value_size)
-        return s_refuse (self, MHD_HTTP_BAD_REQUEST, "Header %s has no value", name);
+        fault = "Header %s has no value";
+    else
     if (self->end && !s_layout_header (self, key, key_size, value, value_size))
-        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
-                         "The line before header %s or its own line holds a NUL, ends without "
-                         "CRLF, or is folded", name);
+        fault = "The line before header %s or its own line holds a NUL, ends without "
+                "CRLF, or is folded";
+    else
     if (value && !s_value_valid (value, value_size))
-        return s_refuse (self, MHD_HTTP_BAD_REQUEST,
-                         "Header %s holds a control character (a CR, LF or NUL)", name);
+        fault = "Header %s holds a control character (a CR, LF or NUL)";
+    if (fault) {
+        char name [64];
+        s_name_safe (key, key_size, name, sizeof (name));
+        return s_refuse_named (self, fault, name);
+    }
     if (key_size == strlen (MHD_HTTP_HEADER_CONTENT_LENGTH)
     &&  strncasecmp (key, MHD_HTTP_HEADER_CONTENT_LENGTH, key_size) == 0) {
         uint64_t length = 0;
