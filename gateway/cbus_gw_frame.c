@@ -8,6 +8,7 @@
 */
 #include "cbus_gw_frame.h"
 #include <microhttpd.h>
+#include <pthread.h>
 
 static int
 s_refuse (cbus_gw_frame_t *self, unsigned int status, const char *format, ...)
@@ -43,17 +44,27 @@ cbus_gw_frame_init (cbus_gw_frame_t *self)
     memset (self, 0, sizeof (*self));
 }
 
+//  tchar (RFC 9110 section 5.6.2): "!#$%&'*+-.^_`|~", DIGIT, ALPHA; a
+//  table, since every byte of every header name goes through it.
+static bool s_tchar [256];
+
+static void
+s_tchar_init (void)
+{
+    for (int c = 0; c < 256; c++)
+        s_tchar [c] = c < 0x80 && c > 0 && (isalnum (c) || strchr ("!#$%&'*+-.^_`|~", c));
+}
+
 bool
 cbus_gw_frame_is_token (const char *text, size_t size)
 {
-    //  tchar: "!#$%&'*+-.^_`|~", DIGIT, ALPHA (RFC 9110 section 5.6.2)
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once (&once, s_tchar_init);
     if (size == 0)
         return false;
-    for (size_t index = 0; index < size; index++) {
-        unsigned char c = (unsigned char) text [index];
-        if (c == 0 || (!(isalnum (c) && c < 0x80) && !strchr ("!#$%&'*+-.^_`|~", c)))
+    for (size_t index = 0; index < size; index++)
+        if (!s_tchar [(unsigned char) text [index]])
             return false;
-    }
     return true;
 }
 
