@@ -18,6 +18,7 @@
 #include "cbus_gateway.h"
 #include "cbus_gw.h"
 #include <netdb.h>
+#include <sys/resource.h>
 
 //  Most replies or events handled per wake-up before serving HTTP again.
 #define S_BATCH             1024
@@ -25,8 +26,14 @@
 #define S_HEARTBEAT_FORGET_MS (10 * 60 * 1000)
 //  Longest wait between two looks at expired calls.
 #define S_SWEEP_MAX_MS      50
-//  Seconds an idle keep-alive connection is kept open.
+//  Seconds MHD keeps a connection that moves no byte at all (a client
+//  that stopped reading its answer); the guard's deadlines are shorter.
 #define S_IDLE_TIMEOUT_S    60
+//  Descriptors kept for the bus, files and logs when sizing the cap.
+#define S_FD_RESERVE        256
+//  How often the guard looks at deadlines, and reports refusals.
+#define S_GUARD_SWEEP_MS    250
+#define S_GUARD_REPORT_MS   5000
 
 static const char *s_service_names [CBUS_GW_SERVICES] = { "chainstore", "mempool", "peersync" };
 
@@ -295,6 +302,57 @@ s_mhd_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 }
 
 //  --------------------------------------------------------------------------
+//  Connection guard (cbus_gw_guard.h)
+
+static int
+s_guard_sweep (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    cbus_gateway_t *self = (cbus_gateway_t *) arg;
+    if (cbus_gw_guard_sweep (self->guard, cbus_mono_ms ()))
+        cbus_gw_mhd_run (self);
+    return 0;
+}
+
+static int
+s_guard_report (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    cbus_gateway_t *self = (cbus_gateway_t *) arg;
+    char line [256];
+    if (cbus_gw_guard_report (self->guard, line, sizeof (line)) == 0)
+        zsys_warning ("http refusals in the last %d s: %s", S_GUARD_REPORT_MS / 1000, line);
+    return 0;
+}
+
+//  Raise the soft open-file limit to the hard one, and cap the HTTP
+//  connections below it. Returns the cap.
+static size_t
+s_connections_cap (cbus_gateway_t *self)
+{
+    size_t wanted = (size_t) cbus_config_int (self->config, "gateway/max_connections");
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit))
+        return wanted;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlim_t was = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit (RLIMIT_NOFILE, &limit))
+            limit.rlim_cur = was;
+    }
+    size_t room = limit.rlim_cur > 2 * S_FD_RESERVE ? (size_t) limit.rlim_cur - S_FD_RESERVE
+                                                     : (size_t) limit.rlim_cur / 2;
+    if (wanted > room) {
+        zsys_warning ("gateway/max_connections=%zu is above the open-file limit %zu less %d: "
+                      "%zu used", wanted, (size_t) limit.rlim_cur, S_FD_RESERVE, room);
+        wanted = room;
+    }
+    return wanted;
+}
+
+//  --------------------------------------------------------------------------
 //  Actor
 
 //  Resolve the HTTP bind address (numeric, or a name such as localhost).
@@ -354,14 +412,29 @@ s_http_start (cbus_gateway_t *self, char *reason)
     bool ipv6 = false;
     if (s_resolve_bind (host, port, &address, &ipv6, reason))
         return -1;
+    self->max_connections = s_connections_cap (self);
+    cbus_gw_guard_limits_t limits = {
+        .header_timeout_ms = cbus_config_int (self->config, "gateway/header_timeout_ms"),
+        .body_min_rate = (uint64_t) cbus_config_int (self->config, "gateway/body_min_rate"),
+        .max_connections = self->max_connections,
+        .room = self->max_connections / 16 > 8 ? self->max_connections / 16 : 8
+    };
+    self->guard = cbus_gw_guard_new (&limits);
+    if (!self->guard) {
+        snprintf (reason, CBUS_REASON_MAX, "out of memory");
+        return -1;
+    }
+    unsigned int per_address =
+        (unsigned int) cbus_config_int (self->config, "gateway/max_connections_per_address");
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO
                        | MHD_USE_ERROR_LOG | (ipv6? MHD_USE_IPv6: 0);
     self->daemon = MHD_start_daemon (flags, (uint16_t) port, NULL, NULL, cbus_gw_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, cbus_gw_mhd_log, self,       //  First, or MHD complains
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &address,
-        MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned int) cbus_config_int (self->config, "gateway/max_connections"),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) self->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, cbus_gw_notify_connection, self,
         MHD_OPTION_NOTIFY_COMPLETED, cbus_gw_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, cbus_gw_unescape, self,
         MHD_OPTION_END);
@@ -380,10 +453,14 @@ s_http_start (cbus_gateway_t *self, char *reason)
     zloop_poller (self->loop, &self->mhd_item, s_mhd_readable, self);
     zloop_poller_set_tolerant (self->loop, &self->mhd_item);
     info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    zsys_info ("gateway: listening on http://%s%s%s:%d max_connections=%d www=%s",
+    zsys_info ("gateway: listening on http://%s%s%s:%d max_connections=%zu "
+               "max_connections_per_address=%u header_timeout_ms=%" PRId64
+               " body_min_rate=%" PRIu64 " www=%s",
                ipv6? "[": "", host, ipv6? "]": "", info? info->port: port,
-               (int) cbus_config_int (self->config, "gateway/max_connections"),
-               cbus_www_dir (self->www));
+               self->max_connections, per_address, limits.header_timeout_ms,
+               limits.body_min_rate, cbus_www_dir (self->www));
+    zloop_timer (self->loop, S_GUARD_SWEEP_MS, 0, s_guard_sweep, self);
+    zloop_timer (self->loop, S_GUARD_REPORT_MS, 0, s_guard_report, self);
     return 0;
 }
 
@@ -481,6 +558,7 @@ s_gateway_destroy (cbus_gateway_t **self_p)
         MHD_stop_daemon (self->daemon);
     }
     zloop_destroy (&self->loop);
+    cbus_gw_guard_destroy (&self->guard);
     for (int service = 0; service < CBUS_GW_SERVICES; service++)
         zsock_destroy (&self->dealers [service]);
     zsock_destroy (&self->sub);

@@ -11,6 +11,10 @@
         cbus_gw_nodes.c     POST /nodes/register, /nodes/resolve, /nodes
         cbus_gw_status.c    GET /status, /node/info, the dashboard's files
 
+    Two classes guard the HTTP edge: cbus_gw_frame (strict RFC 9112
+    framing of a request head) and cbus_gw_guard (deadlines that bytes do
+    not reset, room kept near the connection cap, refusals counted).
+
     A route's start function answers at once (cbus_gw_answer...) or asks a
     service (cbus_gw_call) with the handler that its reply will run; that
     handler answers or asks further. Adding a route is an entry in its
@@ -33,6 +37,8 @@
 #include "cbus.h"
 #include "cbus_heartbeats.h"
 #include "cbus_www.h"
+#include "cbus_gw_frame.h"
+#include "cbus_gw_guard.h"
 #include <microhttpd.h>
 #include <sodium.h>
 
@@ -99,6 +105,7 @@ struct _cbus_gw_request_t {
     char message [CBUS_REASON_MAX]; //  Error message, for the log line
     const char *allow;              //  Allow header of a 405
     bool authenticate;              //  WWW-Authenticate header of a 401
+    bool quiet;                     //  A refusal counted, not logged one by one
     int file_fd;                    //  Static file to send, or -1
     uint64_t file_size;             //  Its size
     const char *file_type;          //  Its Content-Type (borrowed)
@@ -126,6 +133,8 @@ struct _cbus_gateway_t {
     uint64_t boots [CBUS_GW_SERVICES];      //  Each service's boot id, 0 if unheard
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
     cbus_www_t *www;                //  Dashboard files
+    cbus_gw_guard_t *guard;         //  Deadlines and room of connections
+    size_t max_connections;         //  gateway/max_connections, as started
     int64_t request_timeout_ms;     //  gateway/request_timeout_ms
     int64_t mine_timeout_ms;        //  gateway/mine_timeout_ms
     int64_t resolve_timeout_ms;     //  gateway/resolve_timeout_ms
@@ -176,6 +185,9 @@ size_t
     cbus_gw_unescape (void *cls, struct MHD_Connection *connection, char *text);
 void
     cbus_gw_mhd_log (void *cls, const char *format, va_list args);
+void
+    cbus_gw_notify_connection (void *cls, struct MHD_Connection *connection,
+                               void **socket_context, enum MHD_ConnectionNotificationCode code);
 
 //  A call of this request ended: forget its id.
 void

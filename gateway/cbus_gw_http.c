@@ -358,10 +358,48 @@ s_query_check (cbus_gw_request_t *request)
     return 0;
 }
 
+//  The guard's record of a request's connection, or NULL.
+static cbus_gw_conn_t *
+s_conn_of (struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? (cbus_gw_conn_t *) info->socket_context : NULL;
+}
+
+static enum MHD_Result
+s_frame_header (void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                const char *value, size_t value_size)
+{
+    (void) kind;
+    cbus_gw_frame_t *frame = (cbus_gw_frame_t *) cls;
+    return cbus_gw_frame_header (frame, key, key_size, value, value_size) ? MHD_NO : MHD_YES;
+}
+
+//  Strict framing (cbus_gw_frame.h): -1 once a refusal is decided.
+//  method and version are MHD's own pointers, into its read buffer.
+static int
+s_request_frame (cbus_gw_request_t *request, const char *method, const char *version)
+{
+    cbus_gw_frame_t frame;
+    cbus_gw_frame_init (&frame);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (request->connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (info && method && version)
+        cbus_gw_frame_layout (&frame, version, method, info->header_size);
+    MHD_get_connection_values_n (request->connection, MHD_HEADER_KIND, s_frame_header, &frame);
+    if (cbus_gw_frame_end (&frame) == 0)
+        return 0;
+    cbus_gw_answer_error (request, frame.status, CBUS_CODE_BAD_FRAMING, "%s", frame.reason);
+    request->quiet = true;
+    cbus_gw_guard_count (request->gateway->guard, CBUS_GW_REFUSED_FRAMING);
+    return -1;
+}
+
 //  First call of a request: decide its route, or its answer if it has
 //  none (404, 405, 413, a static file).
 static void
-s_request_route (cbus_gw_request_t *request)
+s_request_route (cbus_gw_request_t *request, const char *method, const char *version)
 {
     cbus_gateway_t *self = request->gateway;
     struct MHD_Connection *connection = request->connection;
@@ -371,7 +409,10 @@ s_request_route (cbus_gw_request_t *request)
                                                         MHD_HTTP_HEADER_TRANSFER_ENCODING);
     uint64_t declared = length ? strtoull (length, NULL, 10) : 0;
     request->has_body = declared > 0 || encoding;
-
+    cbus_gw_guard_head (self->guard, s_conn_of (connection), request->has_body,
+                        cbus_mono_ms ());
+    if (s_request_frame (request, method, version))
+        return;
     if (strlen (request->path) > CBUS_GW_PATH_MAX) {
         cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Not found");
         return;
@@ -409,6 +450,7 @@ s_request_take_body (cbus_gw_request_t *request, const char *data, size_t size)
 {
     cbus_gateway_t *self = request->gateway;
     request->body_seen += size;
+    cbus_gw_guard_body (self->guard, s_conn_of (request->connection), size);
     if (request->body_seen > self->max_body) {
         if (!request->status)
             cbus_gw_answer_error (request, MHD_HTTP_CONTENT_TOO_LARGE, CBUS_CODE_TOO_LARGE,
@@ -467,7 +509,7 @@ s_request_queue (cbus_gw_request_t *request)
     enum MHD_Result rc = MHD_queue_response (request->connection, request->status, response);
     MHD_destroy_response (response);
     request->queued = true;
-    if (request->status >= 300) {
+    if (request->status >= 300 && !request->quiet) {
         char path [128];
         cbus_gw_log_safe (request->path, path, sizeof (path));
         zsys_info ("http status=%u method=%s path=%s message=\"%s\"", request->status,
@@ -484,7 +526,6 @@ cbus_gw_access (void *cls, struct MHD_Connection *connection, const char *url,
                 const char *method, const char *version, const char *upload_data,
                 size_t *upload_data_size, void **con_cls)
 {
-    (void) version;
     cbus_gateway_t *self = (cbus_gateway_t *) cls;
     cbus_gw_request_t *request = (cbus_gw_request_t *) *con_cls;
     if (!request) {
@@ -492,10 +533,12 @@ cbus_gw_access (void *cls, struct MHD_Connection *connection, const char *url,
         if (!request)
             return MHD_NO;              //  Out of memory: drop the connection
         *con_cls = request;
-        s_request_route (request);
-        //  A refusal of a request with a body goes at once: the client
-        //  need not send the body, and the connection closes after it.
-        if (request->status && request->status != MHD_HTTP_OK && request->has_body)
+        s_request_route (request, method, version);
+        //  A refusal of a request with a body, or of its framing, goes
+        //  at once: the client need not send the body, and the
+        //  connection closes after it (nothing after it is read).
+        if (request->status && request->status != MHD_HTTP_OK
+        &&  (request->has_body || request->quiet))
             return s_request_queue (request);
         return MHD_YES;
     }
@@ -506,6 +549,8 @@ cbus_gw_access (void *cls, struct MHD_Connection *connection, const char *url,
     }
     if (request->queued)
         return MHD_YES;
+    if (!request->started)
+        cbus_gw_guard_working (self->guard, s_conn_of (connection));
     if (!request->status && !request->started) {
         request->started = true;
         request->route->start (request);
@@ -521,9 +566,9 @@ void
 cbus_gw_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
                    enum MHD_RequestTerminationCode code)
 {
-    (void) connection;
     cbus_gateway_t *self = (cbus_gateway_t *) cls;
     cbus_gw_request_t *request = (cbus_gw_request_t *) *con_cls;
+    cbus_gw_guard_done (self->guard, s_conn_of (connection), cbus_mono_ms ());
     if (!request)
         return;
     if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK && self->verbose) {
@@ -567,10 +612,31 @@ cbus_gw_mhd_log (void *cls, const char *format, va_list args)
     size_t size = strlen (line);
     while (size > 0 && (line [size - 1] == '\n' || line [size - 1] == '\r'))
         line [--size] = 0;
-    //  MHD speaks of each client it drops; only startup errors matter.
+    //  MHD speaks of each client it drops; only startup errors matter,
+    //  and refusals at accept, which are counted (one line for many).
+    if (strstr (line, "reached connection limit"))
+        cbus_gw_guard_count (self->guard, CBUS_GW_REFUSED_CAPPED);
     if (!self->daemon)
         zsys_error ("http: %s", line);
     else
     if (self->verbose)
         zsys_debug ("http: %s", line);
+}
+
+//  A connection opened or closed: the guard keeps its deadlines.
+void
+cbus_gw_notify_connection (void *cls, struct MHD_Connection *connection,
+                           void **socket_context, enum MHD_ConnectionNotificationCode code)
+{
+    cbus_gateway_t *self = (cbus_gateway_t *) cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info ? cbus_gw_guard_open (self->guard, info->connect_fd,
+                                                     cbus_mono_ms ()) : NULL;
+    }
+    else {
+        cbus_gw_guard_close (self->guard, (cbus_gw_conn_t *) *socket_context);
+        *socket_context = NULL;
+    }
 }

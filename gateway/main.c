@@ -5,6 +5,8 @@
 #include "cbus_gateway.h"
 #include "cbus_heartbeats.h"
 #include "cbus_www.h"
+#include "cbus_gw_frame.h"
+#include "cbus_gw_guard.h"
 
 int
 main (int argc, char *argv [])
@@ -18,6 +20,10 @@ main (int argc, char *argv [])
             cbus_heartbeats_test (verbose);
         if (!only || streq (only, "cbus_www"))
             cbus_www_test (verbose);
+        if (!only || streq (only, "cbus_gw_frame"))
+            cbus_gw_frame_test (verbose);
+        if (!only || streq (only, "cbus_gw_guard"))
+            cbus_gw_guard_test (verbose);
         return 0;
     }
     return cbus_service_main (argc, argv, "gateway", cbus_gateway_actor);

@@ -44,6 +44,7 @@
     X (BAD_JSON,        "bad_json",        "The body is not the JSON this route takes") \
     X (UNAUTHORIZED,    "unauthorized",    "This route needs the admin token") \
     X (METHOD,          "method_not_allowed", "The route exists with another method") \
+    X (BAD_FRAMING,     "bad_framing",     "The HTTP request's framing is ambiguous or not supported (RFC 9112)") \
     /*  Between nodes */ \
     X (BANNED,          "banned",          "The peer is banned for a while") \
     X (PROTOCOL,        "protocol",        "A peer broke the peer protocol (order, version, size)")
