@@ -158,7 +158,8 @@ bool
     F (time_ms,        U64,    REQ, -) \
     F (network,        STR,    REQ, -) \
     F (genesis,        HASH,   REQ, -) \
-    F (bits,           U64,    REQ, -)
+    F (bits,           U64,    REQ, -) \
+    F (storage,        STR,    OPT, -)
 #define CBUS_BLOCK_GET_FIELDS(F) \
     F (height,         U64,    OPT, -) \
     F (hash,           HASH,   OPT, -)
@@ -234,7 +235,8 @@ bool
 #define CBUS_MEMPOOL_INFO_REPLY_FIELDS(F) \
     F (size,           U64,    REQ, -) \
     F (bytes,          U64,    REQ, -) \
-    F (next_height,    U64,    REQ, -)
+    F (next_height,    U64,    REQ, -) \
+    F (storage,        STR,    OPT, -)
 
 //  peersync
 #define CBUS_PEER_ADD_FIELDS(F) \

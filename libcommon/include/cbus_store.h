@@ -119,11 +119,12 @@ int
 size_t
     cbus_store_batch_bytes (cbus_store_batch_t *self);
 
-//  True while writes are taken; false while paused, with why in reason
-//  (CBUS_REASON_MAX: "disk full: /data/chain (1.2 MiB free, 20.0 MiB
-//  needed)"). Any thread.
+//  True while writes are taken; false while paused, with the kind of
+//  fault that paused it in *fault (no_space for a full disk) and why in
+//  reason (CBUS_REASON_MAX: "disk full: /data/chain (1.2 MiB free, 20.0
+//  MiB needed)"); either may be NULL. Any thread.
 bool
-    cbus_store_writable (cbus_store_t *self, char *reason);
+    cbus_store_writable (cbus_store_t *self, cbus_store_fault_t *fault, char *reason);
 //  See whether a paused store can take writes again, and pause one whose
 //  disk has less than CBUS_STORE_RESERVE_BYTES free. Resumes when the
 //  file system has room for the write that was refused plus the reserve

@@ -416,10 +416,12 @@ cbus_store_write (cbus_store_t *self, cbus_store_batch_t *batch, bool sync)
 }
 
 bool
-cbus_store_writable (cbus_store_t *self, char *reason)
+cbus_store_writable (cbus_store_t *self, cbus_store_fault_t *fault, char *reason)
 {
     pthread_mutex_lock (&self->lock);
     bool writable = !self->paused;
+    if (fault)
+        *fault = writable ? CBUS_STORE_OK : self->pause_fault;
     if (!writable && reason)
         snprintf (reason, CBUS_REASON_MAX, "%s", self->pause_reason);
     pthread_mutex_unlock (&self->lock);
@@ -659,25 +661,28 @@ s_test_pause (bool verbose)
     assert (mkdtemp (path));
     char reason [CBUS_REASON_MAX];
     cbus_store_t *store = cbus_store_new (path, 8, reason);
-    assert (store && cbus_store_writable (store, reason) && cbus_store_probe (store) == 0);
+    assert (store && cbus_store_writable (store, NULL, reason) && cbus_store_probe (store) == 0);
     s_test_put (store, "before", 10, 0);
     cbus_store_set_reserve (store, (uint64_t) 1 << 60);
     s_test_put (store, "full", 10, -1);
     assert (cbus_store_fault (store) == CBUS_STORE_NO_SPACE);
     assert (strstr (cbus_store_error (store), "disk full: ") && strstr (cbus_store_error (store), path));
-    assert (!cbus_store_writable (store, reason) && strncmp (reason, "disk full: ", 11) == 0);
+    cbus_store_fault_t fault;
+    assert (!cbus_store_writable (store, &fault, reason) && strncmp (reason, "disk full: ", 11) == 0);
+    assert (fault == CBUS_STORE_NO_SPACE);
     s_test_put (store, "again", 10, -1);
     assert (cbus_store_refused (store) == 2);
     assert (cbus_store_probe (store) == -1);
     //  Reads go on meanwhile.
     assert (s_test_has (store, "before", 10) && !s_test_has (store, "full", 10));
     cbus_store_set_reserve (store, 0);
-    assert (cbus_store_probe (store) == 0 && cbus_store_writable (store, reason));
+    assert (cbus_store_probe (store) == 0 && cbus_store_writable (store, &fault, reason));
+    assert (fault == CBUS_STORE_OK);
     s_test_put (store, "after", 10, 0);
     assert (s_test_has (store, "before", 10) && s_test_has (store, "after", 10));
     //  A probe pauses a store whose disk has less than the reserve free.
     cbus_store_set_reserve (store, (uint64_t) 1 << 60);
-    assert (cbus_store_probe (store) == -1 && !cbus_store_writable (store, NULL));
+    assert (cbus_store_probe (store) == -1 && !cbus_store_writable (store, NULL, NULL));
     cbus_store_set_reserve (store, 0);
     assert (cbus_store_probe (store) == 0);
     cbus_store_destroy (&store);

@@ -148,11 +148,16 @@ s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
     const uint8_t *hash = cbus_chain_tip (self->chain, &entry);
+    char storage [CBUS_REASON_MAX];
     cbus_tip_reply_t reply = {
         .height = entry.height, .hash = hash, .work = entry.work,
         .time_ms = entry.header.time_ms, .network = cbus_str (self->network),
-        .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain)
+        .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain),
+        .has_storage = !cbus_store_writable (cbus_chain_store (self->chain), NULL, storage),
+        .storage = cbus_str (storage)
     };
+    if (!reply.has_storage)
+        reply.storage = cbus_str ("");
     cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
 
@@ -336,12 +341,28 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
         s_refuse_invalid (self, request, "BLOCK.SUBMIT needs a block");
         return;
     }
+    //  A paused store takes nothing: refused before the checks cost
+    //  anything, and long before a write would be tried.
+    cbus_store_t *store = cbus_chain_store (self->chain);
+    if (!cbus_store_writable (store, NULL, reason)) {
+        zsys_info ("block refused unchecked size=%zu code=no_space reason=\"%s\"",
+                   msg.block.size, reason);
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
+                           "chainbus-chainstore cannot store blocks: %s", reason);
+        return;
+    }
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_code_t code = CBUS_CODE_INTERNAL;
     cbus_chain_result_t result = cbus_chain_submit (self->chain, msg.block.data, msg.block.size,
                                                     hash, &code, reason);
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (hash, hex);
+    if (result == CBUS_CHAIN_FAILED && code == CBUS_CODE_STORAGE
+    &&  cbus_store_fault (store) == CBUS_STORE_NO_SPACE) {
+        code = CBUS_CODE_NO_SPACE;
+        snprintf (reason, sizeof (reason), "chainbus-chainstore could not store the block: %.180s",
+                  cbus_store_error (store));
+    }
     if (result == CBUS_CHAIN_INVALID) {
         zsys_info ("block refused hash=%s code=%s reason=\"%s\"", hex, cbus_code_name (code), reason);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, code, "%s", reason);
@@ -619,6 +640,17 @@ static const struct {
     { CBUS_CMD_HISTORY,      s_handle_history },
 };
 
+//  Every CBUS_CHAINSTORE_PROBE_MS: pause the store on a full disk, or
+//  resume it once there is room (the store logs both).
+static int
+s_on_probe (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    cbus_chainstore_t *self = (cbus_chainstore_t *) arg;
+    cbus_store_probe (cbus_chain_store (self->chain));
+    return 0;
+}
+
 static int
 s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -682,7 +714,8 @@ cbus_chainstore_new (cbus_config_t *config)
     zloop_set_nonstop (self->loop, true);
     if (zloop_reader (self->loop, self->router, s_on_request, self)
     ||  zloop_timer (self->loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat,
-                     self->pub) == -1) {
+                     self->pub) == -1
+    ||  zloop_timer (self->loop, CBUS_CHAINSTORE_PROBE_MS, 0, s_on_probe, self) == -1) {
         cbus_fail (reason, "cannot register the sockets in the loop");
         goto failed;
     }

@@ -184,10 +184,13 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
         s_handle_tx_get (self, request);
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
+        char storage [CBUS_REASON_MAX] = "";
         cbus_mempool_info_reply_t reply = {
             .size = cbus_pool_size (self->pool), .bytes = cbus_pool_bytes (self->pool),
-            .next_height = self->tip_height + 1
+            .next_height = self->tip_height + 1,
+            .has_storage = !cbus_pool_writable (self->pool, NULL, storage),
         };
+        reply.storage = cbus_str (storage);
         cbus_reply_send_msg (self->router, request, &cbus_mempool_info_reply_def, &reply,
                              &self->reply);
     }
@@ -207,6 +210,10 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     cbus_mempool_t *self = (cbus_mempool_t *) arg;
     cbus_pub_heartbeat (self->pub);
     cbus_mempool_mine_tick (self);
+    //  A full disk pauses the pool's store, and room resumes it; a
+    //  reopen must not run beside a write.
+    if (!self->writing)
+        cbus_pool_probe (self->pool);
     //  Catch a tip that moved without us hearing (a missed event).
     cbus_mempool_resync (self);
     return 0;

@@ -193,6 +193,18 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_mempool_chain_idle (self);
         return;
     }
+    //  Whether the chain store takes blocks (a full disk pauses it).
+    if (tip.has_storage != self->chain_full) {
+        self->chain_full = tip.has_storage;
+        if (self->chain_full) {
+            snprintf (self->chain_storage, sizeof (self->chain_storage), "%.*s",
+                      (int) (tip.storage.size < 200 ? tip.storage.size : 200), tip.storage.data);
+            zsys_warning ("chainstore takes no blocks: %s", self->chain_storage);
+            cbus_mempool_mine_no_space (self);
+        }
+        else
+            zsys_info ("chainstore takes blocks again");
+    }
     bool moved = memcmp (tip.hash, self->tip_hash, CBUS_HASH_BYTES) != 0;
     bool changed = !self->tip_known || moved;
     //  Our tip (the one stored before a restart, too) may have left the

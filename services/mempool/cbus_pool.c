@@ -446,6 +446,22 @@ cbus_pool_flush (cbus_pool_t *self)
     return rc;
 }
 
+bool
+cbus_pool_writable (cbus_pool_t *self, bool *full, char *reason)
+{
+    cbus_store_fault_t fault;
+    bool writable = cbus_store_writable (self->store, &fault, reason);
+    if (full)
+        *full = fault == CBUS_STORE_NO_SPACE;
+    return writable;
+}
+
+int
+cbus_pool_probe (cbus_pool_t *self)
+{
+    return cbus_store_probe (self->store);
+}
+
 void
 cbus_pool_set_tip (cbus_pool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
 {
