@@ -148,16 +148,14 @@ s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
     const uint8_t *hash = cbus_chain_tip (self->chain, &entry);
-    char storage [CBUS_REASON_MAX];
+    char storage [CBUS_REASON_MAX] = "";
+    bool writable = cbus_store_writable (cbus_chain_store (self->chain), NULL, storage);
     cbus_tip_reply_t reply = {
         .height = entry.height, .hash = hash, .work = entry.work,
         .time_ms = entry.header.time_ms, .network = cbus_str (self->network),
         .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain),
-        .has_storage = !cbus_store_writable (cbus_chain_store (self->chain), NULL, storage),
-        .storage = cbus_str (storage)
+        .has_storage = !writable, .storage = cbus_str (storage)
     };
-    if (!reply.has_storage)
-        reply.storage = cbus_str ("");
     cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
 

@@ -185,12 +185,12 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
         char storage [CBUS_REASON_MAX] = "";
+        bool writable = cbus_pool_writable (self->pool, NULL, storage);
         cbus_mempool_info_reply_t reply = {
             .size = cbus_pool_size (self->pool), .bytes = cbus_pool_bytes (self->pool),
-            .next_height = self->tip_height + 1,
-            .has_storage = !cbus_pool_writable (self->pool, NULL, storage),
+            .next_height = self->tip_height + 1, .has_storage = !writable,
+            .storage = cbus_str (storage)
         };
-        reply.storage = cbus_str (storage);
         cbus_reply_send_msg (self->router, request, &cbus_mempool_info_reply_def, &reply,
                              &self->reply);
     }
