@@ -95,15 +95,17 @@ cbus_store_fault_name (cbus_store_fault_t fault)
     }
 }
 
-//  Free bytes of the file system at path, as this process may use them
-//  (root may use the blocks reserved for it). -1 if statvfs fails.
+//  Free bytes of the file system at path, as an unprivileged process may
+//  use them: f_bfree would count blocks nobody can have (ext4 keeps some
+//  for its own metadata), and a node run as root then only pauses
+//  earlier. -1 if statvfs fails.
 static int
 s_free_bytes (const char *path, uint64_t *free_p)
 {
     struct statvfs fs;
     if (statvfs (path, &fs))
         return -1;
-    *free_p = (uint64_t) (geteuid () == 0 ? fs.f_bfree : fs.f_bavail) * fs.f_frsize;
+    *free_p = (uint64_t) fs.f_bavail * fs.f_frsize;
     return 0;
 }
 
@@ -156,12 +158,15 @@ s_pause (cbus_store_t *self, cbus_store_fault_t fault, uint64_t wanted, bool reo
     }
 }
 
-//  Pause for want of space (lock held), free bytes known.
+//  Pause for want of space (lock held), free bytes known. The need
+//  named is what a probe waits for: the largest write refused, the
+//  reserve and, when a reopen is due, the logs it replays.
 static void
 s_pause_full (cbus_store_t *self, uint64_t wanted, uint64_t free, bool reopen)
 {
     char reason [CBUS_REASON_MAX];
-    uint64_t need = (wanted > self->wanted ? wanted : self->wanted) + self->reserve;
+    uint64_t need = (wanted > self->wanted ? wanted : self->wanted) + self->reserve
+                  + (reopen || self->reopen ? s_log_bytes (self->path) : 0);
     snprintf (reason, sizeof (reason), "disk full: %s (%.1f MiB free, %.1f MiB needed)",
               self->path, s_mib (free), s_mib (need));
     s_pause (self, CBUS_STORE_NO_SPACE, wanted, reopen, reason);
