@@ -342,10 +342,12 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
     //  A paused store takes nothing: refused before the checks cost
     //  anything, and long before a write would be tried.
     cbus_store_t *store = cbus_chain_store (self->chain);
-    if (!cbus_store_writable (store, NULL, reason)) {
-        zsys_info ("block refused unchecked size=%zu code=no_space reason=\"%s\"",
-                   msg.block.size, reason);
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
+    cbus_store_fault_t fault;
+    if (!cbus_store_writable (store, &fault, reason)) {
+        cbus_code_t paused = fault == CBUS_STORE_NO_SPACE ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE;
+        zsys_info ("block refused unchecked size=%zu code=%s reason=\"%s\"", msg.block.size,
+                   cbus_code_name (paused), reason);
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, paused,
                            "chainbus-chainstore cannot store blocks: %s", reason);
         return;
     }
