@@ -219,7 +219,10 @@ s_on_search (zloop_t *loop, int timer_id, void *arg)
     bool found = cbus_header_search (&self->header, self->slice);
     int64_t took = cbus_mono_ms () - start;
     self->hashes += self->slice;
-    if (took < S_SLICE_MS / 2 && self->slice < S_SLICE_MAX)
+    //  Only a slice that ran to its end says how long a slice takes: one
+    //  that found the proof early would grow it on every easy job, until
+    //  a hard one kept the miner from its sockets for seconds.
+    if (!found && took < S_SLICE_MS / 2 && self->slice < S_SLICE_MAX)
         self->slice *= 2;
     else
     if (took > S_SLICE_MS * 2 && self->slice > S_SLICE_MIN)
