@@ -395,11 +395,12 @@ s_write (cbus_store_t *self, cbus_store_batch_t *batch, bool sync)
     leveldb_write (self->db, sync ? self->sync : self->nosync, batch->batch, &error);
     if (s_check (self, &error, "write") == 0)
         return 0;
-    //  Never written to again: reopened once there is room.
-    if (self->fault == CBUS_STORE_NO_SPACE
-    ||  (s_free_bytes (self->path, &free) == 0 && free < batch->bytes + self->reserve)) {
+    //  Never written to again: reopened once there is room. A failure
+    //  on a disk now too full for the write counts as a full disk.
+    bool known = s_free_bytes (self->path, &free) == 0;
+    if (self->fault == CBUS_STORE_NO_SPACE || (known && free < batch->bytes + self->reserve)) {
         self->fault = CBUS_STORE_NO_SPACE;
-        s_pause_full (self, batch->bytes, s_free_bytes (self->path, &free) ? 0 : free, true);
+        s_pause_full (self, batch->bytes, known ? free : 0, true);
     }
     else {
         char reason [CBUS_REASON_MAX];
