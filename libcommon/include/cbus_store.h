@@ -50,8 +50,9 @@ typedef enum {
                                         //  writes paused until space returns
 } cbus_store_fault_t;
 
-//  Free space a write must leave on the store's file system: room for
-//  LevelDB's own files (a table, the manifest) beside the log.
+//  Free space a write must leave on the store's file system unless set
+//  otherwise (the services set node/disk_reserve_mb): room for LevelDB's
+//  own files (a table, the manifest) beside the log.
 #define CBUS_STORE_RESERVE_BYTES (4 * 1024 * 1024)
 
 //  Open (creating if missing) the database at path. NULL on failure,

@@ -702,6 +702,8 @@ cbus_chainstore_new (cbus_config_t *config)
                                   reason);
     if (!self->chain)
         goto failed;
+    cbus_store_set_reserve (cbus_chain_store (self->chain),
+                            (uint64_t) cbus_config_int (config, "node/disk_reserve_mb") << 20);
     self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason);
     if (!self->router)
         goto failed;

@@ -86,6 +86,8 @@ cbus_mempool_new (cbus_config_t *config)
     ||  !(self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason))
     ||  s_mempool_bus (self, reason))
         goto failed;
+    cbus_pool_set_reserve (self->pool,
+                           (uint64_t) cbus_config_int (config, "node/disk_reserve_mb") << 20);
     if (!(self->loop = zloop_new ())) {
         cbus_fail (reason, "cannot make a loop");
         goto failed;

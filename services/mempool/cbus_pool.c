@@ -456,6 +456,12 @@ cbus_pool_writable (cbus_pool_t *self, bool *full, char *reason)
     return writable;
 }
 
+void
+cbus_pool_set_reserve (cbus_pool_t *self, uint64_t bytes)
+{
+    cbus_store_set_reserve (self->store, bytes);
+}
+
 int
 cbus_pool_probe (cbus_pool_t *self)
 {

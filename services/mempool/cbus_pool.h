@@ -89,6 +89,9 @@ int
 //  reason (CBUS_REASON_MAX) and *full true when the disk is full.
 bool
     cbus_pool_writable (cbus_pool_t *self, bool *full, char *reason);
+//  Free space the store keeps (cbus_store_set_reserve).
+void
+    cbus_pool_set_reserve (cbus_pool_t *self, uint64_t bytes);
 //  Probe a paused store (cbus_store_probe): only while no write runs.
 //  0 when writable, -1 while paused.
 int

@@ -17,6 +17,9 @@ filler file while a client keeps submitting and mining:
   every store opens;
 - after a stop and a start every acknowledged txid is found, and
   `chainbus verify` finds the chain sound.
+
+Without root, a reserve (node/disk_reserve_mb) larger than the free space
+shows the pause alone.
 """
 
 import base64
@@ -274,3 +277,28 @@ def test_full_disk_pauses_and_resumes(small_disk, make_node):
     out = r.stdout.decode()
     assert r.returncode == 0 and out.startswith("chain sound"), (r.returncode, out,
                                                                  r.stderr.decode())
+
+
+def test_a_reserve_larger_than_the_disk_pauses_the_node(make_node):
+    """Without root: node/disk_reserve_mb above the free space of /tmp
+    makes every store's disk 'full' from the first write on, which shows
+    the pause on any machine (the resume needs the loop mount above)."""
+    reserve_mb = 1 << 20
+    fs = os.statvfs("/tmp")
+    if fs.f_bavail * fs.f_frsize >= reserve_mb << 20:
+        pytest.skip("/tmp has a TiB free or more: the reserve cannot exceed it")
+    node = make_node(miners=1, extra_args=["--disk-reserve", str(reserve_mb)])
+    for n in range(20):
+        r = node.post("/transactions/new", tx_body("reserve-%d" % n))
+        assert r.status_code == 507 and no_space(r, node.data_dir), (r.status_code, r.text)
+    wait_for(lambda: all("disk full" in node.status()["services"][role].get("storage", "")
+                         for role in ("chainstore", "mempool")), 10,
+             "/status to name both stores full")
+    assert node.status()["ok"] is False
+    start = time.monotonic()
+    r = node.get("/mine")
+    assert r.status_code == 507 and no_space(r, node.data_dir), (r.status_code, r.text)
+    assert time.monotonic() - start < 5
+    #  Nothing was tried: every write was refused before LevelDB saw it.
+    assert count(node, r"leveldb write failed") == 0
+    assert node.status()["mempool"]["size"] == 0
