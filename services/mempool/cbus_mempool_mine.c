@@ -6,12 +6,12 @@
     block size limit) on top of the tip, drops those the chain already
     holds (one TX.KNOWN, a call of the chain side: chain events wait
     meanwhile, so the tip cannot move under it) and goes out as
-    miner.work, again every tick while somebody waits. While the chain
-    store takes no writes (its TIP, asked every tick, says so: a full
-    disk), MINE is refused at once (ERROR, code no_space, the chain
-    store's reason), and so are those waiting when that is learnt. A waiter whose
+    miner.work, again every tick while somebody waits. A waiter whose
     time is up is answered UNAVAILABLE (code unavailable): no block came,
-    whether for want of a miner or of a chainstore.
+    whether for want of a miner or of a chainstore. While the chain store
+    takes no writes (its TIP, asked every tick, says so: a full disk),
+    MINE is refused at once (ERROR, code no_space, with the chain store's
+    reason), and so are the waiters when that is learnt.
     =========================================================================
 */
 #include "cbus_mempool_private.h"
