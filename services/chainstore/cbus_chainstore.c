@@ -19,6 +19,7 @@ struct _cbus_chainstore_t {
     char *endpoint;             //  Where the router is bound
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
+    bool paused;                //  chain.storage last said: no writes
 };
 
 //  Blocks read for one answer, as a BIN list's items: their bytes as
@@ -330,6 +331,8 @@ s_publish_changes (cbus_chainstore_t *self)
         s_publish_block (self, true, cbus_chain_joined (self->chain, index));
 }
 
+static void s_storage_changed (cbus_chainstore_t *self);
+
 static void
 s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
 {
@@ -372,6 +375,7 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
         zsys_error ("block not stored hash=%s code=%s reason=\"%s\"", hex, cbus_code_name (code),
                     reason);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, code, "%s", reason);
+        s_storage_changed (self);
         return;
     }
     cbus_chain_entry_t entry = {0};
@@ -640,14 +644,30 @@ static const struct {
     { CBUS_CMD_HISTORY,      s_handle_history },
 };
 
+//  Publish chain.storage when the store stopped or started taking writes.
+static void
+s_storage_changed (cbus_chainstore_t *self)
+{
+    char storage [CBUS_REASON_MAX] = "";
+    bool writable = cbus_store_writable (cbus_chain_store (self->chain), NULL, storage);
+    if (writable != self->paused)
+        return;
+    self->paused = !writable;
+    cbus_chain_storage_t event = { .writable = writable, .storage = cbus_str (storage) };
+    if (cbus_pub_send_msg (self->pub, &cbus_chain_storage_def, &event, &self->event))
+        zsys_warning ("could not publish %s: %s", CBUS_TOPIC_CHAIN_STORAGE,
+                      zmq_strerror (zmq_errno ()));
+}
+
 //  Every CBUS_CHAINSTORE_PROBE_MS: pause the store on a full disk, or
-//  resume it once there is room (the store logs both).
+//  resume it once there is room (the store logs both), and say so.
 static int
 s_on_probe (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     cbus_chainstore_t *self = (cbus_chainstore_t *) arg;
     cbus_store_probe (cbus_chain_store (self->chain));
+    s_storage_changed (self);
     return 0;
 }
 

@@ -23,7 +23,8 @@
     meanwhile is refused at once (ERROR, code no_space) without being
     checked or written, TIP says why in its storage field, and the store
     is probed every CBUS_CHAINSTORE_PROBE_MS, so that it takes blocks
-    again by itself once there is room.
+    again by itself once there is room. Each change is published as
+    chain.storage, for the mempool and the miners to act on at once.
     =========================================================================
 */
 #ifndef CBUS_CHAINSTORE_H_INCLUDED

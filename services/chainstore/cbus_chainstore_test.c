@@ -867,6 +867,7 @@ s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
     cbus_config_t *normal = test->config;
     test->config = cbus_config_new (11, args, reason);
     assert (test->config);
+    zsock_set_subscribe (test->sub, CBUS_TOPIC_CHAIN_STORAGE);
     s_test_start (test);
     cbus_block_t *block = s_test_block (test, chain->s3, 4, 1, "full", 9, false);
     cbus_buf_t bytes = {0};
@@ -883,6 +884,16 @@ s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
     assert (msg.height == 3 && msg.has_storage);
     assert (msg.storage.size > 11 && memcmp (msg.storage.data, "disk full: ", 11) == 0);
     cbus_reply_destroy (&reply);
+    //  And chain.storage said so once, when the store paused.
+    cbus_event_t *event = s_test_event (test, 2000);
+    assert (event && streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE));
+    cbus_chain_storage_t storage;
+    assert (cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0);
+    assert (!storage.writable && storage.storage.size > 11
+            && memcmp (storage.storage.data, "disk full: ", 11) == 0);
+    cbus_event_destroy (&event);
+    event = s_test_event (test, 1500);
+    assert (event == NULL);
     s_test_stop (test);
     cbus_config_destroy (&test->config);
     test->config = normal;
@@ -890,10 +901,10 @@ s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
     s_test_start (test);
     uint8_t hash [CBUS_HASH_BYTES];
     s_test_submit (test, block, "connected", hash);
-    cbus_event_t *event;
     while ((event = s_test_event (test, 200)))
         cbus_event_destroy (&event);
     s_test_stop (test);
+    zsock_set_unsubscribe (test->sub, CBUS_TOPIC_CHAIN_STORAGE);
     cbus_buf_free (&bytes);
     cbus_block_destroy (&block);
 }

@@ -105,16 +105,11 @@ s_search_stop (cbus_miner_t *self)
 
 static void s_submit (cbus_miner_t *self);
 
-//  The chainstore's answer to TIP while it took no blocks: once it has
-//  no storage field it takes them again, and the held block goes.
+//  The chainstore takes blocks again: the held block goes.
 static void
-s_on_store_tip (const cbus_call_t *call, cbus_reply_t *reply)
+s_store_writable (cbus_miner_t *self)
 {
-    cbus_miner_t *self = (cbus_miner_t *) call->owner;
-    cbus_tip_reply_t tip;
-    char reason [CBUS_REASON_MAX];
-    if (!self->store_full || !cbus_reply_ok (reply)
-    ||  cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason) || tip.has_storage)
+    if (!self->store_full)
         return;
     self->store_full = false;
     if (self->poll != -1)
@@ -124,6 +119,19 @@ s_on_store_tip (const cbus_call_t *call, cbus_reply_t *reply)
     if (self->held && self->solved)
         s_submit (self);
     self->held = false;
+}
+
+//  The chainstore's answer to TIP while it took no blocks: once it has
+//  no storage field it takes them again.
+static void
+s_on_store_tip (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_miner_t *self = (cbus_miner_t *) call->owner;
+    cbus_tip_reply_t tip;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_reply_ok (reply) && cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason) == 0
+    &&  !tip.has_storage)
+        s_store_writable (self);
 }
 
 static int
@@ -281,8 +289,19 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     }
     cbus_block_connected_t connected;
     char reason [CBUS_REASON_MAX];
+    cbus_chain_storage_t storage;
     if (streq (event->topic, CBUS_TOPIC_MINER_WORK))
         s_take_work (self, event);
+    else
+    if (streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE)
+    &&  cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0) {
+        //  Told at once; TIP, asked every second meanwhile, for a missed event.
+        //  A block found meanwhile is held; none sent before is.
+        if (storage.writable)
+            s_store_writable (self);
+        else
+            s_store_full (self, UINT64_MAX);
+    }
     else
     if (streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED) && self->working
     &&  cbus_block_connected_decode (cbus_event_map (event), &connected, reason) == 0
@@ -341,6 +360,7 @@ cbus_miner_new (cbus_config_t *config)
         goto failed;
     zsock_set_subscribe (self->sub, CBUS_TOPIC_MINER_WORK);
     zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_CHAIN_STORAGE);
     zsock_set_rcvhwm (self->sub, 100000);
     zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
     if (zsock_connect (self->sub, "%s", bus_out)) {
