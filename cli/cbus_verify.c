@@ -56,7 +56,7 @@ s_open (const char *path, cbus_store_t **store_p)
         return CBUS_VERIFY_REFUSED;
     }
     cbus_store_fault_t fault;
-    *store_p = cbus_store_open (path, S_CACHE_MB, &fault, reason);
+    *store_p = cbus_store_open_audit (path, S_CACHE_MB, &fault, reason);
     if (*store_p)
         return -1;
     if (fault == CBUS_STORE_CORRUPT) {

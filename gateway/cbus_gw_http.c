@@ -115,21 +115,27 @@ void
 cbus_gw_failure_of (const cbus_call_t *call, const cbus_reply_t *reply,
                     cbus_gw_failure_t *failure)
 {
+    //  The first row that fits: a status word, and a code or any
+    //  (CBUS_CODE_COUNT). A full disk is 507, other failures 500.
     static const struct {
         const char *word;
+        cbus_code_t code;
         unsigned int status;
     } s_statuses [] = {
-        { CBUS_STATUS_INVALID, MHD_HTTP_BAD_REQUEST },
-        { CBUS_STATUS_NOTFOUND, MHD_HTTP_NOT_FOUND },
-        { CBUS_STATUS_FULL, MHD_HTTP_SERVICE_UNAVAILABLE },
-        { CBUS_STATUS_UNAVAILABLE, MHD_HTTP_SERVICE_UNAVAILABLE },
-        { CBUS_STATUS_ERROR, MHD_HTTP_INTERNAL_SERVER_ERROR },
+        { CBUS_STATUS_INVALID, CBUS_CODE_COUNT, MHD_HTTP_BAD_REQUEST },
+        { CBUS_STATUS_NOTFOUND, CBUS_CODE_COUNT, MHD_HTTP_NOT_FOUND },
+        { CBUS_STATUS_FULL, CBUS_CODE_COUNT, MHD_HTTP_SERVICE_UNAVAILABLE },
+        { CBUS_STATUS_UNAVAILABLE, CBUS_CODE_COUNT, MHD_HTTP_SERVICE_UNAVAILABLE },
+        { CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE, MHD_HTTP_INSUFFICIENT_STORAGE },
+        { CBUS_STATUS_ERROR, CBUS_CODE_COUNT, MHD_HTTP_INTERNAL_SERVER_ERROR },
     };
     failure->status = 0;
     //  A local reply has no body; a service's must decode.
     if (cbus_reply_is_local (reply) || reply->decoded)
         for (size_t index = 0; index < sizeof (s_statuses) / sizeof (s_statuses [0]); index++)
-            if (streq (reply->status, s_statuses [index].word))
+            if (!failure->status && streq (reply->status, s_statuses [index].word)
+            &&  (s_statuses [index].code == CBUS_CODE_COUNT
+              || s_statuses [index].code == reply->code))
                 failure->status = s_statuses [index].status;
     if (failure->status) {
         failure->code = reply->code;

@@ -26,20 +26,46 @@ typedef struct {
     uint64_t peers;                 //  PEER.LIST: peers, a redundant link not counted
     uint64_t linked;                //  ... of them linked
     char sync [512];                //  ... its "sync" object as JSON
+    //  Why a service's store takes no writes (a full disk), "" if it does
+    char storage [CBUS_GW_SERVICES][CBUS_REASON_MAX];
 } s_status_t;
 
 //  --------------------------------------------------------------------------
 //  GET /status
 
-//  One service's entry under "services".
+//  One service's entry under "services"; storage (NULL or "" if none):
+//  why its store takes no writes.
 static void
-s_write_service (cbus_buf_t *out, const char *name, bool up, uint64_t last_seen)
+s_write_service (cbus_buf_t *out, const char *name, bool up, uint64_t last_seen,
+                 const char *storage)
 {
     cbus_buf_printf (out, "\"%s\": {\"up\": %s, \"last_seen_ms\": ", name, up ? "true" : "false");
     if (last_seen)
-        cbus_buf_printf (out, "%" PRIu64 "}", last_seen);
+        cbus_buf_printf (out, "%" PRIu64, last_seen);
     else
-        cbus_buf_puts (out, "null}");
+        cbus_buf_puts (out, "null");
+    if (storage && *storage) {
+        cbus_buf_puts (out, ", \"storage\": ");
+        cbus_json_write_string (out, storage, strlen (storage));
+    }
+    cbus_buf_puts (out, "}");
+}
+
+//  A service's storage field into info (cut to fit, UTF-8 checked).
+static void
+s_keep_storage (s_status_t *info, int service, bool has, cbus_str_t storage)
+{
+    char *into = info->storage [service];
+    size_t size = storage.size < CBUS_REASON_MAX - 1 ? storage.size : CBUS_REASON_MAX - 1;
+    if (!has)
+        *into = 0;
+    else
+    if (cbus_utf8_valid (storage.data, size)) {
+        memcpy (into, storage.data, size);
+        into [size] = 0;
+    }
+    else
+        snprintf (into, CBUS_REASON_MAX, "its store takes no writes");
 }
 
 //  The values of the answer, each null when its service did not tell.
@@ -75,7 +101,7 @@ s_status_finish (cbus_gw_request_t *request)
     bool bus_up = cbus_heartbeats_any_alive (self->heartbeats, now);
     bool all_ok = bus_up;
     for (int service = 0; service < CBUS_GW_SERVICES; service++)
-        all_ok = all_ok && info->ok [service];
+        all_ok = all_ok && info->ok [service] && !*info->storage [service];
 
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
@@ -87,15 +113,17 @@ s_status_finish (cbus_gw_request_t *request)
     s_write_values (out, info);
 
     cbus_buf_puts (out, ", \"services\": {");
-    s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats));
+    s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats), NULL);
     for (int service = 0; service < CBUS_GW_SERVICES; service++) {
         cbus_buf_puts (out, ", ");
         const char *name = cbus_gw_service_name (service);
         s_write_service (out, name, info->up [service],
-                         cbus_heartbeats_last_seen (self->heartbeats, name));
+                         cbus_heartbeats_last_seen (self->heartbeats, name),
+                         info->storage [service]);
     }
     cbus_buf_puts (out, ", ");
-    s_write_service (out, "gateway", true, cbus_heartbeats_last_seen (self->heartbeats, "gateway"));
+    s_write_service (out, "gateway", true, cbus_heartbeats_last_seen (self->heartbeats, "gateway"),
+                     NULL);
     cbus_buf_puts (out, ", \"miners\": ");
     cbus_heartbeats_write_alive (self->heartbeats, "miner", now, out);
     cbus_buf_puts (out, "}}");
@@ -140,6 +168,7 @@ s_on_status_tip (const cbus_call_t *call, cbus_reply_t *reply)
         info->height = tip.height;
         memcpy (info->tip, tip.hash, CBUS_HASH_BYTES);
         memcpy (info->work, tip.work, CBUS_HASH_BYTES);
+        s_keep_storage (info, call->service, tip.has_storage, tip.storage);
         if (tip.network.size < sizeof (info->network)
         &&  cbus_utf8_valid (tip.network.data, tip.network.size)) {
             memcpy (info->network, tip.network.data, tip.network.size);
@@ -160,6 +189,7 @@ s_on_status_pool (const cbus_call_t *call, cbus_reply_t *reply)
         info->ok [call->service] = true;
         info->pool_size = pool.size;
         info->pool_bytes = pool.bytes;
+        s_keep_storage (info, call->service, pool.has_storage, pool.storage);
     }
     s_status_settle (call, reply, reason);
 }

@@ -102,6 +102,11 @@ size_t
 cbus_block_t *
     cbus_chain_joined (cbus_chain_t *self, size_t index);
 
+//  The chain's store (borrowed): whether it takes writes, and its probe
+//  (cbus_store.h).
+cbus_store_t *
+    cbus_chain_store (cbus_chain_t *self);
+
 //  Block bytes by hash; 0 and bytes (caller frees with cbus_store_free)
 //  or NULL if absent; -1 on a storage error.
 int

@@ -38,8 +38,9 @@
     /*  Limits and other services */ \
     X (FULL,            "full",            "A limit was reached; try again later") \
     X (UNAVAILABLE,     "unavailable",     "A service this one needs did not answer in time, or restarted") \
-    X (STORAGE,         "storage",         "The storage failed (disk full, damaged store); nothing was changed") \
+    X (STORAGE,         "storage",         "The storage failed (a damaged store, an I/O error); nothing was changed") \
     X (INTERNAL,        "internal",        "The service failed otherwise; its log says more") \
+    X (NO_SPACE,        "no_space",        "The disk is full: nothing was stored; the node goes on by itself once there is room") \
     /*  The HTTP edge */ \
     X (BAD_JSON,        "bad_json",        "The body is not the JSON this route takes") \
     X (UNAUTHORIZED,    "unauthorized",    "This route needs the admin token") \

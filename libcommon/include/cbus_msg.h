@@ -72,6 +72,7 @@
 #define CBUS_TOPIC_HEARTBEAT          "node.heartbeat"
 #define CBUS_TOPIC_PEER_CONNECTED     "peer.connected"
 #define CBUS_TOPIC_PEER_DISCONNECTED  "peer.disconnected"
+#define CBUS_TOPIC_CHAIN_STORAGE      "chain.storage"
 
 //  Most frames in one request we accept; bodies are capped by the socket's
 //  ZMQ_MAXMSGSIZE (CBUS_MSG_MAX_BYTES) so an oversized one never arrives.

@@ -158,7 +158,8 @@ bool
     F (time_ms,        U64,    REQ, -) \
     F (network,        STR,    REQ, -) \
     F (genesis,        HASH,   REQ, -) \
-    F (bits,           U64,    REQ, -)
+    F (bits,           U64,    REQ, -) \
+    F (storage,        STR,    OPT, -)
 #define CBUS_BLOCK_GET_FIELDS(F) \
     F (height,         U64,    OPT, -) \
     F (hash,           HASH,   OPT, -)
@@ -234,7 +235,8 @@ bool
 #define CBUS_MEMPOOL_INFO_REPLY_FIELDS(F) \
     F (size,           U64,    REQ, -) \
     F (bytes,          U64,    REQ, -) \
-    F (next_height,    U64,    REQ, -)
+    F (next_height,    U64,    REQ, -) \
+    F (storage,        STR,    OPT, -)
 
 //  peersync
 #define CBUS_PEER_ADD_FIELDS(F) \
@@ -283,6 +285,9 @@ bool
     F (address,        STR,    REQ, -) \
     F (node_id,        STR,    REQ, -) \
     F (state,          STR,    REQ, -)
+#define CBUS_CHAIN_STORAGE_FIELDS(F) \
+    F (writable,       BOOL,   REQ, -) \
+    F (storage,        STR,    REQ, -)
 
 //  M (name, FIELDS, KIND, "command or topic", "service", "when")
 //  KIND: SUB (a map inside another), REQUEST, REPLY (the OK reply to the
@@ -343,7 +348,8 @@ bool
     M (miner_work,        CBUS_MINER_WORK_FIELDS,        EVENT,   CBUS_TOPIC_MINER_WORK, "mempool", "a block is wanted; republished every second while wanted") \
     M (heartbeat,         CBUS_HEARTBEAT_FIELDS,         EVENT,   CBUS_TOPIC_HEARTBEAT, "any", "every second") \
     M (peer_connected,    CBUS_PEER_EVENT_FIELDS,        EVENT,   CBUS_TOPIC_PEER_CONNECTED, "peersync", "a link to a peer completed its HELLO") \
-    M (peer_disconnected, CBUS_PEER_EVENT_FIELDS,        EVENT,   CBUS_TOPIC_PEER_DISCONNECTED, "peersync", "a link to a peer closed")
+    M (peer_disconnected, CBUS_PEER_EVENT_FIELDS,        EVENT,   CBUS_TOPIC_PEER_DISCONNECTED, "peersync", "a link to a peer closed") \
+    M (chain_storage,     CBUS_CHAIN_STORAGE_FIELDS,     EVENT,   CBUS_TOPIC_CHAIN_STORAGE, "chainstore", "its store stopped or started taking writes")
 
 //  --------------------------------------------------------------------------
 //  What the table generates

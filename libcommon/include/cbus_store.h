@@ -7,6 +7,27 @@
     returns. LevelDB's C API names a failure only in English text; this
     class is the one place that reads that text, and turns it into a
     cbus_store_fault_t for callers to decide by.
+
+    A full disk is a pause, not a failure. Before each write the store
+    compares the batch with the free space of its folder (statvfs) and
+    refuses at once, without trying, a write that would leave less than
+    CBUS_STORE_RESERVE_BYTES. After a write that failed all the same, the
+    store never writes to that database again: LevelDB would append after
+    a torn log record (which a later open with paranoid checks refuses)
+    and keeps a background error that fails every later write. In both
+    cases the store is paused: every write is refused at once (fault
+    no_space when the disk is full) until cbus_store_probe finds room
+    again, for the write it refused and, after a failed write, for the
+    log a reopen replays; then it reopens the database if a write failed,
+    which recovers the torn tail (LevelDB drops an incomplete last
+    record) and clears the background error.
+
+    Opening recovers what a stop left: with paranoid checks first; if
+    LevelDB finds a log record it cannot read, once more without them
+    (LevelDB then drops the records it cannot read, logged here as an
+    error), then again with them so that compactions verify checksums.
+    Reads always verify checksums. cbus_store_open_audit never drops
+    anything: an audit sees the damage.
     =========================================================================
 */
 #ifndef CBUS_STORE_H_INCLUDED
@@ -24,8 +45,15 @@ typedef enum {
                                         //  (checksum, malformed record)
     CBUS_STORE_IO,                      //  The file system failed (disk
                                         //  full, permissions, missing file)
-    CBUS_STORE_OTHER                    //  Anything else LevelDB reports
+    CBUS_STORE_OTHER,                   //  Anything else LevelDB reports
+    CBUS_STORE_NO_SPACE                 //  The disk is full (ENOSPC, EDQUOT):
+                                        //  writes paused until space returns
 } cbus_store_fault_t;
+
+//  Free space a write must leave on the store's file system unless set
+//  otherwise (the services set node/disk_reserve_mb): room for LevelDB's
+//  own files (a table, the manifest) beside the log.
+#define CBUS_STORE_RESERVE_BYTES (4 * 1024 * 1024)
 
 //  Open (creating if missing) the database at path. NULL on failure,
 //  with the reason logged and copied into reason.
@@ -36,6 +64,11 @@ cbus_store_t *
 cbus_store_t *
     cbus_store_open (const char *path, size_t cache_mb, cbus_store_fault_t *fault,
                      char *reason);
+//  The same, for an audit: paranoid checks and no recovery; a log
+//  record LevelDB cannot read makes the open fail (fault corrupt).
+cbus_store_t *
+    cbus_store_open_audit (const char *path, size_t cache_mb, cbus_store_fault_t *fault,
+                           char *reason);
 void
     cbus_store_destroy (cbus_store_t **self_p);
 
@@ -76,9 +109,39 @@ void
 void
     cbus_store_batch_clear (cbus_store_batch_t *self);
 //  Apply atomically; with sync the call returns once it is on disk.
+//  Refused at once (-1, nothing tried) while the store is paused or when
+//  the batch would leave less than CBUS_STORE_RESERVE_BYTES free; a
+//  failed write pauses the store. Writes from several threads are run
+//  one at a time.
 int
     cbus_store_write (cbus_store_t *self, cbus_store_batch_t *batch, bool sync)
     __attribute__ ((warn_unused_result));
+//  Bytes the batch's records take (keys and values).
+size_t
+    cbus_store_batch_bytes (cbus_store_batch_t *self);
+
+//  True while writes are taken; false while paused, with the kind of
+//  fault that paused it in *fault (no_space for a full disk) and why in
+//  reason (CBUS_REASON_MAX: "disk full: /data/chain (1.2 MiB free, 20.0
+//  MiB needed)"); either may be NULL. Any thread.
+bool
+    cbus_store_writable (cbus_store_t *self, cbus_store_fault_t *fault, char *reason);
+//  See whether a paused store can take writes again, and pause one whose
+//  disk has less than CBUS_STORE_RESERVE_BYTES free. Resumes when the
+//  file system has room for the write that was refused plus the reserve
+//  (plus the log a reopen replays, after a failed write), reopening the
+//  database after a failed write. Call it from the owner, every second
+//  or so, with no other call on the store running (a reopen replaces
+//  the database). 0 when writable, -1 while paused.
+int
+    cbus_store_probe (cbus_store_t *self);
+//  Writes refused without being tried since the store was opened.
+uint64_t
+    cbus_store_refused (cbus_store_t *self);
+//  Set the free space a write must leave (CBUS_STORE_RESERVE_BYTES
+//  unless set).
+void
+    cbus_store_set_reserve (cbus_store_t *self, uint64_t bytes);
 
 //  Iterate in key order. The iterator sees a consistent snapshot.
 cbus_store_iter_t *

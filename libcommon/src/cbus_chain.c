@@ -496,6 +496,12 @@ cbus_chain_check_context (const cbus_header_t *header, const cbus_chain_entry_t 
     return 0;
 }
 
+cbus_store_t *
+cbus_chain_store (cbus_chain_t *self)
+{
+    return self->store;
+}
+
 cbus_chain_result_t
 cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
                    uint8_t hash [CBUS_HASH_BYTES], cbus_code_t *code, char *reason)

@@ -29,6 +29,8 @@ static const s_key_t s_keys [] = {
       "Proof-of-work target, compact form (0x1f00ffff: ~65,000 hashes a block)" },
     { "node/verbose", "verbose", "0", S_BOOL, 0, 0,
       "Log debug lines too" },
+    { "node/disk_reserve_mb", "disk-reserve", "4", S_INT, 1, 1048576,
+      "Free space each store keeps on its disk, in MiB: a write that would leave less is refused (507, code no_space) and the store pauses until there is room" },
     { "gateway/http_bind", "http-bind", "127.0.0.1", S_STR, 0, 0,
       "Address the HTTP API listens on (0.0.0.0 for every interface)" },
     { "gateway/http_port", "http-port", "5000", S_INT, 1, 65535,

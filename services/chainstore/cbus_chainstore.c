@@ -19,6 +19,7 @@ struct _cbus_chainstore_t {
     char *endpoint;             //  Where the router is bound
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
+    bool paused;                //  chain.storage last said: no writes
 };
 
 //  Blocks read for one answer, as a BIN list's items: their bytes as
@@ -148,10 +149,13 @@ s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
     const uint8_t *hash = cbus_chain_tip (self->chain, &entry);
+    char storage [CBUS_REASON_MAX] = "";
+    bool writable = cbus_store_writable (cbus_chain_store (self->chain), NULL, storage);
     cbus_tip_reply_t reply = {
         .height = entry.height, .hash = hash, .work = entry.work,
         .time_ms = entry.header.time_ms, .network = cbus_str (self->network),
-        .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain)
+        .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain),
+        .has_storage = !writable, .storage = cbus_str (storage)
     };
     cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
@@ -327,6 +331,8 @@ s_publish_changes (cbus_chainstore_t *self)
         s_publish_block (self, true, cbus_chain_joined (self->chain, index));
 }
 
+static void s_storage_changed (cbus_chainstore_t *self);
+
 static void
 s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
 {
@@ -336,12 +342,30 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
         s_refuse_invalid (self, request, "BLOCK.SUBMIT needs a block");
         return;
     }
+    //  A paused store takes nothing: refused before the checks cost
+    //  anything, and long before a write would be tried.
+    cbus_store_t *store = cbus_chain_store (self->chain);
+    cbus_store_fault_t fault;
+    if (!cbus_store_writable (store, &fault, reason)) {
+        cbus_code_t paused = fault == CBUS_STORE_NO_SPACE ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE;
+        zsys_info ("block refused unchecked size=%zu code=%s reason=\"%s\"", msg.block.size,
+                   cbus_code_name (paused), reason);
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, paused,
+                           "chainbus-chainstore cannot store blocks: %s", reason);
+        return;
+    }
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_code_t code = CBUS_CODE_INTERNAL;
     cbus_chain_result_t result = cbus_chain_submit (self->chain, msg.block.data, msg.block.size,
                                                     hash, &code, reason);
     char hex [CBUS_HASH_HEX];
     cbus_hash_hex (hash, hex);
+    if (result == CBUS_CHAIN_FAILED && code == CBUS_CODE_STORAGE
+    &&  cbus_store_fault (store) == CBUS_STORE_NO_SPACE) {
+        code = CBUS_CODE_NO_SPACE;
+        snprintf (reason, sizeof (reason), "chainbus-chainstore could not store the block: %.180s",
+                  cbus_store_error (store));
+    }
     if (result == CBUS_CHAIN_INVALID) {
         zsys_info ("block refused hash=%s code=%s reason=\"%s\"", hex, cbus_code_name (code), reason);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, code, "%s", reason);
@@ -351,6 +375,7 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
         zsys_error ("block not stored hash=%s code=%s reason=\"%s\"", hex, cbus_code_name (code),
                     reason);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, code, "%s", reason);
+        s_storage_changed (self);
         return;
     }
     cbus_chain_entry_t entry = {0};
@@ -619,6 +644,33 @@ static const struct {
     { CBUS_CMD_HISTORY,      s_handle_history },
 };
 
+//  Publish chain.storage when the store stopped or started taking writes.
+static void
+s_storage_changed (cbus_chainstore_t *self)
+{
+    char storage [CBUS_REASON_MAX] = "";
+    bool writable = cbus_store_writable (cbus_chain_store (self->chain), NULL, storage);
+    if (writable != self->paused)
+        return;
+    self->paused = !writable;
+    cbus_chain_storage_t event = { .writable = writable, .storage = cbus_str (storage) };
+    if (cbus_pub_send_msg (self->pub, &cbus_chain_storage_def, &event, &self->event))
+        zsys_warning ("could not publish %s: %s", CBUS_TOPIC_CHAIN_STORAGE,
+                      zmq_strerror (zmq_errno ()));
+}
+
+//  Every CBUS_CHAINSTORE_PROBE_MS: pause the store on a full disk, or
+//  resume it once there is room (the store logs both), and say so.
+static int
+s_on_probe (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    cbus_chainstore_t *self = (cbus_chainstore_t *) arg;
+    cbus_store_probe (cbus_chain_store (self->chain));
+    s_storage_changed (self);
+    return 0;
+}
+
 static int
 s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -670,6 +722,8 @@ cbus_chainstore_new (cbus_config_t *config)
                                   reason);
     if (!self->chain)
         goto failed;
+    cbus_store_set_reserve (cbus_chain_store (self->chain),
+                            (uint64_t) cbus_config_int (config, "node/disk_reserve_mb") << 20);
     self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason);
     if (!self->router)
         goto failed;
@@ -682,7 +736,8 @@ cbus_chainstore_new (cbus_config_t *config)
     zloop_set_nonstop (self->loop, true);
     if (zloop_reader (self->loop, self->router, s_on_request, self)
     ||  zloop_timer (self->loop, CBUS_HEARTBEAT_MS, 0, cbus_service_on_heartbeat,
-                     self->pub) == -1) {
+                     self->pub) == -1
+    ||  zloop_timer (self->loop, CBUS_CHAINSTORE_PROBE_MS, 0, s_on_probe, self) == -1) {
         cbus_fail (reason, "cannot register the sockets in the loop");
         goto failed;
     }

@@ -18,6 +18,13 @@
     (chainbus-chainstore) or in-process inside a test. Nothing a client
     sends, and nothing read from the disk, reaches an assert: a bad
     request gets a refusal with its code, a failed read a storage refusal.
+
+    A full disk pauses the store (cbus_store.h): a block submitted
+    meanwhile is refused at once (ERROR, code no_space) without being
+    checked or written, TIP says why in its storage field, and the store
+    is probed every CBUS_CHAINSTORE_PROBE_MS, so that it takes blocks
+    again by itself once there is room. Each change is published as
+    chain.storage, for the mempool and the miners to act on at once.
     =========================================================================
 */
 #ifndef CBUS_CHAINSTORE_H_INCLUDED
@@ -32,6 +39,9 @@
 #define CBUS_CHAINSTORE_HISTORY_MAX 100
 //  BLOCKS.GET's byte budget when the request names none.
 #define CBUS_CHAINSTORE_BLOCKS_GET_BYTES (8 * 1024 * 1024)
+//  How often the store is probed (cbus_store_probe): a full disk pauses
+//  it, and space that returns resumes it within this long.
+#define CBUS_CHAINSTORE_PROBE_MS 1000
 
 typedef struct _cbus_chainstore_t cbus_chainstore_t;
 

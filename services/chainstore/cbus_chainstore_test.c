@@ -853,6 +853,62 @@ s_test_failures (s_test_t *test)
     cbus_config_destroy (&config);
 }
 
+//  A disk with less free than the reserve (node/disk_reserve_mb above
+//  what /tmp has): a block is refused no_space, the first write refused
+//  and the probe pause the store, then every block is refused unchecked;
+//  TIP says why, the tip stays, and the store takes blocks again once
+//  the service runs with a reserve that fits.
+static void
+s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
+{
+    char reason [CBUS_REASON_MAX];
+    char *args [] = { "chainbus-chainstore", "--data-dir", test->dir, "--network", "test",
+                      "--pow-bits", "0x2000ffff", "--cache-mb", "4", "--disk-reserve", "1048576" };
+    cbus_config_t *normal = test->config;
+    test->config = cbus_config_new (11, args, reason);
+    assert (test->config);
+    zsock_set_subscribe (test->sub, CBUS_TOPIC_CHAIN_STORAGE);
+    s_test_start (test);
+    cbus_block_t *block = s_test_block (test, chain->s3, 4, 1, "full", 9, false);
+    cbus_buf_t bytes = {0};
+    cbus_block_encode (block, &bytes);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        cbus_reply_t *reply = s_test_submit_bytes (test, bytes.data, bytes.size);
+        assert (streq (reply->status, CBUS_STATUS_ERROR) && reply->code == CBUS_CODE_NO_SPACE);
+        assert (strstr (reply->reason, "disk full: ") && strstr (reply->reason, test->dir));
+        cbus_reply_destroy (&reply);
+    }
+    cbus_reply_t *reply = s_test_call_ok (test, CBUS_CMD_TIP);
+    cbus_tip_reply_t msg;
+    S_TEST_DECODE (tip_reply, reply, &msg);
+    assert (msg.height == 3 && msg.has_storage);
+    assert (msg.storage.size > 11 && memcmp (msg.storage.data, "disk full: ", 11) == 0);
+    cbus_reply_destroy (&reply);
+    //  And chain.storage said so once, when the store paused.
+    cbus_event_t *event = s_test_event (test, 2000);
+    assert (event && streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE));
+    cbus_chain_storage_t storage;
+    assert (cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0);
+    assert (!storage.writable && storage.storage.size > 11
+            && memcmp (storage.storage.data, "disk full: ", 11) == 0);
+    cbus_event_destroy (&event);
+    event = s_test_event (test, 1500);
+    assert (event == NULL);
+    s_test_stop (test);
+    cbus_config_destroy (&test->config);
+    test->config = normal;
+    //  Room again: the same block goes in.
+    s_test_start (test);
+    uint8_t hash [CBUS_HASH_BYTES];
+    s_test_submit (test, block, "connected", hash);
+    while ((event = s_test_event (test, 200)))
+        cbus_event_destroy (&event);
+    s_test_stop (test);
+    zsock_set_unsubscribe (test->sub, CBUS_TOPIC_CHAIN_STORAGE);
+    cbus_buf_free (&bytes);
+    cbus_block_destroy (&block);
+}
+
 void
 cbus_chainstore_test (bool verbose)
 {
@@ -888,6 +944,7 @@ cbus_chainstore_test (bool verbose)
     s_test_start (&test);
     s_test_tip (&test, 3, chain.s3);
     s_test_stop (&test);
+    s_test_full_disk (&test, &chain);
 
     cbus_block_destroy (&chain.block1);
     cbus_block_destroy (&chain.block2);

@@ -56,6 +56,7 @@ s_mempool_bus (cbus_mempool_t *self, char *reason)
         zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
         zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
         zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_DISCONNECTED);
+        zsock_set_subscribe (self->sub, CBUS_TOPIC_CHAIN_STORAGE);
         if (zsock_connect (self->sub, "%s", bus_out))
             cbus_fail (reason, "cannot connect to %s", bus_out);
         else
@@ -86,6 +87,8 @@ cbus_mempool_new (cbus_config_t *config)
     ||  !(self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason))
     ||  s_mempool_bus (self, reason))
         goto failed;
+    cbus_pool_set_reserve (self->pool,
+                           (uint64_t) cbus_config_int (config, "node/disk_reserve_mb") << 20);
     if (!(self->loop = zloop_new ())) {
         cbus_fail (reason, "cannot make a loop");
         goto failed;
@@ -184,9 +187,12 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
         s_handle_tx_get (self, request);
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
+        char storage [CBUS_REASON_MAX] = "";
+        bool writable = cbus_pool_writable (self->pool, NULL, storage);
         cbus_mempool_info_reply_t reply = {
             .size = cbus_pool_size (self->pool), .bytes = cbus_pool_bytes (self->pool),
-            .next_height = self->tip_height + 1
+            .next_height = self->tip_height + 1, .has_storage = !writable,
+            .storage = cbus_str (storage)
         };
         cbus_reply_send_msg (self->router, request, &cbus_mempool_info_reply_def, &reply,
                              &self->reply);
@@ -207,6 +213,10 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     cbus_mempool_t *self = (cbus_mempool_t *) arg;
     cbus_pub_heartbeat (self->pub);
     cbus_mempool_mine_tick (self);
+    //  A full disk pauses the pool's store, and room resumes it; a
+    //  reopen must not run beside a write.
+    if (!self->writing)
+        cbus_pool_probe (self->pool);
     //  Catch a tip that moved without us hearing (a missed event).
     cbus_mempool_resync (self);
     return 0;

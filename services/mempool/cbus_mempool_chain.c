@@ -171,6 +171,24 @@ s_take_back (cbus_mempool_t *self, cbus_reply_t *reply, const uint8_t hash [CBUS
 static void s_walk_next (cbus_mempool_t *self);
 static void s_reconcile_start (cbus_mempool_t *self);
 
+//  Whether the chain store takes blocks (a full disk pauses it), from
+//  TIP or from chain.storage: MINE is refused while it does not.
+static void
+s_storage_seen (cbus_mempool_t *self, bool paused, cbus_str_t storage)
+{
+    if (paused == self->chain_full)
+        return;
+    self->chain_full = paused;
+    if (paused) {
+        snprintf (self->chain_storage, sizeof (self->chain_storage), "%.*s",
+                  (int) (storage.size < 200 ? storage.size : 200), storage.data);
+        zsys_warning ("chainstore takes no blocks: %s", self->chain_storage);
+        cbus_mempool_mine_no_space (self);
+    }
+    else
+        zsys_info ("chainstore takes blocks again");
+}
+
 static void
 s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
@@ -193,6 +211,7 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_mempool_chain_idle (self);
         return;
     }
+    s_storage_seen (self, tip.has_storage, tip.storage);
     bool moved = memcmp (tip.hash, self->tip_hash, CBUS_HASH_BYTES) != 0;
     bool changed = !self->tip_known || moved;
     //  Our tip (the one stored before a restart, too) may have left the
@@ -497,6 +516,14 @@ s_chain_event (cbus_mempool_t *self, cbus_event_t *event)
                 return;
             }
             cbus_fail (reason, "height 0 (the genesis is never an event)");
+        }
+    }
+    else
+    if (streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE)) {
+        cbus_chain_storage_t storage;
+        if (cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0) {
+            s_storage_seen (self, !storage.writable, storage.storage);
+            return;
         }
     }
     else

@@ -41,6 +41,12 @@ s_answer_submit (cbus_mempool_t *self, cbus_mempool_submit_t *submit, bool store
                 || (stored && submit->staged)
                 || (!submit->staged && cbus_pool_get (self->pool, cbus_tx_id (submit->tx),
                                                       &size, NULL));
+    char reason [CBUS_REASON_MAX];
+    bool full = false;
+    if (!durable && !cbus_pool_writable (self->pool, &full, reason) && full)
+        cbus_reply_refuse (self->router, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
+                           "chainbus-mempool could not store the transaction: %s", reason);
+    else
     if (!durable)
         cbus_reply_refuse (self->router, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
                            "The mempool could not store the transaction");

@@ -55,7 +55,8 @@ static void
 s_submit_take (cbus_mempool_t *self, cbus_request_t *request, cbus_mempool_chunk_t *chunk)
 {
     cbus_tx_submit_t msg;           //  Borrows the request's bytes
-    char reason [CBUS_REASON_MAX];
+    char reason [CBUS_REASON_MAX], why [CBUS_REASON_MAX];
+    bool full = false;
     cbus_tx_t *tx = NULL;
     cbus_mempool_submit_t *submit = NULL;
     if (cbus_tx_submit_decode (cbus_request_map (request), &msg, reason))
@@ -70,6 +71,12 @@ s_submit_take (cbus_mempool_t *self, cbus_request_t *request, cbus_mempool_chunk
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_BAD_SIGNATURE,
                            "This node accepts signed transactions only: add a signature "
                            "by sender_public_key (see docs/transactions.md)");
+    else
+    if (!cbus_pool_writable (self->pool, &full, why))
+        //  A paused store takes nothing: refused before any work.
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR,
+                           full ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE,
+                           "chainbus-mempool cannot store transactions now: %s", why);
     else
     if (!(submit = (cbus_mempool_submit_t *) calloc (1, sizeof (cbus_mempool_submit_t))))
         cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,

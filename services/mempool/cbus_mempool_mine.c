@@ -8,7 +8,10 @@
     meanwhile, so the tip cannot move under it) and goes out as
     miner.work, again every tick while somebody waits. A waiter whose
     time is up is answered UNAVAILABLE (code unavailable): no block came,
-    whether for want of a miner or of a chainstore.
+    whether for want of a miner or of a chainstore. While the chain store
+    takes no writes (its TIP, asked every tick, says so: a full disk),
+    MINE is refused at once (ERROR, code no_space, with the chain store's
+    reason), and so are the waiters when that is learnt.
     =========================================================================
 */
 #include "cbus_mempool_private.h"
@@ -23,9 +26,35 @@ s_waiter_destroy (cbus_mempool_waiter_t **waiter_p)
     }
 }
 
+//  Refuse a MINE while the chain store takes no blocks (takes it).
+static void
+s_refuse_no_space (cbus_mempool_t *self, cbus_request_t *request)
+{
+    cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
+                       "No block can be stored now: chainbus-chainstore: %s",
+                       self->chain_storage);
+    cbus_request_destroy (&request);
+}
+
+void
+cbus_mempool_mine_no_space (cbus_mempool_t *self)
+{
+    cbus_mempool_waiter_t *waiter;
+    while ((waiter = (cbus_mempool_waiter_t *) zlistx_detach (self->waiters, NULL))) {
+        s_refuse_no_space (self, waiter->request);
+        waiter->request = NULL;
+        s_waiter_destroy (&waiter);
+    }
+    self->job_active = false;
+}
+
 void
 cbus_mempool_mine_request (cbus_mempool_t *self, cbus_request_t *request)
 {
+    if (self->chain_full) {
+        s_refuse_no_space (self, request);
+        return;
+    }
     cbus_mempool_waiter_t *waiter =
         (cbus_mempool_waiter_t *) calloc (1, sizeof (cbus_mempool_waiter_t));
     if (!waiter || !zlistx_add_end (self->waiters, waiter)) {

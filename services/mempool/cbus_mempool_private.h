@@ -110,6 +110,8 @@ struct _cbus_mempool_t {
     uint8_t tip_hash [CBUS_HASH_BYTES];
     uint64_t tip_time_ms;       //  Its time
     uint32_t bits;              //  The network's target
+    bool chain_full;            //  TIP said the chain store takes no writes
+    char chain_storage [CBUS_REASON_MAX];   //  ... and why
 
     //  The chain side: one call to the chainstore at a time, and chain
     //  events wait in their socket while it runs, so that events and
@@ -211,6 +213,10 @@ void
     cbus_mempool_mine_connected (cbus_mempool_t *self, const cbus_block_connected_t *event);
 void
     cbus_mempool_mine_stop (cbus_mempool_t *self);
+//  The chain store takes no blocks (chain_storage says why): every MINE
+//  waiting is answered so at once, and so is every new one meanwhile.
+void
+    cbus_mempool_mine_no_space (cbus_mempool_t *self);
 
 //  The chain side (cbus_mempool_chain.c). chainstore_heard notes from a
 //  reply whether the chainstore answered (logged when that changes).

@@ -446,6 +446,28 @@ cbus_pool_flush (cbus_pool_t *self)
     return rc;
 }
 
+bool
+cbus_pool_writable (cbus_pool_t *self, bool *full, char *reason)
+{
+    cbus_store_fault_t fault;
+    bool writable = cbus_store_writable (self->store, &fault, reason);
+    if (full)
+        *full = fault == CBUS_STORE_NO_SPACE;
+    return writable;
+}
+
+void
+cbus_pool_set_reserve (cbus_pool_t *self, uint64_t bytes)
+{
+    cbus_store_set_reserve (self->store, bytes);
+}
+
+int
+cbus_pool_probe (cbus_pool_t *self)
+{
+    return cbus_store_probe (self->store);
+}
+
 void
 cbus_pool_set_tip (cbus_pool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
 {
@@ -616,6 +638,23 @@ cbus_pool_test (bool verbose)
     assert (!cbus_pool_has (pool, cbus_tx_id (forged)) && cbus_pool_has (pool, cbus_tx_id (sound)));
     cbus_tx_destroy (&forged);
     cbus_tx_destroy (&sound);
+    //  A full disk (a reserve beyond the free space): the commit is
+    //  refused, nothing staged becomes pending, the pool says why; with
+    //  room again a probe resumes it and the same transaction goes in.
+    bool full = false;
+    assert (cbus_pool_writable (pool, &full, reason) && !full);
+    cbus_pool_set_reserve (pool, (uint64_t) 1 << 60);
+    cbus_tx_t *later = s_test_signed (key, 991, false);
+    size_t before = cbus_pool_size (pool);
+    assert (cbus_pool_stage (pool, later) == 1 && cbus_pool_commit (pool) == -1);
+    assert (cbus_pool_size (pool) == before && !cbus_pool_has (pool, cbus_tx_id (later)));
+    assert (!cbus_pool_writable (pool, &full, reason) && full && strstr (reason, "disk full"));
+    assert (cbus_pool_probe (pool) == -1);
+    cbus_pool_set_reserve (pool, 0);
+    assert (cbus_pool_probe (pool) == 0 && cbus_pool_writable (pool, &full, reason));
+    assert (cbus_pool_stage (pool, later) == 1 && cbus_pool_commit (pool) == 0);
+    assert (cbus_pool_has (pool, cbus_tx_id (later)) && cbus_pool_size (pool) == before + 1);
+    cbus_tx_destroy (&later);
     cbus_key_destroy (&key);
     cbus_pool_destroy (&pool);
     for (int index = 0; index < 5; index++)

@@ -85,6 +85,18 @@ void
 int
     cbus_pool_tip (cbus_pool_t *self, uint8_t hash [CBUS_HASH_BYTES], uint64_t *height);
 
+//  True while the pool's store takes writes; else false, with why in
+//  reason (CBUS_REASON_MAX) and *full true when the disk is full.
+bool
+    cbus_pool_writable (cbus_pool_t *self, bool *full, char *reason);
+//  Free space the store keeps (cbus_store_set_reserve).
+void
+    cbus_pool_set_reserve (cbus_pool_t *self, uint64_t bytes);
+//  Probe a paused store (cbus_store_probe): only while no write runs.
+//  0 when writable, -1 while paused.
+int
+    cbus_pool_probe (cbus_pool_t *self);
+
 //  Walk pending transactions in arrival order: first/next return the
 //  txid (borrowed) or NULL at the end. Do not remove while walking.
 const uint8_t *

@@ -14,6 +14,9 @@
 #define S_SUBMIT_TIMEOUT_MS 10000
 //  How often the hash rate is logged while there are hashes to count.
 #define S_RATE_EVERY_MS 10000
+//  How often a chainstore that takes no blocks (a full disk) is asked
+//  whether it takes them again, and how long it has to answer.
+#define S_STORE_POLL_MS 1000
 
 struct _cbus_miner_t {
     zloop_t *loop;              //  Sockets, heartbeat and the search
@@ -32,6 +35,11 @@ struct _cbus_miner_t {
     cbus_buf_t txs;             //  Its transactions, a msgpack array
     cbus_buf_t block;           //  Block bytes being submitted
     cbus_buf_t body;            //  Submission being packed
+    //  A chainstore that takes no blocks (no_space): the block solved
+    //  meanwhile is held, and submitted once TIP says it takes them again
+    bool store_full;            //  Its last answer was no_space
+    bool held;                  //  The solved job's block waits for it
+    int poll;                   //  TIP timer while store_full, or -1
     //  Counters
     uint64_t hashes;            //  Hashes since the last rate line
     int64_t since;              //  When counting started
@@ -95,6 +103,65 @@ s_search_stop (cbus_miner_t *self)
     self->search = -1;
 }
 
+static void s_submit (cbus_miner_t *self);
+
+//  The chainstore takes blocks again: the held block goes.
+static void
+s_store_writable (cbus_miner_t *self)
+{
+    if (!self->store_full)
+        return;
+    self->store_full = false;
+    if (self->poll != -1)
+        zloop_timer_end (self->loop, self->poll);
+    self->poll = -1;
+    zsys_info ("chainstore takes blocks again%s", self->held ? ": the held block goes" : "");
+    if (self->held && self->solved)
+        s_submit (self);
+    self->held = false;
+}
+
+//  The chainstore's answer to TIP while it took no blocks: once it has
+//  no storage field it takes them again.
+static void
+s_on_store_tip (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_miner_t *self = (cbus_miner_t *) call->owner;
+    cbus_tip_reply_t tip;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_reply_ok (reply) && cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason) == 0
+    &&  !tip.has_storage)
+        s_store_writable (self);
+}
+
+static int
+s_on_poll (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    cbus_miner_t *self = (cbus_miner_t *) arg;
+    cbus_tip_t ask = {0};
+    cbus_tip_encode (&ask, &self->body);
+    cbus_caller_send (self->store, CBUS_CMD_TIP, self->body.data, self->body.size,
+                      S_STORE_POLL_MS, s_on_store_tip, self, NULL);
+    return 0;
+}
+
+//  The chainstore refused a block for want of space: hold the job's
+//  block (it is not searched or sent again) and ask every second whether
+//  the chainstore takes blocks again.
+static void
+s_store_full (cbus_miner_t *self, uint64_t job)
+{
+    if (self->solved && self->job == job)
+        self->held = true;
+    if (!self->store_full)
+        zsys_warning ("chainstore takes no blocks (disk full): the block of job %" PRIu64
+                      " is held until it does", job);
+    self->store_full = true;
+    if (self->poll == -1)
+        self->poll = zloop_timer (self->loop, S_STORE_POLL_MS, 0, s_on_poll, self);
+}
+
 //  The chainstore's answer to a submission, or a local UNAVAILABLE.
 static void
 s_on_submitted (const cbus_call_t *call, cbus_reply_t *reply)
@@ -102,6 +169,12 @@ s_on_submitted (const cbus_call_t *call, cbus_reply_t *reply)
     cbus_miner_t *self = (cbus_miner_t *) call->owner;
     cbus_block_submit_reply_t msg;
     char hex [CBUS_HASH_HEX], reason [CBUS_REASON_MAX];
+    if (!cbus_reply_ok (reply) && reply->code == CBUS_CODE_NO_SPACE) {
+        zsys_warning ("block refused status=%s code=%s reason=\"%s\"", reply->status,
+                      cbus_code_name (reply->code), reply->reason);
+        s_store_full (self, (uint64_t) (uintptr_t) call->arg);
+    }
+    else
     if (!cbus_reply_ok (reply)) {
         zsys_warning ("block refused status=%s code=%s reason=\"%s\"", reply->status,
                       cbus_code_name (reply->code), reply->reason);
@@ -154,15 +227,24 @@ s_on_search (zloop_t *loop, int timer_id, void *arg)
     bool found = cbus_header_search (&self->header, self->slice);
     int64_t took = cbus_mono_ms () - start;
     self->hashes += self->slice;
-    if (took < S_SLICE_MS / 2 && self->slice < S_SLICE_MAX)
+    //  Only a slice that ran to its end says how long a slice takes: one
+    //  that found the proof early would grow it on every easy job, until
+    //  a hard one kept the miner from its sockets for seconds.
+    if (!found && took < S_SLICE_MS / 2 && self->slice < S_SLICE_MAX)
         self->slice *= 2;
     else
     if (took > S_SLICE_MS * 2 && self->slice > S_SLICE_MIN)
         self->slice /= 2;
     if (found) {
-        s_submit (self);
         self->solved = true;
         s_search_stop (self);
+        if (self->store_full) {
+            self->held = true;
+            zsys_info ("block found job=%" PRIu64 ": held while the chainstore takes no blocks",
+                       self->job);
+        }
+        else
+            s_submit (self);
     }
     return 0;
 }
@@ -184,6 +266,7 @@ s_take_work (cbus_miner_t *self, cbus_event_t *event)
     &&  memcmp (msg.header, self->published, CBUS_HEADER_BYTES) == 0)
         return;
     s_txs_keep (&self->txs, &msg.txs);
+    self->held = false;             //  The held block's job is over
     self->job = msg.job;
     memcpy (self->published, msg.header, CBUS_HEADER_BYTES);
     self->header = header;
@@ -206,8 +289,19 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     }
     cbus_block_connected_t connected;
     char reason [CBUS_REASON_MAX];
+    cbus_chain_storage_t storage;
     if (streq (event->topic, CBUS_TOPIC_MINER_WORK))
         s_take_work (self, event);
+    else
+    if (streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE)
+    &&  cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0) {
+        //  Told at once; TIP, asked every second meanwhile, for a missed event.
+        //  A block found meanwhile is held; none sent before is.
+        if (storage.writable)
+            s_store_writable (self);
+        else
+            s_store_full (self, UINT64_MAX);
+    }
     else
     if (streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED) && self->working
     &&  cbus_block_connected_decode (cbus_event_map (event), &connected, reason) == 0
@@ -247,6 +341,7 @@ cbus_miner_new (cbus_config_t *config)
         return NULL;
     }
     self->search = -1;
+    self->poll = -1;
     self->slice = S_SLICE_FIRST;
     self->since = cbus_mono_ms ();
     self->id = (uint32_t) cbus_config_int (config, "miner/id");
@@ -265,6 +360,7 @@ cbus_miner_new (cbus_config_t *config)
         goto failed;
     zsock_set_subscribe (self->sub, CBUS_TOPIC_MINER_WORK);
     zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_CHAIN_STORAGE);
     zsock_set_rcvhwm (self->sub, 100000);
     zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
     if (zsock_connect (self->sub, "%s", bus_out)) {
@@ -469,6 +565,21 @@ s_test_answer (s_test_t *test, cbus_request_t *request, const cbus_header_t *job
     cbus_buf_free (&body);
 }
 
+//  Answer TIP as the chainstore does; full: with a storage field.
+static void
+s_test_tip (s_test_t *test, cbus_request_t *request, bool full)
+{
+    assert (request && streq (request->command, CBUS_CMD_TIP));
+    uint8_t hash [CBUS_HASH_BYTES] = {0};
+    cbus_tip_reply_t reply = {
+        .hash = hash, .work = hash, .network = cbus_str ("test"), .genesis = hash,
+        .bits = 0x2000ffff, .has_storage = full, .storage = cbus_str ("disk full: /test")
+    };
+    cbus_buf_t body = {0};
+    cbus_reply_send_msg (test->store, request, &cbus_tip_reply_def, &reply, &body);
+    cbus_buf_free (&body);
+}
+
 static cbus_tx_t *
 s_test_tx (int serial)
 {
@@ -532,6 +643,30 @@ cbus_miner_test (bool verbose)
     s_test_answer (&test, request, &job, CBUS_CODE_UNAVAILABLE);
     cbus_request_destroy (&request);
     request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    s_test_answer (&test, request, &job, CBUS_CODE_OK);
+    cbus_request_destroy (&request);
+    //  A block refused for want of space is held: neither searched nor
+    //  sent again while TIP says the chainstore takes no blocks (asked
+    //  every second); once TIP says it does, the same block goes again.
+    job = s_test_work (&test, 6, 0x66, 9, 0x2000ffff);
+    request = s_test_next_request (&test, 5000);
+    s_test_check_submission (&test, request, &job);
+    cbus_reply_refuse (test.store, request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE, "disk full");
+    cbus_request_destroy (&request);
+    int tips = 0;
+    for (int64_t until = cbus_mono_ms () + 2500; cbus_mono_ms () < until; tips++) {
+        request = s_test_next_request (&test, (int) (until - cbus_mono_ms ()));
+        if (!request)
+            break;
+        s_test_tip (&test, request, true);
+        cbus_request_destroy (&request);
+    }
+    assert (tips >= 1 && tips <= 4);
+    request = s_test_next_request (&test, 3000);
+    s_test_tip (&test, request, false);
+    cbus_request_destroy (&request);
+    request = s_test_next_request (&test, 3000);
     s_test_check_submission (&test, request, &job);
     s_test_answer (&test, request, &job, CBUS_CODE_OK);
     cbus_request_destroy (&request);
