@@ -56,6 +56,12 @@ int
     cbus_parse_u64 (const char *text, size_t size, uint64_t max, uint64_t *value)
     __attribute__ ((warn_unused_result));
 
+//  Copy at most in_size bytes of in to out (out_size bytes, always
+//  terminated), each byte outside printable ASCII (space to ~) made '?',
+//  stopping at a NUL: text from a peer, safe to log and to show as JSON.
+void
+    cbus_printable (char *out, size_t out_size, const char *in, size_t in_size);
+
 //  Leave a reason (CBUS_REASON_MAX bytes) and return -1: the one-line
 //  way every validator fails.
 int

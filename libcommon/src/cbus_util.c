@@ -155,6 +155,17 @@ cbus_parse_u64 (const char *text, size_t size, uint64_t max, uint64_t *value)
     return 0;
 }
 
+void
+cbus_printable (char *out, size_t out_size, const char *in, size_t in_size)
+{
+    if (out_size == 0)
+        return;
+    size_t at = 0;
+    for (; at < in_size && at + 1 < out_size && in [at]; at++)
+        out [at] = in [at] >= ' ' && in [at] <= '~' ? in [at] : '?';
+    out [at] = 0;
+}
+
 int
 cbus_fail (char *reason, const char *format, ...)
 {
@@ -321,6 +332,11 @@ cbus_util_test (bool verbose)
     assert (cbus_hex_decode ("007FABff", back, 4) == 0);
     assert (memcmp (back, bytes, 4) == 0);
     assert (cbus_hex_decode ("007fab", back, 4) == -1);
+    char shown [6];
+    cbus_printable (shown, sizeof (shown), "a\x01\xc3\xa9\nbcd", 8);
+    assert (streq (shown, "a???\?"));
+    cbus_printable (shown, sizeof (shown), "ab\0cd", 5);
+    assert (streq (shown, "ab"));
     uint64_t number = 7;
     assert (cbus_parse_u64 ("18446744073709551615", 20, UINT64_MAX, &number) == 0);
     assert (number == UINT64_MAX);

@@ -109,9 +109,11 @@ s_on_reject (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 {
     peersync_reject_t reject;
     peersync_reject_parse (&reject, map);
-    char reason [160];
-    snprintf (reason, sizeof (reason), "it refused us (%s): %.*s", cbus_code_name (reject.code),
-              (int) (reject.reason_size > 120 ? 120 : reject.reason_size), reject.reason);
+    //  The peer's words, made printable: they reach logs and GET /nodes.
+    char words [121], reason [160];
+    cbus_printable (words, sizeof (words), reject.reason, reject.reason_size);
+    snprintf (reason, sizeof (reason), "it refused us (%s): %s", cbus_code_name (reject.code),
+              words);
     peersync_set_state (self, peer, P_REFUSED, reason);
     if (reject.code == CBUS_CODE_FULL)
         peer->next_try = cbus_mono_ms () + PEERSYNC_FULL_RETRY_MS;

@@ -26,7 +26,8 @@ s_parse_tip (peersync_tip_t *tip, const msgpack_object *map)
 }
 
 //  A string field of exactly size bytes, or any size below max when
-//  size is 0.
+//  size is 0, all of it printable ASCII without spaces (ids, keys and
+//  endpoints: they reach logs and GET /nodes).
 static int
 s_get_sized (const msgpack_object *map, const char *key, size_t size, size_t max,
              const char **text, size_t *text_size)
@@ -35,6 +36,9 @@ s_get_sized (const msgpack_object *map, const char *key, size_t size, size_t max
     if (cbus_msg_get_str (map, key, text, &got)
     ||  (size && got != size) || (!size && got >= max))
         return -1;
+    for (size_t index = 0; index < got; index++)
+        if ((*text) [index] <= ' ' || (*text) [index] > '~')
+            return -1;
     if (text_size)
         *text_size = got;
     return 0;

@@ -247,3 +247,64 @@ def test_a_closed_link_gives_its_slot_back_at_once(make_node):
     finally:
         crowd.close_all()
         ctx.term()
+
+
+def _str(data):
+    """A msgpack str of any bytes (python's packer takes only valid text)."""
+    assert len(data) < 256
+    return bytes([0xd9, len(data)]) + data
+
+
+def test_a_peers_words_cannot_break_the_peer_list(make_node):
+    """What a peer says of itself reaches logs and GET /nodes: a HELLO
+    whose id or endpoint holds control bytes is refused as malformed, and
+    a REJECT's reason of any bytes (not UTF-8, controls) is shown made
+    printable, never as a 502 from a peer list that is no longer JSON."""
+    a = make_node(miners=0)
+    info = _info(a)
+    ctx = zmq.Context()
+    crowd = Crowd(ctx, info)
+    try:
+        for node_id, endpoint in ((b"bad\x01id\nxxxxxxxxx", b"tcp://127.0.0.1:9"),
+                                  (b"goodid0000000000", b"tcp://127.0.0.1:9\x1b[2J")):
+            link = crowd.open("127.0.0.3", "unused", hello=False)
+            fields = msgpack.unpackb(_hello(info, link["keys"][0], "x" * 16))
+            body = b"\x8a"      # a map of the ten HELLO fields, by hand
+            for key, value in fields.items():
+                if key == "node_id":
+                    value = node_id
+                elif key == "endpoint":
+                    value = endpoint
+                packed = _str(value) if isinstance(value, bytes) and key in (
+                    "node_id", "endpoint") else msgpack.packb(value)
+                body += msgpack.packb(key) + packed
+            link["socket"].send_multipart([b"HELLO", body])
+        # A malformed HELLO costs its sender and is not answered: no link.
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            crowd.drain()
+            time.sleep(0.05)
+        assert not any(_helloed(link) for link in crowd.links)
+        r = a.get("/nodes")
+        assert r.status_code == 200 and not _inbound(a, "linked"), r.text[:300]
+
+        talker = crowd.open("127.0.0.4", "talkerpeer000000")
+        crowd.until(lambda: _helloed(talker), TIMEOUT, "the talker's link")
+        reason = b"no \xff\xfe UTF-8, \x00 NUL, \x1b[31m escapes \xc3"
+        reject = b"\x82" + msgpack.packb("code") + msgpack.packb("full") \
+            + msgpack.packb("reason") + _str(reason)
+        talker["socket"].send_multipart([b"REJECT", reject])
+
+        def refused_row():
+            r = a.get("/nodes")
+            assert r.status_code == 200, r.text[:300]
+            rows = [n for n in r.json()["nodes"] if "refused us" in (n.get("reason") or "")]
+            return rows[0] if rows else None
+        wait_for(refused_row, TIMEOUT, "the refusing peer in GET /nodes")
+        shown = refused_row()["reason"]
+        assert "no ?? UTF-8, " in shown and "\x1b" not in shown, shown
+        assert a.get("/status").status_code == 200
+        a.assert_no_crash()
+    finally:
+        crowd.close_all()
+        ctx.term()
