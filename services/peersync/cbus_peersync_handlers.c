@@ -511,9 +511,9 @@ peersync_budget_socket (peersync_t *self, zsock_t *socket)
 }
 
 //  A link full for too long: the peer does not read. An outbound link is
-//  closed and opened again later; an inbound peer is forgotten (its
-//  connection, holding at most peer_queue messages, is closed by the
-//  kernel's TCP_USER_TIMEOUT or ZeroMQ's heartbeat).
+//  closed and opened again later; an inbound peer is forgotten and its
+//  connection, holding at most peer_queue messages, shut at once
+//  (peersync_slots_hangup; the kernel's TCP_USER_TIMEOUT is the backstop).
 static void
 s_close_unread (peersync_t *self, peersync_peer_t *peer, int64_t now)
 {
@@ -527,6 +527,7 @@ s_close_unread (peersync_t *self, peersync_peer_t *peer, int64_t now)
     }
     else {
         peersync_set_state (self, peer, P_CONNECTING, "it did not read what we sent");
+        peersync_slots_hangup (self, peer, 0);
         peersync_peer_remove (self, &peer);
     }
 }

@@ -274,8 +274,10 @@ peersync_punish (peersync_t *self, peersync_peer_t *peer, int cost, const char *
         peer->banned_until = cbus_mono_ms () + self->slots.ban_ms;
         //  An inbound peer's ban is kept apart and holds no slot: its entry
         //  goes once its message is handled (or at the next tick).
-        if (!peer->address)
+        if (!peer->address) {
             peersync_slots_ban (self, peer);
+            peersync_slots_hangup (self, peer, PEERSYNC_HANGUP_MS);
+        }
         peersync_unlink (self, peer);
     }
 }

@@ -35,6 +35,7 @@
 #define CBUS_PEERSYNC_PRIVATE_H_INCLUDED
 
 #include "cbus_peersync.h"
+#include <sys/socket.h>
 #include "cbus_peers.h"
 #include "cbus_identity.h"
 #include "cbus_fetch.h"
@@ -191,6 +192,8 @@ typedef struct {
     char remote [48];           //  Its address as the socket saw it ("" outbound)
     uint64_t group;             //  ... its address group (cbus_evict_group)
     int fd;                     //  Its connection's descriptor, -1 if not known
+    struct sockaddr_storage sockaddr;   //  ... that connection's far end
+    socklen_t sockaddr_size;    //  ... 0 if not known
     int64_t connected_at;       //  Monotonic ms it took its slot
     int64_t min_rtt;            //  Lowest STATUS round trip (ms), -1 if none yet
     int64_t ping_sent;          //  When a STATUS asking for one left, 0 if none
@@ -284,6 +287,17 @@ typedef struct {
     int64_t timeout_ms;         //  gateway/resolve_timeout_ms, less a margin
 } peersync_resolve_t;
 
+//  A connection to close soon (peersync_slots_hangup).
+typedef struct {
+    int fd;                     //  Its descriptor
+    struct sockaddr_storage sockaddr;   //  Its far end: a reused descriptor differs
+    socklen_t sockaddr_size;
+    int64_t due;                //  When (monotonic ms)
+} peersync_hangup_t;
+
+#define PEERSYNC_HANGUPS 256    //  Connections waiting to be closed, at most
+#define PEERSYNC_HANGUP_MS 500  //  Time a REJECT is given to leave first
+
 //  Inbound slots: limits, bans, eviction (cbus_peersync_slots.c).
 typedef struct {
     size_t max_inbound;         //  peersync/max_inbound
@@ -301,6 +315,9 @@ typedef struct {
     size_t refused_banned;      //  ... handshakes of banned keys
     size_t evicted;             //  Peers evicted for newcomers
     size_t released;            //  Slots released as their link closed
+    size_t hung_up;             //  Connections we closed
+    peersync_hangup_t hangups [PEERSYNC_HANGUPS];  //  Connections to close soon
+    size_t hangup_count;        //  ... how many
 } peersync_slots_t;
 
 typedef struct {
@@ -508,6 +525,14 @@ void
 //  or at the next tick).
 void
     peersync_slots_ban (peersync_t *self, peersync_peer_t *peer);
+//  Close an inbound peer's connection in delay_ms (time for a REJECT to
+//  leave), so that a banned, evicted or unread peer stops costing us:
+//  ZeroMQ's ROUTER cannot drop one connection, so its TCP connection is
+//  shut down under it and ZeroMQ sees it end. The descriptor is shut only
+//  while its far end is still the peer's: a descriptor reused meanwhile
+//  is left alone. Nothing for an outbound peer (its DEALER is closed).
+void
+    peersync_slots_hangup (peersync_t *self, peersync_peer_t *peer, int64_t delay_ms);
 //  How long a ban lasts, in words ("10 minutes").
 void
     peersync_slots_ban_span (peersync_t *self, char *text, size_t size);

@@ -172,6 +172,47 @@ peersync_slots_ban (peersync_t *self, peersync_peer_t *peer)
         zsys_error ("out of memory remembering a ban");
 }
 
+void
+peersync_slots_hangup (peersync_t *self, peersync_peer_t *peer, int64_t delay_ms)
+{
+    peersync_slots_t *slots = &self->slots;
+    if (peer->dealer || peer->fd < 0 || !peer->sockaddr_size)
+        return;
+    if (slots->hangup_count == PEERSYNC_HANGUPS) {
+        zsys_warning ("%d connections already waiting to be closed: peer=%s left open",
+                      PEERSYNC_HANGUPS, peersync_peer_name (peer));
+        return;
+    }
+    peersync_hangup_t *hangup = &slots->hangups [slots->hangup_count++];
+    hangup->fd = peer->fd;
+    hangup->sockaddr = peer->sockaddr;
+    hangup->sockaddr_size = peer->sockaddr_size;
+    hangup->due = cbus_mono_ms () + delay_ms;
+    peer->fd = -1;                  //  Once
+}
+
+//  Close the connections due; O(waiting).
+static void
+s_hangup_tick (peersync_t *self, int64_t now)
+{
+    peersync_slots_t *slots = &self->slots;
+    size_t kept = 0;
+    for (size_t index = 0; index < slots->hangup_count; index++) {
+        peersync_hangup_t *hangup = &slots->hangups [index];
+        if (now < hangup->due) {
+            slots->hangups [kept++] = *hangup;
+            continue;
+        }
+        struct sockaddr_storage far;
+        socklen_t size = sizeof (far);
+        if (getpeername (hangup->fd, (struct sockaddr *) &far, &size) == 0
+        &&  size == hangup->sockaddr_size && memcmp (&far, &hangup->sockaddr, size) == 0
+        &&  shutdown (hangup->fd, SHUT_RDWR) == 0)
+            slots->hung_up++;
+    }
+    slots->hangup_count = kept;
+}
+
 //  --------------------------------------------------------------------------
 //  Taking a slot
 
@@ -199,6 +240,7 @@ s_evict (peersync_t *self, uint64_t group)
     CBUS_DEBUG ("peer evicted peer=%s remote=%s", peersync_peer_name (victim), victim->remote);
     peersync_send_reject (self, victim, CBUS_CODE_FULL,
                           "evicted: this node needed the slot for a peer of another address group");
+    peersync_slots_hangup (self, victim, PEERSYNC_HANGUP_MS);
     s_release (self, &victim, "evicted for a newcomer");
     self->slots.evicted++;
     return true;
@@ -259,6 +301,9 @@ s_inbound_new (peersync_t *self, zframe_t *routing_id, zframe_t *first, const ch
     snprintf (peer->public_key, sizeof (peer->public_key), "%s", key);
     peer->group = group;
     peer->fd = fd;
+    peer->sockaddr_size = sizeof (peer->sockaddr);
+    if (fd < 0 || getpeername (fd, (struct sockaddr *) &peer->sockaddr, &peer->sockaddr_size))
+        peer->sockaddr_size = 0;
     peer->state = P_CONNECTING;
     peer->connected_at = peer->last_heard = cbus_mono_ms ();
     peer->next_ping = peer->connected_at + PEERSYNC_STATUS_MS;
@@ -439,21 +484,22 @@ peersync_slots_tick (peersync_t *self, int64_t now)
             peersync_peer_remove (self, &banned);
     } while (banned);
     s_ping_tick (self, now);
+    s_hangup_tick (self, now);
     if (now >= slots->next_purge) {
         cbus_bans_purge (slots->bans, now);
         slots->next_purge = now + S_PURGE_MS;
     }
     if (now >= slots->next_report) {
         if (slots->refused_full || slots->refused_address || slots->refused_banned
-        ||  slots->evicted || slots->released)
+        ||  slots->evicted || slots->released || slots->hung_up)
             zsys_info ("inbound slots taken=%zu/%zu bans=%zu refused_full=%zu "
-                       "refused_address=%zu refused_banned=%zu evicted=%zu released=%zu",
-                       peersync_slots_taken (self), slots->max_inbound,
+                       "refused_address=%zu refused_banned=%zu evicted=%zu released=%zu "
+                       "hung_up=%zu", peersync_slots_taken (self), slots->max_inbound,
                        cbus_bans_size (slots->bans), slots->refused_full,
                        slots->refused_address, slots->refused_banned, slots->evicted,
-                       slots->released);
+                       slots->released, slots->hung_up);
         slots->refused_full = slots->refused_address = slots->refused_banned = 0;
-        slots->evicted = slots->released = 0;
+        slots->evicted = slots->released = slots->hung_up = 0;
         slots->next_report = now + S_REPORT_MS;
     }
 }

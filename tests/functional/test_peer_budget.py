@@ -320,6 +320,9 @@ def test_a_bad_signature_flooder_is_banned_and_honest_clients_served(make_node):
               % (banned_at - started, seen["sent"], len(accepted)))
         assert reject["code"] == "banned", reject
         assert banned_at - started < 10, "banned after %.1f s" % (banned_at - started)
+        #  And disconnected: the node shuts the banned link's connection.
+        port = int(a.get("/node/info").json()["p2p_endpoint"].rsplit(":", 1)[1])
+        wait_for(lambda: _established(port) == 0, 5, "the banned flooder's connection to close")
         assert "signature does not verify" in a.log_text()
         #  Nothing of the flood was stored; all the honest ones were.
         assert a.mempool_size() == len(accepted)
