@@ -324,6 +324,10 @@ s_guard_report (zloop_t *loop, int timer_id, void *arg)
     char line [256];
     if (cbus_gw_guard_report (self->guard, line, sizeof (line)) == 0)
         zsys_warning ("http refusals in the last %d s: %s", S_GUARD_REPORT_MS / 1000, line);
+    if (self->errors_unlogged)
+        zsys_warning ("http error answers in the last %d s: %zu more not logged one by one",
+                      S_GUARD_REPORT_MS / 1000, self->errors_unlogged);
+    self->error_lines = self->errors_unlogged = 0;
     return 0;
 }
 

@@ -45,6 +45,11 @@
 //  The services the gateway asks, one DEALER each.
 enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES };
 
+//  Error answers logged one a line per guard report period (5 s); more
+//  are counted into one line, so that a flood of bad requests cannot
+//  flood the log.
+#define CBUS_GW_ERROR_LINES 20
+
 //  Most calls one HTTP request has in flight at once (GET /status: 3).
 #define CBUS_GW_MAX_CALLS   4
 //  Longest URL path we keep; longer ones match no route.
@@ -134,6 +139,8 @@ struct _cbus_gateway_t {
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
     cbus_www_t *www;                //  Dashboard files
     cbus_gw_guard_t *guard;         //  Deadlines and room of connections
+    size_t error_lines;             //  Error answers logged this report period
+    size_t errors_unlogged;         //  ... and those past CBUS_GW_ERROR_LINES, counted
     size_t max_connections;         //  gateway/max_connections, as started
     int64_t request_timeout_ms;     //  gateway/request_timeout_ms
     int64_t mine_timeout_ms;        //  gateway/mine_timeout_ms

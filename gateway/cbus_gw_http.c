@@ -515,6 +515,11 @@ s_request_queue (cbus_gw_request_t *request)
     enum MHD_Result rc = MHD_queue_response (request->connection, request->status, response);
     MHD_destroy_response (response);
     request->queued = true;
+    cbus_gateway_t *self = request->gateway;
+    if (request->status >= 300 && !request->quiet
+    &&  self->error_lines++ >= CBUS_GW_ERROR_LINES)
+        self->errors_unlogged++;
+    else
     if (request->status >= 300 && !request->quiet) {
         char path [128];
         cbus_gw_log_safe (request->path, path, sizeof (path));

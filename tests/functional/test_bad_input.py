@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from chainbus_node import TX_FIELDS, mempool_size, tx_body
+from chainbus_node import TX_FIELDS, mempool_size, tx_body, wait_for
 
 JSON = {"Content-Type": "application/json"}
 
@@ -300,3 +300,17 @@ def test_mine_without_miner_is_503(make_node):
     assert node.height() == height
     assert node.tx(txid).json()["status"] == "pending"
     node.assert_no_crash()
+
+
+def test_a_flood_of_bad_requests_is_counted_not_logged_line_by_line(make_node):
+    """Every error answer used to be a log line: a client asking for 404s
+    as fast as it can would fill the disk with the log. At most 20 a
+    period (5 s) are logged one by one; the rest are counted in one line."""
+    n = make_node(miners=0)
+    for i in range(300):
+        assert n.get("/no-such-route-%d" % i).status_code == 404
+    wait_for(lambda: "more not logged one by one" in n.log_text(), 15, "the count of the rest")
+    lines = [l for l in n.log_text().splitlines() if "http status=404" in l]
+    assert 1 <= len(lines) <= 2 * 20, len(lines)
+    counted = sum(int(m) for m in re.findall(r"(\d+) more not logged one by one", n.log_text()))
+    assert len(lines) + counted == 300, (len(lines), counted)
