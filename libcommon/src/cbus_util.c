@@ -147,7 +147,7 @@ cbus_parse_u64 (const char *text, size_t size, uint64_t max, uint64_t *value)
         if (text [index] < '0' || text [index] > '9')
             return -1;
         uint64_t digit = (uint64_t) (text [index] - '0');
-        if (result > (max - digit) / 10)
+        if (digit > max || result > (max - digit) / 10)
             return -1;
         result = result * 10 + digit;
     }
@@ -345,6 +345,10 @@ cbus_util_test (bool verbose)
     assert (cbus_parse_u64 ("100", 3, 100, &number) == 0 && number == 100);
     assert (cbus_parse_u64 ("101", 3, 100, &number) == -1);
     assert (cbus_parse_u64 ("0", 1, 0, &number) == 0 && number == 0);
+    assert (cbus_parse_u64 ("5", 1, 3, &number) == -1);
+    assert (cbus_parse_u64 ("7", 1, 0, &number) == -1);
+    assert (cbus_parse_u64 ("13", 2, 13, &number) == 0 && number == 13);
+    assert (cbus_parse_u64 ("14", 2, 13, &number) == -1);
     assert (cbus_parse_u64 ("-1", 2, 100, &number) == -1);
     assert (cbus_parse_u64 (" 1", 2, 100, &number) == -1);
     assert (cbus_parse_u64 ("+1", 2, 100, &number) == -1);
