@@ -616,6 +616,9 @@ s_bind_p2p (peersync_t *self)
     zsock_set_maxmsgsize (links->p2p, CBUS_MSG_MAX_BYTES);
     peersync_budget_socket (self, links->p2p);     //  Queue per peer, full links
 
+    //  A connection that does not finish its CurveZMQ handshake soon is
+    //  dropped (ZeroMQ's default is 30 s: a descriptor each meanwhile).
+    zsock_set_handshake_ivl (links->p2p, 5000);
     zsock_set_heartbeat_ivl (links->p2p, 1000);
     zsock_set_heartbeat_timeout (links->p2p, 5000);
     zsock_set_heartbeat_ttl (links->p2p, 5000);

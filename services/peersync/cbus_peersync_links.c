@@ -458,6 +458,7 @@ peersync_links_tick (peersync_t *self, int64_t now)
             //  Inbound and silent: forget it; it comes back with a HELLO.
             if (now - peer->last_heard > PEERSYNC_SILENT_MS) {
                 peersync_set_state (self, peer, P_CONNECTING, "silent");
+                peersync_slots_hangup (self, peer, 0);      //  Its descriptor too
                 peersync_peer_remove (self, &peer);
                 continue;
             }

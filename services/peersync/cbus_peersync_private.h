@@ -297,6 +297,8 @@ typedef struct {
 
 #define PEERSYNC_HANGUPS 256    //  Connections waiting to be closed, at most
 #define PEERSYNC_HANGUP_MS 500  //  Time a REJECT is given to leave first
+#define PEERSYNC_QUIET 1024     //  New connections watched for a first message
+#define PEERSYNC_SPEAK_MS 5000  //  ... shut if none has come by then
 
 //  Inbound slots: limits, bans, eviction (cbus_peersync_slots.c).
 typedef struct {
@@ -316,6 +318,10 @@ typedef struct {
     size_t evicted;             //  Peers evicted for newcomers
     size_t released;            //  Slots released as their link closed
     size_t hung_up;             //  Connections we closed
+    size_t hangups_dropped;     //  ... left open: too many were waiting
+    peersync_hangup_t quiet [PEERSYNC_QUIET];  //  New connections, due to speak
+    size_t quiet_count;         //  ... how many
+    size_t quiet_closed;        //  Connections shut for saying nothing
     peersync_hangup_t hangups [PEERSYNC_HANGUPS];  //  Connections to close soon
     size_t hangup_count;        //  ... how many
 } peersync_slots_t;

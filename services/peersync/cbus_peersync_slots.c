@@ -107,6 +107,90 @@ s_release (peersync_t *self, peersync_peer_t **peer_p, const char *why)
     peersync_peer_remove (self, peer_p);
 }
 
+//  --------------------------------------------------------------------------
+//  Quiet connections: a CurveZMQ handshake costs an attacker nothing
+//  after it, and ZeroMQ's heartbeats keep a connection that never says a
+//  word alive for good, each holding a descriptor. A new connection that
+//  has no inbound peer on it PEERSYNC_SPEAK_MS after it was accepted is
+//  shut (an honest peer sends HELLO, or STATUS after our restart, at once;
+//  a handshake not done by then is dropped by ZeroMQ's handshake_ivl).
+//  When the watch list is full, its oldest connection is shut to make room.
+
+static void
+s_quiet_forget (peersync_t *self, int fd)
+{
+    peersync_slots_t *slots = &self->slots;
+    for (size_t index = 0; index < slots->quiet_count; index++)
+        if (slots->quiet [index].fd == fd) {
+            slots->quiet [index] = slots->quiet [--slots->quiet_count];
+            return;
+        }
+}
+
+//  Whether an inbound peer lives on the connection fd (it has spoken).
+static bool
+s_fd_spoke (peersync_t *self, int fd)
+{
+    PEERSYNC_EACH (self, peer)
+        if (peer->routing_id && peer->fd == fd)
+            return true;
+    return false;
+}
+
+//  Shut watched connection index if it is still the one watched.
+static void
+s_quiet_close (peersync_t *self, size_t index)
+{
+    peersync_slots_t *slots = &self->slots;
+    peersync_hangup_t *watched = &slots->quiet [index];
+    struct sockaddr_storage far;
+    socklen_t size = sizeof (far);
+    if (!s_fd_spoke (self, watched->fd)
+    &&  getpeername (watched->fd, (struct sockaddr *) &far, &size) == 0
+    &&  size == watched->sockaddr_size && memcmp (&far, &watched->sockaddr, size) == 0
+    &&  shutdown (watched->fd, SHUT_RDWR) == 0)
+        slots->quiet_closed++;
+    slots->quiet [index] = slots->quiet [--slots->quiet_count];
+}
+
+static void
+s_quiet_watch (peersync_t *self, int fd)
+{
+    peersync_slots_t *slots = &self->slots;
+    if (fd < 0)
+        return;
+    s_quiet_forget (self, fd);
+    if (slots->quiet_count == PEERSYNC_QUIET) {
+        size_t oldest = 0;
+        for (size_t index = 1; index < slots->quiet_count; index++)
+            if (slots->quiet [index].due < slots->quiet [oldest].due)
+                oldest = index;
+        s_quiet_close (self, oldest);
+    }
+    peersync_hangup_t *watched = &slots->quiet [slots->quiet_count];
+    watched->fd = fd;
+    watched->sockaddr_size = sizeof (watched->sockaddr);
+    if (getpeername (fd, (struct sockaddr *) &watched->sockaddr, &watched->sockaddr_size))
+        return;                     //  Gone already
+    watched->due = cbus_mono_ms () + PEERSYNC_SPEAK_MS;
+    slots->quiet_count++;
+}
+
+static void
+s_quiet_tick (peersync_t *self, int64_t now)
+{
+    peersync_slots_t *slots = &self->slots;
+    for (size_t index = 0; index < slots->quiet_count; )
+        if (now >= slots->quiet [index].due) {
+            if (s_fd_spoke (self, slots->quiet [index].fd))
+                slots->quiet [index] = slots->quiet [--slots->quiet_count];
+            else
+                s_quiet_close (self, index);
+        }
+        else
+            index++;
+}
+
 //  The ROUTER's monitor: a closed connection releases the slots taken
 //  over it (matched by descriptor: a descriptor reused meanwhile costs
 //  its new peer one HELLO round, as after a restart).
@@ -123,6 +207,10 @@ s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
         int fd = (int) ((uint32_t) data [2] | (uint32_t) data [3] << 8
                       | (uint32_t) data [4] << 16 | (uint32_t) data [5] << 24);
         peersync_peer_t *found = NULL;
+        if (code == ZMQ_EVENT_ACCEPTED)
+            s_quiet_watch (self, fd);
+        if (code == ZMQ_EVENT_DISCONNECTED)
+            s_quiet_forget (self, fd);
         if (code == ZMQ_EVENT_DISCONNECTED)
             do {
                 found = NULL;
@@ -172,22 +260,47 @@ peersync_slots_ban (peersync_t *self, peersync_peer_t *peer)
         zsys_error ("out of memory remembering a ban");
 }
 
-void
-peersync_slots_hangup (peersync_t *self, peersync_peer_t *peer, int64_t delay_ms)
+//  Close the connection on fd, whose far end is sockaddr, in delay_ms.
+//  When too many wait, the connection is left open (counted: the
+//  kernel's timeout or the peer's leaving ends it).
+static void
+s_hangup (peersync_t *self, int fd, const struct sockaddr_storage *sockaddr, socklen_t size,
+          int64_t delay_ms)
 {
     peersync_slots_t *slots = &self->slots;
-    if (peer->dealer || peer->fd < 0 || !peer->sockaddr_size)
+    if (fd < 0 || !size)
         return;
+    for (size_t index = 0; index < slots->hangup_count; index++)
+        if (slots->hangups [index].fd == fd)
+            return;                 //  Already waiting
     if (slots->hangup_count == PEERSYNC_HANGUPS) {
-        zsys_warning ("%d connections already waiting to be closed: peer=%s left open",
-                      PEERSYNC_HANGUPS, peersync_peer_name (peer));
+        slots->hangups_dropped++;
         return;
     }
     peersync_hangup_t *hangup = &slots->hangups [slots->hangup_count++];
-    hangup->fd = peer->fd;
-    hangup->sockaddr = peer->sockaddr;
-    hangup->sockaddr_size = peer->sockaddr_size;
+    hangup->fd = fd;
+    hangup->sockaddr = *sockaddr;
+    hangup->sockaddr_size = size;
     hangup->due = cbus_mono_ms () + delay_ms;
+}
+
+//  The same for a connection that just delivered a message: its far end
+//  is read now, while the descriptor is surely its own.
+static void
+s_hangup_fd (peersync_t *self, int fd, int64_t delay_ms)
+{
+    struct sockaddr_storage sockaddr;
+    socklen_t size = sizeof (sockaddr);
+    if (fd >= 0 && getpeername (fd, (struct sockaddr *) &sockaddr, &size) == 0)
+        s_hangup (self, fd, &sockaddr, size, delay_ms);
+}
+
+void
+peersync_slots_hangup (peersync_t *self, peersync_peer_t *peer, int64_t delay_ms)
+{
+    if (peer->dealer || peer->fd < 0 || !peer->sockaddr_size)
+        return;
+    s_hangup (self, peer->fd, &peer->sockaddr, peer->sockaddr_size, delay_ms);
     peer->fd = -1;                  //  Once
 }
 
@@ -247,22 +360,47 @@ s_evict (peersync_t *self, uint64_t group)
 }
 
 //  Refuse a newcomer; only a HELLO is answered (anything else from a
-//  link we do not know is not worth a message).
+//  link we do not know is not worth a message). Its connection is shut
+//  once the REJECT had time to leave: a refused connection left open
+//  would hold a descriptor, and enough of them would leave none.
 static void
-s_refuse (peersync_t *self, zframe_t *routing_id, bool hello, const char *reason)
+s_refuse (peersync_t *self, zframe_t *routing_id, bool hello, const char *reason, int fd)
 {
     if (hello) {
         peersync_peer_t stranger = { .routing_id = routing_id };
         peersync_send_reject (self, &stranger, CBUS_CODE_FULL, reason);
     }
+    s_hangup_fd (self, fd, PEERSYNC_HANGUP_MS);
+}
+
+//  Whether a HELLO would link: version, network and genesis ours. A
+//  newcomer evicts a peer only with one (else any HELLO could empty a
+//  group of its peers).
+static bool
+s_hello_acceptable (peersync_t *self, zframe_t *body)
+{
+    bool acceptable = false;
+    peersync_hello_t hello;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    if (body && msgpack_unpack_next (&unpacked, (const char *) zframe_data (body),
+                                     zframe_size (body), &offset) == MSGPACK_UNPACK_SUCCESS
+    &&  peersync_hello_parse (&hello, &unpacked.data) == 0)
+        acceptable = hello.version == CBUS_P2P_VERSION
+                  && hello.network_size == strlen (self->chain.network)
+                  && memcmp (hello.network, self->chain.network, hello.network_size) == 0
+                  && memcmp (hello.genesis, self->chain.genesis, CBUS_HASH_BYTES) == 0;
+    msgpack_unpacked_destroy (&unpacked);
+    return acceptable;
 }
 
 //  A link we do not know opens an inbound peer, within the limits. If its
 //  first message is not HELLO, we probably restarted while it counted us
 //  linked: ask it to introduce itself again, and drop the message (NULL).
 static peersync_peer_t *
-s_inbound_new (peersync_t *self, zframe_t *routing_id, zframe_t *first, const char *remote,
-               const char *key, int fd)
+s_inbound_new (peersync_t *self, zframe_t *routing_id, zframe_t *first, zframe_t *body,
+               const char *remote, const char *key, int fd)
 {
     peersync_slots_t *slots = &self->slots;
     bool hello = zframe_streq (first, CBUS_P2P_HELLO);
@@ -278,15 +416,16 @@ s_inbound_new (peersync_t *self, zframe_t *routing_id, zframe_t *first, const ch
         slots->refused_address++;
         snprintf (reason, sizeof (reason), "this node has its %zu inbound peers from your address",
                   slots->max_per_address);
-        s_refuse (self, routing_id, hello, reason);
+        s_refuse (self, routing_id, hello, reason, fd);
         return NULL;
     }
     uint64_t group = cbus_evict_group (remote);
-    if (taken >= slots->max_inbound && !(hello && s_evict (self, group))) {
+    if (taken >= slots->max_inbound
+    &&  !(hello && s_hello_acceptable (self, body) && s_evict (self, group))) {
         slots->refused_full++;
         snprintf (reason, sizeof (reason), "this node has its %zu inbound peers",
                   slots->max_inbound);
-        s_refuse (self, routing_id, hello, reason);
+        s_refuse (self, routing_id, hello, reason, fd);
         return NULL;
     }
     peersync_peer_t *peer = peersync_peer_add (self, NULL);
@@ -376,10 +515,13 @@ peersync_on_p2p (zloop_t *loop, zsock_t *reader, void *arg)
     if (!routing_id || !msg || zmsg_size (msg) < 1)
         goto cleanup;
     peersync_peer_t *peer = s_find_inbound (self, routing_id);
-    if (!peer && *key && cbus_bans_find (self->slots.bans, key, now))
-        goto cleanup;               //  Ignored while banned
+    if (!peer && *key && cbus_bans_find (self->slots.bans, key, now)) {
+        s_hangup_fd (self, fd, 0);  //  Ignored while banned, and shut
+        goto cleanup;
+    }
     if (!peer)
-        peer = s_inbound_new (self, routing_id, zmsg_first (msg), remote, key, fd);
+        peer = s_inbound_new (self, routing_id, zmsg_first (msg),
+                              zmsg_size (msg) == 2 ? zmsg_last (msg) : NULL, remote, key, fd);
     if (!peer || peer->state == P_BANNED)
         goto cleanup;
     uint64_t serial = peer->serial;
@@ -429,7 +571,7 @@ peersync_slots_init (peersync_t *self)
     char endpoint [64];
     snprintf (endpoint, sizeof (endpoint), "inproc://peersync-slots-%p", (void *) self);
     if (zmq_socket_monitor (zsock_resolve (self->links.p2p), endpoint,
-                            ZMQ_EVENT_DISCONNECTED) == 0) {
+                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED) == 0) {
         //  A monitor nobody reads would block the socket: stop it if the
         //  reader cannot be had.
         slots->monitor = zsock_new_pair (endpoint);
@@ -485,21 +627,26 @@ peersync_slots_tick (peersync_t *self, int64_t now)
     } while (banned);
     s_ping_tick (self, now);
     s_hangup_tick (self, now);
+    s_quiet_tick (self, now);
     if (now >= slots->next_purge) {
         cbus_bans_purge (slots->bans, now);
         slots->next_purge = now + S_PURGE_MS;
     }
     if (now >= slots->next_report) {
         if (slots->refused_full || slots->refused_address || slots->refused_banned
-        ||  slots->evicted || slots->released || slots->hung_up)
+        ||  slots->evicted || slots->released || slots->hung_up || slots->hangups_dropped
+        ||  slots->quiet_closed)
             zsys_info ("inbound slots taken=%zu/%zu bans=%zu refused_full=%zu "
                        "refused_address=%zu refused_banned=%zu evicted=%zu released=%zu "
-                       "hung_up=%zu", peersync_slots_taken (self), slots->max_inbound,
+                       "hung_up=%zu hangups_dropped=%zu quiet_closed=%zu",
+                       peersync_slots_taken (self), slots->max_inbound,
                        cbus_bans_size (slots->bans), slots->refused_full,
                        slots->refused_address, slots->refused_banned, slots->evicted,
-                       slots->released, slots->hung_up);
+                       slots->released, slots->hung_up, slots->hangups_dropped,
+                       slots->quiet_closed);
         slots->refused_full = slots->refused_address = slots->refused_banned = 0;
-        slots->evicted = slots->released = slots->hung_up = 0;
+        slots->evicted = slots->released = slots->hung_up = slots->hangups_dropped = 0;
+        slots->quiet_closed = 0;
         slots->next_report = now + S_REPORT_MS;
     }
 }

@@ -7,6 +7,7 @@
 #include "cbus_evict.h"
 #include "cbus_bans.h"
 #include <curl/curl.h>
+#include <sys/resource.h>
 
 int
 main (int argc, char *argv [])
@@ -35,8 +36,16 @@ main (int argc, char *argv [])
             cbus_bans_test (verbose);
         }
     }
-    else
+    else {
+        //  Every peer connection is a descriptor: take what the hard limit
+        //  allows (systemd's default soft limit is 1024; the unit raises it).
+        struct rlimit limit;
+        if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+            limit.rlim_cur = limit.rlim_max;
+            setrlimit (RLIMIT_NOFILE, &limit);
+        }
         rc = cbus_service_main (argc, argv, "peersync", cbus_peersync_actor);
+    }
     curl_global_cleanup ();
     return rc;
 }

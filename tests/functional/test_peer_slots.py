@@ -29,9 +29,11 @@ def _info(node):
     return node.get("/node/info").json()
 
 
-def _dealer(ctx, info, source, keys=None):
+def _dealer(ctx, info, source, keys=None, reconnect=True):
     """A CurveZMQ DEALER to the node's peer port from source (127.0.0.x)."""
     s = ctx.socket(zmq.DEALER)
+    if not reconnect:
+        s.reconnect_ivl = -1
     public, secret = keys or zmq.curve_keypair()
     s.curve_serverkey = info["public_key"].encode()
     s.curve_publickey, s.curve_secretkey = public, secret
@@ -59,8 +61,8 @@ class Crowd:
         self.links = []           # dicts: socket, keys, node_id, source, got
         self.next_beat = 0
 
-    def open(self, source, node_id, hello=True, keys=None):
-        s, keys = _dealer(self.ctx, self.info, source, keys)
+    def open(self, source, node_id, hello=True, keys=None, reconnect=True):
+        s, keys = _dealer(self.ctx, self.info, source, keys, reconnect)
         link = {"socket": s, "keys": keys, "node_id": node_id, "source": source,
                 "got": [], "alive": True}
         if hello:
@@ -304,6 +306,82 @@ def test_a_peers_words_cannot_break_the_peer_list(make_node):
         shown = refused_row()["reason"]
         assert "no ?? UTF-8, " in shown and "\x1b" not in shown, shown
         assert a.get("/status").status_code == 200
+        a.assert_no_crash()
+    finally:
+        crowd.close_all()
+        ctx.term()
+
+
+def _connections_from(source, port):
+    """Established TCP connections from source (dotted IPv4) to our port."""
+    want = "".join("%02X" % int(b) for b in reversed(source.split(".")))
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, state = line.split()[1:4]
+            if (int(local.split(":")[1], 16) == port and remote.split(":")[0] == want
+                    and state == "01"):
+                count += 1
+    return count
+
+
+def test_refused_newcomers_do_not_keep_their_connections(make_node):
+    """A refused newcomer is told why, then its connection is shut: 40
+    links from one address with a share of 4 leave 4 connections open, not
+    40 (each one a descriptor: enough of them would leave none for honest
+    peers), and an honest node from another address still links."""
+    a = make_node(miners=0, extra_args=["--limit-loopback", "1",
+                                        "--max-inbound-per-address", "4"])
+    info = _info(a)
+    port = int(info["p2p_endpoint"].rsplit(":", 1)[1])
+    ctx = zmq.Context()
+    crowd = Crowd(ctx, info)
+    try:
+        links = []
+        for i in range(40):
+            links.append(crowd.open("127.0.0.60", "crowd%011d" % i, reconnect=False))
+        crowd.until(lambda: sum(bool(_rejects(l, "full")) for l in links) >= 36, TIMEOUT,
+                    "36 refusals", beating=links)
+        wait_for(lambda: _connections_from("127.0.0.60", port) <= 4, 10,
+                 "the refused connections to be shut")
+        assert sum(_helloed(l) for l in links) == 4
+        b = make_node(miners=0)
+        r = b.post("/nodes/register", {"nodes": ["http://127.0.0.1:%d" % a.port]})
+        assert r.status_code in (200, 201), r.text
+        wait_for(lambda: any(n["state"] == "linked" for n in b.get("/nodes").json()["nodes"]),
+                 TIMEOUT, "the honest node to link")
+        a.assert_no_crash()
+    finally:
+        crowd.close_all()
+        ctx.term()
+
+
+def test_connections_that_say_nothing_are_shut(make_node):
+    """A CurveZMQ handshake and then silence (ZeroMQ's heartbeats would
+    keep such a connection for good, a descriptor each): shut 5 s after
+    the handshake, while a peer that spoke keeps its link."""
+    a = make_node(miners=0)
+    info = _info(a)
+    port = int(info["p2p_endpoint"].rsplit(":", 1)[1])
+    ctx = zmq.Context()
+    crowd = Crowd(ctx, info)
+    try:
+        talker = crowd.open("127.0.0.71", "talkerpeer000000")
+        mutes = [crowd.open("127.0.0.70", "unused", hello=False, reconnect=False)
+                 for _ in range(30)]
+        crowd.until(lambda: _helloed(talker), TIMEOUT, "the talker's link", beating=[talker])
+        wait_for(lambda: _connections_from("127.0.0.70", port) == 30, TIMEOUT,
+                 "the mute connections' handshakes")
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline and _connections_from("127.0.0.70", port):
+            crowd.until(lambda: True, 1, "", beating=[talker])
+            time.sleep(0.2)
+        assert _connections_from("127.0.0.70", port) == 0, "mute connections still open"
+        assert _connections_from("127.0.0.71", port) == 1, _inbound(a)
+        assert [n["state"] for n in _inbound(a)] == ["linked"], _inbound(a)
+        wait_for(lambda: re.search(r"quiet_closed=(\d+)", a.log_text()), 15,
+                 "the count in the slots report")
+        assert sum(int(n) for n in re.findall(r"quiet_closed=(\d+)", a.log_text())) >= 30
         a.assert_no_crash()
     finally:
         crowd.close_all()
