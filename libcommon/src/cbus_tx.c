@@ -350,7 +350,7 @@ cbus_tx_decode (const void *data, size_t size, char *reason)
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     cbus_buf_t canonical = {0};
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size) {
         cbus_fail (reason, "Transaction is not one msgpack value");
         goto failed;
@@ -541,7 +541,7 @@ cbus_tx_bytes_to_json (const void *data, size_t size, cbus_buf_t *out)
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     int rc = -1;
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size || unpacked.data.type != MSGPACK_OBJECT_MAP
     ||  size <= S_SIGNATURE_PAIR_BYTES)
         goto done;
