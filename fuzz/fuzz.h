@@ -48,7 +48,8 @@ uint8_t
 const char *
     fuzz_write_file (const char *name, const void *data, size_t size, mode_t mode);
 
-//  A scratch folder of this process (created once), for name inside it.
+//  A scratch folder of this process (created once, removed at exit),
+//  for name inside it.
 //  Returns a static path.
 const char *
     fuzz_scratch (const char *name);

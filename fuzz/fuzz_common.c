@@ -4,6 +4,23 @@
 */
 #include "fuzz.h"
 #include <sys/stat.h>
+#include <ftw.h>
+
+static char s_folder [256];             //  This process's scratch folder
+
+static int
+s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+//  At exit (libFuzzer exits when its time is up): nothing left behind.
+static void
+s_remove_scratch (void)
+{
+    nftw (s_folder, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 void
 fuzz_init (void)
@@ -39,17 +56,17 @@ fuzz_touch (const void *data, size_t size)
 const char *
 fuzz_scratch (const char *name)
 {
-    static char folder [256] = "";
     static char path [512];
-    if (!*folder) {
+    if (!*s_folder) {
         const char *base = getenv ("TMPDIR");
         struct stat st;
         if (!base)
             base = stat ("/dev/shm", &st) == 0 && S_ISDIR (st.st_mode) ? "/dev/shm" : "/tmp";
-        snprintf (folder, sizeof (folder), "%s/chainbus-fuzz-%d", base, (int) getpid ());
-        FUZZ_CHECK (mkdir (folder, 0700) == 0 || errno == EEXIST);
+        snprintf (s_folder, sizeof (s_folder), "%s/chainbus-fuzz-%d", base, (int) getpid ());
+        FUZZ_CHECK (mkdir (s_folder, 0700) == 0 || errno == EEXIST);
+        atexit (s_remove_scratch);
     }
-    snprintf (path, sizeof (path), "%s/%s", folder, name);
+    snprintf (path, sizeof (path), "%s/%s", s_folder, name);
     return path;
 }
 
