@@ -9,6 +9,7 @@
 #  CHAINBUS_FUZZ_SECONDS (20), JOBS at a time (fuzz/, CTest label fuzz).
 #
 #  Environment: JOBS (parallel builds and CTest entries, default nproc),
+#  CHAINBUS_FUZZ_SECONDS (each harness's run, default 20),
 #  CHAINBUS_SKIP_ASAN=1 to run the normal build only (for quick local runs;
 #  CI never sets it; it skips the fuzz suite too).
 #  Exit status: 0 only when every build and every test passed.
@@ -81,7 +82,8 @@ if [ "${CHAINBUS_SKIP_ASAN:-0}" != 1 ]; then
         || rm -f build-fuzz/CMakeCache.txt
     SUITE_BUILD_ARGS=(--target fuzz)
     SUITE_CTEST_ARGS=(-L '^fuzz$')
-    run_suite fuzz build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCHAINBUS_FUZZ=ON
+    run_suite fuzz build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCHAINBUS_FUZZ=ON \
+              -DCHAINBUS_FUZZ_SECONDS="${CHAINBUS_FUZZ_SECONDS:-20}"
     SUITE_BUILD_ARGS=()
     SUITE_CTEST_ARGS=()
 fi
