@@ -58,7 +58,8 @@ for name in "${harnesses[@]}"; do
         found=1
     fi
     #  New inputs that add coverage go into the committed corpus.
-    nice -n "$nice_level" "$harness" -merge=1 -close_fd_mask=3 "$corpus" "$work/corpus" \
+    nice -n "$nice_level" "$harness" -merge=1 -close_fd_mask=3 -artifact_prefix="$work/" \
+        "$corpus" "$work/corpus" \
         >"$work/merge.log" 2>&1 || true
     after=$(ls "$corpus" | wc -l)
     printf '%-11s %8s %6s %9s %9s  %s\n' "$name" "${speed:-?}" "${cov:-?}" "$before" "$after" "$result"
