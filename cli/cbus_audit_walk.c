@@ -68,7 +68,7 @@ s_txid_of (const void *data, size_t size, uint8_t txid [CBUS_HASH_BYTES])
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     int rc = -1;
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) == MSGPACK_UNPACK_SUCCESS
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) == MSGPACK_UNPACK_SUCCESS
     &&  unpacked.data.type == MSGPACK_OBJECT_MAP
     &&  (unpacked.data.via.map.size == 7 || unpacked.data.via.map.size == 8)) {
         cbus_buf_t canonical = {0};
@@ -142,7 +142,7 @@ s_salvage (cbus_audit_t *self, s_view_t *view, const char *why)
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     const msgpack_object *txs = NULL;
-    if (msgpack_unpack_next (&unpacked, view->bytes, view->size, &offset) == MSGPACK_UNPACK_SUCCESS)
+    if (cbus_unpack_next (&unpacked, view->bytes, view->size, &offset) == MSGPACK_UNPACK_SUCCESS)
         txs = cbus_msg_get (&unpacked.data, "txs");
     //  Unless a transaction is at fault, it is the block's own shape (no
     //  list, a third key, bytes after the map, too many transactions).

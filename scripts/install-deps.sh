@@ -16,8 +16,10 @@ BUILD_PKGS=(gcc make cmake pkg-config
 #  The functional tests use Debian's Python modules (PyPI is not assumed);
 #  the dashboard's test drives Debian's Chromium with Selenium.
 #  binutils: readelf, for the check that programs link only their layers.
+#  clang and libFuzzer: the fuzz suite (fuzz/, CHAINBUS_FUZZ=ON).
 TEST_PKGS=(binutils python3 python3-pytest python3-requests python3-zmq python3-cryptography
-           python3-msgpack curl chromium chromium-driver python3-selenium)
+           python3-msgpack curl chromium chromium-driver python3-selenium
+           clang-14 libfuzzer-14-dev)
 BENCH_PKGS=(wrk python3 python3-requests curl)
 
 groups=("$@")

@@ -4,11 +4,15 @@
 #  AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
 #  Each run is CTest: the libcommon self-tests, then the functional tests
 #  (tests/functional/, pytest) that start real nodes from that build.
+#  A third suite builds the libFuzzer harnesses with clang (build-fuzz/,
+#  CHAINBUS_FUZZ=ON) and runs each on its seed corpus for
+#  CHAINBUS_FUZZ_SECONDS (20), JOBS at a time (fuzz/, CTest label fuzz).
 #
 #  Environment: JOBS (parallel builds and CTest entries, default nproc),
+#  CHAINBUS_FUZZ_SECONDS (each harness's run, default 20),
 #  CHAINBUS_SKIP_ASAN=1 to run the normal build only (for quick local runs;
-#  CI never sets it).
-#  Exit status: 0 only when both builds and every test passed.
+#  CI never sets it; it skips the fuzz suite too).
+#  Exit status: 0 only when every build and every test passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,20 +25,25 @@ total_failed=0
 ./scripts/install-deps.sh build test || exit 1
 
 #  run_suite NAME BUILD_DIR [CMAKE_ARGS...]: configure, build, run CTest,
-#  and record the counts CTest reports.
+#  and record the counts CTest reports. SUITE_BUILD_ARGS and
+#  SUITE_CTEST_ARGS (arrays, empty by default) narrow the build and the
+#  tests (the fuzz suite builds and runs only its harnesses).
+SUITE_BUILD_ARGS=()
+SUITE_CTEST_ARGS=()
 run_suite () {
     local name=$1 dir=$2
     shift 2
     local log="$dir/ctest.log"
     echo "==== $name: configure and build in $dir"
     if ! cmake -S . -B "$dir" "$@" >/dev/null \
-       || ! cmake --build "$dir" -j"$JOBS"; then
+       || ! cmake --build "$dir" -j"$JOBS" ${SUITE_BUILD_ARGS[@]+"${SUITE_BUILD_ARGS[@]}"}; then
         summary+=("$name: BUILD FAILED")
         failures=$((failures + 1))
         return
     fi
     echo "==== $name: ctest"
-    (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 900) 2>&1 | tee "$log"
+    (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 900 \
+                  ${SUITE_CTEST_ARGS[@]+"${SUITE_CTEST_ARGS[@]}"}) 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
     local line passed failed
     line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
@@ -63,12 +72,26 @@ if [ "${CHAINBUS_SKIP_ASAN:-0}" != 1 ]; then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite sanitizers build-asan -DCHAINBUS_SANITIZE=ON
     unset ASAN_OPTIONS UBSAN_OPTIONS
+
+    #  Every decoder of outside bytes under libFuzzer (clang, ASan, UBSan):
+    #  about 20 s per harness, two at a time. A crash, leak or sanitizer
+    #  report fails its entry; the input is kept in build-fuzz/fuzz/run/.
+    #  A build-fuzz configured with another compiler would lose the options
+    #  when CMake resets its cache: start it afresh.
+    grep -qs '^CMAKE_C_COMPILER:.*clang-14$' build-fuzz/CMakeCache.txt \
+        || rm -f build-fuzz/CMakeCache.txt
+    SUITE_BUILD_ARGS=(--target fuzz)
+    SUITE_CTEST_ARGS=(-L '^fuzz$')
+    run_suite fuzz build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCHAINBUS_FUZZ=ON \
+              -DCHAINBUS_FUZZ_SECONDS="${CHAINBUS_FUZZ_SECONDS:-20}"
+    SUITE_BUILD_ARGS=()
+    SUITE_CTEST_ARGS=()
 fi
 
 echo
 echo "==== summary"
 for line in "${summary[@]}"; do echo "$line"; done
-for dir in build build-asan; do
+for dir in build build-asan build-fuzz; do
     [ -f "$dir/ctest.log" ] || continue
     grep -A100 'The following tests FAILED' "$dir/ctest.log" | sed 1d \
         | grep -E '^\s+[0-9]+ - ' | sed "s|^|  $dir:|"

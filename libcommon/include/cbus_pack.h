@@ -12,6 +12,15 @@
 #ifndef CBUS_PACK_H_INCLUDED
 #define CBUS_PACK_H_INCLUDED
 
+//  msgpack_unpack_next for bytes from outside: the same, except that an
+//  array or map declaring more items than bytes remain is refused
+//  (MSGPACK_UNPACK_CONTINUE, as for any incomplete object) before
+//  msgpack-c allocates room for them all: otherwise five bytes claiming
+//  2^32 items cost an allocation of 100 GB (found by fuzz/). One pass
+//  over the object's headers, skipping str, bin and ext bodies.
+msgpack_unpack_return
+    cbus_unpack_next (msgpack_unpacked *result, const char *data, size_t size, size_t *offset);
+
 //  Reading msgpack maps. Each getter returns 0, or -1 when the key is
 //  missing or has another type; pointers borrow from the object.
 const msgpack_object *

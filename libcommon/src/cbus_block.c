@@ -150,7 +150,7 @@ cbus_block_new_from_bytes (const void *data, size_t size, char *reason)
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size || unpacked.data.type != MSGPACK_OBJECT_MAP) {
         cbus_fail (reason, "Block is not one msgpack map");
         goto done;
@@ -585,7 +585,7 @@ cbus_block_header_from_bytes (const void *data, size_t size, cbus_header_t *head
     const uint8_t *header_bytes;
     size_t header_size;
     int rc = -1;
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) == MSGPACK_UNPACK_SUCCESS
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) == MSGPACK_UNPACK_SUCCESS
     &&  cbus_msg_get_bin (&unpacked.data, "header", &header_bytes, &header_size) == 0)
         rc = cbus_header_decode (header, header_bytes, header_size);
     msgpack_unpacked_destroy (&unpacked);
@@ -603,7 +603,7 @@ cbus_block_bytes_to_json (const void *data, size_t size, cbus_buf_t *out)
     const uint8_t *header_bytes;
     size_t header_size;
     cbus_header_t header;
-    if (msgpack_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size || unpacked.data.type != MSGPACK_OBJECT_MAP
     ||  cbus_msg_get_bin (&unpacked.data, "header", &header_bytes, &header_size)
     ||  cbus_header_decode (&header, header_bytes, header_size))

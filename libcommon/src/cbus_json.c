@@ -237,6 +237,12 @@ void
 cbus_json_write_string (cbus_buf_t *out, const char *text, size_t size)
 {
     static const char digits [] = "0123456789abcdef";
+    if (size == 0) {
+        //  msgpack-c gives an empty string a NULL pointer, and NULL + 0 is
+        //  undefined (found by fuzz/).
+        cbus_buf_append (out, "\"\"", 2);
+        return;
+    }
     cbus_buf_append (out, "\"", 1);
     size_t start = 0;
     for (size_t index = 0; index < size; index++) {

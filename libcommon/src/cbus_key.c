@@ -114,7 +114,10 @@ cbus_token_load (const char *path, char token [CBUS_TOKEN_MAX + 1], char *reason
         text [--size] = 0;
     bool good = size >= CBUS_TOKEN_MIN && size <= CBUS_TOKEN_MAX;
     for (size_t index = 0; good && index < size; index++)
-        good = isalnum ((unsigned char) text [index]) || strchr ("-._~+/=", text [index]);
+        //  strchr finds the terminator too: a NUL is no token character
+        //  (it cut the token short; found by fuzz/).
+        good = isalnum ((unsigned char) text [index])
+            || (text [index] && strchr ("-._~+/=", text [index]));
     if (good)
         memcpy (token, text, size + 1);
     else
@@ -361,6 +364,11 @@ cbus_key_test (bool verbose)
     assert (cbus_token_load (other, token, reason) == 0);
     assert (streq (token, "0123456789abcdef0123456789abcdef0123"));
     s_write_file (other, "short\n", 0600);
+    assert (cbus_token_load (other, token, reason) == -1 && strstr (reason, "must hold one token"));
+    //  A NUL is no token character: it would cut the token short.
+    FILE *nul = fopen (other, "wb");
+    assert (nul && fwrite ("a\0" "0123456789abcdef0123456789abcdef", 1, 34, nul) == 34);
+    fclose (nul);
     assert (cbus_token_load (other, token, reason) == -1 && strstr (reason, "must hold one token"));
     s_write_file (other, "0123456789abcdef 0123456789abcdef0123", 0600);
     assert (cbus_token_load (other, token, reason) == -1 && strstr (reason, "must hold one token"));

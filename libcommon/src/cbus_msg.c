@@ -15,7 +15,7 @@ s_decode_map (zframe_t *body, msgpack_unpacked *unpacked)
     size_t size = zframe_size (body);
     if (size == 0)
         return false;
-    int rc = msgpack_unpack_next (unpacked, (const char *) zframe_data (body), size, &offset);
+    int rc = cbus_unpack_next (unpacked, (const char *) zframe_data (body), size, &offset);
     return rc == MSGPACK_UNPACK_SUCCESS && offset == size
         && unpacked->data.type == MSGPACK_OBJECT_MAP;
 }

@@ -5,6 +5,77 @@
 #include "cbus.h"
 
 //  --------------------------------------------------------------------------
+//  Unpacking bytes from outside
+
+//  Big-endian length of width bytes at data.
+static uint64_t
+s_length (const uint8_t *data, int width)
+{
+    uint64_t value = 0;
+    for (int index = 0; index < width; index++)
+        value = (value << 8) | data [index];
+    return value;
+}
+
+//  Does the object at data [0..size) declare no more items than bytes
+//  remain? Each item takes at least one byte, so the items still to read
+//  may never outnumber the bytes left. Truncated bodies are left to
+//  msgpack-c, which reports them itself.
+static bool
+s_counts_fit (const uint8_t *data, size_t size)
+{
+    uint64_t pending = 1;           //  Objects still to read
+    size_t at = 0;
+    while (pending > 0 && at < size) {
+        uint8_t type = data [at++];
+        pending--;
+        uint64_t items = 0, skip = 0;
+        int width = 0;              //  Bytes of a length that follows
+        if (type <= 0x7f || type >= 0xe0 || (type >= 0xc0 && type <= 0xc3))
+            ;                       //  Fixint, nil, bool (0xc1 left to msgpack-c)
+        else if (type <= 0x8f) items = 2 * (uint64_t) (type & 0x0f);
+        else if (type <= 0x9f) items = type & 0x0f;
+        else if (type <= 0xbf) skip = type & 0x1f;
+        else if (type >= 0xc4 && type <= 0xc6) width = 1 << (type - 0xc4);
+        else if (type >= 0xc7 && type <= 0xc9) width = 1 << (type - 0xc7), skip = 1;
+        else if (type == 0xca || type == 0xce || type == 0xd2) skip = 4;
+        else if (type == 0xcb || type == 0xcf || type == 0xd3) skip = 8;
+        else if (type == 0xcc || type == 0xd0) skip = 1;
+        else if (type == 0xcd || type == 0xd1) skip = 2;
+        else if (type >= 0xd4 && type <= 0xd8) skip = 1 + ((uint64_t) 1 << (type - 0xd4));
+        else if (type >= 0xd9 && type <= 0xdb) width = 1 << (type - 0xd9);
+        else {                      //  0xdc..0xdf: array16/32, map16/32
+            int size_width = (type == 0xdc || type == 0xde) ? 2 : 4;
+            if (size - at < (size_t) size_width)
+                return true;
+            items = s_length (data + at, size_width) * (type >= 0xde ? 2 : 1);
+            at += size_width;
+        }
+        if (width) {
+            if (size - at < (size_t) width)
+                return true;
+            skip += s_length (data + at, width);
+            at += width;
+        }
+        if (skip > size - at)
+            return true;
+        at += skip;
+        pending += items;
+        if (pending > size - at)
+            return false;
+    }
+    return true;
+}
+
+msgpack_unpack_return
+cbus_unpack_next (msgpack_unpacked *result, const char *data, size_t size, size_t *offset)
+{
+    if (*offset < size && !s_counts_fit ((const uint8_t *) data + *offset, size - *offset))
+        return MSGPACK_UNPACK_CONTINUE;
+    return msgpack_unpack_next (result, data, size, offset);
+}
+
+//  --------------------------------------------------------------------------
 //  Reading maps
 
 const msgpack_object *
@@ -175,6 +246,16 @@ cbus_pack_test (bool verbose)
     size_t offset = 0;
     assert (msgpack_unpack_next (&unpacked, buf.data, buf.size, &offset) == MSGPACK_UNPACK_SUCCESS);
     const msgpack_object *map = &unpacked.data;
+    //  Five bytes that claim 2^32 - 1 items are refused before msgpack-c
+    //  allocates for them; items that fit are not.
+    size_t claimed = 0;
+    assert (cbus_unpack_next (&unpacked, "\xdd\xff\xff\xff\xff", 5, &claimed)
+            == MSGPACK_UNPACK_CONTINUE && claimed == 0);
+    assert (cbus_unpack_next (&unpacked, "\xdf\x00\x00\x00\x01\xa1k\x92\xc0\xc4\x01x", 12,
+                              &claimed) == MSGPACK_UNPACK_SUCCESS && claimed == 12);
+    offset = 0;
+    assert (cbus_unpack_next (&unpacked, buf.data, buf.size, &offset) == MSGPACK_UNPACK_SUCCESS);
+    map = &unpacked.data;
     uint64_t number;
     assert (cbus_msg_get_u64 (map, "n", &number) == 0 && number == 42);
     assert (cbus_msg_get_u64 (map, "s", &number) == -1);       //  Another type

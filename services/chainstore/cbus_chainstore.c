@@ -529,7 +529,7 @@ s_tx_at (cbus_chainstore_t *self, uint64_t height, uint32_t index,
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    if (msgpack_unpack_next (&unpacked, bytes, size, &offset) == MSGPACK_UNPACK_SUCCESS) {
+    if (cbus_unpack_next (&unpacked, bytes, size, &offset) == MSGPACK_UNPACK_SUCCESS) {
         const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
         if (txs && txs->type == MSGPACK_OBJECT_ARRAY && index < txs->via.array.size
         &&  txs->via.array.ptr [index].type == MSGPACK_OBJECT_BIN) {

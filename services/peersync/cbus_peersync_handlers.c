@@ -622,8 +622,8 @@ peersync_on_peer_message (peersync_t *self, peersync_peer_t *peer, zframe_t *com
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     bool decoded = body && zframe_size (body) > 0
-                && msgpack_unpack_next (&unpacked, (const char *) zframe_data (body), zframe_size (body),
-                                        &offset) == MSGPACK_UNPACK_SUCCESS
+                && cbus_unpack_next (&unpacked, (const char *) zframe_data (body), zframe_size (body),
+                                     &offset) == MSGPACK_UNPACK_SUCCESS
                 && offset == zframe_size (body) && unpacked.data.type == MSGPACK_OBJECT_MAP;
     peer->last_heard = cbus_mono_ms ();
     peer->last_seen_wall = (int64_t) cbus_time_ms ();

@@ -190,8 +190,8 @@ s_on_directory_answer (zloop_t *loop, zsock_t *reader, void *arg)
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     peersync_info_t info;
-    if (body && msgpack_unpack_next (&unpacked, (const char *) zframe_data (body), zframe_size (body),
-                                     &offset) == MSGPACK_UNPACK_SUCCESS) {
+    if (body && cbus_unpack_next (&unpacked, (const char *) zframe_data (body), zframe_size (body),
+                                  &offset) == MSGPACK_UNPACK_SUCCESS) {
         if (peersync_info_parse (&info, &unpacked.data) == 0) {
             char network [PEERSYNC_NETWORK_MAX], key [41];
             snprintf (network, sizeof (network), "%.*s", (int) info.network_size, info.network);

@@ -384,7 +384,7 @@ s_hello_acceptable (peersync_t *self, zframe_t *body)
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    if (body && msgpack_unpack_next (&unpacked, (const char *) zframe_data (body),
+    if (body && cbus_unpack_next (&unpacked, (const char *) zframe_data (body),
                                      zframe_size (body), &offset) == MSGPACK_UNPACK_SUCCESS
     &&  peersync_hello_parse (&hello, &unpacked.data) == 0)
         acceptable = hello.version == CBUS_P2P_VERSION
