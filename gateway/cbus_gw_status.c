@@ -28,16 +28,18 @@ typedef struct {
     char sync [512];                //  ... its "sync" object as JSON
     //  Why a service's store takes no writes (a full disk), "" if it does
     char storage [CBUS_GW_SERVICES][CBUS_REASON_MAX];
+    //  ... and its code: "no_space" (a full disk), "storage" (another fault)
+    const char *storage_code [CBUS_GW_SERVICES];
 } s_status_t;
 
 //  --------------------------------------------------------------------------
 //  GET /status
 
 //  One service's entry under "services"; storage (NULL or "" if none):
-//  why its store takes no writes.
+//  why its store takes no writes, and code the kind of fault.
 static void
 s_write_service (cbus_buf_t *out, const char *name, bool up, uint64_t last_seen,
-                 const char *storage)
+                 const char *storage, const char *code)
 {
     cbus_buf_printf (out, "\"%s\": {\"up\": %s, \"last_seen_ms\": ", name, up ? "true" : "false");
     if (last_seen)
@@ -47,15 +49,22 @@ s_write_service (cbus_buf_t *out, const char *name, bool up, uint64_t last_seen,
     if (storage && *storage) {
         cbus_buf_puts (out, ", \"storage\": ");
         cbus_json_write_string (out, storage, strlen (storage));
+        cbus_buf_printf (out, ", \"storage_code\": \"%s\"", code ? code : "storage");
     }
     cbus_buf_puts (out, "}");
 }
 
-//  A service's storage field into info (cut to fit, UTF-8 checked).
+//  A service's storage fields into info (cut to fit, UTF-8 checked; a
+//  service that gives no code is taken to mean a full disk, any code but
+//  no_space a storage fault).
 static void
-s_keep_storage (s_status_t *info, int service, bool has, cbus_str_t storage)
+s_keep_storage (s_status_t *info, int service, bool has, cbus_str_t storage, bool has_code,
+                cbus_str_t code)
 {
     char *into = info->storage [service];
+    info->storage_code [service] = cbus_code_name (
+        !has_code || cbus_code_from_name (code.data, code.size) == CBUS_CODE_NO_SPACE
+        ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE);
     size_t size = storage.size < CBUS_REASON_MAX - 1 ? storage.size : CBUS_REASON_MAX - 1;
     if (!has)
         *into = 0;
@@ -113,17 +122,17 @@ s_status_finish (cbus_gw_request_t *request)
     s_write_values (out, info);
 
     cbus_buf_puts (out, ", \"services\": {");
-    s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats), NULL);
+    s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats), NULL, NULL);
     for (int service = 0; service < CBUS_GW_SERVICES; service++) {
         cbus_buf_puts (out, ", ");
         const char *name = cbus_gw_service_name (service);
         s_write_service (out, name, info->up [service],
                          cbus_heartbeats_last_seen (self->heartbeats, name),
-                         info->storage [service]);
+                         info->storage [service], info->storage_code [service]);
     }
     cbus_buf_puts (out, ", ");
     s_write_service (out, "gateway", true, cbus_heartbeats_last_seen (self->heartbeats, "gateway"),
-                     NULL);
+                     NULL, NULL);
     cbus_buf_puts (out, ", \"miners\": ");
     cbus_heartbeats_write_alive (self->heartbeats, "miner", now, out);
     cbus_buf_puts (out, "}}");
@@ -168,7 +177,8 @@ s_on_status_tip (const cbus_call_t *call, cbus_reply_t *reply)
         info->height = tip.height;
         memcpy (info->tip, tip.hash, CBUS_HASH_BYTES);
         memcpy (info->work, tip.work, CBUS_HASH_BYTES);
-        s_keep_storage (info, call->service, tip.has_storage, tip.storage);
+        s_keep_storage (info, call->service, tip.has_storage, tip.storage, tip.has_storage_code,
+                        tip.storage_code);
         if (tip.network.size < sizeof (info->network)
         &&  cbus_utf8_valid (tip.network.data, tip.network.size)) {
             memcpy (info->network, tip.network.data, tip.network.size);
@@ -189,7 +199,8 @@ s_on_status_pool (const cbus_call_t *call, cbus_reply_t *reply)
         info->ok [call->service] = true;
         info->pool_size = pool.size;
         info->pool_bytes = pool.bytes;
-        s_keep_storage (info, call->service, pool.has_storage, pool.storage);
+        s_keep_storage (info, call->service, pool.has_storage, pool.storage,
+                        pool.has_storage_code, pool.storage_code);
     }
     s_status_settle (call, reply, reason);
 }

@@ -159,7 +159,8 @@ bool
     F (network,        STR,    REQ, -) \
     F (genesis,        HASH,   REQ, -) \
     F (bits,           U64,    REQ, -) \
-    F (storage,        STR,    OPT, -)
+    F (storage,        STR,    OPT, -) \
+    F (storage_code,   STR,    OPT, -)
 #define CBUS_BLOCK_GET_FIELDS(F) \
     F (height,         U64,    OPT, -) \
     F (hash,           HASH,   OPT, -)
@@ -236,7 +237,8 @@ bool
     F (size,           U64,    REQ, -) \
     F (bytes,          U64,    REQ, -) \
     F (next_height,    U64,    REQ, -) \
-    F (storage,        STR,    OPT, -)
+    F (storage,        STR,    OPT, -) \
+    F (storage_code,   STR,    OPT, -)
 
 //  peersync
 #define CBUS_PEER_ADD_FIELDS(F) \
@@ -287,7 +289,8 @@ bool
     F (state,          STR,    REQ, -)
 #define CBUS_CHAIN_STORAGE_FIELDS(F) \
     F (writable,       BOOL,   REQ, -) \
-    F (storage,        STR,    REQ, -)
+    F (storage,        STR,    REQ, -) \
+    F (storage_code,   STR,    OPT, -)
 
 //  M (name, FIELDS, KIND, "command or topic", "service", "when")
 //  KIND: SUB (a map inside another), REQUEST, REPLY (the OK reply to the

@@ -20,6 +20,7 @@ struct _cbus_chainstore_t {
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
     bool paused;                //  chain.storage last said: no writes
+    cbus_code_t paused_code;    //  ... and the code it gave
 };
 
 //  Blocks read for one answer, as a BIN list's items: their bytes as
@@ -144,18 +145,33 @@ s_handle_ping (cbus_chainstore_t *self, cbus_request_t *request)
     cbus_service_pong (self->router, request, "chainstore");
 }
 
+//  Whether the store takes writes; while it does not, why (storage,
+//  CBUS_REASON_MAX) and the code of that fault: no_space for a full
+//  disk, storage for any other (an I/O error, a damaged store).
+static bool
+s_writable (cbus_chainstore_t *self, char *storage, cbus_code_t *code)
+{
+    cbus_store_fault_t fault = CBUS_STORE_OK;
+    bool writable = cbus_store_writable (cbus_chain_store (self->chain), &fault, storage);
+    *code = writable ? CBUS_CODE_OK : fault == CBUS_STORE_NO_SPACE ? CBUS_CODE_NO_SPACE
+                                                                       : CBUS_CODE_STORAGE;
+    return writable;
+}
+
 static void
 s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
 {
     cbus_chain_entry_t entry;
     const uint8_t *hash = cbus_chain_tip (self->chain, &entry);
     char storage [CBUS_REASON_MAX] = "";
-    bool writable = cbus_store_writable (cbus_chain_store (self->chain), NULL, storage);
+    cbus_code_t code;
+    bool writable = s_writable (self, storage, &code);
     cbus_tip_reply_t reply = {
         .height = entry.height, .hash = hash, .work = entry.work,
         .time_ms = entry.header.time_ms, .network = cbus_str (self->network),
         .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain),
-        .has_storage = !writable, .storage = cbus_str (storage)
+        .has_storage = !writable, .storage = cbus_str (storage),
+        .has_storage_code = !writable, .storage_code = cbus_str (cbus_code_name (code))
     };
     cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
@@ -345,9 +361,8 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
     //  A paused store takes nothing: refused before the checks cost
     //  anything, and long before a write would be tried.
     cbus_store_t *store = cbus_chain_store (self->chain);
-    cbus_store_fault_t fault;
-    if (!cbus_store_writable (store, &fault, reason)) {
-        cbus_code_t paused = fault == CBUS_STORE_NO_SPACE ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE;
+    cbus_code_t paused;
+    if (!s_writable (self, reason, &paused)) {
         zsys_info ("block refused unchecked size=%zu code=%s reason=\"%s\"", msg.block.size,
                    cbus_code_name (paused), reason);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, paused,
@@ -644,16 +659,23 @@ static const struct {
     { CBUS_CMD_HISTORY,      s_handle_history },
 };
 
-//  Publish chain.storage when the store stopped or started taking writes.
+//  Publish chain.storage when the store stopped or started taking
+//  writes, or when the kind of fault that pauses it changed (a full disk
+//  became a failed write).
 static void
 s_storage_changed (cbus_chainstore_t *self)
 {
     char storage [CBUS_REASON_MAX] = "";
-    bool writable = cbus_store_writable (cbus_chain_store (self->chain), NULL, storage);
-    if (writable != self->paused)
+    cbus_code_t code;
+    bool writable = s_writable (self, storage, &code);
+    if (writable == !self->paused && (writable || code == self->paused_code))
         return;
     self->paused = !writable;
-    cbus_chain_storage_t event = { .writable = writable, .storage = cbus_str (storage) };
+    self->paused_code = code;
+    cbus_chain_storage_t event = {
+        .writable = writable, .storage = cbus_str (storage),
+        .has_storage_code = !writable, .storage_code = cbus_str (cbus_code_name (code))
+    };
     if (cbus_pub_send_msg (self->pub, &cbus_chain_storage_def, &event, &self->event))
         zsys_warning ("could not publish %s: %s", CBUS_TOPIC_CHAIN_STORAGE,
                       zmq_strerror (zmq_errno ()));

@@ -883,6 +883,7 @@ s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
     S_TEST_DECODE (tip_reply, reply, &msg);
     assert (msg.height == 3 && msg.has_storage);
     assert (msg.storage.size > 11 && memcmp (msg.storage.data, "disk full: ", 11) == 0);
+    assert (msg.has_storage_code && cbus_str_eq (msg.storage_code, "no_space"));
     cbus_reply_destroy (&reply);
     //  And chain.storage said so once, when the store paused.
     cbus_event_t *event = s_test_event (test, 2000);
@@ -891,6 +892,7 @@ s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
     assert (cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0);
     assert (!storage.writable && storage.storage.size > 11
             && memcmp (storage.storage.data, "disk full: ", 11) == 0);
+    assert (storage.has_storage_code && cbus_str_eq (storage.storage_code, "no_space"));
     cbus_event_destroy (&event);
     event = s_test_event (test, 1500);
     assert (event == NULL);
@@ -901,6 +903,10 @@ s_test_full_disk (s_test_t *test, s_test_chain_t *chain)
     s_test_start (test);
     uint8_t hash [CBUS_HASH_BYTES];
     s_test_submit (test, block, "connected", hash);
+    reply = s_test_call_ok (test, CBUS_CMD_TIP);
+    S_TEST_DECODE (tip_reply, reply, &msg);
+    assert (!msg.has_storage && !msg.has_storage_code);
+    cbus_reply_destroy (&reply);
     while ((event = s_test_event (test, 200)))
         cbus_event_destroy (&event);
     s_test_stop (test);

@@ -188,11 +188,13 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
         char storage [CBUS_REASON_MAX] = "";
-        bool writable = cbus_pool_writable (self->pool, NULL, storage);
+        bool full = false;
+        bool writable = cbus_pool_writable (self->pool, &full, storage);
         cbus_mempool_info_reply_t reply = {
             .size = cbus_pool_size (self->pool), .bytes = cbus_pool_bytes (self->pool),
             .next_height = self->tip_height + 1, .has_storage = !writable,
-            .storage = cbus_str (storage)
+            .storage = cbus_str (storage), .has_storage_code = !writable,
+            .storage_code = cbus_str (full ? "no_space" : "storage")
         };
         cbus_reply_send_msg (self->router, request, &cbus_mempool_info_reply_def, &reply,
                              &self->reply);

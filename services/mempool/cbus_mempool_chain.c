@@ -171,22 +171,35 @@ s_take_back (cbus_mempool_t *self, cbus_reply_t *reply, const uint8_t hash [CBUS
 static void s_walk_next (cbus_mempool_t *self);
 static void s_reconcile_start (cbus_mempool_t *self);
 
-//  Whether the chain store takes blocks (a full disk pauses it), from
-//  TIP or from chain.storage: MINE is refused while it does not.
+//  Whether the chain store takes blocks (a full disk or a failed write
+//  pauses it), from TIP or from chain.storage, and the code of why:
+//  MINE is refused with it while it does not. A chain store that gives
+//  no code (older than storage_code) is taken to mean a full disk; any
+//  code but no_space is a storage fault.
 static void
-s_storage_seen (cbus_mempool_t *self, bool paused, cbus_str_t storage)
+s_storage_seen (cbus_mempool_t *self, bool paused, cbus_str_t storage, bool has_code,
+                cbus_str_t code_name)
 {
-    if (paused == self->chain_full)
+    if (!paused) {
+        if (self->chain_full)
+            zsys_info ("chainstore takes blocks again");
+        self->chain_full = false;
         return;
-    self->chain_full = paused;
-    if (paused) {
-        snprintf (self->chain_storage, sizeof (self->chain_storage), "%.*s",
-                  (int) (storage.size < 200 ? storage.size : 200), storage.data);
-        zsys_warning ("chainstore takes no blocks: %s", self->chain_storage);
-        cbus_mempool_mine_no_space (self);
     }
-    else
-        zsys_info ("chainstore takes blocks again");
+    cbus_code_t code = !has_code
+                    || cbus_code_from_name (code_name.data, code_name.size) == CBUS_CODE_NO_SPACE
+                     ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE;
+    //  The reason is kept up to date (its figures move); a change of
+    //  state or of code is logged.
+    snprintf (self->chain_storage, sizeof (self->chain_storage), "%.*s",
+              (int) (storage.size < 200 ? storage.size : 200), storage.data ? storage.data : "");
+    if (self->chain_full && code == self->chain_code)
+        return;
+    self->chain_full = true;
+    self->chain_code = code;
+    zsys_warning ("chainstore takes no blocks (%s): %s", cbus_code_name (code),
+                  self->chain_storage);
+    cbus_mempool_mine_no_space (self);
 }
 
 static void
@@ -211,7 +224,7 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
         cbus_mempool_chain_idle (self);
         return;
     }
-    s_storage_seen (self, tip.has_storage, tip.storage);
+    s_storage_seen (self, tip.has_storage, tip.storage, tip.has_storage_code, tip.storage_code);
     bool moved = memcmp (tip.hash, self->tip_hash, CBUS_HASH_BYTES) != 0;
     bool changed = !self->tip_known || moved;
     //  Our tip (the one stored before a restart, too) may have left the
@@ -522,7 +535,8 @@ s_chain_event (cbus_mempool_t *self, cbus_event_t *event)
     if (streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE)) {
         cbus_chain_storage_t storage;
         if (cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0) {
-            s_storage_seen (self, !storage.writable, storage.storage);
+            s_storage_seen (self, !storage.writable, storage.storage, storage.has_storage_code,
+                            storage.storage_code);
             return;
         }
     }

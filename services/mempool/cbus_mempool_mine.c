@@ -9,9 +9,10 @@
     miner.work, again every tick while somebody waits. A waiter whose
     time is up is answered UNAVAILABLE (code unavailable): no block came,
     whether for want of a miner or of a chainstore. While the chain store
-    takes no writes (its TIP, asked every tick, says so: a full disk),
-    MINE is refused at once (ERROR, code no_space, with the chain store's
-    reason), and so are the waiters when that is learnt.
+    takes no writes (its TIP, asked every tick, or chain.storage says
+    so), MINE is refused at once (ERROR with the chain store's code and
+    reason: no_space for a full disk, storage for a failed write or a
+    damaged store), and so are the waiters when that is learnt.
     =========================================================================
 */
 #include "cbus_mempool_private.h"
@@ -26,11 +27,12 @@ s_waiter_destroy (cbus_mempool_waiter_t **waiter_p)
     }
 }
 
-//  Refuse a MINE while the chain store takes no blocks (takes it).
+//  Refuse a MINE while the chain store takes no blocks (takes it), with
+//  the code the chain store gave.
 static void
 s_refuse_no_space (cbus_mempool_t *self, cbus_request_t *request)
 {
-    cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
+    cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, self->chain_code,
                        "No block can be stored now: chainbus-chainstore: %s",
                        self->chain_storage);
     cbus_request_destroy (&request);

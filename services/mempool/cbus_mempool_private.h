@@ -112,6 +112,8 @@ struct _cbus_mempool_t {
     uint32_t bits;              //  The network's target
     bool chain_full;            //  TIP said the chain store takes no writes
     char chain_storage [CBUS_REASON_MAX];   //  ... and why
+    cbus_code_t chain_code;     //  ... and its code: no_space (a full
+                                //  disk) or storage (another fault)
 
     //  The chain side: one call to the chainstore at a time, and chain
     //  events wait in their socket while it runs, so that events and
@@ -214,7 +216,8 @@ void
 void
     cbus_mempool_mine_stop (cbus_mempool_t *self);
 //  The chain store takes no blocks (chain_storage says why): every MINE
-//  waiting is answered so at once, and so is every new one meanwhile.
+//  waiting is answered so at once, and so is every new one meanwhile,
+//  with the chain store's code (chain_code).
 void
     cbus_mempool_mine_no_space (cbus_mempool_t *self);
 
@@ -261,6 +264,12 @@ void
 void
     cbus_mempool_publish_work (cbus_mempool_t *self, const cbus_header_t *header,
                                cbus_block_t *block);
+
+//  Self-test (cbus_mempool_test_storage.c): MINE refused with the code
+//  the chain store gives while it takes no blocks, against the stand-in
+//  chainstore of cbus_mempool_test.c (its pipe command STORAGE).
+void
+    cbus_mempool_test_chain_paused (cbus_client_t *client, zsock_t *bus_out, zactor_t *stand_in);
 
 //  Self-test (cbus_mempool_test_wire.c): assert that a body the mempool
 //  sent is byte for byte what its hand-written packing of before wrote

@@ -31,6 +31,8 @@ typedef struct {
 typedef struct {
     zsock_t *router;
     bool silent;                        //  Read requests, answer none
+    char storage [128];                 //  TIP's storage ("": writable)
+    char *storage_code;                 //  ... and its code (NULL: none)
     uint8_t tip [CBUS_HASH_BYTES];
     uint64_t tip_height;
     zhashx_t *confirmed;                //  txid -> s_block_t (unused fields)
@@ -74,7 +76,9 @@ s_stand_in_answer (s_stand_in_t *self, cbus_request_t *request)
         cbus_tip_reply_t reply = {
             .height = self->tip_height, .hash = self->tip, .work = zero,
             .time_ms = 1000 + self->tip_height, .network = cbus_str ("test"),
-            .genesis = zero, .bits = 0x2000ffff
+            .genesis = zero, .bits = 0x2000ffff, .has_storage = *self->storage != 0,
+            .storage = cbus_str (self->storage), .has_storage_code = self->storage_code != NULL,
+            .storage_code = cbus_str (self->storage_code ? self->storage_code : "")
         };
         cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
     }
@@ -134,7 +138,8 @@ s_stand_in_answer (s_stand_in_t *self, cbus_request_t *request)
 
 //  Pipe commands, each answered with a signal (COUNT with a number):
 //  SILENT, TALK, TIP hash height, CONFIRM txid, BLOCK hash bytes height
-//  confirmations, COUNT (TX.KNOWN requests answered so far).
+//  confirmations, STORAGE why [code], COUNT (TX.KNOWN requests answered
+//  so far).
 static bool
 s_stand_in_command (s_stand_in_t *self, zsock_t *pipe)
 {
@@ -156,6 +161,13 @@ s_stand_in_command (s_stand_in_t *self, zsock_t *pipe)
             char *height = zmsg_popstr (msg);
             self->tip_height = strtoull (height, NULL, 10);
             zstr_free (&height);
+        }
+        else
+        if (streq (command, "STORAGE")) {
+            snprintf (self->storage, sizeof (self->storage), "%.*s", (int) zframe_size (first),
+                      (const char *) zframe_data (first));
+            zstr_free (&self->storage_code);
+            self->storage_code = zmsg_popstr (msg);
         }
         else
         if (streq (command, "CONFIRM")) {
@@ -221,6 +233,7 @@ s_stand_in_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self.confirmed);
     zhashx_destroy (&self.blocks);
     cbus_buf_free (&self.reply);
+    zstr_free (&self.storage_code);
     zsock_destroy (&self.router);
 }
 
@@ -949,6 +962,7 @@ cbus_mempool_test (bool verbose)
     s_test_mine (&test);
     s_test_walk_back (&test);
     s_test_reorg (&test);
+    cbus_mempool_test_chain_paused (test.client, test.bus_out, test.stand_in);
 
     s_test_stop_mempool (&test);
     zsock_destroy (&test.bus_in);

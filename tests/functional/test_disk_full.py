@@ -177,6 +177,8 @@ def test_full_disk_pauses_and_resumes(small_disk, make_node):
         for role in ("chainstore", "mempool"):
             assert os.path.join(small_disk, "d", "chain" if role == "chainstore" else "mempool") \
                 in status["services"][role]["storage"], status
+            #  ... and the kind of fault: a full disk, not a failed store.
+            assert status["services"][role].get("storage_code") == "no_space", status
         #  GET /mine: at once, with the chain store's reason.
         start = time.monotonic()
         r = node.get("/mine")
@@ -294,7 +296,10 @@ def test_a_reserve_larger_than_the_disk_pauses_the_node(make_node):
     wait_for(lambda: all("disk full" in node.status()["services"][role].get("storage", "")
                          for role in ("chainstore", "mempool")), 10,
              "/status to name both stores full")
-    assert node.status()["ok"] is False
+    status = node.status()
+    assert status["ok"] is False
+    for role in ("chainstore", "mempool"):
+        assert status["services"][role].get("storage_code") == "no_space", status
     start = time.monotonic()
     r = node.get("/mine")
     assert r.status_code == 507 and no_space(r, node.data_dir), (r.status_code, r.text)
