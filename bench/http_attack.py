@@ -8,7 +8,9 @@ Two uses:
            round robin, for SECONDS, and prints what happened as one JSON
            line. Kinds: "headers" sends a request head one byte a second and
            never ends it; "bodies" sends a whole head announcing a body, then
-           one body byte a second; "idle" connects and sends nothing. A
+           one body byte a second; "idle" connects and sends nothing;
+           "pipeline" (a slow read) sets SO_RCVBUF to 2 KB, sends pipelined
+           GET /status requests every second and never reads an answer. A
            connection the gateway closes is opened again (unless --no-reopen),
            so the pressure stays. The tests (tests/functional/test_http_slow.py)
            run it this way.
@@ -36,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 HEAD = b"GET /status HTTP/1.1\r\nHost: x\r\nX-Pad: "
+PIPELINED = b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n" * 200
 BODY_HEAD = (b"POST /transactions/new HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              b"Content-Length: 100000\r\n\r\n")
 
@@ -61,6 +64,8 @@ class Attack:
     def open_one(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
+        if self.kind == "pipeline":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
         try:
             s.bind((self.sources[self.next_source % len(self.sources)], 0))
             self.next_source += 1
@@ -74,7 +79,10 @@ class Attack:
         self.opened += 1
 
     def drop(self, s, by_server):
-        self.sel.unregister(s)
+        if s not in self.socks:
+            return
+        if self.socks[s] is not None:
+            self.sel.unregister(s)
         del self.socks[s]
         s.close()
         if by_server:
@@ -87,6 +95,13 @@ class Attack:
                 self.drop(s, False)
                 return
             self.socks[s] = True
+            if self.kind == "pipeline":
+                #  Never read: the answers pile up in the server's send
+                #  buffer; a close shows as a failed send at a tick.
+                self.sel.unregister(s)
+                self.socks[s] = None
+                self.send(s, PIPELINED)
+                return
             self.sel.modify(s, selectors.EVENT_READ)
             first = {"headers": HEAD[:8], "bodies": BODY_HEAD, "idle": b""}[self.kind]
             if first:
@@ -102,6 +117,8 @@ class Attack:
     def send(self, s, data):
         try:
             s.send(data)
+        except BlockingIOError:
+            pass                    # our send buffer is full: still open
         except OSError:
             self.drop(s, True)
 
@@ -109,13 +126,13 @@ class Attack:
         """One more byte on every trickling connection."""
         if self.kind == "idle":
             return
-        byte = b"a" if self.kind == "headers" else b"1"
+        byte = {"headers": b"a", "bodies": b"1", "pipeline": PIPELINED}[self.kind]
         for s, connected in list(self.socks.items()):
-            if connected and s in self.socks:
+            if connected is not False and s in self.socks:
                 self.send(s, byte)
 
     def open_now(self):
-        return sum(1 for c in self.socks.values() if c)
+        return sum(1 for c in self.socks.values() if c is not False)
 
     def run(self, seconds, report=None):
         deadline = time.monotonic() + seconds
@@ -150,6 +167,8 @@ class Attack:
 
 def attack_main(args):
     raise_fd_limit()
+    if args.nice:
+        os.nice(args.nice)
     attack = Attack(args.port, args.kind, args.count, args.addresses, args.first,
                     not args.no_reopen)
 
@@ -242,7 +261,8 @@ def main():
     sub = p.add_subparsers(dest="command")
     a = sub.add_parser("attack")
     a.add_argument("--port", type=int, required=True)
-    a.add_argument("--kind", choices=["headers", "bodies", "idle"], required=True)
+    a.add_argument("--kind", choices=["headers", "bodies", "idle", "pipeline"], required=True)
+    a.add_argument("--nice", type=int, default=0, help="os.nice() increment for the attacker")
     a.add_argument("--count", type=int, required=True)
     a.add_argument("--addresses", type=int, default=40)
     a.add_argument("--first", type=int, default=2, help="first source is 127.0.0.FIRST")
