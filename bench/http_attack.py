@@ -19,7 +19,9 @@ Two uses:
            (wrk from 127.0.0.1, keep-alive) is served, GET /status and
            POST /transactions/new, with no attack and during each attack
            (2,000 trickling heads, 2,000 trickling bodies, 5,000 idle, all
-           three at once), and prints each as a ratio of the unattacked rate.
+           three at once), then on a node capped at 300 connections with no
+           attack and with 330 slow readers ("pipeline"), and prints each as a
+           ratio of the unattacked rate (the first row).
            No figure is asserted.
 """
 
@@ -201,23 +203,7 @@ def start_attacks(port, plan, seconds):
     return procs
 
 
-def bench_main(args):
-    sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
-    sys.path.insert(0, HERE)
-    if args.bin:
-        os.environ["CHAINBUS_BIN"] = os.path.abspath(args.bin)
-    elif "CHAINBUS_BIN" not in os.environ:
-        os.environ["CHAINBUS_BIN"] = os.path.join(REPO, "build", "bin")
-    raise_fd_limit()
-    from chainbus_node import Node, proc_status_kb
-    from bench import wrk
-
-    plans = [("none", []), ("trickling heads x2000", [("headers", 2000)]),
-             ("trickling bodies x2000", [("bodies", 2000)]), ("idle x5000", [("idle", 5000)]),
-             ("all at once (1000 heads, 1000 bodies, 5000 idle)",
-              [("headers", 1000), ("bodies", 1000), ("idle", 5000)])]
-    node = Node(miners=0)
-    rows = []
+def run_plans(node, plans, args, rows, wrk, proc_status_kb):
     try:
         node.start()
         for name, plan in plans:
@@ -242,6 +228,32 @@ def bench_main(args):
             time.sleep(args.ramp)       # let the gateway close what was left
     finally:
         node.close()
+
+
+def bench_main(args):
+    sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
+    sys.path.insert(0, HERE)
+    if args.bin:
+        os.environ["CHAINBUS_BIN"] = os.path.abspath(args.bin)
+    elif "CHAINBUS_BIN" not in os.environ:
+        os.environ["CHAINBUS_BIN"] = os.path.join(REPO, "build", "bin")
+    raise_fd_limit()
+    from chainbus_node import Node, proc_status_kb
+    from bench import wrk
+
+    plans = [("none", []), ("trickling heads x2000", [("headers", 2000)]),
+             ("trickling bodies x2000", [("bodies", 2000)]), ("idle x5000", [("idle", 5000)]),
+             ("all at once (1000 heads, 1000 bodies, 5000 idle)",
+              [("headers", 1000), ("bodies", 1000), ("idle", 5000)])]
+    #  The slow read, against a small cap so that the attackers can hold
+    #  all of it: pipelined GET /status, answers never read.
+    slow_plans = [("cap 300: none", []),
+                  ("cap 300: 330 slow readers (pipelined, never read)", [("pipeline", 330)])]
+    rows = []
+    if not args.only_slow_read:
+        run_plans(Node(miners=0), plans, args, rows, wrk, proc_status_kb)
+    run_plans(Node(miners=0, extra_args=["--max-connections", "300"]), slow_plans, args, rows,
+              wrk, proc_status_kb)
     base_st = rows[0][1]["req_per_s"]
     base_post = rows[0][2].get("statuses", {}).get(201, 0) / rows[0][2]["seconds"]
     print("| attack | GET /status req/s | ratio | p99 ms | POST 201/s | ratio | p99 ms "
@@ -273,6 +285,8 @@ def main():
     p.add_argument("--seconds", type=int, default=8, help="each wrk run")
     p.add_argument("--ramp", type=int, default=6, help="seconds to let an attack build up")
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--only-slow-read", action="store_true",
+                   help="only the slow-read rows (a node capped at 300 connections)")
     args = p.parse_args()
     if args.command == "attack":
         attack_main(args)
