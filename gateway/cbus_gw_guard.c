@@ -535,5 +535,31 @@ cbus_gw_guard_test (bool verbose)
         close (pairs [index][0]);
         close (pairs [index][1]);
     }
+
+    //  A kept-alive client between two requests is spared for 200 ms;
+    //  with nothing else to close, the newcomer is closed (capped).
+    guard = cbus_gw_guard_new (&limits);
+    assert (guard);
+    for (int index = 0; index < 6; index++) {
+        assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
+        if (index < 4) {
+            conns [index] = cbus_gw_guard_open (guard, pairs [index][0], 0);
+            cbus_gw_guard_head (guard, conns [index], false, 1);
+        }
+    }
+    cbus_gw_guard_done (guard, conns [0], 1000);
+    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], 1199);
+    assert (s_shut_seen (pairs [4][1]) && !s_shut_seen (pairs [0][1]));
+    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], 1200);
+    assert (s_shut_seen (pairs [0][1]) && !s_shut_seen (pairs [5][1]));
+    assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
+    assert (strstr (line, " idle_closed=1 capped=1 "));
+    for (int index = 0; index < 6; index++) {
+        cbus_gw_guard_close (guard, conns [index]);
+        close (pairs [index][0]);
+        close (pairs [index][1]);
+    }
+    assert (cbus_gw_guard_size (guard) == 0);
+    cbus_gw_guard_destroy (&guard);
     printf ("OK\n");
 }
