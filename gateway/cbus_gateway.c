@@ -362,9 +362,10 @@ s_connections_cap (cbus_gateway_t *self)
 //  Slots the guard keeps free below MHD's cap: 1/16 of it, at least 32
 //  (a quarter for a small cap). In epoll mode MHD stops accepting at its
 //  cap (newcomers wait in the listen backlog, unanswered), and it accepts
-//  up to about ten connections in one run before it cleans up those the
-//  guard shut: the room must hold a few such runs, so that a newcomer is
-//  always accepted and the guard, not MHD, decides who goes.
+//  several connections in one run before it cleans up those the guard
+//  shut for them (17 shut and not yet cleaned up were seen at once under
+//  the slow-read attack, cap 300): the room must hold that, so that a
+//  newcomer is always accepted and the guard, not MHD, decides who goes.
 static size_t
 s_room (size_t max_connections)
 {

@@ -49,7 +49,8 @@ typedef enum {
     CBUS_GW_REFUSED_ANSWER_SLOW,    //  Answer not read in time, or closed
                                     //  while sending to make room
     CBUS_GW_REFUSED_IDLE_CLOSED,    //  Closed waiting for a head, to make room
-    CBUS_GW_REFUSED_CAPPED,         //  Not accepted: too many from its address, or full
+    CBUS_GW_REFUSED_CAPPED,         //  Closed at once: too many from its address,
+                                    //  or nothing to close near the cap
     CBUS_GW_REFUSED_FRAMING,        //  Answered 400/501 for its framing
     CBUS_GW_KEEPALIVE_ENDED,        //  Not a refusal: a kept-alive connection
                                     //  sent no new request in time (reported
