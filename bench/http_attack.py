@@ -8,7 +8,9 @@ Two uses:
            round robin, for SECONDS, and prints what happened as one JSON
            line. Kinds: "headers" sends a request head one byte a second and
            never ends it; "bodies" sends a whole head announcing a body, then
-           one body byte a second; "idle" connects and sends nothing. A
+           one body byte a second; "idle" connects and sends nothing;
+           "pipeline" (a slow read) sets SO_RCVBUF to 2 KB, sends pipelined
+           GET /status requests every second and never reads an answer. A
            connection the gateway closes is opened again (unless --no-reopen),
            so the pressure stays. The tests (tests/functional/test_http_slow.py)
            run it this way.
@@ -17,7 +19,9 @@ Two uses:
            (wrk from 127.0.0.1, keep-alive) is served, GET /status and
            POST /transactions/new, with no attack and during each attack
            (2,000 trickling heads, 2,000 trickling bodies, 5,000 idle, all
-           three at once), and prints each as a ratio of the unattacked rate.
+           three at once), then on a node capped at 300 connections with no
+           attack and with 330 slow readers ("pipeline"), and prints each as a
+           ratio of the unattacked rate (the first row).
            No figure is asserted.
 """
 
@@ -36,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 HEAD = b"GET /status HTTP/1.1\r\nHost: x\r\nX-Pad: "
+PIPELINED = b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n" * 200
 BODY_HEAD = (b"POST /transactions/new HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              b"Content-Length: 100000\r\n\r\n")
 
@@ -61,6 +66,8 @@ class Attack:
     def open_one(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
+        if self.kind == "pipeline":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
         try:
             s.bind((self.sources[self.next_source % len(self.sources)], 0))
             self.next_source += 1
@@ -74,7 +81,10 @@ class Attack:
         self.opened += 1
 
     def drop(self, s, by_server):
-        self.sel.unregister(s)
+        if s not in self.socks:
+            return
+        if self.socks[s] is not None:
+            self.sel.unregister(s)
         del self.socks[s]
         s.close()
         if by_server:
@@ -87,6 +97,13 @@ class Attack:
                 self.drop(s, False)
                 return
             self.socks[s] = True
+            if self.kind == "pipeline":
+                #  Never read: the answers pile up in the server's send
+                #  buffer; a close shows as a failed send at a tick.
+                self.sel.unregister(s)
+                self.socks[s] = None
+                self.send(s, PIPELINED)
+                return
             self.sel.modify(s, selectors.EVENT_READ)
             first = {"headers": HEAD[:8], "bodies": BODY_HEAD, "idle": b""}[self.kind]
             if first:
@@ -102,6 +119,8 @@ class Attack:
     def send(self, s, data):
         try:
             s.send(data)
+        except BlockingIOError:
+            pass                    # our send buffer is full: still open
         except OSError:
             self.drop(s, True)
 
@@ -109,13 +128,13 @@ class Attack:
         """One more byte on every trickling connection."""
         if self.kind == "idle":
             return
-        byte = b"a" if self.kind == "headers" else b"1"
+        byte = {"headers": b"a", "bodies": b"1", "pipeline": PIPELINED}[self.kind]
         for s, connected in list(self.socks.items()):
-            if connected and s in self.socks:
+            if connected is not False and s in self.socks:
                 self.send(s, byte)
 
     def open_now(self):
-        return sum(1 for c in self.socks.values() if c)
+        return sum(1 for c in self.socks.values() if c is not False)
 
     def run(self, seconds, report=None):
         deadline = time.monotonic() + seconds
@@ -150,6 +169,8 @@ class Attack:
 
 def attack_main(args):
     raise_fd_limit()
+    if args.nice:
+        os.nice(args.nice)
     attack = Attack(args.port, args.kind, args.count, args.addresses, args.first,
                     not args.no_reopen)
 
@@ -182,23 +203,7 @@ def start_attacks(port, plan, seconds):
     return procs
 
 
-def bench_main(args):
-    sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
-    sys.path.insert(0, HERE)
-    if args.bin:
-        os.environ["CHAINBUS_BIN"] = os.path.abspath(args.bin)
-    elif "CHAINBUS_BIN" not in os.environ:
-        os.environ["CHAINBUS_BIN"] = os.path.join(REPO, "build", "bin")
-    raise_fd_limit()
-    from chainbus_node import Node, proc_status_kb
-    from bench import wrk
-
-    plans = [("none", []), ("trickling heads x2000", [("headers", 2000)]),
-             ("trickling bodies x2000", [("bodies", 2000)]), ("idle x5000", [("idle", 5000)]),
-             ("all at once (1000 heads, 1000 bodies, 5000 idle)",
-              [("headers", 1000), ("bodies", 1000), ("idle", 5000)])]
-    node = Node(miners=0)
-    rows = []
+def run_plans(node, plans, args, rows, wrk, proc_status_kb):
     try:
         node.start()
         for name, plan in plans:
@@ -223,6 +228,32 @@ def bench_main(args):
             time.sleep(args.ramp)       # let the gateway close what was left
     finally:
         node.close()
+
+
+def bench_main(args):
+    sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
+    sys.path.insert(0, HERE)
+    if args.bin:
+        os.environ["CHAINBUS_BIN"] = os.path.abspath(args.bin)
+    elif "CHAINBUS_BIN" not in os.environ:
+        os.environ["CHAINBUS_BIN"] = os.path.join(REPO, "build", "bin")
+    raise_fd_limit()
+    from chainbus_node import Node, proc_status_kb
+    from bench import wrk
+
+    plans = [("none", []), ("trickling heads x2000", [("headers", 2000)]),
+             ("trickling bodies x2000", [("bodies", 2000)]), ("idle x5000", [("idle", 5000)]),
+             ("all at once (1000 heads, 1000 bodies, 5000 idle)",
+              [("headers", 1000), ("bodies", 1000), ("idle", 5000)])]
+    #  The slow read, against a small cap so that the attackers can hold
+    #  all of it: pipelined GET /status, answers never read.
+    slow_plans = [("cap 300: none", []),
+                  ("cap 300: 330 slow readers (pipelined, never read)", [("pipeline", 330)])]
+    rows = []
+    if not args.only_slow_read:
+        run_plans(Node(miners=0), plans, args, rows, wrk, proc_status_kb)
+    run_plans(Node(miners=0, extra_args=["--max-connections", "300"]), slow_plans, args, rows,
+              wrk, proc_status_kb)
     base_st = rows[0][1]["req_per_s"]
     base_post = rows[0][2].get("statuses", {}).get(201, 0) / rows[0][2]["seconds"]
     print("| attack | GET /status req/s | ratio | p99 ms | POST 201/s | ratio | p99 ms "
@@ -242,7 +273,8 @@ def main():
     sub = p.add_subparsers(dest="command")
     a = sub.add_parser("attack")
     a.add_argument("--port", type=int, required=True)
-    a.add_argument("--kind", choices=["headers", "bodies", "idle"], required=True)
+    a.add_argument("--kind", choices=["headers", "bodies", "idle", "pipeline"], required=True)
+    a.add_argument("--nice", type=int, default=0, help="os.nice() increment for the attacker")
     a.add_argument("--count", type=int, required=True)
     a.add_argument("--addresses", type=int, default=40)
     a.add_argument("--first", type=int, default=2, help="first source is 127.0.0.FIRST")
@@ -253,6 +285,8 @@ def main():
     p.add_argument("--seconds", type=int, default=8, help="each wrk run")
     p.add_argument("--ramp", type=int, default=6, help="seconds to let an attack build up")
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--only-slow-read", action="store_true",
+                   help="only the slow-read rows (a node capped at 300 connections)")
     args = p.parse_args()
     if args.command == "attack":
         attack_main(args)

@@ -359,6 +359,21 @@ s_connections_cap (cbus_gateway_t *self)
 //  --------------------------------------------------------------------------
 //  Actor
 
+//  Slots the guard keeps free below MHD's cap: 1/16 of it, at least 32
+//  (a quarter for a small cap). In epoll mode MHD stops accepting at its
+//  cap (newcomers wait in the listen backlog, unanswered), and it accepts
+//  several connections in one run before it cleans up those the guard
+//  shut for them (17 shut and not yet cleaned up were seen at once under
+//  the slow-read attack, cap 300): the room must hold that, so that a
+//  newcomer is always accepted and the guard, not MHD, decides who goes.
+static size_t
+s_room (size_t max_connections)
+{
+    size_t room = max_connections / 16;
+    size_t least = max_connections / 4 < 32 ? max_connections / 4 : 32;
+    return room > least ? room : least;
+}
+
 //  Resolve the HTTP bind address (numeric, or a name such as localhost).
 static int
 s_resolve_bind (const char *host, int port, struct sockaddr_storage *address,
@@ -421,7 +436,7 @@ s_http_start (cbus_gateway_t *self, char *reason)
         .header_timeout_ms = cbus_config_int (self->config, "gateway/header_timeout_ms"),
         .body_min_rate = (uint64_t) cbus_config_int (self->config, "gateway/body_min_rate"),
         .max_connections = self->max_connections,
-        .room = self->max_connections / 16 > 8 ? self->max_connections / 16 : 8
+        .room = s_room (self->max_connections)
     };
     self->guard = cbus_gw_guard_new (&limits);
     if (!self->guard) {

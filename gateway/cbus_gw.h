@@ -50,6 +50,12 @@ enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES }
 //  flood the log.
 #define CBUS_GW_ERROR_LINES 20
 
+//  Send buffer of each HTTP connection, bytes (the kernel doubles it):
+//  what a client that does not read can make the kernel hold for it,
+//  before its answer shows as not sent (cbus_gw_guard). Also a stream's
+//  bytes in flight: 128 KiB per round trip (2.6 MB/s at 50 ms).
+#define CBUS_GW_SNDBUF      (64 * 1024)
+
 //  Most calls one HTTP request has in flight at once (GET /status: 3).
 #define CBUS_GW_MAX_CALLS   4
 //  Longest URL path we keep; longer ones match no route.
@@ -204,6 +210,9 @@ void
     cbus_gw_request_settle (cbus_gw_request_t *request);
 void
     cbus_gw_request_suspend (cbus_gw_request_t *request);
+//  A streamed answer has produced pos bytes (the guard's rate).
+void
+    cbus_gw_request_sent (cbus_gw_request_t *request, uint64_t pos);
 
 //  Answer {"message": text, "code": name} with this HTTP status.
 void

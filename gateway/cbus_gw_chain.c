@@ -115,9 +115,9 @@ s_on_stream_page (const cbus_call_t *call, cbus_reply_t *reply)
 ssize_t
 cbus_gw_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
 {
-    (void) pos;
     cbus_gw_request_t *request = (cbus_gw_request_t *) cls;
     cbus_gw_stream_t *stream = request->stream;
+    cbus_gw_request_sent (request, pos);
     while (stream->offset == stream->text.size) {
         if (stream->failed)
             return MHD_CONTENT_READER_END_WITH_ERROR;

@@ -220,9 +220,13 @@ cbus_gw_frame_end (cbus_gw_frame_t *self)
 {
     if (self->status)
         return -1;
-    if (self->end && !(s_layout_follows (self, self->cursor + 2)
-                    && self->cursor [2] == 0 && self->cursor [3] == 0
-                    && self->cursor + 4 == self->end))
+    //  The head ends in the CRLF of the last line and the empty line's:
+    //  four NULs, the last one at the end; the bound is checked before
+    //  any of them is read.
+    if (self->end && !(self->cursor
+                    && (uintptr_t) self->cursor + 4 == (uintptr_t) self->end
+                    && s_layout_follows (self, self->cursor + 2)
+                    && self->cursor [2] == 0 && self->cursor [3] == 0))
         return s_refuse (self, MHD_HTTP_BAD_REQUEST,
                          "The request's last line holds a NUL, or a line ends without CRLF");
     if (self->length_differs)
@@ -326,6 +330,19 @@ cbus_gw_frame_test (bool verbose)
     cbus_gw_frame_init (&frame);
     cbus_gw_frame_layout (&frame, good + 6, good, good_size);
     assert (cbus_gw_frame_header (&frame, "A", 1, good + 19, 1) == -1);
+    //  A head that ends right after its last line's CRLF (no empty
+    //  line): refused, reading nothing past the head (an exact-size
+    //  copy, so that AddressSanitizer sees any byte read beyond it).
+    char *cut = (char *) malloc (16);
+    assert (cut);
+    memcpy (cut, good, 16);             //  "GET\0/\0HTTP/1.1\0\0"
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, cut + 6, cut, 16);
+    assert (cbus_gw_frame_end (&frame) == -1 && frame.status == 400);
+    cbus_gw_frame_init (&frame);
+    cbus_gw_frame_layout (&frame, cut + 6, cut, 15);     //  One NUL of the CRLF
+    assert (cbus_gw_frame_end (&frame) == -1 && frame.status == 400);
+    free (cut);
     assert (cbus_gw_frame_is_token ("X-Request-Id", 12));
     assert (!cbus_gw_frame_is_token ("", 0));
     assert (!cbus_gw_frame_is_token ("a\0b", 3));

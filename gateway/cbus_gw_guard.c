@@ -1,10 +1,12 @@
 /*  =========================================================================
     cbus_gw_guard - deadlines and room for the gateway's HTTP connections
 
-    Two intrusive lists: connections waiting for a head, in the order they
-    began waiting (every wait has the same length, so the oldest is first
-    to expire and the sweep stops at the first one still in time), and
-    connections receiving a body, checked each sweep for their rate.
+    Three intrusive lists: connections waiting for a head, in the order
+    they began waiting (every wait has the same length, so the oldest is
+    first to expire and the sweep stops at the first one still in time),
+    connections receiving a body, and connections sending an answer, in
+    the order their answers were queued; these two are checked each sweep
+    for their deadline or rate.
     =========================================================================
 */
 #include "cbus_gw_guard.h"
@@ -13,7 +15,8 @@
 typedef enum {
     S_WAITING,                      //  For a request head
     S_BODY,                         //  Receiving a body
-    S_WORKING,                      //  Being answered
+    S_WORKING,                      //  Being answered (no answer queued yet)
+    S_SENDING,                      //  Its answer queued, being sent
     S_CLOSING                       //  Shut down, MHD not yet told us
 } s_state_t;
 
@@ -26,7 +29,11 @@ struct _cbus_gw_conn_t {
     int fd;                         //  Its socket (MHD's)
     s_state_t state;                //  See above
     int64_t since;                  //  When it entered its state (ms)
-    uint64_t body_seen;             //  Body bytes so far, in S_BODY
+    uint64_t body_seen;             //  Body bytes so far, in S_BODY;
+                                    //  answer bytes produced, in S_SENDING
+    uint64_t answer_size;           //  In S_SENDING: size, or CBUS_GW_STREAMED
+    int64_t paused;                 //  In S_SENDING: when a stream's wait
+                                    //  for a service began, or -1
     bool answered;                  //  A request of it was answered
     cbus_gw_conn_t *prev;           //  In its list, if any
     cbus_gw_conn_t *next;
@@ -36,13 +43,14 @@ struct _cbus_gw_guard_t {
     cbus_gw_guard_limits_t limits;  //  As given
     s_list_t waiting;               //  S_WAITING connections
     s_list_t bodies;                //  S_BODY connections
+    s_list_t sending;               //  S_SENDING connections
     size_t open;                    //  Connections known
     size_t closing;                 //  ... of which shut down
     uint64_t counts [CBUS_GW_REFUSED_KINDS];    //  Since the last report
 };
 
 static const char *s_kind_names [CBUS_GW_REFUSED_KINDS] = {
-    "header_late", "body_slow", "idle_closed", "capped", "bad_framing", "keepalive_ended"
+    "header_late", "body_slow", "answer_slow", "idle_closed", "capped", "bad_framing", "keepalive_ended"
 };
 
 //  --------------------------------------------------------------------------
@@ -83,6 +91,9 @@ s_unlink (cbus_gw_guard_t *self, cbus_gw_conn_t *conn)
     else
     if (conn->state == S_BODY)
         s_list_remove (&self->bodies, conn);
+    else
+    if (conn->state == S_SENDING)
+        s_list_remove (&self->sending, conn);
 }
 
 static void
@@ -92,11 +103,35 @@ s_enter (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, s_state_t state, int64_t n
     conn->state = state;
     conn->since = now;
     conn->body_seen = 0;
+    conn->paused = -1;
     if (state == S_WAITING)
         s_list_append (&self->waiting, conn);
     else
     if (state == S_BODY)
         s_list_append (&self->bodies, conn);
+    else
+    if (state == S_SENDING)
+        s_list_append (&self->sending, conn);
+}
+
+//  Whether a sending connection is past its deadline at now.
+static bool
+s_answer_late (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, int64_t now)
+{
+    if (conn->paused >= 0)
+        return false;               //  Waiting for a service, not the client
+    int64_t grace = self->limits.header_timeout_ms;
+    uint64_t rate = self->limits.body_min_rate;
+    if (conn->answer_size != CBUS_GW_STREAMED) {
+        //  Known size: all of it within grace plus its time at the rate.
+        int64_t allowed = grace;
+        if (rate)
+            allowed += (int64_t) (conn->answer_size / rate * 1000
+                                + conn->answer_size % rate * 1000 / rate);
+        return conn->since + allowed <= now;
+    }
+    int64_t late_ms = now - conn->since - grace;
+    return rate && late_ms > 0 && conn->body_seen < (uint64_t) late_ms * rate / 1000;
 }
 
 //  Shut the connection's socket down; MHD sees the end and closes it.
@@ -107,6 +142,45 @@ s_shut (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, cbus_gw_refusal_t kind)
     self->closing++;
     self->counts [kind]++;
     shutdown (conn->fd, SHUT_RDWR);
+}
+
+//  The first sending connection that may be closed to make room (a
+//  stream waiting for a service is kept: that wait is ours), or NULL.
+static cbus_gw_conn_t *
+s_sender_first (cbus_gw_guard_t *self)
+{
+    cbus_gw_conn_t *conn = self->sending.head;
+    while (conn && conn->paused >= 0)
+        conn = conn->next;
+    return conn;
+}
+
+//  Near the cap, close connections until `room` slots are free: first
+//  those waiting for a head, oldest first (idle or trickling), except a
+//  kept-alive one waiting for less than header_timeout_ms / 5 (a client
+//  between two requests of its own); then those sending one answer for
+//  more than that (not reading it), longest first. Each list is in the
+//  order its connections entered their state. Returns false when there
+//  is no room even so: a connection whose request is being answered, or
+//  whose answer has just been queued, is never closed for a newcomer.
+static bool
+s_make_room (cbus_gw_guard_t *self, int64_t now)
+{
+    size_t keep = self->limits.max_connections > self->limits.room
+                ? self->limits.max_connections - self->limits.room : 0;
+    int64_t stale = now - self->limits.header_timeout_ms / 5;
+    cbus_gw_conn_t *conn = self->waiting.head;
+    while (self->open - self->closing >= keep && conn) {
+        cbus_gw_conn_t *next = conn->next;
+        if (!conn->answered || conn->since <= stale)
+            s_shut (self, conn, CBUS_GW_REFUSED_IDLE_CLOSED);
+        conn = next;
+    }
+    cbus_gw_conn_t *sender;
+    while (self->open - self->closing >= keep
+       &&  (sender = s_sender_first (self)) && sender->since <= stale)
+        s_shut (self, sender, CBUS_GW_REFUSED_ANSWER_SLOW);
+    return self->open - self->closing < keep;
 }
 
 //  --------------------------------------------------------------------------
@@ -131,6 +205,8 @@ cbus_gw_guard_destroy (cbus_gw_guard_t **self_p)
             cbus_gw_guard_close (self, self->waiting.head);
         while (self->bodies.head)
             cbus_gw_guard_close (self, self->bodies.head);
+        while (self->sending.head)
+            cbus_gw_guard_close (self, self->sending.head);
         free (self);
         *self_p = NULL;
     }
@@ -139,11 +215,7 @@ cbus_gw_guard_destroy (cbus_gw_guard_t **self_p)
 cbus_gw_conn_t *
 cbus_gw_guard_open (cbus_gw_guard_t *self, int fd, int64_t now)
 {
-    //  Near the cap: close waiting connections, oldest first.
-    size_t keep = self->limits.max_connections > self->limits.room
-                ? self->limits.max_connections - self->limits.room : 0;
-    while (self->open - self->closing >= keep && self->waiting.head)
-        s_shut (self, self->waiting.head, CBUS_GW_REFUSED_IDLE_CLOSED);
+    bool room = s_make_room (self, now);
     cbus_gw_conn_t *conn = (cbus_gw_conn_t *) zmalloc (sizeof (cbus_gw_conn_t));
     if (!conn)
         return NULL;
@@ -151,6 +223,8 @@ cbus_gw_guard_open (cbus_gw_guard_t *self, int fd, int64_t now)
     conn->state = S_WORKING;
     s_enter (self, conn, S_WAITING, now);
     self->open++;
+    if (!room)
+        s_shut (self, conn, CBUS_GW_REFUSED_CAPPED);     //  Full of fresh ones
     return conn;
 }
 
@@ -189,6 +263,35 @@ cbus_gw_guard_working (cbus_gw_guard_t *self, cbus_gw_conn_t *conn)
 }
 
 void
+cbus_gw_guard_answer (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, uint64_t size, int64_t now)
+{
+    if (conn && conn->state != S_CLOSING) {
+        s_enter (self, conn, S_SENDING, now);
+        conn->answer_size = size;
+    }
+}
+
+void
+cbus_gw_guard_sent (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, uint64_t pos, int64_t now)
+{
+    (void) self;
+    if (conn && conn->state == S_SENDING) {
+        if (conn->paused >= 0 && now > conn->paused)
+            conn->since += now - conn->paused;
+        conn->paused = -1;
+        conn->body_seen = pos;
+    }
+}
+
+void
+cbus_gw_guard_pause (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, int64_t now)
+{
+    (void) self;
+    if (conn && conn->state == S_SENDING && conn->paused < 0)
+        conn->paused = now;
+}
+
+void
 cbus_gw_guard_done (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, int64_t now)
 {
     if (conn && conn->state != S_CLOSING) {
@@ -220,6 +323,15 @@ cbus_gw_guard_sweep (cbus_gw_guard_t *self, int64_t now)
         }
         conn = next;
     }
+    conn = self->sending.head;
+    while (conn) {
+        cbus_gw_conn_t *next = conn->next;
+        if (s_answer_late (self, conn, now)) {
+            s_shut (self, conn, CBUS_GW_REFUSED_ANSWER_SLOW);
+            closed++;
+        }
+        conn = next;
+    }
     return closed;
 }
 
@@ -240,8 +352,9 @@ int
 cbus_gw_guard_report (cbus_gw_guard_t *self, char *line, size_t size)
 {
     uint64_t total = 0;
-    for (int kind = 0; kind < CBUS_GW_KEEPALIVE_ENDED; kind++)
-        total += self->counts [kind];
+    for (int kind = 0; kind < CBUS_GW_REFUSED_KINDS; kind++)
+        if (kind != CBUS_GW_KEEPALIVE_ENDED)
+            total += self->counts [kind];
     if (total == 0)
         return -1;
     size_t used = 0;
@@ -309,14 +422,15 @@ cbus_gw_guard_test (bool verbose)
     cbus_gw_guard_close (guard, conns [1]);
     assert (cbus_gw_guard_size (guard) == 0);
 
-    //  Room: at 4 of 6 open, a newcomer closes the oldest waiting one.
+    //  Room: at 4 of 6 open, a newcomer closes the oldest waiting one
+    //  (waiting for over 200 ms: header_timeout_ms / 5).
     conns [2] = cbus_gw_guard_open (guard, pairs [2][0], 200000);
     conns [3] = cbus_gw_guard_open (guard, pairs [3][0], 200001);
     cbus_gw_guard_head (guard, conns [2], false, 200002);   //  Busy: kept
     conns [4] = cbus_gw_guard_open (guard, pairs [4][0], 200003);
     conns [5] = cbus_gw_guard_open (guard, pairs [5][0], 200004);
     assert (!s_shut_seen (pairs [3][1]));
-    cbus_gw_conn_t *extra = cbus_gw_guard_open (guard, pairs [0][0], 200005);
+    cbus_gw_conn_t *extra = cbus_gw_guard_open (guard, pairs [0][0], 200300);
     assert (s_shut_seen (pairs [3][1]));
     assert (!s_shut_seen (pairs [2][1]) && !s_shut_seen (pairs [4][1]));
     cbus_gw_guard_count (guard, CBUS_GW_REFUSED_CAPPED);
@@ -325,8 +439,8 @@ cbus_gw_guard_test (bool verbose)
     assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
     if (verbose)
         printf ("(%s) ", line);
-    assert (streq (line, "header_late=1 body_slow=1 idle_closed=1 capped=1 bad_framing=0 "
-                         "keepalive_ended=0 open=5"));
+    assert (streq (line, "header_late=1 body_slow=1 answer_slow=0 idle_closed=1 capped=1 "
+                         "bad_framing=0 keepalive_ended=0 open=5"));
     assert (cbus_gw_guard_report (guard, line, sizeof (line)) == -1);
     //  A kept-alive connection that sends nothing more ends, uncounted
     //  as a refusal.
@@ -347,5 +461,105 @@ cbus_gw_guard_test (bool verbose)
         close (pairs [index][0]);
         close (pairs [index][1]);
     }
+
+    //  Answers: one of 200 bytes has 1 s of grace plus 2 s at 100 bytes
+    //  a second; a stream 100 bytes a second after 1 s, its waits for a
+    //  service not counted. A request still worked on is never closed.
+    guard = cbus_gw_guard_new (&limits);
+    assert (guard);
+    for (int index = 0; index < 6; index++)
+        assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
+    conns [0] = cbus_gw_guard_open (guard, pairs [0][0], 0);
+    conns [1] = cbus_gw_guard_open (guard, pairs [1][0], 0);
+    conns [2] = cbus_gw_guard_open (guard, pairs [2][0], 0);
+    for (int index = 0; index < 3; index++)
+        cbus_gw_guard_head (guard, conns [index], false, 10);
+    cbus_gw_guard_answer (guard, conns [0], 200, 100);
+    cbus_gw_guard_answer (guard, conns [1], CBUS_GW_STREAMED, 100);
+    cbus_gw_guard_sent (guard, conns [1], 0, 100);
+    assert (cbus_gw_guard_sweep (guard, 1100) == 0);
+    cbus_gw_guard_sent (guard, conns [1], 50, 1500);        //  50 >= 40
+    cbus_gw_guard_pause (guard, conns [1], 1600);           //  Waits 10 s for a page
+    assert (cbus_gw_guard_sweep (guard, 3099) == 0);
+    assert (cbus_gw_guard_sweep (guard, 3100) == 1);        //  200 bytes not sent in 3 s
+    assert (s_shut_seen (pairs [0][1]) && !s_shut_seen (pairs [1][1]));
+    cbus_gw_guard_sent (guard, conns [1], 50, 11600);       //  Clock from 10100 now
+    assert (cbus_gw_guard_sweep (guard, 11600) == 0);       //  50 >= 50
+    assert (cbus_gw_guard_sweep (guard, 11700) == 1);       //  50 < 60
+    assert (s_shut_seen (pairs [1][1]));
+    assert (cbus_gw_guard_sweep (guard, 1000000) == 0);     //  conns [2] still worked on
+    assert (!s_shut_seen (pairs [2][1]));
+    //  Room: after the waiting ones, those sending, longest first; a
+    //  stream waiting for a service, a request worked on and fresh
+    //  connections are kept.
+    cbus_gw_guard_close (guard, conns [0]);
+    cbus_gw_guard_close (guard, conns [1]);
+    conns [0] = cbus_gw_guard_open (guard, pairs [3][0], 2000000);
+    conns [1] = cbus_gw_guard_open (guard, pairs [4][0], 2000000);
+    conns [3] = cbus_gw_guard_open (guard, pairs [5][0], 2000000);
+    cbus_gw_guard_head (guard, conns [0], false, 2000001);
+    cbus_gw_guard_answer (guard, conns [0], CBUS_GW_STREAMED, 2000001);
+    cbus_gw_guard_pause (guard, conns [0], 2000002);
+    cbus_gw_guard_head (guard, conns [1], false, 2000001);
+    cbus_gw_guard_answer (guard, conns [1], 10, 2000003);
+    cbus_gw_guard_head (guard, conns [3], false, 2000001);
+    cbus_gw_guard_answer (guard, conns [3], 10, 2000004);
+    int more [2][2];
+    assert (socketpair (AF_UNIX, SOCK_STREAM, 0, more [0]) == 0);
+    assert (socketpair (AF_UNIX, SOCK_STREAM, 0, more [1]) == 0);
+    //  At 4 open, none stale: the newcomer itself is closed (capped).
+    extra = cbus_gw_guard_open (guard, more [0][0], 2000005);
+    assert (s_shut_seen (more [0][1]));
+    assert (!s_shut_seen (pairs [3][1]) && !s_shut_seen (pairs [2][1]));
+    assert (!s_shut_seen (pairs [4][1]) && !s_shut_seen (pairs [5][1]));
+    //  200 ms on (header_timeout_ms / 5), the sender longest sending goes;
+    //  the stream waiting for a service stays.
+    cbus_gw_conn_t *late = cbus_gw_guard_open (guard, more [1][0], 2000203);
+    assert (s_shut_seen (pairs [4][1]) && !s_shut_seen (more [1][1]));
+    assert (!s_shut_seen (pairs [3][1]) && !s_shut_seen (pairs [5][1]));
+    cbus_gw_guard_close (guard, late);
+    close (more [0][0]);
+    close (more [0][1]);
+    close (more [1][0]);
+    close (more [1][1]);
+    assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
+    if (verbose)
+        printf ("(%s) ", line);
+    assert (strstr (line, " answer_slow=3 ") && strstr (line, " capped=1 "));
+    cbus_gw_guard_close (guard, extra);
+    for (int index = 0; index < 4; index++)
+        cbus_gw_guard_close (guard, conns [index]);
+    assert (cbus_gw_guard_size (guard) == 0);
+    cbus_gw_guard_destroy (&guard);
+    for (int index = 0; index < 6; index++) {
+        close (pairs [index][0]);
+        close (pairs [index][1]);
+    }
+
+    //  A kept-alive client between two requests is spared for 200 ms;
+    //  with nothing else to close, the newcomer is closed (capped).
+    guard = cbus_gw_guard_new (&limits);
+    assert (guard);
+    for (int index = 0; index < 6; index++) {
+        assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
+        if (index < 4) {
+            conns [index] = cbus_gw_guard_open (guard, pairs [index][0], 0);
+            cbus_gw_guard_head (guard, conns [index], false, 1);
+        }
+    }
+    cbus_gw_guard_done (guard, conns [0], 1000);
+    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], 1199);
+    assert (s_shut_seen (pairs [4][1]) && !s_shut_seen (pairs [0][1]));
+    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], 1200);
+    assert (s_shut_seen (pairs [0][1]) && !s_shut_seen (pairs [5][1]));
+    assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
+    assert (strstr (line, " idle_closed=1 capped=1 "));
+    for (int index = 0; index < 6; index++) {
+        cbus_gw_guard_close (guard, conns [index]);
+        close (pairs [index][0]);
+        close (pairs [index][1]);
+    }
+    assert (cbus_gw_guard_size (guard) == 0);
+    cbus_gw_guard_destroy (&guard);
     printf ("OK\n");
 }

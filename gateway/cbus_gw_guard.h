@@ -9,11 +9,21 @@
       bounds how long an idle keep-alive connection is kept);
     - a body must arrive at body_min_rate bytes a second on average, once
       header_timeout_ms of grace has passed since its head;
+    - an answer queued must be sent in time: one of known size within
+      header_timeout_ms plus its size at body_min_rate; a streamed one at
+      body_min_rate on average after header_timeout_ms of grace, not
+      counting the time the stream waits for a service (a client that
+      pipelines requests and never reads its answers holds nothing);
     - when the open connections come within `room` of max_connections,
-      the connections waiting for a request head (idle or trickling) are
-      closed, oldest first, so that a newcomer always finds a slot.
-    A connection in the middle of a request (its answer being worked out
-    or sent) is never closed by the guard.
+      connections are closed so that a newcomer finds a slot: those
+      waiting for a request head (idle or trickling), oldest first, except
+      a kept-alive one waiting for less than header_timeout_ms / 5 (a
+      client between two requests); then those sending an answer for
+      more than that, longest first. When none of these is left the
+      newcomer itself is closed (capped).
+    A connection whose request is being worked out (no answer queued
+    yet, or a stream waiting for its next page) is never closed by the
+    guard: that wait is the node's, bounded by the services' timeouts.
 
     The guard closes a connection with shutdown (2) on its socket, so that
     libmicrohttpd sees the end and cleans up as for any client that left;
@@ -36,8 +46,11 @@
 typedef enum {
     CBUS_GW_REFUSED_HEADER_LATE,    //  Head not complete in time: closed
     CBUS_GW_REFUSED_BODY_SLOW,      //  Body below the minimum rate: closed
+    CBUS_GW_REFUSED_ANSWER_SLOW,    //  Answer not read in time, or closed
+                                    //  while sending to make room
     CBUS_GW_REFUSED_IDLE_CLOSED,    //  Closed waiting for a head, to make room
-    CBUS_GW_REFUSED_CAPPED,         //  Not accepted: too many from its address, or full
+    CBUS_GW_REFUSED_CAPPED,         //  Closed at once: too many from its address,
+                                    //  or nothing to close near the cap
     CBUS_GW_REFUSED_FRAMING,        //  Answered 400/501 for its framing
     CBUS_GW_KEEPALIVE_ENDED,        //  Not a refusal: a kept-alive connection
                                     //  sent no new request in time (reported
@@ -78,6 +91,21 @@ void
 //  The body is complete: the request is being answered.
 void
     cbus_gw_guard_working (cbus_gw_guard_t *self, cbus_gw_conn_t *conn);
+//  Its answer is queued: size bytes, or a stream when size is
+//  CBUS_GW_STREAMED (then cbus_gw_guard_sent tells its progress).
+#define CBUS_GW_STREAMED UINT64_MAX
+void
+    cbus_gw_guard_answer (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, uint64_t size,
+                          int64_t now);
+//  A streamed answer has produced pos bytes (MHD asks for more).
+//  Ends a pause.
+void
+    cbus_gw_guard_sent (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, uint64_t pos,
+                        int64_t now);
+//  A streamed answer waits for a service: its clock stops until the next
+//  cbus_gw_guard_sent. No-op unless it is sending.
+void
+    cbus_gw_guard_pause (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, int64_t now);
 //  Its answer is done: it waits for the next head.
 void
     cbus_gw_guard_done (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, int64_t now);
