@@ -498,6 +498,7 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
     self->mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
     self->resolve_timeout_ms = cbus_config_int (config, "gateway/resolve_timeout_ms");
     self->max_body = (uint64_t) cbus_config_int (config, "gateway/max_body");
+    self->send_buffer = (int) cbus_config_int (config, "gateway/send_buffer_bytes");
     const char *token_file = cbus_config_str (config, "gateway/admin_token_file");
     if (*token_file) {
         char token [CBUS_TOKEN_MAX + 1];

@@ -50,11 +50,6 @@ enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES }
 //  flood the log.
 #define CBUS_GW_ERROR_LINES 20
 
-//  Send buffer of each HTTP connection, bytes (the kernel doubles it):
-//  what a client that does not read can make the kernel hold for it,
-//  before its answer shows as not sent (cbus_gw_guard). Also a stream's
-//  bytes in flight: 128 KiB per round trip (2.6 MB/s at 50 ms).
-#define CBUS_GW_SNDBUF      (64 * 1024)
 
 //  Most calls one HTTP request has in flight at once (GET /status: 3).
 #define CBUS_GW_MAX_CALLS   4
@@ -145,6 +140,7 @@ struct _cbus_gateway_t {
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
     cbus_www_t *www;                //  Dashboard files
     cbus_gw_guard_t *guard;         //  Deadlines and room of connections
+    int send_buffer;                //  gateway/send_buffer_bytes (0: the kernel's)
     size_t error_lines;             //  Error answers logged this report period
     size_t errors_unlogged;         //  ... and those past CBUS_GW_ERROR_LINES, counted
     size_t max_connections;         //  gateway/max_connections, as started

@@ -669,12 +669,14 @@ cbus_gw_notify_connection (void *cls, struct MHD_Connection *connection,
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *info =
             MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        //  A bounded send buffer: otherwise the kernel takes megabytes of
-        //  answers that a client never reads (its buffer grows to
-        //  tcp_wmem's maximum), the answers look sent, and the guard
-        //  cannot see that they are not read.
-        int sndbuf = CBUS_GW_SNDBUF;
-        if (info)
+        //  A bounded send buffer (gateway/send_buffer_bytes): otherwise the
+        //  kernel takes megabytes of answers that a client never reads
+        //  (its buffer grows to tcp_wmem's maximum), the answers look
+        //  sent, and the guard cannot see that they are not read. It also
+        //  bounds a stream's bytes in flight: 128 KiB per round trip with
+        //  the default (2.6 MB/s at 50 ms).
+        int sndbuf = self->send_buffer;
+        if (info && sndbuf > 0)
             setsockopt (info->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof (sndbuf));
         *socket_context = info ? cbus_gw_guard_open (self->guard, info->connect_fd,
                                                      cbus_mono_ms ()) : NULL;

@@ -45,6 +45,8 @@ static const s_key_t s_keys [] = {
       "A connection must send a whole request head within this of opening or of its previous answer, however slowly it trickles" },
     { "gateway/body_min_rate", "body-min-rate", "1024", S_INT, 0, 1073741824,
       "Slowest request body kept, in bytes a second on average after header_timeout_ms of grace (0: no minimum)" },
+    { "gateway/send_buffer_bytes", "send-buffer", "65536", S_INT, 0, 16777216,
+      "Kernel send buffer of each HTTP connection (the kernel doubles it; 0: the kernel's own, which lets unread answers pile up); it bounds a stream's bytes in flight" },
     { "gateway/request_timeout_ms", "request-timeout", "5000", S_INT, 10, 600000,
       "How long the gateway waits for a service before answering 503" },
     { "gateway/mine_timeout_ms", "mine-timeout", "60000", S_INT, 100, 3600000,
