@@ -331,6 +331,23 @@ s_guard_report (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  Slots the guard keeps free below MHD's cap: 1/16 of it, at least 32
+//  (a quarter for a small cap). In epoll mode MHD stops accepting at its
+//  cap (newcomers wait in the listen backlog, unanswered), and it accepts
+//  several connections in one run before it cleans up those the guard
+//  shut for them (17 shut and not yet cleaned up were seen at once under
+//  the slow-read attack, cap 300; more on a slower, sanitizer build): the
+//  room must hold that, so that a newcomer is always accepted and the
+//  guard, not MHD, decides who goes. MHD's own cap is set a room above
+//  max_connections, so the guard's threshold is two rooms below it.
+static size_t
+s_room (size_t max_connections)
+{
+    size_t room = max_connections / 16;
+    size_t least = max_connections / 4 < 32 ? max_connections / 4 : 32;
+    return room > least ? room : least;
+}
+
 //  Raise the soft open-file limit to the hard one, and cap the HTTP
 //  connections below it. Returns the cap.
 static size_t
@@ -348,10 +365,12 @@ s_connections_cap (cbus_gateway_t *self)
     }
     size_t room = limit.rlim_cur > 2 * S_FD_RESERVE ? (size_t) limit.rlim_cur - S_FD_RESERVE
                                                      : (size_t) limit.rlim_cur / 2;
-    if (wanted > room) {
+    //  MHD is given the cap plus a room more (s_http_start).
+    if (wanted + s_room (wanted) > room) {
+        size_t fits = room * 16 / 17;
         zsys_warning ("gateway/max_connections=%zu is above the open-file limit %zu less %d: "
-                      "%zu used", wanted, (size_t) limit.rlim_cur, S_FD_RESERVE, room);
-        wanted = room;
+                      "%zu used", wanted, (size_t) limit.rlim_cur, S_FD_RESERVE, fits);
+        wanted = fits;
     }
     return wanted;
 }
@@ -359,20 +378,6 @@ s_connections_cap (cbus_gateway_t *self)
 //  --------------------------------------------------------------------------
 //  Actor
 
-//  Slots the guard keeps free below MHD's cap: 1/16 of it, at least 32
-//  (a quarter for a small cap). In epoll mode MHD stops accepting at its
-//  cap (newcomers wait in the listen backlog, unanswered), and it accepts
-//  several connections in one run before it cleans up those the guard
-//  shut for them (17 shut and not yet cleaned up were seen at once under
-//  the slow-read attack, cap 300): the room must hold that, so that a
-//  newcomer is always accepted and the guard, not MHD, decides who goes.
-static size_t
-s_room (size_t max_connections)
-{
-    size_t room = max_connections / 16;
-    size_t least = max_connections / 4 < 32 ? max_connections / 4 : 32;
-    return room > least ? room : least;
-}
 
 //  Resolve the HTTP bind address (numeric, or a name such as localhost).
 static int
@@ -450,7 +455,8 @@ s_http_start (cbus_gateway_t *self, char *reason)
     self->daemon = MHD_start_daemon (flags, (uint16_t) port, NULL, NULL, cbus_gw_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, cbus_gw_mhd_log, self,       //  First, or MHD complains
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &address,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) self->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned int) (self->max_connections + s_room (self->max_connections)),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_IDLE_TIMEOUT_S,
         MHD_OPTION_NOTIFY_CONNECTION, cbus_gw_notify_connection, self,
