@@ -78,22 +78,35 @@ class Attackers:
                 p.wait()
 
 
-def served_meanwhile(node, seconds):
+def served_meanwhile(node, seconds, retried=None):
     """A normal client, GET /status then POST /transactions/new, again and
-    again for seconds. Returns the time of each answer, in seconds."""
+    again for seconds. Returns the time of each answer, in seconds.
+    With retried (a list), a request whose connection the gateway closed
+    before answering is sent once more on a new connection, as HTTP
+    clients do when a server closes a connection it had not read the
+    request from (its time counts the retry); each retry is noted."""
     took_all = []
     client = requests.Session()
     deadline = time.monotonic() + seconds
     n = 0
+
+    def ask(method, path, **kw):
+        try:
+            return client.request(method, node.url + path, timeout=10, **kw)
+        except requests.exceptions.ConnectionError:
+            if retried is None:
+                raise
+            retried.append(path)
+            return client.request(method, node.url + path, timeout=10, **kw)
+
     while time.monotonic() < deadline:
         n += 1
         started = time.monotonic()
-        r = client.get(node.url + "/status", timeout=10)
+        r = ask("GET", "/status")
         assert r.status_code == 200, r.text
         took = time.monotonic() - started
         started = time.monotonic()
-        r = client.post(node.url + "/transactions/new", json=tx_body("slow-%d-%f" % (n, started)),
-                        timeout=10)
+        r = ask("POST", "/transactions/new", json=tx_body("slow-%d-%f" % (n, started)))
         assert r.status_code == 201, r.text
         took_all += [took, time.monotonic() - started]
         time.sleep(0.1)
@@ -200,13 +213,17 @@ def test_slow_readers_do_not_shut_others_out(make_node):
     attack = Attackers(node, [("pipeline", 330, 2)], seconds=40)
     try:
         time.sleep(7)               # every slot taken, and past an answer's deadline
-        took_all = served_meanwhile(node, 8)
+        retried = []
+        took_all = served_meanwhile(node, 8, retried)
         (result,) = attack.results()
     finally:
         attack.kill()
     assert result["opened"] >= 330, result
     assert result["closed_by_server"] >= 100, result
     assert_answered_in_time(took_all)
+    #  Near the cap a newcomer with nothing stale to make room for it is
+    #  closed at once (docs/operations.md): rarely the normal client's.
+    assert len(retried) <= len(took_all) // 10, (len(retried), len(took_all))
     time.sleep(5.5)
     lines = refusal_lines(node)
     assert counted(lines, "answer_slow") >= 10, lines
