@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
 
-from chainbus_node import Node, free_port  # noqa: E402
+from chainbus_node import Node, forged_txs, free_port  # noqa: E402
 
 import msgpack  # noqa: E402
 import zmq  # noqa: E402
@@ -41,21 +41,10 @@ def log(*args):
     print("bench:", *args, file=sys.stderr, flush=True)
 
 
-def bad_txs(count, tag):
-    txs = []
-    for n in range(count):
-        tx = {"users": "flood", "data": [tag, n], "dh_parameters": "p",
-              "server_public_key": "s", "receiver_public_key": "r",
-              "sender_public_key": os.urandom(32).hex(),
-              "timestamp": 1795248100000000 + n, "signature": os.urandom(64)}
-        txs.append(msgpack.packb(tx, use_bin_type=True))
-    return txs
-
-
 def flooder(info, churn, stop, counts):
     """Flood until stop is set; counts: [txs sent, keys used, bans seen]."""
     ctx = zmq.Context()
-    messages = [msgpack.packb({"txs": bad_txs(1024, k)}) for k in range(16)]
+    messages = [msgpack.packb({"txs": forged_txs(1024, k)}) for k in range(16)]
     k = 0
     while not stop.is_set():
         s = ctx.socket(zmq.DEALER)

@@ -54,6 +54,20 @@ s_take_tip (peersync_peer_t *peer, const peersync_tip_t *tip)
     peer->answered = true;          //  A resolve now knows where it is
 }
 
+cbus_code_t
+peersync_hello_check (peersync_t *self, const peersync_hello_t *hello)
+{
+    if (hello->version != CBUS_P2P_VERSION)
+        return CBUS_CODE_PROTOCOL;
+    if (hello->network_size != strlen (self->chain.network)
+    ||  memcmp (hello->network, self->chain.network, hello->network_size)
+    ||  memcmp (hello->genesis, self->chain.genesis, CBUS_HASH_BYTES))
+        return CBUS_CODE_WRONG_NETWORK;
+    if (memcmp (hello->node_id, cbus_identity_node_id (self->links.identity), 16) == 0)
+        return CBUS_CODE_INVALID;
+    return CBUS_CODE_OK;
+}
+
 static void
 s_on_hello (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, bool inbound)
 {
@@ -62,7 +76,8 @@ s_on_hello (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, 
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "malformed HELLO");
         return;
     }
-    if (hello.version != CBUS_P2P_VERSION) {
+    cbus_code_t refusal = peersync_hello_check (self, &hello);
+    if (refusal == CBUS_CODE_PROTOCOL) {
         char reason [80];
         snprintf (reason, sizeof (reason), "this node speaks peer protocol version %d only",
                   CBUS_P2P_VERSION);
@@ -70,9 +85,7 @@ s_on_hello (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, 
         peersync_set_state (self, peer, P_REFUSED, "it speaks another protocol version");
         return;
     }
-    if (hello.network_size != strlen (self->chain.network)
-    ||  memcmp (hello.network, self->chain.network, hello.network_size)
-    ||  memcmp (hello.genesis, self->chain.genesis, CBUS_HASH_BYTES)) {
+    if (refusal == CBUS_CODE_WRONG_NETWORK) {
         char reason [160];
         snprintf (reason, sizeof (reason), "another network or genesis: this node runs '%s'",
                   self->chain.network);
@@ -80,7 +93,7 @@ s_on_hello (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, 
         peersync_set_state (self, peer, P_REFUSED, "it runs another network or genesis");
         return;
     }
-    if (memcmp (hello.node_id, cbus_identity_node_id (self->links.identity), 16) == 0) {
+    if (refusal == CBUS_CODE_INVALID) {
         peersync_send_reject (self, peer, CBUS_CODE_INVALID, "that is this node itself");
         peersync_set_state (self, peer, P_REFUSED, "that address is this node itself");
         return;

@@ -397,6 +397,11 @@ typedef struct {
 
 void
     peersync_hello_pack (const peersync_hello_t *hello, cbus_buf_t *body);
+//  Whether our node takes a parsed HELLO: CBUS_CODE_OK, or the refusal
+//  (protocol: another version; wrong_network: another network or
+//  genesis; invalid: our own node id).
+cbus_code_t
+    peersync_hello_check (peersync_t *self, const peersync_hello_t *hello);
 int
     peersync_hello_parse (peersync_hello_t *hello, const msgpack_object *map);
 void

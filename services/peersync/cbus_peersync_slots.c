@@ -373,9 +373,8 @@ s_refuse (peersync_t *self, zframe_t *routing_id, bool hello, const char *reason
     s_hangup_fd (self, fd, PEERSYNC_HANGUP_MS);
 }
 
-//  Whether a HELLO would link: version, network and genesis ours. A
-//  newcomer evicts a peer only with one (else any HELLO could empty a
-//  group of its peers).
+//  Whether a HELLO would link (peersync_hello_check). A newcomer evicts a
+//  peer only with one (else any HELLO could empty a group of its peers).
 static bool
 s_hello_acceptable (peersync_t *self, zframe_t *body)
 {
@@ -387,10 +386,7 @@ s_hello_acceptable (peersync_t *self, zframe_t *body)
     if (body && cbus_unpack_next (&unpacked, (const char *) zframe_data (body),
                                      zframe_size (body), &offset) == MSGPACK_UNPACK_SUCCESS
     &&  peersync_hello_parse (&hello, &unpacked.data) == 0)
-        acceptable = hello.version == CBUS_P2P_VERSION
-                  && hello.network_size == strlen (self->chain.network)
-                  && memcmp (hello.network, self->chain.network, hello.network_size) == 0
-                  && memcmp (hello.genesis, self->chain.genesis, CBUS_HASH_BYTES) == 0;
+        acceptable = peersync_hello_check (self, &hello) == CBUS_CODE_OK;
     msgpack_unpacked_destroy (&unpacked);
     return acceptable;
 }

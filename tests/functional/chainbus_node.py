@@ -100,6 +100,20 @@ def tx_body(n=None, **fields):
     return body
 
 
+def forged_txs(count, tag):
+    """count distinct signed transactions, as peers relay them (msgpack),
+    whose signatures are made up: each fails verification (bad_signature)."""
+    import msgpack
+    txs = []
+    for n in range(count):
+        tx = {"users": "flood", "data": [tag, n], "dh_parameters": "p",
+              "server_public_key": "s", "receiver_public_key": "r",
+              "sender_public_key": os.urandom(32).hex(),
+              "timestamp": 1795248100000000 + n, "signature": os.urandom(64)}
+        txs.append(msgpack.packb(tx, use_bin_type=True))
+    return txs
+
+
 def proc_children(pid):
     """Direct children of pid, from /proc (empty if pid is gone)."""
     kids = []

@@ -25,7 +25,7 @@ import time
 import msgpack
 import zmq
 
-from chainbus_node import free_port, proc_status_kb, tx_body, wait_for
+from chainbus_node import forged_txs, free_port, proc_status_kb, tx_body, wait_for
 
 #  What peersync may grow by under the GETBLOCKS attack (docs/p2p.md).
 PEAK_BOUND_MB = 64
@@ -265,19 +265,6 @@ def test_duplicates_and_policy_refusals_cost_a_relayer_nothing(make_node):
     finally:
         ctx.destroy(linger=0)
 
-def _bad_txs(count, tag):
-    """Signed transactions whose signature is made up: each fails
-    verification (bad_signature), and each is distinct."""
-    txs = []
-    for n in range(count):
-        tx = {"users": "flood", "data": [tag, n], "dh_parameters": "p",
-              "server_public_key": "s", "receiver_public_key": "r",
-              "sender_public_key": os.urandom(32).hex(),
-              "timestamp": 1795248100000000 + n, "signature": os.urandom(64)}
-        txs.append(msgpack.packb(tx, use_bin_type=True))
-    return txs
-
-
 def test_a_bad_signature_flooder_is_banned_and_honest_clients_served(make_node):
     a = make_node()
     ctx = zmq.Context()
@@ -285,7 +272,7 @@ def test_a_bad_signature_flooder_is_banned_and_honest_clients_served(make_node):
     seen = {"reject": None, "sent": 0}
 
     def flood(s):
-        messages = [msgpack.packb({"txs": _bad_txs(1024, k)}) for k in range(8)]
+        messages = [msgpack.packb({"txs": forged_txs(1024, k)}) for k in range(8)]
         k = 0
         deadline = time.monotonic() + FLOOD_S
         while not stop.is_set() and time.monotonic() < deadline:
