@@ -1,12 +1,14 @@
 /*  =========================================================================
     cbus_gw_guard - deadlines and room for the gateway's HTTP connections
 
-    Three intrusive lists: connections waiting for a head, in the order
+    Four intrusive lists: connections waiting for a head, in the order
     they began waiting (every wait has the same length, so the oldest is
     first to expire and the sweep stops at the first one still in time),
     connections receiving a body, and connections sending an answer, in
-    the order their answers were queued; these two are checked each sweep
-    for their deadline or rate.
+    the order their answers were queued (these two are checked each sweep
+    for their deadline or rate), and connections being answered. Each connection also counts in a table of
+    client addresses, so that the address holding most connections can
+    be found when there is no room.
     =========================================================================
 */
 #include "cbus_gw_guard.h"
@@ -17,8 +19,15 @@ typedef enum {
     S_BODY,                         //  Receiving a body
     S_WORKING,                      //  Being answered (no answer queued yet)
     S_SENDING,                      //  Its answer queued, being sent
-    S_CLOSING                       //  Shut down, MHD not yet told us
+    S_CLOSING,                      //  Shut down, MHD not yet told us
+    S_NEW                           //  Not yet in a list (being opened)
 } s_state_t;
+
+//  A client address and how many connections it has open.
+typedef struct {
+    char *key;                      //  As given to cbus_gw_guard_open
+    size_t count;                   //  Connections open from it
+} s_address_t;
 
 typedef struct {
     cbus_gw_conn_t *head;           //  Oldest
@@ -35,6 +44,7 @@ struct _cbus_gw_conn_t {
     int64_t paused;                 //  In S_SENDING: when a stream's wait
                                     //  for a service began, or -1
     bool answered;                  //  A request of it was answered
+    s_address_t *address;           //  Its client address's entry
     cbus_gw_conn_t *prev;           //  In its list, if any
     cbus_gw_conn_t *next;
 };
@@ -44,13 +54,16 @@ struct _cbus_gw_guard_t {
     s_list_t waiting;               //  S_WAITING connections
     s_list_t bodies;                //  S_BODY connections
     s_list_t sending;               //  S_SENDING connections
+    s_list_t working;               //  S_WORKING connections
     size_t open;                    //  Connections known
     size_t closing;                 //  ... of which shut down
+    zhashx_t *addresses;            //  Key -> s_address_t, one per address open
     uint64_t counts [CBUS_GW_REFUSED_KINDS];    //  Since the last report
 };
 
 static const char *s_kind_names [CBUS_GW_REFUSED_KINDS] = {
-    "header_late", "body_slow", "answer_slow", "idle_closed", "capped", "bad_framing", "keepalive_ended"
+    "header_late", "body_slow", "answer_slow", "idle_closed", "capped", "crowded",
+    "bad_framing", "keepalive_ended"
 };
 
 //  --------------------------------------------------------------------------
@@ -94,6 +107,9 @@ s_unlink (cbus_gw_guard_t *self, cbus_gw_conn_t *conn)
     else
     if (conn->state == S_SENDING)
         s_list_remove (&self->sending, conn);
+    else
+    if (conn->state == S_WORKING)
+        s_list_remove (&self->working, conn);
 }
 
 static void
@@ -112,6 +128,9 @@ s_enter (cbus_gw_guard_t *self, cbus_gw_conn_t *conn, s_state_t state, int64_t n
     else
     if (state == S_SENDING)
         s_list_append (&self->sending, conn);
+    else
+    if (state == S_WORKING)
+        s_list_append (&self->working, conn);
 }
 
 //  Whether a sending connection is past its deadline at now.
@@ -183,14 +202,104 @@ s_make_room (cbus_gw_guard_t *self, int64_t now)
     return self->open - self->closing < keep;
 }
 
+//  The oldest connection of this address in the list that may be closed
+//  for a newcomer (not a stream waiting for a service), or NULL.
+static cbus_gw_conn_t *
+s_first_of (s_list_t *list, s_address_t *address)
+{
+    for (cbus_gw_conn_t *conn = list->head; conn; conn = conn->next)
+        if (conn->address == address && conn->paused < 0)
+            return conn;
+    return NULL;
+}
+
+//  No room even so: the newcomer's address gets its fair share. When some
+//  address holds more connections than the newcomer's (counting the
+//  newcomer), one of its connections is closed for the newcomer, however
+//  young: the oldest waiting for a head, else the oldest sending an
+//  answer, else the oldest being answered. Returns whether one was. A few
+//  addresses that keep the node full (a slow-read attack that reopens
+//  what is closed, its pipelined requests always being answered) then
+//  cannot crowd out a client elsewhere. O(addresses + connections); runs
+//  only when there was no room.
+static bool
+s_make_fair_room (cbus_gw_guard_t *self, s_address_t *newcomer)
+{
+    size_t have = newcomer ? newcomer->count : 0;
+    s_address_t *heaviest = NULL;
+    for (s_address_t *address = (s_address_t *) zhashx_first (self->addresses);
+         address; address = (s_address_t *) zhashx_next (self->addresses))
+        if (address != newcomer && (!heaviest || address->count > heaviest->count))
+            heaviest = address;
+    if (!heaviest || heaviest->count <= have)
+        return false;
+    cbus_gw_conn_t *conn = s_first_of (&self->waiting, heaviest);
+    if (!conn)
+        conn = s_first_of (&self->sending, heaviest);
+    if (!conn)
+        conn = s_first_of (&self->working, heaviest);
+    if (!conn)
+        return false;
+    s_shut (self, conn, CBUS_GW_REFUSED_CROWDED);
+    return true;
+}
+
+static void
+s_address_free (void **item_p)
+{
+    s_address_t *address = (s_address_t *) *item_p;
+    if (address) {
+        free (address->key);
+        free (address);
+        *item_p = NULL;
+    }
+}
+
+//  The address's entry, counted once more; NULL when out of memory.
+static s_address_t *
+s_address_take (cbus_gw_guard_t *self, const char *key)
+{
+    s_address_t *address = (s_address_t *) zhashx_lookup (self->addresses, key);
+    if (!address) {
+        address = (s_address_t *) zmalloc (sizeof (s_address_t));
+        if (!address)
+            return NULL;
+        address->key = strdup (key);
+        if (!address->key || zhashx_insert (self->addresses, address->key, address)) {
+            free (address->key);
+            free (address);
+            return NULL;
+        }
+    }
+    address->count++;
+    return address;
+}
+
+static void
+s_address_drop (cbus_gw_guard_t *self, s_address_t *address)
+{
+    if (address && --address->count == 0)
+        zhashx_delete (self->addresses, address->key);
+}
+
 //  --------------------------------------------------------------------------
 
 cbus_gw_guard_t *
 cbus_gw_guard_new (const cbus_gw_guard_limits_t *limits)
 {
     cbus_gw_guard_t *self = (cbus_gw_guard_t *) zmalloc (sizeof (cbus_gw_guard_t));
-    if (self)
-        self->limits = *limits;
+    if (!self)
+        return NULL;
+    self->limits = *limits;
+    self->addresses = zhashx_new ();
+    if (!self->addresses) {
+        free (self);
+        return NULL;
+    }
+    //  Keys are owned by the entries.
+    zhashx_set_key_duplicator (self->addresses, NULL);
+    zhashx_set_key_destructor (self->addresses, NULL);
+    zhashx_set_destructor (self->addresses, s_address_free);
     return self;
 }
 
@@ -207,20 +316,30 @@ cbus_gw_guard_destroy (cbus_gw_guard_t **self_p)
             cbus_gw_guard_close (self, self->bodies.head);
         while (self->sending.head)
             cbus_gw_guard_close (self, self->sending.head);
+        while (self->working.head)
+            cbus_gw_guard_close (self, self->working.head);
+        zhashx_destroy (&self->addresses);
         free (self);
         *self_p = NULL;
     }
 }
 
 cbus_gw_conn_t *
-cbus_gw_guard_open (cbus_gw_guard_t *self, int fd, int64_t now)
+cbus_gw_guard_open (cbus_gw_guard_t *self, int fd, const char *address, int64_t now)
 {
-    bool room = s_make_room (self, now);
     cbus_gw_conn_t *conn = (cbus_gw_conn_t *) zmalloc (sizeof (cbus_gw_conn_t));
     if (!conn)
         return NULL;
+    conn->address = s_address_take (self, address ? address : "");
+    if (!conn->address) {
+        free (conn);
+        return NULL;
+    }
+    bool room = s_make_room (self, now);
+    if (!room)
+        room = s_make_fair_room (self, conn->address);
     conn->fd = fd;
-    conn->state = S_WORKING;
+    conn->state = S_NEW;
     s_enter (self, conn, S_WAITING, now);
     self->open++;
     if (!room)
@@ -236,6 +355,7 @@ cbus_gw_guard_close (cbus_gw_guard_t *self, cbus_gw_conn_t *conn)
     if (conn->state == S_CLOSING)
         self->closing--;
     s_unlink (self, conn);
+    s_address_drop (self, conn->address);
     self->open--;
     free (conn);
 }
@@ -396,8 +516,8 @@ cbus_gw_guard_test (bool verbose)
         assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
 
     //  A head late: closed at its deadline, not before; bytes do not matter.
-    conns [0] = cbus_gw_guard_open (guard, pairs [0][0], 0);
-    conns [1] = cbus_gw_guard_open (guard, pairs [1][0], 500);
+    conns [0] = cbus_gw_guard_open (guard, pairs [0][0], "a", 0);
+    conns [1] = cbus_gw_guard_open (guard, pairs [1][0], "a", 500);
     assert (cbus_gw_guard_sweep (guard, 999) == 0);
     assert (cbus_gw_guard_sweep (guard, 1000) == 1);
     assert (s_shut_seen (pairs [0][1]));
@@ -424,13 +544,13 @@ cbus_gw_guard_test (bool verbose)
 
     //  Room: at 4 of 6 open, a newcomer closes the oldest waiting one
     //  (waiting for over 200 ms: header_timeout_ms / 5).
-    conns [2] = cbus_gw_guard_open (guard, pairs [2][0], 200000);
-    conns [3] = cbus_gw_guard_open (guard, pairs [3][0], 200001);
+    conns [2] = cbus_gw_guard_open (guard, pairs [2][0], "a", 200000);
+    conns [3] = cbus_gw_guard_open (guard, pairs [3][0], "a", 200001);
     cbus_gw_guard_head (guard, conns [2], false, 200002);   //  Busy: kept
-    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], 200003);
-    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], 200004);
+    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], "a", 200003);
+    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], "a", 200004);
     assert (!s_shut_seen (pairs [3][1]));
-    cbus_gw_conn_t *extra = cbus_gw_guard_open (guard, pairs [0][0], 200300);
+    cbus_gw_conn_t *extra = cbus_gw_guard_open (guard, pairs [0][0], "a", 200300);
     assert (s_shut_seen (pairs [3][1]));
     assert (!s_shut_seen (pairs [2][1]) && !s_shut_seen (pairs [4][1]));
     cbus_gw_guard_count (guard, CBUS_GW_REFUSED_CAPPED);
@@ -440,7 +560,7 @@ cbus_gw_guard_test (bool verbose)
     if (verbose)
         printf ("(%s) ", line);
     assert (streq (line, "header_late=1 body_slow=1 answer_slow=0 idle_closed=1 capped=1 "
-                         "bad_framing=0 keepalive_ended=0 open=5"));
+                         "crowded=0 bad_framing=0 keepalive_ended=0 open=5"));
     assert (cbus_gw_guard_report (guard, line, sizeof (line)) == -1);
     //  A kept-alive connection that sends nothing more ends, uncounted
     //  as a refusal.
@@ -469,9 +589,9 @@ cbus_gw_guard_test (bool verbose)
     assert (guard);
     for (int index = 0; index < 6; index++)
         assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
-    conns [0] = cbus_gw_guard_open (guard, pairs [0][0], 0);
-    conns [1] = cbus_gw_guard_open (guard, pairs [1][0], 0);
-    conns [2] = cbus_gw_guard_open (guard, pairs [2][0], 0);
+    conns [0] = cbus_gw_guard_open (guard, pairs [0][0], "a", 0);
+    conns [1] = cbus_gw_guard_open (guard, pairs [1][0], "a", 0);
+    conns [2] = cbus_gw_guard_open (guard, pairs [2][0], "a", 0);
     for (int index = 0; index < 3; index++)
         cbus_gw_guard_head (guard, conns [index], false, 10);
     cbus_gw_guard_answer (guard, conns [0], 200, 100);
@@ -494,9 +614,9 @@ cbus_gw_guard_test (bool verbose)
     //  connections are kept.
     cbus_gw_guard_close (guard, conns [0]);
     cbus_gw_guard_close (guard, conns [1]);
-    conns [0] = cbus_gw_guard_open (guard, pairs [3][0], 2000000);
-    conns [1] = cbus_gw_guard_open (guard, pairs [4][0], 2000000);
-    conns [3] = cbus_gw_guard_open (guard, pairs [5][0], 2000000);
+    conns [0] = cbus_gw_guard_open (guard, pairs [3][0], "a", 2000000);
+    conns [1] = cbus_gw_guard_open (guard, pairs [4][0], "a", 2000000);
+    conns [3] = cbus_gw_guard_open (guard, pairs [5][0], "a", 2000000);
     cbus_gw_guard_head (guard, conns [0], false, 2000001);
     cbus_gw_guard_answer (guard, conns [0], CBUS_GW_STREAMED, 2000001);
     cbus_gw_guard_pause (guard, conns [0], 2000002);
@@ -508,13 +628,13 @@ cbus_gw_guard_test (bool verbose)
     assert (socketpair (AF_UNIX, SOCK_STREAM, 0, more [0]) == 0);
     assert (socketpair (AF_UNIX, SOCK_STREAM, 0, more [1]) == 0);
     //  At 4 open, none stale: the newcomer itself is closed (capped).
-    extra = cbus_gw_guard_open (guard, more [0][0], 2000005);
+    extra = cbus_gw_guard_open (guard, more [0][0], "a", 2000005);
     assert (s_shut_seen (more [0][1]));
     assert (!s_shut_seen (pairs [3][1]) && !s_shut_seen (pairs [2][1]));
     assert (!s_shut_seen (pairs [4][1]) && !s_shut_seen (pairs [5][1]));
     //  200 ms on (header_timeout_ms / 5), the sender longest sending goes;
     //  the stream waiting for a service stays.
-    cbus_gw_conn_t *late = cbus_gw_guard_open (guard, more [1][0], 2000203);
+    cbus_gw_conn_t *late = cbus_gw_guard_open (guard, more [1][0], "a", 2000203);
     assert (s_shut_seen (pairs [4][1]) && !s_shut_seen (more [1][1]));
     assert (!s_shut_seen (pairs [3][1]) && !s_shut_seen (pairs [5][1]));
     cbus_gw_guard_close (guard, late);
@@ -543,17 +663,46 @@ cbus_gw_guard_test (bool verbose)
     for (int index = 0; index < 6; index++) {
         assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
         if (index < 4) {
-            conns [index] = cbus_gw_guard_open (guard, pairs [index][0], 0);
+            conns [index] = cbus_gw_guard_open (guard, pairs [index][0], "a", 0);
             cbus_gw_guard_head (guard, conns [index], false, 1);
         }
     }
     cbus_gw_guard_done (guard, conns [0], 1000);
-    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], 1199);
+    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], "a", 1199);
     assert (s_shut_seen (pairs [4][1]) && !s_shut_seen (pairs [0][1]));
-    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], 1200);
+    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], "a", 1200);
     assert (s_shut_seen (pairs [0][1]) && !s_shut_seen (pairs [5][1]));
     assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
     assert (strstr (line, " idle_closed=1 capped=1 "));
+    for (int index = 0; index < 6; index++) {
+        cbus_gw_guard_close (guard, conns [index]);
+        close (pairs [index][0]);
+        close (pairs [index][1]);
+    }
+    assert (cbus_gw_guard_size (guard) == 0);
+    cbus_gw_guard_destroy (&guard);
+
+    //  Fair room: four connections of address "a", each with an answer
+    //  just queued (none stale). A newcomer from "b" makes "a" give up its
+    //  oldest; a newcomer from "a" itself is capped.
+    guard = cbus_gw_guard_new (&limits);
+    assert (guard);
+    for (int index = 0; index < 6; index++) {
+        assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs [index]) == 0);
+        if (index < 4) {
+            conns [index] = cbus_gw_guard_open (guard, pairs [index][0], "a", index);
+            cbus_gw_guard_head (guard, conns [index], false, 10 + index);
+            cbus_gw_guard_answer (guard, conns [index], 100, 20 + index);
+        }
+    }
+    conns [4] = cbus_gw_guard_open (guard, pairs [4][0], "b", 30);
+    cbus_gw_guard_head (guard, conns [4], false, 30);
+    assert (s_shut_seen (pairs [0][1]) && !s_shut_seen (pairs [4][1]));
+    assert (!s_shut_seen (pairs [1][1]));
+    conns [5] = cbus_gw_guard_open (guard, pairs [5][0], "a", 31);
+    assert (s_shut_seen (pairs [5][1]) && !s_shut_seen (pairs [1][1]));
+    assert (cbus_gw_guard_report (guard, line, sizeof (line)) == 0);
+    assert (strstr (line, " answer_slow=0 ") && strstr (line, " capped=1 crowded=1 "));
     for (int index = 0; index < 6; index++) {
         cbus_gw_guard_close (guard, conns [index]);
         close (pairs [index][0]);

@@ -19,11 +19,18 @@
       waiting for a request head (idle or trickling), oldest first, except
       a kept-alive one waiting for less than header_timeout_ms / 5 (a
       client between two requests); then those sending an answer for
-      more than that, longest first. When none of these is left the
+      more than that, longest first. When none of these is left, the
+      client address holding the most connections gives one up if it
+      holds more than the newcomer's (its oldest waiting for a head, else
+      its oldest sending an answer, else its oldest being answered, in
+      any of these states however young: crowded), as Bitcoin Core evicts
+      from the network group with most peers: a few addresses that keep
+      the node full cannot crowd out a client elsewhere. Otherwise the
       newcomer itself is closed (capped).
-    A connection whose request is being worked out (no answer queued
-    yet, or a stream waiting for its next page) is never closed by the
-    guard: that wait is the node's, bounded by the services' timeouts.
+    Except for that fair share, a connection whose request is being
+    worked out (no answer queued yet, or a stream waiting for its next
+    page) is never closed by the guard: that wait is the node's, bounded
+    by the services' timeouts.
 
     The guard closes a connection with shutdown (2) on its socket, so that
     libmicrohttpd sees the end and cleans up as for any client that left;
@@ -51,6 +58,8 @@ typedef enum {
     CBUS_GW_REFUSED_IDLE_CLOSED,    //  Closed waiting for a head, to make room
     CBUS_GW_REFUSED_CAPPED,         //  Closed at once: too many from its address,
                                     //  or nothing to close near the cap
+    CBUS_GW_REFUSED_CROWDED,        //  Closed near the cap for a newcomer: its
+                                    //  address held the most connections
     CBUS_GW_REFUSED_FRAMING,        //  Answered 400/501 for its framing
     CBUS_GW_KEEPALIVE_ENDED,        //  Not a refusal: a kept-alive connection
                                     //  sent no new request in time (reported
@@ -73,11 +82,12 @@ cbus_gw_guard_t *
 void
     cbus_gw_guard_destroy (cbus_gw_guard_t **self_p);
 
-//  A connection opened on socket fd: it waits for a head. May close the
-//  oldest waiting connections to keep room. Returns NULL when out of
-//  memory (the connection is then not guarded).
+//  A connection opened on socket fd from a client address (any string
+//  that is equal for connections from one client host; NULL for none).
+//  It waits for a head. May close other connections to keep room.
+//  Returns NULL when out of memory (the connection is then not guarded).
 cbus_gw_conn_t *
-    cbus_gw_guard_open (cbus_gw_guard_t *self, int fd, int64_t now);
+    cbus_gw_guard_open (cbus_gw_guard_t *self, int fd, const char *address, int64_t now);
 //  libmicrohttpd closed it: forget it. Safe with NULL.
 void
     cbus_gw_guard_close (cbus_gw_guard_t *self, cbus_gw_conn_t *conn);

@@ -21,6 +21,7 @@
     =========================================================================
 */
 #include "cbus_gw.h"
+#include <arpa/inet.h>
 
 //  Block size hint for MHD when pulling a stream.
 #define S_STREAM_BLOCK      (32 * 1024)
@@ -660,6 +661,20 @@ cbus_gw_mhd_log (void *cls, const char *format, va_list args)
         zsys_debug ("http: %s", line);
 }
 
+//  A client's host address as text, without the port ("" when it is
+//  neither IPv4 nor IPv6): connections from one host share it.
+static void
+s_address_text (const struct sockaddr *address, char *out, size_t size)
+{
+    if (address->sa_family == AF_INET)
+        inet_ntop (AF_INET, &((const struct sockaddr_in *) address)->sin_addr, out,
+                   (socklen_t) size);
+    else
+    if (address->sa_family == AF_INET6)
+        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, out,
+                   (socklen_t) size);
+}
+
 //  A connection opened or closed: the guard keeps its deadlines.
 void
 cbus_gw_notify_connection (void *cls, struct MHD_Connection *connection,
@@ -678,7 +693,12 @@ cbus_gw_notify_connection (void *cls, struct MHD_Connection *connection,
         int sndbuf = self->send_buffer;
         if (info && sndbuf > 0)
             setsockopt (info->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof (sndbuf));
-        *socket_context = info ? cbus_gw_guard_open (self->guard, info->connect_fd,
+        char address [INET6_ADDRSTRLEN] = "";
+        const union MHD_ConnectionInfo *client =
+            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (client && client->client_addr)
+            s_address_text (client->client_addr, address, sizeof (address));
+        *socket_context = info ? cbus_gw_guard_open (self->guard, info->connect_fd, address,
                                                      cbus_mono_ms ()) : NULL;
     }
     else {

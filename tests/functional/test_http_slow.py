@@ -43,6 +43,9 @@ def sanitized():
 
 #  The issue's bound; a sanitizer build is several times slower.
 ANSWER_WITHIN_S = 3.0 if sanitized() else 1.0
+#  A request closed unread near the cap is sent again, at most this often
+#  in a row (test_slow_readers_do_not_shut_others_out).
+RETRIES = 3
 #  Attackers yield to the node and to the normal client.
 ATTACKER_NICE = 10
 
@@ -82,22 +85,23 @@ def served_meanwhile(node, seconds, retried=None):
     """A normal client, GET /status then POST /transactions/new, again and
     again for seconds. Returns the time of each answer, in seconds.
     With retried (a list), a request whose connection the gateway closed
-    before answering is sent once more on a new connection, as HTTP
-    clients do when a server closes a connection it had not read the
-    request from (its time counts the retry); each retry is noted."""
+    before answering is sent again on a new connection, up to RETRIES
+    times, as HTTP clients do when a server closes a connection it had
+    not read the request from (its time counts the retries); each retry
+    is noted, and the caller bounds how many there were."""
     took_all = []
     client = requests.Session()
     deadline = time.monotonic() + seconds
     n = 0
 
     def ask(method, path, **kw):
-        try:
-            return client.request(method, node.url + path, timeout=10, **kw)
-        except requests.exceptions.ConnectionError:
-            if retried is None:
-                raise
-            retried.append(path)
-            return client.request(method, node.url + path, timeout=10, **kw)
+        for attempt in range(RETRIES + 1):
+            try:
+                return client.request(method, node.url + path, timeout=10, **kw)
+            except requests.exceptions.ConnectionError:
+                if retried is None or attempt == RETRIES:
+                    raise
+                retried.append(path)
 
     while time.monotonic() < deadline:
         n += 1
@@ -221,10 +225,13 @@ def test_slow_readers_do_not_shut_others_out(make_node):
     assert result["opened"] >= 330, result
     assert result["closed_by_server"] >= 100, result
     assert_answered_in_time(took_all)
-    #  Near the cap a newcomer with nothing stale to make room for it is
-    #  closed at once (docs/operations.md): rarely the normal client's.
+    #  Near the cap a newcomer with nothing stale to make room for it
+    #  takes the slot of a connection of the address holding the most
+    #  (docs/operations.md); the normal client's is rarely closed.
     assert len(retried) <= len(took_all) // 10, (len(retried), len(took_all))
     time.sleep(5.5)
     lines = refusal_lines(node)
-    assert counted(lines, "answer_slow") >= 10, lines
+    #  The slow readers were closed: at their answers' deadline, or for
+    #  the normal client's connections.
+    assert counted(lines, "answer_slow") + counted(lines, "crowded") >= 10, lines
     node.assert_no_crash()
