@@ -333,6 +333,7 @@ main (int argc, char *argv [])
             one = total;
         printf ("threads_%d_nonces_per_s=%.0f\n", count, total);
         printf ("threads_%d_cpu_share=%.2f\n", count, share);
+        printf ("threads_%d_nonces_per_cpu_s=%.0f\n", count, total / (share * count));
         printf ("threads_%d_scaling=%.2f\n", count, total / one);
     }
     printf ("cpus=%ld\n", cpus);
