@@ -13,7 +13,8 @@
         transform OpenSSL's exported block function SHA256_Transform with
                  a midstate, two calls a nonce (deprecated in OpenSSL 3)
         update   OpenSSL SHA256_Update/Final with a midstate (the miner's
-                 code before this change, on the 100-byte header)
+                 code before this change), on the 100-byte header
+        update_v1 the same on a 124-byte header: the miner before issue 10
     Rates are per second of the thread's CPU time (CLOCK_THREAD_CPUTIME_ID)
     so that other processes on a shared machine do not lower them; each
     figure is the median over the rounds, and the ratio is the median of
@@ -200,13 +201,15 @@ s_measure_transform (int ms)
 }
 
 //  The miner's loop before this change (SHA256_Update/Final from a
-//  midstate), on the 100-byte header.
+//  midstate), on a header of size bytes: 100, or 124 as version 1 was
+//  (the same fields and 24 zero bytes).
 static double
-s_measure_update (int ms)
+s_measure_update_sized (int ms, size_t size)
 {
     cbus_header_t header;
     s_bench_header (&header, 4);
-    uint8_t bytes [CBUS_HEADER_BYTES];
+    uint8_t bytes [124] = {0};
+    assert (size <= sizeof (bytes) && size >= CBUS_HEADER_BYTES);
     cbus_header_encode (&header, bytes);
     SHA256_CTX midstate;
     SHA256_Init (&midstate);
@@ -220,7 +223,7 @@ s_measure_update (int ms)
             memcpy (bytes + 92, &nonce, 8);
             SHA256_CTX context = midstate;
             uint8_t first [SHA256_DIGEST_LENGTH], hash [SHA256_DIGEST_LENGTH];
-            SHA256_Update (&context, bytes + 64, CBUS_HEADER_BYTES - 64);
+            SHA256_Update (&context, bytes + 64, size - 64);
             SHA256_Final (first, &context);
             SHA256_Init (&context);
             SHA256_Update (&context, first, sizeof (first));
@@ -232,6 +235,18 @@ s_measure_update (int ms)
     } while (took < (int64_t) ms * 1000000);
     assert (hits < 2);
     return nonces * 1e9 / (double) took;
+}
+
+static double
+s_measure_update (int ms)
+{
+    return s_measure_update_sized (ms, CBUS_HEADER_BYTES);
+}
+
+static double
+s_measure_update_v1 (int ms)
+{
+    return s_measure_update_sized (ms, 124);
 }
 
 //  Threads searching at once until told to stop.
@@ -294,12 +309,14 @@ main (int argc, char *argv [])
                  S_MAX_ROUNDS);
         return 2;
     }
-    const char *names [] = { "bulk", "search", "portable", "transform", "update" };
+    const char *names [] = {
+        "bulk", "search", "portable", "transform", "update", "update_v1"
+    };
     s_measure_fn *measures [] = {
         s_measure_bulk, s_measure_search, s_measure_portable, s_measure_transform,
-        s_measure_update
+        s_measure_update, s_measure_update_v1
     };
-    enum { S_MEASURES = 5 };
+    enum { S_MEASURES = 6 };
     double rates [S_MEASURES][S_MAX_ROUNDS], ratios [S_MAX_ROUNDS];
     s_measure_search (ms / 3 + 1);          //  Warm up
     for (int round = 0; round < rounds; round++) {
@@ -349,5 +366,7 @@ main (int argc, char *argv [])
             median [3] / 1e6, 100 * median [3] / ceiling);
     printf ("| OpenSSL SHA256_Update/Final, midstate | %.2f M nonces (%.0f %%) |\n",
             median [4] / 1e6, 100 * median [4] / ceiling);
+    printf ("| the same on a 124-byte header (version 1) | %.2f M nonces (%.0f %%) |\n",
+            median [5] / 1e6, 100 * median [5] / ceiling);
     return 0;
 }
