@@ -39,8 +39,9 @@ typedef struct {
     cbus_sha256_impl_t impl;        //  Implementation chosen at init
 } cbus_sha256d_scan_t;
 
-//  The implementation cbus_sha256d_scan uses: SHA-NI when the CPU has it
-//  and CHAINBUS_SHA256 is not "portable"; decided once per process.
+//  The implementation the miner uses: SHA-NI when the CPU has it and
+//  CHAINBUS_SHA256 is not "portable"; decided once per process, and
+//  logged then ("sha256 hasher=sha-ni").
 cbus_sha256_impl_t
     cbus_sha256_best (void);
 //  Name of an implementation ("sha-ni", "portable"), for logs.

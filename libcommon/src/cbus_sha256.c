@@ -372,7 +372,9 @@ cbus_sha256_best (void)
         const char *forced = getenv ("CHAINBUS_SHA256");
         bool portable = (forced && streq (forced, "portable")) || !s_cpu_has_shani ();
         value = 1 + (portable ? CBUS_SHA256_PORTABLE : CBUS_SHA256_SHANI);
-        __atomic_store_n (&decided, value, __ATOMIC_RELAXED);
+        if (__atomic_exchange_n (&decided, value, __ATOMIC_RELAXED) == 0)
+            zsys_info ("sha256 hasher=%s%s", portable ? "portable" : "sha-ni",
+                       forced && streq (forced, "portable") ? " (CHAINBUS_SHA256=portable)" : "");
     }
     return (cbus_sha256_impl_t) (value - 1);
 }
