@@ -9,7 +9,7 @@
     The headers are one umbrella; the code is five libraries by layer
     (CMakeLists.txt), each linking only its own dependencies, so that a
     program links what it uses: util (buffers, hex, clocks, codes), codec
-    (msgpack maps, JSON), model (hash, pow, tx, key, seal, block), store
+    (msgpack maps, JSON), model (hash, sha256, pow, tx, key, seal, block), store
     (LevelDB, the chain), bus (messages, calls, service shell, config).
     =========================================================================
 */
@@ -30,6 +30,7 @@
 #include "cbus_util.h"
 #include "cbus_code.h"
 #include "cbus_hash.h"
+#include "cbus_sha256.h"
 #include "cbus_pack.h"
 #include "cbus_pow.h"
 #include "cbus_json.h"

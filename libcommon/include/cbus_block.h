@@ -1,20 +1,26 @@
 /*  =========================================================================
-    cbus_block - a block: a fixed 124-byte header and its transactions
+    cbus_block - a block: a fixed 100-byte header and its transactions
 
-    Header bytes, all integers little-endian: version u32, height u64,
-    previous hash [32], merkle root [32], time in ms u64, bits u32, miner
-    u32, nonce u64. The block hash is the double SHA-256 of those bytes.
-    The merkle root is Bitcoin's tree (the last node of an odd level pairs
-    with itself) over each transaction's leaf hash; an empty block's root
-    is all zeroes. On the bus and on disk a block is the msgpack map
-    {"header": bin 124, "txs": [bin, ...]}.
+    Header bytes (version 2), all integers little-endian: version u32 (0),
+    height u64 (4), previous hash [32] (12), merkle root [32] (44), time
+    in ms u64 (76), bits u32 (84), miner u32 (88), nonce u64 (92). The
+    block hash is the double SHA-256 of those bytes. The nonce comes last
+    and the 36 bytes after the first 64 fit one SHA-256 block with its
+    padding, so a miner hashes a nonce with two compressions (the second
+    block from the midstate of the first, then the 32-byte first hash):
+    docs/architecture.md "The header and the hasher". Version 1 was 124
+    bytes (the same fields and 24 reserved zero bytes: three compressions
+    a nonce). The merkle root is Bitcoin's tree (the last node of an odd
+    level pairs with itself) over each transaction's leaf hash; an empty
+    block's root is all zeroes. On the bus and on disk a block is the
+    msgpack map {"header": bin 100, "txs": [bin, ...]}.
     =========================================================================
 */
 #ifndef CBUS_BLOCK_H_INCLUDED
 #define CBUS_BLOCK_H_INCLUDED
 
-#define CBUS_HEADER_BYTES   124
-#define CBUS_BLOCK_VERSION  1
+#define CBUS_HEADER_BYTES   100
+#define CBUS_BLOCK_VERSION  2
 //  Consensus limits on one block.
 #define CBUS_BLOCK_MAX_BYTES (16 * 1024 * 1024)
 #define CBUS_BLOCK_MAX_TXS   100000
@@ -41,7 +47,7 @@ int
 void
     cbus_header_hash (const cbus_header_t *self, uint8_t out [CBUS_HASH_BYTES]);
 //  The header of encoded block bytes, without decoding the transactions:
-//  the canonical encoding (the map's first key "header", a 124-byte bin)
+//  the canonical encoding (the map's first key "header", a 100-byte bin)
 //  is read in place, any other map the long way. Returns 0, or -1 if the
 //  bytes hold no valid header. For bytes from a store or a peer that are
 //  only looked at (hashed, listed), not admitted: that is
@@ -50,10 +56,12 @@ int
     cbus_block_header_from_bytes (const void *data, size_t size, cbus_header_t *header)
     __attribute__ ((warn_unused_result));
 //  Try up to tries nonces from the header's current nonce. Returns true
-//  with the header's nonce set to one that meets its target, or false
-//  with the nonce advanced past the last one tried. The first 64 header
-//  bytes do not depend on the nonce, so their SHA-256 state is computed
-//  once per call (midstate).
+//  with the header's nonce set to the first that meets its target, or
+//  false with the nonce advanced past the last one tried (also false,
+//  nonce unchanged, when the bits give no valid target). Hashes with
+//  cbus_sha256d_scan: the CPU's SHA instructions when it has them, the
+//  midstate of the first 64 bytes and the nonce-independent rounds once
+//  per call, two compressions per nonce.
 bool
     cbus_header_search (cbus_header_t *self, uint64_t tries);
 

@@ -2,8 +2,9 @@
     cbus_hash - SHA-256 and double SHA-256
 
     One implementation for the whole node (OpenSSL's low-level SHA-256,
-    which uses the CPU's SHA instructions where present). Hashes are 32
-    bytes, shown to users as lowercase hex in byte order.
+    which uses the CPU's SHA instructions where present), except the
+    miner's inner loop (cbus_sha256, checked against this one). Hashes are
+    32 bytes, shown to users as lowercase hex in byte order.
     =========================================================================
 */
 #ifndef CBUS_HASH_H_INCLUDED

@@ -25,7 +25,7 @@
 #define CBUS_LAYOUT_USER    'U'     //  'U' user 0x00 height position: txid
 #define CBUS_LAYOUT_KEY     'K'     //  'K' key 0x00 height position: txid
 
-//  Index entry: height u64 BE, cumulative work [32], header [124].
+//  Index entry: height u64 BE, cumulative work [32], header [100].
 #define CBUS_LAYOUT_ENTRY_BYTES     (8 + CBUS_U256_BYTES + CBUS_HEADER_BYTES)
 //  Where record of a confirmed transaction: block hash [32], position
 //  u32 BE.

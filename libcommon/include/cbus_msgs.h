@@ -17,7 +17,7 @@
       STR       cbus_str_t        str (UTF-8 not checked: a reader's job)
       BIN       cbus_bytes_t      bin
       HASH      const uint8_t *   bin of 32 bytes (hashes, txids, chain work)
-      HEADER    const uint8_t *   bin of 124 bytes (a block header)
+      HEADER    const uint8_t *   bin of 100 bytes (a block header)
       LIST      cbus_list_t       array of ELEMENT (HASH, BIN, BOOL, STR, HEADER)
       MAPS      cbus_list_t       array of maps, each a cbus_<ELEMENT>_t
       MAP       cbus_<ELEMENT>_t  map
@@ -62,7 +62,7 @@ typedef struct _cbus_msgdef_t cbus_msgdef_t;
 typedef const void * (cbus_list_item_fn) (const void *source, uint32_t index, size_t *size);
 
 //  A list field. To encode, set count and either items (a C array of the
-//  element: uint8_t [32] rows for HASH, [124] for HEADER, cbus_bytes_t
+//  element: uint8_t [32] rows for HASH, [100] for HEADER, cbus_bytes_t
 //  for BIN, cbus_str_t for STR, bool for BOOL, the element's struct for
 //  MAPS) or item + source. Decoding sets count and decoded.
 typedef struct {

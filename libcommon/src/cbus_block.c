@@ -1,12 +1,10 @@
 /*  =========================================================================
-    cbus_block - a block: a fixed 124-byte header and its transactions
+    cbus_block - a block: a fixed 100-byte header and its transactions
     =========================================================================
 */
 #include "cbus.h"
 #include <stdarg.h>
 #include <math.h>
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
 
 struct _cbus_block_t {
     cbus_header_t header;           //  Header fields
@@ -58,9 +56,6 @@ cbus_header_encode (const cbus_header_t *self, uint8_t out [CBUS_HEADER_BYTES])
     s_put_u32 (out + 84, self->bits);
     s_put_u32 (out + 88, self->miner);
     s_put_u64 (out + 92, self->nonce);
-    //  Bytes 100..123: reserved, zero (room for later header fields
-    //  without changing the size miners hash).
-    memset (out + 100, 0, CBUS_HEADER_BYTES - 100);
 }
 
 int
@@ -68,9 +63,6 @@ cbus_header_decode (cbus_header_t *self, const uint8_t *data, size_t size)
 {
     if (size != CBUS_HEADER_BYTES)
         return -1;
-    for (size_t index = 100; index < CBUS_HEADER_BYTES; index++)
-        if (data [index])
-            return -1;
     self->version = s_get_u32 (data);
     self->height = s_get_u64 (data + 4);
     memcpy (self->prev_hash, data + 12, CBUS_HASH_BYTES);
@@ -90,31 +82,21 @@ cbus_header_hash (const cbus_header_t *self, uint8_t out [CBUS_HASH_BYTES])
     cbus_hash_sha256d (bytes, sizeof (bytes), out);
 }
 
+//  The scan hashes exactly this layout: the nonce in the last 8 bytes,
+//  the 36 bytes after the first 64 in one SHA-256 block with the padding.
+_Static_assert (CBUS_HEADER_BYTES == CBUS_SHA256D_SCAN_BYTES, "header is what the scan hashes");
+
 bool
 cbus_header_search (cbus_header_t *self, uint64_t tries)
 {
-    uint8_t bytes [CBUS_HEADER_BYTES];
-    cbus_header_encode (self, bytes);
-    SHA256_CTX midstate;
-    SHA256_Init (&midstate);
-    SHA256_Update (&midstate, bytes, 64);
     uint8_t target [CBUS_U256_BYTES];
     if (cbus_pow_target (self->bits, target))
         return false;
-    for (uint64_t count = 0; count < tries; count++, self->nonce++) {
-        s_put_u64 (bytes + 92, self->nonce);
-        SHA256_CTX context = midstate;
-        uint8_t first [CBUS_HASH_BYTES], hash [CBUS_HASH_BYTES];
-        SHA256_Update (&context, bytes + 64, CBUS_HEADER_BYTES - 64);
-        SHA256_Final (first, &context);
-        //  The one-shot SHA256 () is several times slower than this.
-        SHA256_Init (&context);
-        SHA256_Update (&context, first, sizeof (first));
-        SHA256_Final (hash, &context);
-        if (memcmp (hash, target, CBUS_U256_BYTES) <= 0)
-            return true;
-    }
-    return false;
+    uint8_t bytes [CBUS_HEADER_BYTES];
+    cbus_header_encode (self, bytes);
+    cbus_sha256d_scan_t scan;
+    cbus_sha256d_scan_init (&scan, bytes, target, cbus_sha256_best ());
+    return cbus_sha256d_scan (&scan, &self->nonce, tries);
 }
 
 cbus_block_t *

@@ -18,8 +18,10 @@ typedef enum {
 
 typedef enum { S_REQ, S_OPT, S_NIL } s_presence_t;
 
+#define S_STRINGIFY(value) #value
+#define S_BIN_OF(bytes) "bin" S_STRINGIFY (bytes)
 static const char *s_kind_names [] = {
-    "int", "int", "bool", "str", "bin", "bin32", "bin124", "list", "list", "map"
+    "int", "int", "bool", "str", "bin", "bin32", S_BIN_OF (CBUS_HEADER_BYTES), "list", "list", "map"
 };
 
 //  One field as the printer and the decoder see it.
@@ -215,7 +217,7 @@ s_wrong (const cbus_msgdef_t *def, const char *field, const char *what, char *re
                       field, what);
 }
 
-//  Is object of kind (a 32- or 124-byte bin for HASH and HEADER)?
+//  Is object of kind (a 32- or 100-byte bin for HASH and HEADER)?
 static bool
 s_is (const msgpack_object *object, s_kind_t kind)
 {

@@ -12,6 +12,7 @@ static const cbus_selftest_t s_tests [] = {
     { "cbus_code",   cbus_code_test },
     { "cbus_pack",   cbus_pack_test },
     { "cbus_hash",   cbus_hash_test },
+    { "cbus_sha256", cbus_sha256_test },
     { "cbus_pow",    cbus_pow_test },
     { "cbus_json",   cbus_json_test },
     { "cbus_tx",     cbus_tx_test },

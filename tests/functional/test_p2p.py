@@ -224,6 +224,7 @@ def test_garbage_and_invalid_blocks_get_a_peer_banned(make_peer):
         s.send_multipart([b"HELLO", msgpack.packb(hello)])
         assert s.poll(10000), "no HELLO back"
         assert s.recv_multipart()[0] == b"HELLO"
+        #  124 bytes: the size of no header (version 2's are 100), malformed.
         bad_block = msgpack.packb({"header": b"\x01" * 124, "txs": []})
         for _ in range(3):
             s.send_multipart([b"BLOCK", msgpack.packb({"block": bad_block})])

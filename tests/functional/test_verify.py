@@ -405,13 +405,13 @@ def sha256d(data):
 
 
 def mine_header(height, prev, time_ms, bits):
-    """A 124-byte header (docs/architecture.md: little-endian fields, 24
-    reserved zero bytes) of an empty block, mined to its target."""
+    """A 100-byte version-2 header (docs/architecture.md: little-endian
+    fields, the nonce last) of an empty block, mined to its target."""
     exponent, mantissa = bits >> 24, bits & 0xFFFFFF
     target = mantissa << (8 * (exponent - 3))
     for nonce in range(1 << 20):
-        header = (struct.pack("<IQ", 1, height) + prev + b"\0" * 32
-                  + struct.pack("<QIIQ", time_ms, bits, 0, nonce) + b"\0" * 24)
+        header = (struct.pack("<IQ", 2, height) + prev + b"\0" * 32
+                  + struct.pack("<QIIQ", time_ms, bits, 0, nonce))
         if int.from_bytes(sha256d(header), "big") <= target:
             return header
     raise AssertionError("no nonce meets the target")
