@@ -139,12 +139,23 @@ struct _cbus_mempool_t {
     cbus_header_t template_header;  //  The template being built
     cbus_tx_t **template_txs;   //  ... its candidates (TX.KNOWN in flight)
     size_t template_count;      //  ... how many
+    bool template_full;         //  ... pending transactions were left out
     bool job_active;            //  A template is out as miner.work
     uint64_t job;               //  Its number
     uint8_t job_prev [CBUS_HASH_BYTES];     //  Its parent
     uint8_t job_root [CBUS_HASH_BYTES];     //  Its merkle root
     int job_stale_ticks;        //  Ticks the tip has not been its parent
+    bool job_full;              //  Pending transactions were left out of it
     cbus_buf_t work;            //  Its encoded miner.work body
+    //  Continuous mining (miner/mode): a template is always out, rebuilt
+    //  when the tip moves and when transactions not in it have waited
+    //  refresh_ms (see cbus_mempool_mine.c)
+    bool continuous;            //  miner/mode is continuous
+    int64_t refresh_ms;         //  miner/refresh_ms
+    int64_t fresh_since;        //  Monotonic ms the oldest transaction not
+                                //  in the template came, 0 if none
+    int refresh_timer;          //  One-shot timer at fresh_since + refresh_ms, or -1
+    uint64_t refreshes;         //  Templates rebuilt for new transactions
 
     //  Intake: signatures are verified on their own thread, in arrival
     //  order, while this one checks, stages and answers what came before.
@@ -220,6 +231,10 @@ void
 //  with the chain store's code (chain_code).
 void
     cbus_mempool_mine_no_space (cbus_mempool_t *self);
+//  A transaction became pending (durably): in continuous mode the
+//  template is rebuilt once it has waited miner/refresh_ms.
+void
+    cbus_mempool_mine_added (cbus_mempool_t *self);
 
 //  The chain side (cbus_mempool_chain.c). chainstore_heard notes from a
 //  reply whether the chainstore answered (logged when that changes).

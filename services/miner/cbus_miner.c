@@ -43,6 +43,10 @@ struct _cbus_miner_t {
     //  Counters
     uint64_t hashes;            //  Hashes since the last rate line
     int64_t since;              //  When counting started
+    uint64_t beat_hashes;       //  Hashes since the last heartbeat
+    int64_t beat_since;         //  When that heartbeat went
+    uint64_t hash_rate;         //  Hashes a second over the last heartbeat interval
+    cbus_buf_t beat;            //  Heartbeat being packed
 };
 
 //  --------------------------------------------------------------------------
@@ -223,10 +227,22 @@ s_on_search (zloop_t *loop, int timer_id, void *arg)
     cbus_miner_t *self = (cbus_miner_t *) arg;
     if (!self->working)
         return 0;                   //  A timer ended but not yet removed
+    //  The header's time follows the clock during a long search, so that
+    //  a block says when it was found, not when its template was made:
+    //  retargeting reads block times. Only forward (the template's time
+    //  is later than its parent's); the merkle root, and so the job, is
+    //  the same.
+    uint64_t now_ms = cbus_time_ms ();
+    if (now_ms > self->header.time_ms)
+        self->header.time_ms = now_ms;
     int64_t start = cbus_mono_ms ();
+    uint64_t first = self->header.nonce;
     bool found = cbus_header_search (&self->header, self->slice);
     int64_t took = cbus_mono_ms () - start;
-    self->hashes += self->slice;
+    //  Nonces tried: up to the one found, or the whole slice.
+    uint64_t tried = found ? self->header.nonce - first + 1 : self->slice;
+    self->hashes += tried;
+    self->beat_hashes += tried;
     //  Only a slice that ran to its end says how long a slice takes: one
     //  that found the proof early would grow it on every easy job, until
     //  a hard one kept the miner from its sockets for seconds.
@@ -318,8 +334,18 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     cbus_miner_t *self = (cbus_miner_t *) arg;
-    cbus_pub_heartbeat (self->pub);
     int64_t now = cbus_mono_ms ();
+    //  The heartbeat carries the hash rate since the last one (GET /status
+    //  lists it per miner).
+    if (now > self->beat_since)
+        self->hash_rate = self->beat_hashes * 1000 / (uint64_t) (now - self->beat_since);
+    self->beat_hashes = 0;
+    self->beat_since = now;
+    cbus_heartbeat_t beat = {
+        .pid = (uint64_t) getpid (), .time_ms = cbus_time_ms (),
+        .hash_rate = self->hash_rate, .has_hash_rate = true
+    };
+    cbus_pub_send_msg (self->pub, &cbus_heartbeat_def, &beat, &self->beat);
     if (self->hashes && now - self->since >= S_RATE_EVERY_MS) {
         zsys_info ("hash rate=%.0f/s", self->hashes * 1000.0 / (double) (now - self->since));
         self->hashes = 0;
@@ -344,6 +370,7 @@ cbus_miner_new (cbus_config_t *config)
     self->poll = -1;
     self->slice = S_SLICE_FIRST;
     self->since = cbus_mono_ms ();
+    self->beat_since = self->since;
     self->id = (uint32_t) cbus_config_int (config, "miner/id");
     while (self->id == 0)
         self->id = randombytes_random ();
@@ -412,6 +439,7 @@ cbus_miner_destroy (cbus_miner_t **self_p)
         cbus_buf_free (&self->txs);
         cbus_buf_free (&self->block);
         cbus_buf_free (&self->body);
+        cbus_buf_free (&self->beat);
         free (self);
         *self_p = NULL;
     }
