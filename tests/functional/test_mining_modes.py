@@ -1,0 +1,127 @@
+"""Mining modes (miner/mode, --mining): in continuous mode the miners always
+work on the newest template, so a submitted transaction is confirmed with
+nobody calling GET /mine, blocks without transactions are mined too (a
+steady block rate for retargeting), and GET /mine answers with the next
+block connected. Each miner reports its hash rate in GET /status, beside
+the network's, estimated from the last blocks; two miners never search
+the same headers (each puts its own id in them), so both find blocks.
+The production configuration (deploy/chainbus.cfg) mines continuously,
+its admin token guarding GET /mine only."""
+
+import os
+import secrets
+import tempfile
+import time
+
+from chainbus_node import REPO, tx_body, wait_for
+
+#  About 2^18 hashes a block: several blocks a second per miner on the
+#  normal build, about one under a sanitizer.
+BITS = "0x1e3fffff"
+CONTINUOUS = ["--mining", "continuous"]
+
+
+def grown(node, past, timeout=60):
+    """Wait until the chain is higher than past; returns the height."""
+    return wait_for(lambda: (lambda h: h if h is not None and h > past else None)(
+        node.status()["height"]), timeout, "the chain to grow past %d" % past)
+
+
+def test_on_demand_is_the_default_and_mines_nothing_by_itself(make_node):
+    node = make_node(pow_bits=BITS)
+    status = node.status()
+    assert status["mining"]["mode"] == "on-demand", status
+    time.sleep(2)
+    assert node.height() == 0
+    assert node.mine()["index"] == 1
+
+
+def test_continuous_confirms_a_transaction_nobody_mines(make_node):
+    node = make_node(pow_bits=BITS, extra_args=CONTINUOUS)
+    assert node.status()["mining"]["mode"] == "continuous"
+    #  Empty blocks come by themselves.
+    grown(node, 2)
+    chain = node.chain()
+    assert all(block["transactions"] == [] for block in chain["chain"][1:]), chain
+    #  A transaction submitted is confirmed without anybody asking.
+    txid, _ = node.submit(tx_body("continuous"))
+    confirmed = wait_for(lambda: (lambda j: j if j.get("status") == "confirmed" else None)(
+        node.tx(txid).json()), 60, "the transaction to be confirmed")
+    block = node.get("/blocks/%d" % confirmed["block_height"]).json()
+    assert txid in [tx["txid"] for tx in block["transactions"]], block
+    assert node.status()["mempool"]["size"] == 0
+    node.assert_no_crash()
+
+
+def test_continuous_mine_answers_with_the_next_block(make_node):
+    node = make_node(pow_bits=BITS, extra_args=CONTINUOUS)
+    before = grown(node, 0)
+    mined = node.mine()
+    assert mined["index"] > before, (before, mined)
+    block = node.get("/blocks/%d" % mined["index"]).json()
+    assert block["hash"] == mined["hash"]
+    #  Mining goes on after it.
+    grown(node, mined["index"])
+
+
+def test_two_miners_both_find_blocks_and_report_their_rates(make_node):
+    node = make_node(miners=2, pow_bits=BITS, extra_args=CONTINUOUS)
+
+    def both():
+        status = node.status()
+        rates = status["mining"]["miners"]
+        if len(rates) == 2 and all(rate > 0 for rate in rates.values()):
+            return status
+        return None
+
+    status = wait_for(both, 60, "two miners reporting a hash rate")
+    ids = {int(name.split(".")[1]) for name in status["mining"]["miners"]}
+    assert len(ids) == 2
+    assert set(status["mining"]["miners"]) == set(status["services"]["miners"])
+
+    def found_by_both():
+        miners = {block["miner"] for block in node.chain()["chain"][1:]}
+        return miners if ids <= miners else None
+
+    miners = wait_for(found_by_both, 120, "blocks from both miners", interval=0.5)
+    assert miners == ids, (miners, ids)
+    status = wait_for(lambda: (lambda s: s if s["mining"]["network_hash_rate"] else None)(
+        node.status()), 30, "a network hash rate")
+    mining = status["mining"]
+    assert mining["hash_rate"] == sum(mining["miners"].values())
+    assert 1 <= mining["network_blocks"] <= 60 and mining["network_span_ms"] > 0
+    assert mining["network_hash_rate"] > 0
+    node.assert_no_crash()
+
+
+def test_continuous_mining_survives_service_restarts(make_node):
+    node = make_node(pow_bits=BITS, extra_args=CONTINUOUS)
+    height = grown(node, 0)
+    for role in ("mempool", "chainstore"):
+        node.kill_service(role)
+        height = grown(node, height)
+    txid, _ = node.submit(tx_body("after-restarts"))
+    wait_for(lambda: node.tx(txid).json().get("status") == "confirmed", 60,
+             "the transaction to be confirmed after the restarts")
+
+
+def test_a_deploy_like_node_mines_continuously(make_node):
+    token = secrets.token_hex(32)
+    fd, path = tempfile.mkstemp(prefix="cbtoken", dir="/tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    try:
+        #  The production file, with this test's folder, port and token.
+        node = make_node(pow_bits=BITS, extra_args=[
+            "--config", os.path.join(REPO, "deploy", "chainbus.cfg"),
+            "--admin-token-file", path, "--www-dir", ""])
+        status = node.status()
+        assert status["mining"]["mode"] == "continuous" and status["network"] == "main"
+        grown(node, 1)
+        r = node.get("/mine")
+        assert r.status_code == 401, r.text
+        before = node.height()
+        r = node.get("/mine", headers={"Authorization": "Bearer " + token})
+        assert r.status_code == 200 and r.json()["index"] > before, r.text
+    finally:
+        os.unlink(path)
