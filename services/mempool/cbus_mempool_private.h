@@ -286,6 +286,13 @@ void
 void
     cbus_mempool_test_chain_paused (cbus_client_t *client, zsock_t *bus_out, zactor_t *stand_in);
 
+//  Self-test (cbus_mempool_test_mine.c): continuous mining, against the
+//  stand-in chainstore of cbus_mempool_test.c, with a mempool started
+//  with miner/mode continuous and miner/refresh_ms 300.
+void
+    cbus_mempool_test_continuous (cbus_config_t *config, cbus_client_t *client,
+                                  zsock_t *bus_in, zsock_t *bus_out, zactor_t *stand_in);
+
 //  Self-test (cbus_mempool_test_wire.c): assert that a body the mempool
 //  sent is byte for byte what its hand-written packing of before wrote
 //  for the same values (msg: the body as decoded).

@@ -465,9 +465,11 @@ cbus_miner_actor (zsock_t *pipe, void *args)
 typedef struct {
     zsock_t *mempool;           //  Publishes miner.work at bus-out
     zsock_t *store;             //  Takes BLOCK.SUBMIT
+    zsock_t *bus_in;            //  Hears the miner's heartbeats
     uint64_t sequence;          //  Of the next event
     cbus_buf_t event;           //  Event body being published
     cbus_tx_t *txs [2];         //  Transactions of every job
+    uint64_t time_ms;           //  Time of the next job's header (0: now)
 } s_test_t;
 
 //  Publish test->event on topic: [topic][body][sequence].
@@ -489,7 +491,8 @@ static cbus_header_t
 s_test_work (s_test_t *test, uint64_t job, uint8_t parent, uint64_t height, uint32_t bits)
 {
     cbus_header_t header = {
-        .version = CBUS_BLOCK_VERSION, .height = height, .time_ms = cbus_time_ms (), .bits = bits
+        .version = CBUS_BLOCK_VERSION, .height = height, .bits = bits,
+        .time_ms = test->time_ms ? test->time_ms : cbus_time_ms ()
     };
     memset (header.prev_hash, parent, CBUS_HASH_BYTES);
     cbus_block_t *block = cbus_block_new (&header);
@@ -542,8 +545,9 @@ s_test_next_request (s_test_t *test, int timeout_ms)
 }
 
 //  The submission must be a valid block of the job: our id, its parent
-//  and height, its transactions, a proof that meets its target.
-static void
+//  and height, its transactions, a proof that meets its target. Returns
+//  the block's time.
+static uint64_t
 s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_header_t *job)
 {
     assert (request && request->decoded && streq (request->command, CBUS_CMD_BLOCK_SUBMIT));
@@ -565,6 +569,7 @@ s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_hea
     cbus_buf_free (&hand);
     cbus_header_t *header = cbus_block_header (block);
     assert (header->miner == 7 && header->height == job->height && header->bits == job->bits);
+    assert (header->time_ms >= job->time_ms);
     assert (memcmp (header->prev_hash, job->prev_hash, CBUS_HASH_BYTES) == 0);
     assert (memcmp (header->merkle_root, job->merkle_root, CBUS_HASH_BYTES) == 0);
     assert (cbus_block_tx_count (block) == 2);
@@ -572,7 +577,9 @@ s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_hea
                     CBUS_HASH_BYTES) == 0);
     cbus_code_t code;
     assert (cbus_block_check (block, &code, reason) == 0);
+    uint64_t time_ms = header->time_ms;
     cbus_block_destroy (&block);
+    return time_ms;
 }
 
 //  Answer a submission as the chainstore does: OK, or refused with code.
@@ -635,7 +642,12 @@ cbus_miner_test (bool verbose)
     cbus_config_t *config = cbus_config_new (5, args, reason);
     assert (config && cbus_config_make_dirs (config, reason) == 0);
     s_test_t test = { .txs = { s_test_tx (1), s_test_tx (2) } };
-    char *endpoint = cbus_config_endpoint (config, "bus-out");
+    char *endpoint = cbus_config_endpoint (config, "bus-in");
+    test.bus_in = zsock_new (ZMQ_SUB);
+    zsock_set_subscribe (test.bus_in, CBUS_TOPIC_HEARTBEAT);
+    assert (test.bus_in && zsock_bind (test.bus_in, "%s", endpoint) == 0);
+    zstr_free (&endpoint);
+    endpoint = cbus_config_endpoint (config, "bus-out");
     test.mempool = zsock_new (ZMQ_PUB);
     assert (test.mempool && zsock_bind (test.mempool, "%s", endpoint) == 0);
     zstr_free (&endpoint);
@@ -698,6 +710,16 @@ cbus_miner_test (bool verbose)
     s_test_check_submission (&test, request, &job);
     s_test_answer (&test, request, &job, CBUS_CODE_OK);
     cbus_request_destroy (&request);
+    //  A template made long ago: the block says when it was found (the
+    //  miner moves the header's time on while it searches).
+    test.time_ms = cbus_time_ms () - 60000;
+    uint64_t published = cbus_time_ms ();
+    job = s_test_work (&test, 7, 0x77, 10, 0x2000ffff);
+    test.time_ms = 0;
+    request = s_test_next_request (&test, 5000);
+    assert (s_test_check_submission (&test, request, &job) >= published);
+    s_test_answer (&test, request, &job, CBUS_CODE_OK);
+    cbus_request_destroy (&request);
     job = s_test_work (&test, 3, 0x33, 7, 0x2000ffff);
     request = s_test_next_request (&test, 5000);
     s_test_check_submission (&test, request, &job);
@@ -708,6 +730,26 @@ cbus_miner_test (bool verbose)
     job = s_test_work (&test, 4, 0x44, 8, 0x1d00ffff);
     request = s_test_next_request (&test, 300);
     assert (request == NULL);
+    //  Meanwhile its heartbeat says how fast it hashes.
+    uint64_t rate = 0;
+    zpoller_t *poller = zpoller_new (test.bus_in, NULL);
+    assert (poller);
+    for (int64_t until = cbus_mono_ms () + 5000; rate == 0 && cbus_mono_ms () < until; ) {
+        if (zpoller_wait (poller, 100) != test.bus_in)
+            continue;
+        cbus_event_t *event = cbus_event_recv (test.bus_in);
+        cbus_heartbeat_t beat;
+        if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
+        &&  cbus_heartbeat_decode (cbus_event_map (event), &beat, reason) == 0) {
+            assert (beat.has_hash_rate);
+            rate = beat.hash_rate;
+        }
+        cbus_event_destroy (&event);
+    }
+    zpoller_destroy (&poller);
+    if (verbose)
+        printf ("(hash rate %" PRIu64 "/s) ", rate);
+    assert (rate > 0);
     int64_t start = cbus_mono_ms ();
     zactor_destroy (&miner);
     int64_t took = cbus_mono_ms () - start;
@@ -717,6 +759,7 @@ cbus_miner_test (bool verbose)
 
     zsock_destroy (&test.mempool);
     zsock_destroy (&test.store);
+    zsock_destroy (&test.bus_in);
     cbus_tx_destroy (&test.txs [0]);
     cbus_tx_destroy (&test.txs [1]);
     cbus_buf_free (&test.event);
