@@ -13,7 +13,10 @@ import secrets
 import tempfile
 import time
 
+import pytest
+
 from chainbus_node import REPO, tx_body, wait_for
+from test_disk_full import fill, small_disk  # noqa: F401 (a fixture)
 
 #  About 2^18 hashes a block: several blocks a second per miner on the
 #  normal build, about one under a sanitizer.
@@ -125,3 +128,54 @@ def test_a_deploy_like_node_mines_continuously(make_node):
         assert r.status_code == 200 and r.json()["index"] > before, r.text
     finally:
         os.unlink(path)
+
+
+def test_continuous_mining_holds_while_the_chain_store_takes_no_blocks(make_node):
+    """A reserve above the free space of /tmp: the chain store takes no
+    blocks from its first write on. Nothing more is mined, GET
+    /mine answers 507 at once, and the log does not grow with the waiting
+    (the full-disk test with a loop mount shows the resume)."""
+    reserve_mb = 1 << 20
+    fs = os.statvfs("/tmp")
+    if fs.f_bavail * fs.f_frsize >= reserve_mb << 20:
+        pytest.skip("/tmp has a TiB free or more: the reserve cannot exceed it")
+    node = make_node(pow_bits=BITS, extra_args=CONTINUOUS + ["--disk-reserve", str(reserve_mb)])
+    wait_for(lambda: "disk full" in node.status()["services"]["chainstore"].get("storage", ""),
+             10, "/status to name the chain store full")
+    r = node.get("/mine")
+    assert r.status_code == 507 and r.json()["code"] == "no_space", r.text
+    lines = len(node.log_text().splitlines())
+    time.sleep(5)
+    grown_by = len(node.log_text().splitlines()) - lines
+    assert node.height() == 0
+    #  The chain store learns that its disk is full at its first write,
+    #  which is the first block: one template, one block, then nothing.
+    log = node.log_text()
+    assert log.count("work published") <= 1 and log.count("block found") <= 1, node.log_tail()
+    assert grown_by < 20, "\n".join(node.log_text().splitlines()[lines:])
+
+
+def test_continuous_mining_pauses_on_a_full_disk_and_resumes(small_disk, make_node):
+    """The data folder on a small loop-mounted ext4 (root; skipped
+    otherwise): filled while mining continuously, the chain stops growing
+    and the log stays quiet; once the filler is gone mining resumes by
+    itself, and a transaction submitted then is confirmed."""
+    node = make_node(start=False, pow_bits=BITS, extra_args=CONTINUOUS)
+    node.data_dir = os.path.join(small_disk, "d")
+    node.start()
+    grown(node, 1)
+    filler = os.path.join(small_disk, "filler")
+    fill(filler)
+    wait_for(lambda: "disk full" in node.status()["services"]["chainstore"].get("storage", ""),
+             30, "/status to name the chain store full")
+    height = node.height()
+    lines = len(node.log_text().splitlines())
+    time.sleep(4)
+    assert node.height() == height
+    assert len(node.log_text().splitlines()) - lines < 30, node.log_tail()
+    os.unlink(filler)
+    grown(node, height, timeout=30)
+    txid, _ = node.submit(tx_body("after-the-full-disk"))
+    wait_for(lambda: node.tx(txid).json().get("status") == "confirmed", 60,
+             "the transaction to be confirmed once there is room")
+    node.assert_no_crash()
