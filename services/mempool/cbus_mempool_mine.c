@@ -275,6 +275,13 @@ s_on_template_known (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_mempool_t *self = (cbus_mempool_t *) call->owner;
     cbus_mempool_chainstore_heard (self, reply, CBUS_CMD_TX_KNOWN);
+    if (!s_work_wanted (self)) {
+        //  The chain store stopped taking blocks meanwhile (or nobody
+        //  waits any more): no work goes out.
+        s_template_free (self);
+        cbus_mempool_chain_idle (self);
+        return;
+    }
     cbus_tx_known_reply_t msg;      //  Borrows the reply
     char reason [CBUS_REASON_MAX];
     bool answered = cbus_mempool_known_decode (reply, self->template_count, &msg, reason) == 0;

@@ -177,7 +177,11 @@ def test_continuous_mining_pauses_on_a_full_disk_and_resumes(small_disk, make_no
     assert len(node.log_text().splitlines()) - lines < 30, node.log_tail()
     os.unlink(filler)
     grown(node, height, timeout=30)
-    txid, _ = node.submit(tx_body("after-the-full-disk"))
+    #  Each store finds the room by itself, within about a second.
+    r = wait_for(lambda: (lambda r: r if r.status_code == 201 else None)(
+        node.post("/transactions/new", tx_body("after-the-full-disk"))), 30,
+        "the mempool to take transactions again")
+    txid = r.json()["txid"]
     wait_for(lambda: node.tx(txid).json().get("status") == "confirmed", 60,
              "the transaction to be confirmed once there is room")
     node.assert_no_crash()
