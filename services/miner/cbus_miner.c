@@ -24,6 +24,8 @@ struct _cbus_miner_t {
     cbus_caller_t *store;       //  Submissions to the chainstore
     cbus_pub_t *pub;            //  Heartbeats
     uint32_t id;                //  Miner id in every header we hash
+    char source [32];           //  "miner.<id>", our name on the bus
+    int64_t twin_logged;        //  When another miner with our id was last logged
     int search;                 //  Search timer, -1 while idle
     uint64_t slice;             //  Nonces a slice tries, tuned to S_SLICE_MS
     //  Current work
@@ -293,6 +295,25 @@ s_take_work (cbus_miner_t *self, cbus_event_t *event)
     CBUS_DEBUG ("work taken job=%" PRIu64 " height=%" PRIu64, msg.job, header.height);
 }
 
+//  A heartbeat from a miner with our name but another boot: it has our
+//  id, so it hashes the very headers we hash (a --miner-id given to
+//  several miners, or one copied config). Said once a minute.
+static void
+s_check_twin (cbus_miner_t *self, cbus_event_t *event)
+{
+    cbus_event_source_t source;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_event_source_decode (cbus_event_map (event), &source, reason)
+    ||  !cbus_str_eq (source.src, self->source) || source.boot == cbus_pub_boot (self->pub))
+        return;
+    int64_t now = cbus_mono_ms ();
+    if (self->twin_logged && now - self->twin_logged < 60000)
+        return;
+    self->twin_logged = now;
+    zsys_error ("another miner has id=%u: both hash the same headers, so the work of one is "
+                "wasted; give each miner its own miner/id (0: a random one)", self->id);
+}
+
 static int
 s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -308,6 +329,9 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     cbus_chain_storage_t storage;
     if (streq (event->topic, CBUS_TOPIC_MINER_WORK))
         s_take_work (self, event);
+    else
+    if (streq (event->topic, CBUS_TOPIC_HEARTBEAT))
+        s_check_twin (self, event);
     else
     if (streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE)
     &&  cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0) {
@@ -374,8 +398,7 @@ cbus_miner_new (cbus_config_t *config)
     self->id = (uint32_t) cbus_config_int (config, "miner/id");
     while (self->id == 0)
         self->id = randombytes_random ();
-    char source [32];
-    snprintf (source, sizeof (source), "miner.%u", self->id);
+    snprintf (self->source, sizeof (self->source), "miner.%u", self->id);
     char *bus_in = cbus_config_endpoint (config, "bus-in");
     char *bus_out = cbus_config_endpoint (config, "bus-out");
     char *store = cbus_config_endpoint (config, "chainstore");
@@ -388,6 +411,7 @@ cbus_miner_new (cbus_config_t *config)
     zsock_set_subscribe (self->sub, CBUS_TOPIC_MINER_WORK);
     zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
     zsock_set_subscribe (self->sub, CBUS_TOPIC_CHAIN_STORAGE);
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_HEARTBEAT);
     zsock_set_rcvhwm (self->sub, 100000);
     zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
     if (zsock_connect (self->sub, "%s", bus_out)) {
@@ -399,7 +423,7 @@ cbus_miner_new (cbus_config_t *config)
         cbus_fail (reason, "cannot connect to the chainstore at %s", store);
         goto failed;
     }
-    self->pub = cbus_pub_new (bus_in, source);
+    self->pub = cbus_pub_new (bus_in, self->source);
     if (!self->pub) {
         cbus_fail (reason, "cannot publish to %s", bus_in);
         goto failed;

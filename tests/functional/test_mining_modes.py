@@ -185,3 +185,15 @@ def test_continuous_mining_pauses_on_a_full_disk_and_resumes(small_disk, make_no
     wait_for(lambda: node.tx(txid).json().get("status") == "confirmed", 60,
              "the transaction to be confirmed once there is room")
     node.assert_no_crash()
+
+
+def test_two_miners_given_one_id_are_told(make_node):
+    """The nonce space is split by miner id: two miners with the same id
+    (one --miner-id for both) hash the same headers. Each hears the
+    other's heartbeat under its own name and says so in the log."""
+    node = make_node(miners=2, pow_bits=BITS, extra_args=CONTINUOUS + ["--miner-id", "5"])
+    wait_for(lambda: "another miner has id=5" in node.log_text(), 30,
+             "a miner to log that another has its id")
+    #  Once a minute each, not once a heartbeat.
+    time.sleep(3)
+    assert node.log_text().count("another miner has id=5") <= 2
