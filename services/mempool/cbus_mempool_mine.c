@@ -257,6 +257,10 @@ s_template_publish (cbus_mempool_t *self, const cbus_list_t *known)
     }
     cbus_header_t *header = cbus_block_header (block);
     cbus_block_merkle (block, header->merkle_root);
+    //  A rebuild on the same parent (new transactions) is a debug line:
+    //  with a short miner/refresh_ms there can be many a second.
+    bool same_parent = self->job && memcmp (self->job_prev, header->prev_hash,
+                                            CBUS_HASH_BYTES) == 0;
     self->job++;
     self->job_active = true;
     self->job_full = self->template_full;
@@ -264,8 +268,12 @@ s_template_publish (cbus_mempool_t *self, const cbus_list_t *known)
     memcpy (self->job_prev, header->prev_hash, CBUS_HASH_BYTES);
     memcpy (self->job_root, header->merkle_root, CBUS_HASH_BYTES);
     cbus_mempool_publish_work (self, header, block);
-    zsys_info ("work published job=%" PRIu64 " height=%" PRIu64 " txs=%zu", self->job,
-               header->height, cbus_block_tx_count (block));
+    if (same_parent)
+        CBUS_DEBUG ("work published job=%" PRIu64 " height=%" PRIu64 " txs=%zu (refresh)",
+                    self->job, header->height, cbus_block_tx_count (block));
+    else
+        zsys_info ("work published job=%" PRIu64 " height=%" PRIu64 " txs=%zu", self->job,
+                   header->height, cbus_block_tx_count (block));
     cbus_block_destroy (&block);
     s_refresh_arm (self);           //  Transactions that came while it was built
 }
