@@ -353,9 +353,13 @@ cbus_mempool_template_start (cbus_mempool_t *self)
                     cbus_mono_ms () - self->fresh_since);
     }
     if (!self->tip_known) {
-        zsys_warning ("no template: the chainstore's tip is unknown");
+        //  Once until a template goes out: continuous mining asks every tick.
+        if (!self->no_tip_logged)
+            zsys_warning ("no template: the chainstore's tip is unknown");
+        self->no_tip_logged = true;
         return;
     }
+    self->no_tip_logged = false;
     cbus_header_t header = {
         .version = CBUS_BLOCK_VERSION,
         .height = self->tip_height + 1,

@@ -156,6 +156,7 @@ struct _cbus_mempool_t {
                                 //  in the template came, 0 if none
     int refresh_timer;          //  One-shot timer at fresh_since + refresh_ms, or -1
     uint64_t refreshes;         //  Templates rebuilt for new transactions
+    bool no_tip_logged;         //  Said that no template can be built without a tip
 
     //  Intake: signatures are verified on their own thread, in arrival
     //  order, while this one checks, stages and answers what came before.

@@ -10,6 +10,7 @@ its admin token guarding GET /mine only."""
 
 import os
 import secrets
+import signal
 import tempfile
 import time
 
@@ -100,6 +101,16 @@ def test_two_miners_both_find_blocks_and_report_their_rates(make_node):
 def test_continuous_mining_survives_service_restarts(make_node):
     node = make_node(pow_bits=BITS, extra_args=CONTINUOUS)
     height = grown(node, 0)
+    #  A frozen chainstore: no block, and the log does not fill meanwhile.
+    pid = node.signal_service("chainstore", signal.SIGSTOP)
+    try:
+        time.sleep(1)
+        lines = len(node.log_text().splitlines())
+        time.sleep(4)
+        assert len(node.log_text().splitlines()) - lines < 30, node.log_tail()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    height = grown(node, node.height())
     for role in ("mempool", "chainstore"):
         node.kill_service(role)
         height = grown(node, height)
