@@ -315,9 +315,10 @@ s_template_fill (cbus_mempool_t *self)
     if (!self->template_txs)
         return -1;
     //  Every pending transaction is a candidate now: none waits for a
-    //  refresh, unless it is left out for want of room.
+    //  refresh. A template at block_max_txs (or the size limit, below)
+    //  has no room for newer ones: it is not rebuilt for them.
     self->fresh_since = 0;
-    self->template_full = cbus_pool_size (self->pool) > most;
+    self->template_full = most == self->block_max_txs;
     size_t budget = CBUS_BLOCK_MAX_BYTES - 4096, used = 0;
     char reason [CBUS_REASON_MAX];
     for (const uint8_t *txid = cbus_pool_first (self->pool);

@@ -139,13 +139,13 @@ struct _cbus_mempool_t {
     cbus_header_t template_header;  //  The template being built
     cbus_tx_t **template_txs;   //  ... its candidates (TX.KNOWN in flight)
     size_t template_count;      //  ... how many
-    bool template_full;         //  ... pending transactions were left out
+    bool template_full;         //  ... no room for more (block_max_txs or size)
     bool job_active;            //  A template is out as miner.work
     uint64_t job;               //  Its number
     uint8_t job_prev [CBUS_HASH_BYTES];     //  Its parent
     uint8_t job_root [CBUS_HASH_BYTES];     //  Its merkle root
     int job_stale_ticks;        //  Ticks the tip has not been its parent
-    bool job_full;              //  Pending transactions were left out of it
+    bool job_full;              //  It had no room for more transactions
     cbus_buf_t work;            //  Its encoded miner.work body
     //  Continuous mining (miner/mode): a template is always out, rebuilt
     //  when the tip moves and when transactions not in it have waited
@@ -293,6 +293,10 @@ void
 void
     cbus_mempool_test_continuous (cbus_config_t *config, cbus_client_t *client,
                                   zsock_t *bus_in, zsock_t *bus_out, zactor_t *stand_in);
+//  ... and with mempool/block_max_txs 1: a full template is not rebuilt.
+void
+    cbus_mempool_test_full_template (cbus_config_t *config, cbus_client_t *client,
+                                     zsock_t *bus_in);
 
 //  Self-test (cbus_mempool_test_wire.c): assert that a body the mempool
 //  sent is byte for byte what its hand-written packing of before wrote

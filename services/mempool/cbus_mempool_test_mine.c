@@ -8,7 +8,8 @@
     refresh_ms, not before; a block connecting on the template's parent
     answers a MINE waiting and brings the next template at once, with no
     transaction in it (empty blocks are mined); and any block connected,
-    not only ours, answers a MINE.
+    not only ours, answers a MINE. With mempool/block_max_txs 1, a
+    template that is full is not rebuilt for newer transactions.
     =========================================================================
 */
 #include "cbus_mempool_private.h"
@@ -208,4 +209,24 @@ cbus_mempool_test_continuous (cbus_config_t *config, cbus_client_t *client, zsoc
     assert (s_next_job (bus_in, empty.job, 5000, &next));
     assert (next.header.height == theirs.height + 1);
     zsock_destroy (&dealer);
+}
+
+void
+cbus_mempool_test_full_template (cbus_config_t *config, cbus_client_t *client, zsock_t *bus_in)
+{
+    assert (cbus_config_int (config, "mempool/block_max_txs") == 1);
+    s_job_t job, next;
+    assert (s_next_job (bus_in, 0, 5000, &job));
+    uint32_t pending = job.count;
+    //  Room for one: a new transaction gets in (if the pool was empty)...
+    s_submit (client, 4001);
+    if (pending == 0) {
+        assert (s_next_job (bus_in, job.job, 5000, &next));
+        assert (next.count == 1);
+        job = next;
+    }
+    //  ...but once the template is full, newer ones wait for the next.
+    s_submit (client, 4002);
+    s_submit (client, 4003);
+    assert (!s_next_job (bus_in, job.job, 4 * S_REFRESH_MS, &next));
 }
