@@ -220,6 +220,9 @@ s_heard (cbus_gateway_t *self, cbus_event_t *event)
     }
     cbus_heartbeats_record (self->heartbeats, source.src.data, source.src.size,
                             cbus_mono_ms (), cbus_time_ms ());
+    if (beat.has_hash_rate)
+        cbus_heartbeats_set_rate (self->heartbeats, source.src.data, source.src.size,
+                                  beat.hash_rate);
     s_heard_boot (self, source.src.data, source.src.size, source.boot);
 }
 
@@ -232,6 +235,9 @@ s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
         cbus_event_t *event = cbus_event_recv (sub);
         if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT))
             s_heard (self, event);
+        else
+        if (event && event->decoded)
+            cbus_gw_status_block_event (self, event);
         cbus_event_destroy (&event);
     }
     return 0;
@@ -543,6 +549,9 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
         snprintf (reason, CBUS_REASON_MAX, "cannot subscribe to %s", endpoint);
         goto failed;
     }
+    //  Blocks too: GET /status estimates the network's hash rate from them.
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_DISCONNECTED);
     zstr_free (&endpoint);
     endpoint = cbus_config_endpoint (config, "bus-in");
     self->pub = cbus_pub_new (endpoint, "gateway");

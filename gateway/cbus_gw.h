@@ -80,6 +80,10 @@ extern const cbus_gw_route_t cbus_gw_tx_routes [];
 extern const cbus_gw_route_t cbus_gw_chain_routes [];
 extern const cbus_gw_route_t cbus_gw_nodes_routes [];
 extern const cbus_gw_route_t cbus_gw_status_routes [];
+//  A chain.block.connected or .disconnected event from the bus: kept for
+//  the network's hash rate in GET /status (cbus_gw_status.c).
+void
+    cbus_gw_status_block_event (cbus_gateway_t *self, cbus_event_t *event);
 
 //  An error answer kept for later (GET /transactions/<txid> keeps the
 //  mempool's failure while it asks the chainstore).

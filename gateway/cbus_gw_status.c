@@ -101,6 +101,52 @@ s_write_values (cbus_buf_t *out, s_status_t *info)
         cbus_buf_puts (out, ", \"peers\": null, \"peers_linked\": null, \"sync\": null");
 }
 
+//  "mining": the mode, each miner's hash rate from its heartbeat, their
+//  sum, and the network's estimated from the last blocks (null until the
+//  gateway has seen two since it started).
+static void
+s_write_mining (cbus_buf_t *out, cbus_gateway_t *self, int64_t now)
+{
+    cbus_buf_puts (out, ", \"mining\": {\"mode\": ");
+    const char *mode = cbus_config_str (self->config, "miner/mode");
+    cbus_json_write_string (out, mode, strlen (mode));
+    cbus_buf_puts (out, ", \"miners\": ");
+    uint64_t sum = 0;
+    cbus_heartbeats_write_rates (self->heartbeats, "miner", now, out, &sum);
+    cbus_buf_printf (out, ", \"hash_rate\": %" PRIu64, sum);
+    double rate;
+    uint64_t blocks, span_ms;
+    if (cbus_heartbeats_network_rate (self->heartbeats, &rate, &blocks, &span_ms) == 0)
+        cbus_buf_printf (out, ", \"network_hash_rate\": %.0f, \"network_blocks\": %" PRIu64
+                         ", \"network_span_ms\": %" PRIu64 "}", rate, blocks, span_ms);
+    else
+        cbus_buf_puts (out, ", \"network_hash_rate\": null, \"network_blocks\": 0"
+                            ", \"network_span_ms\": null}");
+}
+
+void
+cbus_gw_status_block_event (cbus_gateway_t *self, cbus_event_t *event)
+{
+    bool connected = streq (event->topic, CBUS_TOPIC_BLOCK_CONNECTED);
+    if (!connected && !streq (event->topic, CBUS_TOPIC_BLOCK_DISCONNECTED))
+        return;
+    //  One table row gives both events their fields: the same layout.
+    cbus_block_connected_t block;
+    cbus_block_disconnected_t left;
+    _Static_assert (sizeof (left) == sizeof (block), "one row, one layout");
+    char reason [CBUS_REASON_MAX];
+    int rc = connected ? cbus_block_connected_decode (cbus_event_map (event), &block, reason)
+                       : cbus_block_disconnected_decode (cbus_event_map (event), &left, reason);
+    if (!connected)
+        memcpy (&block, &left, sizeof (block));
+    if (rc) {
+        if (self->verbose)
+            zsys_debug ("%s ignored: %s", event->topic, reason);
+        return;
+    }
+    cbus_heartbeats_block (self->heartbeats, connected, block.height, block.time_ms, block.work);
+}
+
 static void
 s_status_finish (cbus_gw_request_t *request)
 {
@@ -120,6 +166,7 @@ s_status_finish (cbus_gw_request_t *request)
                   cbus_config_str (self->config, "node/network"));
     cbus_json_write_string (out, info->network, strlen (info->network));
     s_write_values (out, info);
+    s_write_mining (out, self, now);
 
     cbus_buf_puts (out, ", \"services\": {");
     s_write_service (out, "bus", bus_up, cbus_heartbeats_latest (self->heartbeats), NULL, NULL);

@@ -9,13 +9,27 @@
 typedef struct {
     int64_t mono_ms;            //  Monotonic time last heard
     uint64_t wall_ms;           //  Wall-clock time last heard
+    bool has_rate;              //  It reported a hash rate
+    uint64_t hash_rate;         //  ... the last one
 } s_seen_t;
+
+//  One block of the active chain, for the network's hash rate.
+typedef struct {
+    uint64_t height;
+    uint64_t time_ms;           //  Its timestamp
+    uint8_t work [CBUS_U256_BYTES];     //  Chain work up to it
+} s_block_t;
+
+#define S_RING (CBUS_HEARTBEATS_RATE_BLOCKS + 1)
 
 struct _cbus_heartbeats_t {
     zhashx_t *sources;          //  src -> s_seen_t *, owns both
     int64_t latest_mono;        //  Latest heartbeat from anyone
     uint64_t latest_wall;       //  Same, wall clock; 0 if never
     bool full_logged;           //  Said once that the table is full
+    s_block_t blocks [S_RING];  //  The last blocks, a ring
+    size_t block_first;         //  Index of the oldest
+    size_t block_count;         //  How many are kept
 };
 
 static void
@@ -46,13 +60,13 @@ cbus_heartbeats_destroy (cbus_heartbeats_t **self_p)
     }
 }
 
-int
-cbus_heartbeats_record (cbus_heartbeats_t *self, const char *src, size_t size,
-                        int64_t now_mono, uint64_t now_wall)
+//  src as a NUL-terminated name: printable ASCII without quotes or
+//  backslashes, 1 to S_NAME_MAX bytes. -1 if it is not one.
+static int
+s_name (const char *src, size_t size, char name [S_NAME_MAX + 1])
 {
     if (size == 0 || size > S_NAME_MAX)
         return -1;
-    char name [S_NAME_MAX + 1];
     for (size_t index = 0; index < size; index++) {
         if (src [index] < 0x21 || src [index] > 0x7e || src [index] == '"'
         ||  src [index] == '\\')
@@ -60,6 +74,16 @@ cbus_heartbeats_record (cbus_heartbeats_t *self, const char *src, size_t size,
         name [index] = src [index];
     }
     name [size] = 0;
+    return 0;
+}
+
+int
+cbus_heartbeats_record (cbus_heartbeats_t *self, const char *src, size_t size,
+                        int64_t now_mono, uint64_t now_wall)
+{
+    char name [S_NAME_MAX + 1];
+    if (s_name (src, size, name))
+        return -1;
     s_seen_t *seen = (s_seen_t *) zhashx_lookup (self->sources, name);
     if (!seen) {
         if (zhashx_size (self->sources) >= CBUS_HEARTBEATS_MAX) {
@@ -137,6 +161,106 @@ cbus_heartbeats_write_alive (cbus_heartbeats_t *self, const char *prefix,
     zlistx_destroy (&names);
 }
 
+int
+cbus_heartbeats_set_rate (cbus_heartbeats_t *self, const char *src, size_t size,
+                          uint64_t hash_rate)
+{
+    char name [S_NAME_MAX + 1];
+    s_seen_t *seen = s_name (src, size, name) ? NULL
+                   : (s_seen_t *) zhashx_lookup (self->sources, name);
+    if (!seen)
+        return -1;
+    seen->has_rate = true;
+    seen->hash_rate = hash_rate;
+    return 0;
+}
+
+void
+cbus_heartbeats_write_rates (cbus_heartbeats_t *self, const char *prefix, int64_t now_mono,
+                             cbus_buf_t *out, uint64_t *sum)
+{
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_comparator (names, s_name_compare);
+    size_t prefix_size = strlen (prefix);
+    for (s_seen_t *seen = (s_seen_t *) zhashx_first (self->sources); seen;
+         seen = (s_seen_t *) zhashx_next (self->sources)) {
+        const char *name = (const char *) zhashx_cursor (self->sources);
+        if (seen->has_rate && strncmp (name, prefix, prefix_size) == 0
+        &&  now_mono - seen->mono_ms <= CBUS_HEARTBEAT_DEAD_MS)
+            zlistx_add_end (names, (void *) name);
+    }
+    zlistx_sort (names);
+    uint64_t total = 0;
+    cbus_buf_puts (out, "{");
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        s_seen_t *seen = (s_seen_t *) zhashx_lookup (self->sources, name);
+        if (name != zlistx_head (names))
+            cbus_buf_puts (out, ", ");
+        cbus_json_write_string (out, name, strlen (name));
+        cbus_buf_printf (out, ": %" PRIu64, seen->hash_rate);
+        total += seen->hash_rate;
+    }
+    cbus_buf_puts (out, "}");
+    zlistx_destroy (&names);
+    if (sum)
+        *sum = total;
+}
+
+static s_block_t *
+s_block_at (cbus_heartbeats_t *self, size_t index)
+{
+    return &self->blocks [(self->block_first + index) % S_RING];
+}
+
+void
+cbus_heartbeats_block (cbus_heartbeats_t *self, bool connected, uint64_t height,
+                       uint64_t time_ms, const uint8_t work [CBUS_U256_BYTES])
+{
+    //  Whatever is at this height or above left the active chain.
+    while (self->block_count && s_block_at (self, self->block_count - 1)->height >= height)
+        self->block_count--;
+    if (!connected)
+        return;
+    if (self->block_count && s_block_at (self, self->block_count - 1)->height + 1 != height)
+        self->block_count = 0;      //  A gap: events were missed
+    if (self->block_count == S_RING) {
+        self->block_first = (self->block_first + 1) % S_RING;
+        self->block_count--;
+    }
+    s_block_t *block = s_block_at (self, self->block_count++);
+    block->height = height;
+    block->time_ms = time_ms;
+    memcpy (block->work, work, CBUS_U256_BYTES);
+}
+
+int
+cbus_heartbeats_network_rate (cbus_heartbeats_t *self, double *rate, uint64_t *blocks,
+                              uint64_t *span_ms)
+{
+    if (self->block_count < 2)
+        return -1;
+    s_block_t *first = s_block_at (self, 0), *last = s_block_at (self, self->block_count - 1);
+    if (last->time_ms <= first->time_ms || cbus_u256_cmp (last->work, first->work) < 0)
+        return -1;
+    //  The work the blocks after the first add, exactly (256-bit
+    //  subtraction, big-endian), then as a double.
+    double work = 0;
+    int borrow = 0;
+    uint8_t added [CBUS_U256_BYTES];
+    for (int index = CBUS_U256_BYTES - 1; index >= 0; index--) {
+        int byte = last->work [index] - first->work [index] - borrow;
+        borrow = byte < 0;
+        added [index] = (uint8_t) (byte + (borrow ? 256 : 0));
+    }
+    for (int index = 0; index < CBUS_U256_BYTES; index++)
+        work = work * 256.0 + added [index];
+    *span_ms = last->time_ms - first->time_ms;
+    *blocks = self->block_count - 1;
+    *rate = work * 1000.0 / (double) *span_ms;
+    return 0;
+}
+
 void
 cbus_heartbeats_prune (cbus_heartbeats_t *self, int64_t now_mono, int64_t max_age_ms)
 {
@@ -188,7 +312,50 @@ cbus_heartbeats_test (bool verbose)
     cbus_buf_reset (&buf);
     cbus_heartbeats_write_alive (heartbeats, "nobody", 2000, &buf);
     assert (streq (buf.data, "[]"));
+    cbus_buf_reset (&buf);
+
+    //  Hash rates: only sources that reported one, alive, summed.
+    assert (cbus_heartbeats_set_rate (heartbeats, "miner.2", 7, 5000000) == 0);
+    assert (cbus_heartbeats_set_rate (heartbeats, "miner.1xx", 7, 3000000) == 0);
+    assert (cbus_heartbeats_set_rate (heartbeats, "miner.9", 7, 1) == -1);
+    uint64_t sum = 0;
+    cbus_heartbeats_write_rates (heartbeats, "miner", 2000, &buf, &sum);
+    assert (streq (buf.data, "{\"miner.1\": 3000000, \"miner.2\": 5000000}") && sum == 8000000);
+    cbus_buf_reset (&buf);
+    cbus_heartbeats_write_rates (heartbeats, "miner", 1001 + CBUS_HEARTBEAT_DEAD_MS, &buf, &sum);
+    assert (streq (buf.data, "{\"miner.1\": 3000000}") && sum == 3000000);
     cbus_buf_free (&buf);
+
+    //  The network's hash rate: blocks of work 2^20 each (as 0x1e0fffff
+    //  gives, about), one every 500 ms, so 2^21 hashes a second; the
+    //  window keeps the last CBUS_HEARTBEATS_RATE_BLOCKS.
+    double rate;
+    uint64_t blocks, span;
+    uint8_t work [CBUS_U256_BYTES] = {0}, step [CBUS_U256_BYTES] = {0};
+    step [CBUS_U256_BYTES - 3] = 0x10;          //  2^20
+    assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == -1);
+    for (uint64_t height = 1; height <= 100; height++) {
+        cbus_u256_add (work, step, work);
+        cbus_heartbeats_block (heartbeats, true, height, 1000000 + 500 * height, work);
+        if (height == 1)
+            assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == -1);
+    }
+    assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == 0);
+    assert (blocks == CBUS_HEARTBEATS_RATE_BLOCKS && span == 500 * blocks);
+    assert (rate == 2097152.0);
+    //  Faster blocks at the same work: a higher rate.
+    for (uint64_t height = 101; height <= 200; height++) {
+        cbus_u256_add (work, step, work);
+        cbus_heartbeats_block (heartbeats, true, height, 1050000 + 250 * height, work);
+    }
+    assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == 0);
+    assert (rate == 4194304.0);
+    //  A block that left takes those above with it; a gap starts again.
+    cbus_heartbeats_block (heartbeats, false, 150, 0, work);
+    assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == 0);
+    assert (blocks == 9 && span == 250 * 9);
+    cbus_heartbeats_block (heartbeats, true, 170, 2000000, work);
+    assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == -1);
 
     cbus_heartbeats_prune (heartbeats, 1500 + 60000, 60000);
     assert (cbus_heartbeats_size (heartbeats) == 1);

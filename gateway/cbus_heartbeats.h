@@ -9,6 +9,13 @@
     The table is bounded: sources silent for long are pruned, and beyond
     CBUS_HEARTBEATS_MAX sources new names are ignored, so that a noisy or
     hostile publisher cannot grow it without limit.
+
+    It also keeps what the bus says of mining: the hash rate each miner
+    puts in its heartbeat, and the last CBUS_HEARTBEATS_RATE_BLOCKS + 1
+    blocks of the active chain from chain.block.connected and
+    .disconnected (height, time, cumulative work), from which the
+    network's hash rate is estimated: the chain work those blocks add
+    (exact, 256-bit) over the span of their timestamps.
     =========================================================================
 */
 #ifndef CBUS_HEARTBEATS_H_INCLUDED
@@ -18,6 +25,12 @@
 
 //  Most publishers tracked at once.
 #define CBUS_HEARTBEATS_MAX 1024
+//  Blocks the network's hash rate is estimated over. Block intervals are
+//  random (exponential), so an estimate over N blocks is off by about
+//  1/sqrt(N): 60 gives some 13 %, and at a one-second block interval
+//  follows a change of miners within a minute. Bitcoin Core's
+//  getnetworkhashps takes 120 blocks by default, at ten minutes each.
+#define CBUS_HEARTBEATS_RATE_BLOCKS 60
 
 typedef struct _cbus_heartbeats_t cbus_heartbeats_t;
 
@@ -50,6 +63,32 @@ uint64_t
 void
     cbus_heartbeats_write_alive (cbus_heartbeats_t *self, const char *prefix,
                                  int64_t now_mono, cbus_buf_t *out);
+//  The hash rate src reported in its heartbeat (a miner). Returns 0, or
+//  -1 if src is not in the table (record it first) or not a valid name.
+int
+    cbus_heartbeats_set_rate (cbus_heartbeats_t *self, const char *src, size_t size,
+                              uint64_t hash_rate);
+//  Write a JSON object of the hash rates of the sources alive whose name
+//  starts with prefix and that reported one, sorted by name
+//  ({"miner.1": 6100000, "miner.2": 5900000}); their sum into sum (may
+//  be NULL).
+void
+    cbus_heartbeats_write_rates (cbus_heartbeats_t *self, const char *prefix,
+                                 int64_t now_mono, cbus_buf_t *out, uint64_t *sum);
+//  A block connected to (connected) or left (!connected) the active
+//  chain, with its height, timestamp and cumulative chain work. A
+//  connected block that does not follow the last one kept starts the
+//  window again; a block that left drops it and those above it.
+void
+    cbus_heartbeats_block (cbus_heartbeats_t *self, bool connected, uint64_t height,
+                           uint64_t time_ms, const uint8_t work [CBUS_U256_BYTES]);
+//  The network's hash rate (hashes a second) over the blocks kept: the
+//  work of the last `blocks` blocks over the span_ms between the first
+//  and the last timestamps. Returns 0, or -1 while fewer than two blocks
+//  are kept or their span is not positive.
+int
+    cbus_heartbeats_network_rate (cbus_heartbeats_t *self, double *rate, uint64_t *blocks,
+                                  uint64_t *span_ms);
 //  Forget sources not heard for max_age_ms.
 void
     cbus_heartbeats_prune (cbus_heartbeats_t *self, int64_t now_mono, int64_t max_age_ms);

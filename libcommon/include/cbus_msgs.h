@@ -282,7 +282,8 @@ bool
     F (txs,            LIST,   REQ, BIN)
 #define CBUS_HEARTBEAT_FIELDS(F) \
     F (pid,            U64,    REQ, -) \
-    F (time_ms,        U64,    REQ, -)
+    F (time_ms,        U64,    REQ, -) \
+    F (hash_rate,      U64,    OPT, -)
 #define CBUS_PEER_EVENT_FIELDS(F) \
     F (address,        STR,    REQ, -) \
     F (node_id,        STR,    REQ, -) \

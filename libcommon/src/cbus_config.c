@@ -73,6 +73,10 @@ static const s_key_t s_keys [] = {
       "How far ahead of this node's clock a block's time may be" },
     { "miner/id", "miner-id", "0", S_INT, 0, 4294967295LL,
       "Miner id in mined headers, splits the nonce space (0: random)" },
+    { "miner/mode", "mining", "on-demand", S_NAME, 0, 0,
+      "When blocks are mined: on-demand (a block per GET /mine) or continuous (the miners always work on the newest template, empty blocks too)" },
+    { "miner/refresh_ms", "template-refresh", "1000", S_INT, 50, 600000,
+      "In continuous mode, how long new transactions wait before the template being mined is rebuilt with them" },
     { "peersync/p2p_bind", "p2p-bind", "127.0.0.1", S_STR, 0, 0,
       "Address the peer protocol listens on (0.0.0.0 for every interface)" },
     { "peersync/p2p_port", "p2p-port", "0", S_INT, 0, 65535,
@@ -150,6 +154,10 @@ s_check_value (const s_key_t *key, const char *value, char *reason)
             if (!*value || strlen (value) > 32 || strspn (value,
                 "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen (value))
                 return cbus_fail (reason, "%s: '%s' is not a name (1-32 of a-z 0-9 - _)",
+                               key->path, value);
+            if (streq (key->path, "miner/mode") && !streq (value, "on-demand")
+            &&  !streq (value, "continuous"))
+                return cbus_fail (reason, "%s: '%s' is not a mining mode (on-demand or continuous)",
                                key->path, value);
             return 0;
         case S_INT: {

@@ -22,6 +22,10 @@ s_mempool_settings (cbus_mempool_t *self, cbus_config_t *config)
     self->require_signatures = cbus_config_bool (config, "mempool/require_signatures");
     self->commit_wait_ms = cbus_config_int (config, "mempool/commit_wait_ms");
     self->mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
+    self->continuous = streq (cbus_config_str (config, "miner/mode"), "continuous");
+    self->refresh_ms = cbus_config_int (config, "miner/refresh_ms");
+    self->refresh_timer = -1;
+    self->template_wanted = self->continuous;
     self->waiters = zlistx_new ();
     self->old_tips = zlistx_new ();
     self->verified = zlistx_new ();
@@ -251,8 +255,9 @@ cbus_mempool_run (cbus_mempool_t *self, zsock_t *pipe)
         return;
     }
     cbus_mempool_chain_next (self);
-    zsys_info ("mempool ready pending=%zu stored_tip_height=%" PRIu64 " endpoint=%s",
-               cbus_pool_size (self->pool), self->tip_height, self->endpoint);
+    zsys_info ("mempool ready pending=%zu stored_tip_height=%" PRIu64 " endpoint=%s mining=%s",
+               cbus_pool_size (self->pool), self->tip_height, self->endpoint,
+               self->continuous ? "continuous" : "on-demand");
     zloop_start (self->loop);
     zloop_reader_end (self->loop, pipe);
     self->pipe = NULL;

@@ -139,12 +139,24 @@ struct _cbus_mempool_t {
     cbus_header_t template_header;  //  The template being built
     cbus_tx_t **template_txs;   //  ... its candidates (TX.KNOWN in flight)
     size_t template_count;      //  ... how many
+    bool template_full;         //  ... no room for more (block_max_txs or size)
     bool job_active;            //  A template is out as miner.work
     uint64_t job;               //  Its number
     uint8_t job_prev [CBUS_HASH_BYTES];     //  Its parent
     uint8_t job_root [CBUS_HASH_BYTES];     //  Its merkle root
     int job_stale_ticks;        //  Ticks the tip has not been its parent
+    bool job_full;              //  It had no room for more transactions
     cbus_buf_t work;            //  Its encoded miner.work body
+    //  Continuous mining (miner/mode): a template is always out, rebuilt
+    //  when the tip moves and when transactions not in it have waited
+    //  refresh_ms (see cbus_mempool_mine.c)
+    bool continuous;            //  miner/mode is continuous
+    int64_t refresh_ms;         //  miner/refresh_ms
+    int64_t fresh_since;        //  Monotonic ms the oldest transaction not
+                                //  in the template came, 0 if none
+    int refresh_timer;          //  One-shot timer at fresh_since + refresh_ms, or -1
+    uint64_t refreshes;         //  Templates rebuilt for new transactions
+    bool no_tip_logged;         //  Said that no template can be built without a tip
 
     //  Intake: signatures are verified on their own thread, in arrival
     //  order, while this one checks, stages and answers what came before.
@@ -220,6 +232,10 @@ void
 //  with the chain store's code (chain_code).
 void
     cbus_mempool_mine_no_space (cbus_mempool_t *self);
+//  A transaction became pending (durably): in continuous mode the
+//  template is rebuilt once it has waited miner/refresh_ms.
+void
+    cbus_mempool_mine_added (cbus_mempool_t *self);
 
 //  The chain side (cbus_mempool_chain.c). chainstore_heard notes from a
 //  reply whether the chainstore answered (logged when that changes).
@@ -270,6 +286,17 @@ void
 //  chainstore of cbus_mempool_test.c (its pipe command STORAGE).
 void
     cbus_mempool_test_chain_paused (cbus_client_t *client, zsock_t *bus_out, zactor_t *stand_in);
+
+//  Self-test (cbus_mempool_test_mine.c): continuous mining, against the
+//  stand-in chainstore of cbus_mempool_test.c, with a mempool started
+//  with miner/mode continuous and miner/refresh_ms 300.
+void
+    cbus_mempool_test_continuous (cbus_config_t *config, cbus_client_t *client,
+                                  zsock_t *bus_in, zsock_t *bus_out, zactor_t *stand_in);
+//  ... and with mempool/block_max_txs 1: a full template is not rebuilt.
+void
+    cbus_mempool_test_full_template (cbus_config_t *config, cbus_client_t *client,
+                                     zsock_t *bus_in);
 
 //  Self-test (cbus_mempool_test_wire.c): assert that a body the mempool
 //  sent is byte for byte what its hand-written packing of before wrote

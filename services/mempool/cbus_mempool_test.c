@@ -963,6 +963,16 @@ cbus_mempool_test (bool verbose)
     s_test_walk_back (&test);
     s_test_reorg (&test);
     cbus_mempool_test_chain_paused (test.client, test.bus_out, test.stand_in);
+    s_test_stop_mempool (&test);
+    assert (cbus_config_set (test.config, "miner/mode", "continuous", reason) == 0);
+    assert (cbus_config_set (test.config, "miner/refresh_ms", "300", reason) == 0);
+    s_test_start_mempool (&test);
+    cbus_mempool_test_continuous (test.config, test.client, test.bus_in, test.bus_out,
+                                  test.stand_in);
+    s_test_stop_mempool (&test);
+    assert (cbus_config_set (test.config, "mempool/block_max_txs", "1", reason) == 0);
+    s_test_start_mempool (&test);
+    cbus_mempool_test_full_template (test.config, test.client, test.bus_in);
 
     s_test_stop_mempool (&test);
     zsock_destroy (&test.bus_in);

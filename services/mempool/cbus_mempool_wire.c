@@ -77,6 +77,7 @@ cbus_mempool_publish_added (cbus_mempool_t *self, cbus_tx_t *tx)
     msg.tx.data = cbus_tx_bytes (tx, &msg.tx.size);
     msg.size = msg.tx.size;
     cbus_pub_send_msg (self->pub, &cbus_tx_added_def, &msg, &self->event);
+    cbus_mempool_mine_added (self);
 }
 
 void

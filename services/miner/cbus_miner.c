@@ -24,6 +24,8 @@ struct _cbus_miner_t {
     cbus_caller_t *store;       //  Submissions to the chainstore
     cbus_pub_t *pub;            //  Heartbeats
     uint32_t id;                //  Miner id in every header we hash
+    char source [32];           //  "miner.<id>", our name on the bus
+    int64_t twin_logged;        //  When another miner with our id was last logged
     int search;                 //  Search timer, -1 while idle
     uint64_t slice;             //  Nonces a slice tries, tuned to S_SLICE_MS
     //  Current work
@@ -43,10 +45,14 @@ struct _cbus_miner_t {
     //  Counters
     uint64_t hashes;            //  Hashes since the last rate line
     int64_t since;              //  When counting started
+    uint64_t beat_hashes;       //  Hashes since the last heartbeat
+    int64_t beat_since;         //  When that heartbeat went
+    uint64_t hash_rate;         //  Hashes a second over the last heartbeat interval
+    cbus_buf_t beat;            //  Heartbeat being packed
 };
 
 //  --------------------------------------------------------------------------
-//  Block bytes (cbus_block.h: {"header": bin124, "txs": [bin]}, not a
+//  Block bytes (cbus_block.h: {"header": bin100, "txs": [bin]}, not a
 //  bus message) from our header and the template's transactions, kept
 //  as a msgpack array of their bytes: never decoded as transactions.
 
@@ -223,10 +229,22 @@ s_on_search (zloop_t *loop, int timer_id, void *arg)
     cbus_miner_t *self = (cbus_miner_t *) arg;
     if (!self->working)
         return 0;                   //  A timer ended but not yet removed
+    //  The header's time follows the clock during a long search, so that
+    //  a block says when it was found, not when its template was made:
+    //  retargeting reads block times. Only forward (the template's time
+    //  is later than its parent's); the merkle root, and so the job, is
+    //  the same.
+    uint64_t now_ms = cbus_time_ms ();
+    if (now_ms > self->header.time_ms)
+        self->header.time_ms = now_ms;
     int64_t start = cbus_mono_ms ();
+    uint64_t first = self->header.nonce;
     bool found = cbus_header_search (&self->header, self->slice);
     int64_t took = cbus_mono_ms () - start;
-    self->hashes += self->slice;
+    //  Nonces tried: up to the one found, or the whole slice.
+    uint64_t tried = found ? self->header.nonce - first + 1 : self->slice;
+    self->hashes += tried;
+    self->beat_hashes += tried;
     //  Only a slice that ran to its end says how long a slice takes: one
     //  that found the proof early would grow it on every easy job, until
     //  a hard one kept the miner from its sockets for seconds.
@@ -277,6 +295,25 @@ s_take_work (cbus_miner_t *self, cbus_event_t *event)
     CBUS_DEBUG ("work taken job=%" PRIu64 " height=%" PRIu64, msg.job, header.height);
 }
 
+//  A heartbeat from a miner with our name but another boot: it has our
+//  id, so it hashes the very headers we hash (a --miner-id given to
+//  several miners, or one copied config). Said once a minute.
+static void
+s_check_twin (cbus_miner_t *self, cbus_event_t *event)
+{
+    cbus_event_source_t source;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_event_source_decode (cbus_event_map (event), &source, reason)
+    ||  !cbus_str_eq (source.src, self->source) || source.boot == cbus_pub_boot (self->pub))
+        return;
+    int64_t now = cbus_mono_ms ();
+    if (self->twin_logged && now - self->twin_logged < 60000)
+        return;
+    self->twin_logged = now;
+    zsys_error ("another miner has id=%u: both hash the same headers, so the work of one is "
+                "wasted; give each miner its own miner/id (0: a random one)", self->id);
+}
+
 static int
 s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -292,6 +329,9 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     cbus_chain_storage_t storage;
     if (streq (event->topic, CBUS_TOPIC_MINER_WORK))
         s_take_work (self, event);
+    else
+    if (streq (event->topic, CBUS_TOPIC_HEARTBEAT))
+        s_check_twin (self, event);
     else
     if (streq (event->topic, CBUS_TOPIC_CHAIN_STORAGE)
     &&  cbus_chain_storage_decode (cbus_event_map (event), &storage, reason) == 0) {
@@ -318,8 +358,18 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     cbus_miner_t *self = (cbus_miner_t *) arg;
-    cbus_pub_heartbeat (self->pub);
     int64_t now = cbus_mono_ms ();
+    //  The heartbeat carries the hash rate since the last one (GET /status
+    //  lists it per miner).
+    if (now > self->beat_since)
+        self->hash_rate = self->beat_hashes * 1000 / (uint64_t) (now - self->beat_since);
+    self->beat_hashes = 0;
+    self->beat_since = now;
+    cbus_heartbeat_t beat = {
+        .pid = (uint64_t) getpid (), .time_ms = cbus_time_ms (),
+        .hash_rate = self->hash_rate, .has_hash_rate = true
+    };
+    cbus_pub_send_msg (self->pub, &cbus_heartbeat_def, &beat, &self->beat);
     if (self->hashes && now - self->since >= S_RATE_EVERY_MS) {
         zsys_info ("hash rate=%.0f/s", self->hashes * 1000.0 / (double) (now - self->since));
         self->hashes = 0;
@@ -344,11 +394,11 @@ cbus_miner_new (cbus_config_t *config)
     self->poll = -1;
     self->slice = S_SLICE_FIRST;
     self->since = cbus_mono_ms ();
+    self->beat_since = self->since;
     self->id = (uint32_t) cbus_config_int (config, "miner/id");
     while (self->id == 0)
         self->id = randombytes_random ();
-    char source [32];
-    snprintf (source, sizeof (source), "miner.%u", self->id);
+    snprintf (self->source, sizeof (self->source), "miner.%u", self->id);
     char *bus_in = cbus_config_endpoint (config, "bus-in");
     char *bus_out = cbus_config_endpoint (config, "bus-out");
     char *store = cbus_config_endpoint (config, "chainstore");
@@ -361,6 +411,7 @@ cbus_miner_new (cbus_config_t *config)
     zsock_set_subscribe (self->sub, CBUS_TOPIC_MINER_WORK);
     zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
     zsock_set_subscribe (self->sub, CBUS_TOPIC_CHAIN_STORAGE);
+    zsock_set_subscribe (self->sub, CBUS_TOPIC_HEARTBEAT);
     zsock_set_rcvhwm (self->sub, 100000);
     zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
     if (zsock_connect (self->sub, "%s", bus_out)) {
@@ -372,7 +423,7 @@ cbus_miner_new (cbus_config_t *config)
         cbus_fail (reason, "cannot connect to the chainstore at %s", store);
         goto failed;
     }
-    self->pub = cbus_pub_new (bus_in, source);
+    self->pub = cbus_pub_new (bus_in, self->source);
     if (!self->pub) {
         cbus_fail (reason, "cannot publish to %s", bus_in);
         goto failed;
@@ -412,6 +463,7 @@ cbus_miner_destroy (cbus_miner_t **self_p)
         cbus_buf_free (&self->txs);
         cbus_buf_free (&self->block);
         cbus_buf_free (&self->body);
+        cbus_buf_free (&self->beat);
         free (self);
         *self_p = NULL;
     }
@@ -437,9 +489,11 @@ cbus_miner_actor (zsock_t *pipe, void *args)
 typedef struct {
     zsock_t *mempool;           //  Publishes miner.work at bus-out
     zsock_t *store;             //  Takes BLOCK.SUBMIT
+    zsock_t *bus_in;            //  Hears the miner's heartbeats
     uint64_t sequence;          //  Of the next event
     cbus_buf_t event;           //  Event body being published
     cbus_tx_t *txs [2];         //  Transactions of every job
+    uint64_t time_ms;           //  Time of the next job's header (0: now)
 } s_test_t;
 
 //  Publish test->event on topic: [topic][body][sequence].
@@ -461,7 +515,8 @@ static cbus_header_t
 s_test_work (s_test_t *test, uint64_t job, uint8_t parent, uint64_t height, uint32_t bits)
 {
     cbus_header_t header = {
-        .version = CBUS_BLOCK_VERSION, .height = height, .time_ms = cbus_time_ms (), .bits = bits
+        .version = CBUS_BLOCK_VERSION, .height = height, .bits = bits,
+        .time_ms = test->time_ms ? test->time_ms : cbus_time_ms ()
     };
     memset (header.prev_hash, parent, CBUS_HASH_BYTES);
     cbus_block_t *block = cbus_block_new (&header);
@@ -514,8 +569,9 @@ s_test_next_request (s_test_t *test, int timeout_ms)
 }
 
 //  The submission must be a valid block of the job: our id, its parent
-//  and height, its transactions, a proof that meets its target.
-static void
+//  and height, its transactions, a proof that meets its target. Returns
+//  the block's time.
+static uint64_t
 s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_header_t *job)
 {
     assert (request && request->decoded && streq (request->command, CBUS_CMD_BLOCK_SUBMIT));
@@ -537,6 +593,7 @@ s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_hea
     cbus_buf_free (&hand);
     cbus_header_t *header = cbus_block_header (block);
     assert (header->miner == 7 && header->height == job->height && header->bits == job->bits);
+    assert (header->time_ms >= job->time_ms);
     assert (memcmp (header->prev_hash, job->prev_hash, CBUS_HASH_BYTES) == 0);
     assert (memcmp (header->merkle_root, job->merkle_root, CBUS_HASH_BYTES) == 0);
     assert (cbus_block_tx_count (block) == 2);
@@ -544,7 +601,9 @@ s_test_check_submission (s_test_t *test, cbus_request_t *request, const cbus_hea
                     CBUS_HASH_BYTES) == 0);
     cbus_code_t code;
     assert (cbus_block_check (block, &code, reason) == 0);
+    uint64_t time_ms = header->time_ms;
     cbus_block_destroy (&block);
+    return time_ms;
 }
 
 //  Answer a submission as the chainstore does: OK, or refused with code.
@@ -607,7 +666,12 @@ cbus_miner_test (bool verbose)
     cbus_config_t *config = cbus_config_new (5, args, reason);
     assert (config && cbus_config_make_dirs (config, reason) == 0);
     s_test_t test = { .txs = { s_test_tx (1), s_test_tx (2) } };
-    char *endpoint = cbus_config_endpoint (config, "bus-out");
+    char *endpoint = cbus_config_endpoint (config, "bus-in");
+    test.bus_in = zsock_new (ZMQ_SUB);
+    zsock_set_subscribe (test.bus_in, CBUS_TOPIC_HEARTBEAT);
+    assert (test.bus_in && zsock_bind (test.bus_in, "%s", endpoint) == 0);
+    zstr_free (&endpoint);
+    endpoint = cbus_config_endpoint (config, "bus-out");
     test.mempool = zsock_new (ZMQ_PUB);
     assert (test.mempool && zsock_bind (test.mempool, "%s", endpoint) == 0);
     zstr_free (&endpoint);
@@ -670,6 +734,16 @@ cbus_miner_test (bool verbose)
     s_test_check_submission (&test, request, &job);
     s_test_answer (&test, request, &job, CBUS_CODE_OK);
     cbus_request_destroy (&request);
+    //  A template made long ago: the block says when it was found (the
+    //  miner moves the header's time on while it searches).
+    test.time_ms = cbus_time_ms () - 60000;
+    uint64_t published = cbus_time_ms ();
+    job = s_test_work (&test, 7, 0x77, 10, 0x2000ffff);
+    test.time_ms = 0;
+    request = s_test_next_request (&test, 5000);
+    assert (s_test_check_submission (&test, request, &job) >= published);
+    s_test_answer (&test, request, &job, CBUS_CODE_OK);
+    cbus_request_destroy (&request);
     job = s_test_work (&test, 3, 0x33, 7, 0x2000ffff);
     request = s_test_next_request (&test, 5000);
     s_test_check_submission (&test, request, &job);
@@ -680,6 +754,26 @@ cbus_miner_test (bool verbose)
     job = s_test_work (&test, 4, 0x44, 8, 0x1d00ffff);
     request = s_test_next_request (&test, 300);
     assert (request == NULL);
+    //  Meanwhile its heartbeat says how fast it hashes.
+    uint64_t rate = 0;
+    zpoller_t *poller = zpoller_new (test.bus_in, NULL);
+    assert (poller);
+    for (int64_t until = cbus_mono_ms () + 5000; rate == 0 && cbus_mono_ms () < until; ) {
+        if (zpoller_wait (poller, 100) != test.bus_in)
+            continue;
+        cbus_event_t *event = cbus_event_recv (test.bus_in);
+        cbus_heartbeat_t beat;
+        if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT)
+        &&  cbus_heartbeat_decode (cbus_event_map (event), &beat, reason) == 0) {
+            assert (beat.has_hash_rate);
+            rate = beat.hash_rate;
+        }
+        cbus_event_destroy (&event);
+    }
+    zpoller_destroy (&poller);
+    if (verbose)
+        printf ("(hash rate %" PRIu64 "/s) ", rate);
+    assert (rate > 0);
     int64_t start = cbus_mono_ms ();
     zactor_destroy (&miner);
     int64_t took = cbus_mono_ms () - start;
@@ -689,6 +783,7 @@ cbus_miner_test (bool verbose)
 
     zsock_destroy (&test.mempool);
     zsock_destroy (&test.store);
+    zsock_destroy (&test.bus_in);
     cbus_tx_destroy (&test.txs [0]);
     cbus_tx_destroy (&test.txs [1]);
     cbus_buf_free (&test.event);

@@ -15,6 +15,15 @@
     never waits on anything longer than one slice. Idle, the loop blocks.
     Submissions go through a cbus_caller: their replies (or a local
     UNAVAILABLE at their deadline) come back through the same loop.
+
+    Before each slice the header's time is moved on to the clock (never
+    back), so that a block found after a long search says when it was
+    found: retargeting reads block times, and the template's time is
+    when the mempool built it. Every heartbeat carries the miner's hash
+    rate over the last heartbeat interval (GET /status lists it), and a
+    log line gives it every ten seconds while it hashes. The miner works
+    the same in both mining modes (miner/mode): the mempool decides when
+    there is work.
     =========================================================================
 */
 #ifndef CBUS_MINER_H_INCLUDED
