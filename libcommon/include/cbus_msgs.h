@@ -160,7 +160,9 @@ bool
     F (genesis,        HASH,   REQ, -) \
     F (bits,           U64,    REQ, -) \
     F (storage,        STR,    OPT, -) \
-    F (storage_code,   STR,    OPT, -)
+    F (storage_code,   STR,    OPT, -) \
+    F (next_bits,      U64,    OPT, -) \
+    F (block_interval, U64,    OPT, -)
 #define CBUS_BLOCK_GET_FIELDS(F) \
     F (height,         U64,    OPT, -) \
     F (hash,           HASH,   OPT, -)
@@ -267,7 +269,8 @@ bool
     F (merkle_root,    HASH,   REQ, -) \
     F (time_ms,        U64,    REQ, -) \
     F (work,           HASH,   REQ, -) \
-    F (txids,          LIST,   REQ, HASH)
+    F (txids,          LIST,   REQ, HASH) \
+    F (next_bits,      U64,    OPT, -)
 #define CBUS_TX_ADDED_FIELDS(F) \
     F (txid,           HASH,   REQ, -) \
     F (size,           U64,    REQ, -) \

@@ -13,6 +13,13 @@
 
 #define CBUS_U256_BYTES 32
 
+//  A network's target rule (cbus_retarget.h applies it). Part of its
+//  identity: the genesis and the chain store's meta record commit to it.
+typedef struct {
+    uint32_t bits;                  //  Starting target (the fixed one at interval 0)
+    uint32_t interval_s;            //  Target block interval, seconds; 0 = fixed target
+} cbus_pow_rule_t;
+
 //  Expand compact bits into a 32-byte big-endian target. Returns 0, or -1
 //  if the bits are negative, zero or overflow 256 bits.
 int
