@@ -259,7 +259,8 @@ bool
     F (public_key,     STR,    REQ, -) \
     F (p2p_endpoint,   STR,    REQ, -) \
     F (network,        STR,    REQ, -) \
-    F (genesis,        HASH,   REQ, -)
+    F (genesis,        HASH,   REQ, -) \
+    F (block_interval, U64,    OPT, -)
 
 //  Events (after "src" and "boot", which every event body starts with)
 #define CBUS_BLOCK_EVENT_FIELDS(F) \

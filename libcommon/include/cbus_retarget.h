@@ -18,8 +18,9 @@
 #ifndef CBUS_RETARGET_H_INCLUDED
 #define CBUS_RETARGET_H_INCLUDED
 
-//  The half-life, in block intervals: the target halves after the chain
-//  gets this many intervals ahead of its schedule.
+//  The default half-life, in block intervals (network/half_life): the
+//  target halves after the chain gets this many intervals ahead of its
+//  schedule.
 #define CBUS_RETARGET_HALF_LIFE_BLOCKS 16
 //  The anchor: the block whose time starts the schedule.
 #define CBUS_RETARGET_ANCHOR_HEIGHT 1
@@ -34,6 +35,9 @@
 uint32_t
     cbus_pow_next_bits (const cbus_pow_rule_t *rule, const cbus_header_t *parent,
                         const cbus_header_t *anchor);
+//  The rule's half-life in block intervals (its default when 0).
+uint32_t
+    cbus_pow_half_life (const cbus_pow_rule_t *rule);
 //  True if a block on parent at height parent->height + 1 needs the anchor.
 bool
     cbus_pow_needs_anchor (const cbus_pow_rule_t *rule, const cbus_header_t *parent);

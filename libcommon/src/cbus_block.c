@@ -396,7 +396,7 @@ cbus_block_new_genesis_rule (const char *network, const cbus_pow_rule_t *rule)
     //  target's text is the one before retargeting existed (same genesis).
     char *text = rule->interval_s
         ? zsys_sprintf ("chainbus genesis network=%s bits=%08x block_interval=%u half_life=%d",
-                        network, rule->bits, rule->interval_s, CBUS_RETARGET_HALF_LIFE_BLOCKS)
+                        network, rule->bits, rule->interval_s, cbus_pow_half_life (rule))
         : zsys_sprintf ("chainbus genesis network=%s bits=%08x", network, rule->bits);
     cbus_hash_sha256d (text, strlen (text), header.merkle_root);
     zstr_free (&text);
@@ -715,6 +715,19 @@ cbus_block_test (bool verbose)
     other = cbus_block_new_genesis_rule ("dev", &rule);
     cbus_block_hash (other, other_hash);
     assert (memcmp (genesis_hash, other_hash, CBUS_HASH_BYTES) != 0);
+    cbus_block_destroy (&other);
+    //  Another half-life too (the default spelled out is the default).
+    uint8_t interval_hash [CBUS_HASH_BYTES];
+    memcpy (interval_hash, other_hash, CBUS_HASH_BYTES);
+    rule.half_life = 8;
+    other = cbus_block_new_genesis_rule ("dev", &rule);
+    cbus_block_hash (other, other_hash);
+    assert (memcmp (interval_hash, other_hash, CBUS_HASH_BYTES) != 0);
+    cbus_block_destroy (&other);
+    rule.half_life = CBUS_RETARGET_HALF_LIFE_BLOCKS;
+    other = cbus_block_new_genesis_rule ("dev", &rule);
+    cbus_block_hash (other, other_hash);
+    assert (memcmp (interval_hash, other_hash, CBUS_HASH_BYTES) == 0);
     cbus_block_destroy (&other);
 
     //  A block of three transactions on top of genesis.

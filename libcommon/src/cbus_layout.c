@@ -123,8 +123,9 @@ cbus_layout_meta (const char *network, const cbus_pow_rule_t *rule,
 {
     char hex [CBUS_HASH_HEX];
     if (rule->interval_s)
-        return zsys_sprintf ("network=%s bits=%08x block_interval=%u genesis=%s", network,
-                             rule->bits, rule->interval_s, cbus_hash_hex (genesis, hex));
+        return zsys_sprintf ("network=%s bits=%08x block_interval=%u half_life=%u genesis=%s",
+                             network, rule->bits, rule->interval_s, cbus_pow_half_life (rule),
+                             cbus_hash_hex (genesis, hex));
     return zsys_sprintf ("network=%s bits=%08x genesis=%s", network, rule->bits,
                          cbus_hash_hex (genesis, hex));
 }
@@ -206,7 +207,8 @@ cbus_layout_test (bool verbose)
     zstr_free (&meta);
     rule.interval_s = 10;
     meta = cbus_layout_meta ("test", &rule, hash);
-    assert (strncmp (meta, "network=test bits=2000ffff block_interval=10 genesis=00010203", 60) == 0);
+    assert (strncmp (meta, "network=test bits=2000ffff block_interval=10 half_life=16 "
+                           "genesis=00010203", 72) == 0);
     zstr_free (&meta);
     if (verbose)
         printf ("OK\n");

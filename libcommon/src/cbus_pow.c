@@ -225,6 +225,12 @@ cbus_pow_compact (const uint8_t target [CBUS_U256_BYTES])
     return (exponent << 24) | mantissa;
 }
 
+uint32_t
+cbus_pow_half_life (const cbus_pow_rule_t *rule)
+{
+    return rule->half_life ? rule->half_life : CBUS_RETARGET_HALF_LIFE_BLOCKS;
+}
+
 bool
 cbus_pow_needs_anchor (const cbus_pow_rule_t *rule, const cbus_header_t *parent)
 {
@@ -260,7 +266,7 @@ cbus_pow_next_bits (const cbus_pow_rule_t *rule, const cbus_header_t *parent,
     //  How far the parent is behind its schedule (ahead when negative),
     //  in ms, then in half-lives as 16.16 fixed point, rounded down.
     __int128 ideal = (__int128) rule->interval_s * 1000;
-    __int128 half_life = ideal * CBUS_RETARGET_HALF_LIFE_BLOCKS;
+    __int128 half_life = ideal * cbus_pow_half_life (rule);
     __int128 behind = (__int128) parent->time_ms - (__int128) anchor->time_ms
                     - ideal * (__int128) (parent->height - anchor->height);
     __int128 scaled = behind * 65536;
@@ -335,6 +341,17 @@ s_test_retarget (void)
             printf ("vector %zu: %08x, expected %08x\n", index, bits, vectors [index].expected);
         assert (bits == vectors [index].expected);
     }
+    //  Another half-life (8 intervals): vectors of the same model.
+    cbus_pow_rule_t short_rule = { .bits = 0x1f00ffff, .interval_s = 1, .half_life = 8 };
+    cbus_header_t short_parent = { .height = 9, .time_ms = 5000 }, short_anchor = { .height = 1, .time_ms = 5000 };
+    assert (cbus_pow_next_bits (&short_rule, &short_parent, &short_anchor) == 0x1e7fff80);
+    short_rule.bits = 0x1f003fff;
+    short_parent = (cbus_header_t) { .height = 50, .time_ms = 30000 };
+    short_anchor.time_ms = 1000;
+    assert (cbus_pow_next_bits (&short_rule, &short_parent, &short_anchor) == 0x1e0b4fe2);
+    assert (cbus_pow_half_life (&short_rule) == 8);
+    short_rule.half_life = 0;
+    assert (cbus_pow_half_life (&short_rule) == CBUS_RETARGET_HALF_LIFE_BLOCKS);
     //  Interval 0: the fixed bits whatever the times; so for block 1 and
     //  block 2 with any interval (the anchor starts the schedule).
     cbus_pow_rule_t fixed = { .bits = 0x1f00ffff, .interval_s = 0 };
