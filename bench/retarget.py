@@ -64,17 +64,23 @@ def mine_blocks(node, count):
             node.mine()
 
 
-def settle_index(blocks, level, tolerance=math.log2(1.25)):
-    """First index from which every block's log2 target stays within
-    tolerance of level."""
-    for index in range(len(blocks)):
-        if all(abs(log2t(b) - level) <= tolerance for b in blocks[index:]):
+def settle_index(blocks, level, tolerance=math.log2(1.25), window=8):
+    """First index from which the mean log2 target of every run of window
+    blocks stays within tolerance of level (one block's target is noisy:
+    about 1/sqrt(2 * half_life) in log2)."""
+    logs = [log2t(b) for b in blocks]
+    means = [statistics.mean(logs[i:i + window]) for i in range(len(logs) - window + 1)]
+    for index in range(len(means)):
+        if all(abs(m - level) <= tolerance for m in means[index:]):
             return index
     return len(blocks)
 
 
 def interval_figures(blocks):
     gaps = [b["timestamp"] - a["timestamp"] for a, b in zip(blocks, blocks[1:])]
+    if len(gaps) < 2:
+        return {"blocks": len(gaps), "mean_s": float("nan"), "stdev_s": float("nan"),
+                "q1_s": float("nan"), "median_s": float("nan"), "q3_s": float("nan")}
     quartiles = statistics.quantiles(gaps, n=4)
     return {"blocks": len(gaps), "mean_s": round(statistics.mean(gaps), 3),
             "stdev_s": round(statistics.pstdev(gaps), 3),
@@ -140,6 +146,7 @@ def main():
                              "first_miner_rates_per_s": after_rates,
                              "second_miner_rates_per_s": second_rates,
                              "wall_s": round(elapsed, 1)},
+            "series": [(b["index"], b["timestamp"], round(log2t(b), 3)) for b in chain[1:]],
         }
     finally:
         if miner:
@@ -166,7 +173,7 @@ def main():
               args.half_life * args.interval, two["settled"]["mean_s"], two["settled"]["stdev_s"]))
     print("hash rates: one miner %s; then first %s, second %s" % (
         one["miner_rates_per_s"], two["first_miner_rates_per_s"], two["second_miner_rates_per_s"]))
-    print(json.dumps(figures))
+    print(json.dumps({k: v for k, v in figures.items() if k != "series"}))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(figures, f, indent=1)

@@ -181,12 +181,11 @@ cbus_chain_open (const char *path, const char *network, const cbus_pow_rule_t *r
     }
     if (value) {
         if (size != strlen (meta) || memcmp (value, meta, size) != 0) {
-            //  Another network id, target or block interval: another
-            //  network (its genesis differs too).
+            //  Another network id, target, block interval or half-life:
+            //  another network (its genesis differs too).
             cbus_fail (reason, "the chain store at %s was made for another network "
-                    "(it holds '%.*s', this node runs '%s': another network id, "
-                    "pow bits or block interval)", path, (int) (size > 200 ? 200 : size),
-                    value, meta);
+                    "(network id, pow bits, block interval or half-life): it holds '%.*s', "
+                    "this node runs '%s'", path, (int) (size > 200 ? 200 : size), value, meta);
             goto failed;
         }
     }

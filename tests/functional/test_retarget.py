@@ -30,6 +30,7 @@ import subprocess
 import time
 
 import msgpack
+import pytest
 import zmq
 
 from chainbus_node import EASY_BITS, bin_dir, wait_for
@@ -110,9 +111,10 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
     assert abs(mean(last) - INTERVAL) <= 0.25 * INTERVAL, \
         "mean interval %.3f s over blocks 61-120" % mean(last)
 
-    #  A second miner: the hash rate about doubles, the intervals shorten
-    #  until the target has hardened by about half (one half-life ahead of
-    #  schedule), then they are back near 1 s.
+    #  A second miner: on a machine with a core to spare the hash rate
+    #  about doubles, the intervals shorten until the target has hardened
+    #  by about half (the chain one half-life ahead of its schedule), then
+    #  they are back near 1 s.
     before = node.height()
     before_log = node.log_text()
     log_path = os.path.join(node.root, "miner2.log")
@@ -137,8 +139,18 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
     one_miner = chain[before - 30:before + 1]
     adapting = chain[start:middle + 1]
     back = chain[middle:middle + 21]
-    rates = "first miner's rates %s, second's %s" % (hash_rates(before_log)[-3:],
-                                                     second_rates[-3:])
+    #  The hash rates the miners logged (every 10 s): what the rule answers.
+    first_before = hash_rates(before_log)[-3:]
+    first_after = hash_rates(node.log_text()[len(before_log):])[-3:]
+    assert first_before and first_after and second_rates, "no hash rate lines"
+    ratio = (mean(first_after) + mean(second_rates[-3:])) / mean(first_before)
+    rates = "hash rate x%.2f (first miner %s then %s, second %s)" % (
+        ratio, first_before, first_after, second_rates[-3:])
+    #  Whatever the machine: the interval is back near the target.
+    assert abs(mean(intervals(back)) - INTERVAL) <= 0.4 * INTERVAL, \
+        "mean interval %.3f s after adapting; %s" % (mean(intervals(back)), rates)
+    if ratio < 1.5:
+        pytest.skip("the machine gave the second miner no spare core: %s" % rates)
     #  Shorter intervals first: the first half-life's blocks come faster
     #  than the last 30 with one miner.
     early = [b for b in adapting if b["timestamp"] <= adapting[0]["timestamp"] + HALF_LIFE]
@@ -146,13 +158,10 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
     assert mean(intervals(early)) < mean(intervals(one_miner)), \
         "%.3f s with two miners, %.3f s with one; %s" % (
             mean(intervals(early)), mean(intervals(one_miner)), rates)
-    #  The target hardened: log2 lower by a quarter at least (a doubled
-    #  hash rate asks for 1).
+    #  The target hardened: log2 lower by a quarter at least (the rate's
+    #  ratio asks for log2 of it, 0.58 at x1.5).
     hardened = log2_target(one_miner[-10:]) - log2_target(back[-10:])
     assert hardened >= 0.25, "target log2 lower by %.2f only; %s" % (hardened, rates)
-    #  And the interval is back near the target.
-    assert abs(mean(intervals(back)) - INTERVAL) <= 0.4 * INTERVAL, \
-        "mean interval %.3f s after adapting; %s" % (mean(intervals(back)), rates)
     node.assert_no_crash()
 
 
