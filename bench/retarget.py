@@ -97,8 +97,8 @@ def main():
     parser.add_argument("--interval", type=int, default=1)
     parser.add_argument("--half-life", type=int, default=8)
     parser.add_argument("--start-bits", default="0x1f003fff")
-    parser.add_argument("--blocks", type=int, default=160, help="blocks with one miner")
-    parser.add_argument("--after", type=int, default=100, help="blocks after the second miner")
+    parser.add_argument("--blocks", type=int, default=120, help="blocks with one miner")
+    parser.add_argument("--after", type=int, default=80, help="blocks after the second miner")
     parser.add_argument("--out")
     args = parser.parse_args()
     rule = ["--block-interval", str(args.interval), "--half-life", str(args.half_life)]
@@ -108,7 +108,8 @@ def main():
     miner = None
     try:
         mine_blocks(node, args.blocks)
-        one = node.chain()["chain"][1:]
+        first = node.chain()["chain"]
+        one = first[1:]
         level = statistics.mean(log2t(b) for b in one[-40:])
         settled = settle_index(one, level)
         before_rates = rates(node.log_text())[-5:]
@@ -118,7 +119,9 @@ def main():
                 [os.path.join(bin_dir(), "chainbus-miner"), "--data-dir", node.data_dir,
                  "--pow-bits", args.start_bits] + rule + mining,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        time.sleep(1)
+        #  Mining goes on while it comes up (a pause would ease the target).
+        while len(node.status().get("services", {}).get("miners") or []) < 2:
+            mine_for(node, 0.2)
         change = node.height()
         started = time.monotonic()
         mine_blocks(node, args.after)
@@ -137,7 +140,7 @@ def main():
             "start_bits": args.start_bits,
             "one_miner": {"blocks_to_converge": settled,
                           "settled": interval_figures(one[settled:]),
-                          "last_60_of_120": interval_figures(one[60:121]) if len(one) > 120 else None,
+                          "last_60_of_120": interval_figures(first[60:121]) if len(first) > 120 else None,
                           "miner_rates_per_s": before_rates},
             "second_miner": {"target_log2_change": round(level - level_two, 3),
                              "first_half_life": interval_figures(early) if len(early) > 2 else None,
