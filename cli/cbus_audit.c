@@ -13,12 +13,13 @@ s_free_item (void **item_p)
 }
 
 cbus_audit_t *
-cbus_audit_new (cbus_store_t *store, const char *network, uint32_t bits, uint64_t max_future_ms)
+cbus_audit_new (cbus_store_t *store, const char *network, const cbus_pow_rule_t *rule,
+                uint64_t max_future_ms)
 {
     cbus_audit_t *self = (cbus_audit_t *) zmalloc (sizeof (cbus_audit_t));
     self->store = store;
     self->network = network;
-    self->bits = bits;
+    self->rule = *rule;
     self->max_future_ms = max_future_ms;
     self->txs = cbus_hash_table_new ();
     zhashx_set_destructor (self->txs, s_free_item);

@@ -64,7 +64,7 @@ typedef struct {
 typedef struct {
     cbus_store_t *store;                //  The chain store, opened directly
     const char *network;                //  Network id (borrowed)
-    uint32_t bits;                      //  The network's target
+    cbus_pow_rule_t rule;               //  The network's target rule
     uint64_t max_future_ms;             //  Clock skew the chainstore allows
     zhashx_t *txs;                      //  txid -> cbus_audit_tx_t, confirmed so far
     zlistx_t *damage;                   //  cbus_audit_damage_t, in walk order
@@ -85,6 +85,9 @@ typedef struct {
     bool have_prev;                     //  The walk knows the previous block
     uint8_t prev [CBUS_HASH_BYTES];     //  Its hash
     uint8_t work [CBUS_U256_BYTES];     //  Cumulative work through it
+    cbus_header_t prev_header;          //  Its header (the rule's parent)
+    bool have_anchor;                   //  Block 1 was walked
+    cbus_header_t anchor;               //  Its header (the rule's anchor)
     uint64_t times [CBUS_CHAIN_MEDIAN_SPAN];    //  Times of the last blocks (a ring)
     size_t time_count;                  //  Entries used in times
     size_t time_next;                   //  Next slot to write
@@ -92,7 +95,7 @@ typedef struct {
 
 //  An audit of the store (borrowed; the caller closes it) for a network.
 cbus_audit_t *
-    cbus_audit_new (cbus_store_t *store, const char *network, uint32_t bits,
+    cbus_audit_new (cbus_store_t *store, const char *network, const cbus_pow_rule_t *rule,
                     uint64_t max_future_ms);
 void
     cbus_audit_destroy (cbus_audit_t **self_p);

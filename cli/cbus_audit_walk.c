@@ -429,13 +429,20 @@ s_check_header (cbus_audit_t *self, uint64_t height, const uint8_t hash [CBUS_HA
     if (self->have_prev && memcmp (header->prev_hash, self->prev, CBUS_HASH_BYTES) != 0)
         cbus_audit_report (self, height, hash, -1, NULL, "its previous hash %s is not block %"
                            PRIu64 "'s hash", cbus_hash_hex (header->prev_hash, hex), height - 1);
-    cbus_chain_entry_t parent = { .height = height - 1 };
+    cbus_chain_entry_t parent = { .height = height - 1, .header = self->prev_header };
     memcpy (parent.work, self->work, CBUS_U256_BYTES);
     char reason [CBUS_REASON_MAX], tidy [CBUS_REASON_MAX];
     cbus_code_t code;
-    if (cbus_chain_check_context (header, self->have_prev? &parent: NULL, s_median_time (self),
-                                  self->bits, cbus_time_ms (), self->max_future_ms, expected,
-                                  &code, reason) == 0)
+    //  The rule's anchor is block 1 of the active chain, walked before.
+    if (self->have_prev && cbus_pow_needs_anchor (&self->rule, &parent.header)
+    &&  !self->have_anchor) {
+        cbus_audit_report (self, height, hash, -1, NULL, "its target bits cannot be checked: "
+                           "block 1 could not be read");
+        return false;
+    }
+    if (cbus_chain_check_context (header, self->have_prev? &parent: NULL, &self->anchor,
+                                  s_median_time (self), &self->rule, cbus_time_ms (),
+                                  self->max_future_ms, expected, &code, reason) == 0)
         return true;
     //  Without the block before (a gap, reported) the rules stop there.
     if (code != CBUS_CODE_ORPHAN)
@@ -487,12 +494,13 @@ s_check_body (cbus_audit_t *self, s_view_t *view)
 static void
 s_check_genesis (cbus_audit_t *self, s_view_t *view)
 {
-    cbus_block_t *genesis = cbus_block_new_genesis (self->network, self->bits);
+    cbus_block_t *genesis = cbus_block_new_genesis_rule (self->network, &self->rule);
     cbus_buf_t encoded = {0};
     cbus_block_encode (genesis, &encoded);
     if (encoded.size != view->size || memcmp (encoded.data, view->bytes, view->size) != 0)
         cbus_audit_report (self, 0, view->hash, -1, NULL, "is not the genesis of network %s "
-                           "(bits %08x)", self->network, self->bits);
+                           "(bits %08x, block interval %u)", self->network, self->rule.bits,
+                           self->rule.interval_s);
     cbus_buf_free (&encoded);
     cbus_block_destroy (&genesis);
 }
@@ -512,6 +520,11 @@ s_advance (cbus_audit_t *self, const uint8_t hash [CBUS_HASH_BYTES], const cbus_
     if (work)
         memcpy (self->work, work, CBUS_U256_BYTES);
     if (header) {
+        self->prev_header = *header;
+        if (header->height == CBUS_RETARGET_ANCHOR_HEIGHT) {
+            self->anchor = self->prev_header;
+            self->have_anchor = true;
+        }
         self->times [self->time_next] = header->time_ms;
         self->time_next = (self->time_next + 1) % CBUS_CHAIN_MEDIAN_SPAN;
         if (self->time_count < CBUS_CHAIN_MEDIAN_SPAN)

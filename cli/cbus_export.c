@@ -268,8 +268,8 @@ s_export_stopped (cbus_config_t *config, s_sink_t *sink, char *reason)
     //  The reason says everything the store would log.
     zsys_set_logstream (NULL);
     cbus_store_fault_t fault;
-    chain = cbus_chain_open (path, cbus_config_str (config, "node/network"),
-                             (uint32_t) cbus_config_int (config, "node/pow_bits"),
+    cbus_pow_rule_t rule = cbus_config_pow_rule (config);
+    chain = cbus_chain_open (path, cbus_config_str (config, "node/network"), &rule,
                              (size_t) cbus_config_int (config, "chainstore/cache_mb"),
                              (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
                              &fault, reason);

@@ -100,20 +100,21 @@ s_block_from_json (json_t *blocks, size_t position, char *reason)
 
 //  The file's first block must be this network's genesis, exactly.
 static int
-s_check_genesis (json_t *blocks, const char *network, uint32_t bits, char *reason)
+s_check_genesis (json_t *blocks, const char *network, const cbus_pow_rule_t *rule, char *reason)
 {
     cbus_block_t *block = s_block_from_json (blocks, 0, reason);
     if (!block)
         return -1;
-    cbus_block_t *genesis = cbus_block_new_genesis (network, bits);
+    cbus_block_t *genesis = cbus_block_new_genesis_rule (network, rule);
     uint8_t hash [CBUS_HASH_BYTES], expected [CBUS_HASH_BYTES];
     cbus_block_hash (block, hash);
     cbus_block_hash (genesis, expected);
     int rc = 0;
     if (memcmp (hash, expected, CBUS_HASH_BYTES) || cbus_block_tx_count (block) > 0)
         rc = cbus_fail (reason, "block 0 is not the genesis of network %s with pow bits %08x "
-                     "(give the --network and --pow-bits of the node that made the file)",
-                     network, bits);
+                     "and block interval %u (give the --network, --pow-bits and "
+                     "--block-interval of the node that made the file)",
+                     network, rule->bits, rule->interval_s);
     cbus_block_destroy (&genesis);
     cbus_block_destroy (&block);
     return rc;
@@ -168,7 +169,7 @@ cbus_import_run (cbus_config_t *config, const char *path)
 {
     char reason [CBUS_REASON_MAX];
     const char *network = cbus_config_str (config, "node/network");
-    uint32_t bits = (uint32_t) cbus_config_int (config, "node/pow_bits");
+    cbus_pow_rule_t rule = cbus_config_pow_rule (config);
     char *final = cbus_config_path (config, "chain");
     char *temp = cbus_config_path (config, "chain.import");
     char *lock_path = cbus_config_path (config, "run/node.lock");
@@ -192,7 +193,7 @@ cbus_import_run (cbus_config_t *config, const char *path)
         goto cleanup;
     if (!(root = s_load (path, &blocks, reason)))
         goto cleanup;
-    if (s_check_genesis (blocks, network, bits, reason))
+    if (s_check_genesis (blocks, network, &rule, reason))
         goto cleanup;
     //  Whatever an interrupted import left is ours to remove.
     if (s_remove_tree (temp)) {
@@ -202,7 +203,7 @@ cbus_import_run (cbus_config_t *config, const char *path)
     made_temp = true;
     //  The reason says everything the store would log.
     zsys_set_logstream (NULL);
-    chain = cbus_chain_new (temp, network, bits,
+    chain = cbus_chain_new (temp, network, &rule,
                             (size_t) cbus_config_int (config, "chainstore/cache_mb"),
                             (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
                             reason);

@@ -73,18 +73,19 @@ s_open (const char *path, cbus_store_t **store_p)
 //  The meta record must be the one this network's chainstore writes.
 //  Returns the exit code to give up with, or -1.
 static int
-s_check_meta (cbus_store_t *store, const char *network, uint32_t bits, const char *path)
+s_check_meta (cbus_store_t *store, const char *network, const cbus_pow_rule_t *rule,
+              const char *path)
 {
     uint8_t work [CBUS_U256_BYTES];
-    if (cbus_pow_work (bits, work)) {
-        fprintf (stderr, "chainbus verify: invalid proof-of-work bits %08x\n", bits);
+    if (cbus_pow_work (rule->bits, work)) {
+        fprintf (stderr, "chainbus verify: invalid proof-of-work bits %08x\n", rule->bits);
         return CBUS_VERIFY_REFUSED;
     }
-    cbus_block_t *genesis = cbus_block_new_genesis (network, bits);
+    cbus_block_t *genesis = cbus_block_new_genesis_rule (network, rule);
     uint8_t hash [CBUS_HASH_BYTES];
     cbus_block_hash (genesis, hash);
     cbus_block_destroy (&genesis);
-    char *expected = cbus_layout_meta (network, bits, hash);
+    char *expected = cbus_layout_meta (network, rule, hash);
     char *value = NULL;
     size_t size;
     cbus_layout_key_t key = cbus_layout_single_key (CBUS_LAYOUT_META);
@@ -102,8 +103,8 @@ s_check_meta (cbus_store_t *store, const char *network, uint32_t bits, const cha
     else
     if (size != strlen (expected) || memcmp (value, expected, size) != 0) {
         fprintf (stderr, "chainbus verify: the chain store at %s was made for another network "
-                 "(it holds '%.*s', verify was given '%s'): give the node's --network and "
-                 "--pow-bits, or its --config\n", path, (int) (size > 200? 200: size), value, expected);
+                 "(it holds '%.*s', verify was given '%s'): give the node's --network, "
+                 "--pow-bits and --block-interval, or its --config\n", path, (int) (size > 200? 200: size), value, expected);
         rc = CBUS_VERIFY_REFUSED;
     }
     cbus_store_free (value);
@@ -145,16 +146,16 @@ int
 cbus_verify_run (cbus_config_t *config)
 {
     const char *network = cbus_config_str (config, "node/network");
-    uint32_t bits = (uint32_t) cbus_config_int (config, "node/pow_bits");
+    cbus_pow_rule_t rule = cbus_config_pow_rule (config);
     char *path = cbus_config_path (config, "chain");
     cbus_store_t *store = NULL;
     cbus_audit_t *audit = NULL;
     int rc = s_open (path, &store);
     if (rc < 0)
-        rc = s_check_meta (store, network, bits, path);
+        rc = s_check_meta (store, network, &rule, path);
     if (rc >= 0)
         goto cleanup;
-    audit = cbus_audit_new (store, network, bits,
+    audit = cbus_audit_new (store, network, &rule,
                             (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"));
     audit->have_users = cbus_audit_any (audit, CBUS_LAYOUT_USER);
     audit->have_keys = cbus_audit_any (audit, CBUS_LAYOUT_KEY);

@@ -336,6 +336,8 @@ s_on_node_info (const cbus_call_t *call, cbus_reply_t *reply)
     rc |= cbus_gw_write_str (out, node.network);
     cbus_buf_puts (out, ", \"genesis\": ");
     cbus_gw_write_hex (out, node.genesis);
+    if (node.has_block_interval)        //  The target rule the genesis commits to
+        cbus_buf_printf (out, ", \"block_interval\": %" PRIu64, node.block_interval);
     cbus_buf_puts (out, "}");
     if (rc) {
         cbus_gw_answer_bad_reply (request, call, "node info that does not decode", NULL);

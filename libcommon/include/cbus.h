@@ -38,6 +38,7 @@
 #include "cbus_key.h"
 #include "cbus_seal.h"
 #include "cbus_block.h"
+#include "cbus_retarget.h"
 #include "cbus_msg.h"
 #include "cbus_calls.h"
 #include "cbus_caller.h"

@@ -87,6 +87,12 @@ cbus_block_t *
 //  transactions, the network id committed in the merkle root field.
 cbus_block_t *
     cbus_block_new_genesis (const char *network, uint32_t bits);
+//  The same for a network's whole target rule: the root field commits to
+//  the block interval too (when not 0: a fixed-target network's genesis
+//  is cbus_block_new_genesis's), so networks with other rules never share
+//  a genesis.
+cbus_block_t *
+    cbus_block_new_genesis_rule (const char *network, const cbus_pow_rule_t *rule);
 void
     cbus_block_destroy (cbus_block_t **self_p);
 

@@ -39,18 +39,21 @@ typedef enum {
 //  Blocks whose times give the median time past (Bitcoin's 11).
 #define CBUS_CHAIN_MEDIAN_SPAN 11
 
-//  Open (creating with the network's genesis) the chain at path. Refuses a
-//  store made for another network or target. NULL with a reason.
+//  Open (creating with the network's genesis) the chain at path, under
+//  the network's target rule (its bits and block interval). Refuses a
+//  store made for another network, target or block interval. NULL with a
+//  reason.
 cbus_chain_t *
-    cbus_chain_new (const char *path, const char *network, uint32_t bits,
+    cbus_chain_new (const char *path, const char *network, const cbus_pow_rule_t *rule,
                     size_t cache_mb, uint64_t max_future_ms, char *reason);
 //  The same; on failure *fault (when not NULL) says why the store did not
 //  open (CBUS_STORE_LOCKED: a running node holds it), or CBUS_STORE_OK
 //  when the store opened and the chain in it was refused (another
 //  network, no tip).
 cbus_chain_t *
-    cbus_chain_open (const char *path, const char *network, uint32_t bits, size_t cache_mb,
-                     uint64_t max_future_ms, cbus_store_fault_t *fault, char *reason);
+    cbus_chain_open (const char *path, const char *network, const cbus_pow_rule_t *rule,
+                     size_t cache_mb, uint64_t max_future_ms, cbus_store_fault_t *fault,
+                     char *reason);
 void
     cbus_chain_destroy (cbus_chain_t **self_p);
 
@@ -59,13 +62,26 @@ const uint8_t *
     cbus_chain_tip (cbus_chain_t *self, cbus_chain_entry_t *entry);
 const uint8_t *
     cbus_chain_genesis (cbus_chain_t *self);
+//  The network's starting (with interval 0, fixed) bits, and its rule.
 uint32_t
     cbus_chain_bits (cbus_chain_t *self);
+const cbus_pow_rule_t *
+    cbus_chain_rule (cbus_chain_t *self);
+//  The bits a block on the active tip must carry (cbus_pow_next_bits with
+//  the tip and its branch's anchor); 0 if the anchor cannot be read.
+uint32_t
+    cbus_chain_next_bits (cbus_chain_t *self);
+//  The bits a block on this stored block must carry; 0 if it (or its
+//  branch's anchor) is not stored.
+uint32_t
+    cbus_chain_bits_on (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES]);
 
 //  The rules that hold a block's header to its parent and its chain,
 //  written once: cbus_chain_submit (the chainstore, `chainbus import`)
 //  and `chainbus verify` all apply them here. In order: the target bits
-//  are the ones the rules give (bits; bad_bits), the parent is known
+//  are the ones the rule gives (cbus_pow_next_bits of the parent's header
+//  and anchor, block 1 of the parent's branch; with interval 0 the fixed
+//  bits, checked even without a parent; bad_bits), the parent is known
 //  (parent NULL: orphan), the height is the parent's plus one
 //  (bad_height), the time is after median_time_past, the median time of
 //  the parent and its ancestors (0 when unknown; bad_time), and at most
@@ -75,7 +91,8 @@ uint32_t
 //  not NULL) and reason.
 int
     cbus_chain_check_context (const cbus_header_t *header, const cbus_chain_entry_t *parent,
-                              uint64_t median_time_past, uint32_t bits, uint64_t now_ms,
+                              const cbus_header_t *anchor, uint64_t median_time_past,
+                              const cbus_pow_rule_t *rule, uint64_t now_ms,
                               uint64_t max_future_ms, cbus_chain_entry_t *entry_out,
                               cbus_code_t *code, char *reason)
     __attribute__ ((warn_unused_result));

@@ -43,6 +43,10 @@ size_t
 const char *
     cbus_config_arg (cbus_config_t *self, size_t index);
 
+//  The network's target rule: node/pow_bits and network/block_interval.
+cbus_pow_rule_t
+    cbus_config_pow_rule (cbus_config_t *self);
+
 //  The node's data directory as an absolute path (borrowed).
 const char *
     cbus_config_data_dir (cbus_config_t *self);

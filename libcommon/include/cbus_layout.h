@@ -92,9 +92,12 @@ int
     __attribute__ ((warn_unused_result));
 
 //  The meta record a network's chain store holds: "network=<id>
-//  bits=<8 hex> genesis=<hash hex>". Caller frees.
+//  bits=<8 hex> genesis=<hash hex>", with " block_interval=<s>
+//  half_life=<intervals>" after the bits when the network retargets (a fixed-target store's record is the
+//  one it always was). Caller frees.
 char *
-    cbus_layout_meta (const char *network, uint32_t bits, const uint8_t genesis [CBUS_HASH_BYTES]);
+    cbus_layout_meta (const char *network, const cbus_pow_rule_t *rule,
+                      const uint8_t genesis [CBUS_HASH_BYTES]);
 
 void
     cbus_layout_test (bool verbose);

@@ -160,7 +160,9 @@ bool
     F (genesis,        HASH,   REQ, -) \
     F (bits,           U64,    REQ, -) \
     F (storage,        STR,    OPT, -) \
-    F (storage_code,   STR,    OPT, -)
+    F (storage_code,   STR,    OPT, -) \
+    F (next_bits,      U64,    OPT, -) \
+    F (block_interval, U64,    OPT, -)
 #define CBUS_BLOCK_GET_FIELDS(F) \
     F (height,         U64,    OPT, -) \
     F (hash,           HASH,   OPT, -)
@@ -257,7 +259,8 @@ bool
     F (public_key,     STR,    REQ, -) \
     F (p2p_endpoint,   STR,    REQ, -) \
     F (network,        STR,    REQ, -) \
-    F (genesis,        HASH,   REQ, -)
+    F (genesis,        HASH,   REQ, -) \
+    F (block_interval, U64,    OPT, -)
 
 //  Events (after "src" and "boot", which every event body starts with)
 #define CBUS_BLOCK_EVENT_FIELDS(F) \
@@ -267,7 +270,8 @@ bool
     F (merkle_root,    HASH,   REQ, -) \
     F (time_ms,        U64,    REQ, -) \
     F (work,           HASH,   REQ, -) \
-    F (txids,          LIST,   REQ, HASH)
+    F (txids,          LIST,   REQ, HASH) \
+    F (next_bits,      U64,    OPT, -)
 #define CBUS_TX_ADDED_FIELDS(F) \
     F (txid,           HASH,   REQ, -) \
     F (size,           U64,    REQ, -) \

@@ -13,6 +13,14 @@
 
 #define CBUS_U256_BYTES 32
 
+//  A network's target rule (cbus_retarget.h applies it). Part of its
+//  identity: the genesis and the chain store's meta record commit to it.
+typedef struct {
+    uint32_t bits;                  //  Starting target (the fixed one at interval 0)
+    uint32_t interval_s;            //  Target block interval, seconds; 0 = fixed target
+    uint32_t half_life;             //  In block intervals; 0 = CBUS_RETARGET_HALF_LIFE_BLOCKS
+} cbus_pow_rule_t;
+
 //  Expand compact bits into a 32-byte big-endian target. Returns 0, or -1
 //  if the bits are negative, zero or overflow 256 bits.
 int

@@ -360,15 +360,26 @@ cbus_block_new_from_json (const json_t *object, char *reason)
 cbus_block_t *
 cbus_block_new_genesis (const char *network, uint32_t bits)
 {
+    cbus_pow_rule_t rule = { .bits = bits, .interval_s = 0 };
+    return cbus_block_new_genesis_rule (network, &rule);
+}
+
+cbus_block_t *
+cbus_block_new_genesis_rule (const char *network, const cbus_pow_rule_t *rule)
+{
     cbus_header_t header = {
         .version = CBUS_BLOCK_VERSION,
         .height = 0,
         .time_ms = 1700000000000ULL,        //  2023-11-14, fixed for all
-        .bits = bits,
+        .bits = rule->bits,
     };
     //  No transactions; the root field commits to the network id and its
-    //  target, so that two networks never share a genesis.
-    char *text = zsys_sprintf ("chainbus genesis network=%s bits=%08x", network, bits);
+    //  target rule, so that two networks never share a genesis. A fixed
+    //  target's text is the one before retargeting existed (same genesis).
+    char *text = rule->interval_s
+        ? zsys_sprintf ("chainbus genesis network=%s bits=%08x block_interval=%u half_life=%d",
+                        network, rule->bits, rule->interval_s, cbus_pow_half_life (rule))
+        : zsys_sprintf ("chainbus genesis network=%s bits=%08x", network, rule->bits);
     cbus_hash_sha256d (text, strlen (text), header.merkle_root);
     zstr_free (&text);
     return cbus_block_new (&header);
@@ -675,6 +686,30 @@ cbus_block_test (bool verbose)
     cbus_block_hash (genesis, genesis_hash);
     cbus_block_hash (other, other_hash);
     assert (memcmp (genesis_hash, other_hash, CBUS_HASH_BYTES) != 0);
+    cbus_block_destroy (&other);
+    //  Another block interval, another genesis; interval 0 is the fixed one.
+    cbus_pow_rule_t rule = { .bits = 0x2000ffff, .interval_s = 0 };
+    other = cbus_block_new_genesis_rule ("dev", &rule);
+    cbus_block_hash (other, other_hash);
+    assert (memcmp (genesis_hash, other_hash, CBUS_HASH_BYTES) == 0);
+    cbus_block_destroy (&other);
+    rule.interval_s = 1;
+    other = cbus_block_new_genesis_rule ("dev", &rule);
+    cbus_block_hash (other, other_hash);
+    assert (memcmp (genesis_hash, other_hash, CBUS_HASH_BYTES) != 0);
+    cbus_block_destroy (&other);
+    //  Another half-life too (the default spelled out is the default).
+    uint8_t interval_hash [CBUS_HASH_BYTES];
+    memcpy (interval_hash, other_hash, CBUS_HASH_BYTES);
+    rule.half_life = 8;
+    other = cbus_block_new_genesis_rule ("dev", &rule);
+    cbus_block_hash (other, other_hash);
+    assert (memcmp (interval_hash, other_hash, CBUS_HASH_BYTES) != 0);
+    cbus_block_destroy (&other);
+    rule.half_life = CBUS_RETARGET_HALF_LIFE_BLOCKS;
+    other = cbus_block_new_genesis_rule ("dev", &rule);
+    cbus_block_hash (other, other_hash);
+    assert (memcmp (interval_hash, other_hash, CBUS_HASH_BYTES) == 0);
     cbus_block_destroy (&other);
 
     //  A block of three transactions on top of genesis.

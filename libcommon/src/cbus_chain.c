@@ -12,7 +12,7 @@ struct _cbus_chain_t {
     zlistx_t *left;                         //  Blocks the last change disconnected
     zlistx_t *joined;                       //  Blocks the last change connected
     char *network;                          //  Network id
-    uint32_t bits;                          //  The network's target
+    cbus_pow_rule_t rule;                   //  The network's target rule
     uint64_t max_future_ms;                 //  Clock skew allowed
     uint8_t genesis [CBUS_HASH_BYTES];      //  Hash of block 0
     uint8_t tip [CBUS_HASH_BYTES];          //  Hash of the active tip
@@ -121,8 +121,8 @@ static int
 s_create (cbus_chain_t *self, cbus_block_t *genesis, const char *meta, char *reason)
 {
     cbus_chain_entry_t entry = { .height = 0, .header = *cbus_block_header (genesis) };
-    if (cbus_pow_work (self->bits, entry.work))
-        return cbus_fail (reason, "invalid proof-of-work bits %08x", self->bits);
+    if (cbus_pow_work (self->rule.bits, entry.work))
+        return cbus_fail (reason, "invalid proof-of-work bits %08x", self->rule.bits);
     cbus_store_batch_t *batch = cbus_store_batch_new ();
     cbus_buf_t bytes = {0};
     cbus_block_encode (genesis, &bytes);
@@ -145,15 +145,16 @@ s_create (cbus_chain_t *self, cbus_block_t *genesis, const char *meta, char *rea
 }
 
 cbus_chain_t *
-cbus_chain_new (const char *path, const char *network, uint32_t bits,
+cbus_chain_new (const char *path, const char *network, const cbus_pow_rule_t *rule,
                 size_t cache_mb, uint64_t max_future_ms, char *reason)
 {
-    return cbus_chain_open (path, network, bits, cache_mb, max_future_ms, NULL, reason);
+    return cbus_chain_open (path, network, rule, cache_mb, max_future_ms, NULL, reason);
 }
 
 cbus_chain_t *
-cbus_chain_open (const char *path, const char *network, uint32_t bits, size_t cache_mb,
-                 uint64_t max_future_ms, cbus_store_fault_t *fault, char *reason)
+cbus_chain_open (const char *path, const char *network, const cbus_pow_rule_t *rule,
+                 size_t cache_mb, uint64_t max_future_ms, cbus_store_fault_t *fault,
+                 char *reason)
 {
     cbus_chain_t *self = (cbus_chain_t *) zmalloc (sizeof (cbus_chain_t));
     self->left = zlistx_new ();
@@ -161,11 +162,11 @@ cbus_chain_open (const char *path, const char *network, uint32_t bits, size_t ca
     zlistx_set_destructor (self->left, (zlistx_destructor_fn *) cbus_block_destroy);
     zlistx_set_destructor (self->joined, (zlistx_destructor_fn *) cbus_block_destroy);
     self->network = strdup (network);
-    self->bits = bits;
+    self->rule = *rule;
     self->max_future_ms = max_future_ms;
-    cbus_block_t *genesis = cbus_block_new_genesis (network, bits);
+    cbus_block_t *genesis = cbus_block_new_genesis_rule (network, rule);
     cbus_block_hash (genesis, self->genesis);
-    char *meta = cbus_layout_meta (network, bits, self->genesis);
+    char *meta = cbus_layout_meta (network, rule, self->genesis);
     char *value = NULL;
     size_t size;
     cbus_layout_key_t meta_key = cbus_layout_single_key (CBUS_LAYOUT_META);
@@ -180,8 +181,11 @@ cbus_chain_open (const char *path, const char *network, uint32_t bits, size_t ca
     }
     if (value) {
         if (size != strlen (meta) || memcmp (value, meta, size) != 0) {
+            //  Another network id, target, block interval or half-life:
+            //  another network (its genesis differs too).
             cbus_fail (reason, "the chain store at %s was made for another network "
-                    "(it holds '%.*s', this node runs '%s')", path, (int) size, value, meta);
+                    "(network id, pow bits, block interval or half-life): it holds '%.*s', "
+                    "this node runs '%s'", path, (int) (size > 200 ? 200 : size), value, meta);
             goto failed;
         }
     }
@@ -244,7 +248,54 @@ cbus_chain_genesis (cbus_chain_t *self)
 uint32_t
 cbus_chain_bits (cbus_chain_t *self)
 {
-    return self->bits;
+    return self->rule.bits;
+}
+
+const cbus_pow_rule_t *
+cbus_chain_rule (cbus_chain_t *self)
+{
+    return &self->rule;
+}
+
+//  The anchor (block 1) of the branch ending in parent: parent's own
+//  walked back to the active chain, whose block 1 it is from there on.
+static int
+s_anchor (cbus_chain_t *self, const uint8_t parent_hash [CBUS_HASH_BYTES],
+          const cbus_chain_entry_t *parent, cbus_header_t *anchor)
+{
+    if (!cbus_pow_needs_anchor (&self->rule, &parent->header))
+        return 0;
+    cbus_chain_entry_t entry = *parent;
+    uint8_t cursor [CBUS_HASH_BYTES];
+    memcpy (cursor, parent_hash, CBUS_HASH_BYTES);
+    while (entry.height > CBUS_RETARGET_ANCHOR_HEIGHT && !cbus_chain_is_active (self, cursor)) {
+        memcpy (cursor, entry.header.prev_hash, CBUS_HASH_BYTES);
+        if (cbus_chain_entry (self, cursor, &entry))
+            return -1;
+    }
+    if (entry.height > CBUS_RETARGET_ANCHOR_HEIGHT
+    &&  (cbus_chain_hash_at (self, CBUS_RETARGET_ANCHOR_HEIGHT, cursor)
+         || cbus_chain_entry (self, cursor, &entry)))
+        return -1;
+    *anchor = entry.header;
+    return 0;
+}
+
+uint32_t
+cbus_chain_bits_on (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
+{
+    cbus_chain_entry_t entry;
+    cbus_header_t anchor;
+    if (cbus_chain_entry (self, hash, &entry) || s_anchor (self, hash, &entry, &anchor))
+        return 0;
+    entry.header.height = entry.height;
+    return cbus_pow_next_bits (&self->rule, &entry.header, &anchor);
+}
+
+uint32_t
+cbus_chain_next_bits (cbus_chain_t *self)
+{
+    return cbus_chain_bits_on (self, self->tip);
 }
 
 size_t
@@ -463,7 +514,8 @@ failed:
 
 int
 cbus_chain_check_context (const cbus_header_t *header, const cbus_chain_entry_t *parent,
-                          uint64_t median_time_past, uint32_t bits, uint64_t now_ms,
+                          const cbus_header_t *anchor, uint64_t median_time_past,
+                          const cbus_pow_rule_t *rule, uint64_t now_ms,
                           uint64_t max_future_ms, cbus_chain_entry_t *entry_out,
                           cbus_code_t *code, char *reason)
 {
@@ -472,9 +524,19 @@ cbus_chain_check_context (const cbus_header_t *header, const cbus_chain_entry_t 
         code = &ignored;
     *code = CBUS_CODE_OK;
     uint8_t work [CBUS_U256_BYTES];
-    if (header->bits != bits && (*code = CBUS_CODE_BAD_BITS))
-        return cbus_fail (reason, "Block target bits %08x are not the network's %08x",
-                          header->bits, bits);
+    //  A fixed target needs no parent; a retargeting one the parent's
+    //  header (its height as the index knows it) and the anchor's.
+    if (parent || rule->interval_s == 0) {
+        cbus_header_t from = parent ? parent->header : *header;
+        if (parent)
+            from.height = parent->height;
+        uint32_t bits = parent ? cbus_pow_next_bits (rule, &from, anchor) : rule->bits;
+        if (bits == 0 && (*code = CBUS_CODE_INTERNAL))
+            return cbus_fail (reason, "The anchor block of the branch is not known");
+        if (header->bits != bits && (*code = CBUS_CODE_BAD_BITS))
+            return cbus_fail (reason, "Block target bits %08x are not the %08x the network's "
+                              "rule gives", header->bits, bits);
+    }
     if (!parent && (*code = CBUS_CODE_ORPHAN))
         return cbus_fail (reason, "Block's previous hash is not a known block");
     if (header->height != parent->height + 1 && (*code = CBUS_CODE_BAD_HEIGHT))
@@ -532,7 +594,14 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     cbus_chain_entry_t parent, new_entry;
     bool known = cbus_chain_entry (self, header->prev_hash, &parent) == 0;
     uint64_t median = known? s_median_time_past (self, header->prev_hash): 0;
-    if (cbus_chain_check_context (header, known? &parent: NULL, median, self->bits,
+    cbus_header_t anchor = {0};
+    if (known && s_anchor (self, header->prev_hash, &parent, &anchor)) {
+        *code = CBUS_CODE_STORAGE;
+        cbus_fail (reason, "The anchor block of the branch could not be read");
+        result = CBUS_CHAIN_FAILED;
+        goto done;
+    }
+    if (cbus_chain_check_context (header, known? &parent: NULL, &anchor, median, &self->rule,
                                   cbus_time_ms (), self->max_future_ms, &new_entry, code, reason))
         goto done;
 
@@ -609,303 +678,3 @@ cbus_chain_fork_point (cbus_chain_t *self, const uint8_t hashes [][CBUS_HASH_BYT
     return best;
 }
 
-//  --------------------------------------------------------------------------
-//  Self test
-
-//  Mine a block of count fresh transactions on the tip; returns its bytes.
-static void
-s_make_block (cbus_chain_t *chain, int count, uint64_t time_ms, cbus_buf_t *out,
-              const char *prev_override)
-{
-    cbus_chain_entry_t tip;
-    const uint8_t *tip_hash = cbus_chain_tip (chain, &tip);
-    cbus_header_t header = {
-        .version = CBUS_BLOCK_VERSION, .height = tip.height + 1,
-        .time_ms = time_ms, .bits = cbus_chain_bits (chain), .miner = 1
-    };
-    memcpy (header.prev_hash, prev_override ? (const uint8_t *) prev_override : tip_hash,
-            CBUS_HASH_BYTES);
-    cbus_block_t *block = cbus_block_new (&header);
-    char reason [CBUS_REASON_MAX];
-    static int serial = 0;
-    for (int index = 0; index < count; index++) {
-        char *text = zsys_sprintf ("{\"users\": \"u\", \"data\": %d, \"dh_parameters\": \"\","
-            " \"server_public_key\": \"\", \"receiver_public_key\": \"\", \"sender_public_key\": \"\"}",
-            serial++);
-        json_t *object = cbus_json_parse (text, strlen (text), reason);
-        cbus_tx_t *tx = cbus_tx_new_from_json (object, 1000, reason);
-        assert (tx);
-        cbus_block_add_tx (block, &tx);
-        json_decref (object);
-        zstr_free (&text);
-    }
-    cbus_block_merkle (block, cbus_block_header (block)->merkle_root);
-    uint8_t hash [CBUS_HASH_BYTES];
-    for (cbus_block_header (block)->nonce = 0; ; cbus_block_header (block)->nonce++) {
-        cbus_block_hash (block, hash);
-        if (cbus_pow_check (hash, header.bits))
-            break;
-    }
-    cbus_buf_reset (out);
-    cbus_block_encode (block, out);
-    cbus_block_destroy (&block);
-}
-
-void
-cbus_chain_test (bool verbose)
-{
-    if (verbose)
-        printf (" * cbus_chain: ");
-    char path [] = "/tmp/cbus_chain_test_XXXXXX";
-    assert (mkdtemp (path));
-    char reason [CBUS_REASON_MAX];
-    cbus_chain_t *chain = cbus_chain_new (path, "test", 0x2000ffff, 8, 3600000, reason);
-    assert (chain);
-    cbus_chain_entry_t tip;
-    cbus_chain_tip (chain, &tip);
-    assert (tip.height == 0);
-    assert (memcmp (cbus_chain_tip (chain, NULL), cbus_chain_genesis (chain), CBUS_HASH_BYTES) == 0);
-
-    //  Three blocks connect in turn.
-    cbus_buf_t bytes = {0};
-    uint8_t hash [CBUS_HASH_BYTES];
-    uint64_t now = cbus_time_ms ();
-    for (int height = 1; height <= 3; height++) {
-        s_make_block (chain, height, now + (uint64_t) height, &bytes, NULL);
-        cbus_chain_result_t result = cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason);
-        assert (result == CBUS_CHAIN_CONNECTED);
-        assert (cbus_chain_left_count (chain) == 0 && cbus_chain_joined_count (chain) == 1);
-        assert (cbus_block_tx_count (cbus_chain_joined (chain, 0)) == (size_t) height);
-    }
-    cbus_chain_tip (chain, &tip);
-    assert (tip.height == 3);
-    //  Submitting it again is harmless.
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, NULL, reason) == CBUS_CHAIN_DUPLICATE);
-    //  Its transactions are indexed.
-    cbus_block_t *block = cbus_block_new_from_bytes (bytes.data, bytes.size, reason);
-    uint8_t where [CBUS_HASH_BYTES];
-    uint32_t position;
-    assert (cbus_chain_tx_where (chain, cbus_tx_id (cbus_block_tx (block, 2)), where, &position) == 0);
-    assert (position == 2 && memcmp (where, hash, CBUS_HASH_BYTES) == 0);
-    assert (cbus_chain_is_active (chain, hash));
-
-    //  A block repeating a confirmed transaction is refused.
-    cbus_header_t header = *cbus_block_header (block);
-    header.height = 4;
-    memcpy (header.prev_hash, hash, CBUS_HASH_BYTES);
-    header.time_ms = now + 10;
-    cbus_block_t *replay = cbus_block_new (&header);
-    size_t tx_size;
-    const uint8_t *tx_bytes = cbus_tx_bytes (cbus_block_tx (block, 0), &tx_size);
-    cbus_tx_t *again = cbus_tx_new_from_bytes (tx_bytes, tx_size, reason);
-    cbus_block_add_tx (replay, &again);
-    cbus_block_merkle (replay, cbus_block_header (replay)->merkle_root);
-    uint8_t replay_hash [CBUS_HASH_BYTES];
-    for (cbus_block_header (replay)->nonce = 0; ; cbus_block_header (replay)->nonce++) {
-        cbus_block_hash (replay, replay_hash);
-        if (cbus_pow_check (replay_hash, header.bits))
-            break;
-    }
-    cbus_buf_reset (&bytes);
-    cbus_block_encode (replay, &bytes);
-    cbus_code_t code;
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
-    assert (code == CBUS_CODE_CONFIRMED && strstr (reason, "already in the chain"));
-    cbus_block_destroy (&replay);
-    cbus_block_destroy (&block);
-
-    //  Refusals: unknown parent, time before the median, garbage.
-    uint8_t nowhere [CBUS_HASH_BYTES];
-    memset (nowhere, 7, sizeof (nowhere));
-    s_make_block (chain, 1, now + 20, &bytes, (const char *) nowhere);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
-    assert (code == CBUS_CODE_ORPHAN && strstr (reason, "not a known block"));
-    s_make_block (chain, 1, now - 1000, &bytes, NULL);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
-    assert (code == CBUS_CODE_BAD_TIME && strstr (reason, "median"));
-    s_make_block (chain, 1, now + 100000000, &bytes, NULL);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
-    assert (code == CBUS_CODE_BAD_TIME && strstr (reason, "future"));
-    assert (cbus_chain_submit (chain, "junk", 4, hash, &code, reason) == CBUS_CHAIN_INVALID);
-    assert (code == CBUS_CODE_MALFORMED);
-
-    //  The context rules on their own: each refusal with its code, and
-    //  the index entry of a header that passes.
-    cbus_chain_entry_t parent = { .height = 5 }, child;
-    parent.work [31] = 1;
-    cbus_header_t context = { .height = 6, .time_ms = 1000, .bits = 0x2000ffff };
-    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 1000, 0, &child,
-                                      &code, reason) == 0);
-    assert (code == CBUS_CODE_OK && child.height == 6 && child.header.time_ms == 1000);
-    uint8_t one_work [CBUS_U256_BYTES];
-    assert (cbus_pow_work (0x2000ffff, one_work) == 0);
-    assert (child.work [31] == (uint8_t) (one_work [31] + 1));
-    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000fffe, 1000, 0, NULL,
-                                      &code, reason) == -1 && code == CBUS_CODE_BAD_BITS);
-    assert (cbus_chain_check_context (&context, NULL, 999, 0x2000ffff, 1000, 0, NULL,
-                                      &code, reason) == -1 && code == CBUS_CODE_ORPHAN);
-    context.height = 7;
-    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 1000, 0, NULL,
-                                      &code, reason) == -1 && code == CBUS_CODE_BAD_HEIGHT);
-    context.height = 6;
-    assert (cbus_chain_check_context (&context, &parent, 1000, 0x2000ffff, 1000, 0, NULL,
-                                      &code, reason) == -1 && code == CBUS_CODE_BAD_TIME);
-    assert (strstr (reason, "median"));
-    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 998, 1, NULL,
-                                      &code, reason) == -1 && code == CBUS_CODE_BAD_TIME);
-    assert (strstr (reason, "future"));
-    assert (cbus_chain_check_context (&context, &parent, 999, 0x2000ffff, 0, UINT64_MAX, NULL,
-                                      NULL, reason) == 0);
-
-    //  History: user "u" is in every transaction so far (1 + 2 + 3),
-    //  newest first, paged with a cursor.
-    cbus_chain_history_t page [4];
-    assert (cbus_chain_history (chain, CBUS_HISTORY_USER, "u", UINT64_MAX, 0, page, 4) == 4);
-    assert (page [0].height == 3 && page [0].index == 2);
-    assert (page [3].height == 2 && page [3].index == 1);
-    size_t rest = cbus_chain_history (chain, CBUS_HISTORY_USER, "u", page [3].height, page [3].index,
-                                      page, 4);
-    assert (rest == 2 && page [0].height == 2 && page [0].index == 0 && page [1].height == 1);
-    assert (cbus_chain_history (chain, CBUS_HISTORY_USER, "nobody", UINT64_MAX, 0, page, 4) == 0);
-    assert (cbus_chain_history (chain, CBUS_HISTORY_KEY, "", UINT64_MAX, 0, page, 4) == 0);
-
-    //  Locator: tip first, genesis last; a peer's locator finds the fork.
-    uint8_t locator [CBUS_LOCATOR_MAX][CBUS_HASH_BYTES];
-    size_t located = cbus_chain_locator (chain, locator);
-    assert (located == 4);
-    assert (memcmp (locator [0], cbus_chain_tip (chain, NULL), CBUS_HASH_BYTES) == 0);
-    assert (memcmp (locator [3], cbus_chain_genesis (chain), CBUS_HASH_BYTES) == 0);
-    assert (cbus_chain_fork_point (chain, locator + 1, 3) == 2);
-    memset (locator [0], 9, CBUS_HASH_BYTES);       //  Unknown to us
-    assert (cbus_chain_fork_point (chain, locator, 1) == 0);
-
-    //  Reorganisation: a branch from block 1 that reaches more work.
-    //  Active: G-1-2-3. Branch: 1-b2-b3-b4, b2 repeating a transaction of
-    //  block 2 (allowed: block 2 leaves), b3 one of block 1 (refused).
-    uint8_t one [CBUS_HASH_BYTES], two [CBUS_HASH_BYTES], three [CBUS_HASH_BYTES];
-    assert (cbus_chain_hash_at (chain, 1, one) == 0);
-    assert (cbus_chain_hash_at (chain, 2, two) == 0);
-    assert (cbus_chain_hash_at (chain, 3, three) == 0);
-    char *two_bytes, *one_bytes;
-    size_t two_size, one_size;
-    assert (cbus_chain_block_by_hash (chain, two, &two_bytes, &two_size) == 0 && two_bytes);
-    assert (cbus_chain_block_by_hash (chain, one, &one_bytes, &one_size) == 0 && one_bytes);
-    cbus_block_t *block_two = cbus_block_new_from_bytes (two_bytes, two_size, reason);
-    cbus_block_t *block_one = cbus_block_new_from_bytes (one_bytes, one_size, reason);
-    cbus_store_free (two_bytes);
-    cbus_store_free (one_bytes);
-    //  b2: one fresh transaction and one of block 2.
-    cbus_header_t branch = { .version = CBUS_BLOCK_VERSION, .height = 2, .time_ms = now + 30,
-                             .bits = cbus_chain_bits (chain), .miner = 2 };
-    memcpy (branch.prev_hash, one, CBUS_HASH_BYTES);
-    cbus_block_t *b2 = cbus_block_new (&branch);
-    cbus_tx_t *shared = cbus_tx_new_from_bytes (cbus_tx_bytes (cbus_block_tx (block_two, 0), &tx_size),
-                                                tx_size, reason);
-    cbus_block_add_tx (b2, &shared);
-    cbus_block_merkle (b2, cbus_block_header (b2)->merkle_root);
-    cbus_block_header (b2)->nonce = 0;
-    while (!cbus_header_search (cbus_block_header (b2), 1000))
-        ;
-    cbus_buf_reset (&bytes);
-    cbus_block_encode (b2, &bytes);
-    uint8_t b2_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b2_hash, NULL, reason) == CBUS_CHAIN_SIDE);
-    cbus_chain_tip (chain, &tip);
-    assert (tip.height == 3);
-    //  b3 with a transaction of block 1, which stays: stored while its
-    //  branch has no more work (a tie keeps the first-seen tip), refused
-    //  once a block on it would make it active, and nothing changes.
-    branch.height = 3;
-    branch.time_ms = now + 31;
-    memcpy (branch.prev_hash, b2_hash, CBUS_HASH_BYTES);
-    cbus_block_t *bad = cbus_block_new (&branch);
-    cbus_tx_t *old = cbus_tx_new_from_bytes (cbus_tx_bytes (cbus_block_tx (block_one, 0), &tx_size),
-                                             tx_size, reason);
-    cbus_block_add_tx (bad, &old);
-    cbus_block_merkle (bad, cbus_block_header (bad)->merkle_root);
-    while (!cbus_header_search (cbus_block_header (bad), 1000))
-        ;
-    cbus_buf_reset (&bytes);
-    cbus_block_encode (bad, &bytes);
-    uint8_t bad_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, bad_hash, NULL, reason) == CBUS_CHAIN_SIDE);
-    cbus_block_destroy (&bad);
-    cbus_header_t on_bad = branch;
-    on_bad.height = 4;
-    on_bad.time_ms = now + 32;
-    memcpy (on_bad.prev_hash, bad_hash, CBUS_HASH_BYTES);
-    bad = cbus_block_new (&on_bad);
-    while (!cbus_header_search (cbus_block_header (bad), 1000))
-        ;
-    cbus_buf_reset (&bytes);
-    cbus_block_encode (bad, &bytes);
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, hash, &code, reason) == CBUS_CHAIN_INVALID);
-    assert (code == CBUS_CODE_CONFIRMED && strstr (reason, "already in the chain"));
-    cbus_chain_tip (chain, &tip);
-    assert (tip.height == 3 && memcmp (cbus_chain_tip (chain, NULL), three, CBUS_HASH_BYTES) == 0);
-    cbus_block_destroy (&bad);
-    //  An empty b3 beside it: a tie again, stored on the side.
-    bad = cbus_block_new (&branch);
-    cbus_block_header (bad)->miner = 3;
-    while (!cbus_header_search (cbus_block_header (bad), 1000))
-        ;
-    cbus_buf_reset (&bytes);
-    cbus_block_encode (bad, &bytes);
-    uint8_t b3_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b3_hash, NULL, reason) == CBUS_CHAIN_SIDE);
-    cbus_block_destroy (&bad);
-    //  b4 on b3: more work, the branch becomes active.
-    branch.height = 4;
-    branch.time_ms = now + 32;
-    memcpy (branch.prev_hash, b3_hash, CBUS_HASH_BYTES);
-    cbus_block_t *b4 = cbus_block_new (&branch);
-    while (!cbus_header_search (cbus_block_header (b4), 1000))
-        ;
-    cbus_buf_reset (&bytes);
-    cbus_block_encode (b4, &bytes);
-    uint8_t b4_hash [CBUS_HASH_BYTES];
-    assert (cbus_chain_submit (chain, bytes.data, bytes.size, b4_hash, NULL, reason) == CBUS_CHAIN_CONNECTED);
-    assert (cbus_chain_left_count (chain) == 2 && cbus_chain_joined_count (chain) == 3);
-    uint8_t check [CBUS_HASH_BYTES];
-    cbus_block_hash (cbus_chain_left (chain, 0), check);
-    assert (memcmp (check, three, CBUS_HASH_BYTES) == 0);       //  Old tip first
-    cbus_block_hash (cbus_chain_joined (chain, 0), check);
-    assert (memcmp (check, b2_hash, CBUS_HASH_BYTES) == 0);     //  Lowest first
-    cbus_chain_tip (chain, &tip);
-    assert (tip.height == 4 && memcmp (cbus_chain_tip (chain, NULL), b4_hash, CBUS_HASH_BYTES) == 0);
-    assert (!cbus_chain_is_active (chain, two) && cbus_chain_is_active (chain, b2_hash));
-    //  The tx index follows: block 2's other tx left, the shared one moved.
-    assert (cbus_chain_tx_where (chain, cbus_tx_id (cbus_block_tx (block_two, 1)), where, &position) == -1);
-    assert (cbus_chain_tx_where (chain, cbus_tx_id (cbus_block_tx (block_two, 0)), where, &position) == 0);
-    assert (memcmp (where, b2_hash, CBUS_HASH_BYTES) == 0);
-    assert (cbus_chain_hash_at (chain, 2, check) == 0 && memcmp (check, b2_hash, CBUS_HASH_BYTES) == 0);
-    //  History follows the reorganisation: 1 (block 1) + 1 (b2) now.
-    assert (cbus_chain_history (chain, CBUS_HISTORY_USER, "u", UINT64_MAX, 0, page, 4) == 2);
-    assert (page [0].height == 2 && memcmp (page [0].txid, cbus_tx_id (cbus_block_tx (block_two, 0)),
-                                            CBUS_HASH_BYTES) == 0);
-    assert (page [1].height == 1);
-    cbus_block_destroy (&b2);
-    cbus_block_destroy (&b4);
-    cbus_block_destroy (&block_one);
-    cbus_block_destroy (&block_two);
-
-    //  Reopened: same tip. Another network on the same folder: refused.
-    cbus_chain_destroy (&chain);
-    chain = cbus_chain_new (path, "test", 0x2000ffff, 8, 3600000, reason);
-    assert (chain);
-    cbus_chain_tip (chain, &tip);
-    assert (tip.height == 4);
-    uint8_t at_two [CBUS_HASH_BYTES];
-    assert (cbus_chain_hash_at (chain, 2, at_two) == 0);
-    assert (memcmp (at_two, b2_hash, CBUS_HASH_BYTES) == 0);
-    assert (cbus_chain_hash_at (chain, 5, at_two) == -1);
-    cbus_chain_destroy (&chain);
-    assert (cbus_chain_new (path, "other", 0x2000ffff, 8, 3600000, reason) == NULL);
-    assert (strstr (reason, "another network"));
-    cbus_buf_free (&bytes);
-    char *command = zsys_sprintf ("rm -rf %s", path);
-    assert (system (command) == 0);
-    zstr_free (&command);
-    if (verbose)
-        printf ("OK\n");
-}

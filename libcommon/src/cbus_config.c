@@ -31,6 +31,10 @@ static const s_key_t s_keys [] = {
       "Log debug lines too" },
     { "node/disk_reserve_mb", "disk-reserve", "4", S_INT, 1, 1048576,
       "Free space each store keeps on its disk, in MiB: a write that would leave less is refused (507, code no_space) and the store pauses until there is room" },
+    { "network/block_interval", "block-interval", "0", S_INT, 0, 86400,
+      "Target seconds between blocks: each block's target follows from its parent's time by the retarget rule (0: the fixed pow_bits target). Part of the network's identity (its genesis), like the network id" },
+    { "network/half_life", "half-life", "16", S_INT, 1, 100000,
+      "Retarget half-life, in block intervals: the target halves (doubles) for each this many intervals the chain runs ahead of (behind) its schedule. Part of the network's identity when block_interval is not 0" },
     { "gateway/http_bind", "http-bind", "127.0.0.1", S_STR, 0, 0,
       "Address the HTTP API listens on (0.0.0.0 for every interface)" },
     { "gateway/http_port", "http-port", "5000", S_INT, 1, 65535,
@@ -419,6 +423,18 @@ cbus_config_arg (cbus_config_t *self, size_t index)
     while (arg && index--)
         arg = (const char *) zlist_next (self->args);
     return arg;
+}
+
+//  The network's target rule from node/pow_bits and network/block_interval.
+cbus_pow_rule_t
+cbus_config_pow_rule (cbus_config_t *self)
+{
+    cbus_pow_rule_t rule = {
+        .bits = (uint32_t) cbus_config_int (self, "node/pow_bits"),
+        .interval_s = (uint32_t) cbus_config_int (self, "network/block_interval"),
+        .half_life = (uint32_t) cbus_config_int (self, "network/half_life")
+    };
+    return rule;
 }
 
 const char *

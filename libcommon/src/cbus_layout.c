@@ -118,10 +118,15 @@ cbus_layout_history_decode (const void *key, size_t size, const char **name,
 }
 
 char *
-cbus_layout_meta (const char *network, uint32_t bits, const uint8_t genesis [CBUS_HASH_BYTES])
+cbus_layout_meta (const char *network, const cbus_pow_rule_t *rule,
+                  const uint8_t genesis [CBUS_HASH_BYTES])
 {
     char hex [CBUS_HASH_HEX];
-    return zsys_sprintf ("network=%s bits=%08x genesis=%s", network, bits,
+    if (rule->interval_s)
+        return zsys_sprintf ("network=%s bits=%08x block_interval=%u half_life=%u genesis=%s",
+                             network, rule->bits, rule->interval_s, cbus_pow_half_life (rule),
+                             cbus_hash_hex (genesis, hex));
+    return zsys_sprintf ("network=%s bits=%08x genesis=%s", network, rule->bits,
                          cbus_hash_hex (genesis, hex));
 }
 
@@ -199,8 +204,14 @@ cbus_layout_test (bool verbose)
     cbus_buf_free (&history);
     cbus_buf_free (&prefix);
 
-    char *meta = cbus_layout_meta ("test", 0x2000ffff, hash);
+    cbus_pow_rule_t rule = { .bits = 0x2000ffff, .interval_s = 0 };
+    char *meta = cbus_layout_meta ("test", &rule, hash);
     assert (strncmp (meta, "network=test bits=2000ffff genesis=00010203", 43) == 0);
+    zstr_free (&meta);
+    rule.interval_s = 10;
+    meta = cbus_layout_meta ("test", &rule, hash);
+    assert (strncmp (meta, "network=test bits=2000ffff block_interval=10 half_life=16 "
+                           "genesis=00010203", 72) == 0);
     zstr_free (&meta);
     if (verbose)
         printf ("OK\n");

@@ -108,11 +108,15 @@ s_block_txid (const void *source, uint32_t index, size_t *size)
 }
 
 //  The two block events have one field list; this fills either struct.
-#define S_BLOCK_EVENT(block_, hash_, header_, work_) { \
+//  next_bits: the bits of a block on the tip the event leaves (on the
+//  connected block; on the disconnected block's parent, which are that
+//  block's own).
+#define S_BLOCK_EVENT(block_, hash_, header_, work_, next_bits_) { \
     .hash = (hash_), .height = (header_)->height, .prev_hash = (header_)->prev_hash, \
     .merkle_root = (header_)->merkle_root, .time_ms = (header_)->time_ms, .work = (work_), \
     .txids = { .count = (uint32_t) cbus_block_tx_count (block_), .item = s_block_txid, \
-               .source = (block_) } }
+               .source = (block_) }, \
+    .next_bits = (next_bits_), .has_next_bits = (next_bits_) != 0 }
 
 //  Publish chain.block.connected (or, when not connected, .disconnected)
 //  for one block; work is the chain work up to and with it.
@@ -127,11 +131,13 @@ s_publish_block (cbus_chainstore_t *self, bool connected, cbus_block_t *block)
         zsys_error ("no index entry for a block just stored height=%" PRIu64, header->height);
     int rc;
     if (connected) {
-        cbus_block_connected_t event = S_BLOCK_EVENT (block, hash, header, entry.work);
+        cbus_block_connected_t event = S_BLOCK_EVENT (block, hash, header, entry.work,
+                                                      cbus_chain_bits_on (self->chain, hash));
         rc = cbus_pub_send_msg (self->pub, &cbus_block_connected_def, &event, &self->event);
     }
     else {
-        cbus_block_disconnected_t event = S_BLOCK_EVENT (block, hash, header, entry.work);
+        cbus_block_disconnected_t event = S_BLOCK_EVENT (block, hash, header, entry.work,
+                                                         header->bits);
         rc = cbus_pub_send_msg (self->pub, &cbus_block_disconnected_def, &event, &self->event);
     }
     if (rc)
@@ -166,12 +172,16 @@ s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
     char storage [CBUS_REASON_MAX] = "";
     cbus_code_t code;
     bool writable = s_writable (self, storage, &code);
+    //  What a block on the tip must carry: the mempool builds on it.
+    uint32_t next_bits = cbus_chain_next_bits (self->chain);
     cbus_tip_reply_t reply = {
         .height = entry.height, .hash = hash, .work = entry.work,
         .time_ms = entry.header.time_ms, .network = cbus_str (self->network),
         .genesis = cbus_chain_genesis (self->chain), .bits = cbus_chain_bits (self->chain),
         .has_storage = !writable, .storage = cbus_str (storage),
-        .has_storage_code = !writable, .storage_code = cbus_str (cbus_code_name (code))
+        .has_storage_code = !writable, .storage_code = cbus_str (cbus_code_name (code)),
+        .next_bits = next_bits, .has_next_bits = next_bits != 0,
+        .block_interval = cbus_chain_rule (self->chain)->interval_s, .has_block_interval = true
     };
     cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
@@ -737,8 +747,8 @@ cbus_chainstore_new (cbus_config_t *config)
     self->loop = zloop_new ();
     if (!bus || !path || !self->endpoint || !self->network || !self->loop)
         goto failed;
-    self->chain = cbus_chain_new (path, self->network,
-                                  (uint32_t) cbus_config_int (config, "node/pow_bits"),
+    cbus_pow_rule_t rule = cbus_config_pow_rule (config);
+    self->chain = cbus_chain_new (path, self->network, &rule,
                                   (size_t) cbus_config_int (config, "chainstore/cache_mb"),
                                   (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
                                   reason);

@@ -231,7 +231,8 @@ s_test_old_block_event (cbus_event_t *event, const cbus_block_connected_t *msg)
     uint64_t boot;
     assert (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0);
     cbus_buf_t hand = {0};
-    msgpack_packer pk = cbus_packer_begin (&hand, 9);
+    //  The old fields, then next_bits (issue 10) at the end.
+    msgpack_packer pk = cbus_packer_begin (&hand, msg->has_next_bits ? 10 : 9);
     cbus_pack_kv_str (&pk, "src", "chainstore");
     cbus_pack_kv_u64 (&pk, "boot", boot);
     cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
@@ -241,6 +242,8 @@ s_test_old_block_event (cbus_event_t *event, const cbus_block_connected_t *msg)
     cbus_pack_kv_u64 (&pk, "time_ms", msg->time_ms);
     cbus_pack_kv_bin (&pk, "work", msg->work, CBUS_U256_BYTES);
     s_test_old_hashes (&pk, "txids", &msg->txids);
+    if (msg->has_next_bits)
+        cbus_pack_kv_u64 (&pk, "next_bits", msg->next_bits);
     s_test_same_bytes (event->body, &hand);
 }
 
@@ -248,7 +251,8 @@ static void
 s_test_old_tip_reply (cbus_reply_t *reply, const cbus_tip_reply_t *msg)
 {
     cbus_buf_t hand = {0};
-    msgpack_packer pk = cbus_packer_begin (&hand, 7);
+    //  The old fields, then next_bits and block_interval (issue 10).
+    msgpack_packer pk = cbus_packer_begin (&hand, 9);
     cbus_pack_kv_u64 (&pk, "height", msg->height);
     cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
     cbus_pack_kv_bin (&pk, "work", msg->work, CBUS_U256_BYTES);
@@ -256,6 +260,9 @@ s_test_old_tip_reply (cbus_reply_t *reply, const cbus_tip_reply_t *msg)
     cbus_pack_kv_str (&pk, "network", "test");
     cbus_pack_kv_bin (&pk, "genesis", msg->genesis, CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "bits", msg->bits);
+    assert (msg->has_next_bits && msg->has_block_interval);
+    cbus_pack_kv_u64 (&pk, "next_bits", msg->next_bits);
+    cbus_pack_kv_u64 (&pk, "block_interval", msg->block_interval);
     s_test_same_bytes (reply->body, &hand);
 }
 

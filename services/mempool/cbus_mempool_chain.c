@@ -216,7 +216,7 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
     if (cbus_tip_reply_decode (cbus_reply_map (reply), &tip, reason))
         refused = reason;
     else
-    if (tip.bits > UINT32_MAX)
+    if (tip.bits > UINT32_MAX || (tip.has_next_bits && tip.next_bits > UINT32_MAX))
         refused = "TIP reply: bits out of range";
     if (refused) {
         if (!self->chainstore_down)
@@ -235,7 +235,9 @@ s_on_tip (const cbus_call_t *call, cbus_reply_t *reply)
     self->tip_known = true;
     self->tip_height = tip.height;
     self->tip_time_ms = tip.time_ms;
-    self->bits = (uint32_t) tip.bits;
+    //  The bits a block on this tip must carry (a chainstore older than
+    //  retargeting gives only the network's fixed bits).
+    self->bits = (uint32_t) (tip.has_next_bits && tip.next_bits ? tip.next_bits : tip.bits);
     memcpy (self->tip_hash, tip.hash, CBUS_HASH_BYTES);
     cbus_pool_set_tip (self->pool, tip.hash, tip.height);
     if (changed && cbus_pool_size (self->pool) == 0 && cbus_pool_flush (self->pool))
@@ -488,6 +490,9 @@ s_handle_connected (cbus_mempool_t *self, const cbus_block_connected_t *event)
     self->tip_known = true;
     self->tip_height = event->height;
     self->tip_time_ms = event->time_ms;
+    //  Before any template on the new tip: the bits it must carry.
+    if (event->has_next_bits && event->next_bits && event->next_bits <= UINT32_MAX)
+        self->bits = (uint32_t) event->next_bits;
     memcpy (self->tip_hash, event->hash, CBUS_HASH_BYTES);
     cbus_pool_set_tip (self->pool, event->hash, event->height);
     if (cbus_pool_flush (self->pool))
@@ -519,6 +524,9 @@ s_chain_event (cbus_mempool_t *self, cbus_event_t *event)
         cbus_block_disconnected_t block;
         if (cbus_block_disconnected_decode (cbus_event_map (event), &block, reason) == 0) {
             if (block.height > 0) {
+                //  A block on its parent carries its bits.
+                if (block.has_next_bits && block.next_bits && block.next_bits <= UINT32_MAX)
+                    self->bits = (uint32_t) block.next_bits;
                 memcpy (self->disconnect.hash, block.hash, CBUS_HASH_BYTES);
                 memcpy (self->disconnect.prev, block.prev_hash, CBUS_HASH_BYTES);
                 self->disconnect.height = block.height;

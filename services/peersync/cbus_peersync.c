@@ -31,6 +31,8 @@ s_take_tip (peersync_t *self, const msgpack_object *map, char *reason)
     snprintf (chain->network, sizeof (chain->network), "%.*s", (int) tip.network.size,
               tip.network.data);
     memcpy (chain->genesis, tip.genesis, CBUS_HASH_BYTES);
+    chain->has_block_interval = tip.has_block_interval;
+    chain->block_interval = tip.block_interval;
     memcpy (chain->tip, tip.hash, CBUS_HASH_BYTES);
     memcpy (chain->work, tip.work, CBUS_U256_BYTES);
     chain->height = tip.height;
@@ -474,7 +476,9 @@ s_handle_info (peersync_t *self, cbus_request_t *request)
         .public_key = cbus_str (cbus_identity_public (self->links.identity)),
         .p2p_endpoint = cbus_str (self->links.endpoint),
         .network = cbus_str (self->chain.network),
-        .genesis = self->chain.genesis
+        .genesis = self->chain.genesis,
+        .block_interval = self->chain.block_interval,
+        .has_block_interval = self->chain.has_block_interval
     };
     cbus_reply_send_msg (self->local.router, request, &cbus_node_info_reply_def, &reply,
                          &self->message);

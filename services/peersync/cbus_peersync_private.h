@@ -219,6 +219,8 @@ typedef struct {
     bool asking;                //  A TIP is in flight
     char network [PEERSYNC_NETWORK_MAX];    //  Network id
     uint8_t genesis [CBUS_HASH_BYTES];      //  Genesis block's hash
+    bool has_block_interval;    //  The chainstore gave its target rule:
+    uint64_t block_interval;    //  ... seconds between blocks (0: fixed)
     uint64_t height;            //  Our tip's height
     uint8_t work [CBUS_U256_BYTES];         //  ... its cumulative work
     uint8_t tip [CBUS_HASH_BYTES];          //  ... and its hash

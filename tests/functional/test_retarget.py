@@ -1,0 +1,319 @@
+"""Retargeting (issue 10, item 2): with --block-interval every block's
+target follows from its parent's time by the network's rule
+(docs/architecture.md "Retargeting"), and every node holds every block to
+it.
+
+- A node with a 1 s interval and an easy starting target converges to a
+  mean interval within 25 % of 1 s over the last 60 of 120 blocks; a second
+  miner shortens the interval and the target adapts back.
+- A block with the wrong bits sent by a peer is refused and the peer
+  scored down; `chainbus verify` and `chainbus import` refuse a chain with
+  a block whose bits are wrong.
+- The interval is part of the network's identity: another interval is
+  another genesis, nodes of the two never link, and a store made under one
+  is refused under another.
+
+Mining: until continuous mining (`--mining continuous`, issue 10 item 1)
+is merged, the test keeps the miners searching with back-to-back GET
+/mine (a dev node mines on demand). Switching is the one line CONTINUOUS.
+Figures (mean and spread of the intervals, blocks to converge after a
+hash-rate change) are measured in bench/bench_retarget.py, not asserted
+here beyond the issue's bounds.
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import time
+
+import msgpack
+import pytest
+import zmq
+
+from chainbus_node import EASY_BITS, bin_dir, wait_for
+from test_verify import append_block, mine_header, sha256d, verify
+
+#  The one line to switch to continuous mining once it is merged.
+CONTINUOUS = False
+MINING_ARGS = ["--mining", "continuous"] if CONTINUOUS else []
+
+INTERVAL = 1
+#  A short half-life (8 intervals): the test converges in ~30 blocks from a
+#  start 30 times too easy; the production default is 16.
+HALF_LIFE = 8
+#  About 260 k hashes a block: easy for one miner (a few M hashes/s), so
+#  the rule has room to make it harder whatever the machine.
+START_BITS = "0x1f003fff"
+RETARGET_ARGS = ["--block-interval", str(INTERVAL), "--half-life", str(HALF_LIFE)]
+
+
+def retargeting_node(make_node, bits=START_BITS, miners=1):
+    return make_node(miners=miners, pow_bits=bits, extra_args=RETARGET_ARGS + MINING_ARGS)
+
+
+def advance(node, height, timeout):
+    """Let the node mine up to height (back-to-back GET /mine, or waiting
+    for continuous mining)."""
+    deadline = time.monotonic() + timeout
+    while node.height() < height:
+        assert time.monotonic() < deadline, "height %d not reached" % height
+        if CONTINUOUS:
+            time.sleep(0.05)
+        else:
+            node.mine()
+
+
+def mine_for(node, seconds):
+    """Let the node mine for that long."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if CONTINUOUS:
+            time.sleep(0.05)
+        else:
+            node.mine()
+
+
+def target(bits_hex):
+    bits = int(bits_hex, 16)
+    return (bits & 0x7FFFFF) << (8 * ((bits >> 24) - 3))
+
+
+def intervals(blocks):
+    return [b["timestamp"] - a["timestamp"] for a, b in zip(blocks, blocks[1:])]
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+def log2_target(blocks):
+    """Mean log2 of the blocks' targets (the geometric mean's log)."""
+    return mean([math.log2(target(b["bits"])) for b in blocks])
+
+
+def hash_rates(text):
+    return [float(r) for r in re.findall(r"hash rate=(\d+)/s", text)]
+
+
+def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
+    node = retargeting_node(make_node)
+    advance(node, 120, timeout=400)
+    chain = node.chain()["chain"]
+    blocks = chain[:121]
+    #  Blocks 1 and 2 carry the start; after them the rule hardens it (by
+    #  how much depends on the machine's hash rate: x4 at 1 M hashes/s).
+    assert blocks[1]["bits"] == blocks[2]["bits"] == START_BITS[2:]
+    assert target(blocks[120]["bits"]) < target(START_BITS), blocks[120]["bits"]
+    last = intervals(blocks[60:121])
+    assert len(last) == 60
+    assert abs(mean(last) - INTERVAL) <= 0.25 * INTERVAL, \
+        "mean interval %.3f s over blocks 61-120" % mean(last)
+
+    #  A second miner: on a machine with a core to spare the hash rate
+    #  about doubles, the intervals shorten until the target has hardened
+    #  by about half (the chain one half-life ahead of its schedule), then
+    #  they are back near 1 s.
+    before = node.height()
+    before_log = node.log_text()
+    log_path = os.path.join(node.root, "miner2.log")
+    with open(log_path, "ab") as log:
+        miner = subprocess.Popen(
+            [os.path.join(bin_dir(), "chainbus-miner"), "--data-dir", node.data_dir,
+             "--pow-bits", START_BITS] + RETARGET_ARGS + MINING_ARGS,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        #  Mining goes on meanwhile: a pause would put the chain behind
+        #  its schedule (and ease the target) just as the miner comes.
+        deadline = time.monotonic() + 30
+        while len(node.status().get("services", {}).get("miners") or []) < 2:
+            assert time.monotonic() < deadline, "the second miner is not up"
+            mine_for(node, 0.2)
+        start = node.height()
+        mine_for(node, 3 * HALF_LIFE * INTERVAL)
+        middle = node.height()
+        advance(node, middle + 20, timeout=120)
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            second_rates = hash_rates(log.read())
+    finally:
+        miner.terminate()
+        miner.wait(timeout=30)
+    chain = node.chain()["chain"]
+    one_miner = chain[before - 30:before + 1]
+    adapting = chain[start:middle + 1]
+    back = chain[middle:middle + 21]
+    #  The hash rates the miners logged (every 10 s): what the rule answers.
+    first_before = hash_rates(before_log)[-3:]
+    first_after = hash_rates(node.log_text()[len(before_log):])[-3:]
+    assert first_before and first_after and second_rates, "no hash rate lines"
+    ratio = (mean(first_after) + mean(second_rates[-3:])) / mean(first_before)
+    rates = "hash rate x%.2f (first miner %s then %s, second %s)" % (
+        ratio, first_before, first_after, second_rates[-3:])
+    #  Whatever the machine: the interval is back near the target.
+    assert abs(mean(intervals(back)) - INTERVAL) <= 0.4 * INTERVAL, \
+        "mean interval %.3f s after adapting; %s" % (mean(intervals(back)), rates)
+    if ratio < 1.5:
+        pytest.skip("the machine gave the second miner no spare core: %s" % rates)
+    #  Shorter intervals first: the first half-life's blocks come faster
+    #  than the last 30 with one miner.
+    early = [b for b in adapting if b["timestamp"] <= adapting[0]["timestamp"] + HALF_LIFE]
+    assert len(early) >= 3, rates
+    assert mean(intervals(early)) < mean(intervals(one_miner)), \
+        "%.3f s with two miners, %.3f s with one; %s" % (
+            mean(intervals(early)), mean(intervals(one_miner)), rates)
+    #  The target hardened: log2 lower by a quarter at least (the rate's
+    #  ratio asks for log2 of it, 0.58 at x1.5).
+    hardened = log2_target(one_miner[-10:]) - log2_target(back[-10:])
+    assert hardened >= 0.25, "target log2 lower by %.2f only; %s" % (hardened, rates)
+    node.assert_no_crash()
+
+
+# --------------------------------------------------------- wrong bits
+
+def fast_chain(make_node, blocks=25):
+    """A node whose target has hardened: blocks mined much faster than the
+    interval (an easy start), so the start's bits are wrong now."""
+    node = make_node(pow_bits=EASY_BITS, extra_args=RETARGET_ARGS)
+    for _ in range(blocks):
+        node.mine()
+    chain = node.chain()["chain"]
+    assert target(chain[-1]["bits"]) < target(EASY_BITS) // 4, chain[-1]["bits"]
+    return node, chain
+
+
+def wrong_header(chain):
+    """A header on the tip with the starting (fixed) bits, its proof of
+    work right for them, its time fine."""
+    tip = chain[-1]
+    time_ms = (int(tip["timestamp"]) + 2) * 1000
+    return mine_header(tip["index"] + 1, bytes.fromhex(tip["hash"]), time_ms,
+                       int(EASY_BITS, 16)), time_ms
+
+
+def header_nonce(header):
+    """The nonce of a header test_verify.mine_header made: its place in the
+    header layout (docs/architecture.md; change both with the layout)."""
+    return struct.unpack_from("<Q", header, 4 + 8 + 32 + 32 + 8 + 4 + 4)[0]
+
+
+def fake_peer(node):
+    """A peer-protocol DEALER linked to node (HELLO exchanged)."""
+    info = node.get("/node/info").json()
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    public, secret = zmq.curve_keypair()
+    s.curve_serverkey = info["public_key"].encode()
+    s.curve_publickey, s.curve_secretkey = public, secret
+    s.linger = 0
+    s.connect(info["p2p_endpoint"])
+    status = node.status()
+    hello = {"reply": True, "version": 1, "network": info["network"],
+             "genesis": bytes.fromhex(info["genesis"]), "node_id": "wrongbits0000000",
+             "public_key": public.decode(), "endpoint": "tcp://127.0.0.1:9",
+             "height": 0, "work": bytes(32), "tip": bytes(32)}
+    s.send_multipart([b"HELLO", msgpack.packb(hello)])
+    assert s.poll(10000), "no HELLO back"
+    assert s.recv_multipart()[0] == b"HELLO"
+    return ctx, s, status
+
+
+def test_a_peers_block_with_wrong_bits_is_refused_and_the_peer_scored_down(make_node):
+    node, chain = fast_chain(make_node)
+    header, _ = wrong_header(chain)
+    ctx, s, status = fake_peer(node)
+    try:
+        block = msgpack.packb({"header": header, "txs": []}, use_bin_type=True)
+        s.send_multipart([b"BLOCK", msgpack.packb({"block": block})])
+        entry = wait_for(lambda: next((n for n in node.get("/nodes").json()["nodes"]
+                                       if n["node_id"] == "wrongbits0000000"
+                                       and n["score"] < 0), None),
+                         30, "the peer to be scored down")
+        assert entry["score"] <= -50, entry
+        assert node.status()["tip"] == status["tip"]
+        log = node.log_text()
+        assert re.search(r"block refused hash=%s code=bad_bits reason=\"Block target bits "
+                         r"2000ffff are not the [0-9a-f]{8} the network's rule gives\""
+                         % sha256d(header).hex(), log), node.log_tail()
+        assert "peer misbehaved" in log
+    finally:
+        s.close()
+        ctx.term()
+    node.assert_no_crash()
+
+
+def test_verify_and_import_refuse_a_block_with_wrong_bits(make_node, tmp_path):
+    node, chain = fast_chain(make_node)
+    rule_flags = ["--pow-bits", EASY_BITS] + RETARGET_ARGS
+    #  The export of the sound chain, for import below.
+    exported = str(tmp_path / "chain.json")
+    r = subprocess.run([os.path.join(bin_dir(), "chainbus"), "export", "--data-dir",
+                        node.data_dir] + rule_flags + ["--json", exported],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    node.stop()
+    #  A copy to write a block into behind the node's back (opening a
+    #  store folds its log into a table: the writer needs the log).
+    damaged = str(tmp_path / "damaged")
+    shutil.copytree(os.path.join(node.data_dir, "chain"), os.path.join(damaged, "chain"))
+    code, out, err = verify(node.data_dir, *rule_flags)
+    assert code == 0 and out[0].startswith("chain sound: 26 blocks"), (out, err)
+    #  The store is another network's for another interval (or none).
+    code, out, err = verify(node.data_dir, "--pow-bits", EASY_BITS)
+    assert code == 2 and "another network" in err and "block_interval=1" in err, err
+    code, out, err = verify(node.data_dir, "--pow-bits", EASY_BITS, "--block-interval", "2",
+                            "--half-life", str(HALF_LIFE))
+    assert code == 2 and "another network" in err, err
+
+    #  A block with the starting bits written behind the node's back.
+    tip_ms = int(round(chain[-1]["timestamp"] * 1000))
+    block = append_block(damaged, {"chain": chain}, tip_ms + 1)
+    code, out, err = verify(damaged, *rule_flags)
+    assert code == 1, (out, err)
+    assert re.fullmatch(r"block 26 \(%s\): target bits 2000ffff are not the [0-9a-f]{8} "
+                        r"the network's rule gives" % block, out[0]), out
+
+    #  Import: the same chain with its last block replaced by one with the
+    #  starting bits (its proof right for them) is refused, naming it.
+    with open(exported) as f:
+        doc = json.load(f)
+    header, time_ms = wrong_header(chain[:-1])
+    last = doc["chain"][-1]
+    last.update({"timestamp": time_ms / 1000, "transactions": [], "bits": EASY_BITS[2:],
+                 "merkle_root": "00" * 32, "miner": 0, "version": 1,
+                 "proof": header_nonce(header),
+                 "hash": sha256d(header).hex()})
+    last.pop("target", None)
+    bad = str(tmp_path / "bad.json")
+    with open(bad, "w") as f:
+        json.dump(doc, f)
+    fresh = str(tmp_path / "fresh")
+    r = subprocess.run([os.path.join(bin_dir(), "chainbus"), "import", "--data-dir", fresh]
+                       + rule_flags + ["--json", bad], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert re.search(r"block 25: Block target bits 2000ffff are not the [0-9a-f]{8} the "
+                     r"network's rule gives", r.stderr), r.stderr
+    #  The sound export imports (the rule is the same on both sides).
+    r = subprocess.run([os.path.join(bin_dir(), "chainbus"), "import", "--data-dir", fresh]
+                       + rule_flags + ["--json", exported], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------ identity
+
+def test_another_block_interval_is_another_network(make_node):
+    fixed = make_node()
+    retargeting = make_node(pow_bits=EASY_BITS, extra_args=RETARGET_ARGS)
+    a, b = fixed.get("/node/info").json(), retargeting.get("/node/info").json()
+    assert a["network"] == b["network"] == "dev"
+    assert a["genesis"] != b["genesis"]
+    address = "http://127.0.0.1:%d" % retargeting.port
+    r = fixed.post("/nodes/register", {"nodes": [address]})
+    assert r.status_code == 201, r.text
+    entry = wait_for(lambda: next((n for n in fixed.get("/nodes").json()["nodes"]
+                                   if n["address"] == address
+                                   and n["state"] == "refused"), None),
+                     30, "the refusal")
+    assert "genesis" in entry["reason"] or "network" in entry["reason"], entry
