@@ -3,9 +3,9 @@
 docs/performance.md "Block-interval convergence".
 
 One node with --block-interval INTERVAL --half-life HALF_LIFE and an easy
-starting target, one miner, mining back-to-back (GET /mine until continuous
-mining is merged: CONTINUOUS below, the same switch as
-tests/functional/test_retarget.py):
+starting target, one miner, mining continuously (CONTINUOUS below, the
+same switch as tests/functional/test_retarget.py; False mines with
+back-to-back GET /mine):
   1. from the start: blocks until the target is within 25 % (log2 within
      0.32) of where it settles, then the mean and spread (standard
      deviation, quartiles) of the intervals over the settled blocks;
@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
 
 from chainbus_node import Node, bin_dir  # noqa: E402
 
-CONTINUOUS = False
+CONTINUOUS = True
 
 
 def target(bits_hex):

@@ -13,9 +13,10 @@ it.
   another genesis, nodes of the two never link, and a store made under one
   is refused under another.
 
-Mining: until continuous mining (`--mining continuous`, issue 10 item 1)
-is merged, the test keeps the miners searching with back-to-back GET
-/mine (a dev node mines on demand). Switching is the one line CONTINUOUS.
+Mining is continuous (`--mining continuous`); with CONTINUOUS False the
+test keeps the miners searching with back-to-back GET /mine instead (a
+dev node mines on demand). CTest runs this file alone (RUN_SERIAL): the
+second miner needs the core no other test takes.
 Figures (mean and spread of the intervals, blocks to converge after a
 hash-rate change) are measured in bench/bench_retarget.py, not asserted
 here beyond the issue's bounds.
@@ -37,17 +38,18 @@ import zmq
 from chainbus_node import EASY_BITS, bin_dir, wait_for
 from test_verify import append_block, mine_header, sha256d, verify
 
-#  The one line to switch to continuous mining once it is merged.
-CONTINUOUS = False
+#  Continuous mining; False drives it with back-to-back GET /mine.
+CONTINUOUS = True
 MINING_ARGS = ["--mining", "continuous"] if CONTINUOUS else []
 
 INTERVAL = 1
 #  A short half-life (8 intervals): the test converges in ~30 blocks from a
 #  start 30 times too easy; the production default is 16.
 HALF_LIFE = 8
-#  About 260 k hashes a block: easy for one miner (a few M hashes/s), so
-#  the rule has room to make it harder whatever the machine.
-START_BITS = "0x1f003fff"
+#  About a million hashes a block: easy for one miner (several M hashes/s
+#  with SHA-NI), so the rule has room to make it harder whatever the
+#  machine, and a sanitizer build still converges within 60 blocks.
+START_BITS = "0x1e0fffff"
 RETARGET_ARGS = ["--block-interval", str(INTERVAL), "--half-life", str(HALF_LIFE)]
 
 
