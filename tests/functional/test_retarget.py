@@ -284,7 +284,7 @@ def test_verify_and_import_refuse_a_block_with_wrong_bits(make_node, tmp_path):
     header, time_ms = wrong_header(chain[:-1])
     last = doc["chain"][-1]
     last.update({"timestamp": time_ms / 1000, "transactions": [], "bits": EASY_BITS[2:],
-                 "merkle_root": "00" * 32, "miner": 0, "version": 1,
+                 "merkle_root": "00" * 32, "miner": 0, "version": 2,
                  "proof": header_nonce(header),
                  "hash": sha256d(header).hex()})
     last.pop("target", None)
