@@ -3,6 +3,7 @@ foreach (class util code pack hash pow json tx key seal block msg msgs calls cal
     add_test (NAME selftest.cbus_${class}
               COMMAND cbus_selftest --test cbus_${class})
 endforeach ()
+add_test (NAME selftest.cbus_endpoint COMMAND cbus_selftest --test cbus_endpoint)
 
 #  Functional tests: one CTest entry per file of tests/functional/, each
 #  starting real nodes from this build's bin/ (so the sanitizer build runs
