@@ -44,7 +44,8 @@ cbus_service_key_run (cbus_config_t *config)
         fprintf (stderr, "chainbus service-key: %s\n", path ? reason : "out of memory");
     else
         printf ("%s\n", zcert_public_txt (cert));
+    int rc = cert ? 0 : 2;
     zcert_destroy (&cert);
     free (path);
-    return cert ? 0 : 2;
+    return rc;
 }

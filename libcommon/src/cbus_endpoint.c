@@ -471,8 +471,9 @@ s_load_logged (const char *path, const char *what, char *reason)
     bool made = false;
     zcert_t *cert = cbus_endpoint_cert_load (path, true, &made, reason);
     if (cert && made)
-        zsys_notice ("made %s file=%s public_key=%s (list it in the node's allowlist)", what,
-                     path, zcert_public_txt (cert));
+        zsys_notice ("made %s file=%s public_key=%s (%s)", what, path, zcert_public_txt (cert),
+                     strstr (what, "node's") ? "services on other machines set it as their "
+                     "endpoints/server_key" : "list it in the node's allowlist");
     return cert;
 }
 
@@ -684,6 +685,9 @@ cbus_endpoint_connect (zsock_t *sock, const char *endpoint)
         zcert_apply (s_keys->client, sock);
         zsock_set_curve_serverkey (sock, s_keys->server_key);
         s_tcp_options (sock);
+        //  A dial into a dead link gives up soon and tries again, rather
+        //  than wait out the kernel's SYN retries (two minutes).
+        zsock_set_connect_timeout (sock, 2000);
         if (zsock_connect (sock, "%s", endpoint) == 0)
             rc = 0;
         else

@@ -94,8 +94,6 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
         cbus_config_destroy (&config);
         return 2;
     }
-    zsys_info ("starting version=%s data_dir=%s pid=%d", CBUS_VERSION,
-               cbus_config_data_dir (config), (int) getpid ());
     //  The keys of tcp endpoints, for the whole process (cbus_endpoint.h).
     cbus_endpoint_t *keys = cbus_endpoint_new (config, role, reason);
     if (!keys) {
@@ -103,6 +101,8 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
         cbus_config_destroy (&config);
         return 2;
     }
+    zsys_info ("starting version=%s data_dir=%s pid=%d", CBUS_VERSION,
+               cbus_config_data_dir (config), (int) getpid ());
     //  Signals go to main alone: the actor (and the ZeroMQ threads it
     //  starts) inherit a mask that blocks them, so no poll of theirs is
     //  cut short by one; main stops the actor with $TERM.
