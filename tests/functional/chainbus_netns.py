@@ -143,14 +143,20 @@ class Lab:
 
 
 def remote_config(path, data_dir, cert, server_key, miner_id):
-    """A remote miner's config file, as deploy/remote-miner.cfg shows."""
+    """A remote miner's config file: deploy/remote-miner.cfg with this
+    lab's values, so that the example is the one tested."""
+    from chainbus_node import REPO
+    with open(os.path.join(REPO, "deploy", "remote-miner.cfg")) as f:
+        text = f.read()
+    values = {"data_dir": data_dir, "id": str(miner_id), "bus_in": endpoint("bus_in"),
+              "bus_out": endpoint("bus_out"), "chainstore": endpoint("chainstore"),
+              "client_cert": cert, "server_key": server_key}
+    for key, value in values.items():
+        text, n = re.subn(r'(?m)^(    %s = )".*"$' % key, lambda m: '%s"%s"' % (m.group(1), value),
+                          text)
+        assert n == 1, key
     with open(path, "w") as f:
-        f.write('node\n    data_dir = "%s"\n'
-                'miner\n    id = "%d"\n'
-                'endpoints\n    bus_in = "%s"\n    bus_out = "%s"\n    chainstore = "%s"\n'
-                '    client_cert = "%s"\n    server_key = "%s"\n'
-                % (data_dir, miner_id, endpoint("bus_in"), endpoint("bus_out"),
-                   endpoint("chainstore"), cert, server_key))
+        f.write(text)
 
 
 def node_args(data_dir, pow_bits, miners=0, more=()):
