@@ -298,6 +298,13 @@ cbus_endpoint_zap_owns (zmsg_t *request)
         && memcmp (zframe_data (domain), S_DOMAIN_PREFIX, prefix) == 0;
 }
 
+static void
+s_refusal_free (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
 //  Log a refusal, at most once per key and address per S_REFUSAL_LOG_MS.
 static void
 s_log_refusal (s_keys_t *keys, const char *key, const char *address, const char *domain,
@@ -305,8 +312,8 @@ s_log_refusal (s_keys_t *keys, const char *key, const char *address, const char 
 {
     char name [128];
     snprintf (name, sizeof (name), "%s %s", key, address);
-    if (!keys->refusals)
-        keys->refusals = zhashx_new ();
+    if (!keys->refusals && (keys->refusals = zhashx_new ()))
+        zhashx_set_destructor (keys->refusals, s_refusal_free);
     if (keys->refusals && zhashx_size (keys->refusals) > 4096)
         zhashx_purge (keys->refusals);
     s_refusal_t *refusal = keys->refusals ? (s_refusal_t *) zhashx_lookup (keys->refusals, name)

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from chainbus_node import bin_dir
+from chainbus_node import SANITIZER_MARKS, bin_dir
 import chainbus_netns as netns
 
 BITS = "0x1f00ffff"         # ~65,000 hashes a block: a race both miners win
@@ -182,6 +182,11 @@ def test_namespaces_and_processes_are_gone_after(lab):
     assert tag not in names, names
     left = subprocess.run(["pgrep", "-af", lab.root], capture_output=True, text=True).stdout
     assert not left.strip(), left
+    #  Every process stopped cleanly: nothing from a sanitizer in any log.
+    for path in [lab.node_log] + [m["log"] for m in lab.miners.values()]:
+        text = open(path, errors="replace").read()
+        hits = [mark for mark in SANITIZER_MARKS if mark in text]
+        assert not hits, "%s in %s:\n%s" % (hits, path, text[-3000:])
 
 
 # --------------------------------------------------------------- input checks
