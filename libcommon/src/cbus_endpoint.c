@@ -42,6 +42,8 @@ typedef struct {
     zhashx_t *names;            //  Endpoint -> socket name
     zhashx_t *refusals;         //  "key address" -> s_refusal_t
     zactor_t *zap;              //  Our ZAP handler, if we run it
+    zactor_t *watch;            //  Watches our tcp dials for refusals
+    int monitors;               //  Monitor endpoints made so far
 } s_keys_t;
 
 typedef struct {
@@ -451,13 +453,82 @@ s_zap_ensure (s_keys_t *keys, char *reason)
 }
 
 //  --------------------------------------------------------------------------
-//  The process's keys
+//  Refusals seen by a client: libzmq tells a socket's monitor when the
+//  server refused its handshake (ZAP 400), and a refused connection is
+//  not dialled again; a service whose key is not listed says so, once.
+
+static int
+s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    zmsg_t *msg = zmsg_recv (reader);
+    zframe_t *head = msg ? zmsg_first (msg) : NULL;
+    zframe_t *address = head ? zmsg_next (msg) : NULL;
+    if (head && zframe_size (head) == 6) {
+        uint16_t event;
+        memcpy (&event, zframe_data (head), 2);
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            zsys_error ("the node refused this service's key=%s at %.*s (not in its "
+                        "allowlist?): list it there, then restart this service", (char *) arg,
+                        address ? (int) zframe_size (address) : 1,
+                        address ? (char *) zframe_data (address) : "?");
+        if (event == ZMQ_EVENT_MONITOR_STOPPED)
+            zloop_reader_end (loop, reader);
+    }
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+typedef struct {
+    zloop_t *loop;              //  The watcher's loop
+    zlist_t *readers;           //  Monitor readers, destroyed at the end
+    char *key;                  //  Our public key, for the log line
+} s_watch_t;
+
+static int
+s_on_watch_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    s_watch_t *watch = (s_watch_t *) arg;
+    char *command = NULL, *monitor = NULL;
+    if (zstr_recvx (pipe, &command, &monitor, NULL) < 1 || streq (command, "$TERM")) {
+        zstr_free (&command);
+        zstr_free (&monitor);
+        return -1;
+    }
+    zsock_t *reader = monitor ? zsock_new (ZMQ_PAIR) : NULL;
+    if (reader && (zsock_connect (reader, "%s", monitor)
+               ||  zloop_reader (loop, reader, s_on_monitor, watch->key)
+               ||  zlist_append (watch->readers, reader)))
+        zsock_destroy (&reader);
+    zstr_free (&command);
+    zstr_free (&monitor);
+    return 0;
+}
+
+//  args: our public key (the actor frees it). Pipe: WATCH <monitor endpoint>.
+static void
+s_watch_actor (zsock_t *pipe, void *args)
+{
+    s_watch_t watch = { zloop_new (), zlist_new (), (char *) args };
+    zsock_signal (pipe, 0);
+    if (watch.loop && watch.readers && watch.key) {
+        zloop_set_nonstop (watch.loop, true);
+        if (zloop_reader (watch.loop, pipe, s_on_watch_pipe, &watch) == 0)
+            zloop_start (watch.loop);
+    }
+    zloop_destroy (&watch.loop);
+    zsock_t *reader;
+    while (watch.readers && (reader = (zsock_t *) zlist_pop (watch.readers)))
+        zsock_destroy (&reader);
+    zlist_destroy (&watch.readers);
+    free (watch.key);
+}
 
 static void
 s_keys_destroy (s_keys_t **keys_p)
 {
     s_keys_t *keys = *keys_p;
     if (keys) {
+        zactor_destroy (&keys->watch);
         zactor_destroy (&keys->zap);
         zcert_destroy (&keys->client);
         zcert_destroy (&keys->service);
@@ -678,6 +749,20 @@ cbus_endpoint_bind (zsock_t *sock, const char *endpoint)
     return rc;
 }
 
+//  Have the watcher report a refusal of sock's handshakes. Called with
+//  s_lock held; a watcher that cannot be had costs only the log line.
+static void
+s_watch (s_keys_t *keys, zsock_t *sock)
+{
+    if (!keys->watch)
+        keys->watch = zactor_new (s_watch_actor, strdup (zcert_public_txt (keys->client)));
+    char monitor [64];
+    snprintf (monitor, sizeof (monitor), "inproc://cbus-endpoint-monitor-%d", ++keys->monitors);
+    if (keys->watch
+    &&  zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0)
+        zstr_sendx (keys->watch, "WATCH", monitor, NULL);
+}
+
 int
 cbus_endpoint_connect (zsock_t *sock, const char *endpoint)
 {
@@ -695,8 +780,10 @@ cbus_endpoint_connect (zsock_t *sock, const char *endpoint)
         //  A dial into a dead link gives up soon and tries again, rather
         //  than wait out the kernel's SYN retries (two minutes).
         zsock_set_connect_timeout (sock, 2000);
-        if (zsock_connect (sock, "%s", endpoint) == 0)
+        if (zsock_connect (sock, "%s", endpoint) == 0) {
             rc = 0;
+            s_watch (s_keys, sock);
+        }
         else
             cbus_fail (reason, "cannot connect to %s: %s", endpoint, zmq_strerror (zmq_errno ()));
     }

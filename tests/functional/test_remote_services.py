@@ -134,6 +134,9 @@ def test_unlisted_key_gets_nothing_and_is_logged(lab):
     assert m["proc"].poll() is None                 # it runs, and gets nothing
     text = open(m["log"], errors="replace").read()
     assert "block found" not in text and "block submitted" not in text
+    #  And it says why.
+    assert re.search(r"the node refused this service's key=%s at tcp://10\.77\.0\.1:"
+                     % key, text), text[-2000:]
     assert "miner.13" not in _alive(lab)            # its heartbeats never arrive
 
 
