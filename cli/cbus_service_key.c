@@ -39,7 +39,7 @@ cbus_service_key_run (cbus_config_t *config)
                          "service-key show FILE\n");
         return 2;
     }
-    zcert_t *cert = path ? cbus_endpoint_cert_load (path, make, NULL, reason) : NULL;
+    zcert_t *cert = path ? cbus_keyfile_load (path, make, NULL, reason) : NULL;
     if (!cert)
         fprintf (stderr, "chainbus service-key: %s\n", path ? reason : "out of memory");
     else

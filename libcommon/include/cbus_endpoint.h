@@ -62,11 +62,6 @@ zsock_t *
 int
     cbus_endpoint_check (const char *endpoint, char *reason);
 
-//  Load the keypair in path, making it (mode 0600, never replaced) if
-//  there is none. *made tells which. NULL with a reason: not a keypair,
-//  readable by others, the public key not the secret key's.
-zcert_t *
-    cbus_endpoint_cert_load (const char *path, bool make, bool *made, char *reason);
 //  The node's service keypair file (caller frees).
 char *
     cbus_endpoint_service_cert_path (cbus_config_t *config);

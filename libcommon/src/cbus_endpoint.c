@@ -14,7 +14,6 @@
 #include "cbus.h"
 #include <pthread.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <sodium.h>
 
 #define S_ZAP_ENDPOINT   "inproc://zeromq.zap.01"
@@ -22,7 +21,6 @@
 //  A refused key redials every 100 ms: one log line per key and address
 //  per this long, with the count.
 #define S_REFUSAL_LOG_MS 10000
-#define S_ALLOWLIST_MAX  (1024 * 1024)
 
 static const char *s_names [] = { "bus-in", "bus-out", "chainstore", "mempool", "peersync" };
 #define S_NAME_COUNT (sizeof (s_names) / sizeof (s_names [0]))
@@ -63,13 +61,6 @@ static bool
 s_is_tcp (const char *endpoint)
 {
     return strncmp (endpoint, "tcp://", 6) == 0;
-}
-
-static bool
-s_key_valid (const char *text)
-{
-    uint8_t raw [32];
-    return text && strlen (text) == 40 && zmq_z85_decode (raw, text) != NULL;
 }
 
 //  --------------------------------------------------------------------------
@@ -113,91 +104,6 @@ cbus_endpoint_check (const char *endpoint, char *reason)
     return 0;
 }
 
-//  --------------------------------------------------------------------------
-//  Keypair files (zcert's secret format, one file, mode 0600)
-
-static zcert_t *
-s_cert_read (const char *path, char *reason)
-{
-    struct stat st;
-    if (stat (path, &st))
-        return cbus_fail (reason, "key file %s: %s", path, strerror (errno)), NULL;
-    if (!S_ISREG (st.st_mode) || st.st_size > 65536)
-        return cbus_fail (reason, "key file %s: not a key file", path), NULL;
-    if (st.st_mode & 077)
-        return cbus_fail (reason, "key file %s: readable by others (mode %03o): chmod 600 it",
-                          path, (unsigned) (st.st_mode & 0777)), NULL;
-    zchunk_t *chunk = zchunk_slurp (path, 65536);
-    zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
-    zchunk_destroy (&chunk);
-    if (!root)
-        return cbus_fail (reason, "key file %s: not a ZPL keypair file", path), NULL;
-    const char *public_text = zconfig_get (root, "curve/public-key", NULL);
-    const char *secret_text = zconfig_get (root, "curve/secret-key", NULL);
-    zcert_t *cert = NULL;
-    uint8_t public_key [32], secret_key [32], derived [32];
-    if (!s_key_valid (public_text) || !s_key_valid (secret_text))
-        cbus_fail (reason, "key file %s: no valid curve public-key and secret-key (40 Z85 "
-                   "characters each)", path);
-    else {
-        zmq_z85_decode (public_key, public_text);
-        zmq_z85_decode (secret_key, secret_text);
-        char secret_z85 [41], derived_z85 [41];
-        zmq_z85_encode (secret_z85, secret_key, 32);
-        if (zmq_curve_public (derived_z85, secret_z85) || !zmq_z85_decode (derived, derived_z85)
-        ||  memcmp (derived, public_key, 32))
-            cbus_fail (reason, "key file %s: its public key is not its secret key's", path);
-        else
-        if (!(cert = zcert_new_from (public_key, secret_key)))
-            cbus_fail (reason, "key file %s: out of memory", path);
-        sodium_memzero (secret_z85, sizeof (secret_z85));
-    }
-    sodium_memzero (secret_key, sizeof (secret_key));
-    zconfig_destroy (&root);
-    return cert;
-}
-
-//  A new keypair written beside path then linked to it: of two processes
-//  making it at once, one wins and the other reads the winner's.
-static int
-s_cert_make (const char *path, char *reason)
-{
-    zcert_t *cert = zcert_new ();
-    char *temporary = zsys_sprintf ("%s.%d.new", path, (int) getpid ());
-    int rc = -1;
-    if (!cert || !temporary)
-        cbus_fail (reason, "key file %s: out of memory", path);
-    else {
-        zcert_set_meta (cert, "made-by", "chainbus");
-        if (zcert_save_secret (cert, temporary) || chmod (temporary, 0600))
-            cbus_fail (reason, "key file %s: cannot write it: %s", path, strerror (errno));
-        else
-        if (link (temporary, path) && errno != EEXIST)
-            cbus_fail (reason, "key file %s: cannot create it: %s", path, strerror (errno));
-        else
-            rc = 0;
-        unlink (temporary);
-    }
-    zstr_free (&temporary);
-    zcert_destroy (&cert);
-    return rc;
-}
-
-zcert_t *
-cbus_endpoint_cert_load (const char *path, bool make, bool *made, char *reason)
-{
-    if (made)
-        *made = false;
-    struct stat st;
-    if (make && stat (path, &st) && errno == ENOENT) {
-        if (s_cert_make (path, reason))
-            return NULL;
-        if (made)
-            *made = true;
-    }
-    return s_cert_read (path, reason);
-}
-
 char *
 cbus_endpoint_service_cert_path (cbus_config_t *config)
 {
@@ -206,54 +112,7 @@ cbus_endpoint_service_cert_path (cbus_config_t *config)
 }
 
 //  --------------------------------------------------------------------------
-//  The allowlist: one Z85 public key a line; blank lines, and comments
-//  from a # at the start of a line or after a blank.
-
-static zhashx_t *
-s_allowlist_parse (const char *path, char *reason)
-{
-    zchunk_t *chunk = zchunk_slurp (path, S_ALLOWLIST_MAX);
-    if (!chunk)
-        return cbus_fail (reason, "allowlist %s: cannot read it: %s (one public key a line; "
-                          "`chainbus service-key` prints the node's)", path,
-                          errno ? strerror (errno) : "empty or too large"), NULL;
-    zhashx_t *keys = zhashx_new ();
-    char *text = keys ? (char *) zmalloc (zchunk_size (chunk) + 1) : NULL;
-    if (!text) {
-        zhashx_destroy (&keys);
-        zchunk_destroy (&chunk);
-        return cbus_fail (reason, "allowlist %s: out of memory", path), NULL;
-    }
-    memcpy (text, zchunk_data (chunk), zchunk_size (chunk));
-    zchunk_destroy (&chunk);
-    int number = 0;
-    for (char *line = text, *next; line && keys; line = next) {
-        next = strchr (line, '\n');
-        if (next)
-            *next++ = 0;
-        number++;
-        line += strspn (line, " \t\r");
-        //  Z85 has '#' in it: a comment starts a line or follows a blank.
-        size_t length = *line == '#' ? 0 : strcspn (line, " \t\r");
-        const char *rest = line + length + strspn (line + length, " \t\r");
-        if (length == 0 && (*rest == 0 || *rest == '#'))
-            continue;
-        char key [41] = "";
-        if (length == 40)
-            memcpy (key, line, 40);
-        if (!s_key_valid (key) || (*rest && *rest != '#')) {
-            cbus_fail (reason, "allowlist %s line %d: not a public key (40 Z85 characters)",
-                       path, number);
-            zhashx_destroy (&keys);
-        }
-        else
-            zhashx_insert (keys, key, "");
-    }
-    free (text);
-    return keys;
-}
-
-//  Read the allowlist again if it changed on disk (edits take effect at
+//  The allowlist, read again if it changed on disk (edits take effect at
 //  the next handshake). A list that no longer parses keeps the old one.
 //  Called with s_lock held.
 static int
@@ -271,7 +130,7 @@ s_allowlist_refresh (s_keys_t *keys, char *reason)
     &&  st.st_mtim.tv_sec == keys->allow_mtime.tv_sec
     &&  st.st_mtim.tv_nsec == keys->allow_mtime.tv_nsec)
         return 0;
-    zhashx_t *fresh = s_allowlist_parse (keys->allowlist_path, reason);
+    zhashx_t *fresh = cbus_keyfile_allowlist (keys->allowlist_path, reason);
     keys->allow_mtime = st.st_mtim;
     keys->allow_size = st.st_size;
     if (!fresh) {
@@ -547,7 +406,7 @@ static zcert_t *
 s_load_logged (const char *path, const char *what, char *reason)
 {
     bool made = false;
-    zcert_t *cert = cbus_endpoint_cert_load (path, true, &made, reason);
+    zcert_t *cert = cbus_keyfile_load (path, true, &made, reason);
     if (cert && made)
         zsys_notice ("made %s file=%s public_key=%s (%s)", what, path, zcert_public_txt (cert),
                      strstr (what, "node's") ? "services on other machines set it as their "
@@ -588,7 +447,7 @@ s_keys_new (cbus_config_t *config, char *reason)
         zhashx_insert (keys->names, endpoint, (void *) s_names [index]);
         zstr_free (&endpoint);
     }
-    if (*server_key && !s_key_valid (server_key)) {
+    if (*server_key && !cbus_keyfile_key_valid (server_key)) {
         cbus_fail (reason, "endpoints/server_key: not a public key (40 Z85 characters)");
         goto failed;
     }
@@ -856,45 +715,9 @@ cbus_endpoint_test (bool verbose)
     snprintf (allowlist, sizeof (allowlist), "%s/allowlist", dir);
     snprintf (remote_path, sizeof (remote_path), "%s/remote.cert", dir);
 
-    //  Keypair files: made once (0600), read back the same; refusals.
-    bool made = false;
-    zcert_t *cert = cbus_endpoint_cert_load (path, true, &made, reason);
-    assert (cert && made);
-    struct stat st;
-    assert (stat (path, &st) == 0 && (st.st_mode & 0777) == 0600);
-    zcert_t *again = cbus_endpoint_cert_load (path, true, &made, reason);
-    assert (again && !made && zcert_eq (cert, again));
-    zcert_destroy (&again);
-    chmod (path, 0644);
-    assert (!cbus_endpoint_cert_load (path, false, NULL, reason) && strstr (reason, "chmod 600"));
-    chmod (path, 0600);
-    char bad [PATH_MAX];
-    snprintf (bad, sizeof (bad), "%s/bad.cert", dir);
-    s_write (bad, "curve\n    public-key = \"short\"\n", 0600);
-    assert (!cbus_endpoint_cert_load (bad, true, NULL, reason) && strstr (reason, "40 Z85"));
+    zcert_t *cert = cbus_keyfile_load (path, true, NULL, reason);
     zcert_t *other = zcert_new ();
-    char *mixed = zsys_sprintf ("curve\n    public-key = \"%s\"\n    secret-key = \"%s\"\n",
-                                zcert_public_txt (other), zcert_secret_txt (cert));
-    s_write (bad, mixed, 0600);
-    zstr_free (&mixed);
-    assert (!cbus_endpoint_cert_load (bad, true, NULL, reason) && strstr (reason, "not its secret"));
-    assert (!cbus_endpoint_cert_load ("/nonexistent/x.cert", false, NULL, reason));
-
-    //  Allowlist lines: a key with '#' in it (Z85 has it), comments.
-    zcert_t *hashed = zcert_new ();
-    while (!strchr (zcert_public_txt (hashed), '#')) {
-        zcert_destroy (&hashed);
-        hashed = zcert_new ();
-    }
-    char *lines = zsys_sprintf ("#  comment\n   \n  %s\t# a miner\r\n%s\n",
-                                zcert_public_txt (hashed), zcert_public_txt (cert));
-    s_write (allowlist, lines, 0644);
-    zstr_free (&lines);
-    zhashx_t *parsed = s_allowlist_parse (allowlist, reason);
-    assert (parsed && zhashx_size (parsed) == 2 && zhashx_lookup (parsed, zcert_public_txt (hashed)));
-    zhashx_destroy (&parsed);
-    zcert_destroy (&hashed);
-    unlink (allowlist);
+    assert (cert && other);
 
     //  Ipc only: nothing installed, tcp refused.
     cbus_config_t *config = s_test_config (dir, "");
