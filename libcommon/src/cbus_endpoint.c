@@ -358,6 +358,7 @@ s_on_watch_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
                ||  zloop_reader (loop, reader, s_on_monitor, watch->key)
                ||  zlist_append (watch->readers, reader)))
         zsock_destroy (&reader);
+    zsock_signal (pipe, 0);         //  Connected (or not): the dial may start
     zstr_free (&command);
     zstr_free (&monitor);
     return 0;
@@ -608,8 +609,9 @@ cbus_endpoint_bind (zsock_t *sock, const char *endpoint)
     return rc;
 }
 
-//  Have the watcher report a refusal of sock's handshakes. Called with
-//  s_lock held; a watcher that cannot be had costs only the log line.
+//  Have the watcher report a refusal of sock's handshakes (before sock
+//  dials). Called with s_lock held; a watcher that cannot be had costs
+//  only the log line.
 static void
 s_watch (s_keys_t *keys, zsock_t *sock)
 {
@@ -617,9 +619,12 @@ s_watch (s_keys_t *keys, zsock_t *sock)
         keys->watch = zactor_new (s_watch_actor, strdup (zcert_public_txt (keys->client)));
     char monitor [64];
     snprintf (monitor, sizeof (monitor), "inproc://cbus-endpoint-monitor-%d", ++keys->monitors);
+    //  The reader is connected before the dial starts: an event with no
+    //  reader is dropped.
     if (keys->watch
-    &&  zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0)
-        zstr_sendx (keys->watch, "WATCH", monitor, NULL);
+    &&  zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0
+    &&  zstr_sendx (keys->watch, "WATCH", monitor, NULL) == 0)
+        zsock_wait (keys->watch);
 }
 
 int
@@ -639,10 +644,9 @@ cbus_endpoint_connect (zsock_t *sock, const char *endpoint)
         //  A dial into a dead link gives up soon and tries again, rather
         //  than wait out the kernel's SYN retries (two minutes).
         zsock_set_connect_timeout (sock, 2000);
-        if (zsock_connect (sock, "%s", endpoint) == 0) {
+        s_watch (s_keys, sock);
+        if (zsock_connect (sock, "%s", endpoint) == 0)
             rc = 0;
-            s_watch (s_keys, sock);
-        }
         else
             cbus_fail (reason, "cannot connect to %s: %s", endpoint, zmq_strerror (zmq_errno ()));
     }

@@ -252,3 +252,48 @@ def test_malformed_key_files_are_refused(tmp):
     assert r.returncode != 0 and "server_key" in _one_line(r)[-1]
     #  The node's key file made by `chainbus service-key` is 0600.
     assert os.stat(os.path.join(tmp, "d", "service.cert")).st_mode & 0o777 == 0o600
+
+
+# ------------------------------------------- every socket on tcp (loopback)
+
+def test_every_socket_on_tcp_with_peersyncs_zap_handler_beside(tmp):
+    """All five service sockets on CurveZMQ tcp (loopback): the node works
+    (peersync's handler answers for its own tcp socket as well as its
+    peer port, whose bans stay on), an empty allowlist is valid, and a key
+    that is not listed is refused at peersync's socket too, and logged."""
+    from chainbus_node import Node, free_port
+    ports = set()
+    while len(ports) < 5:
+        ports.add(free_port())
+    names = ("bus-in", "bus-out", "chainstore", "mempool", "peersync")
+    flags = []
+    for name, port in zip(names, sorted(ports)):
+        flags += ["--endpoint-" + name, "tcp://127.0.0.1:%d" % port]
+    peersync = flags[-1]
+    n = Node(extra_args=flags)
+    try:
+        os.makedirs(n.data_dir)
+        open(os.path.join(n.data_dir, "allowlist"), "w").close()
+        n.start()
+        n.mine()
+        txid, _ = n.submit({"users": "u", "data": [1], "dh_parameters": "p",
+                            "server_public_key": "s", "receiver_public_key": "r",
+                            "sender_public_key": "x"})
+        assert n.get("/nodes").status_code == 200
+        assert n.mine()["index"] == 2
+        cert = os.path.join(tmp, "stranger.cert")
+        key = _run(os.path.join(bin_dir(), "chainbus"), "service-key", "new", cert).stdout.strip()
+        node_key = _run(os.path.join(bin_dir(), "chainbus"), "service-key",
+                        "--data-dir", n.data_dir).stdout.strip()
+        #  A stranger's handshake at peersync's socket (a tap: the wrong
+        #  socket type too, but the key is judged first).
+        subprocess.run(["timeout", "-s", "INT", "3", os.path.join(bin_dir(), "chainbus"),
+                        "tap", "--data-dir", tmp, "--endpoint-bus-out", peersync,
+                        "--client-cert", cert, "--endpoint-server-key", node_key],
+                       capture_output=True, text=True)
+        log = n.log_text()
+        assert re.search(r"chainbus-peersync.*endpoint refused key=%s address=127\.0\.0\.1 "
+                         r"socket=peersync" % re.escape(key), log), log[-3000:]
+        assert "no ZAP handler" not in log
+    finally:
+        n.close()
