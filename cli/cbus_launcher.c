@@ -110,6 +110,14 @@ cbus_launcher_run (cbus_config_t *config)
         return 2;
     }
     sodium_memzero (token, sizeof (token));
+    //  Tcp endpoints: their keys and the allowlist are checked now (and
+    //  the service keypair made once, before the children would race).
+    cbus_endpoint_t *keys = cbus_endpoint_new (config, "node", reason);
+    if (!keys) {
+        fprintf (stderr, "chainbus node: %s\n", reason);
+        return 2;
+    }
+    cbus_endpoint_destroy (&keys);
     //  One node per data directory.
     char *lock_path = cbus_config_path (config, "run/node.lock");
     int lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

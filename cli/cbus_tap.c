@@ -7,11 +7,19 @@
 int
 cbus_tap_run (cbus_config_t *config, const char *prefix)
 {
+    //  A remote node's bus is tcp: this machine's key must be listed.
+    char reason [CBUS_REASON_MAX];
+    cbus_endpoint_t *keys = cbus_endpoint_new (config, "tap", reason);
+    if (!keys) {
+        fprintf (stderr, "chainbus tap: %s\n", reason);
+        return 2;
+    }
     char *endpoint = cbus_config_endpoint (config, "bus-out");
-    zsock_t *sub = zsock_new_sub (endpoint, prefix);
+    zsock_t *sub = cbus_endpoint_new_sub (endpoint, prefix);
     zstr_free (&endpoint);
     if (!sub) {
         fprintf (stderr, "chainbus tap: cannot connect to the bus\n");
+        cbus_endpoint_destroy (&keys);
         return 1;
     }
     zsock_set_rcvhwm (sub, 1000000);
@@ -40,5 +48,6 @@ cbus_tap_run (cbus_config_t *config, const char *prefix)
     }
     cbus_buf_free (&line);
     zsock_destroy (&sub);
+    cbus_endpoint_destroy (&keys);
     return rc;
 }

@@ -6,6 +6,7 @@
     chainbus export --json FILE      a node's chain as JSON (GET /chain)
     chainbus import --json FILE      such a file into an empty data folder
     chainbus tap [flags] [PREFIX]    print bus events as JSON lines
+    chainbus service-key [new|show FILE]  keys of tcp service endpoints
     chainbus key new|show FILE       a wallet's keypair
     chainbus tx sign|send|get|open   a wallet's transactions
     chainbus config                  print the default configuration (ZPL)
@@ -15,6 +16,7 @@
 #include "cbus.h"
 #include "cbus_launcher.h"
 #include "cbus_tap.h"
+#include "cbus_service_key.h"
 #include "cbus_export.h"
 #include "cbus_import.h"
 #include "cbus_net.h"
@@ -40,6 +42,10 @@ s_usage (FILE *stream)
         "                           without one (give the node's --network, --pow-bits)\n"
         "  verify [flags]           re-check a stopped node's chain store from genesis\n"
         "  tap [flags] [PREFIX]     print bus events (topics starting with PREFIX) as JSON lines\n"
+        "  service-key [flags]      print the node's service public key (made if none yet)\n"
+        "  service-key new FILE     make a keypair for a service on another machine, print\n"
+        "                           its public key (a line for the node's allowlist)\n"
+        "  service-key show FILE    print the public key of a keypair file\n"
         "  config                   print the default configuration file\n"
         "  version                  print the version\n\n"
         "wallet commands (they take only the flags shown, and read no configuration):\n");
@@ -172,7 +178,8 @@ main (int argc, char *argv [])
         return cbus_verify_main (argc - 1, argv + 1);
     if (!streq (command, "node") && !streq (command, "tap") && !streq (command, "net")
     &&  !streq (command, "export") && !streq (command, "import")
-    &&  !streq (command, "key") && !streq (command, "tx")) {
+    &&  !streq (command, "key") && !streq (command, "tx")
+    &&  !streq (command, "service-key")) {
         fprintf (stderr, "chainbus: unknown command '%s' (see chainbus --help)\n", command);
         return 2;
     }
@@ -206,6 +213,9 @@ main (int argc, char *argv [])
     }
     int rc;
     bool tap = streq (command, "tap");
+    if (streq (command, "service-key"))
+        rc = cbus_service_key_run (config);
+    else
     if (cbus_config_arg_count (config) > (tap? 1: 0)) {
         if (tap)
             fprintf (stderr, "chainbus tap: one topic prefix at most\n");

@@ -424,7 +424,7 @@ s_dealer_new (const char *endpoint)
     zsock_set_rcvtimeo (dealer, 0);
     zsock_set_sndhwm (dealer, 10000);
     zsock_set_rcvhwm (dealer, 0);
-    if (zsock_connect (dealer, "%s", endpoint)) {
+    if (cbus_endpoint_connect (dealer, endpoint)) {
         zsock_destroy (&dealer);
         return NULL;
     }
@@ -544,7 +544,7 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
         zstr_free (&endpoint);
     }
     endpoint = cbus_config_endpoint (config, "bus-out");
-    self->sub = zsock_new_sub (endpoint, CBUS_TOPIC_HEARTBEAT);
+    self->sub = cbus_endpoint_new_sub (endpoint, CBUS_TOPIC_HEARTBEAT);
     if (!self->sub) {
         snprintf (reason, CBUS_REASON_MAX, "cannot subscribe to %s", endpoint);
         goto failed;

@@ -3,6 +3,8 @@ foreach (class util code pack hash sha256 pow json tx key seal block msg msgs ca
     add_test (NAME selftest.cbus_${class}
               COMMAND cbus_selftest --test cbus_${class})
 endforeach ()
+add_test (NAME selftest.cbus_endpoint COMMAND cbus_selftest --test cbus_endpoint)
+add_test (NAME selftest.cbus_keyfile COMMAND cbus_selftest --test cbus_keyfile)
 
 #  Functional tests: one CTest entry per file of tests/functional/, each
 #  starting real nodes from this build's bin/ (so the sanitizer build runs

@@ -44,6 +44,8 @@
 #include "cbus_caller.h"
 #include "cbus_msgs.h"
 #include "cbus_config.h"
+#include "cbus_keyfile.h"
+#include "cbus_endpoint.h"
 #include "cbus_store.h"
 #include "cbus_chain.h"
 #include "cbus_layout.h"

@@ -50,8 +50,9 @@ cbus_pow_rule_t
 //  The node's data directory as an absolute path (borrowed).
 const char *
     cbus_config_data_dir (cbus_config_t *self);
-//  Endpoint of a named local socket: ipc://<data_dir>/run/<name>.ipc.
-//  Names: bus-in, bus-out, chainstore, mempool, peersync. Caller frees.
+//  Endpoint of a named service socket: endpoints/<name> (bus-in is
+//  endpoints/bus_in), by default ipc://<data_dir>/run/<name>.ipc. Names:
+//  bus-in, bus-out, chainstore, mempool, peersync. Caller frees.
 char *
     cbus_config_endpoint (cbus_config_t *self, const char *name);
 //  Path of a file or folder inside the data directory. Caller frees.

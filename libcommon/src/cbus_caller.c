@@ -36,7 +36,7 @@ cbus_caller_new (zloop_t *loop, const char *endpoint, const char *name)
     zsock_set_linger (self->dealer, 0);
     zsock_set_maxmsgsize (self->dealer, CBUS_MSG_MAX_BYTES);
     zsock_set_sndtimeo (self->dealer, 0);
-    if (zsock_connect (self->dealer, "%s", endpoint)
+    if (cbus_endpoint_connect (self->dealer, endpoint)
     ||  zloop_reader (loop, self->dealer, s_on_reply, self))
         goto failed;
     return self;

@@ -9,7 +9,8 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
-typedef enum { S_STR, S_INT, S_BOOL, S_BITS, S_NAME } s_type_t;
+//  S_OPT: a string that may be empty; S_ENDPOINT: empty or an endpoint.
+typedef enum { S_STR, S_INT, S_BOOL, S_BITS, S_NAME, S_OPT, S_ENDPOINT } s_type_t;
 
 typedef struct {
     const char *path;           //  "section/key" in the ZPL file
@@ -111,6 +112,24 @@ static const s_key_t s_keys [] = {
       "Miners started by 'chainbus node'" },
     { "launcher/restart_max_ms", "restart-max", "10000", S_INT, 100, 600000,
       "Longest wait before restarting a child that died (backoff doubles)" },
+    { "endpoints/bus_in", "endpoint-bus-in", "", S_ENDPOINT, 0, 0,
+      "Where the bus takes events in (empty: ipc://<data_dir>/run/bus-in.ipc); tcp://HOST:PORT is CurveZMQ with the allowlist" },
+    { "endpoints/bus_out", "endpoint-bus-out", "", S_ENDPOINT, 0, 0,
+      "Where the bus hands events out (empty: ipc://<data_dir>/run/bus-out.ipc)" },
+    { "endpoints/chainstore", "endpoint-chainstore", "", S_ENDPOINT, 0, 0,
+      "The chainstore's request socket (empty: ipc://<data_dir>/run/chainstore.ipc)" },
+    { "endpoints/mempool", "endpoint-mempool", "", S_ENDPOINT, 0, 0,
+      "The mempool's request socket (empty: ipc://<data_dir>/run/mempool.ipc)" },
+    { "endpoints/peersync", "endpoint-peersync", "", S_ENDPOINT, 0, 0,
+      "Peersync's request socket (empty: ipc://<data_dir>/run/peersync.ipc)" },
+    { "endpoints/service_cert", "service-cert", "", S_OPT, 0, 0,
+      "The node's service keypair, made on first start, mode 0600; what binds a tcp endpoint presents it (empty: <data_dir>/service.cert)" },
+    { "endpoints/allowlist", "allowlist", "", S_OPT, 0, 0,
+      "Public keys admitted on tcp endpoints, one Z85 key a line, # comments; read again when it changes (empty: <data_dir>/allowlist)" },
+    { "endpoints/client_cert", "client-cert", "", S_OPT, 0, 0,
+      "A service on another machine: its own keypair, made on first start (empty: this is the node's machine, use service_cert)" },
+    { "endpoints/server_key", "endpoint-server-key", "", S_OPT, 0, 0,
+      "With client_cert: the node's service public key, 40 Z85 characters (`chainbus service-key` on the node)" },
 };
 #define S_KEY_COUNT (sizeof (s_keys) / sizeof (s_keys [0]))
 //  Largest config file read (the commented default is about 4 KB).
@@ -154,6 +173,16 @@ s_check_value (const s_key_t *key, const char *value, char *reason)
             &&  !streq (key->path, "peersync/p2p_advertise"))
                 return cbus_fail (reason, "%s: value must not be empty", key->path);
             return 0;
+        case S_OPT:
+            if (strlen (value) > 1024)
+                return cbus_fail (reason, "%s: value too long", key->path);
+            return 0;
+        case S_ENDPOINT: {
+            char inner [CBUS_REASON_MAX];
+            if (*value && cbus_endpoint_check (value, inner))
+                return cbus_fail (reason, "%s: %s", key->path, inner);
+            return 0;
+        }
         case S_NAME:
             if (!*value || strlen (value) > 32 || strspn (value,
                 "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen (value))
@@ -446,6 +475,14 @@ cbus_config_data_dir (cbus_config_t *self)
 char *
 cbus_config_endpoint (cbus_config_t *self, const char *name)
 {
+    //  "bus-in" is the key endpoints/bus_in.
+    char path [64];
+    snprintf (path, sizeof (path), "endpoints/%s", name);
+    for (char *dash = strchr (path, '-'); dash; dash = strchr (dash, '-'))
+        *dash = '_';
+    int index = s_index_of_path (path);
+    if (index >= 0 && *self->values [index])
+        return strdup (self->values [index]);
     return zsys_sprintf ("ipc://%s/run/%s.ipc", self->data_dir, name);
 }
 
@@ -560,6 +597,12 @@ cbus_config_test (bool verbose)
     char *endpoint = cbus_config_endpoint (config, "chainstore");
     assert (streq (endpoint, "ipc:///tmp/x/run/chainstore.ipc"));
     zstr_free (&endpoint);
+    assert (cbus_config_set (config, "endpoints/bus_in", "tcp://10.77.1.1:7101", reason) == 0);
+    endpoint = cbus_config_endpoint (config, "bus-in");
+    assert (streq (endpoint, "tcp://10.77.1.1:7101"));
+    zstr_free (&endpoint);
+    assert (cbus_config_set (config, "endpoints/bus_in", "tcp://*:1", reason) == -1
+         && strstr (reason, "endpoints/bus_in"));
     zlist_t *child = cbus_config_child_args (config);
     assert (zlist_size (child) == 6);
     assert (streq ((char *) zlist_first (child), "--config"));

@@ -288,7 +288,7 @@ cbus_client_new (const char *endpoint)
     //  A request to a dead service must not sit queued forever.
     zsock_set_linger (self->dealer, 0);
     zsock_set_maxmsgsize (self->dealer, CBUS_MSG_MAX_BYTES);
-    if (!self->dealer || zsock_connect (self->dealer, "%s", endpoint)) {
+    if (!self->dealer || cbus_endpoint_connect (self->dealer, endpoint)) {
         zsock_destroy (&self->dealer);
         free (self);
         return NULL;
@@ -359,7 +359,7 @@ cbus_pub_new (const char *endpoint, const char *source)
 {
     cbus_pub_t *self = (cbus_pub_t *) zmalloc (sizeof (cbus_pub_t));
     self->pub = zsock_new (ZMQ_PUB);
-    if (!self->pub || zsock_connect (self->pub, "%s", endpoint)) {
+    if (!self->pub || cbus_endpoint_connect (self->pub, endpoint)) {
         zsock_destroy (&self->pub);
         free (self);
         return NULL;

@@ -24,6 +24,8 @@ static const cbus_selftest_t s_tests [] = {
     { "cbus_calls",  cbus_calls_test },
     { "cbus_caller", cbus_caller_test },
     { "cbus_config", cbus_config_test },
+    { "cbus_keyfile", cbus_keyfile_test },
+    { "cbus_endpoint", cbus_endpoint_test },
     { "cbus_store",  cbus_store_test },
     { "cbus_layout", cbus_layout_test },
     { "cbus_chain",  cbus_chain_test },

@@ -33,7 +33,7 @@ cbus_service_router (const char *endpoint, int64_t max_size, char *reason)
     zsock_set_maxmsgsize (router, (int) max_size);
     zsock_set_sndhwm (router, 100000);
     zsock_set_rcvhwm (router, 100000);
-    if (zsock_bind (router, "%s", endpoint)) {
+    if (cbus_endpoint_bind (router, endpoint)) {
         cbus_fail (reason, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&router);
     }
@@ -94,6 +94,13 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
         cbus_config_destroy (&config);
         return 2;
     }
+    //  The keys of tcp endpoints, for the whole process (cbus_endpoint.h).
+    cbus_endpoint_t *keys = cbus_endpoint_new (config, role, reason);
+    if (!keys) {
+        fprintf (stderr, "%s: %s\n", ident, reason);
+        cbus_config_destroy (&config);
+        return 2;
+    }
     zsys_info ("starting version=%s data_dir=%s pid=%d", CBUS_VERSION,
                cbus_config_data_dir (config), (int) getpid ());
     //  Signals go to main alone: the actor (and the ZeroMQ threads it
@@ -127,6 +134,7 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     zactor_destroy (&service);
     pthread_sigmask (SIG_SETMASK, &previous, NULL);
     zsys_info ("stopped exit=%d", exit_code);
+    cbus_endpoint_destroy (&keys);
     cbus_config_destroy (&config);
     return exit_code;
 }

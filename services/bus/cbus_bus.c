@@ -71,7 +71,7 @@ cbus_bus_new (cbus_config_t *config)
     //  (a block's worth of mempool.tx.removed) should not lose any.
     zsock_set_rcvhwm (self->xsub, 200000);
     zsock_set_sndhwm (self->xpub, 200000);
-    if (zsock_bind (self->xsub, "%s", in) || zsock_bind (self->xpub, "%s", out)) {
+    if (cbus_endpoint_bind (self->xsub, in) || cbus_endpoint_bind (self->xpub, out)) {
         cbus_fail (reason, "cannot bind the bus endpoints %s and %s: %s",
                    in, out, zmq_strerror (zmq_errno ()));
         goto failed;

@@ -61,7 +61,7 @@ s_mempool_bus (cbus_mempool_t *self, char *reason)
         zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_CONNECTED);
         zsock_set_subscribe (self->sub, CBUS_TOPIC_BLOCK_DISCONNECTED);
         zsock_set_subscribe (self->sub, CBUS_TOPIC_CHAIN_STORAGE);
-        if (zsock_connect (self->sub, "%s", bus_out))
+        if (cbus_endpoint_connect (self->sub, bus_out))
             cbus_fail (reason, "cannot connect to %s", bus_out);
         else
         if (!(self->pub = cbus_pub_new (bus_in, "mempool")))

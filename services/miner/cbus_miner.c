@@ -414,7 +414,7 @@ cbus_miner_new (cbus_config_t *config)
     zsock_set_subscribe (self->sub, CBUS_TOPIC_HEARTBEAT);
     zsock_set_rcvhwm (self->sub, 100000);
     zsock_set_maxmsgsize (self->sub, CBUS_MSG_MAX_BYTES);
-    if (zsock_connect (self->sub, "%s", bus_out)) {
+    if (cbus_endpoint_connect (self->sub, bus_out)) {
         cbus_fail (reason, "cannot subscribe to %s", bus_out);
         goto failed;
     }

@@ -651,7 +651,7 @@ s_connect_local (peersync_t *self)
     //  Disconnected blocks are followed by the connected ones that make
     //  our tip: those are all we need (mempool.tx.added is subscribed
     //  to while peers are linked).
-    local->sub = zsock_new_sub (bus_out, CBUS_TOPIC_BLOCK_CONNECTED);
+    local->sub = cbus_endpoint_new_sub (bus_out, CBUS_TOPIC_BLOCK_CONNECTED);
     local->chainstore = cbus_caller_new (self->loop, store, "chainstore");
     local->pub = cbus_pub_new (bus_in, "peersync");
     //  Transactions from peers go to the mempool as calls (peer budgets).
@@ -691,10 +691,14 @@ s_start (peersync_t *self)
     if (!self->links.identity)
         cbus_service_fail (self->pipe, "%s", reason);
     else
+    if (s_bind_p2p (self))
+        ;                           //  Failed, said so
+    else
+    //  After the peer port: its ZAP handler answers for a tcp one too.
     if (!(self->local.router = cbus_service_router (endpoint, 1024 * 1024, reason)))
         cbus_service_fail (self->pipe, "%s", reason);
     else
-    if (s_bind_p2p (self) == 0 && s_connect_local (self) == 0) {
+    if (s_connect_local (self) == 0) {
         self->links.fetch = zactor_new (cbus_fetch_actor, NULL);
         if (!self->links.fetch || peersync_sync_init (self))
             cbus_service_fail (self->pipe, "cannot start the fetcher or the sync");

@@ -40,6 +40,11 @@ s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
     zmsg_t *request = zmsg_recv (reader);
     if (!request)
         return 0;
+    //  Our tcp service socket's handshakes: the allowlist decides.
+    if (cbus_endpoint_zap_owns (request)) {
+        cbus_endpoint_zap_answer (reader, &request);
+        return 0;
+    }
     //  version, request id, domain, address, identity, mechanism, credentials
     zframe_t *version = zmsg_first (request);
     zframe_t *id = zmsg_next (request);
@@ -561,8 +566,10 @@ peersync_slots_init (peersync_t *self)
                       zmq_strerror (zmq_errno ()));
         zsock_destroy (&slots->zap);
     }
-    else
+    else {
         zloop_reader (self->loop, slots->zap, s_on_zap, self);
+        cbus_endpoint_zap_delegate (true);
+    }
     zsock_set_zap_domain (self->links.p2p, "peersync");
     char endpoint [64];
     snprintf (endpoint, sizeof (endpoint), "inproc://peersync-slots-%p", (void *) self);
@@ -588,6 +595,8 @@ peersync_slots_destroy (peersync_t *self)
     if (slots->monitor && self->links.p2p)
         zmq_socket_monitor (zsock_resolve (self->links.p2p), NULL, 0);
     zsock_destroy (&slots->monitor);
+    if (slots->zap)
+        cbus_endpoint_zap_delegate (false);
     zsock_destroy (&slots->zap);
     cbus_bans_destroy (&slots->bans);
 }
