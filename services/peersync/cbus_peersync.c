@@ -572,6 +572,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     peersync_links_tick (self, now);
     peersync_sync_tick (self, now);
     peersync_budget_tick (self, now);
+    peersync_pending_tick (self, now);
     s_resolve_tick (self, now);
     return 0;
 }
