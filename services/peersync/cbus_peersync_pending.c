@@ -79,10 +79,20 @@ peersync_pending_start (peersync_t *self, peersync_peer_t *peer)
     peersync_pending_t *pending = &peer->pending;
     pending->running = true;
     pending->cursor = 0;
-    pending->more = false;
+    pending->more = true;           //  The first page is still to ask for
     pending->announced = pending->fetched = pending->received = 0;
     pending->started = cbus_mono_ms ();
-    s_ask_page (self, peer);
+    peersync_pending_pump (self, peer);
+}
+
+//  Whether we are catching up: a sync runs, or the peer has more work.
+//  Pages wait until we are not (as Bitcoin Core takes no transactions in
+//  its initial block download): what the blocks we lack confirm would be
+//  fetched and checked for nothing, and our chainstore is busy.
+static bool
+s_catching_up (peersync_t *self, peersync_peer_t *peer)
+{
+    return self->sync.peer || cbus_u256_cmp (peer->work, self->chain.work) > 0;
 }
 
 void
@@ -111,8 +121,10 @@ peersync_pending_pump (peersync_t *self, peersync_peer_t *peer)
         pending->deadline = cbus_mono_ms () + PEERSYNC_SYNC_TIMEOUT_MS;
     }
     else
-    if (pending->more && pending->announced < self->budget.pending_max)
-        s_ask_page (self, peer);
+    if (pending->more && pending->announced < self->budget.pending_max) {
+        if (!s_catching_up (self, peer))
+            s_ask_page (self, peer);    //  Else the tick asks again later
+    }
     else
     if (pending->more)
         s_end (self, peer, "bounded: peersync/pending_max reached, the rest left to blocks");
