@@ -320,6 +320,19 @@ s_admin_allowed (cbus_gateway_t *self, struct MHD_Connection *connection)
 }
 
 //  The route for a path: exact paths first, then prefixes.
+//  What a prefix route takes after its prefix names one item (an id, a
+//  peer address): no '/' in it, but for a leading "scheme://" (an
+//  address), so that /nodes/register/x is no route's (404, not 405).
+static bool
+s_one_item (const char *rest)
+{
+    const char *scheme = strstr (rest, "://");
+    if (scheme && strspn (rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+                  == (size_t) (scheme - rest))
+        rest = scheme + 3;
+    return strchr (rest, '/') == NULL;
+}
+
 static const cbus_gw_route_t *
 s_route_find (const char *path)
 {
@@ -330,7 +343,8 @@ s_route_find (const char *path)
     for (size_t table = 0; table < S_TABLES; table++)
         for (const cbus_gw_route_t *route = s_tables [table]; route->path; route++) {
             size_t size = strlen (route->path);
-            if (route->path [size - 1] == '/' && strncmp (path, route->path, size) == 0)
+            if (route->path [size - 1] == '/' && strncmp (path, route->path, size) == 0
+            &&  s_one_item (path + size))
                 return route;
         }
     return NULL;

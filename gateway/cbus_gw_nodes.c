@@ -203,6 +203,47 @@ s_peer_add_start (cbus_gw_request_t *request)
 }
 
 //  --------------------------------------------------------------------------
+//  DELETE /nodes/<address>: the address as registered (any of its forms;
+//  one holding "://" percent-encoded or not), removed from the peer list
+//  with its link.
+
+static void
+s_on_peer_remove (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (!cbus_reply_ok (reply)) {
+        cbus_gw_answer_failure (request, call, reply);
+        return;
+    }
+    cbus_peer_remove_reply_t removed;
+    char reason [CBUS_REASON_MAX];
+    bool decoded = cbus_peer_remove_reply_decode (cbus_reply_map (reply), &removed, reason) == 0;
+    s_answer_peers (call, decoded ? &removed.peers : NULL, s_write_address_item, MHD_HTTP_OK,
+                    "Node removed", "total_nodes", decoded ? NULL : reason);
+    if (decoded && request->status == MHD_HTTP_OK) {
+        //  {"message", "total_nodes": [...]} gets "removed" before its end.
+        cbus_buf_t *out = &request->out;
+        out->size--;
+        cbus_buf_puts (out, ", \"removed\": ");
+        if (cbus_gw_write_str (out, removed.removed)) {
+            cbus_gw_answer_bad_reply (request, call, "a peer list that does not decode", NULL);
+            return;
+        }
+        cbus_buf_puts (out, "}");
+    }
+}
+
+static void
+s_peer_remove_start (cbus_gw_request_t *request)
+{
+    const char *address = request->path + strlen ("/nodes/");
+    cbus_peer_remove_t remove = { .address = cbus_str (address) };
+    cbus_peer_remove_encode (&remove, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_PEERSYNC, CBUS_CMD_PEER_REMOVE, cbus_gw_body (request),
+                  request->gateway->request_timeout_ms, s_on_peer_remove, NULL);
+}
+
+//  --------------------------------------------------------------------------
 //  GET /nodes
 
 static void
@@ -265,5 +306,6 @@ const cbus_gw_route_t cbus_gw_nodes_routes [] = {
     { "/nodes/register", "POST", true,  true,  s_peer_add_start },
     { "/nodes/resolve",  "GET",  false, true,  s_resolve_start },
     { "/nodes",          "GET",  false, false, s_nodes_start },
+    { "/nodes/",         "DELETE", false, true, s_peer_remove_start },
     { NULL }
 };

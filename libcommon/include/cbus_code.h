@@ -48,7 +48,8 @@
     X (BAD_FRAMING,     "bad_framing",     "The HTTP request's framing is ambiguous or not supported (RFC 9112)") \
     /*  Between nodes */ \
     X (BANNED,          "banned",          "The peer is banned for a while") \
-    X (PROTOCOL,        "protocol",        "A peer broke the peer protocol (order, version, size)")
+    X (PROTOCOL,        "protocol",        "A peer broke the peer protocol (order, version, size)") \
+    X (SELF,            "self",            "The address given is this node's own")
 
 typedef enum {
 #define CBUS_CODE_ENUM(constant, name, meaning) CBUS_CODE_##constant,

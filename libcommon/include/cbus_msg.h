@@ -48,6 +48,10 @@
 #define CBUS_CMD_PEER_LIST     "PEER.LIST"      //  peersync
 #define CBUS_CMD_RESOLVE       "RESOLVE"        //  peersync
 #define CBUS_CMD_NODE_INFO     "NODE.INFO"      //  peersync
+#define CBUS_CMD_TX_PENDING    "TX.PENDING"     //  mempool
+#define CBUS_CMD_TXS_HAVE      "TXS.HAVE"       //  mempool
+#define CBUS_CMD_TXS_GET       "TXS.GET"        //  mempool
+#define CBUS_CMD_PEER_REMOVE   "PEER.REMOVE"    //  peersync
 
 //  Peer protocol: node-to-node messages on the CurveZMQ link, frames
 //  [command][msgpack body] (docs/p2p.md)
@@ -61,6 +65,10 @@
 #define CBUS_P2P_GETBLOCKS     "GETBLOCKS"      //  Hashes -> BLOCKS
 #define CBUS_P2P_BLOCKS        "BLOCKS"
 #define CBUS_P2P_INFO          "INFO"           //  Plaintext directory only
+#define CBUS_P2P_MEMPOOL       "MEMPOOL"        //  Cursor -> INV (pending txids)
+#define CBUS_P2P_INV           "INV"
+#define CBUS_P2P_GETTXS        "GETTXS"         //  Txids -> TXS
+#define CBUS_P2P_TXS           "TXS"
 #define CBUS_P2P_VERSION       1
 
 //  Event topics

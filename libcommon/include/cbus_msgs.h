@@ -241,6 +241,20 @@ bool
     F (next_height,    U64,    REQ, -) \
     F (storage,        STR,    OPT, -) \
     F (storage_code,   STR,    OPT, -)
+//  mempool: pending transactions, paged by arrival (the inventory peersync
+//  exchanges when nodes link; GET /transactions/pending), and by txid
+#define CBUS_TX_PENDING_FIELDS(F) \
+    F (after,          U64,    OPT, -) \
+    F (max,            U64,    REQ, -)
+#define CBUS_TX_PENDING_REPLY_FIELDS(F) \
+    F (txids,          LIST,   REQ, HASH) \
+    F (next,           U64,    REQ, -) \
+    F (more,           BOOL,   REQ, -)
+#define CBUS_TXS_GET_FIELDS(F) \
+    F (txids,          LIST,   REQ, HASH) \
+    F (max_bytes,      U64,    OPT, -)
+#define CBUS_TXS_GET_REPLY_FIELDS(F) \
+    F (txs,            LIST,   REQ, BIN)
 
 //  peersync
 #define CBUS_PEER_ADD_FIELDS(F) \
@@ -261,6 +275,11 @@ bool
     F (network,        STR,    REQ, -) \
     F (genesis,        HASH,   REQ, -) \
     F (block_interval, U64,    OPT, -)
+#define CBUS_PEER_REMOVE_FIELDS(F) \
+    F (address,        STR,    REQ, -)
+#define CBUS_PEER_REMOVE_REPLY_FIELDS(F) \
+    F (removed,        STR,    REQ, -) \
+    F (peers,          LIST,   REQ, STR)
 
 //  Events (after "src" and "boot", which every event body starts with)
 #define CBUS_BLOCK_EVENT_FIELDS(F) \
@@ -341,6 +360,12 @@ bool
     M (mine_reply,        CBUS_MINE_REPLY_FIELDS,        REPLY,   "MINE", "mempool", "") \
     M (mempool_info,      CBUS_EMPTY_FIELDS,             REQUEST, "MEMPOOL.INFO", "mempool", "") \
     M (mempool_info_reply, CBUS_MEMPOOL_INFO_REPLY_FIELDS, REPLY, "MEMPOOL.INFO", "mempool", "") \
+    M (tx_pending,        CBUS_TX_PENDING_FIELDS,        REQUEST, "TX.PENDING", "mempool", "") \
+    M (tx_pending_reply,  CBUS_TX_PENDING_REPLY_FIELDS,  REPLY,   "TX.PENDING", "mempool", "") \
+    M (txs_have,          CBUS_TX_KNOWN_FIELDS,          REQUEST, "TXS.HAVE", "mempool", "") \
+    M (txs_have_reply,    CBUS_BLOCKS_HAVE_REPLY_FIELDS, REPLY,   "TXS.HAVE", "mempool", "") \
+    M (txs_get,           CBUS_TXS_GET_FIELDS,           REQUEST, "TXS.GET", "mempool", "") \
+    M (txs_get_reply,     CBUS_TXS_GET_REPLY_FIELDS,     REPLY,   "TXS.GET", "mempool", "") \
     M (peer_add,          CBUS_PEER_ADD_FIELDS,          REQUEST, "PEER.ADD", "peersync", "") \
     M (peer_add_reply,    CBUS_PEER_ADD_REPLY_FIELDS,    REPLY,   "PEER.ADD", "peersync", "") \
     M (peer_list,         CBUS_EMPTY_FIELDS,             REQUEST, "PEER.LIST", "peersync", "") \
@@ -349,6 +374,8 @@ bool
     M (resolve_reply,     CBUS_RESOLVE_REPLY_FIELDS,     REPLY,   "RESOLVE", "peersync", "") \
     M (node_info,         CBUS_EMPTY_FIELDS,             REQUEST, "NODE.INFO", "peersync", "") \
     M (node_info_reply,   CBUS_NODE_INFO_REPLY_FIELDS,   REPLY,   "NODE.INFO", "peersync", "") \
+    M (peer_remove,       CBUS_PEER_REMOVE_FIELDS,       REQUEST, "PEER.REMOVE", "peersync", "") \
+    M (peer_remove_reply, CBUS_PEER_REMOVE_REPLY_FIELDS, REPLY,   "PEER.REMOVE", "peersync", "") \
     M (block_connected,   CBUS_BLOCK_EVENT_FIELDS,       EVENT,   CBUS_TOPIC_BLOCK_CONNECTED, "chainstore", "after the block and its indexes are durable on disk") \
     M (block_disconnected, CBUS_BLOCK_EVENT_FIELDS,      EVENT,   CBUS_TOPIC_BLOCK_DISCONNECTED, "chainstore", "a reorganisation took the block off the active chain") \
     M (tx_added,          CBUS_TX_ADDED_FIELDS,          EVENT,   CBUS_TOPIC_TX_ADDED, "mempool", "after the transaction is durable in the mempool's store") \

@@ -108,6 +108,8 @@ static const s_key_t s_keys [] = {
       "How long a misbehaving peer is ignored, in ms" },
     { "peersync/max_bans", "max-bans", "4096", S_INT, 16, 65536,
       "Most bans remembered; when full, the ban that would end soonest is forgotten" },
+    { "peersync/pending_max", "pending-max", "20000", S_INT, 0, 10000000,
+      "Most pending transaction ids taken from a peer's inventory each time it links, oldest first (0: no exchange)" },
     { "launcher/miners", "miners", "1", S_INT, 0, 64,
       "Miners started by 'chainbus node'" },
     { "launcher/restart_max_ms", "restart-max", "10000", S_INT, 100, 600000,

@@ -183,6 +183,8 @@ void
 cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
 {
     const char *command = request->command;
+    if (cbus_mempool_pending_handle (self, request))
+        return;                     //  TX.PENDING, TXS.HAVE, TXS.GET (cbus_mempool_pending.c)
     if (streq (command, CBUS_CMD_MINE)) {
         cbus_mempool_mine_request (self, request);
         return;                     //  The waiter owns the request now

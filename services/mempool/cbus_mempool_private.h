@@ -194,6 +194,11 @@ struct _cbus_mempool_t {
 void
     cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request);
 
+//  TX.PENDING, TXS.HAVE, TXS.GET (cbus_mempool_pending.c): true when the
+//  request was one of them (answered and destroyed), else false.
+bool
+    cbus_mempool_pending_handle (cbus_mempool_t *self, cbus_request_t *request);
+
 //  Intake (cbus_mempool_intake.c)
 int
     cbus_mempool_intake_start (cbus_mempool_t *self);

@@ -507,6 +507,32 @@ cbus_pool_next (cbus_pool_t *self)
     return entry ? entry->txid : NULL;
 }
 
+size_t
+cbus_pool_list (cbus_pool_t *self, uint64_t after, size_t max, const uint8_t **txids,
+                uint64_t *next, bool *more)
+{
+    size_t count = 0;
+    *next = after;
+    *more = false;
+    //  Nothing after the newest: no walk (a reader at the end polls).
+    //  Cursors are one past a sequence: sequences start at 0.
+    s_entry_t *entry = (s_entry_t *) zlistx_last (self->order);
+    if (!entry || entry->sequence < after)
+        return 0;
+    for (entry = (s_entry_t *) zlistx_first (self->order); entry;
+         entry = (s_entry_t *) zlistx_next (self->order)) {
+        if (entry->sequence < after)
+            continue;
+        if (count == max) {
+            *more = true;
+            break;
+        }
+        txids [count++] = entry->txid;
+        *next = entry->sequence + 1;
+    }
+    return count;
+}
+
 //  Test helper: transaction n signed by key; forged spoils the signature.
 static cbus_tx_t *
 s_test_signed (cbus_key_t *key, int n, bool forged)
@@ -607,6 +633,20 @@ cbus_pool_test (bool verbose)
     for (const uint8_t *txid = cbus_pool_first (pool); txid; txid = cbus_pool_next (pool))
         assert (memcmp (txid, cbus_tx_id (txs [expected [position++]]), CBUS_HASH_BYTES) == 0);
     assert (position == 4);
+    //  Paged by arrival: two, then the other two, then nothing; the
+    //  cursor holds across a removal and a reopen.
+    const uint8_t *page [4];
+    uint64_t cursor = 0, next = 0;
+    bool more = false;
+    assert (cbus_pool_list (pool, 0, 2, page, &cursor, &more) == 2 && more);
+    assert (memcmp (page [1], cbus_tx_id (txs [1]), CBUS_HASH_BYTES) == 0);
+    assert (cbus_pool_list (pool, cursor, 2, page, &next, &more) == 2 && !more);
+    assert (memcmp (page [0], cbus_tx_id (txs [3]), CBUS_HASH_BYTES) == 0);
+    assert (cbus_pool_list (pool, next, 2, page, &next, &more) == 0 && !more);
+    cbus_pool_destroy (&pool);
+    pool = cbus_pool_new (path, reason);
+    assert (pool && cbus_pool_list (pool, cursor, 4, page, &next, &more) == 2 && !more);
+    assert (memcmp (page [1], cbus_tx_id (txs [4]), CBUS_HASH_BYTES) == 0);
 
     //  Signed entries are verified on load (many: on every CPU); one
     //  whose signature fails (changed on disk) is dropped, for good.

@@ -104,6 +104,16 @@ const uint8_t *
 const uint8_t *
     cbus_pool_next (cbus_pool_t *self);
 
+//  Page through pending transactions in arrival order: up to max txids
+//  (borrowed, valid until the pool changes) of those that arrived after
+//  the cursor, into txids. A cursor is one past an arrival sequence (0:
+//  before the oldest); it survives restarts. *next is the cursor of the last one
+//  listed (after, when none is), *more whether others follow it. O(n) in
+//  pending transactions to find the place, then O(max).
+size_t
+    cbus_pool_list (cbus_pool_t *self, uint64_t after, size_t max, const uint8_t **txids,
+                    uint64_t *next, bool *more);
+
 void
     cbus_pool_test (bool verbose);
 

@@ -133,6 +133,21 @@ cbus_peers_destroy (cbus_peers_t **self_p)
     }
 }
 
+//  Write the whole list but skip (NULL: all of it), atomically; 0 or -1.
+static int
+s_save (cbus_peers_t *self, const char *skip)
+{
+    cbus_buf_t text = {0};
+    cbus_buf_puts (&text, "# chainbus peers, one a line (written by chainbus-peersync)\n");
+    for (const char *address = (const char *) zlistx_first (self->addresses); address;
+         address = (const char *) zlistx_next (self->addresses))
+        if (!skip || !streq (address, skip))
+            cbus_buf_printf (&text, "%s\n", address);
+    int rc = cbus_file_write_atomic (self->path, text.data, text.size);
+    cbus_buf_free (&text);
+    return rc;
+}
+
 int
 cbus_peers_add (cbus_peers_t *self, zlist_t *addresses)
 {
@@ -145,14 +160,7 @@ cbus_peers_add (cbus_peers_t *self, zlist_t *addresses)
         }
     if (added == 0)
         return 0;
-    cbus_buf_t text = {0};
-    cbus_buf_puts (&text, "# chainbus peers, one a line (written by chainbus-peersync)\n");
-    for (const char *address = (const char *) zlistx_first (self->addresses); address;
-         address = (const char *) zlistx_next (self->addresses))
-        cbus_buf_printf (&text, "%s\n", address);
-    int rc = cbus_file_write_atomic (self->path, text.data, text.size);
-    cbus_buf_free (&text);
-    if (rc) {
+    if (s_save (self, NULL)) {
         //  Not saved: take them back out so memory matches the disk.
         for (int index = 0; index < added; index++) {
             zlistx_last (self->addresses);
@@ -161,6 +169,29 @@ cbus_peers_add (cbus_peers_t *self, zlist_t *addresses)
         return -1;
     }
     return added;
+}
+
+int
+cbus_peers_remove (cbus_peers_t *self, const char *address)
+{
+    if (!s_contains (self, address))
+        return 0;
+    //  Saved without it first: memory changes only once the disk did.
+    if (s_save (self, address))
+        return -1;
+    for (const char *known = (const char *) zlistx_first (self->addresses); known;
+         known = (const char *) zlistx_next (self->addresses))
+        if (streq (known, address)) {
+            zlistx_delete (self->addresses, zlistx_cursor (self->addresses));
+            break;
+        }
+    return 1;
+}
+
+bool
+cbus_peers_has (cbus_peers_t *self, const char *address)
+{
+    return s_contains (self, address);
 }
 
 size_t
@@ -220,6 +251,13 @@ cbus_peers_test (bool verbose)
     assert (cbus_peers_size (peers) == 2);
     assert (streq (cbus_peers_first (peers), "http://a:1"));
     assert (streq (cbus_peers_next (peers), "tcp://b:2"));
+    //  Removed, it stays removed after a reload; unknown, nothing changes.
+    assert (cbus_peers_remove (peers, "http://a:1") == 1);
+    assert (cbus_peers_remove (peers, "http://a:1") == 0 && !cbus_peers_has (peers, "http://a:1"));
+    cbus_peers_destroy (&peers);
+    peers = cbus_peers_new (path);
+    assert (cbus_peers_size (peers) == 1 && cbus_peers_has (peers, "tcp://b:2"));
+    assert (streq (cbus_peers_first (peers), "tcp://b:2"));
     cbus_peers_destroy (&peers);
     zlist_destroy (&list);
     unlink (path);

@@ -34,6 +34,13 @@ void
 //  added (0 if all were known), or -1 if the file could not be written.
 int
     cbus_peers_add (cbus_peers_t *self, zlist_t *addresses);
+//  Remove a normalised address and save. Returns 1 if it was listed, 0
+//  if not, -1 (and the list unchanged) if the file could not be written.
+int
+    cbus_peers_remove (cbus_peers_t *self, const char *address);
+//  True if a normalised address is listed.
+bool
+    cbus_peers_has (cbus_peers_t *self, const char *address);
 size_t
     cbus_peers_size (cbus_peers_t *self);
 //  Walk the list (borrowed strings, in the order they were added).

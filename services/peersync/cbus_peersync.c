@@ -303,6 +303,37 @@ s_answer_resolve (peersync_t *self)
         peer->asked = peer->answered = false;
 }
 
+//  Whether a normalised address is this node's own: its peer endpoint
+//  (tcp://, as advertised or bound) or its gateway (http://), at our port
+//  on our bind address; a loopback name (localhost, 127.0.0.1, [::1]) is
+//  ours too when we bind loopback or every address. Another name of this
+//  host is found once it answers, by our node id in its HELLO.
+static bool
+s_is_self (peersync_t *self, const char *address)
+{
+    bool tcp = strncmp (address, "tcp://", 6) == 0;
+    const char *rest = address + (tcp ? 6 : 7);
+    const char *colon = strrchr (rest, ':');
+    const char *ours = strrchr (self->links.endpoint, ':');
+    if (!colon || !ours)
+        return false;
+    long port = atol (colon + 1);
+    long our_port = tcp ? atol (ours + 1) : cbus_config_int (self->config, "gateway/http_port");
+    if (port != our_port)
+        return false;
+    char host [256];
+    snprintf (host, sizeof (host), "%.*s", (int) (colon - rest), rest);
+    const char *bind = cbus_config_str (self->config, tcp ? "peersync/p2p_bind"
+                                                          : "gateway/http_bind");
+    const char *advertise = cbus_config_str (self->config, "peersync/p2p_advertise");
+    if (streq (host, bind) || (tcp && *advertise && streq (host, advertise)))
+        return true;
+    bool every = streq (bind, "0.0.0.0") || streq (bind, "::") || streq (bind, "*");
+    bool loopback = streq (bind, "127.0.0.1") || streq (bind, "localhost") || streq (bind, "::1");
+    bool named = streq (host, "127.0.0.1") || streq (host, "localhost") || streq (host, "[::1]");
+    return named && (every || loopback);
+}
+
 //  PEER.ADD's addresses, all normalised, or NULL after a refusal.
 static zlist_t *
 s_addresses (peersync_t *self, cbus_request_t *request)
@@ -337,6 +368,12 @@ s_addresses (peersync_t *self, cbus_request_t *request)
             zlist_destroy (&addresses);
             return NULL;
         }
+        if (s_is_self (self, address)) {
+            cbus_reply_refuse (self->local.router, request, CBUS_STATUS_INVALID, CBUS_CODE_SELF,
+                               "Cannot register %s: that is this node's own address", address);
+            zlist_destroy (&addresses);
+            return NULL;
+        }
         if (zlist_append (addresses, address)) {
             s_refuse_oom (self, request);
             zlist_destroy (&addresses);
@@ -346,21 +383,33 @@ s_addresses (peersync_t *self, cbus_request_t *request)
     return addresses;
 }
 
-//  PEER.ADD's answer: the whole registered list.
-static void
-s_answer_add (peersync_t *self, cbus_request_t *request)
+//  The whole registered list as a list field (strings borrowed from it);
+//  the array is the caller's to free, NULL if out of memory.
+static cbus_str_t *
+s_registered (peersync_t *self, cbus_list_t *list)
 {
     size_t count = cbus_peers_size (self->links.registered);
     cbus_str_t *peers = (cbus_str_t *) calloc (count ? count : 1, sizeof (cbus_str_t));
-    if (!peers) {
-        s_refuse_oom (self, request);
-        return;
-    }
+    if (!peers)
+        return NULL;
     uint32_t index = 0;
     for (const char *address = cbus_peers_first (self->links.registered); address && index < count;
          address = cbus_peers_next (self->links.registered))
         peers [index++] = cbus_str (address);
-    cbus_peer_add_reply_t reply = { .peers = { .count = index, .items = peers } };
+    *list = (cbus_list_t) { .count = index, .items = peers };
+    return peers;
+}
+
+//  PEER.ADD's answer: the whole registered list.
+static void
+s_answer_add (peersync_t *self, cbus_request_t *request)
+{
+    cbus_peer_add_reply_t reply = {0};
+    cbus_str_t *peers = s_registered (self, &reply.peers);
+    if (!peers) {
+        s_refuse_oom (self, request);
+        return;
+    }
     cbus_reply_send_msg (self->local.router, request, &cbus_peer_add_reply_def, &reply,
                          &self->message);
     free (peers);
@@ -394,6 +443,47 @@ s_handle_add (peersync_t *self, cbus_request_t *request)
     if (added)
         zsys_info ("peers added count=%d total=%zu", added, cbus_peers_size (self->links.registered));
     s_answer_add (self, request);
+}
+
+//  PEER.REMOVE: its line in the list (saved first), then its link.
+static void
+s_handle_remove (peersync_t *self, cbus_request_t *request)
+{
+    cbus_peer_remove_t msg;
+    char reason [CBUS_REASON_MAX], address [CBUS_PEER_ADDRESS_MAX];
+    if (cbus_peer_remove_decode (cbus_request_map (request), &msg, reason)
+    ||  cbus_peers_normalize (msg.address.data, msg.address.size, address, reason)) {
+        cbus_reply_refuse (self->local.router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "%s", reason);
+        return;
+    }
+    int removed = cbus_peers_remove (self->links.registered, address);
+    if (removed <= 0) {
+        if (removed == 0)
+            cbus_reply_refuse (self->local.router, request, CBUS_STATUS_NOTFOUND,
+                               CBUS_CODE_NOT_FOUND, "No registered node %s", address);
+        else
+            cbus_reply_refuse (self->local.router, request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
+                               "Could not save the peer list");
+        return;
+    }
+    peersync_peer_t *found = NULL;
+    PEERSYNC_EACH (self, peer)
+        if (peer->address && streq (peer->address, address))
+            found = peer;
+    if (found && found->state == P_LINKED)
+        peersync_set_state (self, found, P_CONNECTING, "removed");
+    peersync_peer_remove (self, &found);    //  Its link closes with it
+    zsys_info ("peer removed peer=%s total=%zu", address, cbus_peers_size (self->links.registered));
+    cbus_peer_remove_reply_t reply = { .removed = cbus_str (address) };
+    cbus_str_t *peers = s_registered (self, &reply.peers);
+    if (!peers) {
+        s_refuse_oom (self, request);
+        return;
+    }
+    cbus_reply_send_msg (self->local.router, request, &cbus_peer_remove_reply_def, &reply,
+                         &self->message);
+    free (peers);
 }
 
 static void
@@ -521,6 +611,9 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (command, CBUS_CMD_PEER_LIST))
         s_handle_list (self, request);
     else
+    if (streq (command, CBUS_CMD_PEER_REMOVE))
+        s_handle_remove (self, request);
+    else
     if (streq (command, CBUS_CMD_NODE_INFO))
         s_handle_node_info (self, &request);
     else
@@ -576,6 +669,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     peersync_links_tick (self, now);
     peersync_sync_tick (self, now);
     peersync_budget_tick (self, now);
+    peersync_pending_tick (self, now);
     s_resolve_tick (self, now);
     return 0;
 }

@@ -110,7 +110,11 @@ s_on_hello (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map, 
         zsys_info ("peer linked peer=%s node_id=%s height=%" PRIu64 " direction=%s",
                    peersync_peer_name (peer), peer->node_id, peer->height, inbound ? "in" : "out");
         peersync_publish_peer (self, peer, true);
+        if (hello.reply)
+            peersync_send_hello (self, peer, false);   //  Answer with ours first
+        peersync_pending_start (self, peer);        //  Its pending transactions
     }
+    else
     if (hello.reply)
         peersync_send_hello (self, peer, false);   //  Answer with ours
     peersync_sync_if_behind (self);
@@ -182,6 +186,7 @@ s_on_tx_verdict (const cbus_call_t *call, cbus_reply_t *reply)
             if (budget->tx_window < self->budget.tx_inflight)
                 budget->tx_window++;
         }
+        peersync_pending_pump (self, peer);         //  Room for more of its pending
         return;
     }
     if (peer->state == P_BANNED)
@@ -212,23 +217,30 @@ s_tx_refill (peersync_t *self, peersync_peer_budget_t *budget, int64_t now)
                           ? PEERSYNC_TX_WINDOW_START : self->budget.tx_inflight;
 }
 
+size_t
+peersync_tx_room (peersync_t *self, peersync_peer_t *peer)
+{
+    peersync_peer_budget_t *budget = &peer->budget;
+    s_tx_refill (self, budget, cbus_mono_ms ());
+    size_t window = budget->tx_inflight < budget->tx_window
+                  ? budget->tx_window - budget->tx_inflight : 0;
+    size_t tokens = budget->tx_tokens >= 1 ? (size_t) budget->tx_tokens : 0;
+    return window < tokens ? window : tokens;
+}
+
 //  Transactions from a peer go to our mempool, which checks them; each
 //  verdict comes back to this peer (s_on_tx_verdict). Within its budget
 //  only: those beyond its rate, or beyond its window of calls in flight,
 //  are dropped (a block brings them back). One that does not even decode
 //  costs it here, without the mempool's time.
-static void
-s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
+size_t
+peersync_txs_take (peersync_t *self, peersync_peer_t *peer, const msgpack_object *txs)
 {
-    const msgpack_object *txs = peersync_tx_parse (map);
-    if (!txs) {
-        peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "malformed TX");
-        return;
-    }
     peersync_peer_budget_t *budget = &peer->budget;
     s_tx_refill (self, budget, cbus_mono_ms ());
     cbus_buf_t body = {0};
     uint64_t dropped = 0;
+    size_t sent = 0;
     char reason [CBUS_REASON_MAX];
     for (uint32_t index = 0; index < txs->via.array.size && peer->state == P_LINKED; index++) {
         const msgpack_object *item = &txs->via.array.ptr [index];
@@ -250,6 +262,7 @@ s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
         cbus_tx_destroy (&tx);
         budget->tx_tokens -= 1;
         budget->tx_inflight++;
+        sent++;
         cbus_tx_submit_t submit = {
             .tx = { (const uint8_t *) item->via.bin.ptr, item->via.bin.size }
         };
@@ -264,6 +277,18 @@ s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
         CBUS_DEBUG ("peer=%s over its transaction budget: %" PRIu64 " dropped (%" PRIu64
                     " in all)", peersync_peer_name (peer), dropped, budget->tx_dropped);
     }
+    return sent;
+}
+
+static void
+s_on_tx (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
+{
+    const msgpack_object *txs = peersync_tx_parse (map);
+    if (!txs) {
+        peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "malformed TX");
+        return;
+    }
+    peersync_txs_take (self, peer, txs);
 }
 
 //  Our chainstore's answer to a block a peer gossiped.
@@ -494,6 +519,7 @@ peersync_budget_init (peersync_t *self, const char *mempool_endpoint)
     budget->stall_ms = cbus_config_int (config, "peersync/peer_stall_ms");
     budget->tx_rate = (double) cbus_config_int (config, "peersync/peer_tx_rate");
     budget->tx_inflight = (size_t) cbus_config_int (config, "peersync/peer_tx_inflight");
+    budget->pending_max = (uint64_t) cbus_config_int (config, "peersync/pending_max");
     budget->mempool = cbus_caller_new (self->loop, mempool_endpoint, "mempool");
     return budget->mempool ? 0 : -1;
 }
@@ -619,6 +645,9 @@ s_on_linked_message (peersync_t *self, peersync_peer_t *peer, const char *comman
     else
     if (streq (command, CBUS_P2P_BLOCKS))
         peersync_on_blocks (self, peer, map);
+    else
+    if (peersync_pending_message (self, peer, command, map))
+        ;                           //  MEMPOOL, INV, GETTXS, TXS
     else
         peersync_punish (self, peer, PEERSYNC_MALFORMED_COST, "an unknown command");
 }

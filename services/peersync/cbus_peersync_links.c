@@ -60,6 +60,7 @@ peersync_peer_remove (peersync_t *self, peersync_peer_t **peer_p)
     if (!peer)
         return;
     peersync_unlink (self, peer);
+    peersync_pending_clear (peer);
     if (peer->handle)
         zlistx_detach (self->links.peers, peer->handle);
     zframe_destroy (&peer->routing_id);

@@ -114,6 +114,43 @@
 //  verdicts ban it).
 #define PEERSYNC_TX_WINDOW_START    16
 
+//  --------------------------------------------------------------------------
+//  Pending transactions when nodes link (cbus_peersync_pending.c). Each
+//  end asks the other for its pending txids (MEMPOOL -> INV, a page at a
+//  time, oldest first), asks our mempool which it lacks (TXS.HAVE), and
+//  fetches those (GETTXS -> TXS) within the relayer's transaction budget;
+//  what comes in goes to our mempool as relayed transactions do.
+#define PEERSYNC_INV_MAX            1000    //  Txids in one INV
+#define PEERSYNC_GETTXS_MAX         256     //  Txids in one GETTXS
+//  A peer is served one INV page this often at most (a page costs our
+//  mempool a walk of its list); a MEMPOOL that comes sooner waits.
+#define PEERSYNC_INV_EVERY_MS       100
+//  What the peer owes us in an exchange.
+typedef enum { PENDING_IDLE, PENDING_INV, PENDING_TXS } peersync_pending_wait_t;
+
+typedef struct {
+    //  Taking the peer's pending transactions
+    bool running;               //  An exchange from this peer is under way
+    peersync_pending_wait_t waiting;    //  What the peer owes us
+    int64_t deadline;           //  ... by then (monotonic ms)
+    bool at_pool;               //  Our TXS.HAVE about its last INV is in flight
+    uint64_t cursor;            //  Its cursor after the last INV page
+    bool more;                  //  ... and whether it has more after it
+    uint64_t announced;         //  Txids it announced (at most pending_max)
+    uint64_t fetched;           //  ... we lacked and asked for
+    uint64_t received;          //  ... it sent back
+    uint8_t (*queue) [CBUS_HASH_BYTES];     //  Lacked, not asked for yet
+    size_t queue_size;          //  Entries in queue
+    size_t queue_next;          //  First not asked for yet
+    int64_t started;            //  When the exchange began
+    //  Serving its asks
+    bool inv_at_pool;           //  Our mempool is listing a page for it
+    bool inv_wanted;            //  A MEMPOOL waits for its turn
+    uint64_t inv_after;         //  ... from this cursor
+    int64_t inv_next;           //  When the next page may be served
+    bool txs_at_pool;           //  Our mempool is fetching a GETTXS for it
+} peersync_pending_t;
+
 //  One GETHEADERS (locator) or GETBLOCKS (hashes) still to serve.
 typedef struct {
     bool headers;               //  GETHEADERS, else GETBLOCKS
@@ -145,6 +182,7 @@ typedef struct {
     int64_t stall_ms;           //  A link full this long is closed
     double tx_rate;             //  Transactions a second one peer may relay
     size_t tx_inflight;         //  ... and have at our mempool at once
+    uint64_t pending_max;       //  Pending txids taken from a peer as it links
 } peersync_budget_t;
 
 //  --------------------------------------------------------------------------
@@ -184,6 +222,7 @@ typedef struct {
     int64_t next_hello;         //  When to send HELLO again
     int64_t next_status;        //  When to send STATUS again
     peersync_peer_budget_t budget;  //  What it costs us (peer budgets)
+    peersync_pending_t pending; //  Pending transactions exchanged as it links
     bool fetching;              //  An info request is in flight
     bool asked;                 //  Asked for STATUS by a resolve
     bool answered;              //  ... and answered
@@ -446,7 +485,7 @@ int
 //  BLOCKS.GET request (borrowing the array).
 cbus_list_t
     peersync_hash_list (const msgpack_object *hashes);
-//  HEADERS {"start", "headers": [bin124]} and BLOCKS {"blocks": [bin]},
+//  HEADERS {"start", "headers": [bin100]} and BLOCKS {"blocks": [bin]},
 //  from the chainstore's decoded HEADERS and BLOCKS.GET replies.
 void
     peersync_headers_pack (uint64_t start, const cbus_list_t *headers, cbus_buf_t *body);
@@ -607,6 +646,55 @@ bool
     peersync_tx_refusal_blames_peer (cbus_code_t code, bool is_signed);
 void
     peersync_budget_test (bool verbose);
+
+//  Relayed transactions (a TX or TXS's array, checked here item by item)
+//  to our mempool, each within the peer's budget (the rest are dropped);
+//  how many were sent there.
+size_t
+    peersync_txs_take (peersync_t *self, peersync_peer_t *peer, const msgpack_object *txs);
+//  How many transactions the peer may relay now (its rate and window).
+size_t
+    peersync_tx_room (peersync_t *self, peersync_peer_t *peer);
+
+//  --------------------------------------------------------------------------
+//  Pending transactions when nodes link (cbus_peersync_pending.c)
+
+//  MEMPOOL {"after"}, INV {"txids": [bin32], "next", "more"} (packed from
+//  the mempool's decoded TX.PENDING reply), GETTXS {"txids": [bin32]},
+//  TXS {"txs": [bin]} (from TXS.GET's; parsed as TX, peersync_tx_parse).
+void
+    peersync_mempool_pack (uint64_t after, cbus_buf_t *body);
+int
+    peersync_mempool_parse (const msgpack_object *map, uint64_t *after);
+void
+    peersync_inv_pack (const cbus_list_t *txids, uint64_t next, bool more, cbus_buf_t *body);
+int
+    peersync_inv_parse (const msgpack_object *map, const msgpack_object **txids,
+                        uint64_t *next, bool *more);
+void
+    peersync_gettxs_pack (const uint8_t (*txids) [CBUS_HASH_BYTES], size_t count,
+                          cbus_buf_t *body);
+const msgpack_object *
+    peersync_gettxs_parse (const msgpack_object *map);
+void
+    peersync_txs_pack (const cbus_list_t *txs, cbus_buf_t *body);
+//  A peer just linked: ask it for its pending transactions (unless an
+//  exchange with its node runs over another link).
+void
+    peersync_pending_start (peersync_t *self, peersync_peer_t *peer);
+//  MEMPOOL, INV, GETTXS, TXS from a linked peer; false for another command.
+bool
+    peersync_pending_message (peersync_t *self, peersync_peer_t *peer, const char *command,
+                              const msgpack_object *map);
+//  A verdict came back: the peer's window may take more.
+void
+    peersync_pending_pump (peersync_t *self, peersync_peer_t *peer);
+//  Once a tick: deadlines, pages waiting for their turn, more to fetch.
+void
+    peersync_pending_tick (peersync_t *self, int64_t now);
+//  Free what an exchange holds (the peer is going).
+void
+    peersync_pending_clear (peersync_peer_t *peer);
 
 //  --------------------------------------------------------------------------
 //  Sync (cbus_peersync_sync.c)

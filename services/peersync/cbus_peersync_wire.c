@@ -327,6 +327,78 @@ peersync_blocks_parse (const msgpack_object *map, uint32_t max)
 }
 
 //  --------------------------------------------------------------------------
+//  Pending transactions when nodes link: MEMPOOL, INV, GETTXS, TXS
+
+void
+peersync_mempool_pack (uint64_t after, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 1);
+    cbus_pack_kv_u64 (&pk, "after", after);
+}
+
+int
+peersync_mempool_parse (const msgpack_object *map, uint64_t *after)
+{
+    return cbus_msg_get_u64 (map, "after", after);
+}
+
+void
+peersync_inv_pack (const cbus_list_t *txids, uint64_t next, bool more, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 3);
+    s_pack_bins (&pk, "txids", txids);
+    cbus_pack_kv_u64 (&pk, "next", next);
+    cbus_pack_kv_bool (&pk, "more", more);
+}
+
+//  A list of at most max 32-byte bins under key, or NULL.
+static const msgpack_object *
+s_hashes_get (const msgpack_object *map, const char *key, uint32_t max)
+{
+    const msgpack_object *list = s_array_get (map, key, max);
+    for (uint32_t index = 0; list && index < list->via.array.size; index++) {
+        const msgpack_object *item = &list->via.array.ptr [index];
+        if (item->type != MSGPACK_OBJECT_BIN || item->via.bin.size != CBUS_HASH_BYTES)
+            return NULL;
+    }
+    return list;
+}
+
+int
+peersync_inv_parse (const msgpack_object *map, const msgpack_object **txids, uint64_t *next,
+                    bool *more)
+{
+    *txids = s_hashes_get (map, "txids", PEERSYNC_INV_MAX);
+    return !*txids || cbus_msg_get_u64 (map, "next", next)
+        || cbus_msg_get_bool (map, "more", more) ? -1 : 0;
+}
+
+void
+peersync_gettxs_pack (const uint8_t (*txids) [CBUS_HASH_BYTES], size_t count, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 1);
+    cbus_pack_str (&pk, "txids");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t index = 0; index < count; index++) {
+        msgpack_pack_bin (&pk, CBUS_HASH_BYTES);
+        msgpack_pack_bin_body (&pk, txids [index], CBUS_HASH_BYTES);
+    }
+}
+
+const msgpack_object *
+peersync_gettxs_parse (const msgpack_object *map)
+{
+    return s_hashes_get (map, "txids", PEERSYNC_GETTXS_MAX);
+}
+
+void
+peersync_txs_pack (const cbus_list_t *txs, cbus_buf_t *body)
+{
+    msgpack_packer pk = cbus_packer_begin (body, 1);
+    s_pack_bins (&pk, "txs", txs);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test: each message comes back as it went, and refusals blame by
 //  their code alone.
 
@@ -339,6 +411,58 @@ s_test_decode (msgpack_unpacked *unpacked, const cbus_buf_t *body)
     assert (msgpack_unpack_next (unpacked, body->data, body->size, &offset) == MSGPACK_UNPACK_SUCCESS);
     assert (offset == body->size && unpacked->data.type == MSGPACK_OBJECT_MAP);
     return &unpacked->data;
+}
+
+//  The pending messages come back as they went; INV and TXS are packed
+//  from the mempool's decoded replies, with the bytes they held.
+static void
+s_test_pending (msgpack_unpacked *unpacked, cbus_buf_t *body)
+{
+    peersync_mempool_pack (77, body);
+    uint64_t after = 0, next = 0;
+    assert (peersync_mempool_parse (s_test_decode (unpacked, body), &after) == 0 && after == 77);
+    uint8_t txids [3][CBUS_HASH_BYTES] = { { 1 }, { 2 }, { 3 } };
+    cbus_buf_t reply_body = {0};
+    msgpack_unpacked reply_unpacked;
+    msgpack_unpacked_init (&reply_unpacked);
+    cbus_tx_pending_reply_t pending = {
+        .txids = { .count = 3, .items = txids }, .next = 9, .more = true
+    }, decoded;
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_pending_reply_encode (&pending, &reply_body);
+    assert (cbus_tx_pending_reply_decode (s_test_decode (&reply_unpacked, &reply_body), &decoded,
+                                          reason) == 0);
+    peersync_inv_pack (&decoded.txids, decoded.next, decoded.more, body);
+    const msgpack_object *got;
+    bool more = false;
+    assert (peersync_inv_parse (s_test_decode (unpacked, body), &got, &next, &more) == 0);
+    assert (got->via.array.size == 3 && next == 9 && more);
+    assert (got->via.array.ptr [2].via.bin.ptr [0] == 3);
+    peersync_gettxs_pack ((const uint8_t (*) [CBUS_HASH_BYTES]) txids, 2, body);
+    got = peersync_gettxs_parse (s_test_decode (unpacked, body));
+    assert (got && got->via.array.size == 2);
+    //  A txid of another size is malformed; so is an INV without "more".
+    msgpack_packer pk = cbus_packer_begin (body, 1);
+    cbus_pack_str (&pk, "txids");
+    msgpack_pack_array (&pk, 1);
+    msgpack_pack_bin (&pk, 3);
+    msgpack_pack_bin_body (&pk, "abc", 3);
+    assert (peersync_gettxs_parse (s_test_decode (unpacked, body)) == NULL);
+    pk = cbus_packer_begin (body, 2);
+    s_pack_bins (&pk, "txids", &decoded.txids);
+    cbus_pack_kv_u64 (&pk, "next", 1);
+    assert (peersync_inv_parse (s_test_decode (unpacked, body), &got, &next, &more) == -1);
+    //  TXS reads as TX does.
+    cbus_bytes_t txs [1] = { { (const uint8_t *) "tx", 2 } };
+    cbus_txs_get_reply_t fetched = { .txs = { .count = 1, .items = txs } }, fetched_back;
+    cbus_txs_get_reply_encode (&fetched, &reply_body);
+    assert (cbus_txs_get_reply_decode (s_test_decode (&reply_unpacked, &reply_body),
+                                       &fetched_back, reason) == 0);
+    peersync_txs_pack (&fetched_back.txs, body);
+    got = peersync_tx_parse (s_test_decode (unpacked, body));
+    assert (got && got->via.array.size == 1 && got->via.array.ptr [0].via.bin.size == 2);
+    msgpack_unpacked_destroy (&reply_unpacked);
+    cbus_buf_free (&reply_body);
 }
 
 static void
@@ -494,6 +618,7 @@ peersync_wire_test (bool verbose)
     assert (request.size == body.size && memcmp (request.data, body.data, body.size) == 0);
     cbus_buf_free (&request);
     s_test_lists ();
+    s_test_pending (&unpacked, &body);
 
     s_test_refusals ();
     msgpack_unpacked_destroy (&unpacked);
