@@ -34,6 +34,8 @@ struct _cbus_miner_t {
     uint64_t job;               //  Its number
     uint8_t published [CBUS_HEADER_BYTES];  //  Its header as published
     cbus_header_t header;       //  That header with our id, nonce advancing
+    uint64_t work_time_ms;      //  Its template's time (the node's clock)
+    int64_t work_taken;         //  When we took it, monotonic ms
     cbus_buf_t txs;             //  Its transactions, a msgpack array
     cbus_buf_t block;           //  Block bytes being submitted
     cbus_buf_t body;            //  Submission being packed
@@ -229,12 +231,15 @@ s_on_search (zloop_t *loop, int timer_id, void *arg)
     cbus_miner_t *self = (cbus_miner_t *) arg;
     if (!self->working)
         return 0;                   //  A timer ended but not yet removed
-    //  The header's time follows the clock during a long search, so that
-    //  a block says when it was found, not when its template was made:
-    //  retargeting reads block times. Only forward (the template's time
-    //  is later than its parent's); the merkle root, and so the job, is
-    //  the same.
-    uint64_t now_ms = cbus_time_ms ();
+    //  The header's time moves on during a long search, so that a block
+    //  says when it was found, not when its template was made:
+    //  retargeting reads block times. It is the template's time (the
+    //  node's clock) plus the time since we took the work, by our
+    //  monotonic clock: a miner on another machine whose clock is off
+    //  neither post-dates its blocks (easing the target) nor gets them
+    //  refused as too far in the future. Only forward; the merkle root,
+    //  and so the job, is the same.
+    uint64_t now_ms = self->work_time_ms + (uint64_t) (cbus_mono_ms () - self->work_taken);
     if (now_ms > self->header.time_ms)
         self->header.time_ms = now_ms;
     int64_t start = cbus_mono_ms ();
@@ -290,6 +295,8 @@ s_take_work (cbus_miner_t *self, cbus_event_t *event)
     self->header = header;
     self->header.miner = self->id;
     self->header.nonce = 0;
+    self->work_time_ms = header.time_ms;
+    self->work_taken = cbus_mono_ms ();
     self->solved = false;
     s_search_start (self);
     CBUS_DEBUG ("work taken job=%" PRIu64 " height=%" PRIu64, msg.job, header.height);
@@ -734,14 +741,17 @@ cbus_miner_test (bool verbose)
     s_test_check_submission (&test, request, &job);
     s_test_answer (&test, request, &job, CBUS_CODE_OK);
     cbus_request_destroy (&request);
-    //  A template made long ago: the block says when it was found (the
-    //  miner moves the header's time on while it searches).
+    //  A template whose time is a minute behind this clock: the miner
+    //  moves the header's time on from the template's by its own
+    //  monotonic clock, never to its wall clock (a remote miner's clock
+    //  may be off; the template's is the node's).
     test.time_ms = cbus_time_ms () - 60000;
-    uint64_t published = cbus_time_ms ();
+    uint64_t template_ms = test.time_ms;
     job = s_test_work (&test, 7, 0x77, 10, 0x2000ffff);
     test.time_ms = 0;
     request = s_test_next_request (&test, 5000);
-    assert (s_test_check_submission (&test, request, &job) >= published);
+    uint64_t found_ms = s_test_check_submission (&test, request, &job);
+    assert (found_ms >= template_ms && found_ms < template_ms + 30000);
     s_test_answer (&test, request, &job, CBUS_CODE_OK);
     cbus_request_destroy (&request);
     job = s_test_work (&test, 3, 0x33, 7, 0x2000ffff);
