@@ -26,7 +26,8 @@
       any of these states however young: crowded), as Bitcoin Core evicts
       from the network group with most peers: a few addresses that keep
       the node full cannot crowd out a client elsewhere. Otherwise the
-      newcomer itself is closed (capped).
+      newcomer itself is closed (capped). The gateway gives as address
+      an IPv4 address or an IPv6 /64.
     Except for that fair share, a connection whose request is being
     worked out (no answer queued yet, or a stream waiting for its next
     page) is never closed by the guard: that wait is the node's, bounded

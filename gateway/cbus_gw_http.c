@@ -675,8 +675,10 @@ cbus_gw_mhd_log (void *cls, const char *format, va_list args)
         zsys_debug ("http: %s", line);
 }
 
-//  A client's host address as text, without the port ("" when it is
-//  neither IPv4 nor IPv6): connections from one host share it.
+//  A client's address group as text, without the port ("" when it is
+//  neither IPv4 nor IPv6): an IPv4 address, or an IPv6 /64 (one host or
+//  site holds a whole /64, and would otherwise be a fresh address with
+//  each of its 2^64 addresses). Connections of one group share it.
 static void
 s_address_text (const struct sockaddr *address, char *out, size_t size)
 {
@@ -684,9 +686,11 @@ s_address_text (const struct sockaddr *address, char *out, size_t size)
         inet_ntop (AF_INET, &((const struct sockaddr_in *) address)->sin_addr, out,
                    (socklen_t) size);
     else
-    if (address->sa_family == AF_INET6)
-        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, out,
-                   (socklen_t) size);
+    if (address->sa_family == AF_INET6) {
+        struct in6_addr prefix = ((const struct sockaddr_in6 *) address)->sin6_addr;
+        memset (prefix.s6_addr + 8, 0, 8);
+        inet_ntop (AF_INET6, &prefix, out, (socklen_t) size);
+    }
 }
 
 //  A connection opened or closed: the guard keeps its deadlines.

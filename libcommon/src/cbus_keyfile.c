@@ -74,6 +74,8 @@ s_cert_make (const char *path, char *reason)
         cbus_fail (reason, "key file %s: out of memory", path);
     else {
         zcert_set_meta (cert, "made-by", "chainbus");
+        //  CZMQ writes a secret file with a private mode (0600, checked
+        //  under umask 022); the chmod makes sure of it.
         if (zcert_save_secret (cert, temporary) || chmod (temporary, 0600))
             cbus_fail (reason, "key file %s: cannot write it: %s", path, strerror (errno));
         else
