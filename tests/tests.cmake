@@ -18,7 +18,7 @@ foreach (test_file ${CHAINBUS_FUNCTIONAL_TESTS})
     string (REGEX REPLACE "^test_" "" test_name ${test_name})
     add_test (NAME functional.${test_name}
               COMMAND ${CHAINBUS_PYTHON} -m pytest -q --maxfail=5 -p no:cacheprovider
-                      -rfE ${test_file}
+                      -rfEs ${test_file}
               WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties (functional.${test_name} PROPERTIES
         ENVIRONMENT "CHAINBUS_BIN=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1"

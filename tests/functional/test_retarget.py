@@ -161,7 +161,7 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
         pytest.skip("the machine gave the second miner no spare core: %s" % rates)
     #  Shorter intervals first: the first half-life's blocks come faster
     #  than the last 30 with one miner.
-    early = [b for b in adapting if b["timestamp"] <= adapting[0]["timestamp"] + HALF_LIFE]
+    early = [b for b in adapting if b["timestamp"] <= adapting[0]["timestamp"] + HALF_LIFE * INTERVAL]
     assert len(early) >= 3, rates
     assert mean(intervals(early)) < mean(intervals(one_miner)), \
         "%.3f s with two miners, %.3f s with one; %s" % (
