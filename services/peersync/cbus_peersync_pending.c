@@ -36,23 +36,34 @@
 //  --------------------------------------------------------------------------
 //  Taking the peer's
 
+//  Stops the exchange; a paused one keeps its cursor to resume from.
 static void
-s_end (peersync_t *self, peersync_peer_t *peer, const char *why)
+s_stop (peersync_t *self, peersync_peer_t *peer, const char *what, const char *why)
 {
-    (void) self;
     peersync_pending_t *pending = &peer->pending;
     if (!pending->running)
         return;
-    zsys_info ("pending exchange ended peer=%s announced=%" PRIu64 " lacked=%" PRIu64
-               " received=%" PRIu64 " ms=%" PRId64 " why=\"%s\"", peersync_peer_name (peer),
-               pending->announced, pending->fetched, pending->received,
-               cbus_mono_ms () - pending->started, why);
+    zsys_info ("pending exchange %s peer=%s announced=%" PRIu64 " lacked=%" PRIu64
+               " received=%" PRIu64 " ms=%" PRId64 " why=\"%s\"", what,
+               peersync_peer_name (peer), pending->announced, pending->fetched,
+               pending->received, cbus_mono_ms () - pending->started, why);
     pending->running = false;
     pending->waiting = PENDING_IDLE;
+    if (pending->at_pool)
+        //  Its answer is for this exchange only.
+        cbus_caller_cancel (self->budget.mempool, pending->have_call);
     pending->at_pool = false;
+    pending->wait_since = 0;
     free (pending->queue);
     pending->queue = NULL;
-    pending->queue_size = pending->queue_next = 0;
+    pending->queue_size = pending->queue_next = pending->asked = 0;
+}
+
+static void
+s_end (peersync_t *self, peersync_peer_t *peer, const char *why)
+{
+    s_stop (self, peer, "ended", why);
+    peer->pending.paused = false;
 }
 
 static void
@@ -65,17 +76,31 @@ s_ask_page (peersync_t *self, peersync_peer_t *peer)
     pending->deadline = cbus_mono_ms () + PEERSYNC_SYNC_TIMEOUT_MS;
 }
 
+//  Whether another link to the same node exchanges already (once is
+//  enough). Leaves the list's cursor on peer, for a walk in progress.
+static bool
+s_other_runs (peersync_t *self, peersync_peer_t *peer)
+{
+    bool runs = false;
+    PEERSYNC_EACH (self, other)
+        if (other != peer && other->pending.running && streq (other->node_id, peer->node_id))
+            runs = true;
+    PEERSYNC_EACH (self, other)
+        if (other == peer)
+            break;
+    return runs;
+}
+
 void
 peersync_pending_start (peersync_t *self, peersync_peer_t *peer)
 {
     //  A link that went down and up again before our tick noticed starts over.
     s_end (self, peer, "the link came up again");
+    peer->pending.paused = false;
     if (self->budget.pending_max == 0)
         return;
-    //  Another link to the same node exchanges already: once is enough.
-    PEERSYNC_EACH (self, other)
-        if (other != peer && other->pending.running && streq (other->node_id, peer->node_id))
-            return;
+    if (s_other_runs (self, peer))
+        return;
     peersync_pending_t *pending = &peer->pending;
     pending->running = true;
     pending->cursor = 0;
@@ -115,15 +140,28 @@ peersync_pending_pump (peersync_t *self, peersync_peer_t *peer)
         peersync_gettxs_pack ((const uint8_t (*) [CBUS_HASH_BYTES])
                               (pending->queue + pending->queue_next), count, &self->message);
         peersync_send (self, peer, CBUS_P2P_GETTXS, &self->message);
-        pending->queue_next += count;
-        pending->fetched += count;
+        pending->asked = count;     //  queue_next moves as they are answered
         pending->waiting = PENDING_TXS;
         pending->deadline = cbus_mono_ms () + PEERSYNC_SYNC_TIMEOUT_MS;
     }
     else
     if (pending->more && pending->announced < self->budget.pending_max) {
-        if (!s_catching_up (self, peer))
-            s_ask_page (self, peer);    //  Else the tick asks again later
+        int64_t now = cbus_mono_ms ();
+        if (!s_catching_up (self, peer)) {
+            pending->wait_since = 0;
+            s_ask_page (self, peer);
+        }
+        else
+        if (!pending->wait_since)
+            pending->wait_since = now;  //  The tick asks again later
+        else
+        if (now - pending->wait_since >= PEERSYNC_CATCHUP_WAIT_MS) {
+            //  A sync that does not end, or a peer announcing work it
+            //  never gives, must not hold the node's one exchange: it
+            //  resumes from its cursor once we have caught up.
+            s_stop (self, peer, "paused", "catching up");
+            pending->paused = true;
+        }
     }
     else
     if (pending->more)
@@ -139,7 +177,9 @@ s_on_have (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
     peersync_peer_t *peer = peersync_peer_by_serial (self, (uint64_t) (uintptr_t) call->arg);
-    if (!peer || !peer->pending.at_pool)
+    //  Only the answer to our last ask: an older one (an exchange since
+    //  ended, or an earlier page) would be applied to another queue.
+    if (!peer || !peer->pending.at_pool || call->id != peer->pending.have_call)
         return;
     peersync_pending_t *pending = &peer->pending;
     pending->at_pool = false;
@@ -161,6 +201,7 @@ s_on_have (const cbus_call_t *call, cbus_reply_t *reply)
         }
     pending->queue_size = kept;
     pending->queue_next = 0;
+    pending->fetched += kept;
     peersync_pending_pump (self, peer);
 }
 
@@ -209,9 +250,36 @@ s_on_inv (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
     cbus_txs_have_t ask = { .txids = { .count = count, .items = pending->queue } };
     cbus_txs_have_encode (&ask, &self->message);
     pending->at_pool = true;
-    cbus_caller_send (self->budget.mempool, CBUS_CMD_TXS_HAVE, self->message.data,
+    pending->have_call = cbus_caller_send (self->budget.mempool, CBUS_CMD_TXS_HAVE, self->message.data,
                       self->message.size, S_POOL_TIMEOUT_MS, s_on_have, self,
                       (void *) (uintptr_t) peer->serial);
+}
+
+//  How many of the txids asked were answered: up to the last transaction
+//  the answer holds. The peer answers in the order asked, leaves out those
+//  it no longer has, and stops at its byte cap (peersync/peer_serve_bytes:
+//  a few large transactions fill it), so those after the last one it sent
+//  are asked again. An empty answer means none of them is there: the
+//  whole ask is done. Each ask answered so moves on by one at least.
+static size_t
+s_answered (peersync_pending_t *pending, const msgpack_object *txs)
+{
+    uint32_t size = txs->via.array.size;
+    if (size == 0)
+        return pending->asked;
+    const msgpack_object *last = &txs->via.array.ptr [size - 1];
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_t *tx = last->type == MSGPACK_OBJECT_BIN
+                  ? cbus_tx_decode (last->via.bin.ptr, last->via.bin.size, reason) : NULL;
+    size_t answered = pending->asked;   //  Not one we asked for: all done
+    for (size_t index = 0; tx && index < pending->asked; index++)
+        if (memcmp (pending->queue [pending->queue_next + index], cbus_tx_id (tx),
+                    CBUS_HASH_BYTES) == 0) {
+            answered = index + 1;
+            break;
+        }
+    cbus_tx_destroy (&tx);
+    return answered;
 }
 
 static void
@@ -229,6 +297,8 @@ s_on_txs (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
         return;
     }
     pending->waiting = PENDING_IDLE;
+    pending->queue_next += s_answered (pending, txs);
+    pending->asked = 0;
     pending->received += txs->via.array.size;
     //  As relayed transactions: its budget, our mempool's verdict, its score.
     peersync_txs_take (self, peer, txs);
@@ -371,10 +441,20 @@ peersync_pending_tick (peersync_t *self, int64_t now)
         peersync_pending_t *pending = &peer->pending;
         if (peer->state != P_LINKED) {
             s_end (self, peer, "link down");
+            pending->paused = false;
             pending->inv_wanted = false;
             continue;
         }
         s_serve_page (self, peer, now);
+        if (pending->paused && !s_catching_up (self, peer)) {
+            //  Caught up: on from its cursor, unless another link to
+            //  the same node exchanges meanwhile.
+            pending->paused = false;
+            if (!s_other_runs (self, peer)) {
+                pending->running = true;
+                CBUS_DEBUG ("pending exchange resumed peer=%s", peersync_peer_name (peer));
+            }
+        }
         if (!pending->running)
             continue;
         if (pending->waiting != PENDING_IDLE && now >= pending->deadline)

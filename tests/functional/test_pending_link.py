@@ -83,3 +83,20 @@ def test_inventory_taken_up_to_the_bound(make_node):
     wait_for(lambda: b.height() == a.height(), LINK_TIMEOUT, "the block at b")
     for txid in oldest_first:
         assert b.tx(txid).json()["status"] == "confirmed"
+
+
+def test_large_transactions_past_one_answer(make_node):
+    # 30 transactions of about 100 KB: one TXS answer (peersync/
+    # peer_serve_bytes, 1 MiB) cannot hold all those one GETTXS asks for;
+    # the returning node asks again for the rest and gets every one.
+    a = make_node()
+    b = make_node()
+    wait_for(lambda: linked(b, register(b, a)), LINK_TIMEOUT, "b to link to a")
+    b.stop()
+    blob = "x" * 100000
+    large = [a.submit(tx_body(data={"tag": "large", "n": n, "blob": blob}))[0]
+             for n in range(30)]
+    b.start()
+    wait_for(lambda: all_pending(b, large), LINK_TIMEOUT,
+             "a's 30 large pending transactions at b once it is back")
+    assert b.mempool_size() == 30
