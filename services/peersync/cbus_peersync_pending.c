@@ -336,8 +336,6 @@ static void
 s_serve_page (peersync_t *self, peersync_peer_t *peer, int64_t now)
 {
     peersync_pending_t *pending = &peer->pending;
-    if (!pending->inv_wanted || pending->inv_at_pool || now < pending->inv_next)
-        return;
     pending->inv_wanted = false;
     pending->inv_at_pool = true;
     pending->inv_next = now + PEERSYNC_INV_EVERY_MS;
@@ -350,6 +348,31 @@ s_serve_page (peersync_t *self, peersync_peer_t *peer, int64_t now)
                       (void *) (uintptr_t) peer->serial);
 }
 
+//  Pages due, within the node's budget, the longest waiting first.
+static void
+s_serve_pages (peersync_t *self, int64_t now)
+{
+    peersync_budget_t *budget = &self->budget;
+    if (now >= budget->inv_window_end) {
+        budget->inv_window_end = now + PEERSYNC_INV_EVERY_MS;
+        budget->inv_pages = 0;
+    }
+    while (budget->inv_pages < PEERSYNC_INV_NODE_PAGES) {
+        peersync_peer_t *oldest = NULL;
+        PEERSYNC_EACH (self, peer) {
+            peersync_pending_t *pending = &peer->pending;
+            if (pending->inv_wanted && !pending->inv_at_pool && now >= pending->inv_next
+            &&  peer->state == P_LINKED
+            &&  (!oldest || pending->inv_since < oldest->pending.inv_since))
+                oldest = peer;
+        }
+        if (!oldest)
+            return;
+        budget->inv_pages++;
+        s_serve_page (self, oldest, now);
+    }
+}
+
 static void
 s_on_mempool (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 {
@@ -359,9 +382,12 @@ s_on_mempool (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map
         return;
     }
     //  Kept as its cursor (the latest wins), served in its turn.
+    int64_t now = cbus_mono_ms ();
+    if (!peer->pending.inv_wanted)
+        peer->pending.inv_since = now;
     peer->pending.inv_wanted = true;
     peer->pending.inv_after = after;
-    s_serve_page (self, peer, cbus_mono_ms ());
+    s_serve_pages (self, now);
 }
 
 static void
@@ -445,7 +471,6 @@ peersync_pending_tick (peersync_t *self, int64_t now)
             pending->inv_wanted = false;
             continue;
         }
-        s_serve_page (self, peer, now);
         if (pending->paused && !s_catching_up (self, peer)) {
             //  Caught up: on from its cursor, unless another link to
             //  the same node exchanges meanwhile.
@@ -464,6 +489,7 @@ peersync_pending_tick (peersync_t *self, int64_t now)
         else
             peersync_pending_pump (self, peer);
     }
+    s_serve_pages (self, now);
 }
 
 void

@@ -125,6 +125,10 @@
 //  A peer is served one INV page this often at most (a page costs our
 //  mempool a walk of its list); a MEMPOOL that comes sooner waits.
 #define PEERSYNC_INV_EVERY_MS       100
+//  ... and the node serves this many pages per PEERSYNC_INV_EVERY_MS in
+//  all, to the peer that asked longest ago first: many links cannot make
+//  the mempool list its pending transactions without end.
+#define PEERSYNC_INV_NODE_PAGES     10
 //  An exchange that waits this long for us to catch up (a sync runs, or
 //  the peer announces more work) is paused, so that it holds no node's
 //  turn; it resumes from its cursor once we have caught up.
@@ -155,6 +159,7 @@ typedef struct {
     bool inv_at_pool;           //  Our mempool is listing a page for it
     bool inv_wanted;            //  A MEMPOOL waits for its turn
     uint64_t inv_after;         //  ... from this cursor
+    int64_t inv_since;          //  ... waiting since (monotonic ms)
     int64_t inv_next;           //  When the next page may be served
     bool txs_at_pool;           //  Our mempool is fetching a GETTXS for it
 } peersync_pending_t;
@@ -191,6 +196,8 @@ typedef struct {
     double tx_rate;             //  Transactions a second one peer may relay
     size_t tx_inflight;         //  ... and have at our mempool at once
     uint64_t pending_max;       //  Pending txids taken from a peer as it links
+    int64_t inv_window_end;     //  INV pages served node-wide: this window ends
+    size_t inv_pages;           //  ... pages listed in it
 } peersync_budget_t;
 
 //  --------------------------------------------------------------------------
