@@ -23,9 +23,16 @@
     request of each kind outstanding, a page's missing txids kept (32 KB
     at most), nothing else: a peer cannot make us hold its inventory. Our
     serving side keeps each peer to one page listing and one fetch at our
-    mempool at a time, one page per PEERSYNC_INV_EVERY_MS, answers of at
-    most peersync/peer_serve_bytes, and drops an answer its link does not
-    take (it asks again after its deadline, PEERSYNC_SYNC_TIMEOUT_MS).
+    mempool at a time, one page per PEERSYNC_INV_EVERY_MS (and the node
+    to PEERSYNC_INV_NODE_PAGES pages per PEERSYNC_INV_EVERY_MS for all,
+    oldest ask first), answers of at most peersync/peer_serve_bytes, and
+    drops an answer its link does not take (it asks again after its
+    deadline, PEERSYNC_SYNC_TIMEOUT_MS).
+
+    A TXS may hold fewer than asked (the byte cap; those the peer no longer
+    has): the next GETTXS starts after the last one it holds. An exchange
+    waiting PEERSYNC_CATCHUP_WAIT_MS for us to catch up is paused (it holds
+    no node's turn) and resumes from its cursor once we have.
     =========================================================================
 */
 #include "cbus_peersync_private.h"
