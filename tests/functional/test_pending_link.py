@@ -100,3 +100,26 @@ def test_large_transactions_past_one_answer(make_node):
     wait_for(lambda: all_pending(b, large), LINK_TIMEOUT,
              "a's 30 large pending transactions at b once it is back")
     assert b.mempool_size() == 30
+
+
+def test_exchange_paused_while_catching_up_then_resumed(make_node):
+    # b lacks a's block and cannot store it (its chainstore is stopped): it
+    # is catching up for as long as that lasts. Its exchange with a must
+    # not wait for ever (it would hold the node's one exchange): it is
+    # paused, and resumes once b has caught up.
+    import signal
+    a = make_node()
+    a.mine()
+    waiting = submit_many(a, 10, "catching-up")
+    b = make_node()
+    b.signal_service("chainstore", signal.SIGSTOP)
+    try:
+        wait_for(lambda: linked(b, register(b, a)), LINK_TIMEOUT, "b to link to a")
+        wait_for(lambda: 'pending exchange paused' in b.log_text()
+                 and 'why="catching up"' in b.log_text(), LINK_TIMEOUT,
+                 "b to pause its exchange while it cannot catch up")
+    finally:
+        b.signal_service("chainstore", signal.SIGCONT)
+    wait_for(lambda: b.height() == a.height(), 60, "b to catch up")
+    wait_for(lambda: all_pending(b, waiting), 60,
+             "a's pending transactions at b once it has caught up")
