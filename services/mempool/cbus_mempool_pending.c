@@ -20,8 +20,11 @@
                                  one); those not pending are left out.
 
     Each is bounded: at most CBUS_MEMPOOL_TXIDS_MAX txids a request, and
-    TX.PENDING costs O(n) in pending transactions to find its place (the
-    pool keeps them in a list; see cbus_pool_list), then O(max).
+    TX.PENDING costs O(max) plus finding its place, walked from the end
+    of the list nearer to its cursor (the pool keeps pending transactions
+    in a list in arrival order; see cbus_pool_list): a page at either end
+    costs its length, one in the middle up to half the pool, which is why
+    peersync serves a bounded number of pages a second, node-wide.
     =========================================================================
 */
 #include "cbus_mempool_private.h"

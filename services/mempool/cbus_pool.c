@@ -29,6 +29,7 @@ struct _cbus_pool_t {
     cbus_store_batch_t *removals;       //  Unsynced deletes (and the tip) awaiting flush
     size_t bytes;                       //  Total bytes pending
     uint64_t next_sequence;             //  For the next arrival
+    size_t walked;                      //  Entries the last list stepped over
 };
 
 static void
@@ -516,11 +517,24 @@ cbus_pool_list (cbus_pool_t *self, uint64_t after, size_t max, const uint8_t **t
     *more = false;
     //  Nothing after the newest: no walk (a reader at the end polls).
     //  Cursors are one past a sequence: sequences start at 0.
-    s_entry_t *entry = (s_entry_t *) zlistx_last (self->order);
-    if (!entry || entry->sequence < after)
+    self->walked = 0;
+    s_entry_t *last = (s_entry_t *) zlistx_last (self->order);
+    if (!last || last->sequence < after)
         return 0;
-    for (entry = (s_entry_t *) zlistx_first (self->order); entry;
-         entry = (s_entry_t *) zlistx_next (self->order)) {
+    s_entry_t *first = (s_entry_t *) zlistx_first (self->order);
+    s_entry_t *entry = first;
+    //  The list is in sequence order: the start is found from the end
+    //  nearer to it (by sequence), so a reader near either end (a page
+    //  from the newest: a peer's poll) costs O(max), not O(pending).
+    if (after > first->sequence && after - first->sequence > last->sequence - after) {
+        zlistx_last (self->order);
+        s_entry_t *prev;
+        while ((prev = (s_entry_t *) zlistx_prev (self->order)) && prev->sequence >= after)
+            self->walked++;
+        entry = (s_entry_t *) zlistx_next (self->order);    //  The first at or after
+    }
+    for (; entry; entry = (s_entry_t *) zlistx_next (self->order)) {
+        self->walked++;
         if (entry->sequence < after)
             continue;
         if (count == max) {
@@ -661,6 +675,23 @@ cbus_pool_test (bool verbose)
         cbus_pool_destroy (&pool);
         pool = cbus_pool_new (path, reason);
         assert (pool && cbus_pool_size (pool) == 103);
+    }
+    //  A page near the end is found from the end: its cost is its length,
+    //  not the pool's; the same txids as a walk from the start.
+    {
+        const uint8_t *all [128], *tail [128];
+        uint64_t at = 0, end = 0;
+        bool left = false;
+        assert (cbus_pool_list (pool, 0, 128, all, &end, &left) == 103 && !left);
+        assert (cbus_pool_list (pool, 0, 90, tail, &at, &left) == 90 && left);
+        assert (cbus_pool_list (pool, at, 128, tail, &end, &left) == 13 && !left);
+        assert (pool->walked <= 2 * 13 + 1);     //  Back to it, then the page
+        for (int index = 0; index < 13; index++)
+            assert (tail [index] == all [90 + index]);
+        assert (cbus_pool_list (pool, end - 1, 128, tail, &at, &left) == 1 && pool->walked <= 2);
+        assert (tail [0] == all [102] && at == end);
+        assert (cbus_pool_list (pool, end, 128, tail, &at, &left) == 0 && pool->walked == 0);
+        assert (cbus_pool_list (pool, 1, 2, tail, &at, &left) == 2 && pool->walked <= 4);
     }
     //  The tip it reflects survives a restart.
     uint8_t tip [CBUS_HASH_BYTES], back [CBUS_HASH_BYTES];

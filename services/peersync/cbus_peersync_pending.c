@@ -23,9 +23,16 @@
     request of each kind outstanding, a page's missing txids kept (32 KB
     at most), nothing else: a peer cannot make us hold its inventory. Our
     serving side keeps each peer to one page listing and one fetch at our
-    mempool at a time, one page per PEERSYNC_INV_EVERY_MS, answers of at
-    most peersync/peer_serve_bytes, and drops an answer its link does not
-    take (it asks again after its deadline, PEERSYNC_SYNC_TIMEOUT_MS).
+    mempool at a time, one page per PEERSYNC_INV_EVERY_MS (and the node
+    to PEERSYNC_INV_NODE_PAGES pages per PEERSYNC_INV_EVERY_MS for all,
+    oldest ask first), answers of at most peersync/peer_serve_bytes, and
+    drops an answer its link does not take (it asks again after its
+    deadline, PEERSYNC_SYNC_TIMEOUT_MS).
+
+    A TXS may hold fewer than asked (the byte cap; those the peer no longer
+    has): the next GETTXS starts after the last one it holds. An exchange
+    waiting PEERSYNC_CATCHUP_WAIT_MS for us to catch up is paused (it holds
+    no node's turn) and resumes from its cursor once we have.
     =========================================================================
 */
 #include "cbus_peersync_private.h"
@@ -36,23 +43,34 @@
 //  --------------------------------------------------------------------------
 //  Taking the peer's
 
+//  Stops the exchange; a paused one keeps its cursor to resume from.
 static void
-s_end (peersync_t *self, peersync_peer_t *peer, const char *why)
+s_stop (peersync_t *self, peersync_peer_t *peer, const char *what, const char *why)
 {
-    (void) self;
     peersync_pending_t *pending = &peer->pending;
     if (!pending->running)
         return;
-    zsys_info ("pending exchange ended peer=%s announced=%" PRIu64 " lacked=%" PRIu64
-               " received=%" PRIu64 " ms=%" PRId64 " why=\"%s\"", peersync_peer_name (peer),
-               pending->announced, pending->fetched, pending->received,
-               cbus_mono_ms () - pending->started, why);
+    zsys_info ("pending exchange %s peer=%s announced=%" PRIu64 " lacked=%" PRIu64
+               " received=%" PRIu64 " ms=%" PRId64 " why=\"%s\"", what,
+               peersync_peer_name (peer), pending->announced, pending->fetched,
+               pending->received, cbus_mono_ms () - pending->started, why);
     pending->running = false;
     pending->waiting = PENDING_IDLE;
+    if (pending->at_pool)
+        //  Its answer is for this exchange only.
+        cbus_caller_cancel (self->budget.mempool, pending->have_call);
     pending->at_pool = false;
+    pending->wait_since = 0;
     free (pending->queue);
     pending->queue = NULL;
-    pending->queue_size = pending->queue_next = 0;
+    pending->queue_size = pending->queue_next = pending->asked = 0;
+}
+
+static void
+s_end (peersync_t *self, peersync_peer_t *peer, const char *why)
+{
+    s_stop (self, peer, "ended", why);
+    peer->pending.paused = false;
 }
 
 static void
@@ -65,17 +83,31 @@ s_ask_page (peersync_t *self, peersync_peer_t *peer)
     pending->deadline = cbus_mono_ms () + PEERSYNC_SYNC_TIMEOUT_MS;
 }
 
+//  Whether another link to the same node exchanges already (once is
+//  enough). Leaves the list's cursor on peer, for a walk in progress.
+static bool
+s_other_runs (peersync_t *self, peersync_peer_t *peer)
+{
+    bool runs = false;
+    PEERSYNC_EACH (self, other)
+        if (other != peer && other->pending.running && streq (other->node_id, peer->node_id))
+            runs = true;
+    PEERSYNC_EACH (self, other)
+        if (other == peer)
+            break;
+    return runs;
+}
+
 void
 peersync_pending_start (peersync_t *self, peersync_peer_t *peer)
 {
     //  A link that went down and up again before our tick noticed starts over.
     s_end (self, peer, "the link came up again");
+    peer->pending.paused = false;
     if (self->budget.pending_max == 0)
         return;
-    //  Another link to the same node exchanges already: once is enough.
-    PEERSYNC_EACH (self, other)
-        if (other != peer && other->pending.running && streq (other->node_id, peer->node_id))
-            return;
+    if (s_other_runs (self, peer))
+        return;
     peersync_pending_t *pending = &peer->pending;
     pending->running = true;
     pending->cursor = 0;
@@ -115,15 +147,28 @@ peersync_pending_pump (peersync_t *self, peersync_peer_t *peer)
         peersync_gettxs_pack ((const uint8_t (*) [CBUS_HASH_BYTES])
                               (pending->queue + pending->queue_next), count, &self->message);
         peersync_send (self, peer, CBUS_P2P_GETTXS, &self->message);
-        pending->queue_next += count;
-        pending->fetched += count;
+        pending->asked = count;     //  queue_next moves as they are answered
         pending->waiting = PENDING_TXS;
         pending->deadline = cbus_mono_ms () + PEERSYNC_SYNC_TIMEOUT_MS;
     }
     else
     if (pending->more && pending->announced < self->budget.pending_max) {
-        if (!s_catching_up (self, peer))
-            s_ask_page (self, peer);    //  Else the tick asks again later
+        int64_t now = cbus_mono_ms ();
+        if (!s_catching_up (self, peer)) {
+            pending->wait_since = 0;
+            s_ask_page (self, peer);
+        }
+        else
+        if (!pending->wait_since)
+            pending->wait_since = now;  //  The tick asks again later
+        else
+        if (now - pending->wait_since >= PEERSYNC_CATCHUP_WAIT_MS) {
+            //  A sync that does not end, or a peer announcing work it
+            //  never gives, must not hold the node's one exchange: it
+            //  resumes from its cursor once we have caught up.
+            s_stop (self, peer, "paused", "catching up");
+            pending->paused = true;
+        }
     }
     else
     if (pending->more)
@@ -139,7 +184,9 @@ s_on_have (const cbus_call_t *call, cbus_reply_t *reply)
 {
     peersync_t *self = (peersync_t *) call->owner;
     peersync_peer_t *peer = peersync_peer_by_serial (self, (uint64_t) (uintptr_t) call->arg);
-    if (!peer || !peer->pending.at_pool)
+    //  Only the answer to our last ask: an older one (an exchange since
+    //  ended, or an earlier page) would be applied to another queue.
+    if (!peer || !peer->pending.at_pool || call->id != peer->pending.have_call)
         return;
     peersync_pending_t *pending = &peer->pending;
     pending->at_pool = false;
@@ -161,6 +208,7 @@ s_on_have (const cbus_call_t *call, cbus_reply_t *reply)
         }
     pending->queue_size = kept;
     pending->queue_next = 0;
+    pending->fetched += kept;
     peersync_pending_pump (self, peer);
 }
 
@@ -209,9 +257,36 @@ s_on_inv (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
     cbus_txs_have_t ask = { .txids = { .count = count, .items = pending->queue } };
     cbus_txs_have_encode (&ask, &self->message);
     pending->at_pool = true;
-    cbus_caller_send (self->budget.mempool, CBUS_CMD_TXS_HAVE, self->message.data,
+    pending->have_call = cbus_caller_send (self->budget.mempool, CBUS_CMD_TXS_HAVE, self->message.data,
                       self->message.size, S_POOL_TIMEOUT_MS, s_on_have, self,
                       (void *) (uintptr_t) peer->serial);
+}
+
+//  How many of the txids asked were answered: up to the last transaction
+//  the answer holds. The peer answers in the order asked, leaves out those
+//  it no longer has, and stops at its byte cap (peersync/peer_serve_bytes:
+//  a few large transactions fill it), so those after the last one it sent
+//  are asked again. An empty answer means none of them is there: the
+//  whole ask is done. Each ask answered so moves on by one at least.
+static size_t
+s_answered (peersync_pending_t *pending, const msgpack_object *txs)
+{
+    uint32_t size = txs->via.array.size;
+    if (size == 0)
+        return pending->asked;
+    const msgpack_object *last = &txs->via.array.ptr [size - 1];
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_t *tx = last->type == MSGPACK_OBJECT_BIN
+                  ? cbus_tx_decode (last->via.bin.ptr, last->via.bin.size, reason) : NULL;
+    size_t answered = pending->asked;   //  Not one we asked for: all done
+    for (size_t index = 0; tx && index < pending->asked; index++)
+        if (memcmp (pending->queue [pending->queue_next + index], cbus_tx_id (tx),
+                    CBUS_HASH_BYTES) == 0) {
+            answered = index + 1;
+            break;
+        }
+    cbus_tx_destroy (&tx);
+    return answered;
 }
 
 static void
@@ -229,6 +304,8 @@ s_on_txs (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
         return;
     }
     pending->waiting = PENDING_IDLE;
+    pending->queue_next += s_answered (pending, txs);
+    pending->asked = 0;
     pending->received += txs->via.array.size;
     //  As relayed transactions: its budget, our mempool's verdict, its score.
     peersync_txs_take (self, peer, txs);
@@ -266,8 +343,6 @@ static void
 s_serve_page (peersync_t *self, peersync_peer_t *peer, int64_t now)
 {
     peersync_pending_t *pending = &peer->pending;
-    if (!pending->inv_wanted || pending->inv_at_pool || now < pending->inv_next)
-        return;
     pending->inv_wanted = false;
     pending->inv_at_pool = true;
     pending->inv_next = now + PEERSYNC_INV_EVERY_MS;
@@ -280,6 +355,31 @@ s_serve_page (peersync_t *self, peersync_peer_t *peer, int64_t now)
                       (void *) (uintptr_t) peer->serial);
 }
 
+//  Pages due, within the node's budget, the longest waiting first.
+static void
+s_serve_pages (peersync_t *self, int64_t now)
+{
+    peersync_budget_t *budget = &self->budget;
+    if (now >= budget->inv_window_end) {
+        budget->inv_window_end = now + PEERSYNC_INV_EVERY_MS;
+        budget->inv_pages = 0;
+    }
+    while (budget->inv_pages < PEERSYNC_INV_NODE_PAGES) {
+        peersync_peer_t *oldest = NULL;
+        PEERSYNC_EACH (self, peer) {
+            peersync_pending_t *pending = &peer->pending;
+            if (pending->inv_wanted && !pending->inv_at_pool && now >= pending->inv_next
+            &&  peer->state == P_LINKED
+            &&  (!oldest || pending->inv_since < oldest->pending.inv_since))
+                oldest = peer;
+        }
+        if (!oldest)
+            return;
+        budget->inv_pages++;
+        s_serve_page (self, oldest, now);
+    }
+}
+
 static void
 s_on_mempool (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map)
 {
@@ -289,9 +389,12 @@ s_on_mempool (peersync_t *self, peersync_peer_t *peer, const msgpack_object *map
         return;
     }
     //  Kept as its cursor (the latest wins), served in its turn.
+    int64_t now = cbus_mono_ms ();
+    if (!peer->pending.inv_wanted)
+        peer->pending.inv_since = now;
     peer->pending.inv_wanted = true;
     peer->pending.inv_after = after;
-    s_serve_page (self, peer, cbus_mono_ms ());
+    s_serve_pages (self, now);
 }
 
 static void
@@ -371,10 +474,19 @@ peersync_pending_tick (peersync_t *self, int64_t now)
         peersync_pending_t *pending = &peer->pending;
         if (peer->state != P_LINKED) {
             s_end (self, peer, "link down");
+            pending->paused = false;
             pending->inv_wanted = false;
             continue;
         }
-        s_serve_page (self, peer, now);
+        if (pending->paused && !s_catching_up (self, peer)) {
+            //  Caught up: on from its cursor, unless another link to
+            //  the same node exchanges meanwhile.
+            pending->paused = false;
+            if (!s_other_runs (self, peer)) {
+                pending->running = true;
+                CBUS_DEBUG ("pending exchange resumed peer=%s", peersync_peer_name (peer));
+            }
+        }
         if (!pending->running)
             continue;
         if (pending->waiting != PENDING_IDLE && now >= pending->deadline)
@@ -384,6 +496,7 @@ peersync_pending_tick (peersync_t *self, int64_t now)
         else
             peersync_pending_pump (self, peer);
     }
+    s_serve_pages (self, now);
 }
 
 void

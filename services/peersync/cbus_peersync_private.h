@@ -125,6 +125,14 @@
 //  A peer is served one INV page this often at most (a page costs our
 //  mempool a walk of its list); a MEMPOOL that comes sooner waits.
 #define PEERSYNC_INV_EVERY_MS       100
+//  ... and the node serves this many pages per PEERSYNC_INV_EVERY_MS in
+//  all, to the peer that asked longest ago first: many links cannot make
+//  the mempool list its pending transactions without end.
+#define PEERSYNC_INV_NODE_PAGES     10
+//  An exchange that waits this long for us to catch up (a sync runs, or
+//  the peer announces more work) is paused, so that it holds no node's
+//  turn; it resumes from its cursor once we have caught up.
+#define PEERSYNC_CATCHUP_WAIT_MS    10000
 //  What the peer owes us in an exchange.
 typedef enum { PENDING_IDLE, PENDING_INV, PENDING_TXS } peersync_pending_wait_t;
 
@@ -134,6 +142,10 @@ typedef struct {
     peersync_pending_wait_t waiting;    //  What the peer owes us
     int64_t deadline;           //  ... by then (monotonic ms)
     bool at_pool;               //  Our TXS.HAVE about its last INV is in flight
+    uint64_t have_call;         //  ... as this call (a stale reply is not it)
+    bool paused;                //  Waited too long for us to catch up
+    int64_t wait_since;         //  Since when it waits for that (0: not)
+    size_t asked;               //  Txids of the GETTXS in flight (from queue_next)
     uint64_t cursor;            //  Its cursor after the last INV page
     bool more;                  //  ... and whether it has more after it
     uint64_t announced;         //  Txids it announced (at most pending_max)
@@ -141,12 +153,13 @@ typedef struct {
     uint64_t received;          //  ... it sent back
     uint8_t (*queue) [CBUS_HASH_BYTES];     //  Lacked, not asked for yet
     size_t queue_size;          //  Entries in queue
-    size_t queue_next;          //  First not asked for yet
+    size_t queue_next;          //  First not answered yet
     int64_t started;            //  When the exchange began
     //  Serving its asks
     bool inv_at_pool;           //  Our mempool is listing a page for it
     bool inv_wanted;            //  A MEMPOOL waits for its turn
     uint64_t inv_after;         //  ... from this cursor
+    int64_t inv_since;          //  ... waiting since (monotonic ms)
     int64_t inv_next;           //  When the next page may be served
     bool txs_at_pool;           //  Our mempool is fetching a GETTXS for it
 } peersync_pending_t;
@@ -183,6 +196,8 @@ typedef struct {
     double tx_rate;             //  Transactions a second one peer may relay
     size_t tx_inflight;         //  ... and have at our mempool at once
     uint64_t pending_max;       //  Pending txids taken from a peer as it links
+    int64_t inv_window_end;     //  INV pages served node-wide: this window ends
+    size_t inv_pages;           //  ... pages listed in it
 } peersync_budget_t;
 
 //  --------------------------------------------------------------------------

@@ -83,3 +83,43 @@ def test_inventory_taken_up_to_the_bound(make_node):
     wait_for(lambda: b.height() == a.height(), LINK_TIMEOUT, "the block at b")
     for txid in oldest_first:
         assert b.tx(txid).json()["status"] == "confirmed"
+
+
+def test_large_transactions_past_one_answer(make_node):
+    # 30 transactions of about 100 KB: one TXS answer (peersync/
+    # peer_serve_bytes, 1 MiB) cannot hold all those one GETTXS asks for;
+    # the returning node asks again for the rest and gets every one.
+    a = make_node()
+    b = make_node()
+    wait_for(lambda: linked(b, register(b, a)), LINK_TIMEOUT, "b to link to a")
+    b.stop()
+    blob = "x" * 100000
+    large = [a.submit(tx_body(data={"tag": "large", "n": n, "blob": blob}))[0]
+             for n in range(30)]
+    b.start()
+    wait_for(lambda: all_pending(b, large), LINK_TIMEOUT,
+             "a's 30 large pending transactions at b once it is back")
+    assert b.mempool_size() == 30
+
+
+def test_exchange_paused_while_catching_up_then_resumed(make_node):
+    # b lacks a's block and cannot store it (its chainstore is stopped): it
+    # is catching up for as long as that lasts. Its exchange with a must
+    # not wait for ever (it would hold the node's one exchange): it is
+    # paused, and resumes once b has caught up.
+    import signal
+    a = make_node()
+    a.mine()
+    waiting = submit_many(a, 10, "catching-up")
+    b = make_node()
+    b.signal_service("chainstore", signal.SIGSTOP)
+    try:
+        wait_for(lambda: linked(b, register(b, a)), LINK_TIMEOUT, "b to link to a")
+        wait_for(lambda: 'pending exchange paused' in b.log_text()
+                 and 'why="catching up"' in b.log_text(), LINK_TIMEOUT,
+                 "b to pause its exchange while it cannot catch up")
+    finally:
+        b.signal_service("chainstore", signal.SIGCONT)
+    wait_for(lambda: b.height() == a.height(), 60, "b to catch up")
+    wait_for(lambda: all_pending(b, waiting), 60,
+             "a's pending transactions at b once it has caught up")
