@@ -38,6 +38,9 @@ typedef enum {
 #define CBUS_LOCATOR_MAX 64
 //  Blocks whose times give the median time past (Bitcoin's 11).
 #define CBUS_CHAIN_MEDIAN_SPAN 11
+//  Side-branch anchors remembered in one generation (two are kept, about
+//  150 bytes each: under 2.5 MB).
+#define CBUS_CHAIN_ANCHOR_GENERATION 8192
 
 //  Open (creating with the network's genesis) the chain at path, under
 //  the network's target rule (its bits and block interval). Refuses a
@@ -75,6 +78,14 @@ uint32_t
 //  branch's anchor) is not stored.
 uint32_t
     cbus_chain_bits_on (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES]);
+//  How many index entries and height records the chain has read since it
+//  opened (the cost of the rules, for self-tests and bench/).
+uint64_t
+    cbus_chain_index_reads (cbus_chain_t *self);
+//  Side-branch anchors remembered in memory: entries in one generation
+//  (two are kept; default CBUS_CHAIN_ANCHOR_GENERATION). For self-tests.
+void
+    cbus_chain_set_anchor_generation (cbus_chain_t *self, size_t entries);
 
 //  The rules that hold a block's header to its parent and its chain,
 //  written once: cbus_chain_submit (the chainstore, `chainbus import`)

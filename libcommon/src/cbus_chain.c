@@ -17,7 +17,19 @@ struct _cbus_chain_t {
     uint8_t genesis [CBUS_HASH_BYTES];      //  Hash of block 0
     uint8_t tip [CBUS_HASH_BYTES];          //  Hash of the active tip
     cbus_chain_entry_t tip_entry;           //  And its index entry
+    uint64_t index_reads;                   //  Index ('I', 'H') reads so far
+    cbus_header_t active_anchor;            //  Block 1 of the active chain,
+    bool active_anchor_known;               //  once read
+    zhashx_t *anchors;                      //  Side block -> its anchor: this
+    zhashx_t *anchors_old;                  //  generation and the one before
+    size_t anchor_generation;               //  Entries in one generation
 };
+
+//  One remembered anchor (the key is its hash field).
+typedef struct {
+    uint8_t hash [CBUS_HASH_BYTES];         //  A block off the active chain
+    cbus_header_t anchor;                   //  Block 1 of its branch
+} s_anchor_item_t;
 
 //  Put a record under a key in the batch.
 static void
@@ -39,6 +51,7 @@ cbus_chain_entry (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
     cbus_layout_key_t key = cbus_layout_hash_key (CBUS_LAYOUT_ENTRY, hash);
     char *value;
     size_t size;
+    self->index_reads++;
     if (cbus_store_get (self->store, key.bytes, key.size, &value, &size) || !value)
         return -1;
     int rc = cbus_layout_entry_decode (value, size, entry);
@@ -56,6 +69,7 @@ cbus_chain_hash_at (cbus_chain_t *self, uint64_t height, uint8_t hash [CBUS_HASH
     cbus_layout_key_t key = cbus_layout_height_key (height);
     char *value;
     size_t size;
+    self->index_reads++;
     if (cbus_store_get (self->store, key.bytes, key.size, &value, &size) || !value)
         return -1;
     int rc = size == CBUS_HASH_BYTES ? 0 : -1;
@@ -68,6 +82,8 @@ cbus_chain_hash_at (cbus_chain_t *self, uint64_t height, uint8_t hash [CBUS_HASH
 bool
 cbus_chain_is_active (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
 {
+    if (memcmp (hash, self->tip, CBUS_HASH_BYTES) == 0)
+        return true;                    //  The tip is, without a read
     cbus_chain_entry_t entry;
     uint8_t active [CBUS_HASH_BYTES];
     return cbus_chain_entry (self, hash, &entry) == 0
@@ -114,6 +130,21 @@ s_median_time_past (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
         memcpy (cursor, entry.header.prev_hash, CBUS_HASH_BYTES);
     }
     return cbus_median_u64 (times, (size_t) count);
+}
+
+static void
+s_anchor_item_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+static zhashx_t *
+s_anchor_table_new (void)
+{
+    zhashx_t *table = cbus_hash_table_new ();
+    zhashx_set_destructor (table, s_anchor_item_destroy);
+    return table;
 }
 
 //  A new store: genesis, its index entries, the tip, the meta record.
@@ -164,6 +195,9 @@ cbus_chain_open (const char *path, const char *network, const cbus_pow_rule_t *r
     self->network = strdup (network);
     self->rule = *rule;
     self->max_future_ms = max_future_ms;
+    self->anchor_generation = CBUS_CHAIN_ANCHOR_GENERATION;
+    self->anchors = s_anchor_table_new ();
+    self->anchors_old = s_anchor_table_new ();
     cbus_block_t *genesis = cbus_block_new_genesis_rule (network, rule);
     cbus_block_hash (genesis, self->genesis);
     char *meta = cbus_layout_meta (network, rule, self->genesis);
@@ -225,6 +259,8 @@ cbus_chain_destroy (cbus_chain_t **self_p)
         cbus_store_destroy (&self->store);
         zlistx_destroy (&self->left);
         zlistx_destroy (&self->joined);
+        zhashx_destroy (&self->anchors);
+        zhashx_destroy (&self->anchors_old);
         free (self->network);
         free (self);
         *self_p = NULL;
@@ -257,45 +293,161 @@ cbus_chain_rule (cbus_chain_t *self)
     return &self->rule;
 }
 
-//  The anchor (block 1) of the branch ending in parent: parent's own
-//  walked back to the active chain, whose block 1 it is from there on.
+//  The anchors of side branches, in memory. A block's anchor is the
+//  block 1 it descends from, so its parent's (block 1's own for a block
+//  at 2): it never changes, whichever branch is active, and a remembered
+//  one is never stale. Remembered for each block stored off the active
+//  chain (the parent of the next block on that branch); found for the
+//  active chain without it. Two generations bound the memory: when this
+//  one is full the one before is dropped, and a block found in the one
+//  before moves to this one, so the tip of a branch still being extended
+//  stays. A block not remembered (dropped, or stored before the node
+//  started) costs one walk, down to a remembered or active ancestor.
+static void
+s_anchor_remember (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
+                   const cbus_header_t *anchor)
+{
+    if (zhashx_lookup (self->anchors, hash))
+        return;
+    if (zhashx_size (self->anchors) >= self->anchor_generation) {
+        zhashx_t *table = s_anchor_table_new ();
+        if (!table)
+            return;
+        zhashx_destroy (&self->anchors_old);
+        self->anchors_old = self->anchors;
+        self->anchors = table;
+    }
+    //  Without memory the walk answers: the table is only a short cut.
+    s_anchor_item_t *item = (s_anchor_item_t *) malloc (sizeof (s_anchor_item_t));
+    if (!item)
+        return;
+    memcpy (item->hash, hash, CBUS_HASH_BYTES);
+    item->anchor = *anchor;
+    if (zhashx_insert (self->anchors, item->hash, item))
+        free (item);
+}
+
+static bool
+s_anchor_recall (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
+                 cbus_header_t *anchor)
+{
+    s_anchor_item_t *item = (s_anchor_item_t *) zhashx_lookup (self->anchors, hash);
+    if (item) {
+        *anchor = item->anchor;
+        return true;
+    }
+    item = (s_anchor_item_t *) zhashx_lookup (self->anchors_old, hash);
+    if (!item)
+        return false;
+    *anchor = item->anchor;             //  Copied first: remember may drop it
+    s_anchor_remember (self, hash, anchor);
+    return true;
+}
+
+//  Block 1 of the active chain, read once until a reorganisation below
+//  block 2 replaces it.
+static int
+s_active_anchor (cbus_chain_t *self, cbus_header_t *anchor)
+{
+    if (!self->active_anchor_known) {
+        uint8_t hash [CBUS_HASH_BYTES];
+        cbus_chain_entry_t entry;
+        if (cbus_chain_hash_at (self, CBUS_RETARGET_ANCHOR_HEIGHT, hash)
+        ||  cbus_chain_entry (self, hash, &entry))
+            return -1;
+        self->active_anchor = entry.header;
+        self->active_anchor_known = true;
+    }
+    *anchor = self->active_anchor;
+    return 0;
+}
+
+//  Whether the stored block hash with this entry is on the active chain.
+static bool
+s_entry_active (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
+                const cbus_chain_entry_t *entry)
+{
+    uint8_t active [CBUS_HASH_BYTES];
+    return memcmp (hash, self->tip, CBUS_HASH_BYTES) == 0
+        || (cbus_chain_hash_at (self, entry->height, active) == 0
+            && memcmp (active, hash, CBUS_HASH_BYTES) == 0);
+}
+
+//  The anchor (block 1) of the branch ending in parent: its height-1
+//  ancestor. On the active chain (the tip: no read; else one), the
+//  active block 1; off it, the one remembered (no read), else walked
+//  back to the first ancestor that is remembered, active or block 1 (two
+//  reads a block, once for each branch), and remembered.
 static int
 s_anchor (cbus_chain_t *self, const uint8_t parent_hash [CBUS_HASH_BYTES],
           const cbus_chain_entry_t *parent, cbus_header_t *anchor)
 {
     if (!cbus_pow_needs_anchor (&self->rule, &parent->header))
         return 0;
+    if (s_anchor_recall (self, parent_hash, anchor))
+        return 0;
+    if (s_entry_active (self, parent_hash, parent))
+        return s_active_anchor (self, anchor);
     cbus_chain_entry_t entry = *parent;
     uint8_t cursor [CBUS_HASH_BYTES];
     memcpy (cursor, parent_hash, CBUS_HASH_BYTES);
-    while (entry.height > CBUS_RETARGET_ANCHOR_HEIGHT && !cbus_chain_is_active (self, cursor)) {
+    while (true) {
         memcpy (cursor, entry.header.prev_hash, CBUS_HASH_BYTES);
         if (cbus_chain_entry (self, cursor, &entry))
             return -1;
+        if (entry.height <= CBUS_RETARGET_ANCHOR_HEIGHT) {
+            *anchor = entry.header;
+            break;
+        }
+        if (s_anchor_recall (self, cursor, anchor))
+            break;
+        if (s_entry_active (self, cursor, &entry)) {
+            if (s_active_anchor (self, anchor))
+                return -1;
+            break;
+        }
     }
-    if (entry.height > CBUS_RETARGET_ANCHOR_HEIGHT
-    &&  (cbus_chain_hash_at (self, CBUS_RETARGET_ANCHOR_HEIGHT, cursor)
-         || cbus_chain_entry (self, cursor, &entry)))
-        return -1;
-    *anchor = entry.header;
+    s_anchor_remember (self, parent_hash, anchor);
     return 0;
+}
+
+//  How many index entries and height records the chain has read.
+uint64_t
+cbus_chain_index_reads (cbus_chain_t *self)
+{
+    return self->index_reads;
+}
+
+void
+cbus_chain_set_anchor_generation (cbus_chain_t *self, size_t entries)
+{
+    self->anchor_generation = entries > 0 ? entries : 1;
+}
+
+//  The bits of a block on the stored block hash, whose entry this is.
+static uint32_t
+s_bits_on (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES],
+           const cbus_chain_entry_t *entry)
+{
+    cbus_header_t anchor;
+    if (s_anchor (self, hash, entry, &anchor))
+        return 0;
+    cbus_header_t parent = entry->header;
+    parent.height = entry->height;
+    return cbus_pow_next_bits (&self->rule, &parent, &anchor);
 }
 
 uint32_t
 cbus_chain_bits_on (cbus_chain_t *self, const uint8_t hash [CBUS_HASH_BYTES])
 {
     cbus_chain_entry_t entry;
-    cbus_header_t anchor;
-    if (cbus_chain_entry (self, hash, &entry) || s_anchor (self, hash, &entry, &anchor))
-        return 0;
-    entry.header.height = entry.height;
-    return cbus_pow_next_bits (&self->rule, &entry.header, &anchor);
+    return cbus_chain_entry (self, hash, &entry) ? 0 : s_bits_on (self, hash, &entry);
 }
 
 uint32_t
 cbus_chain_next_bits (cbus_chain_t *self)
 {
-    return cbus_chain_bits_on (self, self->tip);
+    return s_bits_on (self, self->tip, &self->tip_entry);
 }
 
 size_t
@@ -632,13 +784,21 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
         memcpy (self->tip, hash, CBUS_HASH_BYTES);
         self->tip_entry = new_entry;
         result = CBUS_CHAIN_CONNECTED;
+        //  A fork at genesis gives the active chain another block 1.
+        if (new_entry.height - zlistx_size (self->joined) < CBUS_RETARGET_ANCHOR_HEIGHT)
+            self->active_anchor_known = false;
         if (zlistx_size (self->left))
             zsys_warning ("reorganised fork_height=%" PRIu64 " left=%zu joined=%zu height=%" PRIu64,
                           new_entry.height - zlistx_size (self->joined),
                           zlistx_size (self->left), zlistx_size (self->joined), new_entry.height);
     }
-    else
+    else {
         result = CBUS_CHAIN_SIDE;
+        //  The next block on this one needs its anchor: its parent's.
+        if (self->rule.interval_s > 0 && new_entry.height > CBUS_RETARGET_ANCHOR_HEIGHT)
+            s_anchor_remember (self, hash, parent.height == CBUS_RETARGET_ANCHOR_HEIGHT
+                                           ? &parent.header : &anchor);
+    }
 done:
     cbus_buf_free (&bytes);
     cbus_store_batch_destroy (&batch);

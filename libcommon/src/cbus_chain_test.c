@@ -135,6 +135,161 @@ s_test_retarget (const char *path)
     cbus_buf_free (&bytes);
 }
 
+//  The bits a block on hash must carry, from the rule's definition: the
+//  anchor is the height-1 ancestor, walked entry by entry (the reference
+//  the chain's remembered and active-chain anchors must agree with).
+static uint32_t
+s_reference_bits (cbus_chain_t *chain, const uint8_t hash [CBUS_HASH_BYTES])
+{
+    cbus_chain_entry_t parent, entry;
+    assert (cbus_chain_entry (chain, hash, &parent) == 0);
+    entry = parent;
+    while (entry.height > CBUS_RETARGET_ANCHOR_HEIGHT)
+        assert (cbus_chain_entry (chain, entry.header.prev_hash, &entry) == 0);
+    parent.header.height = parent.height;
+    return cbus_pow_next_bits (cbus_chain_rule (chain), &parent.header, &entry.header);
+}
+
+//  Mine a block on tip (stored, at height - 1) with the reference bits,
+//  submit it, check the result; tip becomes its hash. Returns the index
+//  reads the chain took for the bits on tip and for the submission.
+static uint64_t
+s_extend (cbus_chain_t *chain, uint8_t tip [CBUS_HASH_BYTES], uint64_t height,
+          uint64_t time_ms, cbus_chain_result_t expected, cbus_buf_t *bytes)
+{
+    char reason [CBUS_REASON_MAX];
+    uint32_t bits = s_reference_bits (chain, tip);
+    uint64_t before = cbus_chain_index_reads (chain);
+    assert (cbus_chain_bits_on (chain, tip) == bits);
+    s_mine_on (tip, height, time_ms, bits, bytes);
+    cbus_chain_result_t result = cbus_chain_submit (chain, bytes->data, bytes->size, tip,
+                                                    NULL, reason);
+    uint64_t reads = cbus_chain_index_reads (chain) - before;
+    if (result != expected)
+        printf ("result %d, not %d: %s\n", (int) result, (int) expected, reason);
+    assert (result == expected);
+    return reads;
+}
+
+//  Reads the bits on a block and a block on it may take: the parent's
+//  entry (bits), then the block's and its parent's, the median's eleven,
+//  the fork walk's first step; none for the anchor.
+#define S_READS_MAX (CBUS_CHAIN_MEDIAN_SPAN + 5)
+
+//  Anchors cost O(1) reads a block on every branch: a side branch of 300
+//  blocks from genesis (its own block 1, bits that move), one forked at
+//  block 100 (the active block 1), both after a restart (one walk, then
+//  remembered again) and with a tiny cache (dropped anchors walked
+//  again); a fork at genesis that becomes active changes the active
+//  block 1. Every block carries the reference bits, or it is refused.
+static void
+s_test_anchor_cost (const char *path)
+{
+    char reason [CBUS_REASON_MAX];
+    cbus_pow_rule_t rule = { .bits = 0x2000ffff, .interval_s = 1 };
+    cbus_chain_t *chain = cbus_chain_new (path, "test", &rule, 8, 3600000, reason);
+    assert (chain);
+    cbus_buf_t bytes = {0};
+    uint64_t start = cbus_time_ms () - 2000000;
+    uint8_t main_tip [CBUS_HASH_BYTES], at_100 [CBUS_HASH_BYTES];
+    uint8_t side [CBUS_HASH_BYTES], fork [CBUS_HASH_BYTES];
+    //  The active chain: 400 blocks on schedule, each a bounded cost, and
+    //  the bits of the next block cost no read.
+    memcpy (main_tip, cbus_chain_genesis (chain), CBUS_HASH_BYTES);
+    for (uint64_t height = 1; height <= 400; height++) {
+        uint64_t reads = s_extend (chain, main_tip, height, start + height * 1000,
+                                   CBUS_CHAIN_CONNECTED, &bytes);
+        assert (reads <= S_READS_MAX);
+        if (height == 100)
+            memcpy (at_100, main_tip, CBUS_HASH_BYTES);
+    }
+    uint64_t before = cbus_chain_index_reads (chain);
+    assert (cbus_chain_next_bits (chain) == s_reference_bits (chain, main_tip));
+    before = cbus_chain_index_reads (chain);
+    assert (cbus_chain_next_bits (chain) != 0);
+    assert (cbus_chain_index_reads (chain) == before);
+    //  From genesis: 300 blocks, at times that put it ahead of and behind
+    //  its own schedule in turn (bits harder than the start, then not).
+    memcpy (side, cbus_chain_genesis (chain), CBUS_HASH_BYTES);
+    uint64_t time_ms = start + 700;
+    uint64_t most = 0;
+    int harder = 0;
+    for (uint64_t height = 1; height <= 300; height++) {
+        time_ms += height % 3 == 0 ? 1700 : 650;
+        uint64_t reads = s_extend (chain, side, height, time_ms, CBUS_CHAIN_SIDE, &bytes);
+        most = reads > most ? reads : most;
+        if (s_reference_bits (chain, side) != rule.bits)
+            harder++;
+    }
+    assert (most <= S_READS_MAX);
+    assert (harder > 50 && harder < 250);
+    //  From block 100: its anchor is the active block 1.
+    memcpy (fork, at_100, CBUS_HASH_BYTES);
+    for (uint64_t height = 101; height <= 140; height++)
+        assert (s_extend (chain, fork, height, start + height * 1000 + 300, CBUS_CHAIN_SIDE,
+                          &bytes) <= S_READS_MAX);
+
+    //  Restarted, nothing is remembered: the next block on the branch
+    //  walks it once (two reads a block, and one for its tip), the one
+    //  after does not.
+    cbus_chain_destroy (&chain);
+    chain = cbus_chain_new (path, "test", &rule, 8, 3600000, reason);
+    assert (chain);
+    time_ms += 1000;
+    uint64_t reads = s_extend (chain, side, 301, time_ms, CBUS_CHAIN_SIDE, &bytes);
+    assert (reads > 300 && reads <= 2 * (300 + 1) + S_READS_MAX);
+    time_ms += 1000;
+    assert (s_extend (chain, side, 302, time_ms, CBUS_CHAIN_SIDE, &bytes) <= S_READS_MAX);
+
+    //  A cache of four a generation: two branches extended in turn keep
+    //  their tips; twenty blocks on one drop the other's, which is then
+    //  walked, down to the first ancestor still remembered.
+    //  (The branch from block 100 walks its 40 blocks once, too.)
+    reads = s_extend (chain, fork, 141, start + 141 * 1000 + 300, CBUS_CHAIN_SIDE, &bytes);
+    assert (reads > 40 && reads <= 2 * (40 + 1) + S_READS_MAX);
+    cbus_chain_set_anchor_generation (chain, 4);
+    for (uint64_t step = 0; step < 10; step++) {
+        time_ms += 1000;
+        assert (s_extend (chain, side, 303 + step, time_ms, CBUS_CHAIN_SIDE, &bytes) <= S_READS_MAX);
+        assert (s_extend (chain, fork, 142 + step, start + (142 + step) * 1000 + 300,
+                          CBUS_CHAIN_SIDE, &bytes) <= S_READS_MAX);
+    }
+    for (uint64_t height = 152; height <= 170; height++)
+        s_extend (chain, fork, height, start + height * 1000 + 300, CBUS_CHAIN_SIDE, &bytes);
+    time_ms += 1000;
+    reads = s_extend (chain, side, 313, time_ms, CBUS_CHAIN_SIDE, &bytes);
+    assert (reads > 2 * 300);
+    time_ms += 1000;
+    assert (s_extend (chain, side, 314, time_ms, CBUS_CHAIN_SIDE, &bytes) <= S_READS_MAX);
+    cbus_chain_destroy (&chain);
+    char *command = zsys_sprintf ("rm -rf %s", path);
+    assert (system (command) == 0);
+    zstr_free (&command);
+
+    //  A fork at genesis that takes over at its fifth block (harder than
+    //  the start from its third on): its block 1 is the active
+    //  anchor from then on (a block with the old one's bits would be
+    //  refused), and the old branch keeps its own.
+    chain = cbus_chain_new (path, "test", &rule, 8, 3600000, reason);
+    assert (chain);
+    memcpy (main_tip, cbus_chain_genesis (chain), CBUS_HASH_BYTES);
+    for (uint64_t height = 1; height <= 5; height++)
+        s_extend (chain, main_tip, height, start + height * 1000, CBUS_CHAIN_CONNECTED, &bytes);
+    assert (cbus_chain_next_bits (chain) == rule.bits);
+    memcpy (side, cbus_chain_genesis (chain), CBUS_HASH_BYTES);
+    for (uint64_t height = 1; height <= 7; height++)
+        s_extend (chain, side, height, start + 5000 + height * 500,
+                  height < 5 ? CBUS_CHAIN_SIDE : CBUS_CHAIN_CONNECTED, &bytes);
+    assert (memcmp (cbus_chain_tip (chain, NULL), side, CBUS_HASH_BYTES) == 0);
+    uint32_t bits = cbus_chain_next_bits (chain);
+    assert (bits == s_reference_bits (chain, side) && bits != rule.bits);
+    s_extend (chain, side, 8, start + 9500, CBUS_CHAIN_CONNECTED, &bytes);
+    s_extend (chain, main_tip, 6, start + 6000, CBUS_CHAIN_SIDE, &bytes);
+    assert (cbus_chain_bits_on (chain, main_tip) == rule.bits);
+    cbus_chain_destroy (&chain);
+    cbus_buf_free (&bytes);
+}
+
 void
 cbus_chain_test (bool verbose)
 {
@@ -393,6 +548,10 @@ cbus_chain_test (bool verbose)
     assert (system (command) == 0);
     zstr_free (&command);
     s_test_retarget (path);
+    command = zsys_sprintf ("rm -rf %s", path);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    s_test_anchor_cost (path);
     command = zsys_sprintf ("rm -rf %s", path);
     assert (system (command) == 0);
     zstr_free (&command);
