@@ -3,8 +3,8 @@
 docs/performance.md "Block-interval convergence".
 
 One node with --block-interval INTERVAL --half-life HALF_LIFE and an easy
-starting target, one miner, mining continuously (CONTINUOUS below, the
-same switch as tests/functional/test_retarget.py; False mines with
+starting target, one miner, mining continuously (CONTINUOUS, imported from
+tests/functional/test_retarget.py with its helpers; False mines with
 back-to-back GET /mine):
   1. from the start: blocks until the target is within 25 % (log2 within
      0.32) of where it settles, then the mean and spread (standard
@@ -34,34 +34,16 @@ sys.path.insert(0, os.path.join(REPO, "tests", "functional"))
 
 from chainbus_node import Node, bin_dir  # noqa: E402
 
-CONTINUOUS = True
-
-
-def target(bits_hex):
-    bits = int(bits_hex, 16)
-    return (bits & 0x7FFFFF) << (8 * ((bits >> 24) - 3))
+#  The mining switch and helpers are the functional test's (one place).
+from test_retarget import CONTINUOUS, advance, mine_for, target  # noqa: E402,F401
 
 
 def log2t(block):
     return math.log2(target(block["bits"]))
 
 
-def mine_for(node, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if CONTINUOUS:
-            time.sleep(0.05)
-        else:
-            node.mine()
-
-
 def mine_blocks(node, count):
-    goal = node.height() + count
-    while node.height() < goal:
-        if CONTINUOUS:
-            time.sleep(0.05)
-        else:
-            node.mine()
+    advance(node, node.height() + count, timeout=30 * count + 60)
 
 
 def settle_index(blocks, level, tolerance=math.log2(1.25), window=8):
