@@ -73,6 +73,12 @@ bool
     cbus_endpoint_zap_owns (zmsg_t *request);
 void
     cbus_endpoint_zap_answer (zsock_t *zap, zmsg_t **request_p);
+//  Send a ZAP reply (RFC 27) to the request with this id (NULL: an empty
+//  one) on zap: status "200" admits, with user as its user id; any other
+//  status refuses, text saying why.
+void
+    cbus_endpoint_zap_reply (zsock_t *zap, zframe_t *id, const char *status, const char *text,
+                             const char *user);
 //  Another handler of this process holds inproc://zeromq.zap.01 and
 //  passes our requests on (true), or no longer does (false).
 void

@@ -230,22 +230,29 @@ cbus_endpoint_zap_answer (zsock_t *zap, zmsg_t **request_p)
         }
         pthread_mutex_unlock (&s_lock);
     }
-    zmsg_t *reply = zmsg_new ();
-    if (reply) {
-        zmsg_addstr (reply, "1.0");
-        if (id)
-            zmsg_addmem (reply, zframe_data (id), zframe_size (id));
-        else
-            zmsg_addstr (reply, "");
-        zmsg_addstr (reply, status);
-        zmsg_addstr (reply, text);
-        zmsg_addstr (reply, streq (status, "200") ? key : "");
-        zmsg_addmem (reply, NULL, 0);
-        zmsg_send (&reply, zap);
-    }
+    cbus_endpoint_zap_reply (zap, id, status, text, streq (status, "200") ? key : "");
     zstr_free (&domain);
     zstr_free (&address);
     zmsg_destroy (request_p);
+}
+
+void
+cbus_endpoint_zap_reply (zsock_t *zap, zframe_t *id, const char *status, const char *text,
+                         const char *user)
+{
+    zmsg_t *reply = zmsg_new ();
+    if (!reply)
+        return;                     //  No answer: libzmq refuses the handshake
+    zmsg_addstr (reply, "1.0");
+    if (id)
+        zmsg_addmem (reply, zframe_data (id), zframe_size (id));
+    else
+        zmsg_addstr (reply, "");
+    zmsg_addstr (reply, status);
+    zmsg_addstr (reply, text);
+    zmsg_addstr (reply, user);
+    zmsg_addmem (reply, NULL, 0);   //  No metadata
+    zmsg_send (&reply, zap);
 }
 
 void

@@ -63,20 +63,8 @@ s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
             self->slots.refused_banned++;
         }
     }
-    zmsg_t *reply = zmsg_new ();
-    if (reply) {
-        zmsg_addstr (reply, "1.0");
-        if (id)
-            zmsg_addmem (reply, zframe_data (id), zframe_size (id));
-        else
-            zmsg_addstr (reply, "");
-        zmsg_addstr (reply, status);
-        zmsg_addstr (reply, text);
-        zmsg_addstr (reply, key);
-        zmsg_addmem (reply, NULL, 0);
-        (void) version;
-        zmsg_send (&reply, reader);
-    }
+    (void) version;
+    cbus_endpoint_zap_reply (reader, id, status, text, key);
     zmsg_destroy (&request);
     return 0;
 }

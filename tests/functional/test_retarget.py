@@ -46,6 +46,8 @@ INTERVAL = 1
 #  A short half-life (8 intervals): the test converges in ~30 blocks from a
 #  start 30 times too easy; the production default is 16.
 HALF_LIFE = 8
+#  Blocks on each side of the second miner's change that are compared.
+WINDOW = 40
 #  About a million hashes a block: easy for one miner (several M hashes/s
 #  with SHA-NI), so the rule has room to make it harder whatever the
 #  machine, and a sanitizer build still converges within 60 blocks.
@@ -118,7 +120,11 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
     #  A second miner: on a machine with a core to spare the hash rate
     #  about doubles, the intervals shorten until the target has hardened
     #  by about half (the chain one half-life ahead of its schedule), then
-    #  they are back near 1 s.
+    #  they are back near 1 s. Block intervals are exponential (their
+    #  spread is their mean), so a handful of them says little: the
+    #  shortening is measured as the lead the chain gains on its schedule
+    #  (docs/architecture.md "Retargeting": the rule's target is a function
+    #  of that lead), over 40 blocks on each side.
     before = node.height()
     before_log = node.log_text()
     log_path = os.path.join(node.root, "miner2.log")
@@ -137,16 +143,15 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
         start = node.height()
         mine_for(node, 3 * HALF_LIFE * INTERVAL)
         middle = node.height()
-        advance(node, middle + 20, timeout=120)
+        advance(node, middle + WINDOW, timeout=180)
         with open(log_path, encoding="utf-8", errors="replace") as log:
             second_rates = hash_rates(log.read())
     finally:
         miner.terminate()
         miner.wait(timeout=30)
     chain = node.chain()["chain"]
-    one_miner = chain[before - 30:before + 1]
-    adapting = chain[start:middle + 1]
-    back = chain[middle:middle + 21]
+    one_miner = chain[before - WINDOW:before + 1]
+    back = chain[middle:middle + WINDOW + 1]
     #  The hash rates the miners logged (every 10 s): what the rule answers.
     first_before = hash_rates(before_log)[-3:]
     first_after = hash_rates(node.log_text()[len(before_log):])[-3:]
@@ -157,19 +162,21 @@ def test_the_interval_converges_and_adapts_to_a_second_miner(make_node):
     #  Whatever the machine: the interval is back near the target.
     assert abs(mean(intervals(back)) - INTERVAL) <= 0.4 * INTERVAL, \
         "mean interval %.3f s after adapting; %s" % (mean(intervals(back)), rates)
-    if ratio < 1.5:
+    if ratio < 1.8:
         pytest.skip("the machine gave the second miner no spare core: %s" % rates)
-    #  Shorter intervals first: the first half-life's blocks come faster
-    #  than the last 30 with one miner.
-    early = [b for b in adapting if b["timestamp"] <= adapting[0]["timestamp"] + HALF_LIFE * INTERVAL]
-    assert len(early) >= 3, rates
-    assert mean(intervals(early)) < mean(intervals(one_miner)), \
-        "%.3f s with two miners, %.3f s with one; %s" % (
-            mean(intervals(early)), mean(intervals(one_miner)), rates)
-    #  The target hardened: log2 lower by a quarter at least (the rate's
-    #  ratio asks for log2 of it, 0.58 at x1.5).
-    hardened = log2_target(one_miner[-10:]) - log2_target(back[-10:])
-    assert hardened >= 0.25, "target log2 lower by %.2f only; %s" % (hardened, rates)
+    #  Shorter intervals: blocks came faster than one a second, so the
+    #  chain's lead on its schedule grew. The rule answers a rate x r with
+    #  a lead of HALF_LIFE * log2(r) intervals (8 s at x2); at least 30 %
+    #  of it, which the windows' spread (about 2 s) leaves well clear.
+    expected = math.log2(ratio)
+    t1 = chain[1]["timestamp"]
+    lead = [(b["index"] - 1) * INTERVAL - (b["timestamp"] - t1) for b in chain]
+    gained = mean(lead[middle:middle + WINDOW + 1]) - mean(lead[before - WINDOW:before + 1])
+    assert gained >= 0.3 * HALF_LIFE * INTERVAL * expected, \
+        "the chain gained %.1f s on its schedule only; %s" % (gained, rates)
+    #  And so the target hardened: log2 lower by 30 % of log2(r) at least.
+    hardened = log2_target(one_miner) - log2_target(back)
+    assert hardened >= 0.3 * expected, "target log2 lower by %.2f only; %s" % (hardened, rates)
     node.assert_no_crash()
 
 
