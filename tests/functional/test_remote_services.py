@@ -23,22 +23,11 @@ import time
 
 import pytest
 
-from chainbus_node import SANITIZER_MARKS, bin_dir
+from chainbus_node import SANITIZER_MARKS, bin_dir, wait_for
 import chainbus_netns as netns
 
 BITS = "0x1f00ffff"         # ~65,000 hashes a block: a race both miners win
 KEEP = os.environ.get("CHAINBUS_KEEP_TMP") == "1"
-
-
-def wait_for(predicate, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 class Setup:
