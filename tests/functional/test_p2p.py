@@ -208,18 +208,13 @@ def test_garbage_and_invalid_blocks_get_a_peer_banned(make_peer):
     a = make_peer()
     info = a.get("/node/info").json()
     ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    public, secret = zmq.curve_keypair()
-    s.curve_serverkey = info["public_key"].encode()
-    s.curve_publickey, s.curve_secretkey = public, secret
-    s.linger = 0
-    s.connect(info["p2p_endpoint"])
+    s, public = _curve_dealer(ctx, info)
     try:
         s.send_multipart([b"HELLO", b"\xc1 not msgpack"])
         s.send_multipart([b"one frame only"])
         hello = {"reply": True, "version": 1, "network": info["network"],
                  "genesis": bytes.fromhex(info["genesis"]), "node_id": "badbadbadbadbad0",
-                 "public_key": public.decode(), "endpoint": "tcp://127.0.0.1:9",
+                 "public_key": public, "endpoint": "tcp://127.0.0.1:9",
                  "height": 0, "work": bytes(32), "tip": bytes(32)}
         s.send_multipart([b"HELLO", msgpack.packb(hello)])
         assert s.poll(10000), "no HELLO back"

@@ -36,6 +36,7 @@ import pytest
 import zmq
 
 from chainbus_node import EASY_BITS, bin_dir, wait_for
+from test_p2p import _curve_dealer
 from test_verify import append_block, mine_header, sha256d, verify
 
 #  Continuous mining; False drives it with back-to-back GET /mine.
@@ -212,16 +213,11 @@ def fake_peer(node):
     """A peer-protocol DEALER linked to node (HELLO exchanged)."""
     info = node.get("/node/info").json()
     ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    public, secret = zmq.curve_keypair()
-    s.curve_serverkey = info["public_key"].encode()
-    s.curve_publickey, s.curve_secretkey = public, secret
-    s.linger = 0
-    s.connect(info["p2p_endpoint"])
+    s, public = _curve_dealer(ctx, info)
     status = node.status()
     hello = {"reply": True, "version": 1, "network": info["network"],
              "genesis": bytes.fromhex(info["genesis"]), "node_id": "wrongbits0000000",
-             "public_key": public.decode(), "endpoint": "tcp://127.0.0.1:9",
+             "public_key": public, "endpoint": "tcp://127.0.0.1:9",
              "height": 0, "work": bytes(32), "tip": bytes(32)}
     s.send_multipart([b"HELLO", msgpack.packb(hello)])
     assert s.poll(10000), "no HELLO back"
