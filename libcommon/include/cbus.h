@@ -47,6 +47,7 @@
 #include "cbus_keyfile.h"
 #include "cbus_endpoint.h"
 #include "cbus_store.h"
+#include "cbus_store_copy.h"
 #include "cbus_chain.h"
 #include "cbus_layout.h"
 #include "cbus_service.h"

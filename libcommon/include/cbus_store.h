@@ -168,6 +168,18 @@ int
     cbus_store_iter_status (cbus_store_iter_t *self, char *reason)
     __attribute__ ((warn_unused_result));
 
+//  The free space a write must leave (cbus_store_set_reserve).
+uint64_t
+    cbus_store_reserve (cbus_store_t *self);
+//  A snapshot read on another thread (cbus_store_copy) holds the store:
+//  while held, the reopen that a failed write calls for waits (a probe
+//  keeps the store paused), since it would close the database under the
+//  iterator. Every hold is released once; any thread.
+void
+    cbus_store_hold (cbus_store_t *self);
+void
+    cbus_store_release (cbus_store_t *self);
+
 void
     cbus_store_test (bool verbose);
 

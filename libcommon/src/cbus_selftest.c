@@ -27,6 +27,7 @@ static const cbus_selftest_t s_tests [] = {
     { "cbus_keyfile", cbus_keyfile_test },
     { "cbus_endpoint", cbus_endpoint_test },
     { "cbus_store",  cbus_store_test },
+    { "cbus_store_copy", cbus_store_copy_test },
     { "cbus_layout", cbus_layout_test },
     { "cbus_chain",  cbus_chain_test },
 };

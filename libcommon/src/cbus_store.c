@@ -32,6 +32,8 @@ struct _cbus_store_t {
     int64_t paused_since;               //  Monotonic ms
     uint64_t refused;                   //  Writes refused without a try
     uint64_t refused_paused;            //  ... during this pause
+    unsigned held;                      //  Copies reading a snapshot on
+                                        //  another thread (cbus_store_hold)
 };
 
 struct _cbus_store_batch_t {
@@ -470,6 +472,9 @@ s_probe (cbus_store_t *self)
             s_pause_full (self, 0, free, false);    //  The reason's figures
         return -1;
     }
+    //  A reopen closes the database under a copy's iterator: wait for it.
+    if (self->reopen && self->held)
+        return -1;
     if (self->reopen && s_reopen (self))
         return -1;
     zsys_info ("store writable again path=%s paused_ms=%" PRId64 " refused=%" PRIu64
@@ -599,6 +604,32 @@ cbus_store_iter_status (cbus_store_iter_t *self, char *reason)
     snprintf (reason, CBUS_REASON_MAX, "%s", error);
     leveldb_free (error);
     return -1;
+}
+
+uint64_t
+cbus_store_reserve (cbus_store_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    uint64_t reserve = self->reserve;
+    pthread_mutex_unlock (&self->lock);
+    return reserve;
+}
+
+void
+cbus_store_hold (cbus_store_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->held++;
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+cbus_store_release (cbus_store_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    assert (self->held > 0);
+    self->held--;
+    pthread_mutex_unlock (&self->lock);
 }
 
 //  --------------------------------------------------------------------------

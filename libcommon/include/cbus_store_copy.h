@@ -1,0 +1,55 @@
+/*  =========================================================================
+    cbus_store_copy - a point-in-time copy of a store, made on a thread
+
+    The hot backup's copy (`chainbus backup`, docs/operations.md "Backup
+    and restore"). cbus_store_copy_new takes a LevelDB snapshot on the
+    caller's thread, the store's owner (O(1): every write that returned
+    before is in it, none that starts after), then a thread of its own
+    iterates the snapshot and writes a new database at a path that must
+    not exist yet, in unsynced batches of about 1 MiB and a synced last
+    one. The owner's loop never waits and its writers never wait for the
+    copy: a LevelDB snapshot is only a sequence number, and an iterator
+    reads beside writes. The new database has the store's options and is
+    compact (one version of each key, no deleted records).
+
+    The copy's writes keep the store's free-space reserve on their own
+    disk (cbus_store_write refuses what would go below it), so a backup
+    onto the node's own disk cannot fill it. The thread runs at a lower
+    CPU priority (nice +10) than the writers. A copy that fails or is
+    stopped removes what it wrote. While a copy runs its store is held
+    (cbus_store_hold).
+    =========================================================================
+*/
+#ifndef CBUS_STORE_COPY_H_INCLUDED
+#define CBUS_STORE_COPY_H_INCLUDED
+
+typedef struct _cbus_store_copy_t cbus_store_copy_t;
+
+//  Snapshot store now and start copying it into a new database at path
+//  (its parent must exist; path must not). store must outlive the copy.
+//  NULL with a reason (CBUS_REASON_MAX) if it cannot start; *code then
+//  says why: CBUS_CODE_INVALID (path exists, its parent does not, or
+//  cannot be written), CBUS_CODE_INTERNAL (out of memory).
+cbus_store_copy_t *
+    cbus_store_copy_new (cbus_store_t *store, const char *path, cbus_code_t *code,
+                         char *reason);
+//  Stop a copy still running and free it; nulls the pointer, safe twice.
+//  A copy whose result was not read is removed (stopped, or abandoned).
+void
+    cbus_store_copy_destroy (cbus_store_copy_t **self_p);
+//  Readable once the copy has ended: a zloop reader on it then calls
+//  cbus_store_copy_result.
+zsock_t *
+    cbus_store_copy_sock (cbus_store_copy_t *self);
+//  Wait for the end of the copy (at once once the socket is readable).
+//  0 with the entries and bytes (keys and values) copied, or -1 with the
+//  code (CBUS_CODE_NO_SPACE, CBUS_CODE_STORAGE) and reason; call once.
+int
+    cbus_store_copy_result (cbus_store_copy_t *self, uint64_t *entries, uint64_t *bytes,
+                            cbus_code_t *code, char *reason)
+    __attribute__ ((warn_unused_result));
+
+void
+    cbus_store_copy_test (bool verbose);
+
+#endif

@@ -1,0 +1,332 @@
+/*  =========================================================================
+    cbus_store_copy - a point-in-time copy of a store, made on a thread
+    =========================================================================
+*/
+#include "cbus.h"
+#include <leveldb/c.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+//  Bytes of records in one batch of the copy.
+#define S_BATCH_BYTES   (1024 * 1024)
+//  Entries copied between two looks at the pipe for $TERM.
+#define S_LOOK_EVERY    1024
+//  Block cache of the new database while it is written.
+#define S_CACHE_MB      8
+
+struct _cbus_store_copy_t {
+    zactor_t *actor;                    //  Runs the copy
+    cbus_store_t *store;                //  Held while the copy runs
+    cbus_store_iter_t *iter;            //  The snapshot (the actor's until it ends)
+    char *path;                         //  The new database
+    bool actor_started;                 //  The thread ran (owns the path)
+    bool ended;                         //  Its result was read
+};
+
+//  Remove a copy that failed or was stopped: LevelDB's files, then the
+//  folder.
+static void
+s_remove (const char *path)
+{
+    leveldb_options_t *options = leveldb_options_create ();
+    char *error = NULL;
+    leveldb_destroy_db (options, path, &error);
+    if (error) {
+        zsys_warning ("store copy path=%s could not be removed: %s", path, error);
+        leveldb_free (error);
+    }
+    leveldb_options_destroy (options);
+    rmdir (path);
+}
+
+//  Copy the snapshot; 0, or -1 with the code and reason. *stopped when
+//  $TERM came meanwhile.
+static int
+s_copy (cbus_store_copy_t *self, zsock_t *pipe, uint64_t *entries, uint64_t *bytes,
+        cbus_code_t *code, char *reason, bool *stopped)
+{
+    cbus_store_fault_t fault = CBUS_STORE_OK;
+    cbus_store_t *copy = cbus_store_open (self->path, S_CACHE_MB, &fault, reason);
+    cbus_store_batch_t *batch = cbus_store_batch_new ();
+    int rc = -1;
+    *code = CBUS_CODE_STORAGE;
+    if (!copy || !batch)
+        goto cleanup;
+    cbus_store_set_reserve (copy, cbus_store_reserve (self->store));
+    cbus_store_iter_seek (self->iter, "", 0);
+    while (cbus_store_iter_valid (self->iter)) {
+        size_t key_size, value_size;
+        const char *key = cbus_store_iter_key (self->iter, &key_size);
+        const char *value = cbus_store_iter_value (self->iter, &value_size);
+        cbus_store_batch_put (batch, key, key_size, value, value_size);
+        *entries += 1;
+        *bytes += key_size + value_size;
+        if (cbus_store_batch_bytes (batch) >= S_BATCH_BYTES) {
+            if (cbus_store_write (copy, batch, false))
+                goto write_failed;
+            cbus_store_batch_clear (batch);
+        }
+        if (*entries % S_LOOK_EVERY == 0 && (zsock_events (pipe) & ZMQ_POLLIN)) {
+            char *command = zstr_recv (pipe);
+            *stopped = command && streq (command, "$TERM");
+            zstr_free (&command);
+            if (*stopped) {
+                cbus_fail (reason, "stopped");
+                goto cleanup;
+            }
+        }
+        cbus_store_iter_next (self->iter);
+    }
+    if (cbus_store_iter_status (self->iter, reason))
+        goto cleanup;                   //  A damaged table in the store
+    //  The last batch, synced: the copy is durable when this returns.
+    if (cbus_store_write (copy, batch, true))
+        goto write_failed;
+    rc = 0;
+    goto cleanup;
+write_failed:
+    {
+        cbus_store_fault_t why;
+        bool writable = cbus_store_writable (copy, &why, reason);
+        if (writable || why != CBUS_STORE_NO_SPACE)
+            cbus_fail (reason, "writing %s failed: %s", self->path, cbus_store_error (copy));
+        else
+            *code = CBUS_CODE_NO_SPACE;
+    }
+cleanup:
+    cbus_store_batch_destroy (&batch);
+    cbus_store_destroy (&copy);
+    return rc;
+}
+
+//  The copy's thread: signal the pipe, copy, send "OK entries bytes" or
+//  "FAILED code reason", then wait for $TERM.
+static void
+s_actor (zsock_t *pipe, void *args)
+{
+    cbus_store_copy_t *self = (cbus_store_copy_t *) args;
+    zsock_signal (pipe, 0);
+    //  Linux gives each thread its own nice value: only the copy yields.
+    if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10))
+        zsys_debug ("store copy: setpriority failed: %s", strerror (errno));
+    int64_t started = cbus_mono_ms ();
+    uint64_t entries = 0, bytes = 0;
+    cbus_code_t code = CBUS_CODE_OK;
+    char reason [CBUS_REASON_MAX] = "";
+    bool stopped = false;
+    int rc = s_copy (self, pipe, &entries, &bytes, &code, reason, &stopped);
+    cbus_store_iter_destroy (&self->iter);
+    cbus_store_release (self->store);
+    if (rc) {
+        s_remove (self->path);
+        zsys_error ("store copy path=%s failed: %s", self->path, reason);
+    }
+    else
+        zsys_info ("store copy path=%s entries=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRId64,
+                   self->path, entries, bytes, cbus_mono_ms () - started);
+    if (stopped)
+        return;
+    zsock_send (pipe, "s88is", rc ? "FAILED" : "OK", entries, bytes, (int) code, reason);
+    while (true) {
+        char *command = zstr_recv (pipe);
+        bool term = !command || streq (command, "$TERM");
+        zstr_free (&command);
+        if (term)
+            break;
+    }
+}
+
+cbus_store_copy_t *
+cbus_store_copy_new (cbus_store_t *store, const char *path, cbus_code_t *code, char *reason)
+{
+    *code = CBUS_CODE_INVALID;
+    if (mkdir (path, 0700)) {
+        if (errno == EEXIST)
+            cbus_fail (reason, "%s exists already: give a path that does not", path);
+        else
+            cbus_fail (reason, "cannot make %s: %s", path, strerror (errno));
+        return NULL;
+    }
+    cbus_store_copy_t *self = (cbus_store_copy_t *) zmalloc (sizeof (cbus_store_copy_t));
+    if (self) {
+        self->store = store;
+        self->path = strdup (path);
+        self->iter = cbus_store_iter_new (store);
+    }
+    if (!self || !self->path || !self->iter) {
+        *code = CBUS_CODE_INTERNAL;
+        cbus_fail (reason, "out of memory");
+        cbus_store_copy_destroy (&self);
+        rmdir (path);
+        return NULL;
+    }
+    cbus_store_hold (store);
+    self->actor = zactor_new (s_actor, self);
+    self->actor_started = self->actor != NULL;
+    if (!self->actor) {
+        cbus_store_release (store);
+        *code = CBUS_CODE_INTERNAL;
+        cbus_fail (reason, "cannot start a thread");
+        cbus_store_copy_destroy (&self);
+        rmdir (path);
+        return NULL;
+    }
+    return self;
+}
+
+void
+cbus_store_copy_destroy (cbus_store_copy_t **self_p)
+{
+    assert (self_p);
+    cbus_store_copy_t *self = *self_p;
+    if (self) {
+        zactor_destroy (&self->actor);
+        //  A copy whose result nobody read was abandoned: remove it
+        //  (the thread removed one it stopped or that failed).
+        if (self->actor_started && !self->ended)
+            s_remove (self->path);
+        cbus_store_iter_destroy (&self->iter);
+        free (self->path);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+cbus_store_copy_sock (cbus_store_copy_t *self)
+{
+    return zactor_sock (self->actor);
+}
+
+int
+cbus_store_copy_result (cbus_store_copy_t *self, uint64_t *entries, uint64_t *bytes,
+                        cbus_code_t *code, char *reason)
+{
+    assert (!self->ended);
+    self->ended = true;
+    char *status = NULL, *text = NULL;
+    int value = CBUS_CODE_INTERNAL;
+    if (zsock_recv (self->actor, "s88is", &status, entries, bytes, &value, &text)
+    ||  !status || !text) {
+        *code = CBUS_CODE_INTERNAL;
+        cbus_fail (reason, "the copy's thread ended without a result");
+        zstr_free (&status);
+        zstr_free (&text);
+        return -1;
+    }
+    int rc = streq (status, "OK") ? 0 : -1;
+    *code = rc ? (cbus_code_t) value : CBUS_CODE_OK;
+    if (rc)
+        cbus_fail (reason, "%s", text);
+    zstr_free (&status);
+    zstr_free (&text);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test
+
+//  Entries of the store at path, opened again.
+static uint64_t
+s_test_count (const char *path, const char *absent)
+{
+    char reason [CBUS_REASON_MAX];
+    cbus_store_t *store = cbus_store_new (path, 8, reason);
+    assert (store);
+    uint64_t count = 0;
+    cbus_store_iter_t *iter = cbus_store_iter_new (store);
+    for (cbus_store_iter_seek (iter, "", 0); cbus_store_iter_valid (iter);
+         cbus_store_iter_next (iter)) {
+        size_t size;
+        const char *key = cbus_store_iter_key (iter, &size);
+        assert (!absent || size != strlen (absent) || memcmp (key, absent, size) != 0);
+        count++;
+    }
+    assert (cbus_store_iter_status (iter, reason) == 0);
+    cbus_store_iter_destroy (&iter);
+    cbus_store_destroy (&store);
+    return count;
+}
+
+void
+cbus_store_copy_test (bool verbose)
+{
+    if (verbose)
+        printf (" * cbus_store_copy: ");
+    char folder [] = "/tmp/cbus_store_copy_test_XXXXXX";
+    assert (mkdtemp (folder));
+    char *path = zsys_sprintf ("%s/store", folder);
+    char *copy_path = zsys_sprintf ("%s/copy", folder);
+    char reason [CBUS_REASON_MAX];
+    cbus_code_t code;
+    cbus_store_t *store = cbus_store_new (path, 8, reason);
+    assert (store);
+    cbus_store_batch_t *batch = cbus_store_batch_new ();
+    char key [32], value [200];
+    memset (value, 'v', sizeof (value));
+    //  Enough for several batches of the copy and a look at the pipe.
+    for (int index = 0; index < 20000; index++) {
+        snprintf (key, sizeof (key), "k%06d", index);
+        cbus_store_batch_put (batch, key, strlen (key), value, sizeof (value));
+    }
+    cbus_store_batch_put (batch, "gone", 4, "x", 1);
+    assert (cbus_store_write (store, batch, false) == 0);
+    cbus_store_batch_clear (batch);
+
+    //  The copy holds what was written before it started, nothing after.
+    cbus_store_copy_t *copy = cbus_store_copy_new (store, copy_path, &code, reason);
+    assert (copy);
+    cbus_store_batch_put (batch, "later", 5, "x", 1);
+    cbus_store_batch_delete (batch, "gone", 4);
+    assert (cbus_store_write (store, batch, true) == 0);
+    zpoller_t *poller = zpoller_new (cbus_store_copy_sock (copy), NULL);
+    assert (zpoller_wait (poller, 30000) == cbus_store_copy_sock (copy));
+    zpoller_destroy (&poller);
+    uint64_t entries = 0, bytes = 0;
+    assert (cbus_store_copy_result (copy, &entries, &bytes, &code, reason) == 0);
+    assert (entries == 20001 && code == CBUS_CODE_OK);
+    assert (bytes == 20000 * (7 + sizeof (value)) + 5);
+    cbus_store_copy_destroy (&copy);
+    cbus_store_copy_destroy (&copy);
+    assert (s_test_count (copy_path, "later") == 20001);
+
+    //  A path that exists, or whose parent does not, is refused.
+    assert (cbus_store_copy_new (store, copy_path, &code, reason) == NULL);
+    assert (code == CBUS_CODE_INVALID && strstr (reason, "exists already"));
+    char *orphan = zsys_sprintf ("%s/none/copy", folder);
+    assert (cbus_store_copy_new (store, orphan, &code, reason) == NULL);
+    assert (code == CBUS_CODE_INVALID && strstr (reason, "cannot make"));
+    zstr_free (&orphan);
+
+    //  A copy stopped at once leaves nothing behind.
+    char *stopped = zsys_sprintf ("%s/stopped", folder);
+    copy = cbus_store_copy_new (store, stopped, &code, reason);
+    assert (copy);
+    cbus_store_copy_destroy (&copy);
+    struct stat info;
+    assert (stat (stopped, &info) == -1 && errno == ENOENT);
+    zstr_free (&stopped);
+
+    //  A copy that would leave less than the reserve free fails with
+    //  no_space and removes itself.
+    char *full = zsys_sprintf ("%s/full", folder);
+    cbus_store_set_reserve (store, (uint64_t) 1 << 60);
+    copy = cbus_store_copy_new (store, full, &code, reason);
+    assert (copy);
+    assert (cbus_store_copy_result (copy, &entries, &bytes, &code, reason) == -1);
+    assert (code == CBUS_CODE_NO_SPACE && strstr (reason, "disk full"));
+    cbus_store_copy_destroy (&copy);
+    assert (stat (full, &info) == -1 && errno == ENOENT);
+    zstr_free (&full);
+
+    cbus_store_batch_destroy (&batch);
+    cbus_store_destroy (&store);
+    char *command = zsys_sprintf ("rm -rf %s", folder);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    zstr_free (&path);
+    zstr_free (&copy_path);
+    if (verbose)
+        printf ("OK\n");
+}
