@@ -5,6 +5,8 @@
     chainbus net --nodes N [flags]   N whole nodes on one machine, peered
     chainbus export --json FILE      a node's chain as JSON (GET /chain)
     chainbus import --json FILE      such a file into an empty data folder
+    chainbus backup --out DIR        a running node's consistent copy
+    chainbus restore --from DIR      such a copy into a new data folder
     chainbus tap [flags] [PREFIX]    print bus events as JSON lines
     chainbus service-key [new|show FILE]  keys of tcp service endpoints
     chainbus key new|show FILE       a wallet's keypair
@@ -21,6 +23,7 @@
 #include "cbus_import.h"
 #include "cbus_net.h"
 #include "cbus_verify.h"
+#include "cbus_backup.h"
 #include "cbus_wallet.h"
 
 static void
@@ -41,6 +44,10 @@ s_usage (FILE *stream)
         "                           validate a chain exported as JSON into a data folder\n"
         "                           without one (give the node's --network, --pow-bits)\n"
         "  verify [flags]           re-check a stopped node's chain store from genesis\n"
+        "  backup --out DIR [flags] copy the running node at --data-dir into DIR (new or\n"
+        "                           empty): its stores at one point in time, peers, keys\n"
+        "  restore --from DIR [flags]\n"
+        "                           restore a backup into --data-dir (new or empty)\n"
         "  tap [flags] [PREFIX]     print bus events (topics starting with PREFIX) as JSON lines\n"
         "  service-key [flags]      print the node's service public key (made if none yet)\n"
         "  service-key new FILE     make a keypair for a service on another machine, print\n"
@@ -109,6 +116,7 @@ s_number (const char *text, int min, int max)
 //  The flags of export, import and net that are not the configuration's.
 typedef struct {
     const char *json;           //  export, import: --json FILE
+    const char *folder;         //  backup: --out DIR, restore: --from DIR
     int nodes;                  //  net: --nodes N
     int base_port;              //  net: --base-port P
 } s_own_flags_t;
@@ -124,6 +132,15 @@ s_take_own_flags (const char *command, int *count, char **args, s_own_flags_t *o
         own->json = s_take_flag (count, args, "json", &bad);
         if (!own->json) {
             fprintf (stderr, "chainbus %s: --json FILE is required\n", command);
+            return -1;
+        }
+    }
+    else
+    if (streq (command, "backup") || streq (command, "restore")) {
+        const char *flag = streq (command, "backup") ? "out" : "from";
+        own->folder = s_take_flag (count, args, flag, &bad);
+        if (!own->folder && !bad) {
+            fprintf (stderr, "chainbus %s: --%s DIR is required\n", command, flag);
             return -1;
         }
     }
@@ -179,7 +196,8 @@ main (int argc, char *argv [])
     if (!streq (command, "node") && !streq (command, "tap") && !streq (command, "net")
     &&  !streq (command, "export") && !streq (command, "import")
     &&  !streq (command, "key") && !streq (command, "tx")
-    &&  !streq (command, "service-key")) {
+    &&  !streq (command, "service-key")
+    &&  !streq (command, "backup") && !streq (command, "restore")) {
         fprintf (stderr, "chainbus: unknown command '%s' (see chainbus --help)\n", command);
         return 2;
     }
@@ -202,7 +220,7 @@ main (int argc, char *argv [])
         free (args);
         return 2;
     }
-    const char *json = own.json;
+    const char *json = own.json, *folder = own.folder;
     int nodes = own.nodes, base_port = own.base_port;
     char reason [CBUS_REASON_MAX];
     cbus_config_t *config = cbus_config_new_with_args (count, args, reason);
@@ -238,6 +256,14 @@ main (int argc, char *argv [])
         zsys_init ();
         const char *prefix = cbus_config_arg_count (config) ? cbus_config_arg (config, 0) : "";
         rc = cbus_tap_run (config, prefix);
+    }
+    else
+    if (streq (command, "backup") || streq (command, "restore")) {
+        //  One line of outcome on stderr; the bus's own lines stay quiet.
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        rc = streq (command, "backup") ? cbus_backup_run (config, folder)
+                                       : cbus_restore_run (config, folder);
     }
     else {
         //  Standard output may be the export itself: logs go to stderr.

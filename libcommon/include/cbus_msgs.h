@@ -221,6 +221,19 @@ bool
 #define CBUS_BLOCKS_REPLY_FIELDS(F) \
     F (blocks,         LIST,   REQ, BIN)
 
+//  chainstore and mempool: a point-in-time copy of the store (chainbus
+//  backup); the reply comes once the copy is durable, with the tip it
+//  holds (the mempool's: the tip its pool reflects, if known)
+#define CBUS_STORE_BACKUP_FIELDS(F) \
+    F (path,           STR,    REQ, -)
+#define CBUS_STORE_BACKUP_REPLY_FIELDS(F) \
+    F (entries,        U64,    REQ, -) \
+    F (bytes,          U64,    REQ, -) \
+    F (digest,         HASH,   REQ, -) \
+    F (ms,             U64,    REQ, -) \
+    F (height,         U64,    OPT, -) \
+    F (tip,            HASH,   OPT, -)
+
 //  mempool
 #define CBUS_TX_SUBMIT_FIELDS(F) \
     F (tx,             BIN,    REQ, -)
@@ -352,6 +365,8 @@ bool
     M (history_reply,     CBUS_HISTORY_REPLY_FIELDS,     REPLY,   "HISTORY", "chainstore", "") \
     M (blocks_get,        CBUS_BLOCKS_GET_FIELDS,        REQUEST, "BLOCKS.GET", "chainstore", "") \
     M (blocks_get_reply,  CBUS_BLOCKS_REPLY_FIELDS,      REPLY,   "BLOCKS.GET", "chainstore", "") \
+    M (chain_backup,      CBUS_STORE_BACKUP_FIELDS,      REQUEST, "STORE.BACKUP", "chainstore", "") \
+    M (chain_backup_reply, CBUS_STORE_BACKUP_REPLY_FIELDS, REPLY, "STORE.BACKUP", "chainstore", "") \
     M (tx_submit,         CBUS_TX_SUBMIT_FIELDS,         REQUEST, "TX.SUBMIT", "mempool", "") \
     M (tx_submit_reply,   CBUS_TX_SUBMIT_REPLY_FIELDS,   REPLY,   "TX.SUBMIT", "mempool", "") \
     M (pool_tx_get,       CBUS_TXID_FIELDS,              REQUEST, "TX.GET", "mempool", "") \
@@ -366,6 +381,8 @@ bool
     M (txs_have_reply,    CBUS_BLOCKS_HAVE_REPLY_FIELDS, REPLY,   "TXS.HAVE", "mempool", "") \
     M (txs_get,           CBUS_TXS_GET_FIELDS,           REQUEST, "TXS.GET", "mempool", "") \
     M (txs_get_reply,     CBUS_TXS_GET_REPLY_FIELDS,     REPLY,   "TXS.GET", "mempool", "") \
+    M (pool_backup,       CBUS_STORE_BACKUP_FIELDS,      REQUEST, "STORE.BACKUP", "mempool", "") \
+    M (pool_backup_reply, CBUS_STORE_BACKUP_REPLY_FIELDS, REPLY,  "STORE.BACKUP", "mempool", "") \
     M (peer_add,          CBUS_PEER_ADD_FIELDS,          REQUEST, "PEER.ADD", "peersync", "") \
     M (peer_add_reply,    CBUS_PEER_ADD_REPLY_FIELDS,    REPLY,   "PEER.ADD", "peersync", "") \
     M (peer_list,         CBUS_EMPTY_FIELDS,             REQUEST, "PEER.LIST", "peersync", "") \

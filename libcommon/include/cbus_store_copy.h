@@ -41,13 +41,39 @@ void
 //  cbus_store_copy_result.
 zsock_t *
     cbus_store_copy_sock (cbus_store_copy_t *self);
+//  What a copy holds: its records, their bytes (keys and values), and
+//  the digest of its content: SHA-256 over every record in key order,
+//  each as key size (4 bytes, big-endian), key, value size, value. The
+//  digest names the content, not LevelDB's files, which any open of the
+//  database rewrites (a new log and manifest), `chainbus verify` too.
+typedef struct {
+    uint64_t entries;                   //  Records
+    uint64_t bytes;                     //  Bytes of their keys and values
+    uint8_t digest [CBUS_HASH_BYTES];   //  SHA-256 of the content
+} cbus_store_copy_sum_t;
+
 //  Wait for the end of the copy (at once once the socket is readable).
-//  0 with the entries and bytes (keys and values) copied, or -1 with the
-//  code (CBUS_CODE_NO_SPACE, CBUS_CODE_STORAGE) and reason; call once.
+//  0 with what the copy holds, or -1 with the code (CBUS_CODE_NO_SPACE,
+//  CBUS_CODE_STORAGE) and reason; call once.
 int
-    cbus_store_copy_result (cbus_store_copy_t *self, uint64_t *entries, uint64_t *bytes,
+    cbus_store_copy_result (cbus_store_copy_t *self, cbus_store_copy_sum_t *sum,
                             cbus_code_t *code, char *reason)
     __attribute__ ((warn_unused_result));
+//  The same sum of a whole store, read from a snapshot of it now (to
+//  check a restored copy). 0, or -1 with a reason (a read failed).
+int
+    cbus_store_copy_sum (cbus_store_t *store, cbus_store_copy_sum_t *sum, char *reason)
+    __attribute__ ((warn_unused_result));
+
+//  What runs on the owner's loop once the copy has ended: it reads
+//  cbus_store_copy_result and may destroy the copy.
+typedef void (cbus_store_copy_fn) (cbus_store_copy_t *copy, void *arg);
+//  Call fn (copy, arg) from loop once the copy has ended (a reader on
+//  its socket, removed before fn runs). 0, or -1 if the reader cannot be
+//  registered.
+int
+    cbus_store_copy_watch (cbus_store_copy_t *self, zloop_t *loop, cbus_store_copy_fn *fn,
+                           void *arg);
 
 void
     cbus_store_copy_test (bool verbose);

@@ -4,6 +4,7 @@
 */
 #include "cbus.h"
 #include <leveldb/c.h>
+#include <sodium.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -20,8 +21,13 @@ struct _cbus_store_copy_t {
     cbus_store_t *store;                //  Held while the copy runs
     cbus_store_iter_t *iter;            //  The snapshot (the actor's until it ends)
     char *path;                         //  The new database
+    cbus_store_copy_sum_t sum;          //  What it copied: the thread writes
+                                        //  it before it sends its result
     bool actor_started;                 //  The thread ran (owns the path)
     bool ended;                         //  Its result was read
+    zloop_t *loop;                      //  Watching it, or NULL
+    cbus_store_copy_fn *fn;             //  What runs when it ends
+    void *arg;                          //  ... and its argument
 };
 
 //  Remove a copy that failed or was stopped: LevelDB's files, then the
@@ -42,10 +48,30 @@ s_remove (const char *path)
 
 //  Copy the snapshot; 0, or -1 with the code and reason. *stopped when
 //  $TERM came meanwhile.
-static int
-s_copy (cbus_store_copy_t *self, zsock_t *pipe, uint64_t *entries, uint64_t *bytes,
-        cbus_code_t *code, char *reason, bool *stopped)
+//  Add one record to a sum.
+static void
+s_sum_add (crypto_hash_sha256_state *state, cbus_store_copy_sum_t *sum, const char *key,
+           size_t key_size, const char *value, size_t value_size)
 {
+    uint8_t size [4];
+    size [0] = (uint8_t) (key_size >> 24); size [1] = (uint8_t) (key_size >> 16);
+    size [2] = (uint8_t) (key_size >> 8);  size [3] = (uint8_t) key_size;
+    crypto_hash_sha256_update (state, size, 4);
+    crypto_hash_sha256_update (state, (const uint8_t *) key, key_size);
+    size [0] = (uint8_t) (value_size >> 24); size [1] = (uint8_t) (value_size >> 16);
+    size [2] = (uint8_t) (value_size >> 8);  size [3] = (uint8_t) value_size;
+    crypto_hash_sha256_update (state, size, 4);
+    crypto_hash_sha256_update (state, (const uint8_t *) value, value_size);
+    sum->entries++;
+    sum->bytes += key_size + value_size;
+}
+
+static int
+s_copy (cbus_store_copy_t *self, zsock_t *pipe, cbus_code_t *code, char *reason, bool *stopped)
+{
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init (&state);
+    cbus_store_copy_sum_t *sum = &self->sum;
     cbus_store_fault_t fault = CBUS_STORE_OK;
     cbus_store_t *copy = cbus_store_open (self->path, S_CACHE_MB, &fault, reason);
     cbus_store_batch_t *batch = cbus_store_batch_new ();
@@ -60,14 +86,13 @@ s_copy (cbus_store_copy_t *self, zsock_t *pipe, uint64_t *entries, uint64_t *byt
         const char *key = cbus_store_iter_key (self->iter, &key_size);
         const char *value = cbus_store_iter_value (self->iter, &value_size);
         cbus_store_batch_put (batch, key, key_size, value, value_size);
-        *entries += 1;
-        *bytes += key_size + value_size;
+        s_sum_add (&state, sum, key, key_size, value, value_size);
         if (cbus_store_batch_bytes (batch) >= S_BATCH_BYTES) {
             if (cbus_store_write (copy, batch, false))
                 goto write_failed;
             cbus_store_batch_clear (batch);
         }
-        if (*entries % S_LOOK_EVERY == 0 && (zsock_events (pipe) & ZMQ_POLLIN)) {
+        if (sum->entries % S_LOOK_EVERY == 0 && (zsock_events (pipe) & ZMQ_POLLIN)) {
             char *command = zstr_recv (pipe);
             *stopped = command && streq (command, "$TERM");
             zstr_free (&command);
@@ -83,6 +108,7 @@ s_copy (cbus_store_copy_t *self, zsock_t *pipe, uint64_t *entries, uint64_t *byt
     //  The last batch, synced: the copy is durable when this returns.
     if (cbus_store_write (copy, batch, true))
         goto write_failed;
+    crypto_hash_sha256_final (&state, sum->digest);
     rc = 0;
     goto cleanup;
 write_failed:
@@ -100,8 +126,8 @@ cleanup:
     return rc;
 }
 
-//  The copy's thread: signal the pipe, copy, send "OK entries bytes" or
-//  "FAILED code reason", then wait for $TERM.
+//  The copy's thread: signal the pipe, copy, send "OK" (the sum in
+//  self) or "FAILED code reason", then wait for $TERM.
 static void
 s_actor (zsock_t *pipe, void *args)
 {
@@ -111,11 +137,10 @@ s_actor (zsock_t *pipe, void *args)
     if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10))
         zsys_debug ("store copy: setpriority failed: %s", strerror (errno));
     int64_t started = cbus_mono_ms ();
-    uint64_t entries = 0, bytes = 0;
     cbus_code_t code = CBUS_CODE_OK;
     char reason [CBUS_REASON_MAX] = "";
     bool stopped = false;
-    int rc = s_copy (self, pipe, &entries, &bytes, &code, reason, &stopped);
+    int rc = s_copy (self, pipe, &code, reason, &stopped);
     cbus_store_iter_destroy (&self->iter);
     cbus_store_release (self->store);
     if (rc) {
@@ -124,10 +149,10 @@ s_actor (zsock_t *pipe, void *args)
     }
     else
         zsys_info ("store copy path=%s entries=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRId64,
-                   self->path, entries, bytes, cbus_mono_ms () - started);
+                   self->path, self->sum.entries, self->sum.bytes, cbus_mono_ms () - started);
     if (stopped)
         return;
-    zsock_send (pipe, "s88is", rc ? "FAILED" : "OK", entries, bytes, (int) code, reason);
+    zsock_send (pipe, "sis", rc ? "FAILED" : "OK", (int) code, reason);
     while (true) {
         char *command = zstr_recv (pipe);
         bool term = !command || streq (command, "$TERM");
@@ -181,6 +206,8 @@ cbus_store_copy_destroy (cbus_store_copy_t **self_p)
     assert (self_p);
     cbus_store_copy_t *self = *self_p;
     if (self) {
+        if (self->loop)
+            zloop_reader_end (self->loop, zactor_sock (self->actor));
         zactor_destroy (&self->actor);
         //  A copy whose result nobody read was abandoned: remove it
         //  (the thread removed one it stopped or that failed).
@@ -199,15 +226,37 @@ cbus_store_copy_sock (cbus_store_copy_t *self)
     return zactor_sock (self->actor);
 }
 
+static int
+s_on_ended (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    cbus_store_copy_t *self = (cbus_store_copy_t *) arg;
+    zloop_reader_end (loop, reader);
+    self->loop = NULL;
+    self->fn (self, self->arg);
+    return 0;
+}
+
 int
-cbus_store_copy_result (cbus_store_copy_t *self, uint64_t *entries, uint64_t *bytes,
+cbus_store_copy_watch (cbus_store_copy_t *self, zloop_t *loop, cbus_store_copy_fn *fn,
+                       void *arg)
+{
+    self->fn = fn;
+    self->arg = arg;
+    if (zloop_reader (loop, zactor_sock (self->actor), s_on_ended, self))
+        return -1;
+    self->loop = loop;
+    return 0;
+}
+
+int
+cbus_store_copy_result (cbus_store_copy_t *self, cbus_store_copy_sum_t *sum,
                         cbus_code_t *code, char *reason)
 {
     assert (!self->ended);
     self->ended = true;
     char *status = NULL, *text = NULL;
     int value = CBUS_CODE_INTERNAL;
-    if (zsock_recv (self->actor, "s88is", &status, entries, bytes, &value, &text)
+    if (zsock_recv (self->actor, "sis", &status, &value, &text)
     ||  !status || !text) {
         *code = CBUS_CODE_INTERNAL;
         cbus_fail (reason, "the copy's thread ended without a result");
@@ -217,10 +266,34 @@ cbus_store_copy_result (cbus_store_copy_t *self, uint64_t *entries, uint64_t *by
     }
     int rc = streq (status, "OK") ? 0 : -1;
     *code = rc ? (cbus_code_t) value : CBUS_CODE_OK;
+    if (rc == 0)
+        *sum = self->sum;
     if (rc)
         cbus_fail (reason, "%s", text);
     zstr_free (&status);
     zstr_free (&text);
+    return rc;
+}
+
+int
+cbus_store_copy_sum (cbus_store_t *store, cbus_store_copy_sum_t *sum, char *reason)
+{
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init (&state);
+    memset (sum, 0, sizeof (*sum));
+    cbus_store_iter_t *iter = cbus_store_iter_new (store);
+    if (!iter)
+        return cbus_fail (reason, "out of memory");
+    for (cbus_store_iter_seek (iter, "", 0); cbus_store_iter_valid (iter);
+         cbus_store_iter_next (iter)) {
+        size_t key_size, value_size;
+        const char *key = cbus_store_iter_key (iter, &key_size);
+        const char *value = cbus_store_iter_value (iter, &value_size);
+        s_sum_add (&state, sum, key, key_size, value, value_size);
+    }
+    int rc = cbus_store_iter_status (iter, reason);
+    cbus_store_iter_destroy (&iter);
+    crypto_hash_sha256_final (&state, sum->digest);
     return rc;
 }
 
@@ -283,13 +356,22 @@ cbus_store_copy_test (bool verbose)
     zpoller_t *poller = zpoller_new (cbus_store_copy_sock (copy), NULL);
     assert (zpoller_wait (poller, 30000) == cbus_store_copy_sock (copy));
     zpoller_destroy (&poller);
-    uint64_t entries = 0, bytes = 0;
-    assert (cbus_store_copy_result (copy, &entries, &bytes, &code, reason) == 0);
-    assert (entries == 20001 && code == CBUS_CODE_OK);
-    assert (bytes == 20000 * (7 + sizeof (value)) + 5);
+    cbus_store_copy_sum_t sum, check;
+    assert (cbus_store_copy_result (copy, &sum, &code, reason) == 0);
+    assert (sum.entries == 20001 && code == CBUS_CODE_OK);
+    assert (sum.bytes == 20000 * (7 + sizeof (value)) + 5);
     cbus_store_copy_destroy (&copy);
     cbus_store_copy_destroy (&copy);
     assert (s_test_count (copy_path, "later") == 20001);
+    //  The copy's sum is its content's, after it was opened again; the
+    //  store's differs now.
+    cbus_store_t *reopened = cbus_store_new (copy_path, 8, reason);
+    assert (reopened && cbus_store_copy_sum (reopened, &check, reason) == 0);
+    assert (check.entries == sum.entries && check.bytes == sum.bytes);
+    assert (memcmp (check.digest, sum.digest, CBUS_HASH_BYTES) == 0);
+    cbus_store_destroy (&reopened);
+    assert (cbus_store_copy_sum (store, &check, reason) == 0 && check.entries == 20001);
+    assert (memcmp (check.digest, sum.digest, CBUS_HASH_BYTES) != 0);
 
     //  A path that exists, or whose parent does not, is refused.
     assert (cbus_store_copy_new (store, copy_path, &code, reason) == NULL);
@@ -314,7 +396,7 @@ cbus_store_copy_test (bool verbose)
     cbus_store_set_reserve (store, (uint64_t) 1 << 60);
     copy = cbus_store_copy_new (store, full, &code, reason);
     assert (copy);
-    assert (cbus_store_copy_result (copy, &entries, &bytes, &code, reason) == -1);
+    assert (cbus_store_copy_result (copy, &sum, &code, reason) == -1);
     assert (code == CBUS_CODE_NO_SPACE && strstr (reason, "disk full"));
     cbus_store_copy_destroy (&copy);
     assert (stat (full, &info) == -1 && errno == ENOENT);

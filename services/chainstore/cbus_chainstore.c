@@ -9,6 +9,7 @@
     =========================================================================
 */
 #include "cbus_chainstore.h"
+#include "cbus_chainstore_backup.h"
 
 struct _cbus_chainstore_t {
     zloop_t *loop;              //  Runs the router and the heartbeat
@@ -21,6 +22,7 @@ struct _cbus_chainstore_t {
     cbus_buf_t event;           //  Reused event buffer
     bool paused;                //  chain.storage last said: no writes
     cbus_code_t paused_code;    //  ... and the code it gave
+    cbus_chainstore_backup_t *backup;   //  STORE.BACKUP (cbus_chainstore_backup.c)
 };
 
 //  Blocks read for one answer, as a BIN list's items: their bytes as
@@ -651,6 +653,12 @@ s_handle_history (cbus_chainstore_t *self, cbus_request_t *request)
 
 typedef void (s_handler_fn) (cbus_chainstore_t *self, cbus_request_t *request);
 
+static void
+s_handle_backup (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_chainstore_backup_handle (self->backup, request);
+}
+
 static const struct {
     const char *command;
     s_handler_fn *handler;
@@ -667,6 +675,7 @@ static const struct {
     { CBUS_CMD_BLOCKS_HAVE,  s_handle_blocks_have },
     { CBUS_CMD_BLOCKS_GET,   s_handle_blocks_get },
     { CBUS_CMD_HISTORY,      s_handle_history },
+    { CBUS_CMD_STORE_BACKUP, s_handle_backup },
 };
 
 //  Publish chain.storage when the store stopped or started taking
@@ -759,6 +768,9 @@ cbus_chainstore_new (cbus_config_t *config)
     self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason);
     if (!self->router)
         goto failed;
+    self->backup = cbus_chainstore_backup_new (self->loop, self->router, self->chain);
+    if (!self->backup)
+        goto failed;                    //  Out of memory
     self->pub = cbus_pub_new (bus, "chainstore");
     if (!self->pub) {
         cbus_fail (reason, "cannot connect to the bus at %s", bus);
@@ -795,6 +807,7 @@ cbus_chainstore_destroy (cbus_chainstore_t **self_p)
     assert (self_p);
     cbus_chainstore_t *self = *self_p;
     if (self) {
+        cbus_chainstore_backup_destroy (&self->backup);
         zloop_destroy (&self->loop);
         zsock_destroy (&self->router);
         cbus_pub_destroy (&self->pub);

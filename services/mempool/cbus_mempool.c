@@ -135,6 +135,7 @@ cbus_mempool_destroy (cbus_mempool_t **self_p)
     //  Calls in flight are dropped, their handlers never run; then the
     //  loop goes, and the threads end with what they hold.
     cbus_caller_destroy (&self->chainstore);
+    cbus_mempool_backup_stop (self);
     zloop_destroy (&self->loop);
     cbus_mempool_intake_stop (self);
     cbus_mempool_commit_stop (self);
@@ -191,6 +192,9 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
     }
     if (streq (command, CBUS_CMD_TX_GET))
         s_handle_tx_get (self, request);
+    else
+    if (streq (command, CBUS_CMD_STORE_BACKUP))
+        cbus_mempool_backup_handle (self, request);
     else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
         char storage [CBUS_REASON_MAX] = "";

@@ -16,6 +16,7 @@
       cbus_mempool_chain.c   chain events and the chain side's calls: the
                              tip, the walk back after a reorganisation,
                              taking transactions back, reconciling
+      cbus_mempool_backup.c  STORE.BACKUP: a point-in-time copy of the store
       cbus_mempool_wire.c    the events it publishes and the item functions
                              its lists are encoded from (every body goes
                              through its one definition, cbus_msgs.h)
@@ -70,6 +71,9 @@ typedef struct {
     cbus_request_t *request;    //  The MINE request
     int64_t deadline;           //  Monotonic ms after which nobody waits
 } cbus_mempool_waiter_t;
+
+//  STORE.BACKUP's copy in progress (cbus_mempool_backup.c).
+typedef struct _cbus_mempool_backup_t cbus_mempool_backup_t;
 
 //  A tip of ours the active chain may have left unseen.
 typedef struct {
@@ -180,6 +184,8 @@ struct _cbus_mempool_t {
     size_t checking_asked;      //  ... how many txids it asks about
     zlistx_t *checked;          //  Checked, staged by the next write
 
+    cbus_mempool_backup_t *backup;  //  STORE.BACKUP, made at its first request
+
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
     cbus_buf_t ask;             //  Reused request buffer
@@ -198,6 +204,14 @@ void
 //  request was one of them (answered and destroyed), else false.
 bool
     cbus_mempool_pending_handle (cbus_mempool_t *self, cbus_request_t *request);
+
+//  STORE.BACKUP (cbus_mempool_backup.c): handle one request (borrowed;
+//  answered now if refused, else once the copy ended); stop a copy in
+//  progress (what it wrote is removed), before the loop goes.
+void
+    cbus_mempool_backup_handle (cbus_mempool_t *self, cbus_request_t *request);
+void
+    cbus_mempool_backup_stop (cbus_mempool_t *self);
 
 //  Intake (cbus_mempool_intake.c)
 int

@@ -469,6 +469,12 @@ cbus_pool_probe (cbus_pool_t *self)
     return cbus_store_probe (self->store);
 }
 
+cbus_store_t *
+cbus_pool_store (cbus_pool_t *self)
+{
+    return self->store;
+}
+
 void
 cbus_pool_set_tip (cbus_pool_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height)
 {

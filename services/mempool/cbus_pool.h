@@ -96,6 +96,9 @@ void
 //  0 when writable, -1 while paused.
 int
     cbus_pool_probe (cbus_pool_t *self);
+//  The pool's store (borrowed), for STORE.BACKUP's snapshot.
+cbus_store_t *
+    cbus_pool_store (cbus_pool_t *self);
 
 //  Walk pending transactions in arrival order: first/next return the
 //  txid (borrowed) or NULL at the end. Do not remove while walking.
