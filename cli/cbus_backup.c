@@ -220,7 +220,7 @@ s_out_prepare (const char *out, char **path_p, bool *made, char *reason)
     }
     else
     if (errno != ENOENT)
-        return s_refuse (reason, "--out %s: %s", out, strerror (errno));
+        return s_refuse (reason, "--out %s cannot be made: %s", out, strerror (errno));
     else
     if (mkdir (out, 0700))
         return s_refuse (reason, "--out %s cannot be made: %s", out, strerror (errno));
@@ -519,8 +519,8 @@ s_restore_store (json_t *manifest, const char *from, const char *root, const cha
     if (rc == 0 && cbus_store_copy_sum (store, &sum, why))
         rc = s_refuse (reason, "the %s store of the backup does not read: %s", name, why);
     else
-    if (rc == 0 && (sum.entries != (uint64_t) json_integer_value (entries)
-                ||  !streq (cbus_hash_hex (sum.digest, hex), sha256)))
+    if (rc == 0 && (!streq (cbus_hash_hex (sum.digest, hex), sha256)
+                ||  sum.entries != (uint64_t) json_integer_value (entries)))
         rc = s_refuse (reason, "the %s store does not match the manifest (%" PRIu64 " records, "
                         "sha256 %.16s...; the manifest says %" JSON_INTEGER_FORMAT ", %.16s...): "
                         "the backup is damaged", name, sum.entries, hex,
@@ -564,7 +564,8 @@ s_restore_files (json_t *manifest, const char *from, const char *root, char *rea
         zstr_free (&target);
         if (rc)
             return -1;
-        if (copied != (uint64_t) json_integer_value (size) || !streq (cbus_hash_hex (hash, hex), sha256))
+        cbus_hash_hex (hash, hex);
+        if (copied != (uint64_t) json_integer_value (size) || !streq (hex, sha256))
             return s_refuse (reason, "%s/%s does not match the manifest (%" PRIu64 " bytes, "
                               "sha256 %.16s...; the manifest says %" JSON_INTEGER_FORMAT
                               " bytes, %.16s...): the backup is damaged", from, name, copied,

@@ -1,0 +1,257 @@
+"""Hot backup and verified restore (issue 11, item 3).
+
+`chainbus backup --data-dir D --out DIR` copies a running node while it
+takes submissions; `chainbus restore --from DIR --data-dir NEW` checks the
+copy against its manifest and puts it in a new folder. What an operator
+sees: exit codes, one line on stderr, the transactions in the restored
+node, the chain it then syncs from its peer. Times of a backup are
+measured in bench/backup.py, not asserted here.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import requests
+
+from chainbus_node import EASY_BITS, bin_dir, tx_body, wait_for
+
+#  Generous: a sanitizer build on two loaded cores is slow.
+LINK_TIMEOUT = 60
+COMMAND_TIMEOUT = 120
+
+
+def chainbus(*args):
+    return subprocess.run([os.path.join(bin_dir(), "chainbus")] + list(args),
+                          capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+
+
+def backup(node, out):
+    return chainbus("backup", "--data-dir", node.data_dir, "--out", out,
+                    "--pow-bits", EASY_BITS)
+
+
+def restore(source, data_dir, *more):
+    return chainbus("restore", "--from", source, "--data-dir", data_dir,
+                    "--pow-bits", EASY_BITS, *more)
+
+
+def one_line(result):
+    """The command said one line on stderr (and nothing on stdout)."""
+    text = result.stderr.strip()
+    assert text and "\n" not in text, result.stderr
+    return text
+
+
+def known(node, txid):
+    """The node has the transaction, pending or in its chain."""
+    return node.tx(txid).status_code == 200
+
+
+def register(node, peer):
+    address = "http://127.0.0.1:%d" % peer.port
+    r = node.post("/nodes/register", {"nodes": [address]})
+    assert r.status_code == 201, r.text
+    return address
+
+
+class Stream:
+    """Submissions as fast as one client goes, and a block mined every
+    0.2 s, so that some transactions are confirmed while the backup runs.
+    Each acknowledgement (201) is kept with the monotonic time it came."""
+
+    def __init__(self, node):
+        self.node = node
+        self.acked = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._submit),
+                        threading.Thread(target=self._mine)]
+
+    def _submit(self):
+        session = requests.Session()
+        n = 100000
+        while not self.stop.is_set():
+            r = session.post(self.node.url + "/transactions/new", json=tx_body(n), timeout=60)
+            n += 1
+            if r.status_code == 201:
+                self.acked.append((r.json()["txid"], time.monotonic()))
+
+    def _mine(self):
+        while not self.stop.is_set():
+            self.node.get("/mine", timeout=60)
+            self.stop.wait(0.2)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(90)
+
+
+def test_backup_during_submissions_restores_every_acknowledged_tx(make_node):
+    a = make_node()
+    for n in range(20):
+        a.submit(tx_body(n))
+        if n % 4 == 3:
+            a.mine()
+    out = os.path.join(a.root, "backup")
+    with Stream(a) as stream:
+        wait_for(lambda: len(stream.acked) >= 100, 60, "100 acknowledged submissions")
+        started = time.monotonic()
+        result = backup(a, out)
+        ended = time.monotonic()
+        # The stream goes on after the backup: those the restored node
+        # must get from its peer.
+        count = len(stream.acked)
+        wait_for(lambda: len(stream.acked) >= count + 50, 60, "50 submissions more")
+    assert result.returncode == 0, result.stderr
+    line = one_line(result)
+    assert "written to %s" % out in line, line
+    before = [txid for txid, at in stream.acked if at < started]
+    after = [txid for txid, at in stream.acked if at > ended]
+    assert len(before) >= 100 and len(after) >= 50
+
+    # The manifest names both stores with the tip each holds, and the key.
+    with open(os.path.join(out, "chainbus-backup.json")) as f:
+        manifest = json.load(f)
+    assert manifest["network"] == "dev" and manifest["format"] == 1
+    assert manifest["chain"]["height"] >= 5 and manifest["chain"]["entries"] > 0
+    assert len(manifest["mempool"]["sha256"]) == 64
+    assert "node.key" in [f["path"] for f in manifest["files"]]
+
+    # chainbus verify passes on the copy itself.
+    verified = chainbus("verify", "--data-dir", out, "--pow-bits", EASY_BITS)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.startswith("chain sound"), verified.stdout
+
+    # Restored into a new folder (after verify opened the copy: the
+    # manifest names the stores' content, not LevelDB's files).
+    b = make_node(start=False)
+    restored = restore(out, b.data_dir)
+    assert restored.returncode == 0, restored.stderr
+    assert "restored from %s into %s" % (out, b.data_dir) in one_line(restored)
+    assert os.stat(os.path.join(b.data_dir, "node.key")).st_mode & 0o077 == 0
+    # A copy that runs beside its original needs an identity of its own
+    # (docs/operations.md): two nodes with one key refuse each other.
+    os.remove(os.path.join(b.data_dir, "node.key"))
+    b.start()
+    assert b.height() >= manifest["chain"]["height"]
+    missing = [txid for txid in before if not known(b, txid)]
+    assert not missing, "%d of %d acknowledged before the backup are not in the restored " \
+        "node: %s" % (len(missing), len(before), missing[:5])
+
+    # Then it syncs the rest from its peer, the original node.
+    register(b, a)
+    wait_for(lambda: b.status()["tip"] == a.status()["tip"], LINK_TIMEOUT,
+             "the restored node to sync to its peer's tip")
+    assert b.chain() == a.chain()
+    confirmed_later = [txid for txid in after if a.tx(txid).json().get("status") != "pending"]
+    assert all(known(b, txid) for txid in confirmed_later)
+
+
+def test_restore_refuses_a_folder_not_empty_another_network_and_damage(make_node):
+    a = make_node()
+    a.submit(tx_body(1))
+    a.mine()
+    out = os.path.join(a.root, "backup")
+    assert backup(a, out).returncode == 0
+
+    # A data folder that is not empty: exit 2, one line, nothing touched.
+    busy = os.path.join(a.root, "busy")
+    os.mkdir(busy)
+    with open(os.path.join(busy, "keep"), "w") as f:
+        f.write("mine")
+    result = restore(out, busy)
+    assert result.returncode == 2
+    assert "is not empty" in one_line(result)
+    assert os.listdir(busy) == ["keep"]
+
+    # Another network's configuration: refused, nothing made.
+    other = os.path.join(a.root, "other")
+    result = chainbus("restore", "--from", out, "--data-dir", other, "--network", "elsewhere",
+                      "--pow-bits", EASY_BITS)
+    assert result.returncode == 2
+    assert "the backup is of network dev" in one_line(result)
+    assert not os.path.exists(other)
+
+    # A damaged key file, then a store missing a table file: refused,
+    # and nothing is left of the half-restored folder.
+    damaged = os.path.join(a.root, "damaged")
+    with open(os.path.join(out, "node.key"), "a") as f:
+        f.write("#")
+    result = restore(out, damaged)
+    assert result.returncode == 2
+    assert "node.key does not match the manifest" in one_line(result)
+    assert not os.path.exists(damaged)
+    # A byte flipped in the chain store's largest file (its log or a
+    # table): LevelDB drops or refuses what it cannot read, and the
+    # content no longer matches the manifest's sum.
+    chain = os.path.join(out, "chain")
+    data = max((name for name in os.listdir(chain) if name.endswith((".log", ".ldb"))),
+               key=lambda name: os.path.getsize(os.path.join(chain, name)))
+    with open(os.path.join(chain, data), "r+b") as f:
+        f.seek(os.path.getsize(os.path.join(chain, data)) // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xff]))
+    result = restore(out, damaged)
+    assert result.returncode == 2
+    assert "chain store" in one_line(result)
+    assert not os.path.exists(damaged)
+
+    # A folder without its manifest is no backup.
+    os.remove(os.path.join(out, "chainbus-backup.json"))
+    result = restore(out, damaged)
+    assert result.returncode == 2
+    assert "has no chainbus-backup.json" in one_line(result)
+
+
+def test_backup_refuses_a_bad_out_and_a_stopped_node(make_node):
+    a = make_node()
+    root = a.root
+    # An --out that is a file, a folder with something in it, one that
+    # cannot be made: exit 2, one line, nothing changed.
+    afile = os.path.join(root, "afile")
+    with open(afile, "w") as f:
+        f.write("x")
+    result = backup(a, afile)
+    assert result.returncode == 2 and "is not a folder" in one_line(result)
+    full = os.path.join(root, "full")
+    os.mkdir(full)
+    with open(os.path.join(full, "keep"), "w") as f:
+        f.write("x")
+    result = backup(a, full)
+    assert result.returncode == 2 and "is not empty" in one_line(result)
+    assert os.listdir(full) == ["keep"]
+    result = backup(a, os.path.join(afile, "below"))
+    assert result.returncode == 2 and "cannot be made" in one_line(result)
+    result = backup(a, os.path.join(root, "no", "such", "parent"))
+    assert result.returncode == 2 and "cannot be made" in one_line(result)
+    if os.geteuid() != 0:
+        locked = os.path.join(root, "locked")
+        os.mkdir(locked, 0o500)
+        result = backup(a, locked)
+        assert result.returncode == 2 and "cannot be written" in one_line(result)
+
+    # An empty folder given (mktemp -d) and a relative path both work.
+    empty = os.path.join(root, "empty")
+    os.mkdir(empty)
+    assert backup(a, empty).returncode == 0
+    result = subprocess.run([os.path.join(bin_dir(), "chainbus"), "backup", "--data-dir",
+                             a.data_dir, "--out", "relative", "--pow-bits", EASY_BITS],
+                            capture_output=True, text=True, cwd=root, timeout=COMMAND_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert os.path.exists(os.path.join(root, "relative", "chainbus-backup.json"))
+
+    # No node running: refused, and the folder it made is gone again.
+    a.stop()
+    gone = os.path.join(root, "gone")
+    result = backup(a, gone)
+    assert result.returncode == 2 and "does not answer" in one_line(result)
+    assert not os.path.exists(gone)
