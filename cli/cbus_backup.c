@@ -12,8 +12,9 @@
 #define S_FORMAT        1
 //  How long a service has to answer PING and TIP.
 #define S_PING_MS       3000
-//  Longest a store's copy may take before backup gives up on it.
-#define S_COPY_MS       (3600 * 1000)
+//  While a store's copy runs, the service is asked PING this often; a
+//  new pid, or no answer, means the copy will never be answered.
+#define S_WATCH_MS      2000
 //  Largest manifest restore reads.
 #define S_MANIFEST_MAX  (16 * 1024 * 1024)
 //  Bytes read at a time when copying a file.
@@ -232,6 +233,87 @@ s_out_prepare (const char *out, char **path_p, bool *made, char *reason)
     return -1;
 }
 
+//  The pid of the service's process (PING), 0 if it does not answer.
+static uint64_t
+s_service_pid (cbus_config_t *config, const char *service)
+{
+    cbus_buf_t body = {0};
+    cbus_ping_t ping = {0};
+    cbus_ping_encode (&ping, &body);
+    char reason [CBUS_REASON_MAX];
+    cbus_reply_t *reply = s_call (config, service, CBUS_CMD_PING, &body, S_PING_MS, reason);
+    cbus_buf_free (&body);
+    cbus_pong_t pong;
+    uint64_t pid = reply && cbus_pong_decode (cbus_reply_map (reply), &pong, reason) == 0
+                 ? pong.pid : 0;
+    cbus_reply_destroy (&reply);
+    return pid;
+}
+
+//  A request whose answer may take long (a store's copy): sent once, then
+//  waited for as long as the same process of the service answers PING.
+//  The reply, or NULL with a reason.
+static cbus_reply_t *
+s_call_watched (cbus_config_t *config, const char *service, const char *command,
+                cbus_buf_t *body, char *reason)
+{
+    uint64_t pid = s_service_pid (config, service);
+    if (!pid) {
+        cbus_fail (reason, "the %s does not answer (is the node at %s running?)", service,
+                   cbus_config_data_dir (config));
+        return NULL;
+    }
+    char *endpoint = cbus_config_endpoint (config, service);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    uint64_t id = randombytes_random ();
+    cbus_reply_t *reply = NULL;
+    if (dealer) {
+        zsock_set_linger (dealer, 0);
+        zsock_set_maxmsgsize (dealer, CBUS_MSG_MAX_BYTES);
+    }
+    if (!endpoint || !dealer || cbus_endpoint_connect (dealer, endpoint)
+    ||  cbus_request_send (dealer, command, id, body->data, body->size)) {
+        cbus_fail (reason, "cannot send %s to the %s", command, service);
+        goto cleanup;
+    }
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    int64_t watched = cbus_mono_ms ();
+    while (!reply && poller) {
+        if (zsys_interrupted) {
+            cbus_fail (reason, "interrupted");
+            break;
+        }
+        if (zpoller_wait (poller, 100)) {
+            reply = cbus_reply_recv (dealer);
+            if (reply && reply->request_id != id)
+                cbus_reply_destroy (&reply);
+        }
+        else
+        if (zpoller_terminated (poller)) {
+            cbus_fail (reason, "interrupted");
+            break;
+        }
+        else
+        if (cbus_mono_ms () - watched >= S_WATCH_MS) {
+            if (s_service_pid (config, service) != pid) {
+                cbus_fail (reason, "the %s stopped or restarted during %s: run the backup again",
+                           service, command);
+                break;
+            }
+            watched = cbus_mono_ms ();
+        }
+    }
+    zpoller_destroy (&poller);
+    if (reply && !cbus_reply_ok (reply)) {
+        cbus_fail (reason, "the %s refused %s: %s", service, command, reply->reason);
+        cbus_reply_destroy (&reply);
+    }
+cleanup:
+    zsock_destroy (&dealer);
+    zstr_free (&endpoint);
+    return reply;
+}
+
 //  Ask service for a copy of its store at root/name; its reply fields
 //  into the manifest's entry for it.
 static int
@@ -244,7 +326,7 @@ s_backup_store (cbus_config_t *config, const char *service, const char *root, co
     cbus_chain_backup_encode (&ask, &body);
     zstr_free (&path);
     int64_t started = cbus_mono_ms ();
-    cbus_reply_t *reply = s_call (config, service, CBUS_CMD_STORE_BACKUP, &body, S_COPY_MS, reason);
+    cbus_reply_t *reply = s_call_watched (config, service, CBUS_CMD_STORE_BACKUP, &body, reason);
     cbus_buf_free (&body);
     if (!reply)
         return -1;
