@@ -384,7 +384,7 @@ s_backup_network (cbus_config_t *config, json_t *manifest, char *reason)
 static int
 s_backup_copy (cbus_config_t *config, const char *root, json_t *manifest, char *reason)
 {
-    //  Both must answer before anything is asked of either.
+    //  The chainstore's TIP first: no copy starts for a node not running.
     if (s_backup_network (config, manifest, reason))
         return -1;
     for (size_t index = 0; index < sizeof (s_stores) / sizeof (s_stores [0]); index++)

@@ -14,7 +14,9 @@ import subprocess
 import threading
 import time
 
+import msgpack
 import requests
+import zmq
 
 from chainbus_node import EASY_BITS, bin_dir, tx_body, wait_for
 
@@ -255,3 +257,53 @@ def test_backup_refuses_a_bad_out_and_a_stopped_node(make_node):
     result = backup(a, gone)
     assert result.returncode == 2 and "does not answer" in one_line(result)
     assert not os.path.exists(gone)
+
+
+def _ask(ctx, node, service, body, request_id):
+    s = ctx.socket(zmq.DEALER)
+    s.linger = 0
+    s.connect("ipc://%s/run/%s.ipc" % (node.data_dir, service))
+    s.send_multipart([b"STORE.BACKUP", request_id, msgpack.packb(body)])
+    return s
+
+
+def _answer(s, request_id):
+    assert s.poll(COMMAND_TIMEOUT * 1000), "no answer to STORE.BACKUP"
+    status, echoed, reply = s.recv_multipart()
+    assert echoed == request_id
+    return status.decode(), msgpack.unpackb(reply)
+
+
+def test_store_backup_on_the_bus_as_documented(make_node):
+    """STORE.BACKUP as docs/bus.md describes it, to each store's owner."""
+    a = make_node()
+    a.submit(tx_body(1))
+    ctx = zmq.Context()
+    try:
+        for service in ("mempool", "chainstore"):
+            for body in ({}, {"path": "relative/copy"}, {"path": a.root}):
+                s = _ask(ctx, a, service, body, b"\x01" * 8)
+                status, reply = _answer(s, b"\x01" * 8)
+                s.close()
+                assert (status, reply["code"]) == ("INVALID", "invalid"), (service, body, reply)
+            # Two at once: the second is refused while the first is written.
+            first = os.path.join(a.root, service + "-1")
+            s = _ask(ctx, a, service, {"path": first}, b"\x02" * 8)
+            s.send_multipart([b"STORE.BACKUP", b"\x03" * 8,
+                              msgpack.packb({"path": first + "-again"})])
+            answers = {}
+            for _ in range(2):
+                assert s.poll(COMMAND_TIMEOUT * 1000)
+                status, echoed, reply = s.recv_multipart()
+                answers[echoed] = (status.decode(), msgpack.unpackb(reply))
+            s.close()
+            status, reply = answers[b"\x02" * 8]
+            assert status == "OK", reply
+            assert {"entries", "bytes", "digest", "ms", "height", "tip"} <= set(reply)
+            assert len(reply["digest"]) == 32 and len(reply["tip"]) == 32
+            assert reply["entries"] > 0
+            assert answers[b"\x03" * 8][0] == "FULL"
+            assert answers[b"\x03" * 8][1]["code"] == "full"
+            assert os.path.isdir(first) and not os.path.exists(first + "-again")
+    finally:
+        ctx.term()
