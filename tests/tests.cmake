@@ -1,10 +1,11 @@
 #  One CTest entry per libcommon class (CZMQ's selftest shape).
-foreach (class util code pack hash sha256 pow json tx key seal block msg msgs calls caller config store store_copy layout chain)
+foreach (class util code pack hash sha256 pow json tx key seal block msg msgs calls caller config store layout chain)
     add_test (NAME selftest.cbus_${class}
               COMMAND cbus_selftest --test cbus_${class})
 endforeach ()
 add_test (NAME selftest.cbus_endpoint COMMAND cbus_selftest --test cbus_endpoint)
 add_test (NAME selftest.cbus_keyfile COMMAND cbus_selftest --test cbus_keyfile)
+add_test (NAME selftest.cbus_store_copy COMMAND cbus_selftest --test cbus_store_copy)
 
 #  Functional tests: one CTest entry per file of tests/functional/, each
 #  starting real nodes from this build's bin/ (so the sanitizer build runs

@@ -16,13 +16,13 @@ struct _cbus_chainstore_t {
     zsock_t *router;            //  Queries and submissions
     cbus_pub_t *pub;            //  Events into the bus
     cbus_chain_t *chain;        //  The block tree on disk
+    cbus_chainstore_backup_t *backup;   //  STORE.BACKUP (cbus_chainstore_backup.c)
     char *network;              //  Network id, for TIP
     char *endpoint;             //  Where the router is bound
     cbus_buf_t reply;           //  Reused reply buffer
     cbus_buf_t event;           //  Reused event buffer
     bool paused;                //  chain.storage last said: no writes
     cbus_code_t paused_code;    //  ... and the code it gave
-    cbus_chainstore_backup_t *backup;   //  STORE.BACKUP (cbus_chainstore_backup.c)
 };
 
 //  Blocks read for one answer, as a BIN list's items: their bytes as
