@@ -205,14 +205,6 @@ void
 bool
     cbus_mempool_pending_handle (cbus_mempool_t *self, cbus_request_t *request);
 
-//  STORE.BACKUP (cbus_mempool_backup.c): handle one request (borrowed;
-//  answered now if refused, else once the copy ended); stop a copy in
-//  progress (what it wrote is removed), before the loop goes.
-void
-    cbus_mempool_backup_handle (cbus_mempool_t *self, cbus_request_t *request);
-void
-    cbus_mempool_backup_stop (cbus_mempool_t *self);
-
 //  Intake (cbus_mempool_intake.c)
 int
     cbus_mempool_intake_start (cbus_mempool_t *self);
@@ -299,6 +291,14 @@ void
 void
     cbus_mempool_publish_work (cbus_mempool_t *self, const cbus_header_t *header,
                                cbus_block_t *block);
+
+//  STORE.BACKUP (cbus_mempool_backup.c): handle one request (borrowed;
+//  answered now if refused, else once the copy ended); stop a copy in
+//  progress (what it wrote is removed), before the loop goes.
+void
+    cbus_mempool_backup_handle (cbus_mempool_t *self, cbus_request_t *request);
+void
+    cbus_mempool_backup_stop (cbus_mempool_t *self);
 
 //  Self-test (cbus_mempool_test_storage.c): MINE refused with the code
 //  the chain store gives while it takes no blocks, against the stand-in
