@@ -14,8 +14,8 @@
 
     The copy's writes keep the store's free-space reserve on their own
     disk (cbus_store_write refuses what would go below it), so a backup
-    onto the node's own disk cannot fill it. The thread runs at a lower
-    CPU priority (nice +10) than the writers. A copy that fails or is
+    onto the node's own disk cannot fill it. The thread (`store-copy` in
+    ps -L) runs at a lower CPU priority (nice +10) than the writers. A copy that fails or is
     stopped removes what it wrote. While a copy runs its store is held
     (cbus_store_hold).
     =========================================================================

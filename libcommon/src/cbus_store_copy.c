@@ -133,6 +133,7 @@ s_actor (zsock_t *pipe, void *args)
 {
     cbus_store_copy_t *self = (cbus_store_copy_t *) args;
     zsock_signal (pipe, 0);
+    cbus_thread_name ("store-copy");
     //  Linux gives each thread its own nice value: only the copy yields.
     if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10))
         zsys_debug ("store copy: setpriority failed: %s", strerror (errno));
