@@ -5,6 +5,7 @@
 #include "cbus.h"
 #include <leveldb/c.h>
 #include <sodium.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -123,6 +124,12 @@ write_failed:
 cleanup:
     cbus_store_batch_destroy (&batch);
     cbus_store_destroy (&copy);
+    //  The names of its files are durable once the folder is synced.
+    int dir = rc == 0 ? open (self->path, O_RDONLY | O_DIRECTORY) : -1;
+    if (rc == 0 && (dir < 0 || fsync (dir)))
+        rc = cbus_fail (reason, "cannot sync %s: %s", self->path, strerror (errno));
+    if (dir >= 0)
+        close (dir);
     return rc;
 }
 
