@@ -252,11 +252,14 @@ s_service_pid (cbus_config_t *config, const char *service)
 
 //  A request whose answer may take long (a store's copy): sent once, then
 //  waited for as long as the same process of the service answers PING.
-//  The reply, or NULL with a reason.
+//  The reply, or NULL with a reason and the exit code in *exit_p:
+//  S_REFUSED when the service did not answer at all or refused, S_FAILED
+//  when it went away (or we were interrupted) meanwhile.
 static cbus_reply_t *
 s_call_watched (cbus_config_t *config, const char *service, const char *command,
-                cbus_buf_t *body, char *reason)
+                cbus_buf_t *body, int *exit_p, char *reason)
 {
+    *exit_p = S_REFUSED;
     uint64_t pid = s_service_pid (config, service);
     if (!pid) {
         cbus_fail (reason, "the %s does not answer (is the node at %s running?)", service,
@@ -274,8 +277,10 @@ s_call_watched (cbus_config_t *config, const char *service, const char *command,
     if (!endpoint || !dealer || cbus_endpoint_connect (dealer, endpoint)
     ||  cbus_request_send (dealer, command, id, body->data, body->size)) {
         cbus_fail (reason, "cannot send %s to the %s", command, service);
+        *exit_p = S_FAILED;
         goto cleanup;
     }
+    *exit_p = S_FAILED;
     zpoller_t *poller = zpoller_new (dealer, NULL);
     int64_t watched = cbus_mono_ms ();
     while (!reply && poller) {
@@ -306,6 +311,9 @@ s_call_watched (cbus_config_t *config, const char *service, const char *command,
     zpoller_destroy (&poller);
     if (reply && !cbus_reply_ok (reply)) {
         cbus_fail (reason, "the %s refused %s: %s", service, command, reply->reason);
+        //  A copy that failed on the way (a full disk) is no refusal.
+        *exit_p = reply->code == CBUS_CODE_INVALID || reply->code == CBUS_CODE_FULL
+                ? S_REFUSED : S_FAILED;
         cbus_reply_destroy (&reply);
     }
 cleanup:
@@ -315,24 +323,26 @@ cleanup:
 }
 
 //  Ask service for a copy of its store at root/name; its reply fields
-//  into the manifest's entry for it.
+//  into the manifest's entry for it. 0, or the exit code with a reason.
 static int
 s_backup_store (cbus_config_t *config, const char *service, const char *root, const char *name,
                 json_t *manifest, char *reason)
 {
+    int exit_code = S_FAILED;
     char *path = zsys_sprintf ("%s/%s", root, name);
     cbus_buf_t body = {0};
     cbus_chain_backup_t ask = { .path = cbus_str (path ? path : "") };
     cbus_chain_backup_encode (&ask, &body);
     zstr_free (&path);
     int64_t started = cbus_mono_ms ();
-    cbus_reply_t *reply = s_call_watched (config, service, CBUS_CMD_STORE_BACKUP, &body, reason);
+    cbus_reply_t *reply = s_call_watched (config, service, CBUS_CMD_STORE_BACKUP, &body,
+                                          &exit_code, reason);
     cbus_buf_free (&body);
     if (!reply)
-        return -1;
+        return exit_code;
     cbus_chain_backup_reply_t copied;
     char why [CBUS_REASON_MAX];
-    int rc = -1;
+    int rc = S_FAILED;
     if (cbus_chain_backup_reply_decode (cbus_reply_map (reply), &copied, why))
         cbus_fail (reason, "the %s's STORE.BACKUP reply: %s", service, why);
     else {
@@ -381,16 +391,20 @@ s_backup_network (cbus_config_t *config, json_t *manifest, char *reason)
 }
 
 //  Everything but the manifest's file list: the stores, then the files.
+//  0, or the exit code with a reason.
 static int
 s_backup_copy (cbus_config_t *config, const char *root, json_t *manifest, char *reason)
 {
     //  The chainstore's TIP first: no copy starts for a node not running.
     if (s_backup_network (config, manifest, reason))
-        return -1;
-    for (size_t index = 0; index < sizeof (s_stores) / sizeof (s_stores [0]); index++)
-        if (s_backup_store (config, streq (s_stores [index], "chain") ? "chainstore" : "mempool",
-                            root, s_stores [index], manifest, reason))
-            return -1;
+        return S_REFUSED;
+    for (size_t index = 0; index < sizeof (s_stores) / sizeof (s_stores [0]); index++) {
+        int rc = s_backup_store (config, streq (s_stores [index], "chain") ? "chainstore"
+                                                                           : "mempool",
+                                 root, s_stores [index], manifest, reason);
+        if (rc)
+            return rc;
+    }
     for (size_t index = 0; index < sizeof (s_files) / sizeof (s_files [0]); index++) {
         char *from = cbus_config_path (config, s_files [index]);
         char *to = zsys_sprintf ("%s/%s", root, s_files [index]);
@@ -406,7 +420,7 @@ s_backup_copy (cbus_config_t *config, const char *root, json_t *manifest, char *
         zstr_free (&from);
         zstr_free (&to);
         if (rc)
-            return -1;
+            return S_FAILED;
     }
     return 0;
 }
@@ -460,13 +474,10 @@ cbus_backup_run (cbus_config_t *config, const char *out)
         rc = S_FAILED;
     }
     else
-    if (s_backup_copy (config, root, manifest, reason))
-        //  Refused when nothing was copied: the node does not answer.
-        rc = json_object_get (manifest, "mempool") ? S_FAILED : S_REFUSED;
-    else
-    if (s_backup_manifest (root, manifest, reason))
+        rc = s_backup_copy (config, root, manifest, reason);
+    if (rc == S_OK && s_backup_manifest (root, manifest, reason))
         rc = S_FAILED;
-    else {
+    if (rc == S_OK) {
         json_t *chain = json_object_get (manifest, "chain");
         json_t *pool = json_object_get (manifest, "mempool");
         fprintf (stderr, "chainbus backup: chain height %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
@@ -477,9 +488,8 @@ cbus_backup_run (cbus_config_t *config, const char *out)
                  json_integer_value (json_object_get (pool, "entries")),
                  json_string_value (json_object_get (manifest, "network")), root,
                  (double) (cbus_mono_ms () - started) / 1000.0);
-        rc = S_OK;
     }
-    if (rc != S_OK) {
+    else {
         fprintf (stderr, "chainbus backup: %s\n", reason);
         s_remove_tree (root, made);
     }

@@ -20,8 +20,9 @@
 
     Both print one line on success and one line with the reason on
     failure (stderr), and exit 0, 2 when refused (a bad --out or
-    --data-dir, no node running, no or a damaged manifest, another
-    network), 1 when the copy failed on the way.
+    --data-dir, no node running, a backup already being written, no or
+    a damaged manifest, another network), 1 when a copy failed on the
+    way (a full disk, a service that stopped or restarted meanwhile).
     =========================================================================
 */
 #ifndef CBUS_BACKUP_H_INCLUDED

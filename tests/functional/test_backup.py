@@ -307,3 +307,81 @@ def test_store_backup_on_the_bus_as_documented(make_node):
             assert os.path.isdir(first) and not os.path.exists(first + "-again")
     finally:
         ctx.term()
+
+
+class FakeServices:
+    """ROUTERs on a data folder's chainstore and mempool endpoints, each
+    answering from a function (command -> body, or None for no answer),
+    so that a test says exactly what the services do."""
+
+    def __init__(self, data_dir, answer):
+        os.makedirs(os.path.join(data_dir, "run"), exist_ok=True)
+        self.ctx = zmq.Context()
+        self.routers = {}
+        for service in ("chainstore", "mempool"):
+            s = self.ctx.socket(zmq.ROUTER)
+            s.linger = 0
+            s.bind("ipc://%s/run/%s.ipc" % (data_dir, service))
+            self.routers[service] = s
+        self.answer, self.asked, self.done = answer, [], threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        poller = zmq.Poller()
+        for s in self.routers.values():
+            poller.register(s, zmq.POLLIN)
+        while not self.done.is_set():
+            for s, _ in poller.poll(100):
+                service = next(name for name, r in self.routers.items() if r is s)
+                peer, command, request_id, body = s.recv_multipart()
+                self.asked.append((service, command.decode()))
+                reply = self.answer(service, command.decode())
+                if reply is not None:
+                    s.send_multipart([peer, b"OK", request_id, msgpack.packb(reply)])
+
+    def close(self):
+        self.done.set()
+        self.thread.join(5)
+        for s in self.routers.values():
+            s.close()
+        self.ctx.term()
+
+
+TIP = {"height": 2, "hash": b"\x01" * 32, "work": b"\x02" * 32, "time_ms": 5,
+       "network": "dev", "genesis": b"\x03" * 32, "bits": 7}
+
+
+def test_backup_ends_with_the_reason_when_a_service_restarts_or_hangs_during_a_copy(tmp_path):
+    """A copy is answered only when it is durable, which may take long;
+    backup waits as long as the same process answers PING, and no longer."""
+    for case in ("restarted", "hung"):
+        pings = []
+
+        def answer(service, command):
+            if command == "TIP":
+                return TIP
+            if command == "PING":
+                pings.append(service)
+                if service == "mempool" and len(pings) > 1 and case == "hung":
+                    return None
+                pid = 10 if service != "mempool" or len(pings) == 1 or case == "hung" else 11
+                return {"role": service, "pid": pid}
+            return None                 # STORE.BACKUP: never answered
+
+        root = str(tmp_path / case)
+        fake = FakeServices(root, answer)
+        try:
+            out = os.path.join(root, "out")
+            started = time.monotonic()
+            result = chainbus("backup", "--data-dir", root, "--out", out)
+            took = time.monotonic() - started
+        finally:
+            fake.close()
+        assert result.returncode == 1, result.stderr
+        assert one_line(result) == "chainbus backup: the mempool stopped or restarted during " \
+            "STORE.BACKUP: run the backup again"
+        assert took < 30, took
+        assert ("mempool", "STORE.BACKUP") in fake.asked
+        assert ("chainstore", "STORE.BACKUP") not in fake.asked
+        assert not os.path.exists(out)
