@@ -201,9 +201,17 @@ void
 //  Publish buf as the body of an event on topic.
 int
     cbus_pub_send (cbus_pub_t *self, const char *topic, cbus_buf_t *buf);
-//  Publish a node.heartbeat with the role's own status fields (may be 0).
+//  Publish a node.heartbeat: pid, time, the process's resident memory
+//  and, once cbus_pub_set_metrics was called, the registry's snapshot.
 int
     cbus_pub_heartbeat (cbus_pub_t *self);
+//  Make every heartbeat carry this registry's snapshot (borrowed: it
+//  must outlive the publisher, or be unset with NULL first).
+typedef struct _cbus_metrics_t cbus_metrics_t;
+void
+    cbus_pub_set_metrics (cbus_pub_t *self, cbus_metrics_t *metrics);
+//  (cbus_pub_heartbeat_fill, in cbus_msgs.h, for a role that sends its
+//  own heartbeat.)
 uint64_t
     cbus_pub_boot (cbus_pub_t *self);
 const char *

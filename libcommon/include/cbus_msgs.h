@@ -306,7 +306,9 @@ bool
 #define CBUS_HEARTBEAT_FIELDS(F) \
     F (pid,            U64,    REQ, -) \
     F (time_ms,        U64,    REQ, -) \
-    F (hash_rate,      U64,    OPT, -)
+    F (hash_rate,      U64,    OPT, -) \
+    F (resident_bytes, U64,    OPT, -) \
+    F (metrics,        BIN,    OPT, -)
 #define CBUS_PEER_EVENT_FIELDS(F) \
     F (address,        STR,    REQ, -) \
     F (node_id,        STR,    REQ, -) \
@@ -448,6 +450,12 @@ const char *
 int
     cbus_pub_send_msg (cbus_pub_t *pub, const cbus_msgdef_t *def, const void *self,
                        cbus_buf_t *buf);
+//  Fill a heartbeat's common fields (pid, time_ms, resident_bytes and,
+//  with cbus_pub_set_metrics, metrics) for a role that sends its own
+//  (the miner adds hash_rate). The metrics bytes are the publisher's,
+//  valid until its next heartbeat.
+void
+    cbus_pub_heartbeat_fill (cbus_pub_t *pub, cbus_heartbeat_t *beat);
 //  Reply OK with self as the body.
 int
     cbus_reply_send_msg (zsock_t *router, cbus_request_t *request,

@@ -352,6 +352,8 @@ struct _cbus_pub_t {
     char *source;               //  Role and instance, "miner.3"
     uint64_t boot;              //  Random per process start
     uint64_t sequence;          //  Of the next event
+    cbus_metrics_t *metrics;    //  Carried in heartbeats (borrowed), or NULL
+    cbus_buf_t snapshot;        //  The last heartbeat's metrics bytes
 };
 
 cbus_pub_t *
@@ -380,6 +382,7 @@ cbus_pub_destroy (cbus_pub_t **self_p)
     cbus_pub_t *self = *self_p;
     if (self) {
         zsock_destroy (&self->pub);
+        cbus_buf_free (&self->snapshot);
         free (self->source);
         free (self);
         *self_p = NULL;
@@ -411,11 +414,32 @@ cbus_pub_send (cbus_pub_t *self, const char *topic, cbus_buf_t *buf)
     return 0;
 }
 
+void
+cbus_pub_set_metrics (cbus_pub_t *self, cbus_metrics_t *metrics)
+{
+    self->metrics = metrics;
+}
+
+void
+cbus_pub_heartbeat_fill (cbus_pub_t *self, cbus_heartbeat_t *beat)
+{
+    beat->pid = (uint64_t) getpid ();
+    beat->time_ms = cbus_time_ms ();
+    beat->resident_bytes = cbus_metrics_resident_bytes ();
+    beat->has_resident_bytes = beat->resident_bytes > 0;
+    beat->has_metrics = self->metrics
+                     && cbus_metrics_encode (self->metrics, &self->snapshot) == 0;
+    if (beat->has_metrics)
+        beat->metrics = (cbus_bytes_t) { (const uint8_t *) self->snapshot.data,
+                                         self->snapshot.size };
+}
+
 int
 cbus_pub_heartbeat (cbus_pub_t *self)
 {
     cbus_buf_t buf = {0};
-    cbus_heartbeat_t beat = { .pid = (uint64_t) getpid (), .time_ms = cbus_time_ms () };
+    cbus_heartbeat_t beat = {0};
+    cbus_pub_heartbeat_fill (self, &beat);
     int rc = cbus_pub_send_msg (self, &cbus_heartbeat_def, &beat, &buf);
     cbus_buf_free (&buf);
     return rc;
