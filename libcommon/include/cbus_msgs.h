@@ -110,10 +110,11 @@ bool
 #define CBUS_HISTORY_CURSOR_FIELDS(F) \
     F (before_height,  U64,    REQ, -) \
     F (before_index,   U64,    REQ, -)
-//  Every event: the first two keys of its body (cbus_pub_begin writes them)
+//  Every event: the first keys of its body (cbus_pub_begin writes them)
 #define CBUS_EVENT_SOURCE_FIELDS(F) \
     F (src,            STR,    REQ, -) \
-    F (boot,           U64,    REQ, -)
+    F (boot,           U64,    REQ, -) \
+    F (topic_seq,      U64,    OPT, -)
 //  peersync PEER.LIST: one peer, and the sync in progress
 #define CBUS_PEER_ENTRY_FIELDS(F) \
     F (address,        STR,    REQ, -) \

@@ -7,6 +7,7 @@
 */
 #include "cbus.h"
 #include <pthread.h>
+#include <math.h>
 
 //  --------------------------------------------------------------------------
 //  The table
@@ -118,10 +119,10 @@ typedef struct {
 
 //  Last sequence seen per (src, boot, topic), for cbus_metrics_event.
 typedef struct {
-    char key [128];                     //  "src topic"
+    char key [CBUS_METRICS_LABEL_MAX + 64 + 2];    //  "src topic"
     uint64_t boot;                      //  Publisher's boot
-    uint64_t next;                      //  Sequence expected next
-    int64_t used;                       //  Last use, for eviction (mono ms)
+    uint64_t next;                      //  Topic sequence expected next
+    uint64_t used;                      //  Last use (stream_clock), for eviction
 } s_stream_t;
 
 #define S_STREAMS_MAX 64
@@ -131,6 +132,8 @@ struct _cbus_metrics_t {
     s_family_t families [CBUS_METRIC_COUNT_];  //  One a row
     s_stream_t streams [S_STREAMS_MAX]; //  Event sequences followed
     uint32_t stream_count;              //  In use
+    uint64_t stream_clock;              //  Counts cbus_metrics_event calls
+    uint64_t dropped;                   //  Changes dropped (series_max reached)
 };
 
 cbus_metrics_t *
@@ -161,11 +164,98 @@ cbus_metrics_destroy (cbus_metrics_t **self_p)
     }
 }
 
+//  The label values of a change, made safe: cut, printable, "" past the
+//  row's count. Asserts the caller passed as many as the row names.
+static void
+s_labels (cbus_metric_t id, const char *label1, const char *label2,
+          char labels [2][CBUS_METRICS_LABEL_MAX + 1])
+{
+    const s_row_t *row = &s_rows [id];
+    const char *given [2] = { label1, label2 };
+    for (int index = 0; index < 2; index++) {
+        assert ((given [index] != NULL) == (index < row->label_count));
+        labels [index][0] = 0;
+        if (given [index])
+            cbus_printable (labels [index], CBUS_METRICS_LABEL_MAX + 1,
+                            given [index], strlen (given [index]));
+    }
+}
+
+//  The label set of labels in a family, or NULL.
+static s_series_t *
+s_series_find (s_family_t *family, char labels [2][CBUS_METRICS_LABEL_MAX + 1])
+{
+    for (uint32_t index = 0; index < family->size; index++) {
+        s_series_t *series = &family->series [index];
+        if (streq (series->labels [0], labels [0]) && streq (series->labels [1], labels [1]))
+            return series;
+    }
+    return NULL;
+}
+
+//  The label set, created at zero if new and there is room; NULL (the
+//  change dropped and counted) when the row has its series_max. Under
+//  the mutex.
+static s_series_t *
+s_series_get (cbus_metrics_t *self, cbus_metric_t id,
+              char labels [2][CBUS_METRICS_LABEL_MAX + 1])
+{
+    const s_row_t *row = &s_rows [id];
+    s_family_t *family = &self->families [id];
+    s_series_t *series = s_series_find (family, labels);
+    if (series)
+        return series;
+    if (family->size >= row->series_max) {
+        self->dropped++;
+        return NULL;
+    }
+    if (family->size == family->capacity) {
+        uint32_t capacity = family->capacity ? family->capacity * 2 : 1;
+        if (capacity > row->series_max)
+            capacity = row->series_max;
+        s_series_t *grown = (s_series_t *) realloc (family->series, capacity * sizeof (s_series_t));
+        if (!grown) {
+            self->dropped++;
+            return NULL;
+        }
+        family->series = grown;
+        family->capacity = capacity;
+    }
+    series = &family->series [family->size];
+    memset (series, 0, sizeof (s_series_t));
+    if (row->type == CBUS_METRIC_TYPE_HISTOGRAM) {
+        series->buckets = (uint64_t *) calloc ((size_t) row->bucket_count + 1, sizeof (uint64_t));
+        if (!series->buckets) {
+            self->dropped++;
+            return NULL;
+        }
+    }
+    memcpy (series->labels, labels, sizeof (series->labels));
+    family->size++;
+    return series;
+}
+
+//  Shared shape of every change: check, lock, find or create, unlock.
+#define S_CHANGE(self, id, type_, label1, label2, body) \
+    do { \
+        if (!self) \
+            return; \
+        assert ((unsigned) id < CBUS_METRIC_COUNT_ && s_rows [id].type == type_); \
+        assert (id != CBUS_METRIC_METRICS_SERIES_DROPPED);  /*  Kept apart  */ \
+        char labels [2][CBUS_METRICS_LABEL_MAX + 1]; \
+        s_labels (id, label1, label2, labels); \
+        pthread_mutex_lock (&self->mutex); \
+        s_series_t *series = s_series_get (self, id, labels); \
+        if (series) { body; } \
+        pthread_mutex_unlock (&self->mutex); \
+    } while (0)
+
 void
 cbus_metrics_add (cbus_metrics_t *self, cbus_metric_t id,
                   const char *label1, const char *label2, uint64_t delta)
 {
-    (void) self; (void) id; (void) label1; (void) label2; (void) delta;
+    S_CHANGE (self, id, CBUS_METRIC_TYPE_COUNTER, label1, label2,
+              series->value += (double) delta);
 }
 
 void
@@ -178,77 +268,689 @@ void
 cbus_metrics_set (cbus_metrics_t *self, cbus_metric_t id,
                   const char *label1, const char *label2, double value)
 {
-    (void) self; (void) id; (void) label1; (void) label2; (void) value;
+    S_CHANGE (self, id, CBUS_METRIC_TYPE_GAUGE, label1, label2,
+              series->value = value);
+}
+
+//  Index of the first bucket whose bound holds value (bucket_count: +Inf).
+static int
+s_bucket (const s_row_t *row, double value)
+{
+    int index = 0;
+    while (index < row->bucket_count && !(value <= row->buckets [index]))
+        index++;
+    return index;
 }
 
 void
 cbus_metrics_observe (cbus_metrics_t *self, cbus_metric_t id,
                       const char *label1, const char *label2, double value)
 {
-    (void) self; (void) id; (void) label1; (void) label2; (void) value;
+    S_CHANGE (self, id, CBUS_METRIC_TYPE_HISTOGRAM, label1, label2,
+              series->buckets [s_bucket (&s_rows [id], value)]++;
+              series->count++;
+              series->value += value);
 }
 
 void
 cbus_metrics_touch (cbus_metrics_t *self, cbus_metric_t id,
                     const char *label1, const char *label2)
 {
-    (void) self; (void) id; (void) label1; (void) label2;
+    S_CHANGE (self, id, s_rows [id].type, label1, label2, (void) series);
 }
 
 void
 cbus_metrics_forget (cbus_metrics_t *self, cbus_metric_t id,
                      const char *label1, const char *label2)
 {
-    (void) self; (void) id; (void) label1; (void) label2;
+    if (!self)
+        return;
+    assert ((unsigned) id < CBUS_METRIC_COUNT_);
+    s_family_t *family = &self->families [id];
+    bool all = !label1 && !label2 && s_rows [id].label_count > 0;
+    char labels [2][CBUS_METRICS_LABEL_MAX + 1] = { "", "" };
+    if (!all)
+        s_labels (id, label1, label2, labels);
+    pthread_mutex_lock (&self->mutex);
+    uint32_t kept = 0;
+    for (uint32_t index = 0; index < family->size; index++) {
+        s_series_t *series = &family->series [index];
+        if (all || (streq (series->labels [0], labels [0])
+                &&  streq (series->labels [1], labels [1])))
+            free (series->buckets);
+        else
+            family->series [kept++] = *series;
+    }
+    family->size = kept;
+    pthread_mutex_unlock (&self->mutex);
 }
 
 double
 cbus_metrics_value (cbus_metrics_t *self, cbus_metric_t id,
                     const char *label1, const char *label2)
 {
-    (void) self; (void) id; (void) label1; (void) label2;
-    return 0;
+    if (!self)
+        return 0;
+    assert ((unsigned) id < CBUS_METRIC_COUNT_);
+    char labels [2][CBUS_METRICS_LABEL_MAX + 1];
+    s_labels (id, label1, label2, labels);
+    pthread_mutex_lock (&self->mutex);
+    s_series_t *series = s_series_find (&self->families [id], labels);
+    double value = !series ? 0
+                 : s_rows [id].type == CBUS_METRIC_TYPE_HISTOGRAM ? (double) series->count
+                 : series->value;
+    pthread_mutex_unlock (&self->mutex);
+    return value;
+}
+
+//  --------------------------------------------------------------------------
+//  Bus events lost
+
+//  The stream of (src, topic), found or made (the least recently used one
+//  replaced when all are taken). Under the mutex.
+static s_stream_t *
+s_stream_get (cbus_metrics_t *self, const char *key, bool *fresh)
+{
+    s_stream_t *oldest = NULL;
+    self->stream_clock++;
+    for (uint32_t index = 0; index < self->stream_count; index++) {
+        s_stream_t *stream = &self->streams [index];
+        if (streq (stream->key, key)) {
+            stream->used = self->stream_clock;
+            *fresh = false;
+            return stream;
+        }
+        if (!oldest || stream->used < oldest->used)
+            oldest = stream;
+    }
+    s_stream_t *stream = self->stream_count < S_STREAMS_MAX
+                       ? &self->streams [self->stream_count++] : oldest;
+    memset (stream, 0, sizeof (s_stream_t));
+    snprintf (stream->key, sizeof (stream->key), "%s", key);
+    stream->used = self->stream_clock;
+    *fresh = true;
+    return stream;
 }
 
 uint64_t
 cbus_metrics_event (cbus_metrics_t *self, cbus_event_t *event)
 {
-    (void) self; (void) event;
-    return 0;
+    if (!self || !event || !event->decoded)
+        return 0;
+    cbus_event_source_t source;
+    char reason [CBUS_REASON_MAX];
+    if (cbus_event_source_decode (cbus_event_map (event), &source, reason)
+    ||  !source.has_topic_seq)
+        return 0;
+    char key [sizeof (((s_stream_t *) 0)->key)];
+    char src [CBUS_METRICS_LABEL_MAX + 1];
+    cbus_printable (src, sizeof (src), source.src.data, source.src.size);
+    snprintf (key, sizeof (key), "%s %s", src, event->topic);
+    uint64_t lost = 0;
+    pthread_mutex_lock (&self->mutex);
+    bool fresh;
+    s_stream_t *stream = s_stream_get (self, key, &fresh);
+    if (fresh)
+        ;                               //  Joined: what came before is not ours
+    else
+    if (stream->boot != source.boot)
+        lost = source.topic_seq;        //  Restarted: its first events missed
+    else
+    if (source.topic_seq > stream->next)
+        lost = source.topic_seq - stream->next;
+    if (fresh || stream->boot != source.boot || source.topic_seq >= stream->next) {
+        stream->boot = source.boot;     //  (an older one is a resend: no loss)
+        stream->next = source.topic_seq + 1;
+    }
+    if (lost) {
+        char none [2][CBUS_METRICS_LABEL_MAX + 1] = { "", "" };
+        s_series_t *series = s_series_get (self, CBUS_METRIC_BUS_EVENTS_LOST, none);
+        if (series)
+            series->value += (double) lost;
+    }
+    pthread_mutex_unlock (&self->mutex);
+    return lost;
 }
+
+//  --------------------------------------------------------------------------
+//  Snapshots: [[name, [label values], value], ...], value a float for a
+//  counter or a gauge, [sum, [per-bucket counts, +Inf last]] for a
+//  histogram.
 
 int
 cbus_metrics_encode (cbus_metrics_t *self, cbus_buf_t *buf)
 {
-    (void) self;
     cbus_buf_reset (buf);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, buf);
+    pthread_mutex_lock (&self->mutex);
+    uint32_t count = self->dropped > 0;
+    for (int id = 0; id < CBUS_METRIC_COUNT_; id++)
+        if (id != CBUS_METRIC_METRICS_SERIES_DROPPED)
+            count += self->families [id].size;
+    msgpack_pack_array (&pk, count);
+    for (int id = 0; id < CBUS_METRIC_COUNT_; id++) {
+        const s_row_t *row = &s_rows [id];
+        s_family_t *family = &self->families [id];
+        if (id == CBUS_METRIC_METRICS_SERIES_DROPPED) {
+            if (self->dropped) {
+                msgpack_pack_array (&pk, 3);
+                cbus_pack_str (&pk, row->name);
+                msgpack_pack_array (&pk, 0);
+                msgpack_pack_double (&pk, (double) self->dropped);
+            }
+            continue;
+        }
+        for (uint32_t index = 0; index < family->size; index++) {
+            s_series_t *series = &family->series [index];
+            msgpack_pack_array (&pk, 3);
+            cbus_pack_str (&pk, row->name);
+            msgpack_pack_array (&pk, (uint32_t) row->label_count);
+            for (int label = 0; label < row->label_count; label++)
+                cbus_pack_str (&pk, series->labels [label]);
+            if (row->type != CBUS_METRIC_TYPE_HISTOGRAM)
+                msgpack_pack_double (&pk, series->value);
+            else {
+                msgpack_pack_array (&pk, 2);
+                msgpack_pack_double (&pk, series->value);
+                msgpack_pack_array (&pk, (uint32_t) row->bucket_count + 1);
+                for (int bucket = 0; bucket <= row->bucket_count; bucket++)
+                    msgpack_pack_uint64 (&pk, series->buckets [bucket]);
+            }
+        }
+    }
+    pthread_mutex_unlock (&self->mutex);
+    if (buf->size > CBUS_METRICS_SNAPSHOT_MAX) {
+        cbus_buf_reset (buf);
+        return -1;
+    }
     return 0;
+}
+
+//  A number from a snapshot (float or int), or false.
+static bool
+s_number (const msgpack_object *object, double *value)
+{
+    if (object->type == MSGPACK_OBJECT_FLOAT64 || object->type == MSGPACK_OBJECT_FLOAT32)
+        *value = object->via.f64;
+    else
+    if (object->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *value = (double) object->via.u64;
+    else
+    if (object->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *value = (double) object->via.i64;
+    else
+        return false;
+    return true;
+}
+
+//  Label values of a snapshot entry into labels; false unless the row's
+//  count of printable strings of at most CBUS_METRICS_LABEL_MAX bytes.
+static bool
+s_decode_labels (const s_row_t *row, const msgpack_object *list,
+                 char labels [2][CBUS_METRICS_LABEL_MAX + 1])
+{
+    if (list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size != (uint32_t) row->label_count)
+        return false;
+    memset (labels, 0, 2 * (CBUS_METRICS_LABEL_MAX + 1));
+    for (int index = 0; index < row->label_count; index++) {
+        const msgpack_object *value = &list->via.array.ptr [index];
+        if (value->type != MSGPACK_OBJECT_STR || value->via.str.size > CBUS_METRICS_LABEL_MAX)
+            return false;
+        for (uint32_t at = 0; at < value->via.str.size; at++)
+            if (value->via.str.ptr [at] < 0x20 || value->via.str.ptr [at] > 0x7e)
+                return false;
+        memcpy (labels [index], value->via.str.ptr, value->via.str.size);
+    }
+    return true;
+}
+
+//  One snapshot entry into self; false (dropped) when it does not fit.
+static bool
+s_decode_entry (cbus_metrics_t *self, const msgpack_object *entry)
+{
+    if (entry->type != MSGPACK_OBJECT_ARRAY || entry->via.array.size != 3
+    ||  entry->via.array.ptr [0].type != MSGPACK_OBJECT_STR)
+        return false;
+    const msgpack_object *fields = entry->via.array.ptr;
+    int id = cbus_metric_find (fields [0].via.str.ptr, fields [0].via.str.size);
+    if (id < 0 || s_rows [id].origin != CBUS_METRIC_ORIGIN_SELF)
+        return false;
+    const s_row_t *row = &s_rows [id];
+    char labels [2][CBUS_METRICS_LABEL_MAX + 1];
+    if (!s_decode_labels (row, &fields [1], labels))
+        return false;
+    double value = 0;
+    const msgpack_object *counts = NULL;
+    if (row->type != CBUS_METRIC_TYPE_HISTOGRAM) {
+        if (!s_number (&fields [2], &value))
+            return false;
+    }
+    else {
+        const msgpack_object *pair = &fields [2];
+        if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2
+        ||  !s_number (&pair->via.array.ptr [0], &value))
+            return false;
+        counts = &pair->via.array.ptr [1];
+        if (counts->type != MSGPACK_OBJECT_ARRAY
+        ||  counts->via.array.size != (uint32_t) row->bucket_count + 1)
+            return false;
+        for (uint32_t index = 0; index < counts->via.array.size; index++)
+            if (counts->via.array.ptr [index].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                return false;
+    }
+    if (id == CBUS_METRIC_METRICS_SERIES_DROPPED) {
+        self->dropped = value > 0 && value < 1e18 ? (uint64_t) value : 0;
+        return true;
+    }
+    s_series_t *series = s_series_get (self, (cbus_metric_t) id, labels);
+    if (!series)
+        return false;
+    series->value = value;
+    if (counts) {
+        series->count = 0;
+        for (uint32_t index = 0; index < counts->via.array.size; index++) {
+            series->buckets [index] = counts->via.array.ptr [index].via.u64;
+            series->count += series->buckets [index];
+        }
+    }
+    return true;
 }
 
 cbus_metrics_t *
 cbus_metrics_decode (const uint8_t *data, size_t size, char *reason)
 {
-    (void) data; (void) size;
-    snprintf (reason, CBUS_REASON_MAX, "not implemented");
-    return NULL;
+    if (size > CBUS_METRICS_SNAPSHOT_MAX) {
+        cbus_fail (reason, "metrics snapshot of %zu bytes (most %d)", size, CBUS_METRICS_SNAPSHOT_MAX);
+        return NULL;
+    }
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    cbus_metrics_t *self = NULL;
+    if (cbus_unpack_next (&unpacked, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS
+    ||  offset != size || unpacked.data.type != MSGPACK_OBJECT_ARRAY) {
+        cbus_fail (reason, "metrics snapshot is not one msgpack array");
+        goto cleanup;
+    }
+    self = cbus_metrics_new ();
+    if (!self) {
+        cbus_fail (reason, "out of memory");
+        goto cleanup;
+    }
+    //  What does not fit is left out, one entry at a time: a newer sender
+    //  may carry metrics this table does not know.
+    for (uint32_t index = 0; index < unpacked.data.via.array.size; index++)
+        s_decode_entry (self, &unpacked.data.via.array.ptr [index]);
+cleanup:
+    msgpack_unpacked_destroy (&unpacked);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  The Prometheus text format 0.0.4
+
+//  A sample value as Prometheus reads it: the shortest of %.15g/%.17g
+//  that reads back the same, NaN, +Inf, -Inf.
+static void
+s_write_value (cbus_buf_t *out, double value)
+{
+    if (isnan (value))
+        cbus_buf_puts (out, "NaN");
+    else
+    if (isinf (value))
+        cbus_buf_puts (out, value > 0 ? "+Inf" : "-Inf");
+    else {
+        char text [32];
+        snprintf (text, sizeof (text), "%.15g", value);
+        if (strtod (text, NULL) != value)
+            snprintf (text, sizeof (text), "%.17g", value);
+        cbus_buf_puts (out, text);
+    }
+}
+
+//  A label value, escaped (backslash, double quote, newline).
+static void
+s_write_escaped (cbus_buf_t *out, const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '\\' || *text == '"')
+            cbus_buf_printf (out, "\\%c", *text);
+        else
+        if (*text == '\n')
+            cbus_buf_puts (out, "\\n");
+        else
+            cbus_buf_append (out, text, 1);
+    }
+}
+
+//  name{service="..",label="..",le=".."} value\n
+static void
+s_write_sample (cbus_buf_t *out, const s_row_t *row, const char *suffix,
+                const char *service, const s_series_t *series, const char *le, double value)
+{
+    cbus_buf_printf (out, "%s%s", row->name, suffix);
+    const char *separator = "{";
+    if (service && row->origin == CBUS_METRIC_ORIGIN_SELF) {
+        cbus_buf_printf (out, "%sservice=\"", separator);
+        s_write_escaped (out, service);
+        cbus_buf_puts (out, "\"");
+        separator = ",";
+    }
+    for (int index = 0; series && index < row->label_count; index++) {
+        cbus_buf_printf (out, "%s%s=\"", separator, row->labels [index]);
+        s_write_escaped (out, series->labels [index]);
+        cbus_buf_puts (out, "\"");
+        separator = ",";
+    }
+    if (le)
+        cbus_buf_printf (out, "%sle=\"%s\"", separator, le);
+    if (!streq (separator, "{") || le)
+        cbus_buf_puts (out, "}");
+    cbus_buf_puts (out, " ");
+    s_write_value (out, value);
+    cbus_buf_puts (out, "\n");
+}
+
+static void
+s_write_series (cbus_buf_t *out, const s_row_t *row, const char *service,
+                const s_series_t *series)
+{
+    if (row->type != CBUS_METRIC_TYPE_HISTOGRAM) {
+        s_write_sample (out, row, "", service, series, NULL, series->value);
+        return;
+    }
+    uint64_t cumulative = 0;
+    for (int bucket = 0; bucket < row->bucket_count; bucket++) {
+        cumulative += series->buckets [bucket];
+        char le [32];
+        snprintf (le, sizeof (le), "%.15g", row->buckets [bucket]);
+        s_write_sample (out, row, "_bucket", service, series, le, (double) cumulative);
+    }
+    s_write_sample (out, row, "_bucket", service, series, "+Inf", (double) series->count);
+    s_write_sample (out, row, "_sum", service, series, NULL, series->value);
+    s_write_sample (out, row, "_count", service, series, NULL, (double) series->count);
 }
 
 void
 cbus_metrics_render (const cbus_metrics_source_t *sources, size_t count, cbus_buf_t *out)
 {
-    (void) sources; (void) count; (void) out;
+    for (size_t source = 0; source < count; source++)
+        pthread_mutex_lock (&sources [source].metrics->mutex);
+    for (int id = 0; id < CBUS_METRIC_COUNT_; id++) {
+        const s_row_t *row = &s_rows [id];
+        bool header = false;
+        for (size_t source = 0; source < count; source++) {
+            cbus_metrics_t *metrics = sources [source].metrics;
+            s_family_t *family = &metrics->families [id];
+            bool dropped = id == CBUS_METRIC_METRICS_SERIES_DROPPED && metrics->dropped;
+            if ((family->size || dropped) && !header) {
+                cbus_buf_printf (out, "# HELP %s %s\n# TYPE %s %s\n",
+                                 row->name, row->help, row->name, s_type_name (row->type));
+                header = true;
+            }
+            for (uint32_t index = 0; index < family->size
+                              && id != CBUS_METRIC_METRICS_SERIES_DROPPED; index++)
+                s_write_series (out, row, sources [source].service, &family->series [index]);
+            if (dropped) {
+                s_series_t series = { .value = (double) metrics->dropped };
+                s_write_series (out, row, sources [source].service, &series);
+            }
+        }
+    }
+    for (size_t source = 0; source < count; source++)
+        pthread_mutex_unlock (&sources [source].metrics->mutex);
 }
 
 uint64_t
 cbus_metrics_resident_bytes (void)
 {
-    return 0;
+    FILE *file = fopen ("/proc/self/statm", "r");
+    if (!file)
+        return 0;
+    unsigned long long size = 0, resident = 0;
+    int fields = fscanf (file, "%llu %llu", &size, &resident);
+    fclose (file);
+    long page = sysconf (_SC_PAGESIZE);
+    return fields == 2 && page > 0 ? (uint64_t) resident * (uint64_t) page : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+//  An event as a subscriber gets it, from src/boot with topic_seq.
+static cbus_event_t *
+s_test_event (const char *topic, const char *src, uint64_t boot, uint64_t topic_seq)
+{
+    cbus_buf_t buf = {0};
+    cbus_event_source_t source = {
+        .src = cbus_str (src), .boot = boot, .topic_seq = topic_seq, .has_topic_seq = true
+    };
+    cbus_event_source_encode (&source, &buf);
+    cbus_event_t *event = (cbus_event_t *) zmalloc (sizeof (cbus_event_t));
+    snprintf (event->topic, sizeof (event->topic), "%s", topic);
+    event->body = zframe_new (buf.data, buf.size);
+    msgpack_unpacked_init (&event->unpacked);
+    size_t offset = 0;
+    //  Decoding borrows: strings point into the frame.
+    event->decoded = cbus_unpack_next (&event->unpacked, (const char *) zframe_data (event->body),
+                                       zframe_size (event->body), &offset)
+                     == MSGPACK_UNPACK_SUCCESS;
+    cbus_buf_free (&buf);
+    return event;
+}
+
+static uint64_t
+s_test_note (cbus_metrics_t *self, const char *topic, const char *src, uint64_t boot,
+             uint64_t topic_seq)
+{
+    cbus_event_t *event = s_test_event (topic, src, boot, topic_seq);
+    uint64_t lost = cbus_metrics_event (self, event);
+    cbus_event_destroy (&event);
+    return lost;
+}
+
+//  The rendering of one registry as service "svc".
+static char *
+s_test_render (cbus_metrics_t *self)
+{
+    cbus_buf_t out = {0};
+    cbus_metrics_source_t source = { "svc", self };
+    cbus_metrics_render (&source, 1, &out);
+    char *text = strdup (out.data ? out.data : "");
+    cbus_buf_free (&out);
+    return text;
 }
 
 void
 cbus_metrics_test (bool verbose)
 {
-    (void) verbose;
     printf (" * cbus_metrics: ");
+
+    //  The table follows Prometheus' naming: prefix, _total for counters
+    //  only, no label named service on a SELF row (the gateway adds it),
+    //  GATEWAY rows labelled by service, buckets ascending.
+    for (int id = 0; id < CBUS_METRIC_COUNT_; id++) {
+        const s_row_t *row = &s_rows [id];
+        size_t length = strlen (row->name);
+        assert (strncmp (row->name, "chainbus_", 9) == 0);
+        bool total = length > 6 && streq (row->name + length - 6, "_total");
+        assert (total == (row->type == CBUS_METRIC_TYPE_COUNTER));
+        assert ((row->type == CBUS_METRIC_TYPE_HISTOGRAM) == (row->bucket_count > 0));
+        assert (row->bucket_count <= CBUS_METRICS_BUCKETS_MAX);
+        for (int bucket = 1; bucket < row->bucket_count; bucket++)
+            assert (row->buckets [bucket - 1] < row->buckets [bucket]);
+        for (int label = 0; label < row->label_count; label++)
+            assert (streq (row->labels [label], "service")
+                    == (row->origin == CBUS_METRIC_ORIGIN_GATEWAY && label == 0));
+        if (row->origin == CBUS_METRIC_ORIGIN_GATEWAY)
+            assert (row->label_count >= 1);
+        assert (cbus_metric_find (row->name, length) == id);
+        assert (row->series_max >= 1);
+    }
+    assert (cbus_metric_find ("chainbus_nothing", 16) == -1);
+
+    //  Counters, gauges, histograms by id and labels.
+    cbus_metrics_t *metrics = cbus_metrics_new ();
+    assert (metrics);
+    cbus_metrics_inc (metrics, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED);
+    cbus_metrics_add (metrics, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED, NULL, NULL, 2);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED, NULL, NULL) == 3);
+    cbus_metrics_add (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "invalid_signature", NULL, 1);
+    cbus_metrics_add (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "duplicate", NULL, 4);
+    cbus_metrics_add (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "invalid_signature", NULL, 1);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "invalid_signature", NULL) == 2);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "duplicate", NULL) == 4);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "other", NULL) == 0);
+    cbus_metrics_set (metrics, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL, 7);
+    cbus_metrics_set (metrics, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL, 9);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL) == 9);
+    cbus_metrics_observe (metrics, CBUS_METRIC_HTTP_DURATION, "/chain", NULL, 0.0003);
+    cbus_metrics_observe (metrics, CBUS_METRIC_HTTP_DURATION, "/chain", NULL, 0.002);
+    cbus_metrics_observe (metrics, CBUS_METRIC_HTTP_DURATION, "/chain", NULL, 99);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_HTTP_DURATION, "/chain", NULL) == 3);
+    cbus_metrics_add (metrics, CBUS_METRIC_HTTP_REQUESTS, "/chain", "200", 5);
+    cbus_metrics_touch (metrics, CBUS_METRIC_CHAIN_REORG_DEPTH, NULL, NULL);
+    //  A NULL registry takes every change and holds nothing.
+    cbus_metrics_inc (NULL, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED);
+    assert (cbus_metrics_value (NULL, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED, NULL, NULL) == 0);
+
+    //  The text format: HELP and TYPE once, service label first,
+    //  cumulative buckets ending at +Inf, _sum and _count; rows nobody
+    //  holds left out.
+    char *text = s_test_render (metrics);
+    if (verbose)
+        printf ("\n%s", text);
+    assert (strstr (text, "# HELP chainbus_chain_height Height of the active chain's tip block\n"
+                          "# TYPE chainbus_chain_height gauge\n"
+                          "chainbus_chain_height{service=\"svc\"} 9\n"));
+    assert (strstr (text, "chainbus_chain_blocks_connected_total{service=\"svc\"} 3\n"));
+    assert (strstr (text, "chainbus_mempool_txs_refused_total{service=\"svc\",code=\"invalid_signature\"} 2\n"
+                          "chainbus_mempool_txs_refused_total{service=\"svc\",code=\"duplicate\"} 4\n"));
+    assert (strstr (text, "chainbus_http_requests_total{service=\"svc\",route=\"/chain\",code=\"200\"} 5\n"));
+    assert (strstr (text, "chainbus_http_request_duration_seconds_bucket{service=\"svc\",route=\"/chain\",le=\"0.0001\"} 0\n"
+                          "chainbus_http_request_duration_seconds_bucket{service=\"svc\",route=\"/chain\",le=\"0.00025\"} 0\n"
+                          "chainbus_http_request_duration_seconds_bucket{service=\"svc\",route=\"/chain\",le=\"0.0005\"} 1\n"));
+    assert (strstr (text, "chainbus_http_request_duration_seconds_bucket{service=\"svc\",route=\"/chain\",le=\"10\"} 2\n"
+                          "chainbus_http_request_duration_seconds_bucket{service=\"svc\",route=\"/chain\",le=\"+Inf\"} 3\n"
+                          "chainbus_http_request_duration_seconds_sum{service=\"svc\",route=\"/chain\"} 99.0023\n"
+                          "chainbus_http_request_duration_seconds_count{service=\"svc\",route=\"/chain\"} 3\n"));
+    assert (strstr (text, "chainbus_chain_reorg_depth_blocks_count{service=\"svc\"} 0\n"));
+    assert (!strstr (text, "chainbus_mempool_bytes"));
+    char *help = strstr (text, "# TYPE chainbus_mempool_txs_refused_total");
+    assert (help && !strstr (help + 1, "# TYPE chainbus_mempool_txs_refused_total"));
+    free (text);
+
+    //  A snapshot decodes to the same rendering.
+    cbus_buf_t buf = {0};
+    char reason [CBUS_REASON_MAX];
+    assert (cbus_metrics_encode (metrics, &buf) == 0);
+    cbus_metrics_t *copy = cbus_metrics_decode ((const uint8_t *) buf.data, buf.size, reason);
+    assert (copy);
+    char *original = s_test_render (metrics);
+    char *decoded = s_test_render (copy);
+    assert (streq (original, decoded));
+    free (original);
+    free (decoded);
+    cbus_metrics_destroy (&copy);
+
+    //  Decoding outside bytes keeps what fits the table only: an unknown
+    //  name, a GATEWAY row, a wrong label count, a bad label value, a
+    //  histogram of another bucket count are dropped one by one.
+    cbus_buf_reset (&buf);
+    msgpack_packer pk;
+    cbus_packer_init (&pk, &buf);
+    msgpack_pack_array (&pk, 7);
+    const char *names [6] = {
+        "chainbus_unknown", "chainbus_service_up", "chainbus_mempool_txs_refused_total",
+        "chainbus_mempool_txs_refused_total", "chainbus_chain_reorg_depth_blocks",
+        "chainbus_mempool_txs"
+    };
+    const int label_counts [6] = { 0, 1, 2, 1, 0, 0 };
+    for (int entry = 0; entry < 6; entry++) {
+        msgpack_pack_array (&pk, 3);
+        cbus_pack_str (&pk, names [entry]);
+        msgpack_pack_array (&pk, (uint32_t) label_counts [entry]);
+        for (int label = 0; label < label_counts [entry]; label++)
+            cbus_pack_str (&pk, entry == 3 ? "bad\nvalue" : "x");
+        if (entry == 4) {
+            msgpack_pack_array (&pk, 2);
+            msgpack_pack_double (&pk, 1);
+            msgpack_pack_array (&pk, 1);
+            msgpack_pack_uint64 (&pk, 1);
+        }
+        else
+            msgpack_pack_uint64 (&pk, 5);
+    }
+    msgpack_pack_nil (&pk);
+    copy = cbus_metrics_decode ((const uint8_t *) buf.data, buf.size, reason);
+    assert (copy);
+    text = s_test_render (copy);
+    assert (streq (text, "# HELP chainbus_mempool_txs Transactions in the mempool\n"
+                         "# TYPE chainbus_mempool_txs gauge\n"
+                         "chainbus_mempool_txs{service=\"svc\"} 5\n"));
+    free (text);
+    cbus_metrics_destroy (&copy);
+    assert (cbus_metrics_decode ((const uint8_t *) "\x80", 1, reason) == NULL);
+    assert (streq (reason, "metrics snapshot is not one msgpack array"));
+    assert (cbus_metrics_decode ((const uint8_t *) "\x91", 1, reason) == NULL);
+    assert (cbus_metrics_decode ((const uint8_t *) "", 0, reason) == NULL);
+
+    //  Label sets are bounded: past series_max a change is dropped and
+    //  counted, and forgetting one makes room.
+    char peer [32];
+    for (int index = 0; index < 300; index++) {
+        snprintf (peer, sizeof (peer), "tcp://10.0.0.%d:9000", index);
+        cbus_metrics_add (metrics, CBUS_METRIC_PEER_SENT_BYTES, peer, NULL, 10);
+    }
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.255:9000", NULL) == 10);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.256:9000", NULL) == 0);
+    text = s_test_render (metrics);
+    assert (strstr (text, "chainbus_metrics_series_dropped_total{service=\"svc\"} 44\n"));
+    free (text);
+    cbus_metrics_forget (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.3:9000", NULL);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.3:9000", NULL) == 0);
+    cbus_metrics_add (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.299:9000", NULL, 1);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.299:9000", NULL) == 1);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.4:9000", NULL) == 10);
+    cbus_metrics_forget (metrics, CBUS_METRIC_PEER_SENT_BYTES, NULL, NULL);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_PEER_SENT_BYTES, "tcp://10.0.0.4:9000", NULL) == 0);
+    //  Label values are cut and made printable; the text escapes quotes.
+    cbus_metrics_set (metrics, CBUS_METRIC_PEERS, "a\"b\\c\n", NULL, 1);
+    text = s_test_render (metrics);
+    assert (strstr (text, "chainbus_peers{service=\"svc\",state=\"a\\\"b\\\\c?\"} 1\n"));
+    free (text);
+
+    //  Bus events lost: per (src, topic), a jump counts, a resend or a
+    //  first event does not, a restart counts what its new boot missed.
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 1, 10) == 0);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 1, 11) == 0);
+    assert (s_test_note (metrics, "chain.storage", "chainstore", 1, 0) == 0);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 1, 15) == 3);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 1, 15) == 0);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 1, 16) == 0);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 2, 1) == 1);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 2, 2) == 0);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_BUS_EVENTS_LOST, NULL, NULL) == 4);
+    //  The table of streams is bounded: the least recently used goes.
+    for (int index = 0; index < 3 * S_STREAMS_MAX; index++) {
+        snprintf (peer, sizeof (peer), "miner.%d", index);
+        assert (s_test_note (metrics, "node.heartbeat", peer, 1, 100) == 0);
+    }
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 2, 9) == 0);
+    cbus_event_t *event = s_test_event ("x", "y", 1, 1);
+    msgpack_unpacked_destroy (&event->unpacked);
+    msgpack_unpacked_init (&event->unpacked);
+    event->decoded = false;
+    assert (cbus_metrics_event (metrics, event) == 0);
+    cbus_event_destroy (&event);
+
+    //  This process's resident memory.
+    uint64_t resident = cbus_metrics_resident_bytes ();
+    assert (resident > 1024 * 1024 && resident < (uint64_t) 1 << 40);
+
+    cbus_buf_free (&buf);
+    cbus_metrics_destroy (&metrics);
+    cbus_metrics_destroy (&metrics);
     printf ("OK\n");
 }
