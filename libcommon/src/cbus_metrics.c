@@ -136,13 +136,25 @@ struct _cbus_metrics_t {
     uint64_t dropped;                   //  Changes dropped (series_max reached)
 };
 
-cbus_metrics_t *
-cbus_metrics_new (void)
+//  An empty registry (a snapshot decodes into one).
+static cbus_metrics_t *
+s_metrics_new (void)
 {
     cbus_metrics_t *self = (cbus_metrics_t *) calloc (1, sizeof (cbus_metrics_t));
     if (!self)
         return NULL;
     pthread_mutex_init (&self->mutex, NULL);
+    return self;
+}
+
+cbus_metrics_t *
+cbus_metrics_new (void)
+{
+    cbus_metrics_t *self = s_metrics_new ();
+    //  Every process counts the events it lost: 0 is scraped from the
+    //  start (a rate() needs the series before the first loss).
+    if (self)
+        cbus_metrics_touch (self, CBUS_METRIC_BUS_EVENTS_LOST, NULL, NULL);
     return self;
 }
 
@@ -573,7 +585,7 @@ cbus_metrics_decode (const uint8_t *data, size_t size, char *reason)
         cbus_fail (reason, "metrics snapshot is not one msgpack array");
         goto cleanup;
     }
-    self = cbus_metrics_new ();
+    self = s_metrics_new ();
     if (!self) {
         cbus_fail (reason, "out of memory");
         goto cleanup;
