@@ -82,22 +82,38 @@ def chain_height_exported(text):
     return any(n == "chainbus_chain_height" for n, _, _ in parse(text)[2])
 
 
+def forged_json(n):
+    """A signed transaction whose signature is made up: the mempool
+    refuses it (bad_signature)."""
+    body = tx_body(data=["forged", n], sender_public_key=os.urandom(32).hex())
+    body["timestamp"] = 1795248100000000 + n
+    body["signature"] = os.urandom(64).hex()
+    return body
+
+
 @pytest.fixture(scope="module")
 def busy_node():
-    """A node that has mined, taken a transaction, refused one and
-    answered a 404, so that most metrics have moved."""
-    node = Node()
+    """A node that has mined, taken a transaction, refused two (one at
+    the gateway, one at the mempool), answered a 404 and linked to a
+    peer, so that every metric has a series."""
+    node, peer = Node(), Node(miners=0)
     try:
         node.start()
+        peer.start()
         node.submit(tx_body(data={"metrics": "one"}, users=["m-a"]))
         assert node.post("/transactions/new", {"users": "x"}).status_code == 400
+        assert node.post("/transactions/new", forged_json(1)).status_code == 400
         for _ in range(3):
             node.mine()
         assert node.get("/no/such/route").status_code == 404
-        #  One heartbeat after the last block, so every snapshot has it.
+        address = "http://127.0.0.1:%d" % peer.port
+        assert node.post("/nodes/register", {"nodes": [address]}).status_code == 201
+        wait_for(lambda: peer.height() == 3, 60, "the peer to sync from the node")
+        #  One heartbeat after the last change, so every snapshot has it.
         time.sleep(1.5)
         yield node
     finally:
+        peer.close()
         node.close()
 
 
@@ -144,7 +160,8 @@ def test_page_has_what_the_table_says(busy_node):
     http = "chainbus_http_requests_total"
     assert values(samples, http, service="gateway", route="/mine", code="200") == [3.0]
     assert values(samples, http, route="/transactions/new", code="201") == [1.0]
-    assert values(samples, http, route="/transactions/new", code="400") == [1.0]
+    assert values(samples, http, route="/transactions/new", code="400") == [2.0]
+    assert values(samples, "chainbus_mempool_txs_refused_total", code="bad_signature") == [1.0]
     assert values(samples, http, route="other", code="404") == [1.0]
     duration = "chainbus_http_request_duration_seconds"
     count = values(samples, duration + "_count", route="/mine")
