@@ -68,6 +68,9 @@
 
 //  Most buckets a histogram row may name (+Inf is implicit).
 #define CBUS_METRICS_BUCKETS_MAX 16
+//  (publisher, topic) pairs a registry follows for cbus_metrics_event; the
+//  least recently heard is forgotten beyond.
+#define CBUS_METRICS_STREAMS_MAX 64
 //  Longest label value kept (bytes; longer ones are cut).
 #define CBUS_METRICS_LABEL_MAX 64
 
@@ -168,6 +171,12 @@ int
     cbus_metric_labels (cbus_metric_t id);
 const char *
     cbus_metric_label (cbus_metric_t id, int index);
+//  Histogram buckets: how many (0 for other types), their bounds.
+int
+    cbus_metric_buckets (cbus_metric_t id, const double **bounds);
+//  Most label sets a registry keeps of the row.
+uint32_t
+    cbus_metric_series_max (cbus_metric_t id);
 //  The id of a name, or -1.
 int
     cbus_metric_find (const char *name, size_t size);
