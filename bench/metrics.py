@@ -14,7 +14,8 @@ Measures, in one run:
      than the usual one scrape in 15 s);
   3. each process's heartbeat on the bus: bytes, and the part the metrics
      snapshot takes (read from bus-out with python3-zmq);
-  4. GET /metrics: page bytes and latency (median, p99 of 200).
+  4. GET /metrics: page bytes and latency (median, p99 of 200), beside
+     GET /status and a 404 measured the same way.
 Prints a Markdown table; no figure is asserted.
 """
 
@@ -110,14 +111,17 @@ def scrape_figures(bin_dir):
         time.sleep(1.5)
         beats = heartbeats(node)
         session = requests.Session()
-        times, size = [], 0
-        for _ in range(200):
-            started = time.monotonic()
-            r = session.get(node.url + "/metrics", timeout=10)
-            times.append(time.monotonic() - started)
-            size = len(r.content)
-        times.sort()
-        return beats, size, statistics.median(times), times[int(len(times) * 0.99) - 1]
+        figures = {}
+        for path in ("/metrics", "/status", "/nope"):
+            times, size = [], 0
+            for _ in range(200):
+                started = time.monotonic()
+                r = session.get(node.url + path, timeout=10)
+                times.append(time.monotonic() - started)
+                size = len(r.content)
+            times.sort()
+            figures[path] = (size, statistics.median(times), times[int(len(times) * 0.99) - 1])
+        return beats, figures
     finally:
         node.close()
 
@@ -175,14 +179,17 @@ def main():
             statistics.median(v[0] for v in rates["base"])
         rows.append(("with / before", "%.3f" % ratio))
     log("heartbeats and GET /metrics on a live node")
-    beats, size, median, p99 = scrape_figures(args.bin)
+    beats, figures = scrape_figures(args.bin)
     for src in sorted(beats):
         total, part = beats[src]
         rows.append(("heartbeat of %s: bytes (of which metrics)" % src,
                      "%d (%d)" % (total, part)))
-    rows.append(("GET /metrics: page bytes", "%d" % size))
-    rows.append(("GET /metrics latency, median / p99 of 200", "%.2f ms / %.2f ms"
-                 % (median * 1000, p99 * 1000)))
+    rows.append(("GET /metrics: page bytes", "%d" % figures["/metrics"][0]))
+    for path, what in (("/metrics", "GET /metrics"),
+                       ("/status", "ceiling: GET /status (a round trip to 3 services)"),
+                       ("/nope", "ceiling: GET of no route (404, the gateway alone)")):
+        rows.append(("%s latency, median / p99 of 200, one client" % what,
+                     "%.2f ms / %.2f ms" % (figures[path][1] * 1000, figures[path][2] * 1000)))
     print("| what | figure |\n|---|---:|")
     for what, figure in rows:
         print("| %s | %s |" % (what, figure))
