@@ -106,6 +106,7 @@ cbus_metrics_print (FILE *file)
 
 typedef struct {
     char labels [2][CBUS_METRICS_LABEL_MAX + 1];    //  Values, "" past the row's
+    uint32_t hash;                      //  Of the labels: most lookups compare it only
     double value;                       //  Counter (exact to 2^53), gauge, histogram sum
     uint64_t count;                     //  Histogram: observations
     uint64_t *buckets;                  //  Histogram: per bucket (not cumulative)
@@ -189,17 +190,32 @@ s_labels (cbus_metric_t id, const char *label1, const char *label2,
         labels [index][0] = 0;
         if (given [index])
             cbus_printable (labels [index], CBUS_METRICS_LABEL_MAX + 1,
-                            given [index], strlen (given [index]));
+                            given [index], strnlen (given [index], CBUS_METRICS_LABEL_MAX));
     }
+}
+
+//  FNV-1a of both label values (a 0 byte between them).
+static uint32_t
+s_hash (char labels [2][CBUS_METRICS_LABEL_MAX + 1])
+{
+    uint32_t hash = 2166136261u;
+    for (int index = 0; index < 2; index++)
+        for (const char *at = labels [index]; ; at++) {
+            hash = (hash ^ (uint8_t) *at) * 16777619u;
+            if (!*at)
+                break;
+        }
+    return hash;
 }
 
 //  The label set of labels in a family, or NULL.
 static s_series_t *
-s_series_find (s_family_t *family, char labels [2][CBUS_METRICS_LABEL_MAX + 1])
+s_series_find (s_family_t *family, char labels [2][CBUS_METRICS_LABEL_MAX + 1], uint32_t hash)
 {
     for (uint32_t index = 0; index < family->size; index++) {
         s_series_t *series = &family->series [index];
-        if (streq (series->labels [0], labels [0]) && streq (series->labels [1], labels [1]))
+        if (series->hash == hash
+        &&  streq (series->labels [0], labels [0]) && streq (series->labels [1], labels [1]))
             return series;
     }
     return NULL;
@@ -214,7 +230,10 @@ s_series_get (cbus_metrics_t *self, cbus_metric_t id,
 {
     const s_row_t *row = &s_rows [id];
     s_family_t *family = &self->families [id];
-    s_series_t *series = s_series_find (family, labels);
+    if (row->label_count == 0 && family->size == 1)
+        return &family->series [0];     //  The one set of a row without labels
+    uint32_t hash = s_hash (labels);
+    s_series_t *series = s_series_find (family, labels, hash);
     if (series)
         return series;
     if (family->size >= row->series_max) {
@@ -243,6 +262,7 @@ s_series_get (cbus_metrics_t *self, cbus_metric_t id,
         }
     }
     memcpy (series->labels, labels, sizeof (series->labels));
+    series->hash = hash;
     family->size++;
     return series;
 }
@@ -255,7 +275,10 @@ s_series_get (cbus_metrics_t *self, cbus_metric_t id,
         assert ((unsigned) id < CBUS_METRIC_COUNT_ && s_rows [id].type == type_); \
         assert (id != CBUS_METRIC_METRICS_SERIES_DROPPED);  /*  Kept apart  */ \
         char labels [2][CBUS_METRICS_LABEL_MAX + 1]; \
-        s_labels (id, label1, label2, labels); \
+        if (s_rows [id].label_count || label1 || label2) \
+            s_labels (id, label1, label2, labels); \
+        else \
+            labels [0][0] = labels [1][0] = 0; \
         pthread_mutex_lock (&self->mutex); \
         s_series_t *series = s_series_get (self, id, labels); \
         if (series) { body; } \
@@ -347,7 +370,7 @@ cbus_metrics_value (cbus_metrics_t *self, cbus_metric_t id,
     char labels [2][CBUS_METRICS_LABEL_MAX + 1];
     s_labels (id, label1, label2, labels);
     pthread_mutex_lock (&self->mutex);
-    s_series_t *series = s_series_find (&self->families [id], labels);
+    s_series_t *series = s_series_find (&self->families [id], labels, s_hash (labels));
     double value = !series ? 0
                  : s_rows [id].type == CBUS_METRIC_TYPE_HISTOGRAM ? (double) series->count
                  : series->value;
@@ -602,11 +625,22 @@ cleanup:
 //  --------------------------------------------------------------------------
 //  The Prometheus text format 0.0.4
 
-//  A sample value as Prometheus reads it: the shortest of %.15g/%.17g
-//  that reads back the same, NaN, +Inf, -Inf.
+//  A sample value as Prometheus reads it: integers exactly (most values
+//  are counts), others the shortest of %.15g/%.17g that reads back the
+//  same; NaN, +Inf, -Inf.
 static void
 s_write_value (cbus_buf_t *out, double value)
 {
+    if (value >= 0 && value < 9007199254740992.0 && value == (double) (uint64_t) value) {
+        char digits [24];
+        char *at = digits + sizeof (digits);
+        uint64_t number = (uint64_t) value;
+        do
+            *--at = (char) ('0' + number % 10);
+        while ((number /= 10));
+        cbus_buf_append (out, at, (size_t) (digits + sizeof (digits) - at));
+    }
+    else
     if (isnan (value))
         cbus_buf_puts (out, "NaN");
     else
@@ -625,68 +659,100 @@ s_write_value (cbus_buf_t *out, double value)
 static void
 s_write_escaped (cbus_buf_t *out, const char *text)
 {
-    for (; *text; text++) {
-        if (*text == '\\' || *text == '"')
-            cbus_buf_printf (out, "\\%c", *text);
-        else
-        if (*text == '\n')
-            cbus_buf_puts (out, "\\n");
-        else
-            cbus_buf_append (out, text, 1);
-    }
+    const char *run = text;
+    for (; *text; text++)
+        if (*text == '\\' || *text == '"' || *text == '\n') {
+            cbus_buf_append (out, run, (size_t) (text - run));
+            cbus_buf_puts (out, *text == '\\' ? "\\\\" : *text == '"' ? "\\\"" : "\\n");
+            run = text + 1;
+        }
+    cbus_buf_append (out, run, (size_t) (text - run));
 }
 
-//  name{service="..",label="..",le=".."} value\n
+//  A series' labels as the text format writes them, without braces:
+//  service="..",label=".." ("" when it has none).
 static void
-s_write_sample (cbus_buf_t *out, const s_row_t *row, const char *suffix,
-                const char *service, const s_series_t *series, const char *le, double value)
+s_write_labels (cbus_buf_t *out, const s_row_t *row, const char *service,
+                const s_series_t *series)
 {
-    cbus_buf_printf (out, "%s%s", row->name, suffix);
-    const char *separator = "{";
+    const char *separator = "";
     if (service && row->origin == CBUS_METRIC_ORIGIN_SELF) {
-        cbus_buf_printf (out, "%sservice=\"", separator);
+        cbus_buf_puts (out, "service=\"");
         s_write_escaped (out, service);
         cbus_buf_puts (out, "\"");
         separator = ",";
     }
-    for (int index = 0; series && index < row->label_count; index++) {
-        cbus_buf_printf (out, "%s%s=\"", separator, row->labels [index]);
+    for (int index = 0; index < row->label_count; index++) {
+        cbus_buf_puts (out, separator);
+        cbus_buf_puts (out, row->labels [index]);
+        cbus_buf_puts (out, "=\"");
         s_write_escaped (out, series->labels [index]);
         cbus_buf_puts (out, "\"");
         separator = ",";
     }
-    if (le)
-        cbus_buf_printf (out, "%sle=\"%s\"", separator, le);
-    if (!streq (separator, "{") || le)
+}
+
+//  name<suffix>{labels[,le="le"]} value\n
+static void
+s_write_sample (cbus_buf_t *out, const s_row_t *row, const char *suffix,
+                const cbus_buf_t *labels, const char *le, double value)
+{
+    cbus_buf_puts (out, row->name);
+    cbus_buf_puts (out, suffix);
+    if (labels->size || le) {
+        cbus_buf_puts (out, "{");
+        cbus_buf_append (out, labels->data, labels->size);
+        if (le) {
+            cbus_buf_puts (out, labels->size ? ",le=\"" : "le=\"");
+            cbus_buf_puts (out, le);
+            cbus_buf_puts (out, "\"");
+        }
         cbus_buf_puts (out, "}");
+    }
     cbus_buf_puts (out, " ");
     s_write_value (out, value);
     cbus_buf_puts (out, "\n");
 }
 
+//  Bucket bounds as text, made once ("0.0001", "2.5").
+static char s_le [CBUS_METRIC_COUNT_][CBUS_METRICS_BUCKETS_MAX][24];
+static pthread_once_t s_le_once = PTHREAD_ONCE_INIT;
+
 static void
-s_write_series (cbus_buf_t *out, const s_row_t *row, const char *service,
+s_le_init (void)
+{
+    for (int id = 0; id < CBUS_METRIC_COUNT_; id++)
+        for (int bucket = 0; bucket < s_rows [id].bucket_count; bucket++)
+            snprintf (s_le [id][bucket], sizeof (s_le [id][bucket]), "%.15g",
+                      s_rows [id].buckets [bucket]);
+}
+
+static void
+s_write_series (cbus_buf_t *out, cbus_buf_t *labels, int id, const char *service,
                 const s_series_t *series)
 {
+    const s_row_t *row = &s_rows [id];
+    cbus_buf_reset (labels);
+    s_write_labels (labels, row, service, series);
     if (row->type != CBUS_METRIC_TYPE_HISTOGRAM) {
-        s_write_sample (out, row, "", service, series, NULL, series->value);
+        s_write_sample (out, row, "", labels, NULL, series->value);
         return;
     }
     uint64_t cumulative = 0;
     for (int bucket = 0; bucket < row->bucket_count; bucket++) {
         cumulative += series->buckets [bucket];
-        char le [32];
-        snprintf (le, sizeof (le), "%.15g", row->buckets [bucket]);
-        s_write_sample (out, row, "_bucket", service, series, le, (double) cumulative);
+        s_write_sample (out, row, "_bucket", labels, s_le [id][bucket], (double) cumulative);
     }
-    s_write_sample (out, row, "_bucket", service, series, "+Inf", (double) series->count);
-    s_write_sample (out, row, "_sum", service, series, NULL, series->value);
-    s_write_sample (out, row, "_count", service, series, NULL, (double) series->count);
+    s_write_sample (out, row, "_bucket", labels, "+Inf", (double) series->count);
+    s_write_sample (out, row, "_sum", labels, NULL, series->value);
+    s_write_sample (out, row, "_count", labels, NULL, (double) series->count);
 }
 
 void
 cbus_metrics_render (const cbus_metrics_source_t *sources, size_t count, cbus_buf_t *out)
 {
+    pthread_once (&s_le_once, s_le_init);
+    cbus_buf_t labels = {0};
     for (size_t source = 0; source < count; source++)
         pthread_mutex_lock (&sources [source].metrics->mutex);
     for (int id = 0; id < CBUS_METRIC_COUNT_; id++) {
@@ -703,15 +769,17 @@ cbus_metrics_render (const cbus_metrics_source_t *sources, size_t count, cbus_bu
             }
             for (uint32_t index = 0; index < family->size
                               && id != CBUS_METRIC_METRICS_SERIES_DROPPED; index++)
-                s_write_series (out, row, sources [source].service, &family->series [index]);
+                s_write_series (out, &labels, id, sources [source].service,
+                                &family->series [index]);
             if (dropped) {
                 s_series_t series = { .value = (double) metrics->dropped };
-                s_write_series (out, row, sources [source].service, &series);
+                s_write_series (out, &labels, id, sources [source].service, &series);
             }
         }
     }
     for (size_t source = 0; source < count; source++)
         pthread_mutex_unlock (&sources [source].metrics->mutex);
+    cbus_buf_free (&labels);
 }
 
 uint64_t
