@@ -223,6 +223,31 @@ def test_a_reorganisation_a_sync_and_a_peer_link_move_the_figures(make_node):
     a.assert_no_crash()
 
 
+def test_transactions_published_while_no_peer_is_linked_are_no_loss(make_node):
+    # peersync hears mempool.tx.added only while a peer is linked: what
+    # the mempool publishes meanwhile was not for it.
+    a, b = make_node(), make_node()
+    _register(a, b)
+    wait_metric(a, lambda s: linked(s) == 1, "a linked to b")
+
+    def relayed(body):
+        txid, _ = a.submit(body)
+        wait_for(lambda: b.tx(txid).status_code == 200, SEEN_TIMEOUT, "the tx at b")
+
+    relayed(tx_body(data=["heard", 0]))
+    b.stop()
+    wait_metric(a, lambda s: linked(s) == 0, "a's peer unlinked")
+    for i in range(3):
+        a.submit(tx_body(data=["unheard", i]))
+    b.start()
+    wait_metric(a, lambda s: linked(s) == 1, "a linked to b again")
+    relayed(tx_body(data=["heard", 1]))
+    time.sleep(2.5)                     # two heartbeats after peersync heard it
+    s = scrape(a)
+    assert lost(s, "peersync") == 0 and lost(s, "mempool") == 0, s
+    a.assert_no_crash()
+
+
 def _subscribed(xpub, prefix, timeout):
     """Wait until the bus has told our publisher about a subscription to
     prefix (XPUB gets the subscribe messages)."""
