@@ -229,6 +229,11 @@ double
 //  lost. A new boot, a first event, or a malformed one count none.
 uint64_t
     cbus_metrics_event (cbus_metrics_t *self, cbus_event_t *event);
+//  Follow afresh the topics starting with prefix: their next events count
+//  no loss before them. For a subscription just made again (events
+//  published while unsubscribed were not ours to get).
+void
+    cbus_metrics_event_forget (cbus_metrics_t *self, const char *prefix);
 
 //  --------------------------------------------------------------------------
 //  Snapshots and rendering

@@ -447,6 +447,23 @@ cbus_metrics_event (cbus_metrics_t *self, cbus_event_t *event)
     return lost;
 }
 
+void
+cbus_metrics_event_forget (cbus_metrics_t *self, const char *prefix)
+{
+    if (!self)
+        return;
+    pthread_mutex_lock (&self->mutex);
+    uint32_t kept = 0;
+    for (uint32_t index = 0; index < self->stream_count; index++) {
+        s_stream_t *stream = &self->streams [index];
+        const char *topic = strchr (stream->key, ' ');
+        if (!(topic && strncmp (topic + 1, prefix, strlen (prefix)) == 0))
+            self->streams [kept++] = *stream;
+    }
+    self->stream_count = kept;
+    pthread_mutex_unlock (&self->mutex);
+}
+
 //  --------------------------------------------------------------------------
 //  Snapshots: [[name, [label values], value], ...], value a float for a
 //  counter or a gauge, [sum, [per-bucket counts, +Inf last]] for a
@@ -1012,6 +1029,13 @@ cbus_metrics_test (bool verbose)
     assert (s_test_note (metrics, "chain.block.connected", "chainstore", 2, 1) == 1);
     assert (s_test_note (metrics, "chain.block.connected", "chainstore", 2, 2) == 0);
     assert (cbus_metrics_value (metrics, CBUS_METRIC_BUS_EVENTS_LOST, NULL, NULL) == 4);
+    //  A topic followed afresh (subscribed again): no loss before its next.
+    assert (s_test_note (metrics, "mempool.tx.added", "mempool", 1, 3) == 0);
+    cbus_metrics_event_forget (metrics, "mempool.tx.");
+    assert (s_test_note (metrics, "mempool.tx.added", "mempool", 1, 40) == 0);
+    assert (s_test_note (metrics, "chain.block.connected", "chainstore", 2, 4) == 1);
+    assert (s_test_note (metrics, "mempool.tx.added", "mempool", 1, 42) == 1);
+    assert (cbus_metrics_value (metrics, CBUS_METRIC_BUS_EVENTS_LOST, NULL, NULL) == 6);
     //  The table of streams is bounded: the least recently used goes.
     for (int index = 0; index < 3 * S_STREAMS_MAX; index++) {
         snprintf (peer, sizeof (peer), "miner.%d", index);
