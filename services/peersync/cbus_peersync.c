@@ -124,12 +124,6 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     //  and only its last block is worth announcing.
     do {
         cbus_event_t *event = cbus_event_recv (self->local.sub);
-        //  mempool.tx.added is heard only while peers are linked: its
-        //  sequence is followed apart, from each subscription on.
-        if (event && streq (event->topic, CBUS_TOPIC_TX_ADDED))
-            cbus_metrics_add (self->metrics, CBUS_METRIC_BUS_EVENTS_LOST, NULL, NULL,
-                              cbus_metrics_event (self->tx_seqs, event));
-        else
         if (event)
             cbus_metrics_event (self->metrics, event);
         if (event && streq (event->topic, CBUS_TOPIC_TX_ADDED))
@@ -848,7 +842,6 @@ s_stop (peersync_t *self)
     zsock_destroy (&self->local.sub);
     cbus_pub_destroy (&self->local.pub);
     cbus_metrics_destroy (&self->metrics);
-    cbus_metrics_destroy (&self->tx_seqs);
     cbus_identity_destroy (&self->links.identity);
     cbus_peers_destroy (&self->links.registered);
     zhashx_destroy (&self->relay.quiet);

@@ -398,8 +398,6 @@ typedef struct {
     peersync_slots_t slots;     //  Inbound slots
     int64_t next_beat;          //  Next heartbeat
     cbus_metrics_t *metrics;    //  Carried in each heartbeat
-    cbus_metrics_t *tx_seqs;    //  Follows mempool.tx.added's sequence
-                                //  alone: made anew at each subscription
     cbus_buf_t message;         //  Reused body of what we send
 } peersync_t;
 
