@@ -373,8 +373,9 @@ s_metrics_tip (cbus_chainstore_t *self)
 //  What a connected submission changed: blocks connected and
 //  disconnected, the depth of a reorganisation, and each joined block's
 //  interval from its parent (by their header timestamps, which need not
-//  increase: a negative difference counts as 0). Costs one index read
-//  (the first joined block's parent).
+//  increase: a negative difference counts as 0). Block 1 has none: the
+//  genesis timestamp is the network's constant, not when it was mined.
+//  Costs one index read (the first joined block's parent).
 static void
 s_metrics_connected (cbus_chainstore_t *self)
 {
@@ -388,7 +389,8 @@ s_metrics_connected (cbus_chainstore_t *self)
     }
     cbus_chain_entry_t parent;
     bool known = joined && cbus_chain_entry (self->chain, cbus_block_header (
-                     cbus_chain_joined (self->chain, 0))->prev_hash, &parent) == 0;
+                     cbus_chain_joined (self->chain, 0))->prev_hash, &parent) == 0
+              && parent.height > 0;
     uint64_t parent_ms = known ? parent.header.time_ms : 0;
     for (size_t index = 0; index < joined; index++) {
         uint64_t time_ms = cbus_block_header (cbus_chain_joined (self->chain, index))->time_ms;

@@ -758,7 +758,6 @@ s_connect_local (peersync_t *self)
     if (rc == 0) {
         zsock_set_rcvhwm (local->sub, 200000);
         cbus_pub_set_metrics (local->pub, self->metrics);
-        cbus_metrics_touch (self->metrics, CBUS_METRIC_BUS_EVENTS_LOST, NULL, NULL);
     }
     if (rc)
         cbus_service_fail (self->pipe, "cannot reach the bus, chainstore or mempool endpoints");

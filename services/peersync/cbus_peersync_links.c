@@ -272,8 +272,12 @@ peersync_set_state (peersync_t *self, peersync_peer_t *peer, peersync_state_t st
     snprintf (peer->reason, sizeof (peer->reason), "%s", reason ? reason : "");
     //  New transactions are only worth hearing while a peer is linked;
     //  with none, the mempool's PUB (which filters) does not send them.
-    if (!was_linked && state == P_LINKED && self->links.linked++ == 0)
+    //  What was published while we did not listen is no loss: the
+    //  sequence is followed afresh.
+    if (!was_linked && state == P_LINKED && self->links.linked++ == 0) {
         zsock_set_subscribe (self->local.sub, CBUS_TOPIC_TX_ADDED);
+        cbus_metrics_event_forget (self->metrics, CBUS_TOPIC_TX_ADDED);
+    }
     if (was_linked && state != P_LINKED && --self->links.linked == 0)
         zsock_set_unsubscribe (self->local.sub, CBUS_TOPIC_TX_ADDED);
     if (!was_linked && state == P_LINKED) {

@@ -133,8 +133,10 @@ def test_submissions_mining_and_a_refusal_move_the_figures(make_node):
                     "a fresh node's figures at 0")
     assert tip_time(s) is not None and disconnected(s) == 0 and reorg_count(s) == 0
 
-    for i in range(3):
-        n.submit(tx_body(data=["metrics", i]))
+    #  Each with its timestamp: the same body again is the same transaction.
+    bodies = [tx_body(data=["metrics", i], timestamp=1795248100000000 + i) for i in range(3)]
+    for body in bodies:
+        n.submit(body)
     s = wait_metric(n, lambda s: accepted(s) == 3 and pending(s) == 3,
                     "3 accepted and pending")
     assert pending_bytes(s) > 0
@@ -143,7 +145,7 @@ def test_submissions_mining_and_a_refusal_move_the_figures(make_node):
     assert fsync_count(s) == batch_count(s) and fsync_sum(s) > 0
 
     # A duplicate is acknowledged but not accepted again; nothing written.
-    r = n.post("/transactions/new", tx_body(data=["metrics", 0]))
+    r = n.post("/transactions/new", bodies[0])
     assert r.status_code == 200 and r.json()["duplicate"] is True, r.text
     r = n.post("/transactions/new", forged_json(1))
     assert r.status_code == 400 and "signature" in r.text.lower(), r.text
@@ -152,7 +154,8 @@ def test_submissions_mining_and_a_refusal_move_the_figures(make_node):
 
     block = n.mine()
     s = wait_metric(n, lambda s: height(s) == 1 and pending(s) == 0, "height 1, pool empty")
-    assert connected(s) == 1 and interval_count(s) == 1 and disconnected(s) == 0
+    # Block 1 has no interval: genesis's timestamp is the network's constant.
+    assert connected(s) == 1 and interval_count(s) == 0 and disconnected(s) == 0
     assert pending_bytes(s) == 0
     assert abs(tip_time(s) - block["timestamp"]) < 0.002, (tip_time(s), block)
     age = value(s, "chainbus_chain_tip_age_seconds", service="chainstore")
@@ -161,7 +164,8 @@ def test_submissions_mining_and_a_refusal_move_the_figures(make_node):
 
     n.mine()
     s = wait_metric(n, lambda s: height(s) == 2, "height 2")
-    assert connected(s) == 2 and interval_count(s) == 2 and reorg_count(s) == 0
+    assert connected(s) == 2 and interval_count(s) == 1 and reorg_count(s) == 0
+    assert 0 <= chain("chainbus_chain_block_interval_seconds_sum")(s) < 600
     assert lost(s, "mempool") == 0 and lost(s, "peersync") == 0
     n.assert_no_crash()
 
@@ -199,7 +203,8 @@ def test_a_reorganisation_a_sync_and_a_peer_link_move_the_figures(make_node):
     s = wait_metric(a, lambda s: height(s) == 3 and blocks_left(s) == 0,
                     "a synced to height 3")
     assert disconnected(s) == 1 and reorg_count(s) == 1 and reorg_sum(s) == 1, s
-    assert connected(s) == 4 and interval_count(s) == 4
+    # Joined: b's blocks 1 (no interval: its parent is genesis), 2 and 3.
+    assert connected(s) == 4 and interval_count(s) == 2
     # Bytes keep flowing both ways (STATUS every 2 s).
     wait_metric(a, lambda s: (value(s, "chainbus_peer_sent_bytes_total", service="peersync",
                                     peer=address) or 0) > sent
@@ -215,6 +220,31 @@ def test_a_reorganisation_a_sync_and_a_peer_link_move_the_figures(make_node):
     b.stop()
     wait_metric(a, lambda s: linked(s) == 0 and sum(
         series(s, "chainbus_peers", service="peersync").values()) == 1, "a's peer unlinked")
+    a.assert_no_crash()
+
+
+def test_transactions_published_while_no_peer_is_linked_are_no_loss(make_node):
+    # peersync hears mempool.tx.added only while a peer is linked: what
+    # the mempool publishes meanwhile was not for it.
+    a, b = make_node(), make_node()
+    _register(a, b)
+    wait_metric(a, lambda s: linked(s) == 1, "a linked to b")
+
+    def relayed(body):
+        txid, _ = a.submit(body)
+        wait_for(lambda: b.tx(txid).status_code == 200, SEEN_TIMEOUT, "the tx at b")
+
+    relayed(tx_body(data=["heard", 0]))
+    b.stop()
+    wait_metric(a, lambda s: linked(s) == 0, "a's peer unlinked")
+    for i in range(3):
+        a.submit(tx_body(data=["unheard", i]))
+    b.start()
+    wait_metric(a, lambda s: linked(s) == 1, "a linked to b again")
+    relayed(tx_body(data=["heard", 1]))
+    time.sleep(2.5)                     # two heartbeats after peersync heard it
+    s = scrape(a)
+    assert lost(s, "peersync") == 0 and lost(s, "mempool") == 0, s
     a.assert_no_crash()
 
 
@@ -242,18 +272,23 @@ def test_a_gap_in_a_publishers_sequence_counts_as_lost(make_node):
         # too; neither acts on it (another chain.block.* topic).
         assert _subscribed(xpub, b"chain.block.connected", 10)
         topic = b"chain.block.connected.test"
-        body = msgpack.packb({"src": "test.gap", "boot": 7}, use_bin_type=True)
-        for sequence in (0, 1, 5):       # 2, 3 and 4 never sent
-            xpub.send_multipart([topic, body, struct.pack("<Q", sequence)])
+
+        def send(boot, topic_seq):
+            body = msgpack.packb({"src": "test.gap", "boot": boot, "topic_seq": topic_seq},
+                                 use_bin_type=True)
+            xpub.send_multipart([topic, body, struct.pack("<Q", topic_seq)])
             time.sleep(0.05)
+
+        for topic_seq in (0, 1, 5):      # 2, 3 and 4 never sent
+            send(7, topic_seq)
         s = wait_metric(n, lambda s: lost(s, "mempool") == 3 and lost(s, "peersync") == 3,
                         "3 events lost at the mempool and at peersync")
-        # A new boot of the publisher is no gap.
-        body = msgpack.packb({"src": "test.gap", "boot": 8}, use_bin_type=True)
-        xpub.send_multipart([topic, body, struct.pack("<Q", 100)])
-        time.sleep(2.5)
-        s = scrape(n)
-        assert lost(s, "mempool") == 3 and lost(s, "peersync") == 3
+        # The publisher restarted (a new boot) and we heard its first
+        # event: no gap. Then one more gap, of 2.
+        send(8, 0)
+        send(8, 3)
+        s = wait_metric(n, lambda s: lost(s, "mempool") == 5 and lost(s, "peersync") == 5,
+                        "5 events lost at each")
     finally:
         xpub.close()
     n.assert_no_crash()
