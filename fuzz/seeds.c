@@ -5,7 +5,7 @@
     harness starts past its decoder's first checks: transactions (plain,
     signed, sealed), blocks of a small mined chain of network dev, every
     bus message with its fields filled, peer messages, a config file, key
-    files, node.key, an export file of that chain. Run by hand after a
+    files, node.key, an export file of that chain, metrics snapshots. Run by hand after a
     format changes (`build-fuzz/fuzz/fuzz_seeds fuzz/corpus`), then commit
     what changed; scripts/fuzz.sh grows the corpus from there.
     =========================================================================
@@ -487,6 +487,30 @@ s_files (const char *scratch)
     free (text);
 }
 
+//  Metrics snapshots (fuzz_metrics): one of every kind of row.
+static void
+s_metrics (void)
+{
+    cbus_metrics_t *metrics = cbus_metrics_new ();
+    FUZZ_CHECK (metrics);
+    cbus_metrics_set (metrics, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL, 42);
+    cbus_metrics_inc (metrics, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED);
+    cbus_metrics_add (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "bad_signature", NULL, 3);
+    cbus_metrics_add (metrics, CBUS_METRIC_HTTP_REQUESTS, "/mine", "200", 7);
+    cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_FDATASYNC, NULL, NULL, 0.0021);
+    cbus_metrics_observe (metrics, CBUS_METRIC_HTTP_DURATION, "/chain", NULL, 0.5);
+    cbus_metrics_set (metrics, CBUS_METRIC_PEERS, "linked", NULL, 2);
+    cbus_buf_t snapshot = {0};
+    FUZZ_CHECK (cbus_metrics_encode (metrics, &snapshot) == 0);
+    s_write ("metrics", "snapshot", snapshot.data, snapshot.size);
+    cbus_metrics_destroy (&metrics);
+    metrics = cbus_metrics_new ();
+    FUZZ_CHECK (metrics && cbus_metrics_encode (metrics, &snapshot) == 0);
+    s_write ("metrics", "fresh", snapshot.data, snapshot.size);
+    cbus_metrics_destroy (&metrics);
+    cbus_buf_free (&snapshot);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -511,6 +535,7 @@ main (int argc, char **argv)
     s_bus_frames ();
     s_peer (blocks);
     s_files (fuzz_scratch (""));
+    s_metrics ();
     for (int height = 0; height <= S_CHAIN_BLOCKS; height++)
         cbus_block_destroy (&blocks [height]);
     printf ("seeds written under %s\n", s_root);

@@ -223,6 +223,9 @@ s_heard (cbus_gateway_t *self, cbus_event_t *event)
     if (beat.has_hash_rate)
         cbus_heartbeats_set_rate (self->heartbeats, source.src.data, source.src.size,
                                   beat.hash_rate);
+    cbus_heartbeats_set_beat (self->heartbeats, source.src.data, source.src.size,
+                              beat.has_resident_bytes ? beat.resident_bytes : 0,
+                              beat.has_metrics ? beat.metrics.data : NULL, beat.metrics.size);
     s_heard_boot (self, source.src.data, source.src.size, source.boot);
 }
 
@@ -233,6 +236,7 @@ s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
     cbus_gateway_t *self = (cbus_gateway_t *) arg;
     for (int count = 0; count < S_BATCH && (zsock_events (sub) & ZMQ_POLLIN); count++) {
         cbus_event_t *event = cbus_event_recv (sub);
+        cbus_metrics_event (self->metrics, event);
         if (event && event->decoded && streq (event->topic, CBUS_TOPIC_HEARTBEAT))
             s_heard (self, event);
         else
@@ -524,9 +528,10 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
     self->verbose = cbus_config_bool (config, "node/verbose");
     self->calls = cbus_calls_new ();
     self->heartbeats = cbus_heartbeats_new ();
+    self->metrics = cbus_metrics_new ();
     self->www = cbus_www_new (cbus_config_str (config, "gateway/www_dir"));
     self->loop = zloop_new ();
-    if (!self->calls || !self->heartbeats || !self->www || !self->loop) {
+    if (!self->calls || !self->heartbeats || !self->metrics || !self->www || !self->loop) {
         snprintf (reason, CBUS_REASON_MAX, "out of memory");
         goto failed;
     }
@@ -600,6 +605,7 @@ s_gateway_destroy (cbus_gateway_t **self_p)
     cbus_pub_destroy (&self->pub);
     cbus_www_destroy (&self->www);
     cbus_heartbeats_destroy (&self->heartbeats);
+    cbus_metrics_destroy (&self->metrics);
     cbus_calls_destroy (&self->calls);
     cbus_buf_free (&self->send);
     free (self);

@@ -10,6 +10,7 @@
         cbus_gw_chain.c     GET /chain (streamed), /blocks/<id>, /mine
         cbus_gw_nodes.c     POST /nodes/register, /nodes/resolve, /nodes
         cbus_gw_status.c    GET /status, /node/info, the dashboard's files
+        cbus_gw_metrics.c   GET /metrics, and the HTTP metrics of every answer
 
     Two classes guard the HTTP edge: cbus_gw_frame (strict RFC 9112
     framing of a request head) and cbus_gw_guard (deadlines that bytes do
@@ -80,6 +81,11 @@ extern const cbus_gw_route_t cbus_gw_tx_routes [];
 extern const cbus_gw_route_t cbus_gw_chain_routes [];
 extern const cbus_gw_route_t cbus_gw_nodes_routes [];
 extern const cbus_gw_route_t cbus_gw_status_routes [];
+extern const cbus_gw_route_t cbus_gw_metrics_routes [];
+//  An answer was queued: count it by route and status, and its time
+//  (cbus_gw_metrics.c).
+void
+    cbus_gw_metrics_http (cbus_gw_request_t *request);
 //  A chain.block.connected or .disconnected event from the bus: kept for
 //  the network's hash rate in GET /status (cbus_gw_status.c).
 void
@@ -112,6 +118,8 @@ struct _cbus_gw_request_t {
     //  The answer
     unsigned int status;            //  HTTP status; 0 until decided
     cbus_buf_t out;                 //  JSON body (when not a stream or file)
+    const char *out_type;           //  Its Content-Type when not JSON, or NULL
+    int64_t started_us;             //  First access call (zclock_usecs)
     char message [CBUS_REASON_MAX]; //  Error message, for the log line
     const char *allow;              //  Allow header of a 405
     bool authenticate;              //  WWW-Authenticate header of a 401
@@ -140,6 +148,7 @@ struct _cbus_gateway_t {
     cbus_calls_t *calls;            //  Bus requests in flight
     cbus_buf_t send;                //  Body of the bus request being sent
     cbus_heartbeats_t *heartbeats;  //  Who is alive
+    cbus_metrics_t *metrics;        //  Our own metrics (HTTP, events lost)
     uint64_t boots [CBUS_GW_SERVICES];      //  Each service's boot id, 0 if unheard
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
     cbus_www_t *www;                //  Dashboard files

@@ -32,7 +32,8 @@
 
 //  Every resource's table of routes.
 static const cbus_gw_route_t *s_tables [] = {
-    cbus_gw_tx_routes, cbus_gw_chain_routes, cbus_gw_nodes_routes, cbus_gw_status_routes
+    cbus_gw_tx_routes, cbus_gw_chain_routes, cbus_gw_nodes_routes, cbus_gw_status_routes,
+    cbus_gw_metrics_routes
 };
 #define S_TABLES (sizeof (s_tables) / sizeof (s_tables [0]))
 
@@ -226,6 +227,7 @@ s_request_new (cbus_gateway_t *self, struct MHD_Connection *connection,
     request->connection = connection;
     snprintf (request->method, sizeof (request->method), "%s", method ? method : "");
     request->file_fd = -1;
+    request->started_us = zclock_usecs ();
     return request;
 }
 
@@ -514,6 +516,8 @@ s_request_response (cbus_gw_request_t *request, const char **type_p, uint64_t *s
         *type_p = request->file_type;
     }
     else {
+        if (request->out_type && request->status == MHD_HTTP_OK)
+            *type_p = request->out_type;
         size_t size;
         char *data = cbus_buf_detach (&request->out, &size);
         *size_p = size;
@@ -549,6 +553,7 @@ s_request_queue (cbus_gw_request_t *request)
     enum MHD_Result rc = MHD_queue_response (request->connection, request->status, response);
     MHD_destroy_response (response);
     request->queued = true;
+    cbus_gw_metrics_http (request);
     cbus_gateway_t *self = request->gateway;
     if (request->status >= 300 && !request->quiet
     &&  self->error_lines++ >= CBUS_GW_ERROR_LINES)

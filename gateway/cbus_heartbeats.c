@@ -11,6 +11,9 @@ typedef struct {
     uint64_t wall_ms;           //  Wall-clock time last heard
     bool has_rate;              //  It reported a hash rate
     uint64_t hash_rate;         //  ... the last one
+    uint64_t resident_bytes;    //  Its resident memory, 0 if not said
+    uint8_t *snapshot;          //  Its last metrics snapshot, or NULL
+    size_t snapshot_size;       //  ... its bytes
 } s_seen_t;
 
 //  One block of the active chain, for the network's hash rate.
@@ -27,6 +30,8 @@ struct _cbus_heartbeats_t {
     int64_t latest_mono;        //  Latest heartbeat from anyone
     uint64_t latest_wall;       //  Same, wall clock; 0 if never
     bool full_logged;           //  Said once that the table is full
+    size_t snapshots;           //  Sources holding a metrics snapshot
+    bool snapshots_logged;      //  Said once that no more may
     s_block_t blocks [S_RING];  //  The last blocks, a ring
     size_t block_first;         //  Index of the oldest
     size_t block_count;         //  How many are kept
@@ -35,7 +40,10 @@ struct _cbus_heartbeats_t {
 static void
 s_seen_free (void **item_p)
 {
-    free (*item_p);
+    s_seen_t *seen = (s_seen_t *) *item_p;
+    if (seen)
+        free (seen->snapshot);
+    free (seen);
     *item_p = NULL;
 }
 
@@ -207,6 +215,73 @@ cbus_heartbeats_write_rates (cbus_heartbeats_t *self, const char *prefix, int64_
         *sum = total;
 }
 
+int
+cbus_heartbeats_set_beat (cbus_heartbeats_t *self, const char *src, size_t size,
+                          uint64_t resident_bytes, const uint8_t *snapshot,
+                          size_t snapshot_size)
+{
+    char name [S_NAME_MAX + 1];
+    s_seen_t *seen = s_name (src, size, name) ? NULL
+                   : (s_seen_t *) zhashx_lookup (self->sources, name);
+    if (!seen)
+        return -1;
+    seen->resident_bytes = resident_bytes;
+    if (!snapshot || snapshot_size > CBUS_METRICS_SNAPSHOT_MAX) {
+        if (seen->snapshot)
+            self->snapshots--;
+        free (seen->snapshot);
+        seen->snapshot = NULL;
+        seen->snapshot_size = 0;
+        return snapshot ? -1 : 0;
+    }
+    if (!seen->snapshot && self->snapshots >= CBUS_HEARTBEATS_METRICS_MAX) {
+        if (!self->snapshots_logged)
+            zsys_warning ("heartbeats: %d sources keep metrics, ignoring those of src=%s",
+                          CBUS_HEARTBEATS_METRICS_MAX, name);
+        self->snapshots_logged = true;
+        return -1;
+    }
+    //  A copy: decoding waits for a scrape (most heartbeats are never
+    //  scraped), and the copy is reused while the size fits.
+    if (seen->snapshot_size != snapshot_size || !seen->snapshot) {
+        uint8_t *copy = (uint8_t *) realloc (seen->snapshot, snapshot_size ? snapshot_size : 1);
+        if (!copy)
+            return -1;
+        if (!seen->snapshot)
+            self->snapshots++;
+        seen->snapshot = copy;
+    }
+    memcpy (seen->snapshot, snapshot, snapshot_size);
+    seen->snapshot_size = snapshot_size;
+    return 0;
+}
+
+void
+cbus_heartbeats_each (cbus_heartbeats_t *self, int64_t now_mono,
+                      cbus_heartbeats_each_fn *fn, void *arg)
+{
+    zlistx_t *names = zlistx_new ();
+    if (!names)
+        return;
+    zlistx_set_comparator (names, s_name_compare);
+    for (s_seen_t *seen = (s_seen_t *) zhashx_first (self->sources); seen;
+         seen = (s_seen_t *) zhashx_next (self->sources))
+        zlistx_add_end (names, (void *) zhashx_cursor (self->sources));
+    zlistx_sort (names);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        s_seen_t *seen = (s_seen_t *) zhashx_lookup (self->sources, name);
+        cbus_heartbeats_info_t info = {
+            .name = name, .alive = now_mono - seen->mono_ms <= CBUS_HEARTBEAT_DEAD_MS,
+            .resident_bytes = seen->resident_bytes, .has_rate = seen->has_rate,
+            .hash_rate = seen->hash_rate, .snapshot = seen->snapshot,
+            .snapshot_size = seen->snapshot_size
+        };
+        fn (&info, arg);
+    }
+    zlistx_destroy (&names);
+}
+
 static s_block_t *
 s_block_at (cbus_heartbeats_t *self, size_t index)
 {
@@ -270,8 +345,12 @@ cbus_heartbeats_prune (cbus_heartbeats_t *self, int64_t now_mono, int64_t max_ag
         if (now_mono - seen->mono_ms > max_age_ms)
             zlistx_add_end (stale, (void *) zhashx_cursor (self->sources));
     for (const char *name = (const char *) zlistx_first (stale); name;
-         name = (const char *) zlistx_next (stale))
+         name = (const char *) zlistx_next (stale)) {
+        s_seen_t *seen = (s_seen_t *) zhashx_lookup (self->sources, name);
+        if (seen && seen->snapshot)
+            self->snapshots--;
         zhashx_delete (self->sources, name);
+    }
     if (zlistx_size (stale))
         self->full_logged = false;
     zlistx_destroy (&stale);
@@ -281,6 +360,26 @@ size_t
 cbus_heartbeats_size (cbus_heartbeats_t *self)
 {
     return zhashx_size (self->sources);
+}
+
+typedef struct {
+    int count;
+    char names [4][16];
+    bool alive [4];
+    uint64_t resident [4];
+    size_t sizes [4];
+} s_test_each_t;
+
+static void
+s_test_each (const cbus_heartbeats_info_t *info, void *arg)
+{
+    s_test_each_t *seen = (s_test_each_t *) arg;
+    assert (seen->count < 4);
+    snprintf (seen->names [seen->count], 16, "%s", info->name);
+    seen->alive [seen->count] = info->alive;
+    seen->resident [seen->count] = info->resident_bytes;
+    seen->sizes [seen->count] = info->snapshot_size;
+    seen->count++;
 }
 
 void
@@ -357,8 +456,35 @@ cbus_heartbeats_test (bool verbose)
     cbus_heartbeats_block (heartbeats, true, 170, 2000000, work);
     assert (cbus_heartbeats_network_rate (heartbeats, &rate, &blocks, &span) == -1);
 
+    //  What a heartbeat carries for the metrics: kept per source, a copy
+    //  of the snapshot, in name order; too many or too big are refused.
+    const uint8_t snapshot [3] = { 0x91, 0x90, 0x00 };
+    assert (cbus_heartbeats_set_beat (heartbeats, "mempool", 7, 4096, snapshot, 3) == 0);
+    assert (cbus_heartbeats_set_beat (heartbeats, "miner.2", 7, 8192, NULL, 0) == 0);
+    assert (cbus_heartbeats_set_beat (heartbeats, "nobody", 6, 1, snapshot, 3) == -1);
+    assert (cbus_heartbeats_set_beat (heartbeats, "mempool", 7, 1, snapshot,
+                                      CBUS_METRICS_SNAPSHOT_MAX + 1) == -1);
+    assert (cbus_heartbeats_set_beat (heartbeats, "mempool", 7, 4096, snapshot, 3) == 0);
+    s_test_each_t seen = { .count = 0 };
+    cbus_heartbeats_each (heartbeats, 2000, s_test_each, &seen);
+    assert (seen.count == 3);
+    assert (streq (seen.names [0], "mempool") && seen.resident [0] == 4096 && seen.sizes [0] == 3);
+    assert (streq (seen.names [1], "miner.1") && seen.alive [1] && seen.sizes [1] == 0);
+    assert (streq (seen.names [2], "miner.2") && seen.resident [2] == 8192 && seen.alive [2]);
+    char name [16];
+    for (int index = 0; index < CBUS_HEARTBEATS_METRICS_MAX + 1; index++) {
+        snprintf (name, sizeof (name), "remote.%d", index);
+        assert (cbus_heartbeats_record (heartbeats, name, strlen (name), 1000, 5000) == 0);
+        assert (cbus_heartbeats_set_beat (heartbeats, name, strlen (name), 1, snapshot, 3)
+                == (index < CBUS_HEARTBEATS_METRICS_MAX - 1 ? 0 : -1));
+    }
+    //  Room comes back when sources go.
     cbus_heartbeats_prune (heartbeats, 1500 + 60000, 60000);
     assert (cbus_heartbeats_size (heartbeats) == 1);
+    assert (cbus_heartbeats_record (heartbeats, "remote.x", 8, 70000, 5000) == 0);
+    assert (cbus_heartbeats_set_beat (heartbeats, "remote.x", 8, 1, snapshot, 3) == 0);
+    cbus_heartbeats_prune (heartbeats, 1500 + 60000, 60000);
+    assert (cbus_heartbeats_size (heartbeats) == 2);
     cbus_heartbeats_destroy (&heartbeats);
     cbus_heartbeats_destroy (&heartbeats);
     if (verbose)

@@ -10,6 +10,10 @@
     CBUS_HEARTBEATS_MAX sources new names are ignored, so that a noisy or
     hostile publisher cannot grow it without limit.
 
+    For GET /metrics it keeps what each heartbeat carries besides: the
+    process's resident memory and its metrics snapshot (bytes, decoded
+    only when scraped), iterated in name order by cbus_heartbeats_each.
+
     It also keeps what the bus says of mining: the hash rate each miner
     puts in its heartbeat, and the last CBUS_HEARTBEATS_RATE_BLOCKS + 1
     blocks of the active chain from chain.block.connected and
@@ -31,6 +35,9 @@
 //  follows a change of miners within a minute. Bitcoin Core's
 //  getnetworkhashps takes 120 blocks by default, at ten minutes each.
 #define CBUS_HEARTBEATS_RATE_BLOCKS 60
+//  Most sources whose metrics snapshot is kept (the node's services and
+//  its miners; a snapshot is at most CBUS_METRICS_SNAPSHOT_MAX bytes).
+#define CBUS_HEARTBEATS_METRICS_MAX 64
 
 typedef struct _cbus_heartbeats_t cbus_heartbeats_t;
 
@@ -89,6 +96,31 @@ void
 int
     cbus_heartbeats_network_rate (cbus_heartbeats_t *self, double *rate, uint64_t *blocks,
                                   uint64_t *span_ms);
+//  What src's heartbeat carried besides liveness (record it first): its
+//  resident memory (0: not said) and its metrics snapshot (NULL: none),
+//  kept as bytes until the next heartbeat and decoded only when scraped
+//  (cbus_metrics_decode). At most CBUS_HEARTBEATS_METRICS_MAX sources
+//  keep one, and none beyond CBUS_METRICS_SNAPSHOT_MAX bytes. Returns
+//  0, or -1 when src is unknown or the snapshot was not kept.
+int
+    cbus_heartbeats_set_beat (cbus_heartbeats_t *self, const char *src, size_t size,
+                              uint64_t resident_bytes, const uint8_t *snapshot,
+                              size_t snapshot_size);
+//  One source as cbus_heartbeats_each shows it (all borrowed).
+typedef struct {
+    const char *name;               //  Its src
+    bool alive;                     //  Heard within CBUS_HEARTBEAT_DEAD_MS
+    uint64_t resident_bytes;        //  From its last heartbeat, 0 if not said
+    bool has_rate;                  //  It reported a hash rate (a miner)
+    uint64_t hash_rate;             //  ... the last one
+    const uint8_t *snapshot;        //  Its last metrics snapshot, or NULL
+    size_t snapshot_size;           //  ... its bytes
+} cbus_heartbeats_info_t;
+typedef void (cbus_heartbeats_each_fn) (const cbus_heartbeats_info_t *info, void *arg);
+//  Call fn for every source in the table, in name order.
+void
+    cbus_heartbeats_each (cbus_heartbeats_t *self, int64_t now_mono,
+                          cbus_heartbeats_each_fn *fn, void *arg);
 //  Forget sources not heard for max_age_ms.
 void
     cbus_heartbeats_prune (cbus_heartbeats_t *self, int64_t now_mono, int64_t max_age_ms);

@@ -5,7 +5,7 @@
 #  Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]
 #    SECONDS   how long each harness runs (default 300)
 #    HARNESS   which (default all: tx_json tx block bus_msg bus_frames peer
-#              config key seal import)
+#              config key seal import metrics)
 #  Environment: NICE (default 10), the niceness of the runs.
 #
 #  Each harness runs on a copy of fuzz/corpus/<name>/ in
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(tx_json tx block bus_msg bus_frames peer config key seal import)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(tx_json tx block bus_msg bus_frames peer config key seal import metrics)
 nice_level=${NICE:-10}
 
 ./scripts/install-deps.sh build test || exit 1

@@ -1,5 +1,5 @@
 #  One CTest entry per libcommon class (CZMQ's selftest shape).
-foreach (class util code pack hash sha256 pow json tx key seal block msg msgs calls caller config store layout chain)
+foreach (class util code pack hash sha256 pow json tx key seal block msg msgs metrics calls caller config store layout chain)
     add_test (NAME selftest.cbus_${class}
               COMMAND cbus_selftest --test cbus_${class})
 endforeach ()

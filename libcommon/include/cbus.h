@@ -43,6 +43,7 @@
 #include "cbus_calls.h"
 #include "cbus_caller.h"
 #include "cbus_msgs.h"
+#include "cbus_metrics.h"
 #include "cbus_config.h"
 #include "cbus_keyfile.h"
 #include "cbus_endpoint.h"

@@ -194,17 +194,28 @@ cbus_pub_t *
     cbus_pub_new (const char *endpoint, const char *source);
 void
     cbus_pub_destroy (cbus_pub_t **self_p);
-//  Start an event body: resets buf, opens a map of fields + 2 entries and
-//  packs "src" and "boot". The caller then packs its fields.
+//  Start an event body for topic: resets buf, opens a map of fields + its
+//  own and packs "src", "boot" and "topic_seq" (this publisher's
+//  count of events on that topic before this one, so that a subscriber
+//  to some topics only can tell a loss from events it did not ask for).
+//  The caller then packs its fields.
 void
-    cbus_pub_begin (cbus_pub_t *self, msgpack_packer *pk, cbus_buf_t *buf,
-                    uint32_t fields);
+    cbus_pub_begin (cbus_pub_t *self, const char *topic, msgpack_packer *pk,
+                    cbus_buf_t *buf, uint32_t fields);
 //  Publish buf as the body of an event on topic.
 int
     cbus_pub_send (cbus_pub_t *self, const char *topic, cbus_buf_t *buf);
-//  Publish a node.heartbeat with the role's own status fields (may be 0).
+//  Publish a node.heartbeat: pid, time, the process's resident memory
+//  and, once cbus_pub_set_metrics was called, the registry's snapshot.
 int
     cbus_pub_heartbeat (cbus_pub_t *self);
+//  Make every heartbeat carry this registry's snapshot (borrowed: it
+//  must outlive the publisher, or be unset with NULL first).
+typedef struct _cbus_metrics_t cbus_metrics_t;
+void
+    cbus_pub_set_metrics (cbus_pub_t *self, cbus_metrics_t *metrics);
+//  (cbus_pub_heartbeat_fill, in cbus_msgs.h, for a role that sends its
+//  own heartbeat.)
 uint64_t
     cbus_pub_boot (cbus_pub_t *self);
 const char *

@@ -110,10 +110,11 @@ bool
 #define CBUS_HISTORY_CURSOR_FIELDS(F) \
     F (before_height,  U64,    REQ, -) \
     F (before_index,   U64,    REQ, -)
-//  Every event: the first two keys of its body (cbus_pub_begin writes them)
+//  Every event: the first keys of its body (cbus_pub_begin writes them)
 #define CBUS_EVENT_SOURCE_FIELDS(F) \
     F (src,            STR,    REQ, -) \
-    F (boot,           U64,    REQ, -)
+    F (boot,           U64,    REQ, -) \
+    F (topic_seq,      U64,    OPT, -)
 //  peersync PEER.LIST: one peer, and the sync in progress
 #define CBUS_PEER_ENTRY_FIELDS(F) \
     F (address,        STR,    REQ, -) \
@@ -319,7 +320,9 @@ bool
 #define CBUS_HEARTBEAT_FIELDS(F) \
     F (pid,            U64,    REQ, -) \
     F (time_ms,        U64,    REQ, -) \
-    F (hash_rate,      U64,    OPT, -)
+    F (hash_rate,      U64,    OPT, -) \
+    F (resident_bytes, U64,    OPT, -) \
+    F (metrics,        BIN,    OPT, -)
 #define CBUS_PEER_EVENT_FIELDS(F) \
     F (address,        STR,    REQ, -) \
     F (node_id,        STR,    REQ, -) \
@@ -465,6 +468,12 @@ const char *
 int
     cbus_pub_send_msg (cbus_pub_t *pub, const cbus_msgdef_t *def, const void *self,
                        cbus_buf_t *buf);
+//  Fill a heartbeat's common fields (pid, time_ms, resident_bytes and,
+//  with cbus_pub_set_metrics, metrics) for a role that sends its own
+//  (the miner adds hash_rate). The metrics bytes are the publisher's,
+//  valid until its next heartbeat.
+void
+    cbus_pub_heartbeat_fill (cbus_pub_t *pub, cbus_heartbeat_t *beat);
 //  Reply OK with self as the body.
 int
     cbus_reply_send_msg (zsock_t *router, cbus_request_t *request,

@@ -347,11 +347,21 @@ cbus_client_request (cbus_client_t *self, const char *command,
 //  --------------------------------------------------------------------------
 //  Events
 
+//  Topics one publisher counts apart; beyond, events carry no topic_seq.
+#define S_PUB_TOPICS 16
+
 struct _cbus_pub_t {
     zsock_t *pub;               //  Connected to the bus's XSUB
     char *source;               //  Role and instance, "miner.3"
     uint64_t boot;              //  Random per process start
     uint64_t sequence;          //  Of the next event
+    cbus_metrics_t *metrics;    //  Carried in heartbeats (borrowed), or NULL
+    cbus_buf_t snapshot;        //  The last heartbeat's metrics bytes
+    struct {
+        const char *topic;      //  Its name (the callers' constant, or a copy)
+        uint64_t next;          //  Topic sequence of its next event
+    } topics [S_PUB_TOPICS];    //  Per-topic sequences, first come
+    uint32_t topic_count;       //  In use
 };
 
 cbus_pub_t *
@@ -380,18 +390,43 @@ cbus_pub_destroy (cbus_pub_t **self_p)
     cbus_pub_t *self = *self_p;
     if (self) {
         zsock_destroy (&self->pub);
+        cbus_buf_free (&self->snapshot);
+        for (uint32_t index = 0; index < self->topic_count; index++)
+            free ((char *) self->topics [index].topic);
         free (self->source);
         free (self);
         *self_p = NULL;
     }
 }
 
+//  The topic's slot in the publisher, made on first use; NULL when full.
+static uint64_t *
+s_topic_next (cbus_pub_t *self, const char *topic)
+{
+    for (uint32_t index = 0; index < self->topic_count; index++)
+        if (self->topics [index].topic == topic || streq (self->topics [index].topic, topic))
+            return &self->topics [index].next;
+    if (self->topic_count == S_PUB_TOPICS)
+        return NULL;
+    char *copy = strdup (topic);
+    if (!copy)
+        return NULL;
+    self->topics [self->topic_count].topic = copy;
+    return &self->topics [self->topic_count++].next;
+}
+
 void
-cbus_pub_begin (cbus_pub_t *self, msgpack_packer *pk, cbus_buf_t *buf, uint32_t fields)
+cbus_pub_begin (cbus_pub_t *self, const char *topic, msgpack_packer *pk,
+                cbus_buf_t *buf, uint32_t fields)
 {
     cbus_buf_reset (buf);
     cbus_packer_init (pk, buf);
     cbus_event_source_t source = { .src = cbus_str (self->source), .boot = self->boot };
+    uint64_t *next = s_topic_next (self, topic);
+    if (next) {
+        source.topic_seq = (*next)++;
+        source.has_topic_seq = true;
+    }
     msgpack_pack_map (pk, fields + cbus_msgdef_count (&cbus_event_source_def, &source));
     cbus_msgdef_pack (&cbus_event_source_def, &source, pk);
 }
@@ -411,11 +446,32 @@ cbus_pub_send (cbus_pub_t *self, const char *topic, cbus_buf_t *buf)
     return 0;
 }
 
+void
+cbus_pub_set_metrics (cbus_pub_t *self, cbus_metrics_t *metrics)
+{
+    self->metrics = metrics;
+}
+
+void
+cbus_pub_heartbeat_fill (cbus_pub_t *self, cbus_heartbeat_t *beat)
+{
+    beat->pid = (uint64_t) getpid ();
+    beat->time_ms = cbus_time_ms ();
+    beat->resident_bytes = cbus_metrics_resident_bytes ();
+    beat->has_resident_bytes = beat->resident_bytes > 0;
+    beat->has_metrics = self->metrics
+                     && cbus_metrics_encode (self->metrics, &self->snapshot) == 0;
+    if (beat->has_metrics)
+        beat->metrics = (cbus_bytes_t) { (const uint8_t *) self->snapshot.data,
+                                         self->snapshot.size };
+}
+
 int
 cbus_pub_heartbeat (cbus_pub_t *self)
 {
     cbus_buf_t buf = {0};
-    cbus_heartbeat_t beat = { .pid = (uint64_t) getpid (), .time_ms = cbus_time_ms () };
+    cbus_heartbeat_t beat = {0};
+    cbus_pub_heartbeat_fill (self, &beat);
     int rc = cbus_pub_send_msg (self, &cbus_heartbeat_def, &beat, &buf);
     cbus_buf_free (&buf);
     return rc;
@@ -574,22 +630,55 @@ cbus_msg_test (bool verbose)
     zpoller_t *settle = zpoller_new (sub, NULL);
     zpoller_wait (settle, 100);
     zpoller_destroy (&settle);
-    for (int index = 0; index < 2; index++) {
-        cbus_pub_begin (pub, &pk, &buf, 1);
+    //  Each topic has its own topic_seq; the frame's sequence counts all.
+    const char *topics [4] = { "test.event", "test.other", "test.event", "test.event" };
+    for (int index = 0; index < 4; index++) {
+        cbus_pub_begin (pub, topics [index], &pk, &buf, 1);
         cbus_pack_kv_u64 (&pk, "index", (uint64_t) index);
-        assert (cbus_pub_send (pub, "test.event", &buf) == 0);
+        assert (cbus_pub_send (pub, topics [index], &buf) == 0);
     }
-    for (uint64_t index = 0; index < 2; index++) {
+    const uint64_t topic_seqs [4] = { 0, 0, 1, 2 };
+    for (uint64_t index = 0; index < 4; index++) {
         cbus_event_t *event = cbus_event_recv (sub);
         assert (event && event->decoded);
-        assert (streq (event->topic, "test.event"));
+        assert (streq (event->topic, topics [index]));
         assert (event->sequence == index);
-        uint64_t value, boot;
+        uint64_t value, boot, topic_seq;
         assert (cbus_msg_get_u64 (cbus_event_map (event), "index", &value) == 0 && value == index);
         assert (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0);
         assert (boot == cbus_pub_boot (pub));
+        assert (cbus_msg_get_u64 (cbus_event_map (event), "topic_seq", &topic_seq) == 0);
+        assert (topic_seq == topic_seqs [index]);
         cbus_event_destroy (&event);
     }
+    //  A heartbeat carries the resident memory and, once given a
+    //  registry, its snapshot.
+    zsock_set_subscribe (sub, CBUS_TOPIC_HEARTBEAT);
+    zpoller_t *again = zpoller_new (sub, NULL);
+    zpoller_wait (again, 100);
+    zpoller_destroy (&again);
+    cbus_metrics_t *metrics = cbus_metrics_new ();
+    assert (metrics);
+    cbus_metrics_set (metrics, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL, 12);
+    for (int round = 0; round < 2; round++) {
+        cbus_pub_set_metrics (pub, round ? metrics : NULL);
+        assert (cbus_pub_heartbeat (pub) == 0);
+        cbus_event_t *event = cbus_event_recv (sub);
+        assert (event && streq (event->topic, CBUS_TOPIC_HEARTBEAT));
+        cbus_heartbeat_t beat;
+        char reason [CBUS_REASON_MAX];
+        assert (cbus_heartbeat_decode (cbus_event_map (event), &beat, reason) == 0);
+        assert (beat.has_resident_bytes && beat.resident_bytes > 1024 * 1024);
+        assert (beat.has_metrics == (round == 1));
+        if (round) {
+            cbus_metrics_t *copy = cbus_metrics_decode (beat.metrics.data, beat.metrics.size, reason);
+            assert (copy && cbus_metrics_value (copy, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL) == 12);
+            cbus_metrics_destroy (&copy);
+        }
+        cbus_event_destroy (&event);
+    }
+    cbus_pub_set_metrics (pub, NULL);
+    cbus_metrics_destroy (&metrics);
     cbus_pub_destroy (&pub);
     zsock_destroy (&sub);
     cbus_buf_free (&buf);

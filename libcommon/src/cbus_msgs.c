@@ -457,7 +457,7 @@ int
 cbus_pub_send_msg (cbus_pub_t *pub, const cbus_msgdef_t *def, const void *self, cbus_buf_t *buf)
 {
     msgpack_packer pk;
-    cbus_pub_begin (pub, &pk, buf, def->count (self));
+    cbus_pub_begin (pub, def->wire, &pk, buf, def->count (self));
     def->pack (self, &pk);
     return cbus_pub_send (pub, def->wire, buf);
 }

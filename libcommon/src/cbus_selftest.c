@@ -3,6 +3,7 @@
 
     Usage: cbus_selftest [-v] [--test NAME]   (all classes when no NAME)
            cbus_selftest --messages          (every bus message and its fields)
+           cbus_selftest --metrics           (every metric: name type labels help)
     =========================================================================
 */
 #include "cbus.h"
@@ -21,6 +22,7 @@ static const cbus_selftest_t s_tests [] = {
     { "cbus_block",  cbus_block_test },
     { "cbus_msg",    cbus_msg_test },
     { "cbus_msgs",   cbus_msgs_test },
+    { "cbus_metrics", cbus_metrics_test },
     { "cbus_calls",  cbus_calls_test },
     { "cbus_caller", cbus_caller_test },
     { "cbus_config", cbus_config_test },
@@ -37,6 +39,10 @@ main (int argc, char *argv [])
 {
     if (argc == 2 && streq (argv [1], "--messages")) {
         cbus_msgs_print (stdout);           //  For docs/bus.md's test
+        return 0;
+    }
+    if (argc == 2 && streq (argv [1], "--metrics")) {
+        cbus_metrics_print (stdout);        //  For docs/operations.md's test
         return 0;
     }
     //  --test NAME is the older spelling of a bare NAME.

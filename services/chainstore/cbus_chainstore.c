@@ -15,6 +15,7 @@ struct _cbus_chainstore_t {
     zloop_t *loop;              //  Runs the router and the heartbeat
     zsock_t *router;            //  Queries and submissions
     cbus_pub_t *pub;            //  Events into the bus
+    cbus_metrics_t *metrics;    //  Carried in our heartbeats
     cbus_chain_t *chain;        //  The block tree on disk
     cbus_chainstore_backup_t *backup;   //  STORE.BACKUP (cbus_chainstore_backup.c)
     char *network;              //  Network id, for TIP
@@ -359,6 +360,51 @@ s_publish_changes (cbus_chainstore_t *self)
         s_publish_block (self, true, cbus_chain_joined (self->chain, index));
 }
 
+//  The tip's gauges: its height and its timestamp (Prometheus computes
+//  the age; the gateway also serves it as chainbus_chain_tip_age_seconds).
+static void
+s_metrics_tip (cbus_chainstore_t *self)
+{
+    cbus_chain_entry_t tip;
+    cbus_chain_tip (self->chain, &tip);
+    cbus_metrics_set (self->metrics, CBUS_METRIC_CHAIN_HEIGHT, NULL, NULL, (double) tip.height);
+    cbus_metrics_set (self->metrics, CBUS_METRIC_CHAIN_TIP_TIMESTAMP, NULL, NULL,
+                      (double) tip.header.time_ms / 1000.0);
+}
+
+//  What a connected submission changed: blocks connected and
+//  disconnected, the depth of a reorganisation, and each joined block's
+//  interval from its parent (by their header timestamps, which need not
+//  increase: a negative difference counts as 0). Block 1 has none: the
+//  genesis timestamp is the network's constant, not when it was mined.
+//  Costs one index read (the first joined block's parent).
+static void
+s_metrics_connected (cbus_chainstore_t *self)
+{
+    size_t left = cbus_chain_left_count (self->chain);
+    size_t joined = cbus_chain_joined_count (self->chain);
+    cbus_metrics_add (self->metrics, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED, NULL, NULL, joined);
+    if (left) {
+        cbus_metrics_add (self->metrics, CBUS_METRIC_CHAIN_BLOCKS_DISCONNECTED, NULL, NULL, left);
+        cbus_metrics_observe (self->metrics, CBUS_METRIC_CHAIN_REORG_DEPTH, NULL, NULL,
+                              (double) left);
+    }
+    cbus_chain_entry_t parent;
+    bool known = joined && cbus_chain_entry (self->chain, cbus_block_header (
+                     cbus_chain_joined (self->chain, 0))->prev_hash, &parent) == 0
+              && parent.height > 0;
+    uint64_t parent_ms = known ? parent.header.time_ms : 0;
+    for (size_t index = 0; index < joined; index++) {
+        uint64_t time_ms = cbus_block_header (cbus_chain_joined (self->chain, index))->time_ms;
+        if (known)
+            cbus_metrics_observe (self->metrics, CBUS_METRIC_CHAIN_BLOCK_INTERVAL, NULL, NULL,
+                                  time_ms > parent_ms ? (double) (time_ms - parent_ms) / 1000.0 : 0);
+        parent_ms = time_ms;
+        known = true;
+    }
+    s_metrics_tip (self);
+}
+
 static void s_storage_changed (cbus_chainstore_t *self);
 
 static void
@@ -410,6 +456,7 @@ s_handle_block_submit (cbus_chainstore_t *self, cbus_request_t *request)
     if (result == CBUS_CHAIN_CONNECTED) {
         //  Durable now: the batch was synced before submit returned.
         s_publish_changes (self);
+        s_metrics_connected (self);
         size_t joined = cbus_chain_joined_count (self->chain);
         zsys_info ("block connected height=%" PRIu64 " hash=%s txs=%zu", entry.height, hex,
                    joined ? cbus_block_tx_count (cbus_chain_joined (self->chain, joined - 1)) : 0);
@@ -776,6 +823,18 @@ cbus_chainstore_new (cbus_config_t *config)
         cbus_fail (reason, "cannot connect to the bus at %s", bus);
         goto failed;
     }
+    if (!(self->metrics = cbus_metrics_new ())) {
+        cbus_fail (reason, "out of memory");
+        goto failed;
+    }
+    cbus_pub_set_metrics (self->pub, self->metrics);
+    //  Scraped as 0 before the first block comes.
+    cbus_metric_t zero [] = { CBUS_METRIC_CHAIN_BLOCKS_CONNECTED,
+        CBUS_METRIC_CHAIN_BLOCKS_DISCONNECTED, CBUS_METRIC_CHAIN_REORG_DEPTH,
+        CBUS_METRIC_CHAIN_BLOCK_INTERVAL };
+    for (size_t index = 0; index < sizeof (zero) / sizeof (zero [0]); index++)
+        cbus_metrics_touch (self->metrics, zero [index], NULL, NULL);
+    s_metrics_tip (self);
     //  Stop on $TERM from main only, not on a signal: see cbus_service.h.
     zloop_set_nonstop (self->loop, true);
     if (zloop_reader (self->loop, self->router, s_on_request, self)
@@ -811,6 +870,7 @@ cbus_chainstore_destroy (cbus_chainstore_t **self_p)
         zloop_destroy (&self->loop);
         zsock_destroy (&self->router);
         cbus_pub_destroy (&self->pub);
+        cbus_metrics_destroy (&self->metrics);
         cbus_chain_destroy (&self->chain);
         cbus_buf_free (&self->reply);
         cbus_buf_free (&self->event);

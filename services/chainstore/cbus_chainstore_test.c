@@ -228,13 +228,16 @@ s_test_old_bins (msgpack_packer *pk, const char *key, const cbus_list_t *list)
 static void
 s_test_old_block_event (cbus_event_t *event, const cbus_block_connected_t *msg)
 {
-    uint64_t boot;
+    uint64_t boot, topic_seq;
     assert (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0);
+    assert (cbus_msg_get_u64 (cbus_event_map (event), "topic_seq", &topic_seq) == 0);
     cbus_buf_t hand = {0};
-    //  The old fields, then next_bits (issue 10) at the end.
-    msgpack_packer pk = cbus_packer_begin (&hand, msg->has_next_bits ? 10 : 9);
+    //  The old fields, then next_bits (issue 10) at the end; the envelope
+    //  has topic_seq after boot (issue 11).
+    msgpack_packer pk = cbus_packer_begin (&hand, msg->has_next_bits ? 11 : 10);
     cbus_pack_kv_str (&pk, "src", "chainstore");
     cbus_pack_kv_u64 (&pk, "boot", boot);
+    cbus_pack_kv_u64 (&pk, "topic_seq", topic_seq);
     cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "height", msg->height);
     cbus_pack_kv_bin (&pk, "prev_hash", msg->prev_hash, CBUS_HASH_BYTES);

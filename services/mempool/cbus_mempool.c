@@ -81,7 +81,7 @@ cbus_mempool_new (cbus_config_t *config)
     char reason [CBUS_REASON_MAX] = "out of memory";
     char *path = NULL, *store = NULL;
     cbus_mempool_t *self = (cbus_mempool_t *) calloc (1, sizeof (cbus_mempool_t));
-    if (!self || s_mempool_settings (self, config))
+    if (!self || s_mempool_settings (self, config) || !(self->metrics = cbus_metrics_new ()))
         goto failed;
     path = cbus_config_path (config, "mempool");
     store = cbus_config_endpoint (config, "chainstore");
@@ -91,6 +91,12 @@ cbus_mempool_new (cbus_config_t *config)
     ||  !(self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason))
     ||  s_mempool_bus (self, reason))
         goto failed;
+    cbus_pub_set_metrics (self->pub, self->metrics);
+    //  Scraped as 0 before the first submission comes.
+    cbus_metric_t zero [] = { CBUS_METRIC_MEMPOOL_TXS_ACCEPTED, CBUS_METRIC_MEMPOOL_COMMIT_BATCH,
+        CBUS_METRIC_MEMPOOL_FDATASYNC };
+    for (size_t index = 0; index < sizeof (zero) / sizeof (zero [0]); index++)
+        cbus_metrics_touch (self->metrics, zero [index], NULL, NULL);
     cbus_pool_set_reserve (self->pool,
                            (uint64_t) cbus_config_int (config, "node/disk_reserve_mb") << 20);
     if (!(self->loop = zloop_new ())) {
@@ -151,6 +157,7 @@ cbus_mempool_destroy (cbus_mempool_t **self_p)
     zsock_destroy (&self->sub);
     cbus_pub_destroy (&self->pub);
     cbus_pool_destroy (&self->pool);
+    cbus_metrics_destroy (&self->metrics);
     cbus_buf_free (&self->reply);
     cbus_buf_free (&self->event);
     cbus_buf_free (&self->ask);
@@ -223,6 +230,11 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
     cbus_mempool_t *self = (cbus_mempool_t *) arg;
+    //  The gauges as of this heartbeat, which carries them.
+    cbus_metrics_set (self->metrics, CBUS_METRIC_MEMPOOL_TXS, NULL, NULL,
+                      (double) cbus_pool_size (self->pool));
+    cbus_metrics_set (self->metrics, CBUS_METRIC_MEMPOOL_BYTES, NULL, NULL,
+                      (double) cbus_pool_bytes (self->pool));
     cbus_pub_heartbeat (self->pub);
     cbus_mempool_mine_tick (self);
     //  A full disk pauses the pool's store, and room resumes it; a

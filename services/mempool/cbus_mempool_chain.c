@@ -569,6 +569,8 @@ cbus_mempool_on_chain_event (zloop_t *loop, zsock_t *reader, void *arg)
     int count = 0;
     do {
         cbus_event_t *event = cbus_event_recv (self->sub);
+        if (event)
+            cbus_metrics_event (self->metrics, event);
         if (event && event->decoded)
             s_chain_event (self, event);
         cbus_event_destroy (&event);

@@ -44,12 +44,12 @@ s_answer_submit (cbus_mempool_t *self, cbus_mempool_submit_t *submit, bool store
     char reason [CBUS_REASON_MAX];
     bool full = false;
     if (!durable && !cbus_pool_writable (self->pool, &full, reason) && full)
-        cbus_reply_refuse (self->router, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
-                           "chainbus-mempool could not store the transaction: %s", reason);
+        cbus_mempool_refuse (self, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_NO_SPACE,
+                             "chainbus-mempool could not store the transaction: %s", reason);
     else
     if (!durable)
-        cbus_reply_refuse (self->router, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
-                           "The mempool could not store the transaction");
+        cbus_mempool_refuse (self, submit->request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
+                             "The mempool could not store the transaction");
     else {
         cbus_tx_submit_reply_t reply = {
             .txid = cbus_tx_id (submit->tx), .height = self->tip_height + 1,
@@ -64,7 +64,7 @@ static void
 s_refuse (cbus_mempool_t *self, cbus_mempool_submit_t **submit_p, const char *status,
           cbus_code_t code, const char *reason)
 {
-    cbus_reply_refuse (self->router, (*submit_p)->request, status, code, "%s", reason);
+    cbus_mempool_refuse (self, (*submit_p)->request, status, code, "%s", reason);
     cbus_mempool_submit_destroy (submit_p);
 }
 
@@ -212,6 +212,8 @@ s_write_start (cbus_mempool_t *self)
     self->writing_submits = self->checked;
     self->checked = swap;
     self->writes++;
+    cbus_metrics_observe (self->metrics, CBUS_METRIC_MEMPOOL_COMMIT_BATCH, NULL, NULL,
+                          (double) staged_count);
     zsock_send (self->writer, "sp", "WRITE", self->writing);
 }
 
@@ -266,12 +268,18 @@ s_write_ended (cbus_mempool_t *self, int rc)
         zsys_error ("mempool write failed: %zu submissions answered with an error",
                     zlistx_size (self->writing_submits));
     cbus_mempool_submit_t *submit;
+    uint64_t added = 0;
     while ((submit = (cbus_mempool_submit_t *) zlistx_detach (self->writing_submits, NULL))) {
         s_answer_submit (self, submit, rc == 0);
-        if (rc == 0 && submit->staged)
+        if (rc == 0 && submit->staged) {
             cbus_mempool_publish_added (self, submit->tx);
+            added++;
+        }
         cbus_mempool_submit_destroy (&submit);
     }
+    //  Accepted: acknowledged and new in the pool (not duplicates, nor
+    //  those the chain already holds).
+    cbus_metrics_add (self->metrics, CBUS_METRIC_MEMPOOL_TXS_ACCEPTED, NULL, NULL, added);
     cbus_mempool_write_next (self);
 }
 
@@ -300,11 +308,12 @@ s_on_commit_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-//  The writer: runs each write it is given and says how it went.
+//  The writer: runs each write it is given and says how it went; each
+//  synced write's duration goes into the registry (args; it locks).
 static void
 s_writer_actor (zsock_t *pipe, void *args)
 {
-    (void) args;
+    cbus_metrics_t *metrics = (cbus_metrics_t *) args;
     cbus_thread_name ("mempool-write");
     zsock_signal (pipe, 0);
     while (true) {
@@ -316,14 +325,18 @@ s_writer_actor (zsock_t *pipe, void *args)
         zstr_free (&command);
         if (stop)
             break;
-        zsock_send (pipe, "pi", write, cbus_pool_write_run ((cbus_pool_write_t *) write));
+        int64_t started = zclock_usecs ();
+        int rc = cbus_pool_write_run ((cbus_pool_write_t *) write);
+        cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_FDATASYNC, NULL, NULL,
+                              (double) (zclock_usecs () - started) / 1e6);
+        zsock_send (pipe, "pi", write, rc);
     }
 }
 
 int
 cbus_mempool_commit_start (cbus_mempool_t *self)
 {
-    self->writer = zactor_new (s_writer_actor, NULL);
+    self->writer = zactor_new (s_writer_actor, self->metrics);
     if (!self->writer
     ||  zloop_reader (self->loop, zactor_sock (self->writer), s_on_written, self))
         return -1;

@@ -6,6 +6,22 @@
     =========================================================================
 */
 #include "cbus_mempool_private.h"
+#include <stdarg.h>
+
+void
+cbus_mempool_refuse (cbus_mempool_t *self, cbus_request_t *request, const char *status,
+                     cbus_code_t code, const char *format, ...)
+{
+    char reason [CBUS_REASON_MAX];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, sizeof (reason), format, args);
+    va_end (args);
+    if (streq (request->command, CBUS_CMD_TX_SUBMIT))
+        cbus_metrics_add (self->metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, cbus_code_name (code),
+                          NULL, 1);
+    cbus_reply_refuse (self->router, request, status, code, "%s", reason);
+}
 
 void
 cbus_mempool_submit_destroy (cbus_mempool_submit_t **submit_p)
@@ -60,27 +76,27 @@ s_submit_take (cbus_mempool_t *self, cbus_request_t *request, cbus_mempool_chunk
     cbus_tx_t *tx = NULL;
     cbus_mempool_submit_t *submit = NULL;
     if (cbus_tx_submit_decode (cbus_request_map (request), &msg, reason))
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
-                           "TX.SUBMIT needs tx bytes");
+        cbus_mempool_refuse (self, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                             "TX.SUBMIT needs tx bytes");
     else
     if (!(tx = cbus_tx_decode (msg.tx.data, msg.tx.size, reason)))
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_BAD_TX,
-                           "%s", reason);
+        cbus_mempool_refuse (self, request, CBUS_STATUS_INVALID, CBUS_CODE_BAD_TX,
+                             "%s", reason);
     else
     if (self->require_signatures && !cbus_tx_is_signed (tx))
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_BAD_SIGNATURE,
-                           "This node accepts signed transactions only: add a signature "
-                           "by sender_public_key (see docs/transactions.md)");
+        cbus_mempool_refuse (self, request, CBUS_STATUS_INVALID, CBUS_CODE_BAD_SIGNATURE,
+                             "This node accepts signed transactions only: add a signature "
+                             "by sender_public_key (see docs/transactions.md)");
     else
     if (!cbus_pool_writable (self->pool, &full, why))
         //  A paused store takes nothing: refused before any work.
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR,
-                           full ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE,
-                           "chainbus-mempool cannot store transactions now: %s", why);
+        cbus_mempool_refuse (self, request, CBUS_STATUS_ERROR,
+                             full ? CBUS_CODE_NO_SPACE : CBUS_CODE_STORAGE,
+                             "chainbus-mempool cannot store transactions now: %s", why);
     else
     if (!(submit = (cbus_mempool_submit_t *) calloc (1, sizeof (cbus_mempool_submit_t))))
-        cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
-                           "The mempool is out of memory");
+        cbus_mempool_refuse (self, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
+                             "The mempool is out of memory");
     else {
         //  Every submission, duplicates too, is answered after the
         //  commit of its batch, in arrival order.
@@ -114,8 +130,8 @@ cbus_mempool_on_request (zloop_t *loop, zsock_t *reader, void *arg)
             ;                       //  Malformed: logged and dropped
         else
         if (!request->decoded) {
-            cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_MALFORMED,
-                               "The body is not a msgpack map");
+            cbus_mempool_refuse (self, request, CBUS_STATUS_INVALID, CBUS_CODE_MALFORMED,
+                                 "The body is not a msgpack map");
             cbus_request_destroy (&request);
         }
         else
@@ -183,9 +199,9 @@ s_on_verified (zloop_t *loop, zsock_t *reader, void *arg)
     for (size_t index = 0; index < chunk->count; index++) {
         cbus_mempool_submit_t *submit = chunk->submits [index];
         if (submit->forged) {
-            cbus_reply_refuse (self->router, submit->request, CBUS_STATUS_INVALID,
-                               CBUS_CODE_BAD_SIGNATURE, "%s",
-                               submit->refusal ? submit->refusal : "The signature does not verify");
+            cbus_mempool_refuse (self, submit->request, CBUS_STATUS_INVALID,
+                                 CBUS_CODE_BAD_SIGNATURE, "%s",
+                                 submit->refusal ? submit->refusal : "The signature does not verify");
             cbus_mempool_submit_destroy (&submit);
         }
         else

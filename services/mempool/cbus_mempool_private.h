@@ -97,6 +97,8 @@ struct _cbus_mempool_t {
     zsock_t *sub;               //  chain.block.* from the bus
     cbus_caller_t *chainstore;  //  Asynchronous calls to the chainstore
     cbus_pub_t *pub;            //  Events and work into the bus
+    cbus_metrics_t *metrics;    //  Carried in our heartbeats; the writer
+                                //  thread observes its fdatasyncs too
     cbus_pool_t *pool;          //  The pending transactions
     char *endpoint;             //  Where the router is bound
     //  Settings
@@ -204,6 +206,13 @@ void
 //  request was one of them (answered and destroyed), else false.
 bool
     cbus_mempool_pending_handle (cbus_mempool_t *self, cbus_request_t *request);
+
+//  Refuse a TX.SUBMIT (or any request: only a TX.SUBMIT's refusal is
+//  counted, by code, in chainbus_mempool_txs_refused_total).
+void
+    cbus_mempool_refuse (cbus_mempool_t *self, cbus_request_t *request, const char *status,
+                         cbus_code_t code, const char *format, ...)
+    __attribute__ ((format (printf, 5, 6)));
 
 //  Intake (cbus_mempool_intake.c)
 int

@@ -26,15 +26,18 @@ s_pack_bin (msgpack_packer *pk, const void *data, size_t size)
 }
 
 //  The envelope every event starts with: "src", then the publisher's
-//  "boot" (read back: it is the process's start time).
+//  "boot" (read back: it is the process's start time), then its
+//  "topic_seq" (issue 11; read back too).
 static msgpack_packer
 s_event_begin (cbus_event_t *event, cbus_buf_t *hand, uint32_t fields)
 {
-    uint64_t boot;
+    uint64_t boot, topic_seq;
     assert (cbus_msg_get_u64 (cbus_event_map (event), "boot", &boot) == 0);
-    msgpack_packer pk = cbus_packer_begin (hand, fields + 2);
+    assert (cbus_msg_get_u64 (cbus_event_map (event), "topic_seq", &topic_seq) == 0);
+    msgpack_packer pk = cbus_packer_begin (hand, fields + 3);
     cbus_pack_kv_str (&pk, "src", "mempool");
     cbus_pack_kv_u64 (&pk, "boot", boot);
+    cbus_pack_kv_u64 (&pk, "topic_seq", topic_seq);
     return pk;
 }
 

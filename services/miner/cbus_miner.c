@@ -372,10 +372,8 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
         self->hash_rate = self->beat_hashes * 1000 / (uint64_t) (now - self->beat_since);
     self->beat_hashes = 0;
     self->beat_since = now;
-    cbus_heartbeat_t beat = {
-        .pid = (uint64_t) getpid (), .time_ms = cbus_time_ms (),
-        .hash_rate = self->hash_rate, .has_hash_rate = true
-    };
+    cbus_heartbeat_t beat = { .hash_rate = self->hash_rate, .has_hash_rate = true };
+    cbus_pub_heartbeat_fill (self->pub, &beat);
     cbus_pub_send_msg (self->pub, &cbus_heartbeat_def, &beat, &self->beat);
     if (self->hashes && now - self->since >= S_RATE_EVERY_MS) {
         zsys_info ("hash rate=%.0f/s", self->hashes * 1000.0 / (double) (now - self->since));

@@ -124,6 +124,8 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
     //  and only its last block is worth announcing.
     do {
         cbus_event_t *event = cbus_event_recv (self->local.sub);
+        if (event)
+            cbus_metrics_event (self->metrics, event);
         if (event && streq (event->topic, CBUS_TOPIC_TX_ADDED))
             s_on_tx_added (self, event);
         else
@@ -658,6 +660,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     peersync_t *self = (peersync_t *) arg;
     int64_t now = cbus_mono_ms ();
     if (now >= self->next_beat) {
+        peersync_links_metrics (self);
         cbus_pub_heartbeat (self->local.pub);
         self->next_beat = now + CBUS_HEARTBEAT_MS;
         if (!self->chain.known)
@@ -748,11 +751,14 @@ s_connect_local (peersync_t *self)
     local->sub = cbus_endpoint_new_sub (bus_out, CBUS_TOPIC_BLOCK_CONNECTED);
     local->chainstore = cbus_caller_new (self->loop, store, "chainstore");
     local->pub = cbus_pub_new (bus_in, "peersync");
+    self->metrics = cbus_metrics_new ();
     //  Transactions from peers go to the mempool as calls (peer budgets).
-    int rc = local->sub && local->chainstore && local->pub
+    int rc = local->sub && local->chainstore && local->pub && self->metrics
           && peersync_budget_init (self, pool) == 0 ? 0 : -1;
-    if (rc == 0)
+    if (rc == 0) {
         zsock_set_rcvhwm (local->sub, 200000);
+        cbus_pub_set_metrics (local->pub, self->metrics);
+    }
     if (rc)
         cbus_service_fail (self->pipe, "cannot reach the bus, chainstore or mempool endpoints");
     zstr_free (&bus_in);
@@ -835,6 +841,7 @@ s_stop (peersync_t *self)
     zsock_destroy (&self->links.directory);
     zsock_destroy (&self->local.sub);
     cbus_pub_destroy (&self->local.pub);
+    cbus_metrics_destroy (&self->metrics);
     cbus_identity_destroy (&self->links.identity);
     cbus_peers_destroy (&self->links.registered);
     zhashx_destroy (&self->relay.quiet);

@@ -367,7 +367,8 @@ s_send (peersync_t *self, peersync_peer_t *peer, const char *command, const cbus
     if (zmq_send (handle, command, strlen (command), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return zmq_errno () == EAGAIN ? S_FULL : S_GONE;
     //  Past the first frame a message is taken whole.
-    zmq_send (handle, body->data, body->size, ZMQ_DONTWAIT);
+    if (zmq_send (handle, body->data, body->size, ZMQ_DONTWAIT) >= 0)
+        peer->bytes_out += strlen (command) + body->size;
     return S_SENT;
 }
 
@@ -658,6 +659,7 @@ peersync_on_peer_message (peersync_t *self, peersync_peer_t *peer, zframe_t *com
 {
     char command [16] = "";
     size_t size = zframe_size (command_frame);
+    peer->bytes_in += size + (body ? zframe_size (body) : 0);
     if (size > 0 && size < sizeof (command))
         memcpy (command, zframe_data (command_frame), size);
     msgpack_unpacked unpacked;

@@ -105,7 +105,38 @@ peersync_send (peersync_t *self, peersync_peer_t *peer, const char *command,
     }
     if (zmq_send (handle, command, strlen (command), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return;
-    zmq_send (handle, body->data, body->size, ZMQ_DONTWAIT);
+    if (zmq_send (handle, body->data, body->size, ZMQ_DONTWAIT) >= 0)
+        peer->bytes_out += strlen (command) + body->size;
+}
+
+void
+peersync_links_metrics (peersync_t *self)
+{
+    cbus_metrics_t *metrics = self->metrics;
+    size_t states [P_BANNED + 1] = {0};
+    //  Only the peers known now: one gone leaves no series, and one made
+    //  again (an inbound link) starts from 0, a counter reset.
+    cbus_metrics_forget (metrics, CBUS_METRIC_PEER_RECEIVED_BYTES, NULL, NULL);
+    cbus_metrics_forget (metrics, CBUS_METRIC_PEER_SENT_BYTES, NULL, NULL);
+    PEERSYNC_EACH (self, peer) {
+        states [peer->state]++;
+        const char *name = peersync_peer_name (peer);
+        if (*name && (peer->bytes_in || peer->bytes_out)) {
+            cbus_metrics_add (metrics, CBUS_METRIC_PEER_RECEIVED_BYTES, name, NULL, peer->bytes_in);
+            cbus_metrics_add (metrics, CBUS_METRIC_PEER_SENT_BYTES, name, NULL, peer->bytes_out);
+        }
+    }
+    for (int state = 0; state <= P_BANNED; state++)
+        cbus_metrics_set (metrics, CBUS_METRIC_PEERS, peersync_state_names [state], NULL,
+                          (double) states [state]);
+    //  As PEER.LIST says it (and /status): 0 when not syncing.
+    uint64_t left = 0;
+    if (self->sync.peer) {
+        uint64_t target = self->sync.peer->height > self->sync.target
+                        ? self->sync.peer->height : self->sync.target;
+        left = target > self->chain.height ? target - self->chain.height : 0;
+    }
+    cbus_metrics_set (metrics, CBUS_METRIC_SYNC_BLOCKS_LEFT, NULL, NULL, (double) left);
 }
 
 static void
@@ -241,8 +272,12 @@ peersync_set_state (peersync_t *self, peersync_peer_t *peer, peersync_state_t st
     snprintf (peer->reason, sizeof (peer->reason), "%s", reason ? reason : "");
     //  New transactions are only worth hearing while a peer is linked;
     //  with none, the mempool's PUB (which filters) does not send them.
-    if (!was_linked && state == P_LINKED && self->links.linked++ == 0)
+    //  What was published while we did not listen is no loss: the
+    //  sequence is followed afresh.
+    if (!was_linked && state == P_LINKED && self->links.linked++ == 0) {
         zsock_set_subscribe (self->local.sub, CBUS_TOPIC_TX_ADDED);
+        cbus_metrics_event_forget (self->metrics, CBUS_TOPIC_TX_ADDED);
+    }
     if (was_linked && state != P_LINKED && --self->links.linked == 0)
         zsock_set_unsubscribe (self->local.sub, CBUS_TOPIC_TX_ADDED);
     if (!was_linked && state == P_LINKED) {

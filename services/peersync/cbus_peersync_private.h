@@ -254,6 +254,8 @@ typedef struct {
     int64_t next_ping;          //  When to ask again
     int64_t last_block;         //  When it last gave us a block we stored, 0 never
     int64_t last_tx;            //  When it last relayed transactions, 0 never
+    uint64_t bytes_in;          //  Peer messages' bytes from it (command and body)
+    uint64_t bytes_out;         //  ... and to it (sent whole)
 } peersync_peer_t;
 
 //  --------------------------------------------------------------------------
@@ -395,6 +397,7 @@ typedef struct {
     peersync_budget_t budget;   //  Peer budgets' limits
     peersync_slots_t slots;     //  Inbound slots
     int64_t next_beat;          //  Next heartbeat
+    cbus_metrics_t *metrics;    //  Carried in each heartbeat
     cbus_buf_t message;         //  Reused body of what we send
 } peersync_t;
 
@@ -578,6 +581,10 @@ int
 //  Liveness, once a tick: retries, HELLO, STATUS, silence, ban ends.
 void
     peersync_links_tick (peersync_t *self, int64_t now);
+//  Before each heartbeat: peers by state, blocks left to sync, and the
+//  bytes in and out of each peer, into self->metrics. O(peers).
+void
+    peersync_links_metrics (peersync_t *self);
 
 //  --------------------------------------------------------------------------
 //  Inbound slots (cbus_peersync_slots.c)

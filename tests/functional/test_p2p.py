@@ -439,7 +439,7 @@ def test_peersync_bus_messages_are_as_documented(make_peer):
         topic, raw, _ = events.recv_multipart()
         assert topic == b"peer.connected"
         event = msgpack.unpackb(raw)
-        assert list(event) == ["src", "boot", "address", "node_id", "state"], event
+        assert list(event) == ["src", "boot", "topic_seq", "address", "node_id", "state"], event
         assert event["address"] == address and event["state"] == "linked"
 
         status, raw = _ask_peersync(ctx, b, b"PEER.LIST")
