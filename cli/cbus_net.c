@@ -164,7 +164,7 @@ s_stop_all (s_net_t *self)
         snprintf (labels [index], sizeof (labels [index]), "node%d", self->nodes [index].index);
         names [index] = labels [index];
     }
-    cbus_children_stop (pids, names, (size_t) self->count, S_GRACE_MS);
+    cbus_children_stop (pids, names, (size_t) self->count, S_GRACE_MS, NULL, NULL);
 }
 
 //  --------------------------------------------------------------------------
