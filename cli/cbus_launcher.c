@@ -48,7 +48,7 @@ typedef struct {
     int out;                    //  Read end of its output pipe, or -1
     char line [S_LINE_MAX];     //  Output line not yet complete
     size_t line_size;           //  ... its bytes
-    char errors [S_ERROR_LINES][256];   //  First error lines of this run
+    char errors [S_ERROR_LINES][512];   //  First error lines of this run
     int error_count;            //  ... how many
 } s_child_t;
 

@@ -93,7 +93,8 @@ s_refuse_storage (cbus_chainstore_t *self, cbus_request_t *request, const char *
     zsys_error ("chain store read failed: %s", what);
     cbus_store_t *store = cbus_chain_store (self->chain);
     if (!*self->damaged && cbus_store_fault (store) == CBUS_STORE_CORRUPT) {
-        snprintf (self->damaged, sizeof (self->damaged), "%s", cbus_store_error (store));
+        snprintf (self->damaged, sizeof (self->damaged), "%.160s (reading %.64s)",
+                  cbus_store_error (store), what);
         zsys_error ("chain store damaged: reads fail with \"%s\"; stop the node, keep a copy "
                     "of the data folder, and restore or resync it", self->damaged);
     }
