@@ -168,7 +168,7 @@ s_on_stream_tip (const cbus_call_t *call, cbus_reply_t *reply)
         memcpy (text, tip.damaged.data, size);
         text [size] = 0;
         cbus_gw_log_safe (text, damaged, sizeof (damaged));
-        cbus_gw_answer_error (request, MHD_HTTP_INTERNAL_SERVER_ERROR, CBUS_CODE_STORAGE,
+        cbus_gw_answer_error (request, MHD_HTTP_INTERNAL_SERVER_ERROR, CBUS_CODE_DAMAGED,
                               "The chain store is damaged, the chain cannot be read whole: %s",
                               damaged);
         rc = -1;

@@ -173,29 +173,31 @@ s_reason (cbus_buf_t *reasons, const char *service, const char *code, const char
 static void
 s_reasons (cbus_gateway_t *self, s_status_t *info, int64_t now, cbus_buf_t *reasons)
 {
+    const char *unavailable = cbus_code_name (CBUS_CODE_UNAVAILABLE);
     if (!cbus_heartbeats_any_alive (self->heartbeats, now))
-        s_reason (reasons, "bus", "down", "no heartbeat went through the bus in the last %d ms",
-                  CBUS_HEARTBEAT_DEAD_MS);
+        s_reason (reasons, "bus", unavailable,
+                  "no heartbeat went through the bus in the last %d ms", CBUS_HEARTBEAT_DEAD_MS);
     for (int service = 0; service < CBUS_GW_SERVICES; service++) {
         const char *name = cbus_gw_service_name (service);
         if (!info->up [service])
-            s_reason (reasons, name, "down", "chainbus-%s did not answer within %d ms", name,
-                      CBUS_GW_STATUS_TIMEOUT_MS);
+            s_reason (reasons, name, unavailable, "chainbus-%s did not answer within %d ms",
+                      name, CBUS_GW_STATUS_TIMEOUT_MS);
         else
         if (!info->ok [service])
-            s_reason (reasons, name, "bad_reply", "chainbus-%s answered with something that "
-                      "does not decode", name);
+            s_reason (reasons, name, cbus_code_name (CBUS_CODE_INTERNAL),
+                      "chainbus-%s answered with something that does not decode", name);
         if (*info->storage [service])
-            s_reason (reasons, name, info->storage_code [service], "chainbus-%s takes no "
-                      "writes: %s", name, info->storage [service]);
+            s_reason (reasons, name, info->storage_code [service],
+                      "chainbus-%s takes no writes: %s", name, info->storage [service]);
     }
     if (*info->damaged)
-        s_reason (reasons, "chainstore", "damaged", "the chain store is damaged, a read "
-                  "failed: %s", info->damaged);
+        s_reason (reasons, "chainstore", cbus_code_name (CBUS_CODE_DAMAGED),
+                  "the chain store is damaged, a read failed: %s", info->damaged);
     for (int tracked = 0; tracked < CBUS_GW_TRACKED; tracked++) {
         int recent = cbus_gw_restarts_recent (self, tracked, now);
         if (recent >= CBUS_GW_RESTARTS_UNHEALTHY)
-            s_reason (reasons, cbus_gw_tracked_name (tracked), "restarting",
+            s_reason (reasons, cbus_gw_tracked_name (tracked),
+                      cbus_code_name (CBUS_CODE_RESTARTING),
                       "chainbus-%s restarted %d times in the last %" PRId64 " s (%" PRIu64
                       " since the gateway started)", cbus_gw_tracked_name (tracked), recent,
                       self->restart_window_ms / 1000, self->restarts [tracked]);
