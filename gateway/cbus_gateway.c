@@ -476,8 +476,8 @@ s_resolve_bind (const char *host, int port, struct sockaddr_storage *address,
     return 0;
 }
 
-//  True when the address is a loopback one (127.0.0.0/8, ::1, or ::1
-//  mapped to IPv4's): only this machine reaches it.
+//  True when the address is a loopback one (127.0.0.0/8, ::1, or a
+//  127.x address mapped into IPv6): only this machine reaches it.
 static bool
 s_is_loopback (const struct sockaddr_storage *address, bool ipv6)
 {
