@@ -288,11 +288,11 @@ s_heard (cbus_gateway_t *self, cbus_event_t *event)
     if (beat.has_hash_rate)
         cbus_heartbeats_set_rate (self->heartbeats, source.src.data, source.src.size,
                                   beat.hash_rate);
+    s_heard_boot (self, source.src.data, source.src.size, source.boot);
+    s_heard_restart (self, source.src.data, source.src.size, source.boot, now);
     //  A miner: its source is miner.<id> (cbus_miner.c).
     if (source.src.size > 6 && memcmp (source.src.data, "miner.", 6) == 0)
         self->miner_heard = now;
-    s_heard_boot (self, source.src.data, source.src.size, source.boot);
-    s_heard_restart (self, source.src.data, source.src.size, source.boot, now);
 }
 
 static int
@@ -692,8 +692,8 @@ s_gateway_destroy (cbus_gateway_t **self_p)
     cbus_www_destroy (&self->www);
     cbus_heartbeats_destroy (&self->heartbeats);
     cbus_calls_destroy (&self->calls);
-    free (self->mine_waits);
     cbus_buf_free (&self->send);
+    free (self->mine_waits);
     free (self);
     *self_p = NULL;
 }

@@ -94,14 +94,6 @@ extern const cbus_gw_route_t cbus_gw_tx_routes [];
 extern const cbus_gw_route_t cbus_gw_chain_routes [];
 extern const cbus_gw_route_t cbus_gw_nodes_routes [];
 extern const cbus_gw_route_t cbus_gw_status_routes [];
-//  While no miner is heard (cbus_gw_no_miner), answer every GET /mine
-//  waiting for a block 503 (cbus_gw_chain.c; from the gateway's sweep).
-void
-    cbus_gw_mine_sweep (cbus_gateway_t *self, int64_t now);
-//  End a call with a local UNAVAILABLE reply (cbus_gateway.c), after it
-//  was taken out of the table.
-void
-    cbus_gw_call_fail (const cbus_call_t *call, const char *reason);
 //  A chain.block.connected or .disconnected event from the bus: kept for
 //  the network's hash rate in GET /status (cbus_gw_status.c).
 void
@@ -164,6 +156,7 @@ struct _cbus_gateway_t {
     cbus_heartbeats_t *heartbeats;  //  Who is alive
     uint64_t boots [CBUS_GW_SERVICES];      //  Each service's boot id, 0 if unheard
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
+
     //  Restarts (cbus_gw_restarts): per tracked process, its boot id
     //  (0 until heard), the restarts heard since we started, and when
     //  the last CBUS_GW_RESTARTS_UNHEALTHY were heard (a ring, mono ms)
@@ -234,6 +227,14 @@ void
 //  Let MHD do its work, then arm a timer for when it wants to run next.
 void
     cbus_gw_mhd_run (cbus_gateway_t *self);
+//  End a call with a local UNAVAILABLE reply, after it was taken out of
+//  the table.
+void
+    cbus_gw_call_fail (const cbus_call_t *call, const char *reason);
+//  While no miner is heard (cbus_gw_no_miner), answer every GET /mine
+//  waiting for a block 503 (cbus_gw_chain.c; from the gateway's sweep).
+void
+    cbus_gw_mine_sweep (cbus_gateway_t *self, int64_t now);
 
 //  --------------------------------------------------------------------------
 //  Requests and answers (cbus_gw_http.c)
