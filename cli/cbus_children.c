@@ -55,7 +55,8 @@ cbus_children_signals (sigset_t *signals)
 }
 
 void
-cbus_children_stop (pid_t *pids [], const char *names [], size_t count, int grace_ms)
+cbus_children_stop (pid_t *pids [], const char *names [], size_t count, int grace_ms,
+                    void (*idle) (void *arg), void *arg)
 {
     for (size_t index = 0; index < count; index++)
         if (*pids [index] > 0)
@@ -83,6 +84,8 @@ cbus_children_stop (pid_t *pids [], const char *names [], size_t count, int grac
             else
                 running++;
         }
+        if (running && idle)
+            idle (arg);
         if (running)
             usleep (20000);
     }

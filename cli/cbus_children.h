@@ -28,8 +28,12 @@ void
     cbus_children_signals (sigset_t *signals);
 
 //  Stop count processes. Each *pids [i] that is above 0 is signalled and
-//  reaped, then set to 0; names [i] names it in the log lines.
+//  reaped, then set to 0; names [i] names it in the log lines. idle,
+//  when not NULL, is called with arg every 20 ms or so while they stop
+//  (the launcher reads their output meanwhile, so that none blocks on a
+//  full pipe).
 void
-    cbus_children_stop (pid_t *pids [], const char *names [], size_t count, int grace_ms);
+    cbus_children_stop (pid_t *pids [], const char *names [], size_t count, int grace_ms,
+                        void (*idle) (void *arg), void *arg);
 
 #endif

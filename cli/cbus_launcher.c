@@ -1,10 +1,23 @@
 /*  =========================================================================
     cbus_launcher - `chainbus node`: a whole node as child processes
+
+    Each child's output (standard output and error) comes through a pipe
+    of ours and is written out line by line on our standard output, as
+    it would have been; the launcher keeps the first error lines of each
+    child's current run, so that a child that cannot start can be named
+    with its reason. A child that exits 2 (a service whose actor FAILED
+    at start, or a bad configuration: a permanent start error, such as
+    its port in use or a store of another network) S_PERMANENT_TRIES
+    times in a row, each time before S_HEALTHY_MS, stops the node: every
+    child is stopped and the launcher exits 2 with that reason on its
+    standard error. Any other end (a crash, a kill, exit 1) is restarted
+    with the backoff, forever.
     =========================================================================
 */
 #include "cbus_launcher.h"
 #include "cbus_children.h"
 #include <signal.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <libgen.h>
@@ -15,6 +28,13 @@
 #define S_HEALTHY_MS      10000
 //  How long children get to stop before SIGKILL.
 #define S_GRACE_MS        10000
+//  Starts in a row that end in exit 2 before the node stops.
+#define S_PERMANENT_TRIES 3
+//  The exit code of a permanent start error (cbus_service.h).
+#define S_EXIT_PERMANENT  2
+//  Error lines kept per run of a child, and the longest line kept whole.
+#define S_ERROR_LINES     4
+#define S_LINE_MAX        4096
 
 typedef struct {
     char name [32];             //  Role and instance, for logs
@@ -24,6 +44,12 @@ typedef struct {
     int64_t restart_at;         //  When to start it again (0: not due)
     int backoff_ms;             //  Next restart delay
     unsigned restarts;          //  How many times it was restarted
+    int permanent;              //  Runs in a row that ended in exit 2, young
+    int out;                    //  Read end of its output pipe, or -1
+    char line [S_LINE_MAX];     //  Output line not yet complete
+    size_t line_size;           //  ... its bytes
+    char errors [S_ERROR_LINES][512];   //  First error lines of this run
+    int error_count;            //  ... how many
 } s_child_t;
 
 typedef struct {
@@ -33,12 +59,133 @@ typedef struct {
     int backoff_max_ms;         //  launcher/restart_max_ms
 } s_launcher_t;
 
+//  --------------------------------------------------------------------------
+//  Children's output
+
+//  Write all of buf on our standard output.
+static void
+s_write_out (const char *buf, size_t size)
+{
+    while (size > 0) {
+        ssize_t wrote = write (STDOUT_FILENO, buf, size);
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote <= 0)
+            return;                     //  Nowhere to write: drop it
+        buf += wrote;
+        size -= (size_t) wrote;
+    }
+}
+
+//  An error line: CZMQ's "E: " lines, and anything not a log line at all
+//  (a program's own message on its standard error).
+static bool
+s_is_error (const char *line, size_t size)
+{
+    if (size >= 3 && line [1] == ':' && line [2] == ' ' && strchr ("IWDNT", line [0]))
+        return false;
+    return size > 0;
+}
+
+//  A whole line of the child's (or what fits of one): pass it on, and
+//  keep it when it is one of the first error lines of this run.
+static void
+s_line_done (s_child_t *child)
+{
+    if (child->line_size == 0)
+        return;
+    s_write_out (child->line, child->line_size);
+    if (child->line [child->line_size - 1] != '\n')
+        s_write_out ("\n", 1);
+    size_t size = child->line_size;
+    while (size > 0 && (child->line [size - 1] == '\n' || child->line [size - 1] == '\r'))
+        size--;
+    if (child->error_count < S_ERROR_LINES && s_is_error (child->line, size)) {
+        char *kept = child->errors [child->error_count++];
+        size_t length = size < sizeof (child->errors [0]) - 1 ? size : sizeof (child->errors [0]) - 1;
+        memcpy (kept, child->line, length);
+        kept [length] = 0;
+    }
+    child->line_size = 0;
+}
+
+//  Read what the child wrote, passing on whole lines. At its end (EOF)
+//  the pipe is closed and what is left of a line passed on.
+static void
+s_read_child (s_child_t *child)
+{
+    char buf [8192];
+    while (child->out >= 0) {
+        ssize_t got = read (child->out, buf, sizeof (buf));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return;                     //  EAGAIN: nothing more for now
+        if (got == 0) {
+            s_line_done (child);
+            close (child->out);
+            child->out = -1;
+            return;
+        }
+        for (ssize_t index = 0; index < got; index++) {
+            child->line [child->line_size++] = buf [index];
+            if (buf [index] == '\n' || child->line_size == sizeof (child->line))
+                s_line_done (child);
+        }
+    }
+}
+
+//  Wait up to timeout_ms for output of any child, and pass it on.
+static void
+s_read_all (s_launcher_t *self, int timeout_ms)
+{
+    struct pollfd fds [self->count];
+    size_t used = 0;
+    for (size_t index = 0; index < self->count; index++)
+        if (self->children [index].out >= 0)
+            fds [used++] = (struct pollfd) { .fd = self->children [index].out, .events = POLLIN };
+    if (used == 0) {
+        if (timeout_ms > 0)
+            usleep ((useconds_t) timeout_ms * 1000);
+        return;
+    }
+    if (poll (fds, used, timeout_ms) <= 0)
+        return;
+    for (size_t index = 0; index < self->count; index++)
+        if (self->children [index].out >= 0)
+            s_read_child (&self->children [index]);
+}
+
+//  While the children stop (cbus_children_stop's idle).
+static void
+s_read_idle (void *arg)
+{
+    s_read_all ((s_launcher_t *) arg, 0);
+}
+
+//  --------------------------------------------------------------------------
+//  Children
+
 static int
 s_start (s_launcher_t *self, s_child_t *child)
 {
-    pid_t pid = cbus_children_start (child->program, self->args, -1, child->name);
-    if (pid < 0)
+    int pipe_fds [2];
+    if (pipe2 (pipe_fds, O_CLOEXEC)) {
+        zsys_error ("cannot make a pipe for child=%s: %s", child->name, strerror (errno));
         return -1;
+    }
+    pid_t pid = cbus_children_start (child->program, self->args, pipe_fds [1], child->name);
+    close (pipe_fds [1]);
+    if (pid < 0) {
+        close (pipe_fds [0]);
+        return -1;
+    }
+    fcntl (pipe_fds [0], F_SETFL, fcntl (pipe_fds [0], F_GETFL) | O_NONBLOCK);
+    if (child->out >= 0)                //  A previous run's, ended
+        close (child->out);
+    child->out = pipe_fds [0];
+    child->line_size = 0;
+    child->error_count = 0;
     child->pid = pid;
     child->started = cbus_mono_ms ();
     child->restart_at = 0;
@@ -46,20 +193,31 @@ s_start (s_launcher_t *self, s_child_t *child)
     return 0;
 }
 
-//  A child ended: log how, and schedule its restart.
-static void
+//  A child ended: log how, and schedule its restart. Returns true when
+//  it was its S_PERMANENT_TRIES-th young exit 2 in a row: the node stops.
+static bool
 s_on_exit (s_launcher_t *self, s_child_t *child, int status)
 {
     int64_t now = cbus_mono_ms ();
     int64_t lived = now - child->started;
     if (lived >= S_HEALTHY_MS)
         child->backoff_ms = S_BACKOFF_MIN_MS;
+    //  Its last words: the pipe is at its end once the child is gone.
+    s_read_child (child);
     char how [64];
     if (WIFSIGNALED (status))
         snprintf (how, sizeof (how), "signal=%d", WTERMSIG (status));
     else
         snprintf (how, sizeof (how), "exit=%d", WEXITSTATUS (status));
+    bool permanent = WIFEXITED (status) && WEXITSTATUS (status) == S_EXIT_PERMANENT
+                  && lived < S_HEALTHY_MS;
+    child->permanent = permanent ? child->permanent + 1 : 0;
     child->pid = 0;
+    if (child->permanent >= S_PERMANENT_TRIES) {
+        zsys_error ("child cannot start child=%s %s tries=%d: stopping the node",
+                    child->name, how, child->permanent);
+        return true;
+    }
     child->restart_at = now + child->backoff_ms;
     child->restarts++;
     zsys_warning ("child died child=%s %s lived_ms=%" PRId64 " restart_in_ms=%d restarts=%u",
@@ -67,6 +225,18 @@ s_on_exit (s_launcher_t *self, s_child_t *child, int status)
     child->backoff_ms *= 2;
     if (child->backoff_ms > self->backoff_max_ms)
         child->backoff_ms = self->backoff_max_ms;
+    return false;
+}
+
+//  Tell why the node stops: the child and its first error lines.
+static void
+s_report_permanent (s_child_t *child)
+{
+    fprintf (stderr, "chainbus node: stopped: chainbus-%s cannot start (exit 2, %d times in a "
+             "row: a permanent start error)%s\n", child->name, child->permanent,
+             child->error_count ? "; it said:" : "; it gave no reason on its output");
+    for (int index = 0; index < child->error_count; index++)
+        fprintf (stderr, "chainbus node:   %s\n", child->errors [index]);
 }
 
 static void
@@ -76,6 +246,7 @@ s_add_child (s_launcher_t *self, const char *dir, const char *role, const char *
     snprintf (child->name, sizeof (child->name), "%s", name);
     snprintf (child->program, sizeof (child->program), "%s/chainbus-%s", dir, role);
     child->backoff_ms = S_BACKOFF_MIN_MS;
+    child->out = -1;
 }
 
 //  Stop every child: SIGTERM, wait, SIGKILL what is left.
@@ -88,9 +259,45 @@ s_stop_all (s_launcher_t *self)
         pids [index] = &self->children [index].pid;
         names [index] = self->children [index].name;
     }
-    cbus_children_stop (pids, names, self->count, S_GRACE_MS);
+    cbus_children_stop (pids, names, self->count, S_GRACE_MS, s_read_idle, self);
     free (pids);
     free (names);
+    //  Whatever they said last.
+    for (size_t index = 0; index < self->count; index++)
+        s_read_child (&self->children [index]);
+    for (size_t index = 0; index < self->count; index++)
+        if (self->children [index].out >= 0)
+            close (self->children [index].out);
+}
+
+//  Run until a signal stops the node (NULL) or a child cannot start
+//  (that child): pass on the children's output, restart those that end.
+static s_child_t *
+s_run (s_launcher_t *self, sigset_t *signals)
+{
+    while (true) {
+        s_read_all (self, 100);
+        struct timespec none = { 0, 0 };
+        int signal = sigtimedwait (signals, NULL, &none);
+        if (signal == SIGTERM || signal == SIGINT || signal == SIGHUP) {
+            zsys_info ("node stopping signal=%d", signal);
+            return NULL;
+        }
+        //  Reap every child that ended, whatever woke us.
+        int status;
+        pid_t pid;
+        while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+            for (size_t index = 0; index < self->count; index++)
+                if (self->children [index].pid == pid
+                &&  s_on_exit (self, &self->children [index], status))
+                    return &self->children [index];
+        int64_t now = cbus_mono_ms ();
+        for (size_t index = 0; index < self->count; index++) {
+            s_child_t *child = &self->children [index];
+            if (child->pid == 0 && child->restart_at && now >= child->restart_at)
+                s_start (self, child);
+        }
+    }
 }
 
 int
@@ -143,6 +350,12 @@ cbus_launcher_run (cbus_config_t *config)
         .args = cbus_config_child_args (config),
         .backoff_max_ms = (int) cbus_config_int (config, "launcher/restart_max_ms"),
     };
+    if (!self.children || !self.args) {
+        fprintf (stderr, "chainbus node: out of memory\n");
+        zlist_destroy (&self.args);
+        free (self.children);
+        return 2;
+    }
     s_add_child (&self, dir, "bus", "bus");
     s_add_child (&self, dir, "chainstore", "chainstore");
     s_add_child (&self, dir, "mempool", "mempool");
@@ -172,33 +385,13 @@ cbus_launcher_run (cbus_config_t *config)
     for (size_t index = 0; index < self.count; index++)
         s_start (&self, &self.children [index]);
 
-    bool stopping = false;
-    while (!stopping) {
-        struct timespec wait = { 0, 100 * 1000000 };
-        int signal = sigtimedwait (&signals, NULL, &wait);
-        if (signal == SIGTERM || signal == SIGINT || signal == SIGHUP) {
-            zsys_info ("node stopping signal=%d", signal);
-            stopping = true;
-            break;
-        }
-        //  Reap every child that ended, whatever woke us.
-        int status;
-        pid_t pid;
-        while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
-            for (size_t index = 0; index < self.count; index++)
-                if (self.children [index].pid == pid)
-                    s_on_exit (&self, &self.children [index], status);
-        int64_t now = cbus_mono_ms ();
-        for (size_t index = 0; index < self.count; index++) {
-            s_child_t *child = &self.children [index];
-            if (child->pid == 0 && child->restart_at && now >= child->restart_at)
-                s_start (&self, child);
-        }
-    }
+    s_child_t *failed = s_run (&self, &signals);
     s_stop_all (&self);
-    zsys_info ("node stopped");
+    zsys_info ("node stopped%s", failed ? ": a child cannot start" : "");
+    if (failed)
+        s_report_permanent (failed);
     zlist_destroy (&self.args);
     free (self.children);
     close (lock);
-    return 0;
+    return failed ? 2 : 0;
 }

@@ -16,6 +16,13 @@
 //  One HTTP request to a node, within 2 s; the largest answer read (a
 //  /status or a register reply is small).
 static const cbus_http_limits_t s_limits = { 2000, 2000, 1024 * 1024 };
+//  First restart delay of a node that died, and how long it must live to
+//  count as well (the launcher's rule, with a longer first delay: the
+//  dead launcher's services are still stopping and hold ports and locks).
+#define S_BACKOFF_MIN_MS    1000
+#define S_HEALTHY_MS        10000
+//  Exits 2 in a row (each young) after which a node is left stopped.
+#define S_PERMANENT_TRIES   3
 //  Ports a node takes above its HTTP port when no peer port is given:
 //  the peer port (+1000) and its directory (+2000), see docs/p2p.md.
 #define S_PORTS_ABOVE       2000
@@ -27,6 +34,11 @@ typedef struct {
     char *log_path;             //  Where its output goes
     zlist_t *argv;              //  Its command line (strings owned)
     pid_t pid;                  //  Launcher's pid; 0 once it exited
+    int64_t started;            //  When it was last started (mono ms)
+    int64_t restart_at;         //  When to start it again (0: not due)
+    int backoff_ms;             //  Next restart delay
+    int permanent;              //  Young exits 2 in a row
+    unsigned restarts;          //  Restarts so far
     bool ready;                 //  Answered GET /status with "ok": true
     bool registered;            //  Took every other node as a peer
 } s_node_t;
@@ -42,6 +54,7 @@ typedef struct {
     int count;                  //  Nodes in use
     char program [PATH_MAX];    //  This chainbus binary
     s_phase_t phase;            //  Where the network is
+    int backoff_max_ms;         //  launcher/restart_max_ms
 } s_net_t;
 
 //  --------------------------------------------------------------------------
@@ -137,6 +150,8 @@ s_node_start (s_net_t *self, s_node_t *node)
     if (pid < 0)
         return -1;
     node->pid = pid;
+    node->started = cbus_mono_ms ();
+    node->restart_at = 0;
     zsys_info ("started node=%d pid=%d port=%d data_dir=%s", node->index, (int) pid,
                node->port, node->data_dir);
     return 0;
@@ -164,7 +179,7 @@ s_stop_all (s_net_t *self)
         snprintf (labels [index], sizeof (labels [index]), "node%d", self->nodes [index].index);
         names [index] = labels [index];
     }
-    cbus_children_stop (pids, names, (size_t) self->count, S_GRACE_MS);
+    cbus_children_stop (pids, names, (size_t) self->count, S_GRACE_MS, NULL, NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -240,9 +255,36 @@ s_net_free (s_net_t *self)
 //  --------------------------------------------------------------------------
 //  The foreground loop
 
+//  A node ended once the network ran: schedule its restart with the
+//  backoff, or leave it stopped after S_PERMANENT_TRIES young exits 2.
+static void
+s_node_ended (s_net_t *self, s_node_t *node, int status, const char *how, const char *line)
+{
+    int64_t now = cbus_mono_ms ();
+    int64_t lived = now - node->started;
+    if (lived >= S_HEALTHY_MS)
+        node->backoff_ms = S_BACKOFF_MIN_MS;
+    bool permanent = WIFEXITED (status) && WEXITSTATUS (status) == 2 && lived < S_HEALTHY_MS;
+    node->permanent = permanent ? node->permanent + 1 : 0;
+    if (node->permanent >= S_PERMANENT_TRIES) {
+        zsys_error ("node cannot start node=%d port=%d %s tries=%d: left stopped; the others "
+                    "keep running; its log: %s: %.120s", node->index, node->port, how,
+                    node->permanent, node->log_path, line);
+        return;
+    }
+    node->restart_at = now + node->backoff_ms;
+    node->restarts++;
+    zsys_warning ("node died node=%d port=%d %s lived_ms=%" PRId64 " restart_in_ms=%d "
+                  "restarts=%u; its log: %s", node->index, node->port, how, lived,
+                  node->backoff_ms, node->restarts, node->log_path);
+    node->backoff_ms *= 2;
+    if (node->backoff_ms > self->backoff_max_ms)
+        node->backoff_ms = self->backoff_max_ms;
+}
+
 //  Reap every node that ended: before the network is ready that ends it
-//  (-1 with a reason), after it is logged and the others keep running,
-//  unless none is left (-1).
+//  (-1 with a reason), after it is restarted (s_node_ended), and any
+//  restart due is made. -1 when no node is left, running or to restart.
 static int
 s_reap (s_net_t *self, char *reason)
 {
@@ -262,14 +304,19 @@ s_reap (s_net_t *self, char *reason)
                 rc = cbus_fail (reason, "node %d (port %d) stopped before the network was "
                                 "ready (%s): %.120s", node->index, node->port, how, line);
             else
-                zsys_warning ("node stopped node=%d port=%d %s; the others keep running; "
-                              "its log: %s", node->index, node->port, how, node->log_path);
+                s_node_ended (self, node, status, how, line);
         }
     if (rc)
         return rc;
+    int64_t now = cbus_mono_ms ();
     int alive = 0;
-    for (int index = 0; index < self->count; index++)
-        alive += self->nodes [index].pid > 0;
+    for (int index = 0; index < self->count; index++) {
+        s_node_t *node = &self->nodes [index];
+        if (node->pid == 0 && node->restart_at && now >= node->restart_at
+        &&  s_node_start (self, node))
+            node->restart_at = now + node->backoff_ms;      //  Try again later
+        alive += node->pid > 0 || node->restart_at;
+    }
     return alive? 0: cbus_fail (reason, "every node has stopped");
 }
 
@@ -324,7 +371,9 @@ int
 cbus_net_run (cbus_config_t *config, int nodes, int base_port)
 {
     char reason [CBUS_REASON_MAX];
-    s_net_t self = { .count = 0 };
+    s_net_t self = {
+        .count = 0, .backoff_max_ms = (int) cbus_config_int (config, "launcher/restart_max_ms")
+    };
     if (nodes < 1 || nodes > CBUS_NET_MAX_NODES) {
         fprintf (stderr, "chainbus net: --nodes must be 1 to %d\n", CBUS_NET_MAX_NODES);
         return 2;
@@ -343,6 +392,7 @@ cbus_net_run (cbus_config_t *config, int nodes, int base_port)
     for (int index = 0; index < nodes; index++) {
         s_node_t *node = &self.nodes [self.count++];
         node->index = index + 1;
+        node->backoff_ms = S_BACKOFF_MIN_MS;
         if (s_node_prepare (node, config, base_port + index, reason)) {
             fprintf (stderr, "chainbus net: %s\n", reason);
             s_net_free (&self);

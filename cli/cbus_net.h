@@ -7,7 +7,12 @@
     the flags given to `chainbus net`. Once every node answers GET /status,
     registers each with all the others (POST /nodes/register), prints one
     line per node and "network ready", and stays in the foreground. A node
-    that exits is reported and the others keep running. SIGINT or SIGTERM
+    that exits once the network runs is restarted, as the node's launcher
+    restarts a service: after a backoff from 1 s that doubles while it
+    keeps dying young, up to launcher/restart_max_ms; its peers are in its
+    data folder. A node that exits 2 (its launcher stopped on a permanent
+    start error) three times in a row is left stopped, said with its last
+    log line; the others keep running. SIGINT or SIGTERM
     stops every node (SIGTERM, then SIGKILL after 15 s) and exits 0. A node
     that does not come up, or exits while the network starts, stops them
     all with a one-line reason and a non-zero exit.

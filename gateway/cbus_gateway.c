@@ -18,6 +18,7 @@
 #include "cbus_gateway.h"
 #include "cbus_gw.h"
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <sys/resource.h>
 
 //  Most replies or events handled per wake-up before serving HTTP again.
@@ -41,6 +42,12 @@ const char *
 cbus_gw_service_name (int service)
 {
     return service >= 0 && service < CBUS_GW_SERVICES ? s_service_names [service] : "gateway";
+}
+
+const char *
+cbus_gw_tracked_name (int tracked)
+{
+    return tracked == CBUS_GW_SERVICES ? "bus" : cbus_gw_service_name (tracked);
 }
 
 //  --------------------------------------------------------------------------
@@ -74,6 +81,12 @@ s_call_fail (const cbus_call_t *call, const char *format, ...)
                                                 CBUS_CODE_UNAVAILABLE, "%s", reason);
     s_call_end (call, reply);
     cbus_reply_destroy (&reply);
+}
+
+void
+cbus_gw_call_fail (const cbus_call_t *call, const char *reason)
+{
+    s_call_fail (call, "%s", reason);
 }
 
 cbus_buf_t *
@@ -153,7 +166,9 @@ s_sweep (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_expire ((cbus_gateway_t *) arg, cbus_mono_ms ());
+    int64_t now = cbus_mono_ms ();
+    s_expire ((cbus_gateway_t *) arg, now);
+    cbus_gw_mine_sweep ((cbus_gateway_t *) arg, now);
     return 0;
 }
 
@@ -204,6 +219,55 @@ s_heard_boot (cbus_gateway_t *self, const char *src, size_t size, uint64_t boot)
     self->boot_heard [service] = now;
 }
 
+//  A tracked process's heartbeat: a boot id other than the last one
+//  heard is a restart, counted and timed (GET /status, the metrics).
+static void
+s_heard_restart (cbus_gateway_t *self, const char *src, size_t size, uint64_t boot,
+                 int64_t now)
+{
+    cbus_str_t name = { .data = src, .size = size };
+    int tracked = 0;
+    while (tracked < CBUS_GW_TRACKED && !cbus_str_eq (name, cbus_gw_tracked_name (tracked)))
+        tracked++;
+    if (tracked == CBUS_GW_TRACKED || self->tracked_boot [tracked] == boot)
+        return;
+    if (self->tracked_boot [tracked]) {
+        uint64_t count = self->restarts [tracked]++;
+        self->restart_times [tracked][count % CBUS_GW_RESTARTS_UNHEALTHY] = now;
+        zsys_warning ("restart heard service=%s restarts=%" PRIu64 " recent=%d window_ms=%" PRId64,
+                      cbus_gw_tracked_name (tracked), count + 1,
+                      cbus_gw_restarts_recent (self, tracked, now), self->restart_window_ms);
+    }
+    self->tracked_boot [tracked] = boot;
+}
+
+uint64_t
+cbus_gw_restarts (cbus_gateway_t *self, const char *service)
+{
+    for (int tracked = 0; tracked < CBUS_GW_TRACKED; tracked++)
+        if (streq (service, cbus_gw_tracked_name (tracked)))
+            return self->restarts [tracked];
+    return 0;
+}
+
+int
+cbus_gw_restarts_recent (cbus_gateway_t *self, int tracked, int64_t now)
+{
+    assert (tracked >= 0 && tracked < CBUS_GW_TRACKED);
+    int recent = 0;
+    uint64_t count = self->restarts [tracked];
+    for (int index = 0; index < CBUS_GW_RESTARTS_UNHEALTHY && (uint64_t) index < count; index++)
+        recent += now - self->restart_times [tracked][index] <= self->restart_window_ms;
+    return recent;
+}
+
+bool
+cbus_gw_no_miner (cbus_gateway_t *self, int64_t now)
+{
+    return now - self->started_ms > CBUS_HEARTBEAT_DEAD_MS
+        && (self->miner_heard == 0 || now - self->miner_heard > CBUS_HEARTBEAT_DEAD_MS);
+}
+
 //  A node.heartbeat: who sent it (its source) and that it is one.
 static void
 s_heard (cbus_gateway_t *self, cbus_event_t *event)
@@ -218,8 +282,9 @@ s_heard (cbus_gateway_t *self, cbus_event_t *event)
             zsys_debug ("heartbeat ignored: %s", reason);
         return;
     }
+    int64_t now = cbus_mono_ms ();
     cbus_heartbeats_record (self->heartbeats, source.src.data, source.src.size,
-                            cbus_mono_ms (), cbus_time_ms ());
+                            now, cbus_time_ms ());
     if (beat.has_hash_rate)
         cbus_heartbeats_set_rate (self->heartbeats, source.src.data, source.src.size,
                                   beat.hash_rate);
@@ -227,6 +292,10 @@ s_heard (cbus_gateway_t *self, cbus_event_t *event)
                               beat.has_resident_bytes ? beat.resident_bytes : 0,
                               beat.has_metrics ? beat.metrics.data : NULL, beat.metrics.size);
     s_heard_boot (self, source.src.data, source.src.size, source.boot);
+    s_heard_restart (self, source.src.data, source.src.size, source.boot, now);
+    //  A miner: its source is miner.<id> (cbus_miner.c).
+    if (source.src.size > 6 && memcmp (source.src.data, "miner.", 6) == 0)
+        self->miner_heard = now;
 }
 
 static int
@@ -411,6 +480,20 @@ s_resolve_bind (const char *host, int port, struct sockaddr_storage *address,
     return 0;
 }
 
+//  True when the address is a loopback one (127.0.0.0/8, ::1, or a
+//  127.x address mapped into IPv6): only this machine reaches it.
+static bool
+s_is_loopback (const struct sockaddr_storage *address, bool ipv6)
+{
+    if (!ipv6) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) address;
+        return (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct in6_addr *in6 = &((const struct sockaddr_in6 *) address)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK (in6)
+        || (IN6_IS_ADDR_V4MAPPED (in6) && in6->s6_addr [12] == 127);
+}
+
 static zsock_t *
 s_dealer_new (const char *endpoint)
 {
@@ -446,6 +529,12 @@ s_http_start (cbus_gateway_t *self, char *reason)
     bool ipv6 = false;
     if (s_resolve_bind (host, port, &address, &ipv6, reason))
         return -1;
+    //  Anyone who reaches the port could then mine and change our peers.
+    if (!self->admin_token_set && !s_is_loopback (&address, ipv6))
+        zsys_warning ("gateway: listening on %s beyond loopback without an admin token: anyone "
+                      "who reaches port %d can mine (GET /mine) and change the peers (POST "
+                      "/nodes/register, GET /nodes/resolve); set gateway/admin_token_file "
+                      "(--admin-token-file)", host, port);
     self->max_connections = s_connections_cap (self);
     cbus_gw_guard_limits_t limits = {
         .header_timeout_ms = cbus_config_int (self->config, "gateway/header_timeout_ms"),
@@ -512,6 +601,8 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
     self->mhd_timer = -1;
     self->request_timeout_ms = cbus_config_int (config, "gateway/request_timeout_ms");
     self->mine_timeout_ms = cbus_config_int (config, "gateway/mine_timeout_ms");
+    self->restart_window_ms = cbus_config_int (config, "gateway/restart_window_ms");
+    self->started_ms = cbus_mono_ms ();
     self->resolve_timeout_ms = cbus_config_int (config, "gateway/resolve_timeout_ms");
     self->max_body = (uint64_t) cbus_config_int (config, "gateway/max_body");
     self->send_buffer = (int) cbus_config_int (config, "gateway/send_buffer_bytes");
@@ -608,6 +699,7 @@ s_gateway_destroy (cbus_gateway_t **self_p)
     cbus_metrics_destroy (&self->metrics);
     cbus_calls_destroy (&self->calls);
     cbus_buf_free (&self->send);
+    free (self->mine_waits);
     free (self);
     *self_p = NULL;
 }

@@ -56,6 +56,11 @@ enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES }
 #define CBUS_GW_MAX_CALLS   4
 //  Longest URL path we keep; longer ones match no route.
 #define CBUS_GW_PATH_MAX    1024
+//  Processes whose restarts the gateway counts (a new boot id in their
+//  heartbeat): the three services, then the bus.
+#define CBUS_GW_TRACKED     (CBUS_GW_SERVICES + 1)
+//  Restarts within gateway/restart_window_ms that make GET /status not ok.
+#define CBUS_GW_RESTARTS_UNHEALTHY 3
 //  How long GET /status waits for each service (capped by
 //  gateway/request_timeout_ms): a frozen service is reported down within
 //  this, so that the route answers well within a second (docs/api.md).
@@ -64,6 +69,15 @@ enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES }
 typedef struct _cbus_gateway_t cbus_gateway_t;
 typedef struct _cbus_gw_request_t cbus_gw_request_t;
 typedef struct _cbus_gw_stream_t cbus_gw_stream_t;
+
+//  A GET /mine's MINE call in flight: answered 503 at once when the last
+//  miner goes (cbus_gw_mine_sweep).
+typedef struct {
+    uint64_t id;                    //  The call's id
+    int64_t deadline;               //  When it expires anyway (mono ms)
+} cbus_gw_mine_wait_t;
+//  Most MINE calls tracked at once; beyond, a call just waits its timeout.
+#define CBUS_GW_MINE_WAITS_MAX 4096
 
 //  A route's work, run once its request's body is in.
 typedef void (cbus_gw_start_fn) (cbus_gw_request_t *request);
@@ -151,6 +165,19 @@ struct _cbus_gateway_t {
     cbus_metrics_t *metrics;        //  Our own metrics (HTTP, events lost)
     uint64_t boots [CBUS_GW_SERVICES];      //  Each service's boot id, 0 if unheard
     int64_t boot_heard [CBUS_GW_SERVICES];  //  When that boot was last heard
+
+    //  Restarts (cbus_gw_restarts): per tracked process, its boot id
+    //  (0 until heard), the restarts heard since we started, and when
+    //  the last CBUS_GW_RESTARTS_UNHEALTHY were heard (a ring, mono ms)
+    uint64_t tracked_boot [CBUS_GW_TRACKED];
+    uint64_t restarts [CBUS_GW_TRACKED];
+    int64_t restart_times [CBUS_GW_TRACKED][CBUS_GW_RESTARTS_UNHEALTHY];
+    int64_t restart_window_ms;      //  gateway/restart_window_ms
+    int64_t started_ms;             //  When the gateway started (mono ms)
+    int64_t miner_heard;            //  When a miner's heartbeat was last heard (mono ms, 0: never)
+    cbus_gw_mine_wait_t *mine_waits;    //  MINE calls in flight (cbus_gw_chain.c)
+    size_t mine_count;              //  ... entries used
+    size_t mine_alloc;              //  ... entries allocated
     cbus_www_t *www;                //  Dashboard files
     cbus_gw_guard_t *guard;         //  Deadlines and room of connections
     int send_buffer;                //  gateway/send_buffer_bytes (0: the kernel's)
@@ -174,6 +201,24 @@ struct _cbus_gateway_t {
 //  "chainstore", "mempool", "peersync".
 const char *
     cbus_gw_service_name (int service);
+//  A tracked process's name: the services', then "bus".
+const char *
+    cbus_gw_tracked_name (int tracked);
+//  How many times the named process ("chainstore", "mempool",
+//  "peersync", "bus") restarted since the gateway started, as its
+//  heartbeats tell (a new boot id); 0 for any other name. A process that
+//  dies before its first heartbeat (under a second) is not seen.
+uint64_t
+    cbus_gw_restarts (cbus_gateway_t *self, const char *service);
+//  How many times it restarted within gateway/restart_window_ms of now
+//  (at most CBUS_GW_RESTARTS_UNHEALTHY), by tracked index.
+int
+    cbus_gw_restarts_recent (cbus_gateway_t *self, int tracked, int64_t now);
+//  True once the gateway has run long enough to have heard every live
+//  process's heartbeat (CBUS_HEARTBEAT_DEAD_MS), and no miner was heard
+//  within that: GET /mine answers 503 at once.
+bool
+    cbus_gw_no_miner (cbus_gateway_t *self, int64_t now);
 //  The buffer a route encodes its next request's body into (with the
 //  message's cbus_<name>_encode, which empties it first). Owned by the
 //  gateway; what it holds is used up by the next cbus_gw_call.
@@ -191,6 +236,14 @@ void
 //  Let MHD do its work, then arm a timer for when it wants to run next.
 void
     cbus_gw_mhd_run (cbus_gateway_t *self);
+//  End a call with a local UNAVAILABLE reply, after it was taken out of
+//  the table.
+void
+    cbus_gw_call_fail (const cbus_call_t *call, const char *reason);
+//  While no miner is heard (cbus_gw_no_miner), answer every GET /mine
+//  waiting for a block 503 (cbus_gw_chain.c; from the gateway's sweep).
+void
+    cbus_gw_mine_sweep (cbus_gateway_t *self, int64_t now);
 
 //  --------------------------------------------------------------------------
 //  Requests and answers (cbus_gw_http.c)

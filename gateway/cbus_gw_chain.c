@@ -158,8 +158,22 @@ s_on_stream_tip (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
     cbus_tip_reply_t tip;
-    if (cbus_gw_reply_decode (request, call, reply, &cbus_tip_reply_def, &tip,
-                              "a tip that does not decode") == 0) {
+    int rc = cbus_gw_reply_decode (request, call, reply, &cbus_tip_reply_def, &tip,
+                                   "a tip that does not decode");
+    //  A store known damaged would break the stream off at the block it
+    //  cannot read: say so before the 200 instead.
+    if (rc == 0 && tip.has_damaged) {
+        char text [CBUS_REASON_MAX], damaged [CBUS_REASON_MAX];
+        size_t size = tip.damaged.size < sizeof (text) - 1 ? tip.damaged.size : sizeof (text) - 1;
+        memcpy (text, tip.damaged.data, size);
+        text [size] = 0;
+        cbus_gw_log_safe (text, damaged, sizeof (damaged));
+        cbus_gw_answer_error (request, MHD_HTTP_INTERNAL_SERVER_ERROR, CBUS_CODE_DAMAGED,
+                              "The chain store is damaged, the chain cannot be read whole: %s",
+                              damaged);
+        rc = -1;
+    }
+    if (rc == 0) {
         request->stream->next = 0;
         request->stream->to = tip.height;
         request->status = MHD_HTTP_OK;
@@ -287,10 +301,66 @@ s_on_mine_block (const cbus_call_t *call, cbus_reply_t *reply)
     s_answer_block (call, reply, "New Block Forged", false);
 }
 
+//  Forget a MINE call, and those whose time is up anyway (a request its
+//  client left is cancelled without its handler running).
+static void
+s_mine_forget (cbus_gateway_t *self, uint64_t id, int64_t now)
+{
+    for (size_t index = 0; index < self->mine_count; )
+        if (self->mine_waits [index].id == id || self->mine_waits [index].deadline < now)
+            self->mine_waits [index] = self->mine_waits [--self->mine_count];
+        else
+            index++;
+}
+
+//  Keep the MINE call just made, if it is in flight (and there is room).
+static void
+s_mine_keep (cbus_gw_request_t *request, int64_t now)
+{
+    cbus_gateway_t *self = request->gateway;
+    if (request->outstanding == 0 || self->mine_count == CBUS_GW_MINE_WAITS_MAX)
+        return;
+    if (self->mine_count == self->mine_alloc) {
+        size_t alloc = self->mine_alloc ? self->mine_alloc * 2 : 16;
+        cbus_gw_mine_wait_t *waits = (cbus_gw_mine_wait_t *) realloc (
+            self->mine_waits, alloc * sizeof (cbus_gw_mine_wait_t));
+        if (!waits)
+            return;                     //  It waits its timeout, as before
+        self->mine_waits = waits;
+        self->mine_alloc = alloc;
+    }
+    self->mine_waits [self->mine_count++] = (cbus_gw_mine_wait_t) {
+        .id = request->calls [request->outstanding - 1],
+        .deadline = now + self->mine_timeout_ms
+    };
+}
+
+void
+cbus_gw_mine_sweep (cbus_gateway_t *self, int64_t now)
+{
+    if (self->mine_count == 0 || !cbus_gw_no_miner (self, now))
+        return;
+    char reason [CBUS_REASON_MAX];
+    snprintf (reason, sizeof (reason), "no miner is running: no miner's heartbeat was heard in "
+              "the last %d ms", CBUS_HEARTBEAT_DEAD_MS);
+    bool answered = false;
+    while (self->mine_count > 0) {
+        uint64_t id = self->mine_waits [--self->mine_count].id;
+        cbus_call_t call;
+        if (cbus_calls_take (self->calls, id, &call) == 0) {
+            cbus_gw_call_fail (&call, reason);
+            answered = true;
+        }
+    }
+    if (answered)
+        cbus_gw_mhd_run (self);
+}
+
 static void
 s_on_mine (const cbus_call_t *call, cbus_reply_t *reply)
 {
     cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    s_mine_forget (request->gateway, call->id, cbus_mono_ms ());
     cbus_mine_reply_t mined;
     if (cbus_gw_reply_decode (request, call, reply, &cbus_mine_reply_def, &mined,
                               "a mining reply that does not decode") == 0) {
@@ -301,13 +371,25 @@ s_on_mine (const cbus_call_t *call, cbus_reply_t *reply)
     }
 }
 
+//  No miner heard: nobody would mine the block, so say so at once rather
+//  than after the mine timeout. In the first heartbeat window after the
+//  gateway started (its miners may not have been heard yet) the MINE is
+//  sent, and kept: cbus_gw_mine_sweep answers it 503 as soon as the
+//  window ends with no miner heard, or when the last miner goes.
 static void
 s_mine_start (cbus_gw_request_t *request)
 {
+    if (cbus_gw_no_miner (request->gateway, cbus_mono_ms ())) {
+        cbus_gw_answer_error (request, MHD_HTTP_SERVICE_UNAVAILABLE, CBUS_CODE_UNAVAILABLE,
+                              "no miner is running: no miner's heartbeat was heard in the "
+                              "last %d ms", CBUS_HEARTBEAT_DEAD_MS);
+        return;
+    }
     cbus_mine_t mine = {0};
     cbus_mine_encode (&mine, cbus_gw_body (request));
     cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_MINE, cbus_gw_body (request),
                   request->gateway->mine_timeout_ms, s_on_mine, NULL);
+    s_mine_keep (request, cbus_mono_ms ());
 }
 
 const cbus_gw_route_t cbus_gw_chain_routes [] = {

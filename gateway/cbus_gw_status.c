@@ -11,6 +11,7 @@
     =========================================================================
 */
 #include "cbus_gw.h"
+#include <stdarg.h>
 
 //  What GET /status has gathered so far.
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     char storage [CBUS_GW_SERVICES][CBUS_REASON_MAX];
     //  ... and its code: "no_space" (a full disk), "storage" (another fault)
     const char *storage_code [CBUS_GW_SERVICES];
+    char damaged [CBUS_REASON_MAX]; //  TIP: why the chain store is damaged, "" if not
 } s_status_t;
 
 //  --------------------------------------------------------------------------
@@ -147,6 +149,61 @@ cbus_gw_status_block_event (cbus_gateway_t *self, cbus_event_t *event)
     cbus_heartbeats_block (self->heartbeats, connected, block.height, block.time_ms, block.work);
 }
 
+//  One reason why the node is not ok, into the "reasons" list: the
+//  process it is about, a code a script decides by, and a message.
+static void
+s_reason (cbus_buf_t *reasons, const char *service, const char *code, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static void
+s_reason (cbus_buf_t *reasons, const char *service, const char *code, const char *format, ...)
+{
+    char message [CBUS_REASON_MAX + 128];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof (message), format, args);
+    va_end (args);
+    cbus_buf_printf (reasons, "%s{\"service\": \"%s\", \"code\": \"%s\", \"message\": ",
+                     reasons->size ? ", " : "", service, code);
+    cbus_json_write_string (reasons, message, strlen (message));
+    cbus_buf_puts (reasons, "}");
+}
+
+//  Every reason the node is not ok, in the order of docs/api.md.
+static void
+s_reasons (cbus_gateway_t *self, s_status_t *info, int64_t now, cbus_buf_t *reasons)
+{
+    const char *unavailable = cbus_code_name (CBUS_CODE_UNAVAILABLE);
+    if (!cbus_heartbeats_any_alive (self->heartbeats, now))
+        s_reason (reasons, "bus", unavailable,
+                  "no heartbeat went through the bus in the last %d ms", CBUS_HEARTBEAT_DEAD_MS);
+    for (int service = 0; service < CBUS_GW_SERVICES; service++) {
+        const char *name = cbus_gw_service_name (service);
+        if (!info->up [service])
+            s_reason (reasons, name, unavailable, "chainbus-%s did not answer within %d ms",
+                      name, CBUS_GW_STATUS_TIMEOUT_MS);
+        else
+        if (!info->ok [service])
+            s_reason (reasons, name, cbus_code_name (CBUS_CODE_INTERNAL),
+                      "chainbus-%s answered with something that does not decode", name);
+        if (*info->storage [service])
+            s_reason (reasons, name, info->storage_code [service],
+                      "chainbus-%s takes no writes: %s", name, info->storage [service]);
+    }
+    if (*info->damaged)
+        s_reason (reasons, "chainstore", cbus_code_name (CBUS_CODE_DAMAGED),
+                  "the chain store is damaged, a read failed: %s", info->damaged);
+    for (int tracked = 0; tracked < CBUS_GW_TRACKED; tracked++) {
+        int recent = cbus_gw_restarts_recent (self, tracked, now);
+        if (recent >= CBUS_GW_RESTARTS_UNHEALTHY)
+            s_reason (reasons, cbus_gw_tracked_name (tracked),
+                      cbus_code_name (CBUS_CODE_RESTARTING),
+                      "chainbus-%s restarted %d times in the last %" PRId64 " s (%" PRIu64
+                      " since the gateway started)", cbus_gw_tracked_name (tracked), recent,
+                      self->restart_window_ms / 1000, self->restarts [tracked]);
+    }
+}
+
 static void
 s_status_finish (cbus_gw_request_t *request)
 {
@@ -154,13 +211,17 @@ s_status_finish (cbus_gw_request_t *request)
     s_status_t *info = (s_status_t *) request->state;
     int64_t now = cbus_mono_ms ();
     bool bus_up = cbus_heartbeats_any_alive (self->heartbeats, now);
-    bool all_ok = bus_up;
-    for (int service = 0; service < CBUS_GW_SERVICES; service++)
-        all_ok = all_ok && info->ok [service] && !*info->storage [service];
+    cbus_buf_t reasons = {0};
+    s_reasons (self, info, now, &reasons);
+    bool all_ok = reasons.size == 0;
 
     cbus_buf_t *out = &request->out;
     cbus_buf_reset (out);
-    cbus_buf_printf (out, "{\"ok\": %s, \"network\": ", all_ok ? "true" : "false");
+    cbus_buf_printf (out, "{\"ok\": %s, \"reasons\": [", all_ok ? "true" : "false");
+    if (reasons.size)
+        cbus_buf_append (out, reasons.data, reasons.size);
+    cbus_buf_free (&reasons);
+    cbus_buf_puts (out, "], \"network\": ");
     if (!*info->network)
         snprintf (info->network, sizeof (info->network), "%s",
                   cbus_config_str (self->config, "node/network"));
@@ -226,6 +287,16 @@ s_on_status_tip (const cbus_call_t *call, cbus_reply_t *reply)
         memcpy (info->work, tip.work, CBUS_HASH_BYTES);
         s_keep_storage (info, call->service, tip.has_storage, tip.storage, tip.has_storage_code,
                         tip.storage_code);
+        if (tip.has_damaged) {
+            size_t size = tip.damaged.size < sizeof (info->damaged) - 1
+                        ? tip.damaged.size : sizeof (info->damaged) - 1;
+            if (cbus_utf8_valid (tip.damaged.data, size)) {
+                memcpy (info->damaged, tip.damaged.data, size);
+                info->damaged [size] = 0;
+            }
+            else
+                snprintf (info->damaged, sizeof (info->damaged), "a read failed");
+        }
         if (tip.network.size < sizeof (info->network)
         &&  cbus_utf8_valid (tip.network.data, tip.network.size)) {
             memcpy (info->network, tip.network.data, tip.network.size);

@@ -41,6 +41,8 @@
     X (STORAGE,         "storage",         "The storage failed (a damaged store, an I/O error); nothing was changed") \
     X (INTERNAL,        "internal",        "The service failed otherwise; its log says more") \
     X (NO_SPACE,        "no_space",        "The disk is full: nothing was stored; the node goes on by itself once there is room") \
+    X (DAMAGED,         "damaged",         "A read found the store damaged (a table file that does not read back)") \
+    X (RESTARTING,      "restarting",      "A process restarted 3 times within gateway/restart_window_ms") \
     /*  The HTTP edge */ \
     X (BAD_JSON,        "bad_json",        "The body is not the JSON this route takes") \
     X (UNAUTHORIZED,    "unauthorized",    "This route needs the admin token") \

@@ -163,7 +163,8 @@ bool
     F (storage,        STR,    OPT, -) \
     F (storage_code,   STR,    OPT, -) \
     F (next_bits,      U64,    OPT, -) \
-    F (block_interval, U64,    OPT, -)
+    F (block_interval, U64,    OPT, -) \
+    F (damaged,        STR,    OPT, -)
 #define CBUS_BLOCK_GET_FIELDS(F) \
     F (height,         U64,    OPT, -) \
     F (hash,           HASH,   OPT, -)

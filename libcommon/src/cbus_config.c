@@ -56,6 +56,8 @@ static const s_key_t s_keys [] = {
       "How long the gateway waits for a service before answering 503" },
     { "gateway/mine_timeout_ms", "mine-timeout", "60000", S_INT, 100, 3600000,
       "How long GET /mine waits for a block before answering 503" },
+    { "gateway/restart_window_ms", "restart-window", "300000", S_INT, 1000, 86400000,
+      "How long a service's restarts count against it: one that restarted 3 times within this is not ok in GET /status" },
     { "gateway/www_dir", "www-dir", "", S_STR, 0, 0,
       "Folder of the dashboard's files (empty: share/www beside the binaries)" },
     { "gateway/admin_token_file", "admin-token-file", "", S_STR, 0, 0,

@@ -120,8 +120,7 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     while (!zsys_interrupted) {
         if (zpoller_wait (poller, 1000) == service) {
             char *message = zstr_recv (service);
-            if (message && streq (message, "FAILED"))
-                exit_code = 1;
+            exit_code = (message && streq (message, "FAILED"))? 2: 1;
             zstr_free (&message);
             break;
         }

@@ -24,6 +24,10 @@ struct _cbus_chainstore_t {
     cbus_buf_t event;           //  Reused event buffer
     bool paused;                //  chain.storage last said: no writes
     cbus_code_t paused_code;    //  ... and the code it gave
+    //  LevelDB's message for the first read that found the store damaged
+    //  (a Corruption status: a table file that does not read back), ""
+    //  while none has. Sticky until the process ends: TIP tells it.
+    char damaged [CBUS_REASON_MAX];
 };
 
 //  Blocks read for one answer, as a BIN list's items: their bytes as
@@ -84,11 +88,19 @@ s_refuse_invalid (cbus_chainstore_t *self, cbus_request_t *request, const char *
     cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID, "%s", reason);
 }
 
-//  The refusal for a read the store failed.
+//  The refusal for a read the store failed. A read LevelDB found corrupt
+//  marks the store damaged, once (GET /status then says so).
 static void
 s_refuse_storage (cbus_chainstore_t *self, cbus_request_t *request, const char *what)
 {
     zsys_error ("chain store read failed: %s", what);
+    cbus_store_t *store = cbus_chain_store (self->chain);
+    if (!*self->damaged && cbus_store_fault (store) == CBUS_STORE_CORRUPT) {
+        snprintf (self->damaged, sizeof (self->damaged), "%.160s (reading %.64s)",
+                  cbus_store_error (store), what);
+        zsys_error ("chain store damaged: reads fail with \"%s\"; stop the node, keep a copy "
+                    "of the data folder, and restore or resync it", self->damaged);
+    }
     cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
                        "The chain store could not read %s", what);
 }
@@ -184,7 +196,8 @@ s_handle_tip (cbus_chainstore_t *self, cbus_request_t *request)
         .has_storage = !writable, .storage = cbus_str (storage),
         .has_storage_code = !writable, .storage_code = cbus_str (cbus_code_name (code)),
         .next_bits = next_bits, .has_next_bits = next_bits != 0,
-        .block_interval = cbus_chain_rule (self->chain)->interval_s, .has_block_interval = true
+        .block_interval = cbus_chain_rule (self->chain)->interval_s, .has_block_interval = true,
+        .damaged = cbus_str (self->damaged), .has_damaged = *self->damaged != 0
     };
     cbus_reply_send_msg (self->router, request, &cbus_tip_reply_def, &reply, &self->reply);
 }
