@@ -201,9 +201,15 @@ class Container:
             assert time.monotonic() < deadline, "no container init\n" + _tail(self.log)
             self.leader = self._find_leader()
             time.sleep(0.1)
-        state = self.run("systemctl", "is-system-running", "--wait", check=False,
-                         timeout=timeout).stdout.strip()
-        assert state in ("running", "degraded"), (state, self.failed_units())
+        while True:
+            done = self.run("systemctl", "is-system-running", "--wait", check=False,
+                            timeout=timeout)
+            state = done.stdout.strip()
+            if state in ("running", "degraded"):
+                return
+            assert state in ("", "offline", "initializing", "starting") \
+                and time.monotonic() < deadline, (state, done.stderr, self.failed_units())
+            time.sleep(0.2)
 
     def _find_leader(self):
         """The container's PID 1: nspawn's descendant whose PID in its own
@@ -215,7 +221,11 @@ class Container:
                 status = open("/proc/%d/status" % pid).read()
                 m = re.search(r"^NSpid:\s+(.*)$", status, re.M)
                 if m and pid != self.proc.pid and m.group(1).split()[-1] == "1":
-                    return pid
+                    #  Once it runs systemd (before, it is nspawn's child
+                    #  still setting up the container's mounts).
+                    if os.path.basename(os.readlink("/proc/%d/exe" % pid)) == "systemd":
+                        return pid
+                    return None
                 for task in os.listdir("/proc/%d/task" % pid):
                     todo += [int(c) for c in
                              open("/proc/%d/task/%s/children" % (pid, task)).read().split()]
@@ -535,7 +545,8 @@ def test_kill_9_of_each_and_sigstop_recovered_nothing_lost(site):
         wait_for(lambda: _restarted(box, unit, pid), WATCHDOG_S + 30,
                  "the watchdog restarting the SIGSTOPped mempool")
         took = time.monotonic() - stopped
-        assert took >= WATCHDOG_S - 1, took
+        #  The last keep-alive came at most a third of WatchdogSec before.
+        assert took >= WATCHDOG_S * 2 / 3 - 1, took
         print("systemd test: SIGSTOPped mempool restarted after %.1f s" % took)
         assert "Watchdog timeout" in box.journal("-u", unit, "-o", "cat")
         wait_for(site.all_up, 60, "/status all up after the watchdog restart")
