@@ -585,8 +585,21 @@ def test_start_error_in_journal_priority_err_exit_2_no_retry(site):
     wait_for(site.all_up, 60, "/status all up with the gateway back")
 
 
+def _fresh_start(site):
+    """Every unit started anew (a test before may have left one failed
+    or stopped), and /status all up."""
+    site.box.run("systemctl", "reset-failed")
+    site.box.run("systemctl", "restart", "chainbus.target")
+    try:
+        wait_for(site.units_active, 60, "every unit active")
+        wait_for(site.all_up, 60, "/status all up")
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, _diagnose(site)))
+
+
 def test_reboot_brings_everything_back(site):
     box = site.box
+    _fresh_start(site)
     box.run("systemctl", "enable", "--now", "chainbus-miner@2")
     wait_for(lambda: site.all_up(("miner.1", "miner.2")), 30, "miner 2 heard")
     height = site.status()["height"]
@@ -605,7 +618,7 @@ def test_reboot_brings_everything_back(site):
 
 def test_stop_target_returns_once_every_service_stopped(site):
     box = site.box
-    wait_for(site.units_active, 30, "every unit active")
+    _fresh_start(site)
     started = time.monotonic()
     box.run("systemctl", "stop", "chainbus.target", timeout=120)
     took = time.monotonic() - started
