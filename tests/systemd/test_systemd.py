@@ -359,7 +359,7 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site():
     reason = _need_tools()
     if reason:
         pytest.skip(reason)
