@@ -527,7 +527,8 @@ def _restarted(box, unit, old_pid):
 
 def test_kill_9_of_each_and_sigstop_recovered_nothing_lost(site):
     box = site.box
-    stream = Stream(site, _sign(site, 600, "stream"))
+    texts = _sign(site, 400, "stream")
+    stream = Stream(site, texts[:-5])
     try:
         time.sleep(1)
         for unit in UNITS:
@@ -553,7 +554,13 @@ def test_kill_9_of_each_and_sigstop_recovered_nothing_lost(site):
         time.sleep(1)
     finally:
         stream.close()
-    assert len(site.acknowledged) > 100, (len(site.acknowledged), stream.sent)
+    #  Posts while a service is down wait for the gateway's timeout (5 s)
+    #  or fail at once: how many are acknowledged depends on the machine.
+    assert len(site.acknowledged) >= 30, (len(site.acknowledged), stream.sent)
+    #  Recovered: the node takes transactions again, every one of them.
+    for text in texts[-5:]:
+        r = site.post_tx(text)
+        assert r.status_code == 201, r.text
     assert site.missing() == []
     for unit in UNITS:
         assert int(box.show(unit, "NRestarts")["NRestarts"]) >= 1, unit
