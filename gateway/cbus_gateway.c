@@ -720,6 +720,7 @@ cbus_gateway_actor (zsock_t *pipe, void *args)
         return;
     }
     cbus_pub_heartbeat (self->pub);
+    cbus_service_ready (self->loop);
     zloop_start (self->loop);
     zsys_info ("gateway: stopping, requests_in_flight=%zu", cbus_calls_size (self->calls));
     s_gateway_destroy (&self);

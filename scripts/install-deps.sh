@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 #  Installs the Debian 12 packages chainbus needs, and only those missing.
 #
-#  Usage: scripts/install-deps.sh [build] [test] [bench]   (default: all three)
+#  Usage: scripts/install-deps.sh [--list] [build] [runtime] [test] [bench]
+#         (default: all four)
+#
+#  Groups: build and runtime are what a server needs (deploy/install.sh
+#  builds there and runs the services: compiler, headers, the shared
+#  libraries); test and bench are the test and benchmark tools (browser,
+#  pytest, debootstrap, wrk ...), for developers and CI only. With --list
+#  it prints the groups' packages, one a line, and installs nothing (the
+#  systemd test seeds its Debian rootfs with build and runtime).
 #
 #  Quiet and idempotent: when everything is present it prints nothing and
 #  touches nothing, so it may run before every build. Installing needs
@@ -9,33 +17,52 @@
 #  fails rather than half-building.
 set -euo pipefail
 
-BUILD_PKGS=(gcc make cmake pkg-config
+BUILD_PKGS=(gcc libc6-dev make cmake pkg-config
             libzmq3-dev libczmq-dev libmsgpack-dev libleveldb-dev
             libsodium-dev libmicrohttpd-dev libjansson-dev libssl-dev
-            libcurl4-openssl-dev)
+            libcurl4-openssl-dev libsystemd-dev)
+#  The shared libraries the programs load (what a server runs; the -dev
+#  packages above pull them in too, this names them for a host that is
+#  given built programs).
+RUNTIME_PKGS=(libzmq5 libczmq4 libmsgpackc2 libleveldb1d libsodium23
+              libmicrohttpd12 libjansson4 libssl3 libcurl4 libsystemd0)
 #  The functional tests use Debian's Python modules (PyPI is not assumed);
 #  the dashboard's test drives Debian's Chromium with Selenium.
 #  binutils: readelf, for the check that programs link only their layers.
 #  clang and libFuzzer: the fuzz suite (fuzz/, CHAINBUS_FUZZ=ON).
+#  debootstrap, systemd-container (systemd-nspawn), zstd: the systemd test
+#  (tests/systemd/) boots the units in a Debian 12 container it makes.
 TEST_PKGS=(binutils python3 python3-pytest python3-requests python3-zmq python3-cryptography
            python3-msgpack curl chromium chromium-driver python3-selenium
            clang-14 libfuzzer-14-dev
+           debootstrap systemd-container zstd
            prometheus)   # promtool and a real Prometheus: tests/functional/test_metrics.py
 BENCH_PKGS=(wrk python3 python3-requests curl)
 
+list_only=0
+if [ "${1-}" = --list ]; then
+    list_only=1
+    shift
+fi
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(build test bench)
+[ ${#groups[@]} -eq 0 ] && groups=(build runtime test bench)
 
 wanted=()
 for group in "${groups[@]}"; do
     case "$group" in
-        build) wanted+=("${BUILD_PKGS[@]}") ;;
-        test)  wanted+=("${TEST_PKGS[@]}") ;;
-        bench) wanted+=("${BENCH_PKGS[@]}") ;;
-        *) echo "install-deps: unknown group '$group' (build, test, bench)" >&2
+        build)   wanted+=("${BUILD_PKGS[@]}") ;;
+        runtime) wanted+=("${RUNTIME_PKGS[@]}") ;;
+        test)    wanted+=("${TEST_PKGS[@]}") ;;
+        bench)   wanted+=("${BENCH_PKGS[@]}") ;;
+        *) echo "install-deps: unknown group '$group' (build, runtime, test, bench)" >&2
            exit 2 ;;
     esac
 done
+
+if [ "$list_only" = 1 ]; then
+    printf '%s\n' "${wanted[@]}" | awk '!seen[$0]++'
+    exit 0
+fi
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -7,11 +7,16 @@
 #  A third suite builds the libFuzzer harnesses with clang (build-fuzz/,
 #  CHAINBUS_FUZZ=ON) and runs each on its seed corpus for
 #  CHAINBUS_FUZZ_SECONDS (20), JOBS at a time (fuzz/, CTest label fuzz).
+#  Once, after the normal suite, tests/systemd/test_systemd.py boots the
+#  systemd unit set in a Debian 12 container (systemd-nspawn) and installs
+#  it there with deploy/install.sh (a few minutes; it builds its own
+#  Release inside; it skips, saying why, where nspawn cannot run).
 #
 #  Environment: JOBS (parallel builds and CTest entries, default nproc),
 #  CHAINBUS_FUZZ_SECONDS (each harness's run, default 20),
 #  CHAINBUS_SKIP_ASAN=1 to run the normal build only (for quick local runs;
-#  CI never sets it; it skips the fuzz suite too).
+#  CI never sets it; it skips the fuzz suite too), CHAINBUS_SKIP_SYSTEMD=1
+#  to skip the systemd test (it then reports itself skipped).
 #  Exit status: 0 only when every build and every test passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +27,7 @@ summary=()
 total_passed=0
 total_failed=0
 
-./scripts/install-deps.sh build test || exit 1
+./scripts/install-deps.sh build runtime test || exit 1
 
 #  run_suite NAME BUILD_DIR [CMAKE_ARGS...]: configure, build, run CTest,
 #  and record the counts CTest reports. SUITE_BUILD_ARGS and
@@ -65,6 +70,33 @@ run_suite () {
 
 run_suite normal build
 
+#  run_systemd: the systemd test, once (not under the sanitizers: it runs
+#  the Release that install.sh builds inside the container). Its counts
+#  come from pytest's closing line.
+run_systemd () {
+    local log=build/systemd.log
+    mkdir -p build
+    echo "==== systemd: tests/systemd/test_systemd.py (Debian 12 in systemd-nspawn)"
+    timeout 3600 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs \
+        tests/systemd/test_systemd.py 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line count passed=0 failed=0 skipped=0
+    line=$(grep -E '[0-9]+ (passed|failed|skipped|errors?)' "$log" | tail -1)
+    for count in $(grep -oE '[0-9]+ passed' <<<"$line" | cut -d' ' -f1); do
+        passed=$((passed + count)); done
+    for count in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | cut -d' ' -f1); do
+        failed=$((failed + count)); done
+    for count in $(grep -oE '[0-9]+ skipped' <<<"$line" | cut -d' ' -f1); do
+        skipped=$((skipped + count)); done
+    [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    summary+=("systemd: $passed passed, $failed failed, $skipped skipped")
+    [ "$rc" -ne 0 ] && failures=$((failures + 1))
+    return 0
+}
+run_systemd
+
 if [ "${CHAINBUS_SKIP_ASAN:-0}" != 1 ]; then
     #  Leak checking is on: services shut down cleanly on SIGTERM, and the
     #  functional tests fail a test whose node logged a sanitizer report.
@@ -91,6 +123,7 @@ fi
 echo
 echo "==== summary"
 for line in "${summary[@]}"; do echo "$line"; done
+grep -E '^(FAILED|ERROR|SKIPPED) ' build/systemd.log 2>/dev/null | sed 's|^|  systemd: |'
 for dir in build build-asan build-fuzz; do
     [ -f "$dir/ctest.log" ] || continue
     grep -A100 'The following tests FAILED' "$dir/ctest.log" | sed 1d \

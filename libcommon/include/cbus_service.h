@@ -6,7 +6,20 @@
     It signals the pipe once when started; if it cannot run (a socket that
     will not bind, a store that will not open) it then sends "FAILED" on
     the pipe and returns. The main runs the actor until SIGINT/SIGTERM or
-    failure and exits 0 for a clean stop, 1 for a failure.
+    failure and exits 0 for a clean stop, 2 for a failure at start (a
+    permanent start error: restarting cannot help; a config that does not
+    parse exits 2 too).
+
+    Under systemd (Type=notify, deploy/systemd/): the actor calls
+    cbus_service_ready on its loop once it really serves (sockets bound,
+    stores open), which sends READY=1 and, when the unit has WatchdogSec,
+    arms a timer on that same loop sending WATCHDOG=1, so a loop that
+    hangs (or a process SIGSTOPped) stops the keep-alives and systemd
+    restarts the service. Main sends STOPPING=1 when a stop signal comes.
+    When standard output is the journal (JOURNAL_STREAM names it), log
+    lines go through syslog at their priority (zsys_set_logsystem), so
+    `journalctl -p err` shows the errors. Outside systemd all of this is
+    nothing: no NOTIFY_SOCKET, no watchdog, lines on standard output.
 
     Only main takes signals: the actor's thread starts with SIGINT and
     SIGTERM blocked, and actors set their zloop (or zpoller) nonstop, so
@@ -36,9 +49,18 @@ int
     cbus_service_selftest (int argc, char **argv, const cbus_selftest_t *tests, size_t count);
 
 //  For actors: report a startup failure on the pipe (after the signal).
+//  The reason is logged as an error and is the unit's status line.
 void
     cbus_service_fail (zsock_t *pipe, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+
+//  For actors: call once the service really serves, just before
+//  zloop_start (loop): tells systemd READY=1 and, under a unit with
+//  WatchdogSec, sends WATCHDOG=1 from a timer of this loop (a third of
+//  the interval). Does nothing outside systemd. A timer that cannot be
+//  registered is logged: the watchdog then restarts the service.
+void
+    cbus_service_ready (zloop_t *loop);
 
 //  A service's request ROUTER, bound to endpoint, taking messages up to
 //  max_size bytes, with deep queues. NULL with a reason if it will not bind.

@@ -6,9 +6,75 @@
 #include <stdarg.h>
 #include <signal.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
 bool cbus_log_verbose = false;
+
+//  True when file descriptor fd is the journal's stream for this unit:
+//  systemd names it in JOURNAL_STREAM as "device:inode" (systemd.exec(5)).
+//  Compared with the descriptor itself, not just present: a child of a
+//  service (chainbus node run by systemd) inherits the variable, not the
+//  stream, when its output goes to a file or a pipe.
+static bool
+s_is_journal (int fd)
+{
+    const char *stream = getenv ("JOURNAL_STREAM");
+    unsigned long long device, inode;
+    struct stat info;
+    return stream
+        && sscanf (stream, "%llu:%llu", &device, &inode) == 2
+        && fstat (fd, &info) == 0
+        && (unsigned long long) info.st_dev == device
+        && (unsigned long long) info.st_ino == inode;
+}
+
+//  An error before logging is set up: one line on standard error, with
+//  the journal's priority prefix (<3>, err) when that is the journal.
+static void
+s_early_error (const char *ident, const char *reason)
+{
+    fprintf (stderr, "%s%s: %s\n", s_is_journal (STDERR_FILENO) ? SD_ERR: "", ident, reason);
+}
+
+//  Log identity "chainbus-<role>"; to syslog when standard output is the
+//  journal. CZMQ writes every level to standard output as "E: ...",
+//  which the journal stores at info priority; through syslog the journal
+//  keeps each line's priority (E err, W warning, N notice, I info, D
+//  debug) and the unit (by the sender's cgroup). The stream is switched
+//  off as well: some CZMQ versions write both.
+static void
+s_log_setup (const char *ident)
+{
+    if (s_is_journal (STDOUT_FILENO)) {
+        zsys_set_logsystem (true);
+        zsys_set_logstream (NULL);
+    }
+    zsys_set_logident (ident);
+    zsys_set_logsender (NULL);
+}
+
+static int
+s_on_watchdog (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id; (void) arg;
+    sd_notify (0, "WATCHDOG=1");
+    return 0;
+}
+
+void
+cbus_service_ready (zloop_t *loop)
+{
+    assert (loop);
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled (0, &usec) > 0) {
+        size_t interval_ms = (size_t) (usec / 3000);
+        if (zloop_timer (loop, interval_ms > 0? interval_ms: 1, 0, s_on_watchdog, NULL) == -1)
+            zsys_error ("cannot register the watchdog timer: systemd will restart this service");
+    }
+    sd_notify (0, "READY=1\nSTATUS=serving");
+}
 
 void
 cbus_service_fail (zsock_t *pipe, const char *format, ...)
@@ -19,6 +85,7 @@ cbus_service_fail (zsock_t *pipe, const char *format, ...)
     vsnprintf (reason, sizeof (reason), format, args);
     va_end (args);
     zsys_error ("%s", reason);
+    sd_notifyf (0, "STATUS=failed at start: %s", reason);
     zstr_send (pipe, "FAILED");
 }
 
@@ -82,22 +149,21 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     char reason [CBUS_REASON_MAX];
     cbus_config_t *config = cbus_config_new (argc, argv, reason);
     if (!config) {
-        fprintf (stderr, "%s: %s\n", ident, reason);
+        s_early_error (ident, reason);
         return 2;
     }
     zsys_init ();
-    zsys_set_logident (ident);
-    zsys_set_logsender (NULL);
+    s_log_setup (ident);
     cbus_log_verbose = cbus_config_bool (config, "node/verbose");
     if (cbus_config_make_dirs (config, reason)) {
-        fprintf (stderr, "%s: %s\n", ident, reason);
+        s_early_error (ident, reason);
         cbus_config_destroy (&config);
         return 2;
     }
     //  The keys of tcp endpoints, for the whole process (cbus_endpoint.h).
     cbus_endpoint_t *keys = cbus_endpoint_new (config, role, reason);
     if (!keys) {
-        fprintf (stderr, "%s: %s\n", ident, reason);
+        s_early_error (ident, reason);
         cbus_config_destroy (&config);
         return 2;
     }
@@ -113,12 +179,24 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
     pthread_sigmask (SIG_BLOCK, &stop_signals, &previous);
     zactor_t *service = zactor_new (actor, config);
     pthread_sigmask (SIG_SETMASK, &previous, NULL);
+    zpoller_t *poller = service? zpoller_new (service, NULL): NULL;
+    if (!poller) {
+        zsys_error ("out of memory starting the service");
+        zactor_destroy (&service);
+        cbus_endpoint_destroy (&keys);
+        cbus_config_destroy (&config);
+        return 1;
+    }
     int exit_code = 0;
-    //  The actor speaks on its pipe only to say it failed. Otherwise run
-    //  until SIGINT or SIGTERM (CZMQ's handler sets zsys_interrupted).
-    zpoller_t *poller = zpoller_new (service, NULL);
+    //  The actor speaks on its pipe only to say it failed (a start error:
+    //  exit 2, which the launcher and the units do not retry forever).
+    //  Otherwise run until SIGINT or SIGTERM (CZMQ's handler sets
+    //  zsys_interrupted).
     while (!zsys_interrupted) {
         if (zpoller_wait (poller, 1000) == service) {
+            //  Anything else is the actor's end signal: its loop ended
+            //  by itself, a failure (exit 1) for the launcher and systemd
+            //  to restart.
             char *message = zstr_recv (service);
             exit_code = (message && streq (message, "FAILED"))? 2: 1;
             zstr_free (&message);
@@ -126,6 +204,8 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
         }
     }
     zpoller_destroy (&poller);
+    if (exit_code == 0)
+        sd_notify (0, "STOPPING=1\nSTATUS=stopping");
     //  Wait for the actor's end with no signal able to cut it short (a
     //  second one comes when Ctrl-C reached the group and the launcher
     //  then sends SIGTERM); one arriving now stays pending and is moot.

@@ -122,8 +122,10 @@ cbus_bus_actor (zsock_t *pipe, void *args)
 {
     cbus_bus_t *self = cbus_bus_new ((cbus_config_t *) args);
     zsock_signal (pipe, 0);
-    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0)
+    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0) {
+        cbus_service_ready (self->loop);
         zloop_start (self->loop);
+    }
     else
         cbus_service_fail (pipe, "bus: not started");
     cbus_bus_destroy (&self);

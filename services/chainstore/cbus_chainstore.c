@@ -899,8 +899,10 @@ cbus_chainstore_actor (zsock_t *pipe, void *args)
 {
     cbus_chainstore_t *self = cbus_chainstore_new ((cbus_config_t *) args);
     zsock_signal (pipe, 0);
-    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0)
+    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0) {
+        cbus_service_ready (self->loop);
         zloop_start (self->loop);
+    }
     else
         cbus_service_fail (pipe, "chainstore: not started");
     cbus_chainstore_destroy (&self);

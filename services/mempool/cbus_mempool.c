@@ -276,6 +276,7 @@ cbus_mempool_run (cbus_mempool_t *self, zsock_t *pipe)
     zsys_info ("mempool ready pending=%zu stored_tip_height=%" PRIu64 " endpoint=%s mining=%s",
                cbus_pool_size (self->pool), self->tip_height, self->endpoint,
                self->continuous ? "continuous" : "on-demand");
+    cbus_service_ready (self->loop);
     zloop_start (self->loop);
     zloop_reader_end (self->loop, pipe);
     self->pipe = NULL;

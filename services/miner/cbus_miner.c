@@ -479,8 +479,10 @@ cbus_miner_actor (zsock_t *pipe, void *args)
 {
     cbus_miner_t *self = cbus_miner_new ((cbus_config_t *) args);
     zsock_signal (pipe, 0);
-    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0)
+    if (self && zloop_reader (self->loop, pipe, cbus_service_on_pipe, self) == 0) {
+        cbus_service_ready (self->loop);
         zloop_start (self->loop);
+    }
     else
         cbus_service_fail (pipe, "miner: not started");
     cbus_miner_destroy (&self);

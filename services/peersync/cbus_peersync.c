@@ -872,6 +872,7 @@ cbus_peersync_actor (zsock_t *pipe, void *args)
         zsys_info ("peersync ready node_id=%s p2p=%s peers=%zu",
                    cbus_identity_node_id (self.links.identity), self.links.endpoint,
                    cbus_peers_size (self.links.registered));
+        cbus_service_ready (self.loop);
         zloop_start (self.loop);
     }
     s_stop (&self);
