@@ -19,9 +19,11 @@ BUILD_PKGS=(gcc make cmake pkg-config
 #  clang and libFuzzer: the fuzz suite (fuzz/, CHAINBUS_FUZZ=ON).
 TEST_PKGS=(binutils python3 python3-pytest python3-requests python3-zmq python3-cryptography
            python3-msgpack curl chromium chromium-driver python3-selenium
-           clang-14 libfuzzer-14-dev
-           prometheus)   # promtool and a real Prometheus: tests/functional/test_metrics.py
+           clang-14 libfuzzer-14-dev)
 BENCH_PKGS=(wrk python3 python3-requests curl)
+#  prometheus: promtool and a real Prometheus server for the metrics test
+#  (tests/functional/test_metrics.py).
+TEST_PKGS+=(prometheus)
 
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(build test bench)
