@@ -439,7 +439,9 @@ def test_peersync_bus_messages_are_as_documented(make_peer):
         topic, raw, _ = events.recv_multipart()
         assert topic == b"peer.connected"
         event = msgpack.unpackb(raw)
+        #  Every event body starts src, boot, topic_seq (docs/bus.md, Events).
         assert list(event) == ["src", "boot", "topic_seq", "address", "node_id", "state"], event
+        assert event["topic_seq"] == 0      #  b's first peer.connected
         assert event["address"] == address and event["state"] == "linked"
 
         status, raw = _ask_peersync(ctx, b, b"PEER.LIST")
