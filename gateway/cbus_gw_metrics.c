@@ -17,12 +17,8 @@
 */
 #include "cbus_gw.h"
 
-//  Restarts per process, counted by the gateway's health part
-//  (cbus_gw_status.c, "cbus_gw_restarts"). Referenced weakly so that this
-//  file builds and serves without it: chainbus_service_restarts_total
-//  appears once a build links it in.
-uint64_t
-    cbus_gw_restarts (cbus_gateway_t *self, const char *service) __attribute__ ((weak));
+//  The processes whose restarts the gateway counts (cbus_gw_restarts: a
+//  new boot id in a heartbeat).
 static const char *s_restarted [] = { "bus", "chainstore", "mempool", "peersync" };
 
 //  The services always listed by chainbus_service_up, heard or not.
@@ -99,8 +95,7 @@ s_metrics_write (cbus_gateway_t *self, cbus_buf_t *out)
     cbus_metrics_set (own, CBUS_METRIC_SERVICE_UP, "bus", NULL,
                       cbus_heartbeats_any_alive (self->heartbeats, scrape.now_mono));
     cbus_metrics_set (own, CBUS_METRIC_SERVICE_UP, "gateway", NULL, 1);
-    for (size_t index = 0; cbus_gw_restarts && index < sizeof (s_restarted) / sizeof (char *);
-         index++)
+    for (size_t index = 0; index < sizeof (s_restarted) / sizeof (char *); index++)
         cbus_metrics_add (own, CBUS_METRIC_SERVICE_RESTARTS, s_restarted [index], NULL,
                           cbus_gw_restarts (self, s_restarted [index]));
     cbus_metrics_render (scrape.sources, scrape.count, out);
