@@ -586,24 +586,33 @@ s_decode_entry (cbus_metrics_t *self, const msgpack_object *entry)
     char labels [2][CBUS_METRICS_LABEL_MAX + 1];
     if (!s_decode_labels (row, &fields [1], labels))
         return false;
+    //  A value must be finite, and not negative for a counter or a
+    //  histogram's sum; a histogram's count (the sum of its bucket counts)
+    //  must not wrap, or +Inf would fall below the lower buckets.
     double value = 0;
+    uint64_t total = 0;
     const msgpack_object *counts = NULL;
     if (row->type != CBUS_METRIC_TYPE_HISTOGRAM) {
-        if (!s_number (&fields [2], &value))
+        if (!s_number (&fields [2], &value) || !isfinite (value)
+        ||  (row->type == CBUS_METRIC_TYPE_COUNTER && value < 0))
             return false;
     }
     else {
         const msgpack_object *pair = &fields [2];
         if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2
-        ||  !s_number (&pair->via.array.ptr [0], &value))
+        ||  !s_number (&pair->via.array.ptr [0], &value) || !isfinite (value) || value < 0)
             return false;
         counts = &pair->via.array.ptr [1];
         if (counts->type != MSGPACK_OBJECT_ARRAY
         ||  counts->via.array.size != (uint32_t) row->bucket_count + 1)
             return false;
-        for (uint32_t index = 0; index < counts->via.array.size; index++)
-            if (counts->via.array.ptr [index].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        for (uint32_t index = 0; index < counts->via.array.size; index++) {
+            const msgpack_object *count = &counts->via.array.ptr [index];
+            if (count->type != MSGPACK_OBJECT_POSITIVE_INTEGER
+            ||  count->via.u64 > UINT64_MAX - total)
                 return false;
+            total += count->via.u64;
+        }
     }
     if (id == CBUS_METRIC_METRICS_SERIES_DROPPED) {
         self->dropped = value > 0 && value < 1e18 ? (uint64_t) value : 0;
@@ -614,11 +623,9 @@ s_decode_entry (cbus_metrics_t *self, const msgpack_object *entry)
         return false;
     series->value = value;
     if (counts) {
-        series->count = 0;
-        for (uint32_t index = 0; index < counts->via.array.size; index++) {
+        for (uint32_t index = 0; index < counts->via.array.size; index++)
             series->buckets [index] = counts->via.array.ptr [index].via.u64;
-            series->count += series->buckets [index];
-        }
+        series->count = total;
     }
     return true;
 }

@@ -4,6 +4,7 @@
     =========================================================================
 */
 #include "cbus.h"
+#include <math.h>
 
 //  An event as a subscriber gets it, from src/boot with topic_seq.
 static cbus_event_t *
@@ -181,6 +182,69 @@ cbus_metrics_test (bool verbose)
     assert (streq (text, "# HELP chainbus_mempool_txs Transactions in the mempool\n"
                          "# TYPE chainbus_mempool_txs gauge\n"
                          "chainbus_mempool_txs{service=\"svc\"} 5\n"));
+    free (text);
+    cbus_metrics_destroy (&copy);
+    //  Values a sender cannot have meant are dropped too: a histogram whose
+    //  bucket counts add up past 2^64 (its count would wrap and +Inf fall
+    //  below the lower buckets), a negative histogram sum, a NaN, negative
+    //  or infinite counter, a NaN or infinite gauge. A negative gauge and a
+    //  count of exactly 2^64-1 are kept.
+    cbus_buf_reset (&buf);
+    cbus_packer_init (&pk, &buf);
+    msgpack_pack_array (&pk, 10);
+    const double reorg_bounds [] = { CBUS_BUCKETS_REORG_DEPTH };
+    const double interval_bounds [] = { CBUS_BUCKETS_BLOCK_INTERVAL };
+    const double batch_bounds [] = { CBUS_BUCKETS_BATCH };
+    struct {
+        const char *name;
+        size_t buckets;             //  0: a counter or a gauge
+        double value;               //  the value, or the histogram's sum
+        uint64_t first, second;     //  the first two bucket counts
+    } cases [10] = {
+        { "chainbus_chain_reorg_depth_blocks", sizeof (reorg_bounds) / sizeof (double),
+          3, UINT64_MAX, 1 },
+        { "chainbus_chain_block_interval_seconds", sizeof (interval_bounds) / sizeof (double),
+          -1, 1, 0 },
+        { "chainbus_chain_block_interval_seconds", sizeof (interval_bounds) / sizeof (double),
+          NAN, 1, 0 },
+        { "chainbus_chain_blocks_connected_total", 0, NAN, 0, 0 },
+        { "chainbus_chain_blocks_disconnected_total", 0, -1, 0, 0 },
+        { "chainbus_mempool_txs_accepted_total", 0, INFINITY, 0, 0 },
+        { "chainbus_mempool_bytes", 0, INFINITY, 0, 0 },
+        { "chainbus_sync_blocks_left", 0, NAN, 0, 0 },
+        { "chainbus_chain_tip_timestamp_seconds", 0, -3, 0, 0 },
+        { "chainbus_mempool_commit_batch_txs", sizeof (batch_bounds) / sizeof (double),
+          7, UINT64_MAX - 1, 1 },
+    };
+    for (int entry = 0; entry < 10; entry++) {
+        msgpack_pack_array (&pk, 3);
+        cbus_pack_str (&pk, cases [entry].name);
+        msgpack_pack_array (&pk, 0);
+        if (cases [entry].buckets == 0) {
+            if (entry == 4)
+                msgpack_pack_int64 (&pk, -1);
+            else
+                msgpack_pack_double (&pk, cases [entry].value);
+            continue;
+        }
+        msgpack_pack_array (&pk, 2);
+        msgpack_pack_double (&pk, cases [entry].value);
+        msgpack_pack_array (&pk, (uint32_t) cases [entry].buckets + 1);
+        msgpack_pack_uint64 (&pk, cases [entry].first);
+        msgpack_pack_uint64 (&pk, cases [entry].second);
+        for (size_t bucket = 2; bucket <= cases [entry].buckets; bucket++)
+            msgpack_pack_uint64 (&pk, 0);
+    }
+    copy = cbus_metrics_decode ((const uint8_t *) buf.data, buf.size, reason);
+    assert (copy);
+    text = s_test_render (copy);
+    for (int entry = 0; entry < 8; entry++)
+        assert (!strstr (text, cases [entry].name));
+    assert (strstr (text, "chainbus_chain_tip_timestamp_seconds{service=\"svc\"} -3\n"));
+    assert (strstr (text, "chainbus_mempool_commit_batch_txs_bucket{service=\"svc\",le=\"+Inf\"} "
+                          "1.8446744073709552e+19\n"));
+    assert (cbus_metrics_value (copy, CBUS_METRIC_MEMPOOL_COMMIT_BATCH, NULL, NULL)
+            == (double) UINT64_MAX);
     free (text);
     cbus_metrics_destroy (&copy);
     assert (cbus_metrics_decode ((const uint8_t *) "\x80", 1, reason) == NULL);
