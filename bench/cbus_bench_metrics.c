@@ -115,7 +115,7 @@ s_mempool_like (void)
     cbus_metrics_set (metrics, CBUS_METRIC_MEMPOOL_BYTES, NULL, NULL, 1.5e6);
     for (int index = 0; index < 1000; index++) {
         cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_COMMIT_BATCH, NULL, NULL, index % 300);
-        cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_FDATASYNC, NULL, NULL, index * 1e-5);
+        cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_COMMIT_WRITE, NULL, NULL, index * 1e-5);
     }
     return metrics;
 }

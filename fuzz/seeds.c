@@ -497,7 +497,7 @@ s_metrics (void)
     cbus_metrics_inc (metrics, CBUS_METRIC_CHAIN_BLOCKS_CONNECTED);
     cbus_metrics_add (metrics, CBUS_METRIC_MEMPOOL_TXS_REFUSED, "bad_signature", NULL, 3);
     cbus_metrics_add (metrics, CBUS_METRIC_HTTP_REQUESTS, "/mine", "200", 7);
-    cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_FDATASYNC, NULL, NULL, 0.0021);
+    cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_COMMIT_WRITE, NULL, NULL, 0.0021);
     cbus_metrics_observe (metrics, CBUS_METRIC_HTTP_DURATION, "/chain", NULL, 0.5);
     cbus_metrics_set (metrics, CBUS_METRIC_PEERS, "linked", NULL, 2);
     cbus_buf_t snapshot = {0};

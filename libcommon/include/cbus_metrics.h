@@ -58,9 +58,9 @@
 //  Transactions written by one group commit.
 #define CBUS_BUCKETS_BATCH \
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000
-//  One fdatasync (LevelDB write with sync=true): 100 us on a fast SSD,
-//  tens of ms on a slow disk.
-#define CBUS_BUCKETS_FSYNC \
+//  One synced LevelDB write (its log append and fdatasync, and any wait
+//  inside LevelDB): 100 us on a fast SSD, tens of ms on a slow disk.
+#define CBUS_BUCKETS_SYNCED_WRITE \
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 //  One HTTP request, first byte in to answer queued.
 #define CBUS_BUCKETS_HTTP \
@@ -106,8 +106,8 @@
        "Bytes of the transactions in the mempool") \
     M (MEMPOOL_COMMIT_BATCH, "chainbus_mempool_commit_batch_txs", HISTOGRAM, SELF, NULL, NULL, 1, CBUS_BUCKETS_BATCH, \
        "Transactions written by each group commit") \
-    M (MEMPOOL_FDATASYNC, "chainbus_mempool_fdatasync_seconds", HISTOGRAM, SELF, NULL, NULL, 1, CBUS_BUCKETS_FSYNC, \
-       "Duration of each synced group-commit write") \
+    M (MEMPOOL_COMMIT_WRITE, "chainbus_mempool_commit_write_seconds", HISTOGRAM, SELF, NULL, NULL, 1, CBUS_BUCKETS_SYNCED_WRITE, \
+       "Duration of each group commit's synced LevelDB write that succeeded") \
     /*  peersync  */ \
     M (PEERS, "chainbus_peers", GAUGE, SELF, "state", NULL, 16, CBUS_BUCKETS_NONE, \
        "Peers known, by link state") \

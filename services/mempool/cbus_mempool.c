@@ -94,7 +94,7 @@ cbus_mempool_new (cbus_config_t *config)
     cbus_pub_set_metrics (self->pub, self->metrics);
     //  Scraped as 0 before the first submission comes.
     cbus_metric_t zero [] = { CBUS_METRIC_MEMPOOL_TXS_ACCEPTED, CBUS_METRIC_MEMPOOL_COMMIT_BATCH,
-        CBUS_METRIC_MEMPOOL_FDATASYNC };
+        CBUS_METRIC_MEMPOOL_COMMIT_WRITE };
     for (size_t index = 0; index < sizeof (zero) / sizeof (zero [0]); index++)
         cbus_metrics_touch (self->metrics, zero [index], NULL, NULL);
     cbus_pool_set_reserve (self->pool,

@@ -309,7 +309,8 @@ s_on_commit_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 //  The writer: runs each write it is given and says how it went; each
-//  synced write's duration goes into the registry (args; it locks).
+//  synced write's duration, if it succeeded, goes into the registry
+//  (args; it locks).
 static void
 s_writer_actor (zsock_t *pipe, void *args)
 {
@@ -327,8 +328,9 @@ s_writer_actor (zsock_t *pipe, void *args)
             break;
         int64_t started = zclock_usecs ();
         int rc = cbus_pool_write_run ((cbus_pool_write_t *) write);
-        cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_FDATASYNC, NULL, NULL,
-                              (double) (zclock_usecs () - started) / 1e6);
+        if (rc == 0)
+            cbus_metrics_observe (metrics, CBUS_METRIC_MEMPOOL_COMMIT_WRITE, NULL, NULL,
+                                  (double) (zclock_usecs () - started) / 1e6);
         zsock_send (pipe, "pi", write, rc);
     }
 }

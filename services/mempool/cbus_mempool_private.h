@@ -98,7 +98,7 @@ struct _cbus_mempool_t {
     cbus_caller_t *chainstore;  //  Asynchronous calls to the chainstore
     cbus_pub_t *pub;            //  Events and work into the bus
     cbus_metrics_t *metrics;    //  Carried in our heartbeats; the writer
-                                //  thread observes its fdatasyncs too
+                                //  thread observes its writes too
     cbus_pool_t *pool;          //  The pending transactions
     char *endpoint;             //  Where the router is bound
     //  Settings
