@@ -20,7 +20,8 @@ typedef struct _cbus_chainstore_backup_t cbus_chainstore_backup_t;
 //  Serve STORE.BACKUP for chain on router, from loop (all borrowed;
 //  destroy this before the loop). NULL if out of memory.
 cbus_chainstore_backup_t *
-    cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain);
+    cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain,
+                                char *damaged, size_t damaged_size);
 //  Stop a copy in progress (its requester gets no answer; what it wrote
 //  is removed) and free; nulls the pointer.
 void
@@ -29,5 +30,9 @@ void
 //  else once the copy ended).
 void
     cbus_chainstore_backup_handle (cbus_chainstore_backup_t *self, cbus_request_t *request);
+//  STORE.BACKUP.CANCEL: stop the copy being written at the path given and
+//  remove what it wrote, then answer {cancelled}.
+void
+    cbus_chainstore_backup_cancel (cbus_chainstore_backup_t *self, cbus_request_t *request);
 
 #endif
