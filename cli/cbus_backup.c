@@ -374,7 +374,7 @@ s_call_watched (cbus_config_t *config, const char *service, const char *command,
         cbus_fail (reason, "the %s refused %s: %s", service, command, reply->reason);
         //  A copy that failed on the way (a full disk) is no refusal.
         *exit_p = reply->code == CBUS_CODE_INVALID || reply->code == CBUS_CODE_FULL
-                ? S_REFUSED : S_FAILED;
+               || reply->code == CBUS_CODE_LOCAL_ONLY ? S_REFUSED : S_FAILED;
         cbus_reply_destroy (&reply);
     }
 cleanup:
@@ -567,9 +567,16 @@ cbus_backup_run (cbus_config_t *config, const char *out)
     char *root = NULL;
     bool made = false, kept = false;
     int64_t started = cbus_mono_ms ();
+    //  Services on tcp: this machine's client key (the node's own).
+    cbus_endpoint_t *keys = cbus_endpoint_new (config, "backup", reason);
+    if (!keys) {
+        fprintf (stderr, "chainbus backup: %s\n", reason);
+        return S_REFUSED;
+    }
     int rc = s_out_prepare (out, &root, &made, reason);
     if (rc >= 0) {
         fprintf (stderr, "chainbus backup: %s\n", reason);
+        cbus_endpoint_destroy (&keys);
         return rc;
     }
     json_t *manifest = json_pack ("{s:i, s:s, s:I}", "format", S_FORMAT, "chainbus", CBUS_VERSION,
@@ -603,6 +610,7 @@ cbus_backup_run (cbus_config_t *config, const char *out)
     }
     json_decref (manifest);
     free (root);
+    cbus_endpoint_destroy (&keys);
     return rc;
 }
 

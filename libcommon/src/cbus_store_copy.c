@@ -417,7 +417,11 @@ cbus_store_copy_test (bool verbose)
     assert (zpoller_wait (poller, 30000) == cbus_store_copy_sock (copy));
     zpoller_destroy (&poller);
     cbus_store_copy_sum_t sum, check;
+    assert (streq (cbus_store_copy_path (copy), copy_path));
+    assert (cbus_store_copy_matches (copy, copy_path, strlen (copy_path)));
+    assert (!cbus_store_copy_matches (copy, copy_path, strlen (copy_path) - 1));
     assert (cbus_store_copy_result (copy, &sum, &code, reason) == 0);
+    assert (cbus_store_copy_fault (copy) == CBUS_STORE_OK);
     assert (sum.entries == 20001 && code == CBUS_CODE_OK);
     assert (sum.bytes == 20000 * (7 + sizeof (value)) + 5);
     cbus_store_copy_destroy (&copy);

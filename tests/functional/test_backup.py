@@ -15,6 +15,7 @@ import threading
 import time
 
 import msgpack
+import pytest
 import requests
 import zmq
 
@@ -550,3 +551,118 @@ def test_restore_refuses_a_manifest_listing_a_file_twice(make_node):
         assert result.returncode == 2, result.stderr
         assert said in one_line(result)
         assert not os.path.exists(target)
+
+
+def test_a_damaged_table_found_by_a_backup_marks_the_store_damaged(make_node):
+    """A table file of the chain store that does not read back fails the
+    backup (exit 1, nothing left) and, as any read finding it, makes
+    /status say the chain store is damaged."""
+    import glob
+    import random
+    import string
+    node = make_node()
+    # Incompressible text, so that a block's bytes are in a table file as
+    # they are (LevelDB compresses with Snappy); a restart moves the log
+    # into a table.
+    for height in range(1, 5):
+        mark = "VICTIM%d_" % height + "".join(
+            random.choice(string.ascii_letters) for _ in range(3000))
+        node.submit(tx_body("damage-%d" % height, server_public_key=mark))
+        node.mine()
+    node.restart()
+    node.stop()
+    hit = None
+    for path in glob.glob(os.path.join(node.data_dir, "chain", "*.ldb")):
+        data = bytearray(open(path, "rb").read())
+        at = data.find(b"VICTIM3_")
+        if at > 0:
+            for k in range(at + 100, at + 140):
+                data[k] ^= 0xFF
+            with open(path, "wb") as f:
+                f.write(bytes(data))
+            hit = path
+    assert hit, "no table file holds block 3's bytes"
+    node.start()
+    assert node.status()["ok"] is True, "nothing read the damage yet"
+    out = os.path.join(node.root, "backup")
+    result = backup(node, out)
+    assert result.returncode == 1, result.stderr
+    assert "Corruption" in one_line(result)
+    assert not os.path.exists(out)
+    status = node.status()
+    damaged = [r for r in status.get("reasons", []) if r.get("code") == "damaged"]
+    assert status["ok"] is False and damaged, status
+    assert damaged[0]["service"] == "chainstore" and "Corruption" in damaged[0]["message"]
+
+
+def _own_address():
+    """A non-loopback IPv4 address of this machine, or None."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.123", 9))
+        address = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if address.startswith("127.") else address
+
+
+def test_store_backup_is_refused_from_another_machine(make_node):
+    """STORE.BACKUP over CurveZMQ tcp from an allowlisted key at an
+    address that is not loopback (as a remote miner would) is refused
+    local_only and writes nothing; backup through such an endpoint too."""
+    from chainbus_node import free_port
+    address = _own_address()
+    if not address:
+        pytest.skip("this machine has no IPv4 address but loopback to connect from")
+    public, secret = zmq.curve_keypair()
+    ports = {"chainstore": free_port(), "mempool": free_port()}
+    flags = []
+    for service, port in ports.items():
+        flags += ["--endpoint-" + service, "tcp://%s:%d" % (address, port)]
+    a = make_node(start=False, extra_args=flags)
+    os.makedirs(a.data_dir, exist_ok=True)
+    with open(os.path.join(a.data_dir, "allowlist"), "w") as f:
+        f.write(public.decode() + "\n")
+    a.start()
+    server = subprocess.run([os.path.join(bin_dir(), "chainbus"), "service-key", "--data-dir",
+                             a.data_dir], capture_output=True, text=True).stdout.strip()
+    ctx = zmq.Context()
+    try:
+        for service, port in ports.items():
+            path = os.path.join(a.root, "remote-" + service)
+            for command in (b"STORE.BACKUP", b"STORE.BACKUP.CANCEL"):
+                s = ctx.socket(zmq.DEALER)
+                s.linger = 0
+                s.curve_serverkey = server.encode()
+                s.curve_publickey, s.curve_secretkey = public, secret
+                s.connect("tcp://%s:%d" % (address, port))
+                s.send_multipart([command, b"\x0a" * 8, msgpack.packb({"path": path})])
+                status, reply = _answer(s, b"\x0a" * 8)
+                s.close()
+                assert (status, reply["code"]) == ("INVALID", "local_only"), (service, reply)
+                assert "only from this machine" in reply["reason"]
+            assert not os.path.exists(path)
+        out = os.path.join(a.root, "backup")
+        result = chainbus("backup", "--data-dir", a.data_dir, "--out", out, "--pow-bits",
+                          EASY_BITS, *flags)
+        assert result.returncode == 2, result.stderr
+        assert "taken only from this machine" in one_line(result)
+        assert not os.path.exists(out)
+    finally:
+        ctx.term()
+    # Over CurveZMQ tcp from loopback, backup works.
+    flags = []
+    for service in ("chainstore", "mempool"):
+        flags += ["--endpoint-" + service, "tcp://127.0.0.1:%d" % free_port()]
+    b = make_node(start=False, extra_args=flags)
+    os.makedirs(b.data_dir, exist_ok=True)
+    open(os.path.join(b.data_dir, "allowlist"), "w").close()
+    b.start()
+    out = os.path.join(b.root, "backup")
+    result = chainbus("backup", "--data-dir", b.data_dir, "--out", out, "--pow-bits", EASY_BITS,
+                      *flags)
+    assert result.returncode == 0, result.stderr
+    assert os.path.isfile(os.path.join(out, "chainbus-backup.json"))
