@@ -8,6 +8,12 @@
     cbus_store_copy's thread and answered from the loop once it is
     durable, with the tip it holds. One copy at a time: another request
     meanwhile is refused FULL (full). The loop never waits for the copy.
+    STORE.BACKUP.CANCEL stops a copy and removes what it wrote (chainbus
+    backup sends it when it gives up). With after_tip (the pool copy's
+    tip) the copy is refused stale unless that block is on the active
+    chain. Both are taken only from this machine (cbus_store_copy_local).
+    A copy that finds a table LevelDB reports corrupt marks the store
+    damaged, as a read does.
     =========================================================================
 */
 #ifndef CBUS_CHAINSTORE_BACKUP_H_INCLUDED

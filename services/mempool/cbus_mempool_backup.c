@@ -5,11 +5,15 @@
     transaction acknowledged before the backup started is in this copy
     (acknowledgements are sent only once its write returned, and the
     snapshot is taken when the request is handled, on the loop), or, if
-    a block confirmed it meanwhile, in the chain copy taken after. The
+    a block confirmed it meanwhile, in the chain copy taken after (given
+    this copy's tip, the chainstore refuses its copy stale when a
+    reorganisation disconnected that block: chainbus backup retries). The
     copy is written by cbus_store_copy's thread while submissions and
     their group commits go on; the reply comes from the loop once the
     copy is durable, with the tip the pool reflected. One at a time:
-    another request meanwhile is refused FULL (full).
+    another request meanwhile is refused FULL (full). STORE.BACKUP.CANCEL
+    stops a copy and removes what it wrote; both are taken only from this
+    machine (cbus_store_copy_local).
     =========================================================================
 */
 #include "cbus_mempool_private.h"
