@@ -15,6 +15,15 @@
 //  While a store's copy runs, the service is asked PING this often; a
 //  new pid, or no answer, means the copy will never be answered.
 #define S_WATCH_MS      2000
+//  How long a service has to answer STORE.BACKUP.CANCEL once we gave up
+//  on a copy (interrupted, or the service stopped answering); without an
+//  answer nothing is removed, as the copy may still be written.
+#define S_CANCEL_MS     10000
+//  Times the stores are copied when a reorganisation disconnected the
+//  pool copy's tip before the chain copy was taken.
+#define S_TRIES         3
+//  s_backup_store's answer when the chainstore refused stale.
+#define S_STALE         3
 //  Largest manifest restore reads.
 #define S_MANIFEST_MAX  (16 * 1024 * 1024)
 //  Bytes read at a time when copying a file.
@@ -255,11 +264,52 @@ s_service_pid (cbus_config_t *config, const char *service)
 //  The reply, or NULL with a reason and the exit code in *exit_p:
 //  S_REFUSED when the service did not answer at all or refused, S_FAILED
 //  when it went away (or we were interrupted) meanwhile.
+//  Once we gave up on a copy: ask the service on dealer to stop the copy
+//  at path and remove what it wrote, and wait for its answer, signals or
+//  not (Ctrl-C is why we are here). 0 once it answered (the copy is
+//  stopped, or was not running: nothing writes at path any more), -1 if
+//  it did not answer in S_CANCEL_MS.
+static int
+s_cancel (zsock_t *dealer, const char *service, const char *path)
+{
+    cbus_buf_t body = {0};
+    cbus_chain_backup_cancel_t ask = { .path = cbus_str (path) };
+    cbus_chain_backup_cancel_encode (&ask, &body);
+    uint64_t id = randombytes_random ();
+    int rc = cbus_request_send (dealer, CBUS_CMD_STORE_BACKUP_CANCEL, id, body.data, body.size);
+    cbus_buf_free (&body);
+    int64_t deadline = cbus_mono_ms () + S_CANCEL_MS;
+    while (rc == 0) {
+        int64_t left = deadline - cbus_mono_ms ();
+        if (left <= 0) {
+            rc = -1;
+            break;
+        }
+        zmq_pollitem_t item = { zsock_resolve (dealer), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, (long) left) <= 0)
+            continue;                   //  A signal, or the time is up
+        cbus_reply_t *reply = cbus_reply_recv (dealer);
+        bool answered = reply && reply->request_id == id;
+        if (answered && !cbus_reply_ok (reply))
+            zsys_warning ("the %s refused %s: %s", service, CBUS_CMD_STORE_BACKUP_CANCEL,
+                          reply->reason);
+        else
+        if (answered)
+            zsys_debug ("the %s cancelled the copy at %s", service, path);
+        cbus_reply_destroy (&reply);
+        if (answered)
+            break;
+    }
+    return rc;
+}
+
 static cbus_reply_t *
 s_call_watched (cbus_config_t *config, const char *service, const char *command,
-                cbus_buf_t *body, int *exit_p, char *reason)
+                cbus_buf_t *body, const char *path, int *exit_p, cbus_code_t *code_p,
+                bool *kept_p, char *reason)
 {
     *exit_p = S_REFUSED;
+    *code_p = CBUS_CODE_OK;
     uint64_t pid = s_service_pid (config, service);
     if (!pid) {
         cbus_fail (reason, "the %s does not answer (is the node at %s running?)", service,
@@ -309,11 +359,22 @@ s_call_watched (cbus_config_t *config, const char *service, const char *command,
         }
     }
     zpoller_destroy (&poller);
+    //  Given up: nothing may be removed while the service's copy thread
+    //  may still write at path.
+    if (!reply && s_cancel (dealer, service, path)) {
+        *kept_p = true;
+        char why [CBUS_REASON_MAX];
+        snprintf (why, sizeof (why), "%s", reason);
+        cbus_fail (reason, "%s; the %s did not answer %s, so its copy may still be written at "
+                   "%s: nothing was removed (remove the folder once the %s answers again or "
+                   "was restarted)", why, service, CBUS_CMD_STORE_BACKUP_CANCEL, path, service);
+    }
     if (reply && !cbus_reply_ok (reply)) {
+        *code_p = reply->code;
         cbus_fail (reason, "the %s refused %s: %s", service, command, reply->reason);
         //  A copy that failed on the way (a full disk) is no refusal.
         *exit_p = reply->code == CBUS_CODE_INVALID || reply->code == CBUS_CODE_FULL
-                ? S_REFUSED : S_FAILED;
+               || reply->code == CBUS_CODE_LOCAL_ONLY ? S_REFUSED : S_FAILED;
         cbus_reply_destroy (&reply);
     }
 cleanup:
@@ -324,22 +385,32 @@ cleanup:
 
 //  Ask service for a copy of its store at root/name; its reply fields
 //  into the manifest's entry for it. 0, or the exit code with a reason.
+//  after_tip (or NULL): the pool copy's tip, which the chain copy must
+//  hold (S_STALE when a reorganisation disconnected it). The tip the
+//  copy holds into tip, *has_tip if the service gave one. *kept_p when
+//  the copy may still be written (nothing may be removed).
 static int
 s_backup_store (cbus_config_t *config, const char *service, const char *root, const char *name,
-                json_t *manifest, char *reason)
+                const uint8_t *after_tip, json_t *manifest, uint8_t tip [CBUS_HASH_BYTES],
+                bool *has_tip, bool *kept_p, char *reason)
 {
     int exit_code = S_FAILED;
+    cbus_code_t code;
     char *path = zsys_sprintf ("%s/%s", root, name);
+    if (!path)
+        return cbus_fail (reason, "out of memory"), S_FAILED;
     cbus_buf_t body = {0};
-    cbus_chain_backup_t ask = { .path = cbus_str (path ? path : "") };
+    cbus_chain_backup_t ask = { .path = cbus_str (path), .has_after_tip = after_tip != NULL,
+                                .after_tip = after_tip };
     cbus_chain_backup_encode (&ask, &body);
-    zstr_free (&path);
     int64_t started = cbus_mono_ms ();
     cbus_reply_t *reply = s_call_watched (config, service, CBUS_CMD_STORE_BACKUP, &body,
-                                          &exit_code, reason);
+                                          path, &exit_code, &code, kept_p, reason);
     cbus_buf_free (&body);
+    zstr_free (&path);
+    *has_tip = false;
     if (!reply)
-        return exit_code;
+        return code == CBUS_CODE_STALE ? S_STALE : exit_code;
     cbus_chain_backup_reply_t copied;
     char why [CBUS_REASON_MAX];
     int rc = S_FAILED;
@@ -353,6 +424,8 @@ s_backup_store (cbus_config_t *config, const char *service, const char *root, co
                                    "sha256", cbus_hash_hex (copied.digest, digest),
                                    "ms", (json_int_t) (cbus_mono_ms () - started));
         if (entry && copied.has_height && copied.has_tip) {
+            memcpy (tip, copied.tip, CBUS_HASH_BYTES);
+            *has_tip = true;
             json_object_set_new (entry, "height", json_integer ((json_int_t) copied.height));
             json_object_set_new (entry, "tip", json_string (cbus_hash_hex (copied.tip, hex)));
         }
@@ -390,28 +463,60 @@ s_backup_network (cbus_config_t *config, json_t *manifest, char *reason)
     return rc;
 }
 
+//  The pool's copy, then the chain's. A transaction the pool dropped
+//  because a block up to its tip confirmed it is in the chain copy only
+//  if that block is on the chain copy's active chain: a reorganisation
+//  in between disconnected it (the chainstore refuses stale), so both
+//  are taken again, S_TRIES times at most. The manifest has both tips.
+//  0, or the exit code with a reason.
+static int
+s_backup_stores (cbus_config_t *config, const char *root, json_t *manifest, bool *kept_p,
+                 char *reason)
+{
+    for (int tries = 1; tries <= S_TRIES; tries++) {
+        uint8_t pool_tip [CBUS_HASH_BYTES], chain_tip [CBUS_HASH_BYTES];
+        bool has_pool_tip, has_chain_tip;
+        int rc = s_backup_store (config, "mempool", root, "mempool", NULL, manifest, pool_tip,
+                                 &has_pool_tip, kept_p, reason);
+        if (rc == 0)
+            rc = s_backup_store (config, "chainstore", root, "chain",
+                                 has_pool_tip ? pool_tip : NULL, manifest, chain_tip,
+                                 &has_chain_tip, kept_p, reason);
+        if (rc != S_STALE)
+            return rc;
+        zsys_info ("backup: a reorganisation disconnected the pool copy's tip before the "
+                   "chain copy (try %d of %d): taking both again", tries, S_TRIES);
+        char *pool = zsys_sprintf ("%s/mempool", root);
+        if (!pool)
+            return cbus_fail (reason, "out of memory"), S_FAILED;
+        s_remove_tree (pool, true);
+        zstr_free (&pool);
+        json_object_del (manifest, "mempool");
+    }
+    cbus_fail (reason, "reorganisations disconnected the pool copy's tip before the chain copy "
+               "%d times in a row: run the backup again", S_TRIES);
+    return S_FAILED;
+}
+
 //  Everything but the manifest's file list: the stores, then the files.
 //  0, or the exit code with a reason.
 static int
-s_backup_copy (cbus_config_t *config, const char *root, json_t *manifest, char *reason)
+s_backup_copy (cbus_config_t *config, const char *root, json_t *manifest, bool *kept_p,
+               char *reason)
 {
     //  The chainstore's TIP first: no copy starts for a node not running.
     if (s_backup_network (config, manifest, reason))
         return S_REFUSED;
-    for (size_t index = 0; index < sizeof (s_stores) / sizeof (s_stores [0]); index++) {
-        int rc = s_backup_store (config, streq (s_stores [index], "chain") ? "chainstore"
-                                                                           : "mempool",
-                                 root, s_stores [index], manifest, reason);
-        if (rc)
-            return rc;
-    }
+    int rc = s_backup_stores (config, root, manifest, kept_p, reason);
+    if (rc)
+        return rc;
     for (size_t index = 0; index < sizeof (s_files) / sizeof (s_files [0]); index++) {
         char *from = cbus_config_path (config, s_files [index]);
         char *to = zsys_sprintf ("%s/%s", root, s_files [index]);
         uint8_t hash [CBUS_HASH_BYTES];
         uint64_t size;
         struct stat info;
-        int rc = 0;
+        rc = 0;
         if (!from || !to)
             rc = cbus_fail (reason, "out of memory");
         else
@@ -460,11 +565,18 @@ cbus_backup_run (cbus_config_t *config, const char *out)
 {
     char reason [CBUS_REASON_MAX] = "";
     char *root = NULL;
-    bool made = false;
+    bool made = false, kept = false;
     int64_t started = cbus_mono_ms ();
+    //  Services on tcp: this machine's client key (the node's own).
+    cbus_endpoint_t *keys = cbus_endpoint_new (config, "backup", reason);
+    if (!keys) {
+        fprintf (stderr, "chainbus backup: %s\n", reason);
+        return S_REFUSED;
+    }
     int rc = s_out_prepare (out, &root, &made, reason);
     if (rc >= 0) {
         fprintf (stderr, "chainbus backup: %s\n", reason);
+        cbus_endpoint_destroy (&keys);
         return rc;
     }
     json_t *manifest = json_pack ("{s:i, s:s, s:I}", "format", S_FORMAT, "chainbus", CBUS_VERSION,
@@ -474,7 +586,7 @@ cbus_backup_run (cbus_config_t *config, const char *out)
         rc = S_FAILED;
     }
     else
-        rc = s_backup_copy (config, root, manifest, reason);
+        rc = s_backup_copy (config, root, manifest, &kept, reason);
     if (rc == S_OK && s_backup_manifest (root, manifest, reason))
         rc = S_FAILED;
     if (rc == S_OK) {
@@ -491,10 +603,14 @@ cbus_backup_run (cbus_config_t *config, const char *out)
     }
     else {
         fprintf (stderr, "chainbus backup: %s\n", reason);
-        s_remove_tree (root, made);
+        //  What was written is removed, unless a copy may still be
+        //  written there (its service did not confirm it stopped).
+        if (!kept)
+            s_remove_tree (root, made);
     }
     json_decref (manifest);
     free (root);
+    cbus_endpoint_destroy (&keys);
     return rc;
 }
 
@@ -631,13 +747,26 @@ s_restore_store (json_t *manifest, const char *from, const char *root, const cha
 static int
 s_restore_files (json_t *manifest, const char *from, const char *root, char *reason)
 {
+    //  Every file is checked before anything is copied: a backup's file
+    //  (a plain name, so no "..", "/" or absolute path), each once.
+    size_t index;
+    json_t *file;
+    json_array_foreach (json_object_get (manifest, "files"), index, file) {
+        const char *name = json_string_value (json_object_get (file, "path"));
+        if (!name || !s_known_file (name))
+            return s_refuse (reason, "the manifest's file %zu is not {path, size, sha256} of a "
+                              "backup's file (%s)", index, name ? name : "no path");
+        for (size_t before = 0; before < index; before++)
+            if (streq (name, json_string_value (json_object_get (
+                    json_array_get (json_object_get (manifest, "files"), before), "path"))))
+                return s_refuse (reason, "the manifest lists %s twice: the backup is damaged",
+                                  name);
+    }
     for (size_t index = 0; index < sizeof (s_stores) / sizeof (s_stores [0]); index++) {
         int rc = s_restore_store (manifest, from, root, s_stores [index], reason);
         if (rc)
             return rc;
     }
-    size_t index;
-    json_t *file;
     json_array_foreach (json_object_get (manifest, "files"), index, file) {
         const char *name = json_string_value (json_object_get (file, "path"));
         const char *sha256 = json_string_value (json_object_get (file, "sha256"));

@@ -43,6 +43,8 @@
     X (NO_SPACE,        "no_space",        "The disk is full: nothing was stored; the node goes on by itself once there is room") \
     X (DAMAGED,         "damaged",         "A read found the store damaged (a table file that does not read back)") \
     X (RESTARTING,      "restarting",      "A process restarted 3 times within gateway/restart_window_ms") \
+    X (LOCAL_ONLY,      "local_only",      "Taken only from this machine (the ipc bus, or tcp from loopback)") \
+    X (STALE,           "stale",           "What the request builds on left the active chain (a reorganisation): ask again") \
     /*  The HTTP edge */ \
     X (BAD_JSON,        "bad_json",        "The body is not the JSON this route takes") \
     X (UNAUTHORIZED,    "unauthorized",    "This route needs the admin token") \

@@ -53,6 +53,7 @@
 #define CBUS_CMD_TXS_GET       "TXS.GET"        //  mempool
 #define CBUS_CMD_PEER_REMOVE   "PEER.REMOVE"    //  peersync
 #define CBUS_CMD_STORE_BACKUP  "STORE.BACKUP"   //  chainstore and mempool
+#define CBUS_CMD_STORE_BACKUP_CANCEL "STORE.BACKUP.CANCEL"   //  chainstore and mempool
 
 //  Peer protocol: node-to-node messages on the CurveZMQ link, frames
 //  [command][msgpack body] (docs/p2p.md)

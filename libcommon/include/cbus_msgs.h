@@ -228,6 +228,16 @@ bool
 //  holds (the mempool's: the tip its pool reflects, if known)
 #define CBUS_STORE_BACKUP_FIELDS(F) \
     F (path,           STR,    REQ, -)
+//  the chainstore's takes the tip of the pool's copy: the chain copy is
+//  refused (stale) unless that block is on its active chain
+#define CBUS_CHAIN_BACKUP_FIELDS(F) \
+    F (path,           STR,    REQ, -) \
+    F (after_tip,      HASH,   OPT, -)
+//  stop a copy still being written at path and remove what it wrote
+#define CBUS_STORE_BACKUP_CANCEL_FIELDS(F) \
+    F (path,           STR,    REQ, -)
+#define CBUS_STORE_BACKUP_CANCEL_REPLY_FIELDS(F) \
+    F (cancelled,      BOOL,   REQ, -)
 #define CBUS_STORE_BACKUP_REPLY_FIELDS(F) \
     F (entries,        U64,    REQ, -) \
     F (bytes,          U64,    REQ, -) \
@@ -369,8 +379,10 @@ bool
     M (history_reply,     CBUS_HISTORY_REPLY_FIELDS,     REPLY,   "HISTORY", "chainstore", "") \
     M (blocks_get,        CBUS_BLOCKS_GET_FIELDS,        REQUEST, "BLOCKS.GET", "chainstore", "") \
     M (blocks_get_reply,  CBUS_BLOCKS_REPLY_FIELDS,      REPLY,   "BLOCKS.GET", "chainstore", "") \
-    M (chain_backup,      CBUS_STORE_BACKUP_FIELDS,      REQUEST, "STORE.BACKUP", "chainstore", "") \
+    M (chain_backup,      CBUS_CHAIN_BACKUP_FIELDS,      REQUEST, "STORE.BACKUP", "chainstore", "") \
     M (chain_backup_reply, CBUS_STORE_BACKUP_REPLY_FIELDS, REPLY, "STORE.BACKUP", "chainstore", "") \
+    M (chain_backup_cancel, CBUS_STORE_BACKUP_CANCEL_FIELDS, REQUEST, "STORE.BACKUP.CANCEL", "chainstore", "") \
+    M (chain_backup_cancel_reply, CBUS_STORE_BACKUP_CANCEL_REPLY_FIELDS, REPLY, "STORE.BACKUP.CANCEL", "chainstore", "") \
     M (tx_submit,         CBUS_TX_SUBMIT_FIELDS,         REQUEST, "TX.SUBMIT", "mempool", "") \
     M (tx_submit_reply,   CBUS_TX_SUBMIT_REPLY_FIELDS,   REPLY,   "TX.SUBMIT", "mempool", "") \
     M (pool_tx_get,       CBUS_TXID_FIELDS,              REQUEST, "TX.GET", "mempool", "") \
@@ -387,6 +399,8 @@ bool
     M (txs_get_reply,     CBUS_TXS_GET_REPLY_FIELDS,     REPLY,   "TXS.GET", "mempool", "") \
     M (pool_backup,       CBUS_STORE_BACKUP_FIELDS,      REQUEST, "STORE.BACKUP", "mempool", "") \
     M (pool_backup_reply, CBUS_STORE_BACKUP_REPLY_FIELDS, REPLY,  "STORE.BACKUP", "mempool", "") \
+    M (pool_backup_cancel, CBUS_STORE_BACKUP_CANCEL_FIELDS, REQUEST, "STORE.BACKUP.CANCEL", "mempool", "") \
+    M (pool_backup_cancel_reply, CBUS_STORE_BACKUP_CANCEL_REPLY_FIELDS, REPLY, "STORE.BACKUP.CANCEL", "mempool", "") \
     M (peer_add,          CBUS_PEER_ADD_FIELDS,          REQUEST, "PEER.ADD", "peersync", "") \
     M (peer_add_reply,    CBUS_PEER_ADD_REPLY_FIELDS,    REPLY,   "PEER.ADD", "peersync", "") \
     M (peer_list,         CBUS_EMPTY_FIELDS,             REQUEST, "PEER.LIST", "peersync", "") \

@@ -75,6 +75,33 @@ int
     cbus_store_copy_watch (cbus_store_copy_t *self, zloop_t *loop, cbus_store_copy_fn *fn,
                            void *arg);
 
+//  The path the copy writes.
+const char *
+    cbus_store_copy_path (cbus_store_copy_t *self);
+//  Once the result was read: the store's fault when reading the store
+//  failed (CBUS_STORE_CORRUPT for a table LevelDB cannot read back), so
+//  the owner can mark its store damaged; CBUS_STORE_OK otherwise (also
+//  when only the copy's own writes failed).
+cbus_store_fault_t
+    cbus_store_copy_fault (cbus_store_copy_t *self);
+
+//  True if the copy writes at path (size bytes, not NUL-terminated).
+bool
+    cbus_store_copy_matches (cbus_store_copy_t *self, const char *path, size_t size);
+
+//  True if a request for a copy (STORE.BACKUP, STORE.BACKUP.CANCEL) may
+//  be taken: it came from this machine, over ipc (or inproc), or over tcp
+//  from a loopback address. A copy is written where the request says, as
+//  the service's user: a key allowlisted for the tcp bus (a remote miner)
+//  must not make the node write files. Else false with a reason. Decided
+//  by ZeroMQ's Peer-Address of the message (an IP address over tcp).
+bool
+    cbus_store_copy_local (cbus_request_t *request, char *reason);
+//  The same by address: NULL, "" or a non-IP address (ipc) is local, an
+//  IPv4 address in 127/8, ::1 or ::ffff:127.x.y.z too.
+bool
+    cbus_store_copy_address_local (const char *address);
+
 void
     cbus_store_copy_test (bool verbose);
 

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <arpa/inet.h>
 
 //  Bytes of records in one batch of the copy.
 #define S_BATCH_BYTES   (1024 * 1024)
@@ -29,6 +30,8 @@ struct _cbus_store_copy_t {
     zloop_t *loop;                      //  Watching it, or NULL
     cbus_store_copy_fn *fn;             //  What runs when it ends
     void *arg;                          //  ... and its argument
+    cbus_store_fault_t fault;           //  Of a failed read of the store:
+                                        //  the thread writes it before its result
 };
 
 //  Remove a copy that failed or was stopped: LevelDB's files, then the
@@ -104,8 +107,11 @@ s_copy (cbus_store_copy_t *self, zsock_t *pipe, cbus_code_t *code, char *reason,
         }
         cbus_store_iter_next (self->iter);
     }
-    if (cbus_store_iter_status (self->iter, reason))
-        goto cleanup;                   //  A damaged table in the store
+    if (cbus_store_iter_status (self->iter, reason)) {
+        //  A damaged table in the store: its kind, for the owner
+        self->fault = cbus_store_fault_of (reason);
+        goto cleanup;
+    }
     //  The last batch, synced: the copy is durable when this returns.
     if (cbus_store_write (copy, batch, true))
         goto write_failed;
@@ -283,6 +289,52 @@ cbus_store_copy_result (cbus_store_copy_t *self, cbus_store_copy_sum_t *sum,
     return rc;
 }
 
+const char *
+cbus_store_copy_path (cbus_store_copy_t *self)
+{
+    return self->path;
+}
+
+cbus_store_fault_t
+cbus_store_copy_fault (cbus_store_copy_t *self)
+{
+    return self->ended ? self->fault : CBUS_STORE_OK;
+}
+
+bool
+cbus_store_copy_matches (cbus_store_copy_t *self, const char *path, size_t size)
+{
+    return strlen (self->path) == size && memcmp (self->path, path, size) == 0;
+}
+
+bool
+cbus_store_copy_address_local (const char *address)
+{
+    struct in_addr ipv4;
+    struct in6_addr ipv6;
+    if (!address || !*address)
+        return true;
+    if (inet_pton (AF_INET, address, &ipv4) == 1)
+        return (ntohl (ipv4.s_addr) >> 24) == 127;
+    if (inet_pton (AF_INET6, address, &ipv6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK (&ipv6))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED (&ipv6) && ipv6.s6_addr [12] == 127;
+    }
+    return true;                        //  An ipc path, not an IP address
+}
+
+bool
+cbus_store_copy_local (cbus_request_t *request, char *reason)
+{
+    const char *address = request->body ? zframe_meta (request->body, "Peer-Address") : NULL;
+    if (cbus_store_copy_address_local (address))
+        return true;
+    snprintf (reason, CBUS_REASON_MAX, "%s is taken only from this machine (ipc, or tcp from "
+              "loopback), not from %.64s", request->command, address);
+    return false;
+}
+
 int
 cbus_store_copy_sum (cbus_store_t *store, cbus_store_copy_sum_t *sum, char *reason)
 {
@@ -365,7 +417,11 @@ cbus_store_copy_test (bool verbose)
     assert (zpoller_wait (poller, 30000) == cbus_store_copy_sock (copy));
     zpoller_destroy (&poller);
     cbus_store_copy_sum_t sum, check;
+    assert (streq (cbus_store_copy_path (copy), copy_path));
+    assert (cbus_store_copy_matches (copy, copy_path, strlen (copy_path)));
+    assert (!cbus_store_copy_matches (copy, copy_path, strlen (copy_path) - 1));
     assert (cbus_store_copy_result (copy, &sum, &code, reason) == 0);
+    assert (cbus_store_copy_fault (copy) == CBUS_STORE_OK);
     assert (sum.entries == 20001 && code == CBUS_CODE_OK);
     assert (sum.bytes == 20000 * (7 + sizeof (value)) + 5);
     cbus_store_copy_destroy (&copy);
@@ -409,6 +465,19 @@ cbus_store_copy_test (bool verbose)
     cbus_store_copy_destroy (&copy);
     assert (stat (full, &info) == -1 && errno == ENOENT);
     zstr_free (&full);
+
+    //  Who may ask for a copy: this machine only.
+    assert (cbus_store_copy_address_local (NULL));
+    assert (cbus_store_copy_address_local (""));
+    assert (cbus_store_copy_address_local ("127.0.0.1"));
+    assert (cbus_store_copy_address_local ("127.3.2.1"));
+    assert (cbus_store_copy_address_local ("::1"));
+    assert (cbus_store_copy_address_local ("::ffff:127.0.0.1"));
+    assert (cbus_store_copy_address_local ("/var/lib/chainbus/run/mempool.ipc"));
+    assert (!cbus_store_copy_address_local ("10.0.0.7"));
+    assert (!cbus_store_copy_address_local ("192.168.1.2"));
+    assert (!cbus_store_copy_address_local ("2001:db8::1"));
+    assert (!cbus_store_copy_address_local ("::ffff:10.0.0.7"));
 
     cbus_store_batch_destroy (&batch);
     cbus_store_destroy (&store);

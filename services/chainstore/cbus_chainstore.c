@@ -719,6 +719,12 @@ s_handle_backup (cbus_chainstore_t *self, cbus_request_t *request)
     cbus_chainstore_backup_handle (self->backup, request);
 }
 
+static void
+s_handle_backup_cancel (cbus_chainstore_t *self, cbus_request_t *request)
+{
+    cbus_chainstore_backup_cancel (self->backup, request);
+}
+
 static const struct {
     const char *command;
     s_handler_fn *handler;
@@ -736,6 +742,7 @@ static const struct {
     { CBUS_CMD_BLOCKS_GET,   s_handle_blocks_get },
     { CBUS_CMD_HISTORY,      s_handle_history },
     { CBUS_CMD_STORE_BACKUP, s_handle_backup },
+    { CBUS_CMD_STORE_BACKUP_CANCEL, s_handle_backup_cancel },
 };
 
 //  Publish chain.storage when the store stopped or started taking
@@ -828,7 +835,8 @@ cbus_chainstore_new (cbus_config_t *config)
     self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason);
     if (!self->router)
         goto failed;
-    self->backup = cbus_chainstore_backup_new (self->loop, self->router, self->chain);
+    self->backup = cbus_chainstore_backup_new (self->loop, self->router, self->chain,
+                                               self->damaged, sizeof (self->damaged));
     if (!self->backup)
         goto failed;                    //  Out of memory
     self->pub = cbus_pub_new (bus, "chainstore");

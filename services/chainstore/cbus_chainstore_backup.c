@@ -17,10 +17,13 @@ struct _cbus_chainstore_backup_t {
     uint64_t height;            //  The tip it holds
     uint8_t tip [CBUS_HASH_BYTES];
     cbus_buf_t reply;           //  Reply buffer
+    char *damaged;              //  The chainstore's damaged state (borrowed)
+    size_t damaged_size;
 };
 
 cbus_chainstore_backup_t *
-cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain)
+cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain,
+                            char *damaged, size_t damaged_size)
 {
     cbus_chainstore_backup_t *self =
         (cbus_chainstore_backup_t *) zmalloc (sizeof (cbus_chainstore_backup_t));
@@ -28,6 +31,8 @@ cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain)
         self->loop = loop;
         self->router = router;
         self->chain = chain;
+        self->damaged = damaged;
+        self->damaged_size = damaged_size;
     }
     return self;
 }
@@ -72,11 +77,50 @@ s_on_copied (cbus_store_copy_t *copy, void *arg)
         cbus_reply_send_msg (self->router, &self->asker, &cbus_chain_backup_reply_def, &reply,
                              &self->reply);
     }
-    else
+    else {
+        //  A table of the store that does not read back: the store is
+        //  damaged, as when a request's read finds it (GET /status).
+        if (cbus_store_copy_fault (copy) == CBUS_STORE_CORRUPT && !*self->damaged) {
+            snprintf (self->damaged, self->damaged_size, "%.160s (reading the store for a backup)",
+                      reason);
+            zsys_error ("chain store damaged: reads fail with \"%s\"; stop the node, keep a "
+                        "copy of the data folder, and restore or resync it", self->damaged);
+        }
         cbus_reply_refuse (self->router, &self->asker, CBUS_STATUS_ERROR, code,
                            "backup failed: %s", reason);
+    }
     cbus_store_copy_destroy (&self->copy);
     s_asker_free (self);
+}
+
+void
+cbus_chainstore_backup_cancel (cbus_chainstore_backup_t *self, cbus_request_t *request)
+{
+    cbus_chain_backup_cancel_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (!cbus_store_copy_local (request, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_LOCAL_ONLY,
+                           "%s", reason);
+        return;
+    }
+    if (cbus_chain_backup_cancel_decode (cbus_request_map (request), &msg, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "%s", reason);
+        return;
+    }
+    cbus_chain_backup_cancel_reply_t reply = {
+        .cancelled = self->copy && cbus_store_copy_matches (self->copy, msg.path.data,
+                                                            msg.path.size)
+    };
+    if (reply.cancelled) {
+        //  Stops the thread and removes what it wrote before it returns;
+        //  the request cancelled gets no answer (its asker gave up).
+        cbus_store_copy_destroy (&self->copy);
+        s_asker_free (self);
+        zsys_info ("backup cancelled: the copy was stopped and removed");
+    }
+    cbus_reply_send_msg (self->router, request, &cbus_chain_backup_cancel_reply_def, &reply,
+                         &self->reply);
 }
 
 void
@@ -86,6 +130,11 @@ cbus_chainstore_backup_handle (cbus_chainstore_backup_t *self, cbus_request_t *r
     char reason [CBUS_REASON_MAX];
     char path [S_PATH_MAX + 1];
     cbus_code_t code;
+    if (!cbus_store_copy_local (request, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_LOCAL_ONLY,
+                           "%s", reason);
+        return;
+    }
     if (cbus_chain_backup_decode (cbus_request_map (request), &msg, reason)) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "%s", reason);
@@ -100,6 +149,15 @@ cbus_chainstore_backup_handle (cbus_chainstore_backup_t *self, cbus_request_t *r
     if (self->copy) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_FULL, CBUS_CODE_FULL,
                            "a backup is being written: try again when it is done");
+        return;
+    }
+    //  The pool's copy holds no transaction of a block up to its tip: the
+    //  chain copy must hold that block, or a reorganisation since lost
+    //  them from both (chainbus backup then takes both again).
+    if (msg.has_after_tip && !cbus_chain_is_active (self->chain, msg.after_tip)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_STALE,
+                           "the block after_tip names is not on the active chain "
+                           "(a reorganisation): take the pool's copy again");
         return;
     }
     memcpy (path, msg.path.data, msg.path.size);

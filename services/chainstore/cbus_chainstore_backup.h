@@ -8,6 +8,12 @@
     cbus_store_copy's thread and answered from the loop once it is
     durable, with the tip it holds. One copy at a time: another request
     meanwhile is refused FULL (full). The loop never waits for the copy.
+    STORE.BACKUP.CANCEL stops a copy and removes what it wrote (chainbus
+    backup sends it when it gives up). With after_tip (the pool copy's
+    tip) the copy is refused stale unless that block is on the active
+    chain. Both are taken only from this machine (cbus_store_copy_local).
+    A copy that finds a table LevelDB reports corrupt marks the store
+    damaged, as a read does.
     =========================================================================
 */
 #ifndef CBUS_CHAINSTORE_BACKUP_H_INCLUDED
@@ -20,7 +26,8 @@ typedef struct _cbus_chainstore_backup_t cbus_chainstore_backup_t;
 //  Serve STORE.BACKUP for chain on router, from loop (all borrowed;
 //  destroy this before the loop). NULL if out of memory.
 cbus_chainstore_backup_t *
-    cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain);
+    cbus_chainstore_backup_new (zloop_t *loop, zsock_t *router, cbus_chain_t *chain,
+                                char *damaged, size_t damaged_size);
 //  Stop a copy in progress (its requester gets no answer; what it wrote
 //  is removed) and free; nulls the pointer.
 void
@@ -29,5 +36,9 @@ void
 //  else once the copy ended).
 void
     cbus_chainstore_backup_handle (cbus_chainstore_backup_t *self, cbus_request_t *request);
+//  STORE.BACKUP.CANCEL: stop the copy being written at the path given and
+//  remove what it wrote, then answer {cancelled}.
+void
+    cbus_chainstore_backup_cancel (cbus_chainstore_backup_t *self, cbus_request_t *request);
 
 #endif

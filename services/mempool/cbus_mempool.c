@@ -203,6 +203,9 @@ cbus_mempool_handle_request (cbus_mempool_t *self, cbus_request_t *request)
     if (streq (command, CBUS_CMD_STORE_BACKUP))
         cbus_mempool_backup_handle (self, request);
     else
+    if (streq (command, CBUS_CMD_STORE_BACKUP_CANCEL))
+        cbus_mempool_backup_cancel (self, request);
+    else
     if (streq (command, CBUS_CMD_MEMPOOL_INFO)) {
         char storage [CBUS_REASON_MAX] = "";
         bool full = false;

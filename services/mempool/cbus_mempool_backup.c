@@ -5,11 +5,15 @@
     transaction acknowledged before the backup started is in this copy
     (acknowledgements are sent only once its write returned, and the
     snapshot is taken when the request is handled, on the loop), or, if
-    a block confirmed it meanwhile, in the chain copy taken after. The
+    a block confirmed it meanwhile, in the chain copy taken after (given
+    this copy's tip, the chainstore refuses its copy stale when a
+    reorganisation disconnected that block: chainbus backup retries). The
     copy is written by cbus_store_copy's thread while submissions and
     their group commits go on; the reply comes from the loop once the
     copy is durable, with the tip the pool reflected. One at a time:
-    another request meanwhile is refused FULL (full).
+    another request meanwhile is refused FULL (full). STORE.BACKUP.CANCEL
+    stops a copy and removes what it wrote; both are taken only from this
+    machine (cbus_store_copy_local).
     =========================================================================
 */
 #include "cbus_mempool_private.h"
@@ -101,12 +105,48 @@ s_start (cbus_mempool_t *self, cbus_request_t *request, const char *path, cbus_c
 }
 
 void
+cbus_mempool_backup_cancel (cbus_mempool_t *self, cbus_request_t *request)
+{
+    cbus_pool_backup_cancel_t msg;
+    char reason [CBUS_REASON_MAX];
+    if (!cbus_store_copy_local (request, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_LOCAL_ONLY,
+                           "%s", reason);
+        return;
+    }
+    if (cbus_pool_backup_cancel_decode (cbus_request_map (request), &msg, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
+                           "%s", reason);
+        return;
+    }
+    cbus_mempool_backup_t *backup = self->backup;
+    cbus_pool_backup_cancel_reply_t reply = {
+        .cancelled = backup && backup->copy
+                  && cbus_store_copy_matches (backup->copy, msg.path.data, msg.path.size)
+    };
+    if (reply.cancelled) {
+        //  Stops the thread and removes what it wrote before it returns;
+        //  the request cancelled gets no answer (its asker gave up).
+        cbus_store_copy_destroy (&backup->copy);
+        s_asker_free (backup);
+        zsys_info ("backup cancelled: the copy was stopped and removed");
+    }
+    cbus_reply_send_msg (self->router, request, &cbus_pool_backup_cancel_reply_def, &reply,
+                         &self->reply);
+}
+
+void
 cbus_mempool_backup_handle (cbus_mempool_t *self, cbus_request_t *request)
 {
     cbus_pool_backup_t msg;
     char reason [CBUS_REASON_MAX];
     char path [S_PATH_MAX + 1];
     cbus_code_t code = CBUS_CODE_INTERNAL;
+    if (!cbus_store_copy_local (request, reason)) {
+        cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_LOCAL_ONLY,
+                           "%s", reason);
+        return;
+    }
     if (cbus_pool_backup_decode (cbus_request_map (request), &msg, reason)) {
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_INVALID,
                            "%s", reason);

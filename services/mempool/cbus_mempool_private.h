@@ -307,6 +307,8 @@ void
 void
     cbus_mempool_backup_handle (cbus_mempool_t *self, cbus_request_t *request);
 void
+    cbus_mempool_backup_cancel (cbus_mempool_t *self, cbus_request_t *request);
+void
     cbus_mempool_backup_stop (cbus_mempool_t *self);
 
 //  Self-test (cbus_mempool_test_storage.c): MINE refused with the code

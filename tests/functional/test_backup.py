@@ -15,6 +15,7 @@ import threading
 import time
 
 import msgpack
+import pytest
 import requests
 import zmq
 
@@ -324,6 +325,7 @@ class FakeServices:
             s.bind("ipc://%s/run/%s.ipc" % (data_dir, service))
             self.routers[service] = s
         self.answer, self.asked, self.done = answer, [], threading.Event()
+        self.bodies = []
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -336,9 +338,13 @@ class FakeServices:
                 service = next(name for name, r in self.routers.items() if r is s)
                 peer, command, request_id, body = s.recv_multipart()
                 self.asked.append((service, command.decode()))
+                self.bodies.append((service, command.decode(), msgpack.unpackb(body)))
                 reply = self.answer(service, command.decode())
+                status = b"OK"
+                if isinstance(reply, tuple):
+                    status, reply = reply
                 if reply is not None:
-                    s.send_multipart([peer, b"OK", request_id, msgpack.packb(reply)])
+                    s.send_multipart([peer, status, request_id, msgpack.packb(reply)])
 
     def close(self):
         self.done.set()
@@ -367,6 +373,8 @@ def test_backup_ends_with_the_reason_when_a_service_restarts_or_hangs_during_a_c
                     return None
                 pid = 10 if service != "mempool" or len(pings) == 1 or case == "hung" else 11
                 return {"role": service, "pid": pid}
+            if command == "STORE.BACKUP.CANCEL":
+                return {"cancelled": case == "hung"}
             return None                 # STORE.BACKUP: never answered
 
         root = str(tmp_path / case)
@@ -384,4 +392,277 @@ def test_backup_ends_with_the_reason_when_a_service_restarts_or_hangs_during_a_c
         assert took < 30, took
         assert ("mempool", "STORE.BACKUP") in fake.asked
         assert ("chainstore", "STORE.BACKUP") not in fake.asked
+        # The copy was cancelled, and answered, before anything was removed.
+        assert ("mempool", "STORE.BACKUP.CANCEL") in fake.asked
         assert not os.path.exists(out)
+
+
+
+def test_backup_given_up_cancels_the_copy_and_keeps_what_may_still_be_written(tmp_path):
+    """Ctrl-C or SIGTERM during a copy: backup asks the service to cancel
+    it and removes its folder only once answered; a service that does not
+    answer the cancel either may still write there: nothing is removed,
+    and the reason says so."""
+    import signal
+    for case, signum in (("answered", signal.SIGINT), ("answered", signal.SIGTERM),
+                         ("silent", signal.SIGINT)):
+        def answer(service, command):
+            if command == "TIP":
+                return TIP
+            if command == "PING":
+                return {"role": service, "pid": 10}
+            if command == "STORE.BACKUP.CANCEL" and case == "answered":
+                return {"cancelled": True}
+            return None                 # STORE.BACKUP never answered
+
+        root = str(tmp_path / ("%s-%d" % (case, signum)))
+        fake = FakeServices(root, answer)
+        out = os.path.join(root, "out")
+        try:
+            p = subprocess.Popen([os.path.join(bin_dir(), "chainbus"), "backup", "--data-dir",
+                                  root, "--out", out], stderr=subprocess.PIPE, text=True)
+            wait_for(lambda: ("mempool", "STORE.BACKUP") in fake.asked, 30, "STORE.BACKUP")
+            p.send_signal(signum)
+            started = time.monotonic()
+            _, err = p.communicate(timeout=COMMAND_TIMEOUT)
+            took = time.monotonic() - started
+        finally:
+            fake.close()
+        assert p.returncode == 1, err
+        cancels = [b for b in fake.bodies if b[:2] == ("mempool", "STORE.BACKUP.CANCEL")]
+        assert cancels and cancels[0][2] == {"path": os.path.join(out, "mempool")}, fake.bodies
+        if case == "answered":
+            assert err.strip() == "chainbus backup: interrupted", err
+            assert not os.path.exists(out)
+            assert took < 10, took
+        else:
+            assert "did not answer STORE.BACKUP.CANCEL" in err and "nothing was removed" in err
+            assert os.path.isdir(out)
+            assert 9 < took < 30, took
+
+
+def test_backup_takes_both_stores_again_when_a_reorg_left_the_pool_tip(tmp_path):
+    """The chain copy must hold the block the pool copy's tip names (a
+    transaction it confirmed is in no pool copy): the chainstore is given
+    that tip, and refuses stale when a reorganisation disconnected it;
+    backup then takes both again, three times at most."""
+    pool_tip = b"\x09" * 32
+
+    def answer(service, command):
+        if command == "TIP":
+            return TIP
+        if command == "PING":
+            return {"role": service, "pid": 10}
+        if command == "STORE.BACKUP" and service == "mempool":
+            return {"entries": 1, "bytes": 1, "digest": b"\x00" * 32, "ms": 1,
+                    "height": 3, "tip": pool_tip}
+        if command == "STORE.BACKUP":
+            return (b"INVALID", {"code": "stale", "reason": "not on the active chain"})
+        return None
+
+    root = str(tmp_path / "reorg")
+    fake = FakeServices(root, answer)
+    out = os.path.join(root, "out")
+    try:
+        result = chainbus("backup", "--data-dir", root, "--out", out)
+    finally:
+        fake.close()
+    assert result.returncode == 1, result.stderr
+    assert "reorganisations disconnected the pool copy's tip before the chain copy 3 times" \
+        in one_line(result)
+    asked = [b for b in fake.bodies if b[1] == "STORE.BACKUP"]
+    assert [b[0] for b in asked] == ["mempool", "chainstore"] * 3
+    assert all(b[2].get("after_tip") == pool_tip for b in asked if b[0] == "chainstore")
+    assert not os.path.exists(out)
+
+
+def test_store_backup_cancel_and_after_tip_on_the_bus(make_node):
+    """STORE.BACKUP.CANCEL as docs/bus.md says: answered once nothing
+    writes at the path, the next backup is not refused full; the
+    chainstore refuses stale an after_tip off its active chain."""
+    a = make_node()
+    for n in range(30):
+        a.submit(tx_body(5000 + n))
+    a.mine()
+    ctx = zmq.Context()
+    try:
+        for service in ("mempool", "chainstore"):
+            path = os.path.join(a.root, service + "-cancelled")
+            s = _ask(ctx, a, service, {"path": path}, b"\x04" * 8)
+            s.send_multipart([b"STORE.BACKUP.CANCEL", b"\x05" * 8, msgpack.packb({"path": path})])
+            answers = {}
+            while b"\x05" * 8 not in answers:
+                assert s.poll(COMMAND_TIMEOUT * 1000)
+                status, echoed, reply = s.recv_multipart()
+                answers[echoed] = (status.decode(), msgpack.unpackb(reply))
+            s.close()
+            assert answers[b"\x05" * 8][0] == "OK", answers
+            cancelled = answers[b"\x05" * 8][1]["cancelled"]
+            # Stopped and removed before the answer; or done before it.
+            assert cancelled == (b"\x04" * 8 not in answers), answers
+            assert os.path.exists(path) == (not cancelled)
+            # Nothing is left running: the next copy is taken at once.
+            again = path + "-again"
+            s = _ask(ctx, a, service, {"path": again}, b"\x06" * 8)
+            status, reply = _answer(s, b"\x06" * 8)
+            s.close()
+            assert status == "OK", reply
+            # A cancel of nothing running says so.
+            s = ctx.socket(zmq.DEALER)
+            s.linger = 0
+            s.connect("ipc://%s/run/%s.ipc" % (a.data_dir, service))
+            s.send_multipart([b"STORE.BACKUP.CANCEL", b"\x07" * 8,
+                              msgpack.packb({"path": again})])
+            status, reply = _answer(s, b"\x07" * 8)
+            s.close()
+            assert (status, reply) == ("OK", {"cancelled": False})
+        # A tip off the active chain: refused stale, nothing made.
+        stale = os.path.join(a.root, "stale")
+        s = _ask(ctx, a, "chainstore", {"path": stale, "after_tip": b"\x07" * 32}, b"\x08" * 8)
+        status, reply = _answer(s, b"\x08" * 8)
+        s.close()
+        assert (status, reply["code"]) == ("INVALID", "stale"), reply
+        assert not os.path.exists(stale)
+        tip = a.status()["tip"]
+        s = _ask(ctx, a, "chainstore", {"path": stale, "after_tip": bytes.fromhex(tip)},
+                 b"\x09" * 8)
+        status, reply = _answer(s, b"\x09" * 8)
+        s.close()
+        assert status == "OK" and reply["tip"] == bytes.fromhex(tip), reply
+    finally:
+        ctx.term()
+
+
+def test_restore_refuses_a_manifest_listing_a_file_twice(make_node):
+    a = make_node()
+    out = os.path.join(a.root, "backup")
+    assert backup(a, out).returncode == 0
+    path = os.path.join(out, "chainbus-backup.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    key = [f for f in manifest["files"] if f["path"] == "node.key"][0]
+    for files, said in ((manifest["files"] + [key], "lists node.key twice"),
+                        ([dict(key, path="../node.key")], "is not {path, size, sha256}"),
+                        ([dict(key, path="/etc/passwd")], "is not {path, size, sha256}")):
+        with open(path, "w") as f:
+            json.dump(dict(manifest, files=files), f)
+        target = os.path.join(a.root, "restored")
+        result = restore(out, target)
+        assert result.returncode == 2, result.stderr
+        assert said in one_line(result)
+        assert not os.path.exists(target)
+
+
+def test_a_damaged_table_found_by_a_backup_marks_the_store_damaged(make_node):
+    """A table file of the chain store that does not read back fails the
+    backup (exit 1, nothing left) and, as any read finding it, makes
+    /status say the chain store is damaged."""
+    import glob
+    import random
+    import string
+    node = make_node()
+    # Incompressible text, so that a block's bytes are in a table file as
+    # they are (LevelDB compresses with Snappy); a restart moves the log
+    # into a table.
+    for height in range(1, 5):
+        mark = "VICTIM%d_" % height + "".join(
+            random.choice(string.ascii_letters) for _ in range(3000))
+        node.submit(tx_body("damage-%d" % height, server_public_key=mark))
+        node.mine()
+    node.restart()
+    node.stop()
+    hit = None
+    for path in glob.glob(os.path.join(node.data_dir, "chain", "*.ldb")):
+        data = bytearray(open(path, "rb").read())
+        at = data.find(b"VICTIM3_")
+        if at > 0:
+            for k in range(at + 100, at + 140):
+                data[k] ^= 0xFF
+            with open(path, "wb") as f:
+                f.write(bytes(data))
+            hit = path
+    assert hit, "no table file holds block 3's bytes"
+    node.start()
+    assert node.status()["ok"] is True, "nothing read the damage yet"
+    out = os.path.join(node.root, "backup")
+    result = backup(node, out)
+    assert result.returncode == 1, result.stderr
+    assert "Corruption" in one_line(result)
+    assert not os.path.exists(out)
+    status = node.status()
+    damaged = [r for r in status.get("reasons", []) if r.get("code") == "damaged"]
+    assert status["ok"] is False and damaged, status
+    assert damaged[0]["service"] == "chainstore" and "Corruption" in damaged[0]["message"]
+
+
+def _own_address():
+    """A non-loopback IPv4 address of this machine, or None."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.123", 9))
+        address = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if address.startswith("127.") else address
+
+
+def test_store_backup_is_refused_from_another_machine(make_node):
+    """STORE.BACKUP over CurveZMQ tcp from an allowlisted key at an
+    address that is not loopback (as a remote miner would) is refused
+    local_only and writes nothing; backup through such an endpoint too."""
+    from chainbus_node import free_port
+    address = _own_address()
+    if not address:
+        pytest.skip("this machine has no IPv4 address but loopback to connect from")
+    public, secret = zmq.curve_keypair()
+    ports = {"chainstore": free_port(), "mempool": free_port()}
+    flags = []
+    for service, port in ports.items():
+        flags += ["--endpoint-" + service, "tcp://%s:%d" % (address, port)]
+    a = make_node(start=False, extra_args=flags)
+    os.makedirs(a.data_dir, exist_ok=True)
+    with open(os.path.join(a.data_dir, "allowlist"), "w") as f:
+        f.write(public.decode() + "\n")
+    a.start()
+    server = subprocess.run([os.path.join(bin_dir(), "chainbus"), "service-key", "--data-dir",
+                             a.data_dir], capture_output=True, text=True).stdout.strip()
+    ctx = zmq.Context()
+    try:
+        for service, port in ports.items():
+            path = os.path.join(a.root, "remote-" + service)
+            for command in (b"STORE.BACKUP", b"STORE.BACKUP.CANCEL"):
+                s = ctx.socket(zmq.DEALER)
+                s.linger = 0
+                s.curve_serverkey = server.encode()
+                s.curve_publickey, s.curve_secretkey = public, secret
+                s.connect("tcp://%s:%d" % (address, port))
+                s.send_multipart([command, b"\x0a" * 8, msgpack.packb({"path": path})])
+                status, reply = _answer(s, b"\x0a" * 8)
+                s.close()
+                assert (status, reply["code"]) == ("INVALID", "local_only"), (service, reply)
+                assert "only from this machine" in reply["reason"]
+            assert not os.path.exists(path)
+        out = os.path.join(a.root, "backup")
+        result = chainbus("backup", "--data-dir", a.data_dir, "--out", out, "--pow-bits",
+                          EASY_BITS, *flags)
+        assert result.returncode == 2, result.stderr
+        assert "taken only from this machine" in one_line(result)
+        assert not os.path.exists(out)
+    finally:
+        ctx.term()
+    # Over CurveZMQ tcp from loopback, backup works.
+    flags = []
+    for service in ("chainstore", "mempool"):
+        flags += ["--endpoint-" + service, "tcp://127.0.0.1:%d" % free_port()]
+    b = make_node(start=False, extra_args=flags)
+    os.makedirs(b.data_dir, exist_ok=True)
+    open(os.path.join(b.data_dir, "allowlist"), "w").close()
+    b.start()
+    out = os.path.join(b.root, "backup")
+    result = chainbus("backup", "--data-dir", b.data_dir, "--out", out, "--pow-bits", EASY_BITS,
+                      *flags)
+    assert result.returncode == 0, result.stderr
+    assert os.path.isfile(os.path.join(out, "chainbus-backup.json"))
