@@ -256,6 +256,10 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
                 sd_notifyf (0, "STATUS=%s: %s start error (exit %d): %s", role,
                             exit_code == 2 ? "permanent": "transient", exit_code,
                             why ? why: "no reason given");
+            //  Processed before we exit: systemd drops a message whose
+            //  sender is gone (it cannot tell the unit).
+            if (failed && sd_notify_barrier (0, 5000000) < 0 && getenv ("NOTIFY_SOCKET"))
+                zsys_warning ("the status line may not have reached systemd");
             zstr_free (&message);
             zstr_free (&fault);
             zstr_free (&why);
