@@ -10,8 +10,10 @@
     its port in use or a store of another network) S_PERMANENT_TRIES
     times in a row, each time before S_HEALTHY_MS, stops the node: every
     child is stopped and the launcher exits 2 with that reason on its
-    standard error. Any other end (a crash, a kill, exit 1) is restarted
-    with the backoff, forever.
+    standard error. Any other end (a crash, a kill, exit 1: a transient
+    start error too, such as a store lock another process holds) is
+    restarted with the backoff, forever. Miners get --miner-id base ..
+    base + N - 1 (miner/id, or 1), so a restarted miner keeps its name.
     =========================================================================
 */
 #include "cbus_launcher.h"
