@@ -221,6 +221,63 @@ def test_a_held_chain_store_lock_is_retried_not_a_stop(make_node):
     node.expected_deaths = node.log_text().count("child died")
 
 
+def _service_status_lines(role, args, root):
+    """Run chainbus-<role> with a NOTIFY_SOCKET of ours, as systemd would:
+    (exit code, the STATUS= lines it sent)."""
+    path = os.path.join(root, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    proc = subprocess.Popen([os.path.join(bin_dir(), "chainbus-" + role)] + args,
+                            env=dict(os.environ, NOTIFY_SOCKET=path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(16))
+            except socket.timeout:
+                if proc.poll() is not None:
+                    break
+                continue
+            #  BARRIER=1 comes with a pipe's end: closing it answers.
+            for level, kind, fds in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    for index in range(0, len(fds) - len(fds) % 4, 4):
+                        os.close(int.from_bytes(fds[index:index + 4], "little"))
+            lines += [l for l in data.decode(errors="replace").splitlines()
+                      if l.startswith("STATUS=")]
+        return proc.wait(30), lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        sock.close()
+
+
+def test_the_status_line_says_the_start_error_and_its_class(make_node):
+    """What `systemctl status` shows: the reason and whether it is
+    permanent (exit 2) or transient (exit 1), not just 'not started'."""
+    import fcntl
+    node = make_node(miners=0)
+    node.stop()
+    common = ["--data-dir", node.data_dir, "--pow-bits", EASY_BITS]
+    rc, lines = _service_status_lines("chainstore", common + ["--network", "another-net"],
+                                      node.root)
+    assert rc == 2, lines
+    assert any(l.startswith("STATUS=chainstore: permanent start error (exit 2): ")
+               and "another network" in l for l in lines), lines
+    with open(os.path.join(node.data_dir, "chain", "LOCK"), "a+") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(os.path.join(node.root, "notify"))
+        rc, lines = _service_status_lines("chainstore", common, node.root)
+    assert rc == 1, lines
+    assert any(l.startswith("STATUS=chainstore: transient start error (exit 1): ")
+               and "LOCK" in l for l in lines), lines
+
+
 def test_a_bind_address_not_up_is_transient(make_node):
     """An HTTP bind address that is not on this host yet (EADDRNOTAVAIL,
     as at boot before the network is up): the gateway exits 1 and is
