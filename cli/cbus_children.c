@@ -25,6 +25,7 @@ cbus_children_start (const char *program, zlist_t *args, int log_fd, const char 
         sigset_t none;
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
+        signal (SIGPIPE, SIG_DFL);      //  Ignored by the parent only
         prctl (PR_SET_PDEATHSIG, SIGTERM);
         if (log_fd >= 0) {
             int null = open ("/dev/null", O_RDONLY);

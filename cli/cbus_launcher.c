@@ -10,8 +10,10 @@
     its port in use or a store of another network) S_PERMANENT_TRIES
     times in a row, each time before S_HEALTHY_MS, stops the node: every
     child is stopped and the launcher exits 2 with that reason on its
-    standard error. Any other end (a crash, a kill, exit 1) is restarted
-    with the backoff, forever.
+    standard error. Any other end (a crash, a kill, exit 1: a transient
+    start error too, such as a store lock another process holds) is
+    restarted with the backoff, forever. Miners get --miner-id base ..
+    base + N - 1 (miner/id, or 1), so a restarted miner keeps its name.
     =========================================================================
 */
 #include "cbus_launcher.h"
@@ -39,6 +41,7 @@
 typedef struct {
     char name [32];             //  Role and instance, for logs
     char program [PATH_MAX];    //  Binary to run
+    char miner_id [16];         //  A miner's --miner-id, or ""
     pid_t pid;                  //  0 when not running
     int64_t started;            //  Monotonic ms of the last start
     int64_t restart_at;         //  When to start it again (0: not due)
@@ -174,7 +177,17 @@ s_start (s_launcher_t *self, s_child_t *child)
         zsys_error ("cannot make a pipe for child=%s: %s", child->name, strerror (errno));
         return -1;
     }
-    pid_t pid = cbus_children_start (child->program, self->args, pipe_fds [1], child->name);
+    //  A miner keeps its id (and so its bus name, miner.<id>) across
+    //  restarts: given last, it wins over a --miner-id given to the node.
+    zlist_t *args = *child->miner_id ? zlist_dup (self->args) : self->args;
+    if (args && *child->miner_id) {
+        zlist_autofree (args);
+        if (zlist_append (args, "--miner-id") || zlist_append (args, child->miner_id))
+            zlist_destroy (&args);
+    }
+    pid_t pid = args ? cbus_children_start (child->program, args, pipe_fds [1], child->name): -1;
+    if (args != self->args)
+        zlist_destroy (&args);
     close (pipe_fds [1]);
     if (pid < 0) {
         close (pipe_fds [0]);
@@ -344,7 +357,16 @@ cbus_launcher_run (cbus_config_t *config)
     exe [size] = 0;
     const char *dir = dirname (exe);
 
+    //  Our output may be a pipe whose reader goes: a write must fail
+    //  (EPIPE, dropped), not kill the node.
+    signal (SIGPIPE, SIG_IGN);
     int miners = (int) cbus_config_int (config, "launcher/miners");
+    //  Miner ids base .. base + miners - 1: miner/id, or 1 when it is 0
+    //  (random), so that miner.N is miner id N. Distinct ids split the
+    //  nonce space (an id is in every header mined).
+    uint64_t base = (uint64_t) cbus_config_int (config, "miner/id");
+    if (base == 0)
+        base = 1;
     s_launcher_t self = {
         .children = (s_child_t *) calloc ((size_t) miners + 5, sizeof (s_child_t)),
         .args = cbus_config_child_args (config),
@@ -362,8 +384,11 @@ cbus_launcher_run (cbus_config_t *config)
     s_add_child (&self, dir, "peersync", "peersync");
     for (int index = 0; index < miners; index++) {
         char name [32];
-        snprintf (name, sizeof (name), "miner.%d", index + 1);
+        uint32_t id = (uint32_t) ((base - 1 + (uint64_t) index) % UINT32_MAX + 1);
+        snprintf (name, sizeof (name), "miner.%u", id);
         s_add_child (&self, dir, "miner", name);
+        snprintf (self.children [self.count - 1].miner_id,
+                  sizeof (self.children [0].miner_id), "%u", id);
     }
     s_add_child (&self, dir, "gateway", "gateway");
     for (size_t index = 0; index < self.count; index++)

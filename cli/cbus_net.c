@@ -401,7 +401,9 @@ cbus_net_run (cbus_config_t *config, int nodes, int base_port)
     }
     cbus_http_global_init ();
 
-    //  Signals are taken synchronously, in the loop below.
+    //  Signals are taken synchronously, in the loop below. Our output
+    //  may be a pipe whose reader goes: a write must fail, not kill us.
+    signal (SIGPIPE, SIG_IGN);
     sigset_t signals;
     cbus_children_signals (&signals);
 

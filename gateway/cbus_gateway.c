@@ -545,12 +545,14 @@ s_http_start (cbus_gateway_t *self, char *reason)
     self->guard = cbus_gw_guard_new (&limits);
     if (!self->guard) {
         snprintf (reason, CBUS_REASON_MAX, "out of memory");
+        cbus_service_fault (true, "%s", reason);
         return -1;
     }
     unsigned int per_address =
         (unsigned int) cbus_config_int (self->config, "gateway/max_connections_per_address");
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO
                        | MHD_USE_ERROR_LOG | (ipv6? MHD_USE_IPv6: 0);
+    errno = 0;
     self->daemon = MHD_start_daemon (flags, (uint16_t) port, NULL, NULL, cbus_gw_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, cbus_gw_mhd_log, self,       //  First, or MHD complains
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &address,
@@ -563,8 +565,12 @@ s_http_start (cbus_gateway_t *self, char *reason)
         MHD_OPTION_UNESCAPE_CALLBACK, cbus_gw_unescape, self,
         MHD_OPTION_END);
     if (!self->daemon) {
-        snprintf (reason, CBUS_REASON_MAX,
-                  "cannot listen on %s port %d (in use, or not allowed)", host, port);
+        //  MHD leaves bind's errno: EADDRNOTAVAIL (the address is not up
+        //  yet, at boot) is transient, EADDRINUSE and EACCES permanent.
+        int error = errno;
+        snprintf (reason, CBUS_REASON_MAX, "cannot listen on %s port %d (%s)", host, port,
+                  error ? strerror (error) : "in use, or not allowed");
+        cbus_service_fault (cbus_service_transient_errno (error), "%s", reason);
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);

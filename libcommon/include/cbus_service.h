@@ -5,10 +5,13 @@
     A service is a CZMQ actor taking a cbus_config_t * as its argument.
     It signals the pipe once when started; if it cannot run (a socket that
     will not bind, a store that will not open) it then sends "FAILED" on
-    the pipe and returns. The main runs the actor until SIGINT/SIGTERM or
-    failure and exits 0 for a clean stop, 2 for a failure at start (a
-    permanent start error: restarting cannot help; a config that does not
-    parse exits 2 too).
+    the pipe, with the fault's class and reason, and returns. The main
+    runs the actor until SIGINT/SIGTERM or failure and exits 0 for a
+    clean stop, 2 for a permanent failure at start (restarting cannot
+    help: a port in use, a store of another network, a bad key; a config
+    that does not parse exits 2 too), 1 for a transient one (a store lock
+    held by another process, no space, an I/O error, no memory, a bind
+    address not up yet) and for a loop that ended by itself.
 
     Under systemd (Type=notify, deploy/systemd/): the actor calls
     cbus_service_ready on its loop once it really serves (sockets bound,
@@ -48,11 +51,34 @@ typedef struct {
 int
     cbus_service_selftest (int argc, char **argv, const cbus_selftest_t *tests, size_t count);
 
-//  For actors: report a startup failure on the pipe (after the signal).
-//  The reason is logged as an error and is the unit's status line.
+//  For actors: report a startup failure on the pipe (after the signal):
+//  "FAILED", CBUS_SERVICE_PERMANENT or CBUS_SERVICE_TRANSIENT, and the
+//  reason. The class and the reason's tail are what cbus_service_fault
+//  noted first on this thread (none noted: permanent). The reason is
+//  logged as an error; main puts it in the unit's STATUS= line and exits
+//  2 (permanent) or 1 (transient).
+#define CBUS_SERVICE_PERMANENT "permanent"
+#define CBUS_SERVICE_TRANSIENT "transient"
 void
     cbus_service_fail (zsock_t *pipe, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+//  For start paths: note why the start fails and whether a retry can
+//  mend it (transient: a held store lock, no space, an I/O error, no
+//  memory, an address not up yet) or not (permanent: configuration, a
+//  store of another network, a bad key, a port in use). The first note
+//  of a thread counts, until cbus_service_fail sends it.
+void
+    cbus_service_fault (bool transient, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+//  Whether a failed call's errno, or a store's open fault, is transient.
+bool
+    cbus_service_transient_errno (int error);
+bool
+    cbus_service_transient_store (cbus_store_fault_t fault);
+//  A store whose lock another process holds is tried this many more
+//  times, this far apart, before its service fails (transient).
+#define CBUS_SERVICE_LOCK_TRIES   12
+#define CBUS_SERVICE_LOCK_WAIT_MS 250
 
 //  For actors: call once the service really serves, just before
 //  zloop_start (loop): tells systemd READY=1 and, under a unit with

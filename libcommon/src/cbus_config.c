@@ -79,7 +79,7 @@ static const s_key_t s_keys [] = {
     { "chainstore/max_future_ms", "max-future", "7200000", S_INT, 0, 86400000,
       "How far ahead of this node's clock a block's time may be" },
     { "miner/id", "miner-id", "0", S_INT, 0, 4294967295LL,
-      "Miner id in mined headers, splits the nonce space (0: random)" },
+      "Miner id in mined headers, splits the nonce space (0: random; chainbus node gives its N miners this id to this + N - 1, from 1 when 0)" },
     { "miner/mode", "mining", "on-demand", S_NAME, 0, 0,
       "When blocks are mined: on-demand (a block per GET /mine) or continuous (the miners always work on the newest template, empty blocks too)" },
     { "miner/refresh_ms", "template-refresh", "1000", S_INT, 50, 600000,

@@ -76,17 +76,61 @@ cbus_service_ready (zloop_t *loop)
     sd_notify (0, "READY=1\nSTATUS=serving");
 }
 
+//  Why this thread's start fails, as first noted (cbus_service_fault):
+//  each actor starts on a thread of its own.
+static __thread bool s_noted;
+static __thread bool s_noted_transient;
+static __thread char s_noted_reason [CBUS_REASON_MAX];
+
+void
+cbus_service_fault (bool transient, const char *format, ...)
+{
+    if (s_noted)
+        return;                         //  The first cause is the cause
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_noted_reason, sizeof (s_noted_reason), format, args);
+    va_end (args);
+    s_noted = true;
+    s_noted_transient = transient;
+}
+
+bool
+cbus_service_transient_errno (int error)
+{
+    //  What time can mend: an address not up yet (boot, DHCP), memory,
+    //  descriptors, space, a device error. EADDRINUSE, EACCES, EINVAL
+    //  and the rest are the configuration's to mend.
+    return error == EADDRNOTAVAIL || error == ENOMEM || error == ENOBUFS || error == EMFILE
+        || error == ENFILE || error == ENOSPC || error == EDQUOT || error == EIO
+        || error == EAGAIN || error == EINTR || error == ENETUNREACH || error == ENETDOWN;
+}
+
+bool
+cbus_service_transient_store (cbus_store_fault_t fault)
+{
+    return fault == CBUS_STORE_LOCKED || fault == CBUS_STORE_NO_SPACE || fault == CBUS_STORE_IO;
+}
+
 void
 cbus_service_fail (zsock_t *pipe, const char *format, ...)
 {
-    char reason [CBUS_REASON_MAX];
+    //  Room for what it says and what was noted.
+    char reason [2 * CBUS_REASON_MAX + 2];
     va_list args;
     va_start (args, format);
-    vsnprintf (reason, sizeof (reason), format, args);
+    vsnprintf (reason, CBUS_REASON_MAX, format, args);
     va_end (args);
-    zsys_error ("%s", reason);
-    sd_notifyf (0, "STATUS=failed at start: %s", reason);
-    zstr_send (pipe, "FAILED");
+    bool transient = s_noted && s_noted_transient;
+    if (s_noted && *s_noted_reason && !strstr (reason, s_noted_reason)) {
+        size_t length = strlen (reason);
+        snprintf (reason + length, sizeof (reason) - length, ": %s", s_noted_reason);
+    }
+    s_noted = false;
+    const char *fault = transient ? CBUS_SERVICE_TRANSIENT: CBUS_SERVICE_PERMANENT;
+    zsys_error ("%s (%s start error: %s)", reason, fault,
+                transient ? "restarted": "not restarted until mended");
+    zstr_sendx (pipe, "FAILED", fault, reason, NULL);
 }
 
 zsock_t *
@@ -101,7 +145,9 @@ cbus_service_router (const char *endpoint, int64_t max_size, char *reason)
     zsock_set_sndhwm (router, 100000);
     zsock_set_rcvhwm (router, 100000);
     if (cbus_endpoint_bind (router, endpoint)) {
-        cbus_fail (reason, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        int error = zmq_errno ();
+        cbus_fail (reason, "cannot bind %s: %s", endpoint, zmq_strerror (error));
+        cbus_service_fault (cbus_service_transient_errno (error), "%s", reason);
         zsock_destroy (&router);
     }
     return router;
@@ -146,6 +192,9 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
             cbus_config_print_help (stdout);
             return 0;
         }
+    //  Our output may be a pipe of the launcher's: once it is gone, a
+    //  write must fail (EPIPE), not kill us.
+    signal (SIGPIPE, SIG_IGN);
     char reason [CBUS_REASON_MAX];
     cbus_config_t *config = cbus_config_new (argc, argv, reason);
     if (!config) {
@@ -188,18 +237,32 @@ cbus_service_main (int argc, char **argv, const char *role, zactor_fn *actor)
         return 1;
     }
     int exit_code = 0;
-    //  The actor speaks on its pipe only to say it failed (a start error:
-    //  exit 2, which the launcher and the units do not retry forever).
-    //  Otherwise run until SIGINT or SIGTERM (CZMQ's handler sets
-    //  zsys_interrupted).
+    //  The actor speaks on its pipe only to say it failed at start:
+    //  "FAILED", its class and its reason (cbus_service_fail). A
+    //  permanent error exits 2, which the launcher and the units do not
+    //  retry forever; a transient one (a held lock, a full disk, an
+    //  address not up yet) exits 1, to be restarted. Otherwise run until
+    //  SIGINT or SIGTERM (CZMQ's handler sets zsys_interrupted).
     while (!zsys_interrupted) {
         if (zpoller_wait (poller, 1000) == service) {
             //  Anything else is the actor's end signal: its loop ended
             //  by itself, a failure (exit 1) for the launcher and systemd
             //  to restart.
-            char *message = zstr_recv (service);
-            exit_code = (message && streq (message, "FAILED"))? 2: 1;
+            char *message = NULL, *fault = NULL, *why = NULL;
+            zstr_recvx (service, &message, &fault, &why, NULL);
+            bool failed = message && streq (message, "FAILED");
+            exit_code = failed && !(fault && streq (fault, CBUS_SERVICE_TRANSIENT))? 2: 1;
+            if (failed)
+                sd_notifyf (0, "STATUS=%s: %s start error (exit %d): %s", role,
+                            exit_code == 2 ? "permanent": "transient", exit_code,
+                            why ? why: "no reason given");
+            //  Processed before we exit: systemd drops a message whose
+            //  sender is gone (it cannot tell the unit).
+            if (failed && sd_notify_barrier (0, 5000000) < 0 && getenv ("NOTIFY_SOCKET"))
+                zsys_warning ("the status line may not have reached systemd");
             zstr_free (&message);
+            zstr_free (&fault);
+            zstr_free (&why);
             break;
         }
     }

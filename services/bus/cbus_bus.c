@@ -72,8 +72,10 @@ cbus_bus_new (cbus_config_t *config)
     zsock_set_rcvhwm (self->xsub, 200000);
     zsock_set_sndhwm (self->xpub, 200000);
     if (cbus_endpoint_bind (self->xsub, in) || cbus_endpoint_bind (self->xpub, out)) {
+        int error = zmq_errno ();
         cbus_fail (reason, "cannot bind the bus endpoints %s and %s: %s",
-                   in, out, zmq_strerror (zmq_errno ()));
+                   in, out, zmq_strerror (error));
+        cbus_service_fault (cbus_service_transient_errno (error), "%s", reason);
         goto failed;
     }
     self->pub = cbus_pub_new (in, "bus");
@@ -95,7 +97,7 @@ cbus_bus_new (cbus_config_t *config)
     zstr_free (&out);
     return self;
 failed:
-    zsys_error ("bus: %s", reason);
+    cbus_service_fault (streq (reason, "out of memory"), "%s", reason);
     zstr_free (&in);
     zstr_free (&out);
     cbus_bus_destroy (&self);
@@ -272,11 +274,46 @@ cbus_bus_test (bool verbose)
     assert (config);
     cbus_bus_t *self = cbus_bus_new (config);
     assert (self == NULL);
+    //  What it noted goes with this thread's next fail, once.
+    zsock_t *pair [2] = { zsock_new_pair ("@inproc://cbus-fail-test"),
+                          zsock_new_pair (">inproc://cbus-fail-test") };
+    assert (pair [0] && pair [1]);
+    char *message = NULL, *fault = NULL, *why = NULL;
+    cbus_service_fail (pair [0], "direct");
+    assert (zstr_recvx (pair [1], &message, &fault, &why, NULL) == 3);
+    assert (streq (fault, CBUS_SERVICE_PERMANENT) && strstr (why, "direct: cannot bind"));
+    zstr_free (&message);
+    zstr_free (&fault);
+    zstr_free (&why);
     bus = zactor_new (cbus_bus_actor, config);
     assert (bus);
-    char *message = zstr_recv (bus);
-    assert (message && streq (message, "FAILED"));
+    //  A folder that is not one: permanent, with the reason.
+    assert (zstr_recvx (bus, &message, &fault, &why, NULL) == 3);
+    assert (streq (message, "FAILED") && streq (fault, CBUS_SERVICE_PERMANENT));
+    assert (strstr (why, "bus: not started: cannot bind"));
     zstr_free (&message);
+    zstr_free (&fault);
+    zstr_free (&why);
+    //  A transient fault noted first is the one sent, once.
+    cbus_service_fault (true, "no memory");
+    cbus_service_fault (false, "later");
+    cbus_service_fail (pair [0], "test");
+    assert (zstr_recvx (pair [1], &message, &fault, &why, NULL) == 3);
+    assert (streq (fault, CBUS_SERVICE_TRANSIENT) && streq (why, "test: no memory"));
+    zstr_free (&message);
+    zstr_free (&fault);
+    zstr_free (&why);
+    cbus_service_fail (pair [0], "again");
+    assert (zstr_recvx (pair [1], &message, &fault, &why, NULL) == 3);
+    assert (streq (fault, CBUS_SERVICE_PERMANENT) && streq (why, "again"));
+    zstr_free (&message);
+    zstr_free (&fault);
+    zstr_free (&why);
+    zsock_destroy (&pair [0]);
+    zsock_destroy (&pair [1]);
+    assert (cbus_service_transient_errno (EADDRNOTAVAIL) && !cbus_service_transient_errno (EADDRINUSE));
+    assert (cbus_service_transient_store (CBUS_STORE_LOCKED)
+         && !cbus_service_transient_store (CBUS_STORE_CORRUPT));
     zactor_destroy (&bus);
     cbus_config_destroy (&config);
     char *command = zsys_sprintf ("rm -rf %s", dir);

@@ -824,12 +824,23 @@ cbus_chainstore_new (cbus_config_t *config)
     if (!bus || !path || !self->endpoint || !self->network || !self->loop)
         goto failed;
     cbus_pow_rule_t rule = cbus_config_pow_rule (config);
-    self->chain = cbus_chain_new (path, self->network, &rule,
-                                  (size_t) cbus_config_int (config, "chainstore/cache_mb"),
-                                  (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
-                                  reason);
-    if (!self->chain)
+    cbus_store_fault_t fault = CBUS_STORE_OK;
+    //  A lock held by another process (an operator's `chainbus verify`,
+    //  or our last run still closing) is waited for a few seconds, then
+    //  a transient failure: main exits 1 and is restarted.
+    for (int tries = 0; ; tries++) {
+        self->chain = cbus_chain_open (path, self->network, &rule,
+                                       (size_t) cbus_config_int (config, "chainstore/cache_mb"),
+                                       (uint64_t) cbus_config_int (config, "chainstore/max_future_ms"),
+                                       &fault, reason);
+        if (self->chain || fault != CBUS_STORE_LOCKED || tries >= CBUS_SERVICE_LOCK_TRIES)
+            break;
+        zclock_sleep (CBUS_SERVICE_LOCK_WAIT_MS);
+    }
+    if (!self->chain) {
+        cbus_service_fault (cbus_service_transient_store (fault), "%s", reason);
         goto failed;
+    }
     cbus_store_set_reserve (cbus_chain_store (self->chain),
                             (uint64_t) cbus_config_int (config, "node/disk_reserve_mb") << 20);
     self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason);
@@ -874,7 +885,7 @@ cbus_chainstore_new (cbus_config_t *config)
     zstr_free (&path);
     return self;
 failed:
-    zsys_error ("chainstore: %s", reason);
+    cbus_service_fault (streq (reason, "out of memory"), "%s", reason);
     zstr_free (&bus);
     zstr_free (&path);
     cbus_chainstore_destroy (&self);

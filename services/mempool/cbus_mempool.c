@@ -87,7 +87,18 @@ cbus_mempool_new (cbus_config_t *config)
     store = cbus_config_endpoint (config, "chainstore");
     if (!path || !store)
         goto failed;
-    if (!(self->pool = cbus_pool_new (path, reason))
+    //  A held lock is waited for a while, as the chainstore does.
+    cbus_store_fault_t fault = CBUS_STORE_OK;
+    for (int tries = 0; ; tries++) {
+        self->pool = cbus_pool_open (path, &fault, reason);
+        if (self->pool || fault != CBUS_STORE_LOCKED || tries >= CBUS_SERVICE_LOCK_TRIES)
+            break;
+        zclock_sleep (CBUS_SERVICE_LOCK_WAIT_MS);
+    }
+    if (!self->pool)
+        cbus_service_fault (fault == CBUS_STORE_OK || cbus_service_transient_store (fault),
+                            "%s", reason);
+    if (!self->pool
     ||  !(self->router = cbus_service_router (self->endpoint, CBUS_MSG_MAX_BYTES, reason))
     ||  s_mempool_bus (self, reason))
         goto failed;
@@ -123,7 +134,9 @@ cbus_mempool_new (cbus_config_t *config)
     zstr_free (&store);
     return self;
 failed:
-    zsys_error ("mempool: cannot start: %s", reason);
+    //  Out of memory (the reason's first value) is transient; a fault
+    //  noted before (store, bind) stands.
+    cbus_service_fault (streq (reason, "out of memory"), "%s", reason);
     zstr_free (&path);
     zstr_free (&store);
     cbus_mempool_destroy (&self);
@@ -293,7 +306,7 @@ cbus_mempool_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     cbus_mempool_t *self = cbus_mempool_new ((cbus_config_t *) args);
     if (!self) {
-        zstr_send (pipe, "FAILED");
+        cbus_service_fail (pipe, "mempool: not started");
         return;
     }
     cbus_mempool_run (self, pipe);

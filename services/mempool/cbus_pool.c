@@ -189,12 +189,20 @@ s_load_all (cbus_pool_t *self, s_entry_t ***loaded_p, size_t *count_p, size_t *d
 cbus_pool_t *
 cbus_pool_new (const char *path, char *reason)
 {
+    return cbus_pool_open (path, NULL, reason);
+}
+
+cbus_pool_t *
+cbus_pool_open (const char *path, cbus_store_fault_t *fault, char *reason)
+{
+    if (fault)
+        *fault = CBUS_STORE_OK;
     cbus_pool_t *self = (cbus_pool_t *) calloc (1, sizeof (cbus_pool_t));
     if (!self) {
         cbus_fail (reason, "out of memory");
         return NULL;
     }
-    self->store = cbus_store_new (path, 16, reason);
+    self->store = cbus_store_open (path, 16, fault, reason);
     if (!self->store) {
         free (self);
         return NULL;

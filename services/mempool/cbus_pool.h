@@ -25,6 +25,10 @@ typedef struct _cbus_pool_t cbus_pool_t;
 //  a reason.
 cbus_pool_t *
     cbus_pool_new (const char *path, char *reason);
+//  The same; on failure *fault (when not NULL) says what kind of store
+//  fault it was (CBUS_STORE_OK when it was no store's: out of memory).
+cbus_pool_t *
+    cbus_pool_open (const char *path, cbus_store_fault_t *fault, char *reason);
 void
     cbus_pool_destroy (cbus_pool_t **self_p);
 

@@ -446,7 +446,7 @@ cbus_miner_new (cbus_config_t *config)
     zstr_free (&store);
     return self;
 failed:
-    zsys_error ("miner: %s", reason);
+    cbus_service_fault (streq (reason, "out of memory"), "%s", reason);
     zstr_free (&bus_in);
     zstr_free (&bus_out);
     zstr_free (&store);

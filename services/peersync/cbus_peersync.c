@@ -705,12 +705,14 @@ s_bind_p2p (peersync_t *self)
     links->p2p = zsock_new (ZMQ_ROUTER);
     links->directory = zsock_new (ZMQ_ROUTER);
     if (!links->p2p || !links->directory) {
+        cbus_service_fault (true, "%s", zmq_strerror (zmq_errno ()));
         cbus_service_fail (self->pipe, "cannot make the peer sockets");
         return -1;
     }
     cbus_identity_apply_server (links->identity, links->p2p);
     //  The ZAP handler and the monitor before any handshake.
     if (peersync_slots_init (self)) {
+        cbus_service_fault (true, "out of memory");
         cbus_service_fail (self->pipe, "out of memory setting up the inbound slots");
         return -1;
     }
@@ -726,8 +728,12 @@ s_bind_p2p (peersync_t *self)
     zsock_set_maxmsgsize (links->directory, 1024);
     if (zsock_bind (links->p2p, "tcp://%s:%d", bind, port) < 0
     ||  zsock_bind (links->directory, "tcp://%s:%d", bind, port + PEERSYNC_DIRECTORY_OFFSET) < 0) {
-        cbus_service_fail (self->pipe, "cannot bind the peer ports %s:%d and %d: %s", bind, port,
-                           port + PEERSYNC_DIRECTORY_OFFSET, zmq_strerror (zmq_errno ()));
+        //  EADDRINUSE is permanent; EADDRNOTAVAIL (the address is not up
+        //  yet, at boot) is transient: see cbus_service_transient_errno.
+        int error = zmq_errno ();
+        cbus_service_fault (cbus_service_transient_errno (error), "%s", zmq_strerror (error));
+        cbus_service_fail (self->pipe, "cannot bind the peer ports %s:%d and %d", bind, port,
+                           port + PEERSYNC_DIRECTORY_OFFSET);
         return -1;
     }
     const char *advertise = cbus_config_str (config, "peersync/p2p_advertise");
@@ -785,8 +791,10 @@ s_start (peersync_t *self)
     self->links.registered = path ? cbus_peers_new (path) : NULL;
     int rc = -1;
     if (!self->links.peers || !self->links.nodes || !self->relay.quiet || !self->chain.waiting
-    ||  !self->loop || !self->links.registered)
+    ||  !self->loop || !self->links.registered) {
+        cbus_service_fault (true, "out of memory");
         cbus_service_fail (self->pipe, "out of memory starting up");
+    }
     else
     if (!self->links.identity)
         cbus_service_fail (self->pipe, "%s", reason);
@@ -800,8 +808,10 @@ s_start (peersync_t *self)
     else
     if (s_connect_local (self) == 0) {
         self->links.fetch = zactor_new (cbus_fetch_actor, NULL);
-        if (!self->links.fetch || peersync_sync_init (self))
+        if (!self->links.fetch || peersync_sync_init (self)) {
+            cbus_service_fault (true, "out of memory");
             cbus_service_fail (self->pipe, "cannot start the fetcher or the sync");
+        }
         else
             rc = 0;
     }

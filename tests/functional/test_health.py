@@ -10,7 +10,10 @@
   its restarts fall out of gateway/restart_window_ms.
 - A permanent start error (HTTP port in use, a store of another network,
   a node key that is no keypair) stops `chainbus node` with exit 2 and
-  the child's reason, after a few tries.
+  the child's reason, after a few tries; a transient one (a chain store
+  lock held by another process, a bind address not up) is retried.
+- A restarted miner keeps its name (--miner-id from the launcher); the
+  launcher survives its output pipe's reader going.
 - GET /mine with no miner: 503 "no miner is running", at once.
 - A gateway bound beyond loopback without an admin token warns at start.
 - `chainbus net` restarts a node that dies.
@@ -187,6 +190,176 @@ def test_a_node_key_that_is_no_keypair_stops_the_node_with_exit_2(make_node):
                            "--miners", "0", "--pow-bits", EASY_BITS])
     assert rc == 2, err
     assert "chainbus-peersync cannot start" in err and "node.key" in err, err
+
+
+def test_a_held_chain_store_lock_is_retried_not_a_stop(make_node):
+    """A chain store whose LevelDB LOCK another process holds (an
+    operator's `chainbus verify`, the last run still closing) is a
+    transient start error: the chainstore exits 1, not 2, so the node
+    keeps trying and comes up once the lock is released."""
+    import fcntl
+    node = make_node(miners=0)
+    node.stop()
+    lock = open(os.path.join(node.data_dir, "chain", "LOCK"), "a+")
+    try:
+        #  What LevelDB does (util/env_posix.cc): a write lock by fcntl F_SETLK.
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        node.start(wait=False)
+        wait_for(lambda: not node.running()
+                 or node.log_text().count("child died child=chainstore") >= 2, 60,
+                 "the chainstore to fail twice on the held lock")
+        assert node.running(), "the node stopped on a held lock\n" + node.log_tail()
+        text = node.log_text()
+        assert "stopping the node" not in text, node.log_tail()
+        assert "chainstore: not started: cannot open database" in text, node.log_tail()
+        assert "child died child=chainstore exit=1" in text, node.log_tail()
+    finally:
+        fcntl.lockf(lock, fcntl.LOCK_UN)
+        lock.close()
+    node.wait_ready()
+    assert node.status()["ok"], node.status()
+    node.expected_deaths = node.log_text().count("child died")
+
+
+def _service_status_lines(role, args, root):
+    """Run chainbus-<role> with a NOTIFY_SOCKET of ours, as systemd would:
+    (exit code, the STATUS= lines it sent)."""
+    path = os.path.join(root, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    proc = subprocess.Popen([os.path.join(bin_dir(), "chainbus-" + role)] + args,
+                            env=dict(os.environ, NOTIFY_SOCKET=path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(16))
+            except socket.timeout:
+                if proc.poll() is not None:
+                    break
+                continue
+            #  BARRIER=1 comes with a pipe's end: closing it answers.
+            for level, kind, fds in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    for index in range(0, len(fds) - len(fds) % 4, 4):
+                        os.close(int.from_bytes(fds[index:index + 4], "little"))
+            lines += [l for l in data.decode(errors="replace").splitlines()
+                      if l.startswith("STATUS=")]
+        return proc.wait(30), lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        sock.close()
+
+
+def test_the_status_line_says_the_start_error_and_its_class(make_node):
+    """What `systemctl status` shows: the reason and whether it is
+    permanent (exit 2) or transient (exit 1), not just 'not started'."""
+    import fcntl
+    node = make_node(miners=0)
+    node.stop()
+    common = ["--data-dir", node.data_dir, "--pow-bits", EASY_BITS]
+    rc, lines = _service_status_lines("chainstore", common + ["--network", "another-net"],
+                                      node.root)
+    assert rc == 2, lines
+    assert any(l.startswith("STATUS=chainstore: permanent start error (exit 2): ")
+               and "another network" in l for l in lines), lines
+    with open(os.path.join(node.data_dir, "chain", "LOCK"), "a+") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(os.path.join(node.root, "notify"))
+        rc, lines = _service_status_lines("chainstore", common, node.root)
+    assert rc == 1, lines
+    assert any(l.startswith("STATUS=chainstore: transient start error (exit 1): ")
+               and "LOCK" in l for l in lines), lines
+
+
+def test_a_bind_address_not_up_is_transient(make_node):
+    """An HTTP bind address that is not on this host yet (EADDRNOTAVAIL,
+    as at boot before the network is up): the gateway exits 1 and is
+    restarted, the node does not stop."""
+    node = make_node(miners=0, start=False, extra_args=["--http-bind", "192.0.2.1"])
+    node.start(wait=False)
+    wait_for(lambda: not node.running()
+             or node.log_text().count("child died child=gateway") >= 3, 60,
+             "the gateway to fail three times")
+    assert node.running(), "the node stopped\n" + node.log_tail()
+    assert "child died child=gateway exit=1" in node.log_text(), node.log_tail()
+    assert "transient start error" in node.log_text(), node.log_tail()
+    node.expected_deaths = node.log_text().count("child died")
+
+
+def test_a_restarted_miner_keeps_its_name(make_node):
+    """The launcher gives its miners --miner-id 1..N: a miner restarted
+    is the same miner.N on the bus (no stale miner.<random> series)."""
+    node = make_node(miners=2)
+
+    def miner_names():
+        text = node.get("/metrics").text
+        return sorted(set(l.split('service="', 1)[1].split('"', 1)[0]
+                          for l in text.splitlines()
+                          if l.startswith("chainbus_service_up{") and 'service="miner.' in l))
+
+    wait_for(lambda: miner_names() == ["miner.1", "miner.2"], 30, "miners 1 and 2 heard")
+    node.kill_service("miner")
+    time.sleep(3)           # the restarted one's heartbeats
+    assert miner_names() == ["miner.1", "miner.2"], miner_names()
+    height = node.height()
+    node.mine()
+    assert node.height() > height
+
+
+def test_the_launcher_survives_its_output_reader_going():
+    """The launcher writes its children's lines to its standard output:
+    a pipe whose reader is gone must not kill it (SIGPIPE ignored)."""
+    root = tempfile.mkdtemp(prefix="cbp", dir="/tmp")
+    port = free_port()
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [os.path.join(bin_dir(), "chainbus"), "node", "--http-port", str(port),
+         "--data-dir", root + "/d", "--miners", "0", "--pow-bits", EASY_BITS],
+        stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end, start_new_session=True)
+    os.close(write_end)
+    try:
+        url = "http://127.0.0.1:%d/status" % port
+
+        def ok():
+            try:
+                return requests.get(url, timeout=5).json()["ok"]
+            except (requests.RequestException, ValueError):
+                return None
+
+        wait_for(ok, 60, "the node to be ready")
+        os.close(read_end)
+        read_end = None
+        #  Lines keep coming (each /status answer is not logged, but a
+        #  killed service is): make some.
+        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open("/proc/%d/comm" % pid) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if int(fields[1]) == proc.pid and comm == "chainbus-mempoo":
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(2)
+        assert proc.poll() is None, "the launcher died: %s" % proc.returncode
+        wait_for(ok, 60, "the node to be ready again")
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if read_end is not None:
+            os.close(read_end)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # ------------------------------------------------------------ GET /mine

@@ -11,12 +11,13 @@ its admin token guarding GET /mine only."""
 import os
 import secrets
 import signal
+import subprocess
 import tempfile
 import time
 
 import pytest
 
-from chainbus_node import REPO, tx_body, wait_for
+from chainbus_node import REPO, bin_dir, tx_body, wait_for
 from test_disk_full import fill, small_disk  # noqa: F401 (a fixture)
 
 #  About 2^18 hashes a block: several blocks a second per miner on the
@@ -200,11 +201,21 @@ def test_continuous_mining_pauses_on_a_full_disk_and_resumes(small_disk, make_no
 
 def test_two_miners_given_one_id_are_told(make_node):
     """The nonce space is split by miner id: two miners with the same id
-    (one --miner-id for both) hash the same headers. Each hears the
-    other's heartbeat under its own name and says so in the log."""
-    node = make_node(miners=2, pow_bits=BITS, extra_args=CONTINUOUS + ["--miner-id", "5"])
-    wait_for(lambda: "another miner has id=5" in node.log_text(), 30,
-             "a miner to log that another has its id")
-    #  Once a minute each, not once a heartbeat.
-    time.sleep(3)
-    assert node.log_text().count("another miner has id=5") <= 2
+    hash the same headers. Each hears the other's heartbeat under its own
+    name and says so in the log. The launcher gives its own miners
+    distinct ids (--miner-id 5: miner.5, miner.6 ...), so the twin is a
+    chainbus-miner started by hand with the launcher's miner's id."""
+    node = make_node(miners=1, pow_bits=BITS, extra_args=CONTINUOUS + ["--miner-id", "5"])
+    with open(node.log_path, "ab") as log:
+        twin = subprocess.Popen(
+            [os.path.join(bin_dir(), "chainbus-miner"), "--data-dir", node.data_dir,
+             "--miner-id", "5"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "another miner has id=5" in node.log_text(), 30,
+                 "a miner to log that another has its id")
+        #  Once a minute each, not once a heartbeat.
+        time.sleep(3)
+        assert node.log_text().count("another miner has id=5") <= 2
+    finally:
+        twin.terminate()
+        twin.wait(20)

@@ -577,6 +577,9 @@ def test_start_error_in_journal_priority_err_exit_2_no_retry(site):
         assert done.returncode != 0, "the gateway started with an unreadable token"
         props = box.show(unit, "ActiveState", "ExecMainStatus", "NRestarts", "Result")
         assert props["ActiveState"] == "failed" and props["ExecMainStatus"] == "2", props
+        #  The status line says why, not just that it failed.
+        status = box.show(unit, "StatusText")["StatusText"]
+        assert "permanent start error" in status and "admin.token" in status, status
         time.sleep(3)     # no restart comes (RestartPreventExitStatus=2)
         again = box.show(unit, "ActiveState", "NRestarts")
         assert again == {"ActiveState": "failed", "NRestarts": props["NRestarts"]}, again
