@@ -11,6 +11,7 @@ The binaries come from $CHAINBUS_BIN, default <repo>/build/bin, so that the
 same tests run against the sanitizer build (CTest sets the variable).
 """
 
+import glob
 import json
 import os
 import random
@@ -171,6 +172,45 @@ def wait_for(predicate, timeout, what, interval=0.05):
         if time.monotonic() > deadline:
             raise NodeError("timed out after %.0fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def damage_table(data_dir, marker):
+    """Flip 40 bytes just past marker in the chain store's table file that
+    holds it (the node stopped; write the marked bytes incompressible, so
+    that they stand in the table as they are). Returns the file's path, or
+    None when no table file holds marker."""
+    hit = None
+    for path in glob.glob(os.path.join(data_dir, "chain", "*.ldb")):
+        data = bytearray(open(path, "rb").read())
+        at = data.find(marker)
+        if at > 0:
+            for k in range(at + 100, at + 140):
+                data[k] ^= 0xFF
+            with open(path, "wb") as f:
+                f.write(bytes(data))
+            hit = path
+    return hit
+
+
+def start_net(args):
+    """`chainbus net ARGS` in a session of its own, its output read by a
+    thread: (proc, lines, ready, thread), ready set at its "network ready"
+    line, thread ending with the output."""
+    proc = subprocess.Popen(
+        [os.path.join(bin_dir(), "chainbus"), "net"] + args,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    lines, ready = [], threading.Event()
+
+    def reader():
+        for raw in proc.stdout:
+            lines.append(raw.decode(errors="replace"))
+            if lines[-1].startswith("network ready"):
+                ready.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    return proc, lines, ready, thread
 
 
 class Node:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chainbus_node import (EASY_BITS, SANITIZER_MARKS, Node, NodeError, bin_dir,
-                           port_free, tx_body, wait_for)
+                           port_free, start_net, tx_body, wait_for)
 
 CLI_TIMEOUT = 60
 
@@ -407,21 +407,8 @@ def test_net_two_nodes_peered_and_stopped_by_ctrl_c():
     root = tempfile.mkdtemp(prefix="cbn", dir="/tmp")
     data_dir = os.path.join(root, "net")
     base = free_base_port(2)
-    proc = subprocess.Popen(
-        [os.path.join(bin_dir(), "chainbus"), "net", "--nodes", "2", "--base-port", str(base),
-         "--data-dir", data_dir, "--pow-bits", EASY_BITS],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    lines, ready = [], threading.Event()
-
-    def reader():
-        for raw in proc.stdout:
-            lines.append(raw.decode(errors="replace"))
-            if lines[-1].startswith("network ready"):
-                ready.set()
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    proc, lines, ready, thread = start_net(["--nodes", "2", "--base-port", str(base),
+                                    "--data-dir", data_dir, "--pow-bits", EASY_BITS])
     try:
         assert ready.wait(90), "net not ready:\n" + "".join(lines)
         ports = [base, base + 1]

@@ -19,7 +19,6 @@
 - `chainbus net` restarts a node that dies.
 """
 
-import glob
 import os
 import random
 import shutil
@@ -28,14 +27,13 @@ import socket
 import string
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 import requests
 
-from chainbus_node import (EASY_BITS, Node, bin_dir, free_port, proc_state, tx_body,
-                           wait_for)
+from chainbus_node import (EASY_BITS, Node, bin_dir, damage_table, free_port, proc_state,
+                           start_net, tx_body, wait_for)
 
 
 def reasons(status, code=None):
@@ -66,17 +64,7 @@ def test_a_damaged_table_file_makes_status_not_ok_and_chain_refuse(make_node):
     #  A stop and a start move the log into a table file.
     node.restart()
     node.stop()
-    hit = None
-    for path in glob.glob(os.path.join(node.data_dir, "chain", "*.ldb")):
-        data = bytearray(open(path, "rb").read())
-        at = data.find(b"VICTIM4_1_")
-        if at > 0:
-            for k in range(at + 100, at + 140):
-                data[k] ^= 0xFF
-            with open(path, "wb") as f:
-                f.write(bytes(data))
-            hit = path
-    assert hit, "no table file holds block 4's bytes"
+    assert damage_table(node.data_dir, b"VICTIM4_1_"), "no table file holds block 4's bytes"
     node.start()
     assert node.status()["ok"] is True, "nothing read the damage yet"
     #  The first read of block 4 finds it.
@@ -432,21 +420,9 @@ def test_net_restarts_a_node_that_dies():
     root = tempfile.mkdtemp(prefix="cbn", dir="/tmp")
     data_dir = os.path.join(root, "net")
     port = free_port()
-    proc = subprocess.Popen(
-        [os.path.join(bin_dir(), "chainbus"), "net", "--nodes", "1", "--base-port", str(port),
-         "--data-dir", data_dir, "--pow-bits", EASY_BITS, "--miners", "0"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    lines, ready = [], threading.Event()
-
-    def reader():
-        for raw in proc.stdout:
-            lines.append(raw.decode(errors="replace"))
-            if lines[-1].startswith("network ready"):
-                ready.set()
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    proc, lines, ready, thread = start_net(["--nodes", "1", "--base-port", str(port),
+                                    "--data-dir", data_dir, "--pow-bits", EASY_BITS,
+                                    "--miners", "0"])
     node_dir = os.path.join(data_dir, "node1")
     url = "http://127.0.0.1:%d/status" % port
     try:
