@@ -43,7 +43,7 @@ import pytest
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "functional"))
-from chainbus_node import HEX64, free_port  # noqa: E402
+from chainbus_node import HEX64, free_port, wait_for as node_wait_for  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CACHE = "/var/cache/chainbus-test"
@@ -297,14 +297,9 @@ class Container:
 
 
 def wait_for(predicate, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """chainbus_node's wait_for, polling less often: each poll here is a
+    command run in the container."""
+    return node_wait_for(predicate, timeout, what, interval)
 
 
 class Site:
