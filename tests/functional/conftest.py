@@ -57,3 +57,13 @@ def make_node():
             errors.append(str(e))
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each test's outcome on its item, so that fixtures tearing down
+    (chainbus_browser's screenshots) know whether it failed."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.chainbus_call_report = report
