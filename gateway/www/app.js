@@ -1,157 +1,254 @@
-// chainbus dashboard: reads the node's JSON API and refreshes every 2 s.
+// chainbus dashboard: the page shell and its hash router.
+//
+// Views are routes "#/<path>" (back, forward and shared links work):
+// the explorer's (js/explorer.js: #/, #/block/<height|hash>, #/tx/<txid>,
+// #/pending, #/user/<name>, #/key/<key>), the wallet's (js/wallet.js:
+// #/wallet) and the network's (js/network.js: #/network). A module exports
+// `routes = [{path, title, render(el, params)}]`; a path segment ":name"
+// is a parameter, and "?a=b" after the path gives params.query
+// (URLSearchParams). Each navigation renders into a fresh element, so a
+// view's late answers land in a detached element and show nowhere.
+//
+// Live updates come from js/live.js (one EventSource for the page); the
+// header shows its state. Nothing here polls: /status is fetched at load,
+// when the stream (re)opens, on the events that change it, after the
+// page's own actions, and when a service's heartbeats stop.
 "use strict";
+
+import { api } from "./js/api.js";
+import { h, say } from "./js/explorer-dom.js";
+import { explorerRoutes } from "./js/explorer.js";
+import { wireSearch } from "./js/explorer-search.js";
 
 const $ = (id) => document.getElementById(id);
 
-function text(element, value, error) {
-  element.textContent = value;
-  element.classList.toggle("error", !!error);
+// A module of another part of the page; the page works (without that
+// part) when it is missing or fails to load.
+async function optional(path) {
+  try {
+    return await import(path);
+  } catch (e) {
+    console.warn("dashboard: " + path + " not loaded:", e);
+    return null;
+  }
 }
 
-async function api(path, options) {
-  const response = await fetch(path, options);
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message || response.statusText);
-  return body;
+const [live, wallet, network, charts] = await Promise.all([
+  optional("./js/live.js"), optional("./js/wallet.js"),
+  optional("./js/network.js"), optional("./js/charts.js")]);
+
+// ------------------------------------------------------------------ live
+
+const noLive = {
+  on: () => () => {},
+  onOpen: () => () => {},
+  connectionState: () => "offline",
+};
+const stream = live && typeof live.on === "function" ? live : noLive;
+
+function showLiveState(state) {
+  const element = $("live-state");
+  const words = { live: "live", connecting: "connecting…", offline: "not live" };
+  element.textContent = words[state] || String(state);
+  element.className = "badge " + (state === "live" ? "up" : state === "offline" ? "down" : "");
 }
 
-function row(cells, hashColumn) {
-  const tr = document.createElement("tr");
-  cells.forEach((cell, index) => {
-    const td = document.createElement("td");
-    td.textContent = cell;
-    if (index === hashColumn) td.className = "hash";
-    tr.appendChild(td);
-  });
-  return tr;
-}
+// ---------------------------------------------------------------- status
+
+// The latest GET /status, shared by the header and the home view.
+const statusWatchers = new Set();
+let lastStatus = null;
+let statusBusy = false;
+let statusAgain = false;
 
 async function refreshStatus() {
-  try {
-    const s = await api("/status");
-    text($("network"), "network " + s.network);
-    text($("ok"), s.ok ? "all services up" : "degraded");
-    $("ok").className = "badge " + (s.ok ? "up" : "down");
-    text($("height"), s.height ?? "?");
-    text($("tip"), s.tip ?? "?");
-    text($("pending"), s.mempool ? s.mempool.size : "?");
-    text($("peers"), s.peers_linked ?? "?");
-    text($("sync"), !s.sync ? "?" : s.sync.syncing
-      ? `syncing from ${s.sync.peer}: ${s.sync.blocks_left} blocks left` : "in step");
-    const services = Object.entries(s.services)
-      .filter(([name]) => name !== "miners")
-      .map(([name, v]) => name + (v.up ? " ✓" : " ✗"));
-    services.push(s.services.miners.length + " miner(s)");
-    text($("services"), services.join(", "));
-    await refreshBlocks(s.height);
-  } catch (e) {
-    text($("ok"), "unreachable", true);
-    $("ok").className = "badge down";
-  }
-  try {
-    const n = await api("/nodes");
-    const body = $("nodes");
-    body.replaceChildren(...n.nodes.map((p) =>
-      row([p.address + " (" + p.direction + ")",
-           p.state + (p.redundant ? " (second link, no gossip)" : "")
-                   + (p.reason ? " (" + p.reason + ")" : ""), p.height, p.score])));
-  } catch (e) { /* shown by the status badge */ }
-}
-
-let shownTip = null;
-async function refreshBlocks(height) {
-  if (height == null || height === shownTip) return;
-  shownTip = height;
-  const rows = [];
-  for (let h = height; h >= 0 && h > height - 10; h--) {
-    const b = await api("/blocks/" + h);
-    const when = new Date(b.timestamp * 1000).toLocaleString();
-    const users = b.transactions.map((t) => [].concat(t.users).join("+"));
-    rows.push(row([b.index, when, b.hash,
-      b.transactions.length ? b.transactions.length + ": " + users.join(", ") : "none"], 2));
-  }
-  $("blocks").replaceChildren(...rows);
-}
-
-$("tx").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  const out = $("tx-result");
-  let data;
-  try {
-    data = JSON.parse(form.get("data") || "null");
-  } catch (e) {
-    text(out, "Data is not valid JSON: " + e.message, true);
+  if (statusBusy) {
+    statusAgain = true;
     return;
   }
-  const users = form.get("users").split(",").map((u) => u.trim()).filter((u) => u);
-  const tx = {
-    users: users.length === 1 ? users[0] : users,
-    data,
-    dh_parameters: form.get("dh_parameters"),
-    server_public_key: form.get("server_public_key"),
-    receiver_public_key: form.get("receiver_public_key"),
-    sender_public_key: form.get("sender_public_key"),
-  };
+  statusBusy = true;
   try {
-    const r = await api("/transactions/new", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(tx),
-    });
-    text(out, r.message + " (txid " + r.txid + ")");
-    refreshStatus();
+    lastStatus = await api("/status");
+    showStatus(lastStatus);
   } catch (e) {
-    text(out, e.message, true);
+    lastStatus = null;
+    say($("ok"), "unreachable", true);
+    $("ok").className = "badge down";
+  } finally {
+    statusBusy = false;
   }
-});
-
-$("mine").addEventListener("click", async () => {
-  text($("mine-result"), "mining…");
-  try {
-    //  A node with gateway/admin_token_file set asks for its token.
-    const token = $("admin-token").value.trim();
-    const b = await api("/mine", token ? { headers: { Authorization: "Bearer " + token } } : {});
-    text($("mine-result"), `${b.message}: block ${b.index} with ${b.transactions.length} transaction(s)`);
+  statusWatchers.forEach((watch) => watch(lastStatus));
+  if (statusAgain) {
+    statusAgain = false;
     refreshStatus();
-  } catch (e) {
-    text($("mine-result"), e.message, true);
-  }
-});
-
-//  History: confirmed transactions of a user or key, newest first, a page
-//  at a time (GET /transactions?user= or ?key=, with the next cursor).
-let history = null;
-
-async function showHistory(more) {
-  const out = $("history-result");
-  const query = new URLSearchParams({ [history.kind]: history.who, limit: "20" });
-  if (more) query.set("before", history.next);
-  try {
-    const page = await api("/transactions?" + query);
-    const rows = page.transactions.map((entry) => {
-      const t = entry.transaction;
-      return row([entry.block_height, entry.confirmations, t.txid,
-        [].concat(t.users).join(", "), JSON.stringify(t.data)], 2);
-    });
-    if (more) $("history-rows").append(...rows);
-    else $("history-rows").replaceChildren(...rows);
-    history.next = page.next;
-    $("history-more").hidden = !page.next;
-    const shown = $("history-rows").children.length;
-    text(out, shown ? `${shown} confirmed transaction(s) of ${history.who}`
-                    : `no confirmed transaction of ${history.who}`);
-  } catch (e) {
-    text(out, e.message, true);
   }
 }
 
-$("history").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  history = { who: form.get("who").trim(), kind: form.get("kind"), next: null };
-  showHistory(false);
+function showStatus(s) {
+  say($("network"), "network " + s.network);
+  say($("ok"), s.ok ? "all services up" : "degraded");
+  $("ok").className = "badge " + (s.ok ? "up" : "down");
+  $("ok").title = s.ok ? "" : (s.reasons || []).map((r) => r.message).join("; ");
+}
+
+// Heartbeats: the mempool's carries the pending count; a service whose
+// heartbeats stop (4 s: the node calls it dead after 3.5 s) makes the page
+// ask /status once, and again when it comes back.
+const beats = new Map();
+
+function heartbeat(event) {
+  const source = event.source;
+  if (!source) return;
+  const known = beats.get(source);
+  if (known && known.dead) refreshStatus();
+  if (known) clearTimeout(known.timer);
+  const entry = { dead: false };
+  entry.timer = setTimeout(() => {
+    entry.dead = true;
+    refreshStatus();
+  }, 4000);
+  beats.set(source, entry);
+  const metrics = event.metrics || {};
+  if (source === "mempool" && typeof metrics.chainbus_mempool_txs === "number"
+      && lastStatus && lastStatus.mempool
+      && lastStatus.mempool.size !== metrics.chainbus_mempool_txs) {
+    lastStatus.mempool.size = metrics.chainbus_mempool_txs;
+    statusWatchers.forEach((watch) => watch(lastStatus));
+  }
+}
+
+// ---------------------------------------------------------------- router
+
+const context = {
+  live: stream,
+  wallet,
+  charts,
+  refreshStatus,
+  status: () => lastStatus,
+  // watch(status) now and on every new status; returns off().
+  onStatus(watch) {
+    statusWatchers.add(watch);
+    if (lastStatus) watch(lastStatus);
+    return () => statusWatchers.delete(watch);
+  },
+  // fn() when the view is left (live subscriptions, timers).
+  onLeave(fn) {
+    leaving.push(fn);
+  },
+  viewShown(name) {
+    performance.mark("chainbus:shown:" + name);
+    document.body.dataset.view = name;
+  },
+};
+
+function missing(path, title, words) {
+  return {
+    path, title,
+    render(el) {
+      el.append(h("section", {}, h("h2", {}, title), h("p", { class: "error" }, words)));
+    },
+  };
+}
+
+const routes = [
+  ...explorerRoutes(context),
+  ...(wallet && Array.isArray(wallet.routes) ? wallet.routes
+    : [missing("/wallet", "Wallet", "The wallet part of this page did not load.")]),
+  ...(network && Array.isArray(network.routes) ? network.routes
+    : [missing("/network", "Network", "The network part of this page did not load.")]),
+].map((r) => ({ ...r, parts: r.path.split("/").filter((part) => part) }));
+
+function match(hash) {
+  const text = hash.replace(/^#/, "") || "/";
+  const [path, query = ""] = text.split("?", 2);
+  const parts = path.split("/").filter((part) => part);
+  for (const r of routes) {
+    if (r.parts.length !== parts.length) continue;
+    const params = { query: new URLSearchParams(query) };
+    let ok = true;
+    r.parts.forEach((part, index) => {
+      if (!ok) return;
+      let value;
+      try {
+        value = decodeURIComponent(parts[index]);
+      } catch (e) {
+        ok = false;
+        return;
+      }
+      if (part.startsWith(":")) params[part.slice(1)] = value;
+      else if (part !== value) ok = false;
+    });
+    if (ok) return { route: r, params };
+  }
+  return null;
+}
+
+let leaving = [];
+let generation = 0;
+
+async function navigate() {
+  for (const fn of leaving) {
+    try {
+      fn();
+    } catch (e) {
+      console.warn("dashboard: leaving a view:", e);
+    }
+  }
+  leaving = [];
+  const mine = ++generation;
+  const view = $("view");
+  const el = h("div", { class: "view" });
+  view.replaceChildren(el);
+  const found = match(location.hash);
+  document.querySelectorAll("nav a").forEach((a) => {
+    const current = found && a.getAttribute("href") === "#" + found.route.path;
+    if (current) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  });
+  if (!found) {
+    document.title = "Not found · chainbus";
+    el.append(h("section", {}, h("h2", {}, "No such page"),
+      h("p", {}, "This address names no view of the dashboard. "),
+      h("p", {}, h("a", { href: "#/" }, "Go to the home page"))));
+    return;
+  }
+  document.title = found.route.title + " · chainbus";
+  try {
+    await found.route.render(el, found.params);
+  } catch (e) {
+    console.warn("dashboard: view " + found.route.path + ":", e);
+    if (mine === generation)
+      el.append(h("p", { class: "error" }, "This view failed to show; reloading may help."));
+  }
+}
+
+// After a link or search (not at load), the view's heading takes the
+// focus, so that keyboard and screen reader users land on what changed.
+let moved = false;
+window.addEventListener("hashchange", async () => {
+  moved = true;
+  await navigate();
+  const heading = $("view").querySelector("h2");
+  if (heading && moved && !$("view").contains(document.activeElement)) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
 });
 
-$("history-more").addEventListener("click", () => showHistory(true));
+// ----------------------------------------------------------------- start
 
+showLiveState(stream.connectionState());
+window.addEventListener("live-state", (event) =>
+  showLiveState((event.detail && event.detail.state) || stream.connectionState()));
+stream.on("stream.", () => showLiveState(stream.connectionState()));
+stream.onOpen(() => {
+  showLiveState(stream.connectionState());
+  refreshStatus();
+});
+stream.on("chain.", () => refreshStatus());
+stream.on("peer.", () => refreshStatus());
+stream.on("node.heartbeat", heartbeat);
+
+wireSearch(context);
 refreshStatus();
-setInterval(refreshStatus, 2000);
+navigate();
