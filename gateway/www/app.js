@@ -135,6 +135,9 @@ const context = {
   onLeave(fn) {
     leaving.push(fn);
   },
+  // A view calls it once its content is shown: <body data-view="name">
+  // and a performance mark "chainbus:shown:<name>" (tests and the bench
+  // wait for them).
   viewShown(name) {
     performance.mark("chainbus:shown:" + name);
     document.body.dataset.view = name;
@@ -196,6 +199,7 @@ async function navigate() {
   }
   leaving = [];
   const mine = ++generation;
+  delete document.body.dataset.view;
   const view = $("view");
   const el = h("div", { class: "view" });
   view.replaceChildren(el);
@@ -215,6 +219,9 @@ async function navigate() {
   document.title = found.route.title + " · chainbus";
   try {
     await found.route.render(el, found.params);
+    //  Views of the other parts are "shown" once their render is done.
+    if (mine === generation && !document.body.dataset.view)
+      context.viewShown(found.route.path.replace(/^\/|\/.*$/g, "") || "home");
   } catch (e) {
     console.warn("dashboard: view " + found.route.path + ":", e);
     if (mine === generation)

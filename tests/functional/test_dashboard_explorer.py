@@ -1,0 +1,253 @@
+"""The dashboard as an explorer (issue 12, item 4), in a headless Chromium:
+views per block, transaction, user and key, the pending list, the one
+search box (each kind of term) with back and forward, a 10,000-transaction
+block paged, every view at 360 px, the keyboard and every control's name."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from chainbus_browser import UI_TIMEOUT, shown
+from chainbus_node import tx_body
+
+ALICE_KEY = "a1" * 32
+BOB_KEY = "b0" * 32
+
+
+def submit_many(node, bodies, workers=8):
+    """POST every body (keep-alive, a few threads); their txids in order."""
+    local = threading.local()
+
+    def post(body):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        r = local.session.post(node.url + "/transactions/new", json=body, timeout=60)
+        assert r.status_code == 201, r.text
+        return r.json()["txid"]
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(post, bodies))
+
+
+@pytest.fixture(scope="module")
+def chain(node):
+    """Block A: three transactions of exp-alice/exp-bob (alice's key signs
+    nothing: unsigned, but her key names the sender); block B: one; one
+    transaction left pending."""
+    a = [node.submit(tx_body(n, users=["exp-alice", "exp-bob"], sender_public_key=ALICE_KEY,
+                             receiver_public_key=BOB_KEY))[0] for n in range(3)]
+    block_a = node.mine()
+    b = node.submit(tx_body(10, users="exp-alice"))[0]
+    block_b = node.mine()
+    pending = node.submit(tx_body(20, users="exp-carol"))[0]
+    return {"a": block_a, "b": block_b, "a_txids": a, "b_txid": b, "pending": pending}
+
+
+def view(driver, name, element_id=None, predicate=lambda t: True):
+    """Wait until the view `name` is shown (and element_id's text passes)."""
+    WebDriverWait(driver, UI_TIMEOUT).until(
+        lambda d: d.execute_script("return document.body.dataset.view") == name)
+    return shown(driver, element_id, predicate) if element_id else None
+
+
+def go(driver, node, route):
+    if driver.current_url.startswith(node.url + "/"):
+        driver.execute_script("location.hash = arguments[0]", route)
+    else:
+        driver.get(node.url + "/" + route)
+
+
+def search(driver, term):
+    box = driver.find_element(By.CSS_SELECTOR, "#search input[name=q]")
+    box.clear()
+    box.send_keys(term, Keys.ENTER)
+
+
+def location_hash(driver):
+    return driver.execute_script("return decodeURIComponent(location.hash)")
+
+
+def test_search_each_kind_links_and_back_forward(node, browser, chain):
+    browser.get(node.url + "/")
+    view(browser, "home")
+    #  Latest blocks: counts, not users.
+    latest = shown(browser, "blocks", lambda t: chain["b"]["hash"][:10] in t)
+    assert "exp-alice" not in latest
+    row = browser.find_element(By.CSS_SELECTOR, "#blocks tr[data-height='%d']"
+                               % chain["a"]["index"])
+    assert row.find_elements(By.TAG_NAME, "td")[3].text == "3"
+
+    steps = []
+    #  A height.
+    search(browser, str(chain["a"]["index"]))
+    view(browser, "block", "block-height", lambda t: t == str(chain["a"]["index"]))
+    assert "is a height" in browser.find_element(By.ID, "search-result").text
+    assert browser.find_element(By.ID, "block-tx-count").text == "3"
+    steps.append(("block", "block-height", str(chain["a"]["index"])))
+    #  A block hash.
+    search(browser, chain["b"]["hash"])
+    view(browser, "block", "block-height", lambda t: t == str(chain["b"]["index"]))
+    assert location_hash(browser) == "#/block/" + chain["b"]["hash"]
+    assert browser.find_element(By.ID, "search-result").text == "That is a block hash."
+    steps.append(("block", "block-height", str(chain["b"]["index"])))
+    #  A confirmed txid, then a pending one.
+    search(browser, chain["b_txid"])
+    view(browser, "tx", "tx-status", lambda t: t.startswith("confirmed"))
+    assert "That is a transaction (confirmed)." == browser.find_element(
+        By.ID, "search-result").text
+    assert browser.find_element(By.ID, "tx-txid").text == chain["b_txid"]
+    steps.append(("tx", "tx-txid", chain["b_txid"]))
+    search(browser, chain["pending"])
+    view(browser, "tx", "tx-status", lambda t: t.startswith("pending"))
+    assert "(pending)" in browser.find_element(By.ID, "search-result").text
+    steps.append(("tx", "tx-txid", chain["pending"]))
+    #  A user: their history, newest first.
+    search(browser, "exp-alice")
+    view(browser, "user", "history-result",
+         lambda t: t == "4 confirmed transaction(s) of exp-alice")
+    assert location_hash(browser) == "#/user/exp-alice"
+    rows = browser.find_element(By.ID, "history-rows").text
+    assert rows.index(chain["b_txid"][:10]) < rows.index(chain["a_txids"][0][:10])
+    steps.append(("user", "history-result", "4 confirmed transaction(s) of exp-alice"))
+    #  A key (64 hex digits that are neither a block nor a txid).
+    search(browser, BOB_KEY)
+    view(browser, "key", "history-result", lambda t: t.startswith("3 confirmed"))
+    assert "That is a key" in browser.find_element(By.ID, "search-result").text
+    steps.append(("key", "history-result", "3 confirmed transaction(s) of " + BOB_KEY))
+    #  Something that is nothing: said so.
+    search(browser, "exp-nobody")
+    shown(browser, "search-result", lambda t: t.startswith("Nothing found"))
+
+    #  Back through every view, then forward again: each shows its content.
+    browser.back()
+    for name, element_id, text in reversed(steps[:-1]):
+        browser.back()
+        view(browser, name, element_id, lambda t, text=text: t == text)
+    for name, element_id, text in steps[1:]:
+        browser.forward()
+        view(browser, name, element_id, lambda t, text=text: t == text)
+
+    #  Links: the transaction's block, the block's transactions, its users.
+    go(browser, node, "#/tx/" + chain["a_txids"][1])
+    view(browser, "tx", "tx-status", lambda t: t.startswith("confirmed"))
+    browser.find_element(By.CSS_SELECTOR, "#tx-block a").click()
+    view(browser, "block", "block-height", lambda t: t == str(chain["a"]["index"]))
+    browser.find_element(By.CSS_SELECTOR,
+                         "#block-txs a[href='#/tx/%s']" % chain["a_txids"][2]).click()
+    view(browser, "tx", "tx-txid", lambda t: t == chain["a_txids"][2])
+    browser.find_element(By.CSS_SELECTOR, "#tx-sender a").click()
+    view(browser, "key", "history-result", lambda t: t.startswith("3 confirmed"))
+    assert location_hash(browser) == "#/key/" + ALICE_KEY
+    #  A shared link opens the same view in a fresh page.
+    browser.get(node.url + "/#/block/" + chain["a"]["hash"])
+    view(browser, "block", "block-height", lambda t: t == str(chain["a"]["index"]))
+
+
+def test_pending_list_oldest_first(node, browser, chain):
+    first = node.submit(tx_body(30, users="exp-dave"))[0]
+    go(browser, node, "#/pending")
+    text = view(browser, "pending", "pending-rows", lambda t: first[:10] in t)
+    assert text.index(chain["pending"][:10]) < text.index(first[:10])
+    assert "pending transaction(s) shown, oldest first" in \
+        browser.find_element(By.ID, "pending-result").text
+    browser.find_element(By.CSS_SELECTOR,
+                         "#pending-rows a[href='#/tx/%s']" % first).click()
+    view(browser, "tx", "tx-status", lambda t: t.startswith("pending"))
+
+
+def test_a_10000_transaction_block(make_node, browser):
+    node = make_node()
+    submit_many(node, [tx_body(n, users=["big-%d" % n, "big-all"]) for n in range(10000)])
+    block = node.mine()
+    assert len(block["transactions"]) == 10000, "a block of 10,000 transactions"
+    browser.get(node.url + "/#/block/%d" % block["index"])
+    view(browser, "block", "block-txs-result", lambda t: t == "Transactions 1 to 50 of 10000")
+    assert browser.find_element(By.ID, "block-tx-count").text == "10000"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#block-txs tr")) == 50
+    #  The page stays a page: its height does not grow with the block.
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    assert height < 4000, height
+    #  Next, next, previous: each a page of 50 (and in the address bar).
+    browser.find_element(By.ID, "block-txs-next").click()
+    shown(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
+    assert "start=50" in location_hash(browser)
+    browser.find_element(By.ID, "block-txs-next").click()
+    shown(browser, "block-txs-result", lambda t: t == "Transactions 101 to 150 of 10000")
+    browser.find_element(By.ID, "block-txs-previous").click()
+    shown(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
+    first = browser.find_element(By.CSS_SELECTOR, "#block-txs tr td").text
+    assert first == "50"
+    #  The last page.
+    go(browser, node, "#/block/%d?start=9950" % block["index"])
+    shown(browser, "block-txs-result", lambda t: t == "Transactions 9951 to 10000 of 10000")
+    assert not browser.find_elements(By.ID, "block-txs-next")
+    #  Home: the block is one row with its count.
+    go(browser, node, "#/")
+    latest = shown(browser, "blocks", lambda t: "10000" in t)
+    assert "big-all" not in latest
+
+
+PHONE_VIEWS = ["#/", "#/block/1", "#/tx/{txid}", "#/pending", "#/user/exp-alice",
+               "#/key/" + ALICE_KEY, "#/wallet", "#/network", "#/no-such-view"]
+
+
+def test_every_view_fits_a_phone(node, phone, chain):
+    phone.set_window_size(360, 740)
+    phone.get(node.url + "/")
+    assert phone.execute_script("return innerWidth") == 360
+    for route in PHONE_VIEWS:
+        go(phone, node, route.format(txid=chain["a_txids"][0]))
+        WebDriverWait(phone, UI_TIMEOUT).until(
+            lambda d: d.execute_script("return document.body.dataset.view")
+            or "No such page" in d.find_element(By.ID, "view").text)
+        width = phone.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 360, "%s is %d px wide at 360" % (route, width)
+    #  With a search's words shown too.
+    search(phone, chain["b"]["hash"])
+    view(phone, "block", "search-result", lambda t: t == "That is a block hash.")
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 360
+
+
+def controls(driver):
+    return driver.find_elements(By.CSS_SELECTOR, "input, select, textarea, button")
+
+
+def test_keyboard_reaches_the_controls_and_each_has_a_name(node, browser, chain):
+    for route in ["#/", "#/block/%d" % chain["a"]["index"], "#/tx/" + chain["a_txids"][0],
+                  "#/pending", "#/user/exp-alice", "#/wallet", "#/network"]:
+        go(browser, node, route)
+        view(browser, route.split("/")[1] or "home")
+        for element in controls(browser):
+            if not element.is_displayed():
+                continue
+            name = element.accessible_name
+            assert name and name.strip(), "%s: a %s without a name: %s" % (
+                route, element.tag_name, element.get_attribute("outerHTML")[:200])
+
+    #  Tab alone reaches the search box, the views' links and home's controls.
+    browser.get(node.url + "/#/")
+    view(browser, "home")
+    reached = set()
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.click()
+    for _ in range(60):
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        active = browser.switch_to.active_element
+        reached.add(active.get_attribute("id") or active.get_attribute("name")
+                    or active.get_attribute("href") or active.text)
+    for wanted in ("q", "admin-token", "mine"):
+        assert wanted in reached, (wanted, sorted(map(str, reached)))
+    assert any(str(r).endswith("#/pending") for r in reached)
+    #  The keyboard alone: a nav link by Enter, then a search by Enter.
+    link = browser.find_element(By.CSS_SELECTOR, "nav a[href='#/pending']")
+    link.send_keys(Keys.ENTER)
+    view(browser, "pending")
+    search(browser, "exp-bob")
+    view(browser, "user", "history-result", lambda t: t.startswith("3 confirmed"))
+    #  The view's heading has the focus after a navigation.
+    assert browser.switch_to.active_element.tag_name == "h2"
