@@ -274,3 +274,26 @@ def test_keyboard_reaches_the_controls_and_each_has_a_name(node, browser, chain)
     view(browser, "user", "history-result", lambda t: t.startswith("3 confirmed"))
     #  The view's heading has the focus after a navigation.
     assert browser.switch_to.active_element.tag_name == "h2"
+
+
+def test_sealed_data_is_marked_with_an_open_button_and_errors_are_words(node, browser, chain):
+    sealed = tx_body(users="exp-sealed", data={"sealed": "AAAA" * 8},
+                     dh_parameters="x25519-box:v1:" + "ab" * 32 + ":" + "cd" * 24,
+                     receiver_public_key=BOB_KEY)
+    txid = node.submit(sealed)[0]
+    go(browser, node, "#/tx/" + txid)
+    view(browser, "tx", "tx-sealed", lambda t: t.startswith("Sealed:"))
+    button = browser.find_element(By.ID, "tx-open")
+    if button.is_enabled():
+        #  Not addressed to this browser's keys (it has none): said in words.
+        button.click()
+        opened = shown(browser, "tx-opened", lambda t: t and t != "opening…")
+        assert "error" in browser.find_element(By.ID, "tx-opened").get_attribute("class")
+        assert "Error" not in opened and "undefined" not in opened, opened
+    #  A block or transaction that does not exist: the node's words.
+    go(browser, node, "#/block/999999")
+    view(browser, "block", "view-error", lambda t: t == "Block not found")
+    go(browser, node, "#/tx/" + "0" * 64)
+    view(browser, "tx", "view-error", lambda t: t == "Transaction not found")
+    go(browser, node, "#/tx/nothex")
+    view(browser, "tx", "view-error", lambda t: "64 hex digits" in t)
