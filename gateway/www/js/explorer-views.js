@@ -148,7 +148,7 @@ function showTx(el, answer, context) {
   const status = confirmed ? `confirmed (${answer.confirmations} confirmation(s))`
     : "pending: not in a block yet";
   const rows = [
-    ["Txid", h("span", { class: "hash" }, t.txid), "tx-txid"],
+    ["Txid", txLink(t.txid, true), "tx-txid"],
     ["Status", status, "tx-status"],
   ];
   if (confirmed) {
