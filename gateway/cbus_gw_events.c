@@ -193,6 +193,15 @@ s_stream_wake (s_stream_t *stream)
     return true;
 }
 
+//  The stream's socket, or -1.
+static int
+s_stream_fd (s_stream_t *stream)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (stream->request->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info ? info->connect_fd : -1;
+}
+
 //  The subscriber did not read: drop its bytes, shut its socket down (MHD
 //  may be waiting to write to it, and would never ask us again), and let
 //  MHD see the end.
@@ -205,11 +214,31 @@ s_stream_close (s_stream_t *stream)
     stream->offset = 0;
     self->overflowed++;
     cbus_metrics_inc (self->gateway->metrics, CBUS_METRIC_EVENT_STREAMS_OVERFLOWED);
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (stream->request->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (info)
-        shutdown (info->connect_fd, SHUT_RDWR);
+    int fd = s_stream_fd (stream);
+    if (fd >= 0)
+        shutdown (fd, SHUT_RDWR);
     s_stream_wake (stream);
+}
+
+//  MHD does not watch a suspended connection: a subscriber that left
+//  while its stream waited for events would hold its slot until the next
+//  bytes. Its socket then reads as ended (0) or reset; a pipelined
+//  request's bytes (> 0) or nothing yet (EAGAIN) are a subscriber still
+//  there. Returns true when the stream was ended for it. One syscall.
+static bool
+s_stream_gone (s_stream_t *stream)
+{
+    if (!stream->request->suspended || stream->closed)
+        return false;
+    int fd = s_stream_fd (stream);
+    char byte;
+    ssize_t rc = fd >= 0 ? recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) : 1;
+    if (rc > 0 || (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return false;
+    stream->closed = true;
+    cbus_buf_free (&stream->text);
+    stream->offset = 0;
+    return s_stream_wake (stream);
 }
 
 //  Queue bytes for the stream; the flush wakes it. A stream whose
@@ -530,7 +559,8 @@ cbus_gw_events_take (cbus_gw_events_t *self, cbus_event_t *event)
     return woke;
 }
 
-//  Keepalives for streams that sent nothing for keepalive_ms.
+//  Keepalives for streams that sent nothing for keepalive_ms, and the
+//  end of those whose subscriber left.
 static int
 s_tick (zloop_t *loop, int timer_id, void *arg)
 {
@@ -541,6 +571,9 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
     static const char s_keepalive [] = ": keepalive\n\n";
     bool woke = false;
     for (s_stream_t *stream = self->streams; stream; stream = stream->next)
+        if (s_stream_gone (stream))
+            woke = true;
+        else
         if (now - stream->last_write >= self->keepalive_ms)
             woke |= s_stream_push (stream, s_keepalive, sizeof (s_keepalive) - 1, now);
     woke |= s_flush (self);
