@@ -278,3 +278,20 @@ def test_reconnect_after_the_gateway_restarts(node):
         again.event(lambda e: e["topic"] == "chain.block.connected")
     finally:
         again.close()
+
+
+def test_streams_end_cleanly_when_the_node_stops(make_node):
+    n = make_node()
+    streams = [Stream(n), Stream(n, "?topics=chain.")]
+    try:
+        for s in streams:
+            s.message()
+        assert n.stop() == 0
+        #  Each stream ends with the chunked body's last chunk (no
+        #  IncompleteRead): the gateway ended it before it stopped.
+        for s in streams:
+            while s.message() is not None:
+                pass
+    finally:
+        for s in streams:
+            s.close()
