@@ -2,8 +2,10 @@
     cbus_gateway - the HTTP gateway: the node's JSON API and dashboard
 
     The actor: its sockets (one DEALER per service, a SUB for heartbeats,
-    a PUB for its own), its zloop, which also drives libmicrohttpd's epoll
-    descriptor, and the table of calls in flight to services.
+    block events and, while a GET /events stream takes them, the other
+    topics it streams (cbus_gw_events.c), a PUB for its own), its zloop,
+    which also drives libmicrohttpd's epoll descriptor, and the table of
+    calls in flight to services.
 
     A call that cannot be sent (the service's socket is not connected: we
     set ZMQ_IMMEDIATE, so a stopped service is known at once; or its

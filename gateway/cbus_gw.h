@@ -163,7 +163,7 @@ struct _cbus_gateway_t {
     int mhd_timer;                  //  One-shot timer for MHD, or -1
     int64_t mhd_timer_due;          //  When it fires (zclock_mono)
     zsock_t *dealers [CBUS_GW_SERVICES];    //  One DEALER per service
-    zsock_t *sub;                   //  Heartbeats from the bus
+    zsock_t *sub;                   //  Heartbeats and events from the bus
     cbus_pub_t *pub;                //  Our own heartbeat
     cbus_calls_t *calls;            //  Bus requests in flight
     cbus_buf_t send;                //  Body of the bus request being sent
