@@ -21,15 +21,37 @@ def home(browser, node):
     shown(browser, "ok", lambda t: t == "all services up")
 
 
+RECEIVER = "be" * 32
+
+
 def wallet_form(browser, node):
-    """The wallet view's submit form (js/wallet.js), plain-text data off."""
+    """The wallet view (js/wallet.js) with a key made in the page; its
+    sign form (#tx-sign: the page signs, then "Send to the node")."""
     browser.get(node.url + "/#/wallet")
-    return WebDriverWait(browser, UI_TIMEOUT).until(
-        lambda d: d.find_elements(By.ID, "tx") and d.find_element(By.ID, "tx"))
+    WebDriverWait(browser, UI_TIMEOUT).until(lambda d: d.find_elements(By.ID, "key-new"))
+    if not browser.find_elements(By.CSS_SELECTOR, "#tx-sign select[name=sender] option"):
+        fill(browser.find_element(By.ID, "key-new"), "label", "dashboard")
+        browser.find_element(By.CSS_SELECTOR, "#key-new button[type=submit]").click()
+        WebDriverWait(browser, UI_TIMEOUT).until(lambda d: d.find_elements(
+            By.CSS_SELECTOR, "#tx-sign select[name=sender] option"))
+    return browser.find_element(By.ID, "tx-sign")
 
 
-def submit(form):
+def sign(browser, users, data, kind="json"):
+    form = browser.find_element(By.ID, "tx-sign")
+    fill(form, "receiver_pasted", RECEIVER)
+    fill(form, "users", users)
+    form.find_element(By.ID, "data-kind-" + kind).click()
+    fill(form, "data", data)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def send(browser):
+    """Send what the page signed; the node's answer as the page shows it."""
+    shown(browser, "signed-txid", lambda t: len(t) == 64)
+    browser.find_element(By.ID, "tx-send").click()
+    return shown(browser, "tx-result", lambda t: t and t != "Sending…"
+                 and not t.startswith("Signed in this page"))
 
 
 def search(browser, term):
@@ -46,13 +68,12 @@ def test_status_submit_mine_and_history(node, browser):
 
     #  Submit a transaction with the wallet's form: the answer names its
     #  txid, and the node has it pending.
-    form = wallet_form(browser, node)
-    fill(form, "users", "dash-alice, dash-bob")
-    fill(form, "data", '{"from": "the dashboard"}')
-    submit(form)
-    result = shown(browser, "tx-result", lambda t: "txid" in t)
+    wallet_form(browser, node)
+    sign(browser, "dash-alice, dash-bob", '{"from": "the dashboard"}')
+    result = send(browser)
     assert "Transaction will be added to Block %d" % (height + 1) in result
-    txid = result.split("txid ")[1].split(")")[0].strip()
+    txid = result.split("txid ")[1].split(".")[0].strip()
+    assert txid == browser.find_element(By.ID, "signed-txid").text
     pending = node.tx(txid).json()
     assert pending["status"] == "pending"
     assert pending["transaction"]["users"] == ["dash-alice", "dash-bob"]
@@ -82,19 +103,18 @@ def test_status_submit_mine_and_history(node, browser):
 def test_bad_input_is_shown_not_sent(node, browser):
     home(browser, node)
     before = node.mempool_size()
-    form = wallet_form(browser, node)
+    wallet_form(browser, node)
     #  Caught in the page: data that is not JSON (when JSON is asked for).
-    fill(form, "data", "{not json")
-    submit(form)
-    message = browser.find_element(By.ID, "tx-result")
-    shown(browser, "tx-result", lambda t: "not valid JSON" in t)
-    assert "error" in message.get_attribute("class")
+    sign(browser, "dash-alice", "{not json")
+    error = shown(browser, "tx-error", lambda t: t != "")
+    assert "JSON" in error
+    assert "error" in browser.find_element(By.ID, "tx-error").get_attribute("class")
+    assert not browser.find_element(By.ID, "tx-send").is_displayed()
     #  Refused by the node: a user name too long; its reason is shown.
-    fill(form, "data", "1")
-    fill(form, "users", "x" * 300)
-    submit(form)
-    shown(browser, "tx-result", lambda t: "users: each user must be 1 to 256 bytes" in t)
-    assert "error" in message.get_attribute("class")
+    sign(browser, "x" * 300, "1")
+    result = send(browser)
+    assert "users: each user must be 1 to 256 bytes" in result
+    assert "error" in browser.find_element(By.ID, "tx-result").get_attribute("class")
     assert node.mempool_size() == before
 
 

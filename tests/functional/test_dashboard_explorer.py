@@ -283,7 +283,7 @@ def test_sealed_data_is_marked_with_an_open_button_and_errors_are_words(node, br
     txid = node.submit(sealed)[0]
     go(browser, node, "#/tx/" + txid)
     view(browser, "tx", "tx-sealed", lambda t: t.startswith("Sealed:"))
-    button = browser.find_element(By.ID, "tx-open")
+    button = browser.find_element(By.ID, "tx-open-sealed")
     if button.is_enabled():
         #  Not addressed to this browser's keys (it has none): said in words.
         button.click()

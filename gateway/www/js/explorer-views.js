@@ -179,7 +179,7 @@ function sealedBox(tx, context) {
   const out = h("output", { id: "tx-opened", "aria-live": "polite" });
   const wallet = context.wallet;
   const canOpen = wallet && typeof wallet.openSealed === "function";
-  const button = h("button", { id: "tx-open", type: "button", disabled: canOpen ? null : true },
+  const button = h("button", { id: "tx-open-sealed", type: "button", disabled: canOpen ? null : true },
     "Open");
   button.addEventListener("click", async () => {
     say(out, "opening…");
