@@ -107,7 +107,7 @@ def test_bad_input_is_shown_not_sent(node, browser):
     #  Caught in the page: data that is not JSON (when JSON is asked for).
     sign(browser, "dash-alice", "{not json")
     error = shown(browser, "tx-error", lambda t: t != "")
-    assert "JSON" in error
+    assert "line 1, column 2" in error  # where, in words
     assert "error" in browser.find_element(By.ID, "tx-error").get_attribute("class")
     assert not browser.find_element(By.ID, "tx-send").is_displayed()
     #  Refused by the node: a user name too long; its reason is shown.
