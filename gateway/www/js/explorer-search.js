@@ -10,12 +10,14 @@
 "use strict";
 
 import { api } from "./api.js";
-import { h, route, link, HEX64, say, words } from "./explorer-dom.js";
+import { route, link, HEX64, say, words } from "./explorer-dom.js";
+import { blockTransactions } from "./explorer-compat.js";
 
-// ok for 200; false for 404 (not that); throws for any other failure.
+// The answer for 200; false for 404 (not that); throws for any other
+// failure. path: a route, or a function that reads.
 async function exists(path) {
   try {
-    return await api(path);
+    return await (typeof path === "function" ? path() : api(path));
   } catch (e) {
     if (e.status === 404) return false;
     throw e;
@@ -32,7 +34,7 @@ async function hasHistory(kind, who) {
 export async function resolve(term) {
   if (/^[0-9]+$/.test(term)) {
     const height = term.replace(/^0+(?=.)/, "");
-    const found = await exists("/blocks/" + height + "/transactions?limit=1");
+    const found = await exists(() => blockTransactions(height, 0, 1));
     return {
       href: route("block", height),
       words: found ? `“${term}” is a height: block ${height}.`
@@ -42,7 +44,7 @@ export async function resolve(term) {
   }
   if (HEX64.test(term)) {
     const hex = term.toLowerCase();
-    if (await exists("/blocks/" + hex + "/transactions?limit=1"))
+    if (await exists(() => blockTransactions(hex, 0, 1)))
       return { href: route("block", hex), words: "That is a block hash." };
     const tx = await exists("/transactions/" + hex);
     if (tx)

@@ -10,6 +10,7 @@
 import { api } from "./api.js";
 import { h, route, link, hashLink, blockLink, txLink, userLinks, keyLink, when, whenMicros,
   say, words, table, row, fields, section, dataPreview } from "./explorer-dom.js";
+import { blockTransactions } from "./explorer-compat.js";
 
 export const BLOCK_PAGE = 50;
 export const HISTORY_PAGE = 20;
@@ -44,10 +45,9 @@ function dataCell(tx, context) {
 
 export async function blockView(el, params, context) {
   const start = Math.max(0, parseInt(params.query.get("start") || "0", 10) || 0);
-  const q = new URLSearchParams({ start: String(start), limit: String(BLOCK_PAGE) });
   let page;
   try {
-    page = await api("/blocks/" + encodeURIComponent(params.id) + "/transactions?" + q);
+    page = await blockTransactions(params.id, start, BLOCK_PAGE);
   } catch (e) {
     failed(el, "Block " + params.id, e);
     return;

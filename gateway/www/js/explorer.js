@@ -16,6 +16,7 @@ import { api } from "./api.js";
 import { h, route, link, hashLink, blockLink, txLink, userLinks, when, say, words,
   table, row, fields, section } from "./explorer-dom.js";
 import { blockView, txView, historyView } from "./explorer-views.js";
+import { blocksPage } from "./explorer-compat.js";
 
 export const LATEST_BLOCKS = 10;
 export const PENDING_HOME = 10;
@@ -144,7 +145,7 @@ function latestBlocks(body, context) {
   let busy = null;
   const load = async () => {
     try {
-      const page = await api("/blocks?limit=" + LATEST_BLOCKS);
+      const page = await blocksPage(LATEST_BLOCKS);
       body.replaceChildren(...page.blocks.map(blockRow));
       if (!page.blocks.length)
         body.append(h("tr", {}, h("td", { colspan: 4 }, "no blocks")));
@@ -204,7 +205,10 @@ function pendingList(el, { limit, after, paged }, context) {
       next = page.next;
       showCount();
     } catch (e) {
-      say(note, words(e), true);
+      //  A gateway without the route takes "pending" for a txid.
+      say(note, e.status === 400 && /transaction id/i.test(e.message)
+        ? "This node does not list its pending transactions (its gateway predates "
+          + "GET /transactions/pending)." : words(e), true);
     }
   };
   const showCount = () => {
