@@ -107,20 +107,22 @@ def main():
                 for _ in range(args.rounds)]
         whole = [fetch_ms(driver, "/blocks/%d" % height) for _ in range(args.rounds)]
 
-        #  Height changes seen by the home view (it is shown now).
-        for _ in range(3):
+        #  Height changes seen by the home view (it is shown now), when the
+        #  page is live (js/live.js and GET /events).
+        live = driver.execute_script("return document.documentElement.dataset.live") == "live"
+        for _ in range(3 if live else 0):
             node.mine()
         time.sleep(1)
         before = len(resources(driver))
-        changes = 5
+        changes = 5 if live else 0
         for _ in range(changes):
             tip = node.mine()["index"]
             WebDriverWait(driver, 60).until(lambda d: d.execute_script(
                 "return !!document.querySelector('#blocks tr[data-height=\"%d\"]')" % tip))
         time.sleep(1)
         added = resources(driver)[before:]
-        page_bytes = sum(size for _, size in added) / changes
-        page_requests = len(added) / changes
+        page_bytes = sum(size for _, size in added) / max(changes, 1)
+        page_requests = len(added) / max(changes, 1)
         tip = node.height()
         old_bytes = 0
         with requests.Session() as s:
@@ -142,9 +144,11 @@ def main():
         print("| the old page's GET /blocks/<h>, whole, fetched + parsed in the page | "
               "%.1f ms, %d bytes |" % (med(w[0] for w in whole), whole[0][1]))
         print("| home view, one height change: requests / bytes (resource timing, "
-              "event stream not counted) | %.1f / %.0f bytes |" % (page_requests, page_bytes))
+              "event stream not counted) | %s |" % ("%.1f / %.0f bytes" % (
+                  page_requests, page_bytes) if live else "n/a: the page is not live"))
         print("| the old page, one height change: ten GET /blocks/<h> | 10 / %d bytes "
-              "(%.0f times more) |" % (old_bytes, old_bytes / max(page_bytes, 1)))
+              "(%s) |" % (old_bytes, "%.0f times more" % (old_bytes / max(page_bytes, 1))
+                                  if live and page_bytes else "no ratio"))
         print("# requests per height change: %s" % sorted(set(
             name.split("/", 3)[-1] for name, _ in added)), file=sys.stderr)
     finally:
