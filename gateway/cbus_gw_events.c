@@ -256,7 +256,8 @@ s_stream_push (s_stream_t *stream, const char *data, size_t size, int64_t now)
         return true;
     }
     //  Move what is left to the front before it gets long.
-    if (stream->offset > 0 && (stream->offset >= S_KEEP_BYTES || 2 * stream->offset >= stream->text.size)) {
+    if (stream->offset > 0
+    &&  (stream->offset >= S_KEEP_BYTES || 2 * stream->offset >= stream->text.size)) {
         memmove (stream->text.data, stream->text.data + stream->offset, queued);
         stream->text.size = queued;
         stream->text.data [queued] = 0;
@@ -682,7 +683,8 @@ s_parse_topics (cbus_gw_request_t *request, const char *value)
                 matched |= 1u << index;
         if (!matched) {
             char prefix [S_PREFIX_MAX + 1], safe [S_PREFIX_MAX + 1];
-            snprintf (prefix, sizeof (prefix), "%.*s", (int) (size < S_PREFIX_MAX ? size : S_PREFIX_MAX), item);
+            snprintf (prefix, sizeof (prefix), "%.*s",
+                      (int) (size < S_PREFIX_MAX ? size : S_PREFIX_MAX), item);
             cbus_gw_log_safe (prefix, safe, sizeof (safe));
             cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
                                   "No topic starts with '%s'%s: the topics are chain.block."
