@@ -5,6 +5,7 @@ block paged, every view at 360 px, the keyboard and every control's name."""
 
 import json
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chainbus_browser import UI_TIMEOUT, shown
+from chainbus_browser import UI_TIMEOUT
 from chainbus_node import tx_body
 
 ALICE_KEY = "a1" * 32
@@ -71,11 +72,22 @@ def chain(node):
     return {"a": block_a, "b": block_b, "a_txids": a, "b_txid": b, "pending": pending}
 
 
+def seen(driver, element_id, predicate=lambda t: True):
+    """The text of an element once predicate holds for it, read in the
+    page (a view that is replaced meanwhile leaves no stale reference)."""
+    def check(d):
+        value = d.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.innerText : null;",
+            element_id)
+        return value if value is not None and predicate(value) else False
+    return WebDriverWait(driver, UI_TIMEOUT).until(check)
+
+
 def view(driver, name, element_id=None, predicate=lambda t: True):
     """Wait until the view `name` is shown (and element_id's text passes)."""
     WebDriverWait(driver, UI_TIMEOUT).until(
         lambda d: d.execute_script("return document.body.dataset.view") == name)
-    return shown(driver, element_id, predicate) if element_id else None
+    return seen(driver, element_id, predicate) if element_id else None
 
 
 def go(driver, node, route):
@@ -99,7 +111,7 @@ def test_search_each_kind_links_and_back_forward(node, browser, chain):
     browser.get(node.url + "/")
     view(browser, "home")
     #  Latest blocks: counts, not users.
-    latest = shown(browser, "blocks", lambda t: chain["b"]["hash"][:10] in t)
+    latest = seen(browser, "blocks", lambda t: chain["b"]["hash"][:10] in t)
     assert "exp-alice" not in latest
     row = browser.find_element(By.CSS_SELECTOR, "#blocks tr[data-height='%d']"
                                % chain["a"]["index"])
@@ -144,7 +156,7 @@ def test_search_each_kind_links_and_back_forward(node, browser, chain):
     steps.append(("key", "history-result", "3 confirmed transaction(s) of " + BOB_KEY))
     #  Something that is nothing: said so.
     search(browser, "exp-nobody")
-    shown(browser, "search-result", lambda t: t.startswith("Nothing found"))
+    seen(browser, "search-result", lambda t: t.startswith("Nothing found"))
 
     #  Back through every view, then forward again: each shows its content.
     browser.back()
@@ -197,21 +209,21 @@ def test_a_10000_transaction_block(make_node, browser):
     assert height < 4000, height
     #  Next, next, previous: each a page of 50 (and in the address bar).
     browser.find_element(By.ID, "block-txs-next").click()
-    shown(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
+    seen(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
     assert "start=50" in location_hash(browser)
     browser.find_element(By.ID, "block-txs-next").click()
-    shown(browser, "block-txs-result", lambda t: t == "Transactions 101 to 150 of 10000")
+    seen(browser, "block-txs-result", lambda t: t == "Transactions 101 to 150 of 10000")
     browser.find_element(By.ID, "block-txs-previous").click()
-    shown(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
+    seen(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
     first = browser.find_element(By.CSS_SELECTOR, "#block-txs tr td").text
     assert first == "50"
     #  The last page.
     go(browser, node, "#/block/%d?start=9950" % block["index"])
-    shown(browser, "block-txs-result", lambda t: t == "Transactions 9951 to 10000 of 10000")
+    seen(browser, "block-txs-result", lambda t: t == "Transactions 9951 to 10000 of 10000")
     assert not browser.find_elements(By.ID, "block-txs-next")
     #  Home: the block is one row with its count.
     go(browser, node, "#/")
-    latest = shown(browser, "blocks", lambda t: "10000" in t)
+    latest = seen(browser, "blocks", lambda t: "10000" in t)
     assert "big-all" not in latest
 
 
@@ -287,7 +299,7 @@ def test_sealed_data_is_marked_with_an_open_button_and_errors_are_words(node, br
     if button.is_enabled():
         #  Not addressed to this browser's keys (it has none): said in words.
         button.click()
-        opened = shown(browser, "tx-opened", lambda t: t and t != "opening…")
+        opened = seen(browser, "tx-opened", lambda t: t and t != "opening…")
         assert "error" in browser.find_element(By.ID, "tx-opened").get_attribute("class")
         assert "Error" not in opened and "undefined" not in opened, opened
     #  A block or transaction that does not exist: the node's words.
@@ -297,3 +309,27 @@ def test_sealed_data_is_marked_with_an_open_button_and_errors_are_words(node, br
     view(browser, "tx", "view-error", lambda t: t == "Transaction not found")
     go(browser, node, "#/tx/nothex")
     view(browser, "tx", "view-error", lambda t: "64 hex digits" in t)
+
+
+def test_home_is_live_without_polling(node, browser, chain):
+    """A block mined by another client and a new pending transaction show
+    on the home view without a reload, and nothing is fetched while
+    nothing happens (js/live.js: one event stream, no timers)."""
+    browser.get(node.url + "/#/")
+    view(browser, "home")
+    WebDriverWait(browser, UI_TIMEOUT).until(
+        lambda d: d.execute_script("return document.documentElement.dataset.live") == "live")
+    seen(browser, "live-state", lambda t: t == "live")
+    browser.execute_script("window.__same_page = 1")
+    fetched = "return performance.getEntriesByType('resource').length"
+    time.sleep(2)
+    before = browser.execute_script(fetched)
+    time.sleep(6)
+    assert browser.execute_script(fetched) == before, "the page fetched while nothing happened"
+    txid = node.submit(tx_body(40, users="exp-live"))[0]
+    seen(browser, "home-pending", lambda t: txid[:10] in t or "more on the next page" in t)
+    block = node.mine()
+    row = "#blocks tr[data-hash='%s']" % block["hash"]
+    WebDriverWait(browser, UI_TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
+    seen(browser, "height", lambda t: t == str(block["index"]))
+    assert browser.execute_script("return window.__same_page") == 1
