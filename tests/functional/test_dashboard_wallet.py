@@ -148,7 +148,7 @@ def test_signed_submit_on_a_require_signatures_node(strict, browser, tmp_path):
     import_key(browser, tmp_path / "alice.key")
     #  Key order, 1 vs 1.0, a large integer, short and long strings,
     #  integers of every msgpack width: the node's bytes must be these.
-    data = ('{"z": 1, "a": 1.0, "10": [2.5, -3, -200, -40000, 70000, 5000000000, 1e300, 0.00001],'
+    data = ('{"z": 1, "a": 1.0, "10": [2.5, -3, 200, 300, -200, -40000, 70000, 5000000000, 1e300, 0.00001],'
             ' "big": 9007199254740993, "t": "%s", "e": "\u00e9t\u00e9"}' % ("x" * 40))
     txid = sign(browser, receiver, data, users="alice, bob")
     assert "accepts signed transactions only" in \
