@@ -71,7 +71,9 @@ def open_wallet(driver, node, clear=True):
 def import_key(driver, path):
     driver.find_element(By.ID, "key-file").send_keys(str(path))
     driver.find_element(By.CSS_SELECTOR, "#key-import button[type=submit]").click()
-    shown(driver, "key-result", lambda t: t.startswith("Imported"))
+    #  Its own message (an earlier import's may still show meanwhile).
+    label = os.path.basename(str(path))[:-len(".key")]
+    shown(driver, "key-result", lambda t: t.startswith('Imported "%s"' % label))
 
 
 def sign(driver, receiver, data, kind="json", users="", seal=False):
