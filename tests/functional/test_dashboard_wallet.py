@@ -217,6 +217,14 @@ def test_sealed_by_chainbus_opens_in_the_page(strict, browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "#tx-open button[type=submit]").click()
     shown(browser, "open-result", lambda t: t.startswith("Opened"))
     assert browser.find_element(By.ID, "open-text").text == '{"amount": 7, "memo": "caf\u00e9"}'
+    #  What the transaction view calls (js/wallet.js's contract).
+    sealed, opened = browser.execute_script("""
+        const wallet = await import('./js/wallet.js');
+        const tx = (await (await fetch('/transactions/' + arguments[0])).json()).transaction;
+        return [wallet.isSealed(tx), await wallet.openSealed(tx)];""", txid)
+    assert sealed is True
+    assert opened == {"ok": True, "text": '{"amount": 7, "memo": "caf\u00e9"}', "label": "bob",
+                      "json": {"amount": 7, "memo": "caf\u00e9"}}
 
 
 def test_retry_after_503_makes_one_transaction(strict, browser, tmp_path):

@@ -83,6 +83,13 @@ export function isSealed(tx) {
   return !!tx && sealing.isSealedParameters(tx.dh_parameters);
 }
 
+function hasBigInteger(node) {
+  if (node.type === "int") return !Number.isSafeInteger(Number(node.value));
+  if (node.type === "object") return node.entries.some(([, v]) => hasBigInteger(v));
+  if (node.type === "array") return node.items.some(hasBigInteger);
+  return false;
+}
+
 // Open a sealed transaction (as the API gives it) with the user's keys:
 // {ok: true, text, json, label} or {ok: false, message}.
 export async function openSealed(tx) {
@@ -104,7 +111,12 @@ export async function openSealed(tx) {
     try {
       const tree = canon.parse(new TextDecoder("utf-8", { fatal: true }).decode(plaintext));
       plaintext.fill(0);
-      return { ok: true, text: canon.write(tree), json: canon.toPlain(tree), label: k.label };
+      //  json is a convenience (1.0 reads as 1 there); it is left out when
+      //  an integer is beyond 2^53 (a BigInt that JSON.stringify refuses):
+      //  text is the exact value, written as the node writes JSON.
+      const opened = { ok: true, text: canon.write(tree), label: k.label };
+      if (!hasBigInteger(tree)) opened.json = canon.toPlain(tree);
+      return opened;
     } catch (e) {
       return { ok: false, message: "It opened with your key \"" + k.label
         + "\", but what was sealed is not JSON text." };
