@@ -270,6 +270,7 @@ function keysSection(refresh) {
   const importForm = h("form", { id: "key-import", class: "wallet-form", onsubmit: async (event) => {
     event.preventDefault();
     const out = document.getElementById("key-result");
+    say(out, "Reading the key file…");
     let text = pasted.value;
     let name = "";
     if (file.files && file.files[0]) {
