@@ -51,7 +51,8 @@ function homeView(el, context) {
   const token = h("input", { id: "admin-token", type: "password", autocomplete: "off" });
   const mineResult = h("output", { id: "mine-result", "aria-live": "polite" });
   const mine = h("button", { id: "mine", type: "button" }, "Mine a block");
-  mine.addEventListener("click", () => mineBlock(token, mineResult, context));
+  mine.addEventListener("click", () => mineBlock(token, mineResult, context, reloadBlocks));
+  let reloadBlocks = () => {};
   const node = section("Node", summary,
     h("label", {}, "Admin token (only if this node asks for one) ", token),
     h("div", { class: "actions" }, mine, mineResult));
@@ -77,7 +78,7 @@ function homeView(el, context) {
   } else {
     charts.append(h("p", { class: "muted" }, "The charts part of this page did not load."));
   }
-  latestBlocks(blocks.body, context);
+  reloadBlocks = latestBlocks(blocks.body, context);
   pendingList(pending, { limit: PENDING_HOME, after: null, paged: false }, context);
   context.viewShown("home");
 }
@@ -115,7 +116,7 @@ function rate(hashes) {
   return value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0) + " " + units[unit];
 }
 
-async function mineBlock(token, out, context) {
+async function mineBlock(token, out, context, reloadBlocks) {
   say(out, "mining…");
   try {
     //  A node with gateway/admin_token_file set asks for its token.
@@ -125,6 +126,8 @@ async function mineBlock(token, out, context) {
       ` with ${b.transactions.length} transaction(s)`);
     out.classList.remove("error");
     context.refreshStatus();
+    //  Live, the block's event shows it; else the list is read again.
+    if (context.live.connectionState() !== "live") reloadBlocks();
   } catch (e) {
     say(out, words(e), true);
   }
@@ -172,6 +175,7 @@ function latestBlocks(body, context) {
     }
   }));
   context.onLeave(context.live.on("chain.block.disconnected", () => reload()));
+  return reload;
 }
 
 // ---------------------------------------------------------------- pending
