@@ -202,3 +202,27 @@ def test_block_of_10000_transactions(make_node):
     mid = n.get("/blocks/%s/transactions?start=5000&limit=500" % summary["hash"]).json()
     assert [t["txid"] for t in mid["transactions"]] == [t["txid"] for t in whole[5000:5500]]
     assert mid["next"] == 5500
+
+
+def test_json_errors_in_words(node):
+    """POST /transactions/new's bad JSON answers say what is wrong in
+    words, with the line and column, not jansson's internals."""
+    cases = [
+        ("hello world", "this is not JSON"),
+        ('{"users": "a", "data": 18446744073709551616}', "a number is too large"),
+        ('{"users": "a\\u0000b"}', "NUL character"),
+        ('{"users": "a"', "ends before the JSON value does"),
+        ('{"users": "a"} x', "more text after the end"),
+        ('{"a": 1, "a": 2}', "a key is given twice"),
+        (b'{"users": "\xff"}', "not valid UTF-8"),
+    ]
+    for body, words in cases:
+        r = node.post("/transactions/new", data=body,
+                      headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (body, r.text)
+        message = r.json()["message"]
+        assert r.json()["code"] == "bad_json"
+        assert words in message, (body, message)
+        assert "line 1, column" in message, message
+        for internal in ("JSON_ALLOW_NUL", "too big integer", "near '", "expected near"):
+            assert internal not in message, (body, message)
