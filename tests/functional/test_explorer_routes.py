@@ -5,7 +5,6 @@ paging, cursors and bad parameters, and a block of 10,000 transactions
 read a page at a time."""
 
 import threading
-import time
 
 import requests
 
@@ -189,14 +188,12 @@ def test_block_of_10000_transactions(make_node):
     summary = n.get("/blocks?limit=1").json()["blocks"][0]
     assert summary["index"] == height and summary["transaction_count"] == 10000
     # A page anywhere in the block, by height and by hash.
-    started = time.monotonic()
+    #  (Its time is bench/explorer_routes.py's figure, not asserted here.)
     page = n.get("/blocks/%d/transactions?start=9950&limit=50" % height)
-    elapsed = time.monotonic() - started
     assert page.status_code == 200
     page = page.json()
     assert len(page["transactions"]) == 50 and page["next"] is None
     assert page["block"]["transaction_count"] == 10000
-    assert elapsed < 5, "a page of a 10,000-transaction block took %.2f s" % elapsed
     whole = block.json()["transactions"]
     assert [t["txid"] for t in page["transactions"]] == [t["txid"] for t in whole[9950:]]
     mid = n.get("/blocks/%s/transactions?start=5000&limit=500" % summary["hash"]).json()
