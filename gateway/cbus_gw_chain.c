@@ -2,7 +2,8 @@
     cbus_gw_chain - the gateway's chain and block routes
 
     GET /chain streams the active chain; GET /blocks/<height or hash> shows
-    one block; GET /mine asks the mempool for a block and shows it once it
+    one block; GET /blocks lists block summaries, newest first, and GET
+    /blocks/<id>/transactions shows a page of one block; GET /mine asks the mempool for a block and shows it once it
     is connected. docs/api.md has the answers.
 
     Streams (GET /chain, and GET /nodes/resolve after peersync answered)
@@ -259,37 +260,209 @@ s_on_block_get (const cbus_call_t *call, cbus_reply_t *reply)
         s_answer_block (call, reply, NULL, true);
 }
 
+//  A block id of a path (length bytes at id): a 64-digit hex hash or a
+//  decimal height, into get's fields. 0, or -1 once answered 400.
+static int
+s_block_id (cbus_gw_request_t *request, const char *id, size_t length, cbus_block_get_t *get,
+            uint8_t hash [CBUS_HASH_BYTES])
+{
+    char text [2 * CBUS_HASH_BYTES + 1];
+    if (length == 2 * CBUS_HASH_BYTES) {
+        memcpy (text, id, length);
+        text [length] = 0;
+    }
+    if (length == 2 * CBUS_HASH_BYTES && cbus_hex_decode (text, hash, CBUS_HASH_BYTES) == 0) {
+        get->hash = hash;
+        get->has_hash = true;
+        return 0;
+    }
+    if (length > 0 && length <= 20 && strspn (id, "0123456789") >= length) {
+        uint64_t height = 0;
+        if (cbus_parse_u64 (id, length, UINT64_MAX, &height)) {
+            cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                                  "Bad block height: too large");
+            return -1;
+        }
+        get->height = height;
+        get->has_height = true;
+        return 0;
+    }
+    cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                          "Bad block id: expected a height or a 64-digit hex hash");
+    return -1;
+}
+
 //  GET /blocks/<height or hash>
 static void
 s_block_get_start (cbus_gw_request_t *request)
 {
     const char *id = request->path + strlen ("/blocks/");
-    size_t length = strlen (id);
     cbus_block_get_t get = {0};
     uint8_t hash [CBUS_HASH_BYTES];
-    if (length == 2 * CBUS_HASH_BYTES && cbus_hex_decode (id, hash, CBUS_HASH_BYTES) == 0) {
-        get.hash = hash;
-        get.has_hash = true;
-    }
-    else
-    if (length > 0 && length <= 20 && strspn (id, "0123456789") == length) {
-        errno = 0;
-        get.height = strtoull (id, NULL, 10);
-        get.has_height = true;
-        if (errno == ERANGE) {
-            cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
-                                  "Bad block height: too large");
-            return;
-        }
-    }
-    else {
-        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
-                              "Bad block id: expected a height or a 64-digit hex hash");
+    if (s_block_id (request, id, strlen (id), &get, hash))
         return;
-    }
     cbus_block_get_encode (&get, cbus_gw_body (request));
     cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_GET, cbus_gw_body (request),
                   request->gateway->request_timeout_ms, s_on_block_get, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  GET /blocks?limit=N&before=H and GET /blocks/<id>/transactions?start=I&limit=N:
+//  block summaries (BLOCK.LIST) and a slice of a block (BLOCK.TXS), so
+//  that neither reads whole blocks over the bus.
+
+//  A query number: 0 with value (dflt when absent), or -1 once answered
+//  400 with message when it is not decimal digits from min to max.
+static int
+s_query_number (cbus_gw_request_t *request, const char *name, uint64_t min, uint64_t max,
+                uint64_t dflt, uint64_t *value, const char *message)
+{
+    const char *text = MHD_lookup_connection_value (request->connection, MHD_GET_ARGUMENT_KIND,
+                                                    name);
+    *value = dflt;
+    if (!text)
+        return 0;
+    if (cbus_parse_u64 (text, strlen (text), max, value) == 0 && *value >= min)
+        return 0;
+    cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID, "%s", message);
+    return -1;
+}
+
+//  A block summary as JSON: the object of GET /blocks/<id> without
+//  "transactions", with "transaction_count", "size" and "confirmations".
+//  The header's members are written by cbus_block_write_json itself (of
+//  an empty block with this header), so that both routes show a block
+//  alike. -1 (nothing written) if the header does not decode.
+static int
+s_write_summary (cbus_buf_t *out, const cbus_block_summary_t *summary)
+{
+    static const char s_txs [] = "\"transactions\": [], ";
+    cbus_header_t header;
+    if (cbus_header_decode (&header, summary->header, CBUS_HEADER_BYTES))
+        return -1;
+    cbus_block_t *block = cbus_block_new (&header);
+    if (!block)
+        return -1;
+    cbus_buf_t json = {0};
+    cbus_block_write_json (block, &json);
+    cbus_block_destroy (&block);
+    size_t cut = 0, length = sizeof (s_txs) - 1;
+    while (cut + length <= json.size && memcmp (json.data + cut, s_txs, length))
+        cut++;
+    int rc = -1;
+    if (cut + length < json.size && json.data [json.size - 1] == '}') {
+        cbus_buf_append (out, json.data, cut);
+        cbus_buf_append (out, json.data + cut + length, json.size - cut - length - 1);
+        cbus_buf_printf (out, ", \"transaction_count\": %" PRIu64 ", \"size\": %" PRIu64
+                         ", \"confirmations\": %" PRIu64 "}", summary->tx_count, summary->size,
+                         summary->confirmations);
+        rc = 0;
+    }
+    cbus_buf_free (&json);
+    return rc;
+}
+
+static void
+s_on_block_list (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    cbus_block_list_reply_t list;
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_block_list_reply_def, &list,
+                              "a block list that does not decode"))
+        return;
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    cbus_buf_puts (out, "{\"blocks\": [");
+    for (uint32_t index = 0; index < list.blocks.count; index++) {
+        cbus_block_summary_t summary;
+        char reason [CBUS_REASON_MAX];
+        if (index)
+            cbus_buf_puts (out, ", ");
+        if (cbus_list_decode_map (&list.blocks, index, &cbus_block_summary_def, &summary, reason)
+        ||  s_write_summary (out, &summary)) {
+            cbus_gw_answer_bad_reply (request, call, "a block summary that does not decode",
+                                      NULL);
+            return;
+        }
+    }
+    if (list.has_next)
+        cbus_buf_printf (out, "], \"next\": %" PRIu64 "}", list.next);
+    else
+        cbus_buf_puts (out, "], \"next\": null}");
+    request->status = MHD_HTTP_OK;
+}
+
+static void
+s_blocks_start (cbus_gw_request_t *request)
+{
+    uint64_t limit, before;
+    if (s_query_number (request, "limit", 1, 100, 10, &limit, "limit must be 1 to 100")
+    ||  s_query_number (request, "before", 0, INT64_MAX, UINT64_MAX, &before,
+                        "before must be a height below 2^63 (the \"next\" of the previous page)"))
+        return;
+    cbus_block_list_t list = { .limit = limit, .before = before, .has_before = before != UINT64_MAX };
+    cbus_block_list_encode (&list, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_LIST, cbus_gw_body (request),
+                  request->gateway->request_timeout_ms, s_on_block_list, NULL);
+}
+
+static void
+s_on_block_txs (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    if (cbus_gw_reply_is (reply, CBUS_STATUS_NOTFOUND)) {
+        cbus_gw_answer_error (request, MHD_HTTP_NOT_FOUND, CBUS_CODE_NOT_FOUND, "Block not found");
+        return;
+    }
+    cbus_block_txs_reply_t slice;
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_block_txs_reply_def, &slice,
+                              "a block's transactions that do not decode"))
+        return;
+    cbus_buf_t *out = &request->out;
+    cbus_buf_reset (out);
+    cbus_buf_puts (out, "{\"block\": ");
+    int rc = s_write_summary (out, &slice.block);
+    cbus_buf_puts (out, ", \"transactions\": [");
+    for (uint32_t index = 0; rc == 0 && index < slice.txs.count; index++) {
+        cbus_bytes_t tx = cbus_list_bytes (&slice.txs, index);
+        if (index)
+            cbus_buf_puts (out, ", ");
+        rc = cbus_tx_bytes_to_json (tx.data, tx.size, out);
+    }
+    if (rc) {
+        cbus_gw_answer_bad_reply (request, call, "a block's transactions that do not decode",
+                                  NULL);
+        return;
+    }
+    cbus_buf_printf (out, "], \"start\": %" PRIu64, slice.start);
+    if (slice.has_next)
+        cbus_buf_printf (out, ", \"next\": %" PRIu64 "}", slice.next);
+    else
+        cbus_buf_puts (out, ", \"next\": null}");
+    request->status = MHD_HTTP_OK;
+}
+
+//  GET /blocks/<height or hash>/transactions
+static void
+s_block_txs_start (cbus_gw_request_t *request)
+{
+    const char *id = request->path + strlen ("/blocks/");
+    const char *slash = strchr (id, '/');
+    cbus_block_get_t get = {0};
+    uint8_t hash [CBUS_HASH_BYTES];
+    uint64_t start, limit;
+    if (!slash || s_block_id (request, id, (size_t) (slash - id), &get, hash)
+    ||  s_query_number (request, "start", 0, INT64_MAX, 0, &start,
+                        "start must be a position in the block, below 2^63")
+    ||  s_query_number (request, "limit", 1, 500, 50, &limit, "limit must be 1 to 500"))
+        return;
+    cbus_block_txs_t txs = {
+        .height = get.height, .has_height = get.has_height,
+        .hash = get.hash, .has_hash = get.has_hash, .start = start, .limit = limit
+    };
+    cbus_block_txs_encode (&txs, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_CHAINSTORE, CBUS_CMD_BLOCK_TXS, cbus_gw_body (request),
+                  request->gateway->request_timeout_ms, s_on_block_txs, NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -394,6 +567,8 @@ s_mine_start (cbus_gw_request_t *request)
 
 const cbus_gw_route_t cbus_gw_chain_routes [] = {
     { "/chain",   "GET", false, false, s_chain_start },
+    { "/blocks",  "GET", false, false, s_blocks_start },
+    { "/blocks/*/transactions", "GET", false, false, s_block_txs_start },
     { "/blocks/", "GET", false, false, s_block_get_start },
     { "/mine",    "GET", false, true,  s_mine_start },
     { NULL }

@@ -321,7 +321,7 @@ s_admin_allowed (cbus_gateway_t *self, struct MHD_Connection *connection)
     return sodium_memcmp (hash, self->admin_token_hash, sizeof (hash)) == 0;
 }
 
-//  The route for a path: exact paths first, then prefixes.
+//  The route for a path: exact paths (and patterns) first, then prefixes.
 //  What a prefix route takes after its prefix names one item (an id, a
 //  peer address): no '/' in it, but for a leading "scheme://" (an
 //  address), so that /nodes/register/x is no route's (404, not 405).
@@ -335,12 +335,25 @@ s_one_item (const char *rest)
     return strchr (rest, '/') == NULL;
 }
 
+//  A route path with a '*' ("/blocks/*/transactions"): the '*' stands
+//  for one item (no '/'), the rest must be equal.
+static bool
+s_pattern_match (const char *pattern, const char *path)
+{
+    const char *star = strchr (pattern, '*');
+    if (!star || strncmp (path, pattern, (size_t) (star - pattern)))
+        return false;
+    const char *item = path + (star - pattern);
+    const char *slash = strchr (item, '/');
+    return slash && slash > item && streq (slash, star + 1);
+}
+
 static const cbus_gw_route_t *
 s_route_find (const char *path)
 {
     for (size_t table = 0; table < S_TABLES; table++)
         for (const cbus_gw_route_t *route = s_tables [table]; route->path; route++)
-            if (streq (path, route->path))
+            if (streq (path, route->path) || s_pattern_match (route->path, path))
                 return route;
     for (size_t table = 0; table < S_TABLES; table++)
         for (const cbus_gw_route_t *route = s_tables [table]; route->path; route++) {

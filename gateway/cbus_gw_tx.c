@@ -2,7 +2,8 @@
     cbus_gw_tx - the gateway's transaction routes
 
     POST /transactions/new submits to the mempool; GET /transactions/<txid>
-    asks the mempool, then the chainstore; GET /transactions?user=|key=
+    asks the mempool, then the chainstore; GET /transactions/pending pages
+    through the mempool's pending transactions, oldest first; GET /transactions?user=|key=
     pages through the chainstore's history index. docs/api.md has the
     answers.
     =========================================================================
@@ -258,8 +259,166 @@ s_history_start (cbus_gw_request_t *request)
                   request->gateway->request_timeout_ms, s_on_history, NULL);
 }
 
+//  --------------------------------------------------------------------------
+//  GET /transactions/pending?limit=N&after=CURSOR: pending transactions,
+//  oldest first. The mempool's TX.PENDING gives a page of txids and the
+//  cursor after it, TXS.GET their bytes: those gone meanwhile (mined)
+//  are left out. TXS.GET also stops at its byte budget; then the txids
+//  after the last one it gave are asked again, until it gives none.
+
+//  Most transactions a page.
+#define S_PENDING_MAX 100
+
+typedef struct {
+    uint8_t txids [S_PENDING_MAX][CBUS_HASH_BYTES];  //  The page's txids
+    uint32_t count;                 //  How many
+    uint32_t given;                 //  Those TXS.GET answered for so far
+    uint32_t written;               //  Transactions written into the answer
+    uint64_t next;                  //  TX.PENDING's cursor after the page
+    bool more;                      //  ... and whether more follow
+} s_pending_t;
+
+static const void *
+s_pending_txid (const void *source, uint32_t index, size_t *size)
+{
+    const s_pending_t *pending = (const s_pending_t *) source;
+    *size = CBUS_HASH_BYTES;
+    return pending->txids [pending->given + index];
+}
+
+static void s_on_pending_txs (const cbus_call_t *call, cbus_reply_t *reply);
+
+static void
+s_pending_ask (cbus_gw_request_t *request, s_pending_t *pending)
+{
+    cbus_txs_get_t get = {
+        .txids = { .count = pending->count - pending->given, .item = s_pending_txid,
+                   .source = pending }
+    };
+    cbus_txs_get_encode (&get, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TXS_GET, cbus_gw_body (request),
+                  request->gateway->request_timeout_ms, s_on_pending_txs, NULL);
+}
+
+static void
+s_pending_end (cbus_gw_request_t *request, const s_pending_t *pending)
+{
+    if (pending->more)
+        cbus_buf_printf (&request->out, "], \"next\": \"%" PRIu64 "\"}", pending->next);
+    else
+        cbus_buf_puts (&request->out, "], \"next\": null}");
+    request->status = MHD_HTTP_OK;
+}
+
+//  Where the last transaction TXS.GET gave is in the page (from given),
+//  or count when it is none of them.
+static uint32_t
+s_pending_find (const s_pending_t *pending, cbus_bytes_t tx)
+{
+    char reason [CBUS_REASON_MAX];
+    cbus_tx_t *decoded = cbus_tx_decode (tx.data, tx.size, reason);
+    uint32_t index = pending->count;
+    if (decoded)
+        for (index = pending->given; index < pending->count; index++)
+            if (memcmp (pending->txids [index], cbus_tx_id (decoded), CBUS_HASH_BYTES) == 0)
+                break;
+    cbus_tx_destroy (&decoded);
+    return index;
+}
+
+static void
+s_on_pending_txs (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    s_pending_t *pending = (s_pending_t *) request->state;
+    cbus_txs_get_reply_t got;
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_txs_get_reply_def, &got,
+                              "pending transactions that do not decode"))
+        return;
+    cbus_buf_t *out = &request->out;
+    for (uint32_t index = 0; index < got.txs.count; index++) {
+        cbus_bytes_t tx = cbus_list_bytes (&got.txs, index);
+        cbus_buf_puts (out, pending->written++ ? ", " : "");
+        cbus_buf_puts (out, "{\"status\": \"pending\", \"transaction\": ");
+        if (cbus_tx_bytes_to_json (tx.data, tx.size, out)) {
+            cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", NULL);
+            return;
+        }
+        cbus_buf_puts (out, "}");
+    }
+    uint32_t asked = pending->count - pending->given;
+    if (got.txs.count == 0 || got.txs.count == asked) {
+        s_pending_end (request, pending);
+        return;
+    }
+    //  Fewer than asked: mined meanwhile, or past TXS.GET's byte budget.
+    uint32_t last = s_pending_find (pending, cbus_list_bytes (&got.txs, got.txs.count - 1));
+    if (last + 1 >= pending->count) {
+        s_pending_end (request, pending);
+        return;
+    }
+    pending->given = last + 1;
+    s_pending_ask (request, pending);
+}
+
+static void
+s_on_pending (const cbus_call_t *call, cbus_reply_t *reply)
+{
+    cbus_gw_request_t *request = (cbus_gw_request_t *) call->owner;
+    s_pending_t *pending = (s_pending_t *) request->state;
+    cbus_tx_pending_reply_t page;
+    if (cbus_gw_reply_decode (request, call, reply, &cbus_tx_pending_reply_def, &page,
+                              "a pending page that does not decode"))
+        return;
+    pending->count = page.txids.count < S_PENDING_MAX ? page.txids.count : S_PENDING_MAX;
+    for (uint32_t index = 0; index < pending->count; index++)
+        memcpy (pending->txids [index], cbus_list_hash (&page.txids, index), CBUS_HASH_BYTES);
+    pending->next = page.next;
+    pending->more = page.more;
+    cbus_buf_reset (&request->out);
+    cbus_buf_puts (&request->out, "{\"transactions\": [");
+    if (pending->count == 0)
+        s_pending_end (request, pending);
+    else
+        s_pending_ask (request, pending);
+}
+
+static void
+s_pending_start (cbus_gw_request_t *request)
+{
+    struct MHD_Connection *connection = request->connection;
+    const char *limit_text = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *after_text = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "after");
+    uint64_t limit = 20, after = 0;
+    if (limit_text && (cbus_parse_u64 (limit_text, strlen (limit_text), S_PENDING_MAX, &limit)
+                       || limit < 1)) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "limit must be 1 to %d", S_PENDING_MAX);
+        return;
+    }
+    if (after_text && cbus_parse_u64 (after_text, strlen (after_text), INT64_MAX, &after)) {
+        cbus_gw_answer_error (request, MHD_HTTP_BAD_REQUEST, CBUS_CODE_INVALID,
+                              "after must be the \"next\" cursor of the previous page "
+                              "(decimal digits, below 2^63)");
+        return;
+    }
+    s_pending_t *pending = (s_pending_t *) zmalloc (sizeof (s_pending_t));
+    if (!pending) {
+        cbus_gw_answer_error (request, MHD_HTTP_INTERNAL_SERVER_ERROR, CBUS_CODE_INTERNAL,
+                              "chainbus-gateway ran out of memory");
+        return;
+    }
+    request->state = pending;
+    request->state_free = free;
+    cbus_tx_pending_t ask = { .after = after, .has_after = after_text != NULL, .max = limit };
+    cbus_tx_pending_encode (&ask, cbus_gw_body (request));
+    cbus_gw_call (request, CBUS_GW_MEMPOOL, CBUS_CMD_TX_PENDING, cbus_gw_body (request),
+                  request->gateway->request_timeout_ms, s_on_pending, NULL);
+}
+
 const cbus_gw_route_t cbus_gw_tx_routes [] = {
     { "/transactions/new", "POST", true,  false, s_tx_submit_start },
+    { "/transactions/pending", "GET", false, false, s_pending_start },
     { "/transactions",     "GET",  false, false, s_history_start },
     { "/transactions/",    "GET",  false, false, s_tx_get_start },
     { NULL }

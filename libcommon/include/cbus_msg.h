@@ -54,6 +54,8 @@
 #define CBUS_CMD_PEER_REMOVE   "PEER.REMOVE"    //  peersync
 #define CBUS_CMD_STORE_BACKUP  "STORE.BACKUP"   //  chainstore and mempool
 #define CBUS_CMD_STORE_BACKUP_CANCEL "STORE.BACKUP.CANCEL"   //  chainstore and mempool
+#define CBUS_CMD_BLOCK_LIST    "BLOCK.LIST"     //  chainstore
+#define CBUS_CMD_BLOCK_TXS     "BLOCK.TXS"      //  chainstore
 
 //  Peer protocol: node-to-node messages on the CurveZMQ link, frames
 //  [command][msgpack body] (docs/p2p.md)

@@ -343,6 +343,32 @@ bool
     F (storage,        STR,    REQ, -) \
     F (storage_code,   STR,    OPT, -)
 
+//  chainstore: explorer reads (cbus_chainstore_read.c): block summaries
+//  newest first, and a slice of one block's transactions
+#define CBUS_BLOCK_SUMMARY_FIELDS(F) \
+    F (hash,           HASH,   REQ, -) \
+    F (height,         U64,    REQ, -) \
+    F (header,         HEADER, REQ, -) \
+    F (tx_count,       U64,    REQ, -) \
+    F (size,           U64,    REQ, -) \
+    F (confirmations,  U64,    REQ, -)
+#define CBUS_BLOCK_LIST_FIELDS(F) \
+    F (before,         U64,    OPT, -) \
+    F (limit,          U64,    REQ, -)
+#define CBUS_BLOCK_LIST_REPLY_FIELDS(F) \
+    F (blocks,         MAPS,   REQ, block_summary) \
+    F (next,           U64,    NIL, -)
+#define CBUS_BLOCK_TXS_FIELDS(F) \
+    F (height,         U64,    OPT, -) \
+    F (hash,           HASH,   OPT, -) \
+    F (start,          U64,    REQ, -) \
+    F (limit,          U64,    REQ, -)
+#define CBUS_BLOCK_TXS_REPLY_FIELDS(F) \
+    F (block,          MAP,    REQ, block_summary) \
+    F (start,          U64,    REQ, -) \
+    F (txs,            LIST,   REQ, BIN) \
+    F (next,           U64,    NIL, -)
+
 //  M (name, FIELDS, KIND, "command or topic", "service", "when")
 //  KIND: SUB (a map inside another), REQUEST, REPLY (the OK reply to the
 //  command), EVENT (a topic's body). The same command may be served by
@@ -419,7 +445,12 @@ bool
     M (heartbeat,         CBUS_HEARTBEAT_FIELDS,         EVENT,   CBUS_TOPIC_HEARTBEAT, "any", "every second") \
     M (peer_connected,    CBUS_PEER_EVENT_FIELDS,        EVENT,   CBUS_TOPIC_PEER_CONNECTED, "peersync", "a link to a peer completed its HELLO") \
     M (peer_disconnected, CBUS_PEER_EVENT_FIELDS,        EVENT,   CBUS_TOPIC_PEER_DISCONNECTED, "peersync", "a link to a peer closed") \
-    M (chain_storage,     CBUS_CHAIN_STORAGE_FIELDS,     EVENT,   CBUS_TOPIC_CHAIN_STORAGE, "chainstore", "its store stopped or started taking writes")
+    M (chain_storage,     CBUS_CHAIN_STORAGE_FIELDS,     EVENT,   CBUS_TOPIC_CHAIN_STORAGE, "chainstore", "its store stopped or started taking writes") \
+    M (block_summary,     CBUS_BLOCK_SUMMARY_FIELDS,     SUB,     "BLOCK.LIST", "chainstore", "blocks of the BLOCK.LIST reply, block of the BLOCK.TXS reply") \
+    M (block_list,        CBUS_BLOCK_LIST_FIELDS,        REQUEST, "BLOCK.LIST", "chainstore", "") \
+    M (block_list_reply,  CBUS_BLOCK_LIST_REPLY_FIELDS,  REPLY,   "BLOCK.LIST", "chainstore", "") \
+    M (block_txs,         CBUS_BLOCK_TXS_FIELDS,         REQUEST, "BLOCK.TXS", "chainstore", "") \
+    M (block_txs_reply,   CBUS_BLOCK_TXS_REPLY_FIELDS,   REPLY,   "BLOCK.TXS", "chainstore", "")
 
 //  --------------------------------------------------------------------------
 //  What the table generates

@@ -156,6 +156,38 @@ s_numbers_exact (const char *text, size_t size, char *reason)
     return 0;
 }
 
+//  What a parse error means, in words a user reads: jansson's own text
+//  ("'[' or '{' expected near 'hello'", "\\u0000 is not allowed without
+//  JSON_ALLOW_NUL") names its internals, so its error code picks a
+//  sentence instead.
+static const char *
+s_error_words (const json_error_t *error)
+{
+    switch (json_error_code (error)) {
+        case json_error_invalid_utf8:
+            return "the body is not valid UTF-8 text";
+        case json_error_premature_end_of_input:
+            return "the text ends before the JSON value does (a closing quote, bracket or "
+                   "brace is missing)";
+        case json_error_end_of_input_expected:
+            return "there is more text after the end of the JSON value";
+        case json_error_null_character:
+            return "a string holds a NUL character (\\u0000), which is not allowed";
+        case json_error_duplicate_key:
+            return "a key is given twice in one object";
+        case json_error_numeric_overflow:
+            return "a number is too large: an integer must be from -2^63 to 2^63-1, another "
+                   "number at most about 1.8e308 (send a larger one as a string)";
+        case json_error_stack_overflow:
+            return "the JSON is nested too deeply";
+        case json_error_out_of_memory:
+            return "the node ran out of memory reading it";
+        default:
+            return "this is not JSON (text must be in double quotes; check the quotes, "
+                   "commas and brackets)";
+    }
+}
+
 json_t *
 cbus_json_parse (const char *text, size_t size, char *reason)
 {
@@ -166,8 +198,8 @@ cbus_json_parse (const char *text, size_t size, char *reason)
     json_error_t error;
     json_t *value = json_loadb (text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (!value)
-        snprintf (reason, CBUS_REASON_MAX, "Malformed JSON: %s at line %d column %d",
-                  error.text, error.line, error.column);
+        snprintf (reason, CBUS_REASON_MAX, "Malformed JSON: %s (line %d, column %d)",
+                  s_error_words (&error), error.line, error.column);
     else
     if (s_numbers_exact (text, size, reason)) {
         json_decref (value);

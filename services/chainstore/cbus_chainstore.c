@@ -10,6 +10,7 @@
 */
 #include "cbus_chainstore.h"
 #include "cbus_chainstore_backup.h"
+#include "cbus_chainstore_read.h"
 
 struct _cbus_chainstore_t {
     zloop_t *loop;              //  Runs the router and the heartbeat
@@ -18,6 +19,7 @@ struct _cbus_chainstore_t {
     cbus_metrics_t *metrics;    //  Carried in our heartbeats
     cbus_chain_t *chain;        //  The block tree on disk
     cbus_chainstore_backup_t *backup;   //  STORE.BACKUP (cbus_chainstore_backup.c)
+    cbus_chainstore_read_t *read;       //  HISTORY, BLOCK.LIST, BLOCK.TXS (cbus_chainstore_read.c)
     char *network;              //  Network id, for TIP
     char *endpoint;             //  Where the router is bound
     cbus_buf_t reply;           //  Reused reply buffer
@@ -103,6 +105,12 @@ s_refuse_storage (cbus_chainstore_t *self, cbus_request_t *request, const char *
     }
     cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_STORAGE,
                        "The chain store could not read %s", what);
+}
+
+static void
+s_read_refused (void *arg, cbus_request_t *request, const char *what)
+{
+    s_refuse_storage ((cbus_chainstore_t *) arg, request, what);
 }
 
 //  The refusal when memory runs out for an answer.
@@ -599,118 +607,6 @@ s_handle_blocks_get (cbus_chainstore_t *self, cbus_request_t *request)
     s_blocks_free (&blocks);
 }
 
-//  The bytes of the transaction at a position of an active block
-//  (caller frees), read without checking the block again: it was checked
-//  when stored. NULL if the store cannot give them.
-static uint8_t *
-s_tx_at (cbus_chainstore_t *self, uint64_t height, uint32_t index,
-         uint8_t block_hash [CBUS_HASH_BYTES], size_t *size_p)
-{
-    char *bytes = NULL;
-    size_t size = 0;
-    uint8_t *tx = NULL;
-    if (cbus_chain_hash_at (self->chain, height, block_hash)
-    ||  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) || !bytes)
-        return NULL;
-    //  Block bytes (cbus_block.h), not a bus message.
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    size_t offset = 0;
-    if (cbus_unpack_next (&unpacked, bytes, size, &offset) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
-        if (txs && txs->type == MSGPACK_OBJECT_ARRAY && index < txs->via.array.size
-        &&  txs->via.array.ptr [index].type == MSGPACK_OBJECT_BIN) {
-            *size_p = txs->via.array.ptr [index].via.bin.size;
-            tx = (uint8_t *) malloc (*size_p ? *size_p : 1);
-            if (tx)
-                memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
-        }
-    }
-    msgpack_unpacked_destroy (&unpacked);
-    cbus_store_free (bytes);
-    return tx;
-}
-
-//  A HISTORY request's rules beyond its definition: a user or a key of
-//  1 to CBUS_TX_MAX_FIELD_BYTES bytes of UTF-8, a cursor of both fields,
-//  limit brought into 1 to HISTORY_MAX. 0, or -1 with the reason.
-static int
-s_history_check (cbus_history_t *msg, char *kind, cbus_str_t *name, char *reason)
-{
-    *kind = msg->has_user ? CBUS_HISTORY_USER : CBUS_HISTORY_KEY;
-    *name = msg->has_user ? msg->user : msg->key;
-    if (!msg->has_user && !msg->has_key)
-        return cbus_fail (reason, "HISTORY needs a user or a key");
-    if (!msg->has_before_height)
-        msg->before_height = UINT64_MAX;
-    else
-    if (!msg->has_before_index || msg->before_index > UINT32_MAX)
-        return cbus_fail (reason, "HISTORY's cursor is before_height and before_index");
-    if (msg->limit == 0 || msg->limit > CBUS_CHAINSTORE_HISTORY_MAX)
-        msg->limit = msg->limit ? CBUS_CHAINSTORE_HISTORY_MAX : 1;
-    if (name->size == 0 || name->size > CBUS_TX_MAX_FIELD_BYTES
-    ||  !cbus_utf8_valid (name->data, name->size))
-        return cbus_fail (reason, "A user or key is 1 to %d bytes of UTF-8", CBUS_TX_MAX_FIELD_BYTES);
-    return 0;
-}
-
-static void
-s_handle_history (cbus_chainstore_t *self, cbus_request_t *request)
-{
-    cbus_history_t msg;
-    char reason [CBUS_REASON_MAX], kind;
-    cbus_str_t name_field;
-    if (cbus_history_decode (cbus_request_map (request), &msg, reason)
-    ||  s_history_check (&msg, &kind, &name_field, reason)) {
-        s_refuse_invalid (self, request, reason);
-        return;
-    }
-    char *name = cbus_strdup_size (name_field.data, name_field.size);
-    if (!name) {
-        s_refuse_memory (self, request);
-        return;
-    }
-    cbus_chain_history_t found [CBUS_CHAINSTORE_HISTORY_MAX + 1];
-    //  One more than asked: whether there is a next page.
-    size_t count = cbus_chain_history (self->chain, kind, name, msg.before_height,
-                                       (uint32_t) msg.before_index, found, (size_t) msg.limit + 1);
-    free (name);
-    bool more = count > msg.limit;
-    if (more)
-        count = (size_t) msg.limit;
-    cbus_chain_entry_t tip;
-    cbus_chain_tip (self->chain, &tip);
-    cbus_history_item_t items [CBUS_CHAINSTORE_HISTORY_MAX];
-    uint8_t block_hashes [CBUS_CHAINSTORE_HISTORY_MAX][CBUS_HASH_BYTES];
-    size_t filled = 0;
-    for (; filled < count; filled++) {
-        const cbus_chain_history_t *where = &found [filled];
-        cbus_history_item_t *item = &items [filled];
-        *item = (cbus_history_item_t) {
-            .txid = where->txid, .height = where->height, .index = where->index,
-            .block_hash = block_hashes [filled], .confirmations = tip.height - where->height + 1
-        };
-        item->tx.data = s_tx_at (self, where->height, where->index, block_hashes [filled],
-                                 &item->tx.size);
-        if (!item->tx.data)
-            break;
-    }
-    if (filled == count) {
-        cbus_history_reply_t reply = { .items = { .count = (uint32_t) count, .items = items } };
-        if (more) {
-            reply.has_next = true;
-            reply.next.before_height = found [count - 1].height;
-            reply.next.before_index = found [count - 1].index;
-        }
-        cbus_reply_send_msg (self->router, request, &cbus_history_reply_def, &reply,
-                             &self->reply);
-    }
-    else
-        s_refuse_storage (self, request, "a transaction its history index names");
-    for (size_t index = 0; index < filled; index++)
-        free ((void *) items [index].tx.data);
-}
-
 typedef void (s_handler_fn) (cbus_chainstore_t *self, cbus_request_t *request);
 
 static void
@@ -740,7 +636,6 @@ static const struct {
     { CBUS_CMD_HEADERS,      s_handle_headers },
     { CBUS_CMD_BLOCKS_HAVE,  s_handle_blocks_have },
     { CBUS_CMD_BLOCKS_GET,   s_handle_blocks_get },
-    { CBUS_CMD_HISTORY,      s_handle_history },
     { CBUS_CMD_STORE_BACKUP, s_handle_backup },
     { CBUS_CMD_STORE_BACKUP_CANCEL, s_handle_backup_cancel },
 };
@@ -791,6 +686,9 @@ s_on_request (zloop_t *loop, zsock_t *reader, void *arg)
     for (size_t index = 0; index < sizeof (s_handlers) / sizeof (s_handlers [0]); index++)
         if (streq (request->command, s_handlers [index].command))
             handler = s_handlers [index].handler;
+    if (!handler && request->decoded && cbus_chainstore_read_handle (self->read, request))
+        ;                               //  Answered by cbus_chainstore_read.c
+    else
     if (!handler)
         cbus_reply_refuse (self->router, request, CBUS_STATUS_INVALID, CBUS_CODE_UNKNOWN_COMMAND,
                            "Unknown command %s", request->command);
@@ -848,7 +746,8 @@ cbus_chainstore_new (cbus_config_t *config)
         goto failed;
     self->backup = cbus_chainstore_backup_new (self->loop, self->router, self->chain,
                                                self->damaged, sizeof (self->damaged));
-    if (!self->backup)
+    self->read = cbus_chainstore_read_new (self->router, self->chain, s_read_refused, self);
+    if (!self->backup || !self->read)
         goto failed;                    //  Out of memory
     self->pub = cbus_pub_new (bus, "chainstore");
     if (!self->pub) {
@@ -899,6 +798,7 @@ cbus_chainstore_destroy (cbus_chainstore_t **self_p)
     cbus_chainstore_t *self = *self_p;
     if (self) {
         cbus_chainstore_backup_destroy (&self->backup);
+        cbus_chainstore_read_destroy (&self->read);
         zloop_destroy (&self->loop);
         zsock_destroy (&self->router);
         cbus_pub_destroy (&self->pub);

@@ -95,4 +95,4 @@ def test_numbers_come_back_as_given(node):
 
 def test_integer_beyond_64_bits_is_400(node):
     raw = json.dumps(tx_body(data=["X"])).replace('"X"', "18446744073709551616")
-    assert_400(node.post("/transactions/new", data=raw, headers=JSON), "too big integer")
+    assert_400(node.post("/transactions/new", data=raw, headers=JSON), "a number is too large")
