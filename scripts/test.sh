@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #  The README's second command: install what is missing, build, and run
 #  every test twice: once on the normal build (build/), once on an
-#  AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
+#  AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/),
+#  except the dashboard's browser tests (label browser), run once.
 #  Each run is CTest: the libcommon self-tests, then the functional tests
 #  (tests/functional/, pytest) that start real nodes from that build.
 #  A third suite builds the libFuzzer harnesses with clang (build-fuzz/,
@@ -102,7 +103,13 @@ if [ "${CHAINBUS_SKIP_ASAN:-0}" != 1 ]; then
     #  functional tests fail a test whose node logged a sanitizer report.
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    #  The dashboard's browser tests (CTest label browser) run on the
+    #  normal build only: what they check is the page's JavaScript in
+    #  Chromium; the gateway routes they use are run under the sanitizers
+    #  by test_events, test_explorer_routes, test_transactions and others.
+    SUITE_CTEST_ARGS=(-LE '^browser$')
     run_suite sanitizers build-asan -DCHAINBUS_SANITIZE=ON
+    SUITE_CTEST_ARGS=()
     unset ASAN_OPTIONS UBSAN_OPTIONS
 
     #  Every decoder of outside bytes under libFuzzer (clang, ASan, UBSan):
