@@ -22,9 +22,14 @@ foreach (test_file ${CHAINBUS_FUNCTIONAL_TESTS})
                       -rfEs ${test_file}
               WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties (functional.${test_name} PROPERTIES
-        ENVIRONMENT "CHAINBUS_BIN=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1"
+        ENVIRONMENT "CHAINBUS_BIN=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1;CHAINBUS_SCREENSHOTS=${CMAKE_BINARY_DIR}/screenshots"
         TIMEOUT 600
         LABELS functional)
+    #  The dashboard's tests drive a real Chromium (chainbus_browser.py);
+    #  a failed one leaves its screenshots in <build>/screenshots.
+    if (test_name MATCHES "^dashboard")
+        set_property (TEST functional.${test_name} APPEND PROPERTY LABELS browser)
+    endif ()
 endforeach ()
 
 #  A test that needs a core to spare runs alone: in test_retarget a second

@@ -1,11 +1,12 @@
 """A real headless Chromium for the dashboard tests (Debian's chromium,
 chromium-driver and python3-selenium), shared by every test_dashboard*.py.
 
-    from chainbus_browser import browser, phone, shown, fill  # noqa: F401
+    from chainbus_browser import shown, fill
 
-`browser` is one Chromium per test module at 1280x1024; `phone` one at
+conftest.py makes its fixtures every test's: `browser` is one Chromium per test module at 1280x1024; `phone` one at
 360x740 (a phone held upright). When a test fails, each browser it used
-saves a screenshot and the page's HTML into CHAINBUS_SCREENSHOTS (default
+saves a screenshot, the page's HTML and its console into
+CHAINBUS_SCREENSHOTS (CTest sets <build>/screenshots; default
 /tmp/chainbus-screenshots), named after the test, and the path is printed
 with the failure, so that what the user would have seen can be looked at.
 """

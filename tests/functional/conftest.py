@@ -14,6 +14,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from chainbus_node import Node, bin_dir  # noqa: E402
+#  The dashboard tests' Chromium fixtures (browser, phone), for every file.
+from chainbus_browser import _desktop_browser, _phone_browser, browser, phone  # noqa: E402,F401
 
 
 def pytest_configure(config):
