@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chainbus_browser import UI_TIMEOUT, browser, phone, shown  # noqa: F401
+from chainbus_browser import UI_TIMEOUT
 from chainbus_node import tx_body, wait_for
 
 PAGE = "/live-demo.html"

@@ -301,7 +301,7 @@ function makeChart(Chart, canvas, series) {
       plugins: { legend: { display: false }, tooltip: { intersect: false, mode: "index" } },
       scales: {
         x: { ticks: { maxTicksLimit: 5, maxRotation: 0, autoSkip: true } },
-        y: { beginAtZero: true, ticks: { maxTicksLimit: 5,
+        y: { beginAtZero: true, ticks: { maxTicksLimit: 5, precision: series.digits,
           callback: (value) => format(value, series.digits) } },
       },
     },

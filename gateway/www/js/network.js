@@ -136,10 +136,11 @@ function show(parts, nodes, status) {
   const peers = groupPeers(nodes);
   parts.body.replaceChildren(...peers.map(peerRow));
   const linked = peers.filter((p) => p.state === "linked").length;
+  const here = status && status.height != null
+    ? "; this node is at height " + status.height + "." : ".";
   parts.summary.textContent = peers.length
-    ? peers.length + (peers.length === 1 ? " peer" : " peers") + ", " + linked + " linked"
-      + (status && status.height != null ? "; this node is at height " + status.height : "")
-    : "No peers: this node is on its own (add one with POST /nodes/register).";
+    ? peers.length + (peers.length === 1 ? " peer" : " peers") + ", " + linked + " linked" + here
+    : "No peers: this node is on its own (add one with POST /nodes/register)" + here;
   parts.sync.textContent = syncText(status);
 }
 
