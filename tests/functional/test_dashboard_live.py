@@ -196,7 +196,10 @@ def test_peers_are_grouped_by_node_with_the_best_state(node, browser):
 
 def test_charts_have_data_after_transactions_and_blocks(node, browser):
     open_page(browser, node)
-    until(browser, lambda: "latest" in text_of(browser, "chart-mempool-latest"), "a heartbeat")
+    #  A rate needs two of the mempool's heartbeats (the first point of
+    #  the mempool size may be GET /metrics's, at load).
+    until(browser, lambda: "latest" in text_of(browser, "chart-tx-rate-latest"),
+          "two heartbeats")
     for n in range(30):
         node.submit(tx_body(data={"chart": n}))
     #  The mempool's next heartbeats carry the count and the accepted total.
