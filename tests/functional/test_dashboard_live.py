@@ -246,9 +246,9 @@ def test_phone_width_and_keyboard(make_node, phone):
     for _ in range(12):
         ActionChains(phone).send_keys(Keys.TAB).perform()
         active = phone.switch_to.active_element
-        reached.append(active.tag_name + ":" + (active.text or active.get_attribute("aria-label") or ""))
+        reached.append(active.tag_name + ":" + (active.get_attribute("aria-label") or active.text))
     summaries = [r for r in reached if r.startswith("summary:")]
-    assert len(summaries) == 4, reached
+    assert len(set(summaries)) == 4, reached
     assert "div:Peers table" in reached, reached
     #  Enter opens a chart's values.
     first = phone.find_element(By.CSS_SELECTOR, ".chart summary")
