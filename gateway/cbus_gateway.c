@@ -2,8 +2,10 @@
     cbus_gateway - the HTTP gateway: the node's JSON API and dashboard
 
     The actor: its sockets (one DEALER per service, a SUB for heartbeats,
-    a PUB for its own), its zloop, which also drives libmicrohttpd's epoll
-    descriptor, and the table of calls in flight to services.
+    block events and, while a GET /events stream takes them, the other
+    topics it streams (cbus_gw_events.c), a PUB for its own), its zloop,
+    which also drives libmicrohttpd's epoll descriptor, and the table of
+    calls in flight to services.
 
     A call that cannot be sent (the service's socket is not connected: we
     set ZMQ_IMMEDIATE, so a stopped service is known at once; or its
@@ -303,6 +305,7 @@ s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
 {
     (void) loop;
     cbus_gateway_t *self = (cbus_gateway_t *) arg;
+    bool streamed = false;              //  GET /events streams have bytes
     for (int count = 0; count < S_BATCH && (zsock_events (sub) & ZMQ_POLLIN); count++) {
         cbus_event_t *event = cbus_event_recv (sub);
         cbus_metrics_event (self->metrics, event);
@@ -311,8 +314,11 @@ s_sub_readable (zloop_t *loop, zsock_t *sub, void *arg)
         else
         if (event && event->decoded)
             cbus_gw_status_block_event (self, event);
+        streamed |= cbus_gw_events_take (self->events, event);
         cbus_event_destroy (&event);
     }
+    if (streamed)
+        cbus_gw_mhd_run (self);
     return 0;
 }
 
@@ -665,6 +671,11 @@ s_gateway_new (zsock_t *pipe, cbus_config_t *config, char *reason)
 
     if (s_http_start (self, reason))
         goto failed;
+    self->events = cbus_gw_events_new (self);
+    if (!self->events) {
+        snprintf (reason, CBUS_REASON_MAX, "out of memory");
+        goto failed;
+    }
     zloop_reader (self->loop, pipe, s_pipe_readable, self);
     zloop_reader (self->loop, self->sub, s_sub_readable, self);
     int64_t sweep_ms = self->request_timeout_ms / 4;
@@ -679,9 +690,9 @@ failed:
     return NULL;
 }
 
-//  Stop: answer whatever is in flight (503), resume every suspended
-//  connection (MHD must not be stopped with one suspended), then stop
-//  MHD, which notifies every request's completion.
+//  Stop: answer whatever is in flight (503), end the event streams,
+//  resume every suspended connection (MHD must not be stopped with one
+//  suspended), then stop MHD, which notifies every request's completion.
 static void
 s_gateway_destroy (cbus_gateway_t **self_p)
 {
@@ -691,9 +702,11 @@ s_gateway_destroy (cbus_gateway_t **self_p)
     self->stopping = true;
     if (self->daemon) {
         s_expire (self, INT64_MAX);
+        cbus_gw_events_stop (self->events);
         MHD_run (self->daemon);
         MHD_stop_daemon (self->daemon);
     }
+    cbus_gw_events_destroy (&self->events);
     zloop_destroy (&self->loop);
     cbus_gw_guard_destroy (&self->guard);
     for (int service = 0; service < CBUS_GW_SERVICES; service++)

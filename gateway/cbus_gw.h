@@ -11,6 +11,7 @@
         cbus_gw_nodes.c     POST /nodes/register, /nodes/resolve, /nodes
         cbus_gw_status.c    GET /status, /node/info, the dashboard's files
         cbus_gw_metrics.c   GET /metrics, and the HTTP metrics of every answer
+        cbus_gw_events.c    GET /events (server-sent events fed from the bus)
 
     Two classes guard the HTTP edge: cbus_gw_frame (strict RFC 9112
     framing of a request head) and cbus_gw_guard (deadlines that bytes do
@@ -69,6 +70,7 @@ enum { CBUS_GW_CHAINSTORE, CBUS_GW_MEMPOOL, CBUS_GW_PEERSYNC, CBUS_GW_SERVICES }
 typedef struct _cbus_gateway_t cbus_gateway_t;
 typedef struct _cbus_gw_request_t cbus_gw_request_t;
 typedef struct _cbus_gw_stream_t cbus_gw_stream_t;
+typedef struct _cbus_gw_events_t cbus_gw_events_t;
 
 //  A GET /mine's MINE call in flight: answered 503 at once when the last
 //  miner goes (cbus_gw_mine_sweep).
@@ -96,6 +98,7 @@ extern const cbus_gw_route_t cbus_gw_chain_routes [];
 extern const cbus_gw_route_t cbus_gw_nodes_routes [];
 extern const cbus_gw_route_t cbus_gw_status_routes [];
 extern const cbus_gw_route_t cbus_gw_metrics_routes [];
+extern const cbus_gw_route_t cbus_gw_events_routes [];
 //  An answer was queued: count it by route and status, and its time
 //  (cbus_gw_metrics.c).
 void
@@ -142,6 +145,9 @@ struct _cbus_gw_request_t {
     uint64_t file_size;             //  Its size
     const char *file_type;          //  Its Content-Type (borrowed)
     cbus_gw_stream_t *stream;       //  Chain being streamed, or NULL
+    MHD_ContentReaderCallback reader;   //  A route's own streamed body (cls: the
+                                    //  request), its type out_type, or NULL
+    bool no_store;                  //  Send Cache-Control: no-store
     //  Route scratch
     uint8_t key [CBUS_HASH_BYTES];  //  The txid submitted or looked up
     void *state;                    //  The route's own state, or NULL
@@ -157,7 +163,7 @@ struct _cbus_gateway_t {
     int mhd_timer;                  //  One-shot timer for MHD, or -1
     int64_t mhd_timer_due;          //  When it fires (zclock_mono)
     zsock_t *dealers [CBUS_GW_SERVICES];    //  One DEALER per service
-    zsock_t *sub;                   //  Heartbeats from the bus
+    zsock_t *sub;                   //  Heartbeats and events from the bus
     cbus_pub_t *pub;                //  Our own heartbeat
     cbus_calls_t *calls;            //  Bus requests in flight
     cbus_buf_t send;                //  Body of the bus request being sent
@@ -180,6 +186,7 @@ struct _cbus_gateway_t {
     size_t mine_alloc;              //  ... entries allocated
     cbus_www_t *www;                //  Dashboard files
     cbus_gw_guard_t *guard;         //  Deadlines and room of connections
+    cbus_gw_events_t *events;       //  Event streams (GET /events)
     int send_buffer;                //  gateway/send_buffer_bytes (0: the kernel's)
     size_t error_lines;             //  Error answers logged this report period
     size_t errors_unlogged;         //  ... and those past CBUS_GW_ERROR_LINES, counted
@@ -347,6 +354,25 @@ void
 //  MHD's pull callback of a streamed answer (cls is the request).
 ssize_t
     cbus_gw_stream_read (void *cls, uint64_t pos, char *buf, size_t max);
+
+//  --------------------------------------------------------------------------
+//  Event streams (cbus_gw_events.c): GET /events
+
+//  The streams' hub, its limits from the config and its timers on the
+//  gateway's loop (started after the HTTP daemon). NULL when out of memory.
+cbus_gw_events_t *
+    cbus_gw_events_new (cbus_gateway_t *gateway);
+//  After MHD stopped (every stream's request is freed by then).
+void
+    cbus_gw_events_destroy (cbus_gw_events_t **self_p);
+//  An event from the bus: written once and queued to every stream that
+//  asked for its topic. Returns true when a stream has bytes for MHD
+//  (then call cbus_gw_mhd_run, once per batch of events).
+bool
+    cbus_gw_events_take (cbus_gw_events_t *self, cbus_event_t *event);
+//  The gateway stops: every stream ends (and is resumed for MHD to see it).
+void
+    cbus_gw_events_stop (cbus_gw_events_t *self);
 
 //  --------------------------------------------------------------------------
 //  Static files (cbus_gw_status.c)

@@ -33,7 +33,7 @@
 //  Every resource's table of routes.
 static const cbus_gw_route_t *s_tables [] = {
     cbus_gw_tx_routes, cbus_gw_chain_routes, cbus_gw_nodes_routes, cbus_gw_status_routes,
-    cbus_gw_metrics_routes
+    cbus_gw_metrics_routes, cbus_gw_events_routes
 };
 #define S_TABLES (sizeof (s_tables) / sizeof (s_tables [0]))
 
@@ -508,6 +508,13 @@ s_request_response (cbus_gw_request_t *request, const char **type_p, uint64_t *s
         response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, S_STREAM_BLOCK,
                                                       cbus_gw_stream_read, request, NULL);
     else
+    if (request->reader && request->status == MHD_HTTP_OK) {
+        response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, S_STREAM_BLOCK,
+                                                      request->reader, request, NULL);
+        if (request->out_type)
+            *type_p = request->out_type;
+    }
+    else
     if (request->file_fd >= 0 && request->status == MHD_HTTP_OK) {
         *size_p = request->file_size;
         response = MHD_create_response_from_fd64 (request->file_size, request->file_fd);
@@ -550,6 +557,8 @@ s_request_queue (cbus_gw_request_t *request)
     if (request->authenticate)
         MHD_add_response_header (response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                  "Bearer realm=\"chainbus\"");
+    if (request->no_store)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     enum MHD_Result rc = MHD_queue_response (request->connection, request->status, response);
     MHD_destroy_response (response);
     request->queued = true;

@@ -122,6 +122,10 @@
        "HTTP requests answered, by route and status code") \
     M (HTTP_DURATION, "chainbus_http_request_duration_seconds", HISTOGRAM, SELF, "route", NULL, 64, CBUS_BUCKETS_HTTP, \
        "Time from a request's arrival to its answer being queued, by route") \
+    M (EVENT_STREAMS, "chainbus_event_streams", GAUGE, SELF, NULL, NULL, 1, CBUS_BUCKETS_NONE, \
+       "Event streams (GET /events) open") \
+    M (EVENT_STREAMS_OVERFLOWED, "chainbus_event_streams_overflowed_total", COUNTER, SELF, NULL, NULL, 1, CBUS_BUCKETS_NONE, \
+       "Event streams closed because their subscriber did not read and their buffer would overflow") \
     /*  every service  */ \
     M (BUS_EVENTS_LOST, "chainbus_bus_events_lost_total", COUNTER, SELF, NULL, NULL, 1, CBUS_BUCKETS_NONE, \
        "Bus events this subscriber missed (gaps in a publisher's topic sequence)") \
@@ -231,6 +235,12 @@ void
 double
     cbus_metrics_value (cbus_metrics_t *self, cbus_metric_t id,
                         const char *label1, const char *label2);
+//  A row summed over its label sets: the values (a histogram's sums)
+//  into sum and, for a histogram, its observations into count (may be
+//  NULL). Returns how many label sets the row holds (0: none, both 0).
+//  The series of METRICS_SERIES_DROPPED are not in the families: 0.
+uint32_t
+    cbus_metrics_total (cbus_metrics_t *self, cbus_metric_t id, double *sum, uint64_t *count);
 
 //  Note an event received by this process: counts the events lost before
 //  it from its publisher on its topic (same src and boot, sequence

@@ -392,6 +392,27 @@ cbus_metrics_value (cbus_metrics_t *self, cbus_metric_t id,
     return value;
 }
 
+uint32_t
+cbus_metrics_total (cbus_metrics_t *self, cbus_metric_t id, double *sum, uint64_t *count)
+{
+    *sum = 0;
+    if (count)
+        *count = 0;
+    if (!self)
+        return 0;
+    assert ((unsigned) id < CBUS_METRIC_COUNT_);
+    pthread_mutex_lock (&self->mutex);
+    s_family_t *family = &self->families [id];
+    uint32_t size = family->size;
+    for (uint32_t index = 0; index < size; index++) {
+        *sum += family->series [index].value;
+        if (count)
+            *count += family->series [index].count;
+    }
+    pthread_mutex_unlock (&self->mutex);
+    return size;
+}
+
 //  --------------------------------------------------------------------------
 //  Bus events lost
 

@@ -37,6 +37,11 @@ def _chromium(width, height):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(UI_TIMEOUT)
+    if width < 500:
+        #  Headless Chromium keeps a window at least 500 px wide: a phone's
+        #  width is emulated (innerWidth is then the width asked for).
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
     return driver
 
 

@@ -1,0 +1,297 @@
+"""GET /events as a subscriber sees it (docs/api.md "GET /events"): a
+server-sent event stream read as `curl -N` reads it, one JSON object per
+message, fed from the bus.
+
+- the answer's headers, the retry line and stream.open first;
+- topic prefixes filter; a prefix matching no topic is a 400;
+- a block event after GET /mine, a tx.added after a submit, its removal
+  once mined, the same seq on two streams;
+- node.heartbeat carries the mempool's metrics;
+- a keepalive comment on an idle stream, which the connection guard does
+  not close however long it waits; at most event_streams_max streams (503),
+  a slot freed soon after its subscriber leaves;
+- a subscriber that never reads is closed while another one and /status
+  go on (metric and one log line);
+- the gateway restarts: the stream ends, a new one has a new gateway_boot.
+"""
+
+import http.client
+import json
+import re
+import socket
+import time
+
+import pytest
+
+from chainbus_node import HEX64, tx_body, wait_for
+
+OFFERED = ["chain.block.connected", "chain.block.disconnected", "chain.storage",
+           "mempool.tx.added", "mempool.tx.removed", "peer.connected",
+           "peer.disconnected", "node.heartbeat"]
+
+
+class Stream:
+    """One GET /events read line by line, as curl -N shows it."""
+
+    def __init__(self, node, query="", timeout=20):
+        self.conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=timeout)
+        self.conn.request("GET", "/events" + query)
+        self.resp = self.conn.getresponse()
+        self.comments = []
+
+    def message(self):
+        """The next message as {field: value} (data parsed as JSON), or
+        None at the end of the stream. Comment lines are kept apart."""
+        fields = {}
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if fields:
+                    if "data" in fields:
+                        fields["data"] = json.loads(fields["data"])
+                    return fields
+                continue
+            if line.startswith(":"):
+                self.comments.append(line)
+                return {"comment": line}
+            name, _, value = line.partition(": ")
+            assert name in ("id", "data", "retry"), line
+            assert name not in fields, "field %s twice in one message" % name
+            fields[name] = value
+
+    def event(self, match=lambda e: True, timeout=20):
+        """The next event whose JSON matches."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.message()
+            assert m is not None, "the stream ended"
+            if "data" in m and match(m["data"]):
+                assert m["id"] == str(m["data"]["seq"]), m
+                return m["data"]
+        raise AssertionError("no matching event within %ss" % timeout)
+
+    def close(self):
+        self.conn.close()
+
+
+def test_stream_opens_with_retry_and_stream_open(node):
+    s = Stream(node)
+    try:
+        assert s.resp.status == 200
+        assert s.resp.getheader("Content-Type") == "text/event-stream"
+        assert s.resp.getheader("Cache-Control") == "no-store"
+        first = s.message()
+        assert first["retry"] == "3000"
+        opened = first["data"]
+        assert opened["topic"] == "stream.open" and opened["source"] == "gateway"
+        assert re.fullmatch(r"[0-9a-f]{16}", opened["gateway_boot"])
+        assert opened["topics"] == OFFERED
+        assert isinstance(opened["seq"], int)
+        #  Unfiltered: heartbeats come every second, numbered after it.
+        beat = s.event(lambda e: e["topic"] == "node.heartbeat", timeout=10)
+        assert beat["seq"] > opened["seq"]
+    finally:
+        s.close()
+
+
+def test_a_block_event_arrives_after_mine(node):
+    s = Stream(node, "?topics=chain.")
+    try:
+        assert s.message()["data"]["topics"] == ["chain.block.connected",
+                                                 "chain.block.disconnected", "chain.storage"]
+        mined = node.mine()
+        block = s.event(lambda e: e["topic"] == "chain.block.connected"
+                        and e["hash"] == mined["hash"])
+        assert block["source"] == "chainstore"
+        assert block["index"] == mined["index"]
+        assert block["previous_hash"] == mined["previous_hash"]
+        assert block["merkle_root"] == mined["merkle_root"]
+        assert block["timestamp"] == mined["timestamp"]
+        assert block["transaction_count"] == len(mined["transactions"])
+        assert "txids" not in block
+    finally:
+        s.close()
+
+
+def test_tx_added_after_submit_then_removed_when_mined(node):
+    every = Stream(node)
+    txs = Stream(node, "?topics=mempool.tx")
+    try:
+        every.message()
+        assert txs.message()["data"]["topics"] == ["mempool.tx.added", "mempool.tx.removed"]
+        txid, _ = node.submit(tx_body("events-1", users=["alice", "bob"]))
+        added = txs.event(lambda e: e.get("txid") == txid)
+        assert added["topic"] == "mempool.tx.added" and added["source"] == "mempool"
+        assert added["users"] == ["alice", "bob"] and added["size"] > 0
+        #  The same event has the same seq on every stream.
+        assert every.event(lambda e: e.get("txid") == txid)["seq"] == added["seq"]
+        node.mine()
+        removed = txs.event(lambda e: e["topic"] == "mempool.tx.removed"
+                            and e["txid"] == txid)
+        assert removed["reason"] == "mined"
+        assert removed["seq"] > added["seq"]
+    finally:
+        every.close()
+        txs.close()
+
+
+def test_heartbeat_carries_the_mempools_metrics(node):
+    s = Stream(node, "?topics=node.heartbeat")
+    try:
+        s.message()
+        txid, _ = node.submit(tx_body("events-2"))
+        beat = s.event(lambda e: e["source"] == "mempool"
+                       and e["metrics"].get("chainbus_mempool_txs", 0) >= 1, timeout=10)
+        assert beat["topic"] == "node.heartbeat" and beat["pid"] > 0
+        assert beat["resident_bytes"] > 0
+        assert beat["metrics"]["chainbus_mempool_txs_accepted_total"] >= 1
+        assert all(isinstance(v, (int, float)) for v in beat["metrics"].values())
+        miner = s.event(lambda e: e["source"].startswith("miner."), timeout=10)
+        assert isinstance(miner["hash_rate"], int)
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("query, words", [
+    ("?topics=blocks", "No topic starts with 'blocks'"),
+    ("?topics=miner.", "No topic starts with 'miner.'"),
+    ("?topics=chain.,peer.x", "No topic starts with 'peer.x'"),
+    ("?topics=", "empty prefix"),
+    ("?topics=chain.,", "empty prefix"),
+])
+def test_a_topic_matching_nothing_is_refused(node, query, words):
+    r = node.get("/events" + query)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid"
+    assert words in r.json()["message"]
+
+
+def test_idle_stream_kept_and_capped(make_node):
+    #  A guard that closes heads after 200 ms, keepalives every 30 s: an
+    #  idle stream waits far longer than the guard's limits, sending
+    #  nothing, and is not closed.
+    n = make_node(extra_args=["--event-streams-max", "2", "--header-timeout", "200",
+                              "--event-keepalive", "30000"])
+    blocks = Stream(n, "?topics=chain.block")
+    peers = Stream(n, "?topics=peer.")
+    try:
+        blocks.message()
+        peers.message()
+        r = n.get("/events")
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "full"
+        assert "at most 2" in r.json()["message"]
+        time.sleep(2)
+        mined = n.mine()
+        assert blocks.event(lambda e: e.get("hash") == mined["hash"])["index"] == mined["index"]
+        #  A subscriber gone frees its slot within a second or so, long
+        #  before its next keepalive.
+        peers.close()
+        started = time.monotonic()
+
+        def reopened():
+            r = n.get("/events?topics=chain.storage", stream=True)
+            r.close()
+            return r.status_code == 200
+        wait_for(reopened, 10, "a stream slot to be free again")
+        assert time.monotonic() - started < 5
+        assert peers.comments == []
+    finally:
+        blocks.close()
+        peers.close()
+
+
+def _metric(node, name):
+    text = node.get("/metrics").text
+    m = re.search(r"^%s\{service=\"gateway\"\} (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_a_subscriber_that_never_reads_is_closed(make_node):
+    n = make_node(extra_args=["--event-buffer", "4096", "--send-buffer", "4096",
+                              "--event-keepalive", "300"])
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    stuck.connect(("127.0.0.1", n.port))
+    stuck.sendall(b"GET /events HTTP/1.1\r\nHost: node\r\n\r\n")
+    reader = Stream(n, "?topics=mempool.tx.added")
+    idle = Stream(n, "?topics=peer.")
+    try:
+        reader.message()
+        idle.message()
+        #  An idle stream gets keepalives (every 300 ms here).
+        assert idle.message() == {"comment": ": keepalive"}
+        idle.close()
+        wait_for(lambda: _metric(n, "chainbus_event_streams") == 2, 10, "two streams open")
+        assert _metric(n, "chainbus_event_streams_overflowed_total") == 0
+        sent = 0
+        while _metric(n, "chainbus_event_streams_overflowed_total") != 1:
+            assert sent < 2000, "the stuck stream was never closed"
+            txid, _ = n.submit(tx_body("stuck-%d" % sent))
+            sent += 1
+            #  The reader keeps up with every one of them.
+            assert reader.event()["txid"] == txid
+        started = time.monotonic()
+        assert n.get("/status").status_code == 200
+        assert time.monotonic() - started < 2
+        txid, _ = n.submit(tx_body("after"))
+        assert reader.event()["txid"] == txid
+        assert _metric(n, "chainbus_event_streams") == 1
+        #  The stuck one sees the end of its stream once it reads.
+        stuck.settimeout(10)
+        while stuck.recv(65536):
+            pass
+        wait_for(lambda: "event streams closed in the last 5 s: 1 whose subscriber did not "
+                 "read them" in n.log_text(), 10, "the overflow's log line")
+    finally:
+        stuck.close()
+        reader.close()
+        idle.close()
+
+
+def test_reconnect_after_the_gateway_restarts(node):
+    s = Stream(node)
+    first = s.message()["data"]
+    node.kill_service("gateway")
+    #  The old stream ends (its gateway is gone).
+    try:
+        while s.message() is not None:
+            pass
+    except (OSError, http.client.HTTPException):
+        pass
+    s.close()
+
+    def reopen():
+        try:
+            return Stream(node)
+        except OSError:
+            return None
+    again = wait_for(reopen, 30, "GET /events on the restarted gateway")
+    try:
+        opened = again.message()["data"]
+        assert opened["topic"] == "stream.open"
+        assert opened["gateway_boot"] != first["gateway_boot"]
+        assert HEX64.match(node.mine()["hash"])
+        again.event(lambda e: e["topic"] == "chain.block.connected")
+    finally:
+        again.close()
+
+
+def test_streams_end_cleanly_when_the_node_stops(make_node):
+    n = make_node()
+    streams = [Stream(n), Stream(n, "?topics=chain.")]
+    try:
+        for s in streams:
+            s.message()
+        assert n.stop() == 0
+        #  Each stream ends with the chunked body's last chunk (no
+        #  IncompleteRead): the gateway ended it before it stopped.
+        for s in streams:
+            while s.message() is not None:
+                pass
+    finally:
+        for s in streams:
+            s.close()
