@@ -615,8 +615,14 @@ cbus_gw_events_new (cbus_gateway_t *gateway)
     for (size_t index = 0; index < S_TOPICS; index++)
         self->subscribed [index] = s_topics [index].always;
     int64_t tick = self->keepalive_ms / 4 < S_TICK_MAX_MS ? self->keepalive_ms / 4 : S_TICK_MAX_MS;
-    zloop_timer (gateway->loop, (size_t) (tick < 25 ? 25 : tick), 0, s_tick, self);
-    zloop_timer (gateway->loop, S_REPORT_MS, 0, s_report, self);
+    //  Without its timers nothing keeps streams alive or sees readers
+    //  gone: fail the start (the gateway's loop, and any timer set here,
+    //  go with the gateway).
+    if (zloop_timer (gateway->loop, (size_t) (tick < 25 ? 25 : tick), 0, s_tick, self) == -1
+    ||  zloop_timer (gateway->loop, S_REPORT_MS, 0, s_report, self) == -1) {
+        free (self);
+        return NULL;
+    }
     s_count_streams (self);
     cbus_metrics_touch (gateway->metrics, CBUS_METRIC_EVENT_STREAMS_OVERFLOWED, NULL, NULL);
     return self;

@@ -370,7 +370,13 @@ s_on_pending (const cbus_call_t *call, cbus_reply_t *reply)
     if (cbus_gw_reply_decode (request, call, reply, &cbus_tx_pending_reply_def, &page,
                               "a pending page that does not decode"))
         return;
-    pending->count = page.txids.count < S_PENDING_MAX ? page.txids.count : S_PENDING_MAX;
+    //  We asked for at most S_PENDING_MAX: a longer page would make us
+    //  skip what lies between its cut and its cursor.
+    if (page.txids.count > S_PENDING_MAX) {
+        cbus_gw_answer_bad_reply (request, call, "a pending page longer than asked", NULL);
+        return;
+    }
+    pending->count = page.txids.count;
     for (uint32_t index = 0; index < pending->count; index++)
         memcpy (pending->txids [index], cbus_list_hash (&page.txids, index), CBUS_HASH_BYTES);
     pending->next = page.next;

