@@ -164,7 +164,10 @@ async function render(el_) {
       show(parts, nodes.nodes, status);
       parts.error.hidden = true;
     } catch (e) {
-      parts.error.textContent = e.message;
+      //  The node's words (api.js); a fault of this page is not shown as
+      //  the browser's text.
+      parts.error.textContent = e && e.name === "ApiError" || (e && typeof e.status === "number")
+        ? e.message : "This page could not show the peers; reload it to try again.";
       parts.error.hidden = false;
     } finally {
       busy = false;

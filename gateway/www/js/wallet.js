@@ -13,6 +13,17 @@ import { api, post } from "./api.js";
 import * as canon from "./wallet-canon.js";
 import * as sealing from "./wallet-seal.js";
 
+// A failure's words: this module's and api.js's errors are sentences for
+// the user; an error of the browser itself (a TypeError, a DOMException,
+// ...) is not, and is replaced by one.
+function inWords(e) {
+  const native = e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError
+    || e instanceof ReferenceError || (typeof DOMException !== "undefined" && e instanceof DOMException);
+  return native || !e || typeof e.message !== "string" || !e.message
+    ? "Something went wrong in this page; nothing was sent or changed. Reload the page and try again."
+    : e.message;
+}
+
 const STORE_KEYS = "chainbus.wallet.keys";      // kept keys: [{label, public_key, seed}]
 const STORE_BOOK = "chainbus.wallet.book";      // remembered keys: [{label, public_key}]
 const KEY_TYPE = "chainbus-ed25519";
@@ -98,7 +109,7 @@ export async function openSealed(tx) {
   try {
     box = sealing.readSealing(tx.dh_parameters, tx.data);
   } catch (e) {
-    return { ok: false, message: e.message };
+    return { ok: false, message: inWords(e) };
   }
   if (!keys.length)
     return { ok: false, message: "There is no key in this page: create or import the receiver's key first." };
@@ -286,7 +297,7 @@ function keysSection(refresh) {
       refresh();
       say(document.getElementById("key-result"), "Imported \"" + k.label + "\": public key " + k.public_key + ".");
     } catch (e) {
-      say(out, e.message, "error");
+      say(out, inWords(e), "error");
     }
   } }, field("key-file", "Import a key file (made by chainbus key new)", file),
   field("key-text", "or paste the key file's line", pasted),
@@ -425,10 +436,10 @@ async function send(signed, button, out) {
     if (again) {
       button.disabled = false;
       button.textContent = "Send the same transaction again";
-      say(out, e.message + " You can send it again: it is the same signed transaction, so if the "
+      say(out, inWords(e) + " You can send it again: it is the same signed transaction, so if the "
         + "node did take it the first time it answers that it already has it, and it counts once.", "error");
     } else {
-      say(out, "The node refused it: " + e.message, "error");
+      say(out, "The node refused it: " + inWords(e), "error");
       button.textContent = "Refused";
     }
   }
@@ -472,7 +483,7 @@ function sendSection() {
       showSigned(lastSigned);
       say(result, "Signed in this page; nothing is sent until you press \"Send to the node\".");
     } catch (e) {
-      say(error, e.message, "error");
+      say(error, inWords(e), "error");
     }
   } },
   keys.length ? null : h("p", { class: "wallet-warning" }, "Create or import a key above to sign with."),
@@ -511,7 +522,7 @@ function openSection() {
       text.textContent = opened.text;
       text.hidden = false;
     } catch (e) {
-      say(result, e.message, "error");
+      say(result, inWords(e), "error");
     }
   } }, field("open-txid", "Transaction id (txid)", txid), h("button", { type: "submit" }, "Open"));
   return h("section", { class: "wallet-section", "aria-labelledby": "wallet-open-title" },
