@@ -3,7 +3,8 @@
 // Views are routes "#/<path>" (back, forward and shared links work):
 // the explorer's (js/explorer.js: #/, #/block/<height|hash>, #/tx/<txid>,
 // #/pending, #/user/<name>, #/key/<key>), the wallet's (js/wallet.js:
-// #/wallet) and the network's (js/network.js: #/network). A module exports
+// #/wallet) and the network's (js/network.js: #/network, with the charts of
+// js/charts.js below its peers). A module exports
 // `routes = [{path, title, render(el, params)}]`; a path segment ":name"
 // is a parameter, and "?a=b" after the path gives params.query
 // (URLSearchParams). Each navigation renders into a fresh element, so a
@@ -122,7 +123,6 @@ function heartbeat(event) {
 const context = {
   live: stream,
   wallet,
-  charts,
   refreshStatus,
   status: () => lastStatus,
   // watch(status) now and on every new status; returns off().
@@ -153,12 +153,37 @@ function missing(path, title, words) {
   };
 }
 
+// The charts (js/charts.js) go below the network view's peers: the
+// node's activity beside its links. Either part shows without the other.
+function chartsSection() {
+  const box = h("div", { id: "charts" });
+  const done = h("section", { class: "charts-view" }, h("h2", {}, "Charts"), box);
+  if (!charts || typeof charts.renderCharts !== "function") {
+    box.append(h("p", { class: "muted" }, "The charts part of this page did not load."));
+    return done;
+  }
+  charts.renderCharts(box).catch((e) => {
+    console.warn("dashboard: charts:", e);
+    box.replaceChildren(h("p", { class: "error" }, "The charts failed to show."));
+  });
+  return done;
+}
+
+function withCharts(r) {
+  return { ...r, async render(el, params) {
+    const peers = h("div");
+    el.append(peers, chartsSection());
+    await r.render(peers, params);
+  } };
+}
+
 const routes = [
   ...explorerRoutes(context),
   ...(wallet && Array.isArray(wallet.routes) ? wallet.routes
     : [missing("/wallet", "Wallet", "The wallet part of this page did not load.")]),
   ...(network && Array.isArray(network.routes) ? network.routes
-    : [missing("/network", "Network", "The network part of this page did not load.")]),
+    : [missing("/network", "Network", "The network part of this page did not load.")])
+    .map(withCharts),
 ].map((r) => ({ ...r, parts: r.path.split("/").filter((part) => part) }));
 
 function match(hash) {

@@ -16,6 +16,7 @@ import re
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -120,14 +121,16 @@ def phone(_phone_browser, request):
 
 
 def shown(driver, element_id, predicate, timeout=UI_TIMEOUT):
-    """The text of an element once predicate holds for it."""
+    """The text of an element once predicate holds for it (an element the
+    page replaces meanwhile is looked up again)."""
     def check(d):
         elements = d.find_elements(By.ID, element_id)
         if not elements:
             return False
         value = elements[0].text
         return value if predicate(value) else False
-    return WebDriverWait(driver, timeout).until(check)
+    return WebDriverWait(driver, timeout,
+                         ignored_exceptions=[StaleElementReferenceException]).until(check)
 
 
 def fill(form, name, value):

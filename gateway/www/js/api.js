@@ -3,6 +3,7 @@
 //   import { api, post, ApiError } from "./api.js";
 //   const status = await api("/status");
 //   const answer = await post("/transactions/new", bodyText);
+//   const page = await blockTransactions(idOrHash, start, limit);
 //
 // A failure throws ApiError: .message is a sentence a user can read (the
 // node's own message for a refusal it explains, else one of ours: never a
@@ -75,4 +76,11 @@ export function post(path, text, options = {}) {
     headers: { "Content-Type": "application/json", ...(options.headers || {}) },
     body: text,
   });
+}
+
+// GET /blocks/{id}/transactions: a block's summary and a page of its
+// transactions (id: a height or a block hash).
+export function blockTransactions(id, start, limit) {
+  const q = new URLSearchParams({ start: String(start), limit: String(limit) });
+  return api("/blocks/" + encodeURIComponent(id) + "/transactions?" + q);
 }

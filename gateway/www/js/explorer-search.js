@@ -9,9 +9,8 @@
 //                      else the user (an empty history)
 "use strict";
 
-import { api } from "./api.js";
+import { api, blockTransactions } from "./api.js";
 import { route, link, HEX64, say, words } from "./explorer-dom.js";
-import { blockTransactions } from "./explorer-compat.js";
 
 // The answer for 200; false for 404 (not that); throws for any other
 // failure. path: a route, or a function that reads.

@@ -7,10 +7,9 @@
 //                                    (GET /transactions?user=|key=, "Older")
 "use strict";
 
-import { api } from "./api.js";
+import { api, blockTransactions } from "./api.js";
 import { h, route, link, hashLink, blockLink, txLink, userLinks, keyLink, when, whenMicros,
   say, words, table, row, fields, section, dataPreview } from "./explorer-dom.js";
-import { blockTransactions } from "./explorer-compat.js";
 
 export const BLOCK_PAGE = 50;
 export const HISTORY_PAGE = 20;

@@ -5,8 +5,8 @@
 //   routes.push(...explorerRoutes(context));
 //
 // context (made by app.js): live (js/live.js: on, onOpen,
-// connectionState), wallet (js/wallet.js or null), charts (js/charts.js or
-// null), refreshStatus(), onStatus(watch) -> off, onLeave(fn), viewShown(name).
+// connectionState), wallet (js/wallet.js or null), refreshStatus(),
+// onStatus(watch) -> off, onLeave(fn), viewShown(name).
 //
 // Live: Latest blocks takes new blocks from chain.block.connected events
 // (no fetch per block); the pending list from mempool.tx.added/removed.
@@ -16,7 +16,6 @@ import { api } from "./api.js";
 import { h, route, link, hashLink, blockLink, txLink, userLinks, when, say, words,
   table, row, fields, section } from "./explorer-dom.js";
 import { blockView, txView, historyView } from "./explorer-views.js";
-import { blocksPage } from "./explorer-compat.js";
 
 export const LATEST_BLOCKS = 10;
 export const PENDING_HOME = 10;
@@ -60,24 +59,14 @@ function homeView(el, context) {
   const blocks = table("The ten latest blocks, newest first",
     ["Height", "Time", "Hash", "Transactions"], "blocks");
   const latest = section("Latest blocks", blocks.box);
-  const charts = h("div", { id: "charts" });
-  const chartSection = section("Charts", charts);
   const pending = h("div", { id: "home-pending" });
   const pendingSection = section("Pending transactions", pending,
     h("p", {}, link(route("pending"), "All pending transactions")));
-  el.append(h("div", { class: "home" }, node, latest, pendingSection, chartSection));
+  el.append(h("div", { class: "home" }, node, latest, pendingSection,
+    section("Charts", h("p", {}, "Transactions per second, block interval, mempool size and "
+      + "hash rate are charted live in the ", link(route("network"), "network view"), "."))));
 
   context.onLeave(context.onStatus((status) => showSummary(status)));
-  if (context.charts && typeof context.charts.renderCharts === "function") {
-    try {
-      context.charts.renderCharts(charts);
-    } catch (e) {
-      console.warn("dashboard: charts:", e);
-      charts.append(h("p", { class: "error" }, "The charts failed to show."));
-    }
-  } else {
-    charts.append(h("p", { class: "muted" }, "The charts part of this page did not load."));
-  }
   reloadBlocks = latestBlocks(blocks.body, context);
   pendingList(pending, { limit: PENDING_HOME, after: null, paged: false }, context);
   context.viewShown("home");
@@ -148,7 +137,7 @@ function latestBlocks(body, context) {
   let busy = null;
   const load = async () => {
     try {
-      const page = await blocksPage(LATEST_BLOCKS);
+      const page = await api("/blocks?limit=" + LATEST_BLOCKS);
       body.replaceChildren(...page.blocks.map(blockRow));
       if (!page.blocks.length)
         body.append(h("tr", {}, h("td", { colspan: 4 }, "no blocks")));
