@@ -30,6 +30,7 @@
 // it cannot be, the captions and tables still work.
 "use strict";
 
+import { h } from "./dom.js";
 import { on, onOpen } from "./live.js";
 import { useStyles } from "./network.js";
 
@@ -109,9 +110,9 @@ function intervalsFromBlocks() {
   const heights = [...blocks.keys()].sort((a, b) => a - b);
   while (heights.length > SEED_BLOCKS + 10) blocks.delete(heights.shift());
   const points = [];
-  for (const h of heights)
-    if (blocks.has(h - 1))
-      points.push({ x: "#" + h, y: blocks.get(h) - blocks.get(h - 1) });
+  for (const height of heights)
+    if (blocks.has(height - 1))
+      points.push({ x: "#" + height, y: blocks.get(height) - blocks.get(height - 1) });
   data["block-interval"] = points.slice(-INTERVAL_POINTS);
   changed("block-interval");
 }
@@ -119,7 +120,7 @@ function intervalsFromBlocks() {
 function blockConnected(event) {
   if (typeof event.index !== "number" || typeof event.timestamp !== "number") return;
   //  A block at a height we know replaces it (a reorganisation).
-  for (const h of [...blocks.keys()]) if (h > event.index) blocks.delete(h);
+  for (const height of [...blocks.keys()]) if (height > event.index) blocks.delete(height);
   blocks.set(event.index, event.timestamp);
   intervalsFromBlocks();
 }
@@ -206,34 +207,23 @@ function format(value, digits) {
   return value.toFixed(Number.isInteger(value) ? 0 : digits);
 }
 
-function element(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") node.textContent = value;
-    else if (name === "className") node.className = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
 function figure(series) {
-  const latest = element("span", { className: "chart-latest", id: "chart-" + series.id + "-latest" });
-  const canvas = element("canvas", { role: "img", "aria-label": series.title });
-  const rows = element("tbody");
-  const fallback = element("p", { className: "chart-fallback", hidden: "" });
-  const details = element("details", {},
-    element("summary", { text: "Values of " + series.title.toLowerCase() }),
-    element("table", { className: "chart-table", id: "chart-" + series.id + "-table" },
-      element("caption", { text: series.title + ", newest first" }),
-      element("thead", {}, element("tr", {},
-        element("th", { scope: "col", text: series.column }),
-        element("th", { scope: "col", text: series.unit }))),
+  const latest = h("span", { className: "chart-latest", id: "chart-" + series.id + "-latest" });
+  const canvas = h("canvas", { role: "img", "aria-label": series.title });
+  const rows = h("tbody");
+  const fallback = h("p", { className: "chart-fallback", hidden: "" });
+  const details = h("details", {},
+    h("summary", { text: "Values of " + series.title.toLowerCase() }),
+    h("table", { className: "chart-table", id: "chart-" + series.id + "-table" },
+      h("caption", { text: series.title + ", newest first" }),
+      h("thead", {}, h("tr", {},
+        h("th", { scope: "col", text: series.column }),
+        h("th", { scope: "col", text: series.unit }))),
       rows));
-  const root = element("figure", { className: "chart", id: "chart-" + series.id },
-    element("figcaption", {}, element("span", { className: "chart-title", text: series.title }),
+  const root = h("figure", { className: "chart", id: "chart-" + series.id },
+    h("figcaption", {}, h("span", { className: "chart-title", text: series.title }),
       " ", latest),
-    element("div", { className: "chart-box" }, canvas), fallback, details);
+    h("div", { className: "chart-box" }, canvas), fallback, details);
   return { root, latest, canvas, rows, fallback, details };
 }
 
@@ -253,8 +243,8 @@ function drawText(parts, series) {
   parts.latest.textContent = "(" + text + ")";
   parts.canvas.setAttribute("aria-label", series.title + ": " + text);
   const points = data[series.id].slice(-TABLE_ROWS).reverse();
-  parts.rows.replaceChildren(...points.map((p) => element("tr", {},
-    element("td", { text: p.x }), element("td", { className: "num", text: format(p.y, series.digits) }))));
+  parts.rows.replaceChildren(...points.map((p) => h("tr", {},
+    h("td", { text: p.x }), h("td", { className: "num", text: format(p.y, series.digits) }))));
 }
 
 function drawChart(chart, series) {
@@ -311,13 +301,13 @@ function makeChart(Chart, canvas, series) {
 export async function renderCharts(el) {
   useStyles();
   const parts = {};
-  const grid = element("div", { className: "charts" });
+  const grid = h("div", { className: "charts" });
   for (const series of SERIES) {
     parts[series.id] = figure(series);
     grid.append(parts[series.id].root);
   }
   el.replaceChildren(grid,
-    element("p", { className: "charts-note", text: "Since this page was opened, updated live." }));
+    h("p", { className: "charts-note", text: "Since this page was opened, updated live." }));
   const v = { root: grid, parts, charts: {} };
   views.add(v);
   for (const series of SERIES) drawText(parts[series.id], series);

@@ -1,31 +1,13 @@
 // chainbus dashboard: small DOM helpers of the explorer views.
 //
 // Data from the node or a user only ever reaches the page through
-// textContent and DOM nodes made here (never innerHTML).
+// textContent and DOM nodes made with dom.js's h (never innerHTML).
 "use strict";
 
-// An element: h("td", {class: "hash"}, "text", otherNode, ...).
-// Attributes whose value is null/undefined/false are left out; "text"
-// children are text nodes.
-export function h(tag, attrs = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") element.className = value;
-    else if (name === "dataset") Object.assign(element.dataset, value);
-    else if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
-    else element.setAttribute(name, value === true ? "" : String(value));
-  }
-  append(element, children);
-  return element;
-}
+import { h } from "./dom.js";
 
-function append(element, children) {
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-}
+// The views make their elements with dom.js's h (re-exported here).
+export { h };
 
 // The hash route of a view, its parts encoded.
 export function route(kind, id, query) {

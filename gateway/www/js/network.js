@@ -19,6 +19,7 @@
 "use strict";
 
 import { api } from "./api.js";
+import { h } from "./dom.js";
 import { on, onOpen } from "./live.js";
 
 //  Most advanced first: the state a node shows is its best link's.
@@ -64,17 +65,6 @@ export function groupPeers(entries) {
   return peers.sort((a, b) => rank(a.state) - rank(b.state) || a.key.localeCompare(b.key));
 }
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") node.textContent = value;
-    else if (name === "className") node.className = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
 function linksText(links) {
   const parts = links.map((l) => (l.direction || "?") + " " + l.address
     + (l.redundant ? " (second link, no gossip)" : ""));
@@ -104,31 +94,31 @@ export function syncText(status) {
 }
 
 function peerRow(peer) {
-  const state = el("td", { className: "net-state net-" + peer.state, text: stateText(peer) });
-  if (peer.reason) state.append(el("span", { className: "net-reason", text: " (" + peer.reason + ")" }));
-  return el("tr", { "data-peer": peer.key },
-    el("td", { className: "hash", text: peer.node_id || "not known yet" }),
+  const state = h("td", { className: "net-state net-" + peer.state, text: stateText(peer) });
+  if (peer.reason) state.append(h("span", { className: "net-reason", text: " (" + peer.reason + ")" }));
+  return h("tr", { "data-peer": peer.key },
+    h("td", { className: "hash", text: peer.node_id || "not known yet" }),
     state,
-    el("td", { className: "num", text: peer.height ?? "?" }),
-    el("td", { className: "num", text: peer.score ?? "?" }),
-    el("td", { className: "net-links", text: linksText(peer.links) }),
-    el("td", { text: timeText(peer.last_seen_ms) }));
+    h("td", { className: "num", text: peer.height ?? "?" }),
+    h("td", { className: "num", text: peer.score ?? "?" }),
+    h("td", { className: "net-links", text: linksText(peer.links) }),
+    h("td", { text: timeText(peer.last_seen_ms) }));
 }
 
 function view() {
-  const summary = el("p", { id: "network-summary", role: "status" }, "Loading the peers…");
-  const sync = el("p", { id: "network-sync" }, "");
-  const error = el("p", { id: "network-error", className: "error", hidden: "" });
-  const body = el("tbody", { id: "network-peers" });
-  const table = el("table", { className: "net-peers" },
-    el("caption", { text: "Peers, one row per node (a node linked both ways has two links)" }),
-    el("thead", {}, el("tr", {},
-      ...["Node", "State", "Height", "Score", "Links", "Last seen"].map((h) =>
-        el("th", { scope: "col", text: h })))),
+  const summary = h("p", { id: "network-summary", role: "status" }, "Loading the peers…");
+  const sync = h("p", { id: "network-sync" }, "");
+  const error = h("p", { id: "network-error", className: "error", hidden: "" });
+  const body = h("tbody", { id: "network-peers" });
+  const table = h("table", { className: "net-peers" },
+    h("caption", { text: "Peers, one row per node (a node linked both ways has two links)" }),
+    h("thead", {}, h("tr", {},
+      ...["Node", "State", "Height", "Score", "Links", "Last seen"].map((name) =>
+        h("th", { scope: "col", text: name })))),
     body);
-  const root = el("section", { className: "net-view", "aria-labelledby": "network-title" },
-    el("h2", { id: "network-title", text: "Network" }), summary, sync, error,
-    el("div", { className: "table-scroll", tabindex: "0", "aria-label": "Peers table" }, table));
+  const root = h("section", { className: "net-view", "aria-labelledby": "network-title" },
+    h("h2", { id: "network-title", text: "Network" }), summary, sync, error,
+    h("div", { className: "table-scroll", tabindex: "0", "aria-label": "Peers table" }, table));
   return { root, summary, sync, error, body };
 }
 

@@ -10,6 +10,7 @@
 // before it is sent, and a send that timed out or found the node busy can
 // be repeated with the same signed bytes (the node answers duplicate).
 import { api, post } from "./api.js";
+import { h } from "./dom.js";
 import * as canon from "./wallet-canon.js";
 import * as sealing from "./wallet-seal.js";
 
@@ -177,22 +178,6 @@ function addKey(key, label) {
 }
 
 // ------------------------------------------------------------------ DOM
-
-// An element with attributes (on* are listeners) and children (strings
-// become text nodes: data is never parsed as HTML).
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat())
-    if (child !== null && child !== undefined && child !== false)
-      node.append(typeof child === "string" ? document.createTextNode(child) : child);
-  return node;
-}
 
 function field(id, labelText, control, hint) {
   control.id = id;
