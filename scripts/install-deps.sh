@@ -39,7 +39,7 @@ TEST_PKGS=(binutils python3 python3-pytest python3-requests python3-zmq python3-
            clang-14 libfuzzer-14-dev
            debootstrap systemd-container zstd
            prometheus)   # promtool and a real Prometheus: tests/functional/test_metrics.py
-BENCH_PKGS=(wrk python3 python3-requests curl)
+BENCH_PKGS=(wrk python3 python3-requests python3-plyvel curl)   # plyvel: bench/explorer_routes.py deletes summary records
 
 list_only=0
 if [ "${1-}" = --list ]; then
