@@ -82,35 +82,59 @@ s_refuse_memory (cbus_chainstore_read_t *self, cbus_request_t *request)
 //  --------------------------------------------------------------------------
 //  HISTORY
 
+//  The block a HISTORY reply reads its items from: the last one read,
+//  kept for the next item (a user's items are often in one block, and a
+//  block of 10,000 transactions costs about half a millisecond to read
+//  and unpack: docs/performance.md).
+typedef struct {
+    uint8_t hash [CBUS_HASH_BYTES];     //  Which block, when bytes
+    char *bytes;                        //  Its bytes (cbus_store_free), or NULL
+    msgpack_unpacked unpacked;          //  ... unpacked
+    const msgpack_object *txs;          //  ... its txs array, or NULL
+} s_reader_t;
+
+static void
+s_reader_release (s_reader_t *reader)
+{
+    if (reader->bytes) {
+        msgpack_unpacked_destroy (&reader->unpacked);
+        cbus_store_free (reader->bytes);
+        reader->bytes = NULL;
+    }
+    reader->txs = NULL;
+}
+
 //  The bytes of the transaction at a position of an active block
 //  (caller frees), read without checking the block again: it was checked
 //  when stored. NULL if the store cannot give them.
 static uint8_t *
-s_tx_at (cbus_chainstore_read_t *self, uint64_t height, uint32_t index,
+s_tx_at (cbus_chainstore_read_t *self, s_reader_t *reader, uint64_t height, uint32_t index,
          uint8_t block_hash [CBUS_HASH_BYTES], size_t *size_p)
 {
-    char *bytes = NULL;
-    size_t size = 0;
-    uint8_t *tx = NULL;
-    if (cbus_chain_hash_at (self->chain, height, block_hash)
-    ||  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) || !bytes)
+    if (cbus_chain_hash_at (self->chain, height, block_hash))
         return NULL;
-    //  Block bytes (cbus_block.h), not a bus message.
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    size_t offset = 0;
-    if (cbus_unpack_next (&unpacked, bytes, size, &offset) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
-        if (txs && txs->type == MSGPACK_OBJECT_ARRAY && index < txs->via.array.size
-        &&  txs->via.array.ptr [index].type == MSGPACK_OBJECT_BIN) {
-            *size_p = txs->via.array.ptr [index].via.bin.size;
-            tx = (uint8_t *) malloc (*size_p ? *size_p : 1);
-            if (tx)
-                memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
-        }
+    if (!reader->bytes || memcmp (reader->hash, block_hash, CBUS_HASH_BYTES)) {
+        s_reader_release (reader);
+        size_t size = 0;
+        if (cbus_chain_block_by_hash (self->chain, block_hash, &reader->bytes, &size)
+        ||  !reader->bytes)
+            return NULL;
+        memcpy (reader->hash, block_hash, CBUS_HASH_BYTES);
+        //  Block bytes (cbus_block.h), not a bus message.
+        msgpack_unpacked_init (&reader->unpacked);
+        size_t offset = 0;
+        if (cbus_unpack_next (&reader->unpacked, reader->bytes, size, &offset)
+            == MSGPACK_UNPACK_SUCCESS)
+            reader->txs = cbus_msg_get (&reader->unpacked.data, "txs");
     }
-    msgpack_unpacked_destroy (&unpacked);
-    cbus_store_free (bytes);
+    const msgpack_object *txs = reader->txs;
+    if (!txs || txs->type != MSGPACK_OBJECT_ARRAY || index >= txs->via.array.size
+    ||  txs->via.array.ptr [index].type != MSGPACK_OBJECT_BIN)
+        return NULL;
+    *size_p = txs->via.array.ptr [index].via.bin.size;
+    uint8_t *tx = (uint8_t *) malloc (*size_p ? *size_p : 1);
+    if (tx)
+        memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
     return tx;
 }
 
@@ -166,6 +190,7 @@ s_handle_history (cbus_chainstore_read_t *self, cbus_request_t *request)
     cbus_history_item_t items [CBUS_CHAINSTORE_HISTORY_MAX];
     uint8_t block_hashes [CBUS_CHAINSTORE_HISTORY_MAX][CBUS_HASH_BYTES];
     size_t filled = 0;
+    s_reader_t reader = { .bytes = NULL };
     for (; filled < count; filled++) {
         const cbus_chain_history_t *where = &found [filled];
         cbus_history_item_t *item = &items [filled];
@@ -173,11 +198,12 @@ s_handle_history (cbus_chainstore_read_t *self, cbus_request_t *request)
             .txid = where->txid, .height = where->height, .index = where->index,
             .block_hash = block_hashes [filled], .confirmations = tip.height - where->height + 1
         };
-        item->tx.data = s_tx_at (self, where->height, where->index, block_hashes [filled],
-                                 &item->tx.size);
+        item->tx.data = s_tx_at (self, &reader, where->height, where->index,
+                                 block_hashes [filled], &item->tx.size);
         if (!item->tx.data)
             break;
     }
+    s_reader_release (&reader);
     if (filled == count) {
         cbus_history_reply_t reply = { .items = { .count = (uint32_t) count, .items = items } };
         if (more) {

@@ -380,3 +380,31 @@ def test_side_block_is_served_as_stale(make_node):
     assert [blk["hash"] for blk in listed][1] == active["hash"]
     assert all(blk["in_active_chain"] is True for blk in listed)
     assert a.get("/blocks/1/transactions").json()["block"]["in_active_chain"] is True
+
+
+def test_history_pages_within_and_across_blocks(make_node):
+    """A history page whose items share a block (read once for the page)
+    and span blocks: every item is its own transaction, newest first."""
+    n = make_node()
+    mined = []
+    for b, count in enumerate((3, 60, 2)):
+        txids = [n.submit(tx_body(n=100 * b + i, users=["pager", "o%d" % i]))[0]
+                 for i in range(count)]
+        block = n.mine()
+        order = [t["txid"] for t in block["transactions"]]
+        assert sorted(order) == sorted(txids)
+        mined += [(block["index"], pos, txid) for pos, txid in enumerate(order)]
+    want = [txid for _, _, txid in sorted(mined, reverse=True)]
+    got, query = [], "/transactions?user=pager&limit=50"
+    while True:
+        r = n.get(query)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        where = {txid: (height, pos) for height, pos, txid in mined}
+        for item in page["transactions"]:
+            assert (item["block_height"], item["block_index"]) == where[item["transaction"]["txid"]]
+        got += [item["transaction"]["txid"] for item in page["transactions"]]
+        if page["next"] is None:
+            break
+        query = "/transactions?user=pager&limit=50&before=" + page["next"]
+    assert got == want
