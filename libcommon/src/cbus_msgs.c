@@ -292,8 +292,16 @@ s_decode_field (const cbus_msgdef_t *def, const s_field_t *field,
             list->decoded = object->via.array.ptr;
             break;
         }
-        case S_MAP:
-            return field->sub->decode (object, target, reason);
+        case S_MAP: {
+            //  The sub-message's reason starts with its own command (a
+            //  sub-message may sit in several: block_summary): name this
+            //  one's, and the path to the field.
+            char inner [CBUS_REASON_MAX];
+            if (field->sub->decode (object, target, inner) == 0)
+                return 0;
+            const char *tail = strstr (inner, ": ");
+            return s_wrong (def, field->name, tail ? tail + 2 : inner, reason);
+        }
     }
     return 0;
 }
