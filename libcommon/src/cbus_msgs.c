@@ -579,6 +579,21 @@ cbus_msgs_test (bool verbose)
     assert (cbus_block_get_reply_decode (&unpacked.data, &wrong, reason) == -1);
     assert (streq (reason, "BLOCK.GET reply: block is missing"));
     msgpack_unpacked_destroy (&unpacked);
+    //  A bad map inside names the enclosing command and the path, not
+    //  the sub-message's own command (block_summary's is BLOCK.LIST).
+    cbus_buf_reset (&hand);
+    pk = cbus_packer_begin (&hand, 3);
+    cbus_pack_str (&pk, "block");
+    msgpack_pack_map (&pk, 1);
+    cbus_pack_kv_u64 (&pk, "height", 1);
+    cbus_pack_kv_u64 (&pk, "start", 0);
+    cbus_pack_str (&pk, "txs");
+    msgpack_pack_array (&pk, 0);
+    unpacked = s_test_unpack (&hand);
+    cbus_block_txs_reply_t slice;
+    assert (cbus_block_txs_reply_decode (&unpacked.data, &slice, reason) == -1);
+    assert (streq (reason, "BLOCK.TXS reply: block hash is missing"));
+    msgpack_unpacked_destroy (&unpacked);
 
     //  Optional fields are left out; a NIL one is written as nil.
     cbus_block_get_t get = { .height = 3, .has_height = true };
