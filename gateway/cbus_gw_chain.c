@@ -204,8 +204,8 @@ s_chain_start (cbus_gw_request_t *request)
 //  Blocks
 
 //  Write the block of a BLOCK.GET reply into out with extra members
-//  first ("message") or last ("confirmations"). -1 if its bytes do not
-//  decode.
+//  first ("message") or last ("confirmations", "in_active_chain"). -1 if
+//  its bytes do not decode.
 static int
 s_write_block (cbus_buf_t *out, const cbus_block_get_reply_t *found, const char *message,
                bool confirmations)
@@ -224,7 +224,8 @@ s_write_block (cbus_buf_t *out, const cbus_block_get_reply_t *found, const char 
             cbus_buf_append (out, json.data, json.size);
         if (confirmations) {
             out->size--;
-            cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 "}", found->confirmations);
+            cbus_buf_printf (out, ", \"confirmations\": %" PRIu64 ", \"in_active_chain\": %s}",
+                             found->confirmations, found->in_active_chain ? "true" : "false");
         }
     }
     else
@@ -329,7 +330,8 @@ s_query_number (cbus_gw_request_t *request, const char *name, uint64_t min, uint
 }
 
 //  A block summary as JSON: the object of GET /blocks/<id> without
-//  "transactions", with "transaction_count", "size" and "confirmations".
+//  "transactions", with "transaction_count", "size", "confirmations" and
+//  "in_active_chain".
 //  The header's members are written by cbus_block_write_json itself (of
 //  an empty block with this header), so that both routes show a block
 //  alike. -1 (nothing written) if the header does not decode.
@@ -354,8 +356,9 @@ s_write_summary (cbus_buf_t *out, const cbus_block_summary_t *summary)
         cbus_buf_append (out, json.data, cut);
         cbus_buf_append (out, json.data + cut + length, json.size - cut - length - 1);
         cbus_buf_printf (out, ", \"transaction_count\": %" PRIu64 ", \"size\": %" PRIu64
-                         ", \"confirmations\": %" PRIu64 "}", summary->tx_count, summary->size,
-                         summary->confirmations);
+                         ", \"confirmations\": %" PRIu64 ", \"in_active_chain\": %s}",
+                         summary->tx_count, summary->size, summary->confirmations,
+                         summary->in_active_chain ? "true" : "false");
         rc = 0;
     }
     cbus_buf_free (&json);

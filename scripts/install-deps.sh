@@ -28,16 +28,18 @@ RUNTIME_PKGS=(libzmq5 libczmq4 libmsgpackc2 libleveldb1d libsodium23
               libmicrohttpd12 libjansson4 libssl3 libcurl4 libsystemd0)
 #  The functional tests use Debian's Python modules (PyPI is not assumed);
 #  the dashboard's test drives Debian's Chromium with Selenium.
+#  python3-plyvel: test_explorer_routes reads and edits a stopped node's
+#  chain store (its summary records).
 #  binutils: readelf, for the check that programs link only their layers.
 #  clang and libFuzzer: the fuzz suite (fuzz/, CHAINBUS_FUZZ=ON).
 #  debootstrap, systemd-container (systemd-nspawn), zstd: the systemd test
 #  (tests/systemd/) boots the units in a Debian 12 container it makes.
 TEST_PKGS=(binutils python3 python3-pytest python3-requests python3-zmq python3-cryptography
-           python3-msgpack curl chromium chromium-driver python3-selenium
+           python3-msgpack python3-plyvel curl chromium chromium-driver python3-selenium
            clang-14 libfuzzer-14-dev
            debootstrap systemd-container zstd
            prometheus)   # promtool and a real Prometheus: tests/functional/test_metrics.py
-BENCH_PKGS=(wrk python3 python3-requests curl)
+BENCH_PKGS=(wrk python3 python3-requests python3-plyvel curl)   # plyvel: bench/explorer_routes.py deletes summary records
 
 list_only=0
 if [ "${1-}" = --list ]; then

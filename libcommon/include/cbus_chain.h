@@ -4,7 +4,8 @@
     The storage and validation of the chain, with no sockets: the
     chainstore service runs it, and offline tools (import, audit) use it
     on a stopped node's folder. Every block ever accepted is stored
-    with its index entry (height, cumulative work, header); the active
+    with its index entry (height, cumulative work, header) and its
+    summary record (header, transaction count, size); the active
     chain is the stored branch with the most work. A block that gives
     another branch more work than the active one triggers a
     reorganisation: the old branch's blocks are disconnected down to the

@@ -24,12 +24,19 @@
 #define CBUS_LAYOUT_TX      'T'     //  'T' txid: where record (below)
 #define CBUS_LAYOUT_USER    'U'     //  'U' user 0x00 height position: txid
 #define CBUS_LAYOUT_KEY     'K'     //  'K' key 0x00 height position: txid
+#define CBUS_LAYOUT_SUMMARY 'C'     //  'C' hash: summary record (below)
 
 //  Index entry: height u64 BE, cumulative work [32], header [100].
 #define CBUS_LAYOUT_ENTRY_BYTES     (8 + CBUS_U256_BYTES + CBUS_HEADER_BYTES)
 //  Where record of a confirmed transaction: block hash [32], position
 //  u32 BE.
 #define CBUS_LAYOUT_WHERE_BYTES     (CBUS_HASH_BYTES + 4)
+//  Summary record of a stored block (what GET /blocks lists without
+//  reading the block): header [100], transaction count u32 BE, the
+//  block's bytes as stored u64 BE. Written in the batch that stores the
+//  block; a store made before these records has none (the chainstore
+//  writes one the first time it reads such a block for a summary).
+#define CBUS_LAYOUT_SUMMARY_BYTES   (CBUS_HEADER_BYTES + 4 + 8)
 //  A height key: prefix, height u64 BE.
 #define CBUS_LAYOUT_HEIGHT_KEY_BYTES 9
 //  What follows the name in a history key: 0x00, height u64 BE, position
@@ -73,6 +80,21 @@ void
 int
     cbus_layout_where_decode (const void *value, size_t size,
                               uint8_t block [CBUS_HASH_BYTES], uint32_t *position)
+    __attribute__ ((warn_unused_result));
+
+//  The summary record of a block, and back. The decoder takes the hash
+//  the record is stored under and returns -1 for bytes that are not the
+//  record of that block: another size, a header that does not decode or
+//  does not hash to it, more transactions than bytes. header receives
+//  the header's bytes as stored.
+void
+    cbus_layout_summary_encode (const cbus_header_t *header, uint32_t tx_count, uint64_t size,
+                                uint8_t out [CBUS_LAYOUT_SUMMARY_BYTES]);
+int
+    cbus_layout_summary_decode (const void *value, size_t value_size,
+                                const uint8_t hash [CBUS_HASH_BYTES],
+                                uint8_t header [CBUS_HEADER_BYTES], uint64_t *tx_count,
+                                uint64_t *size)
     __attribute__ ((warn_unused_result));
 
 //  A history key into key (reset first): kind ('U' or 'K'), the name's

@@ -172,7 +172,8 @@ bool
     F (block,          BIN,    REQ, -) \
     F (height,         U64,    REQ, -) \
     F (hash,           HASH,   REQ, -) \
-    F (confirmations,  U64,    REQ, -)
+    F (confirmations,  U64,    REQ, -) \
+    F (in_active_chain, BOOL,  REQ, -)
 #define CBUS_CHAIN_PAGE_FIELDS(F) \
     F (from,           U64,    REQ, -) \
     F (to,             U64,    REQ, -) \
@@ -351,7 +352,8 @@ bool
     F (header,         HEADER, REQ, -) \
     F (tx_count,       U64,    REQ, -) \
     F (size,           U64,    REQ, -) \
-    F (confirmations,  U64,    REQ, -)
+    F (confirmations,  U64,    REQ, -) \
+    F (in_active_chain, BOOL,  REQ, -)
 #define CBUS_BLOCK_LIST_FIELDS(F) \
     F (before,         U64,    OPT, -) \
     F (limit,          U64,    REQ, -)

@@ -38,6 +38,17 @@ s_put (cbus_store_batch_t *batch, cbus_layout_key_t key, const void *value, size
     cbus_store_batch_put (batch, key.bytes, key.size, value, size);
 }
 
+//  Put the summary record of a block (its bytes as stored: size).
+static void
+s_put_summary (cbus_store_batch_t *batch, const uint8_t hash [CBUS_HASH_BYTES],
+               cbus_block_t *block, size_t size)
+{
+    uint8_t record [CBUS_LAYOUT_SUMMARY_BYTES];
+    cbus_layout_summary_encode (cbus_block_header (block), (uint32_t) cbus_block_tx_count (block),
+                                size, record);
+    s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_SUMMARY, hash), record, sizeof (record));
+}
+
 static void
 s_delete (cbus_store_batch_t *batch, cbus_layout_key_t key)
 {
@@ -158,6 +169,7 @@ s_create (cbus_chain_t *self, cbus_block_t *genesis, const char *meta, char *rea
     cbus_buf_t bytes = {0};
     cbus_block_encode (genesis, &bytes);
     s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_BLOCK, self->genesis), bytes.data, bytes.size);
+    s_put_summary (batch, self->genesis, genesis, bytes.size);
     cbus_buf_free (&bytes);
     uint8_t record [CBUS_LAYOUT_ENTRY_BYTES];
     cbus_layout_entry_encode (&entry, record);
@@ -761,6 +773,7 @@ cbus_chain_submit (cbus_chain_t *self, const void *data, size_t size,
     batch = cbus_store_batch_new ();
     cbus_block_encode (block, &bytes);
     s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_BLOCK, hash), bytes.data, bytes.size);
+    s_put_summary (batch, hash, block, bytes.size);
     uint8_t record [CBUS_LAYOUT_ENTRY_BYTES];
     cbus_layout_entry_encode (&new_entry, record);
     s_put (batch, cbus_layout_hash_key (CBUS_LAYOUT_ENTRY, hash), record, sizeof (record));

@@ -83,6 +83,39 @@ cbus_layout_where_decode (const void *value, size_t size,
 }
 
 void
+cbus_layout_summary_encode (const cbus_header_t *header, uint32_t tx_count, uint64_t size,
+                            uint8_t out [CBUS_LAYOUT_SUMMARY_BYTES])
+{
+    cbus_header_encode (header, out);
+    cbus_put_be32 (out + CBUS_HEADER_BYTES, tx_count);
+    cbus_put_be64 (out + CBUS_HEADER_BYTES + 4, size);
+}
+
+int
+cbus_layout_summary_decode (const void *value, size_t value_size,
+                            const uint8_t hash [CBUS_HASH_BYTES],
+                            uint8_t header [CBUS_HEADER_BYTES], uint64_t *tx_count,
+                            uint64_t *size)
+{
+    const uint8_t *bytes = (const uint8_t *) value;
+    cbus_header_t decoded;
+    uint8_t computed [CBUS_HASH_BYTES];
+    if (value_size != CBUS_LAYOUT_SUMMARY_BYTES
+    ||  cbus_header_decode (&decoded, bytes, CBUS_HEADER_BYTES))
+        return -1;
+    cbus_header_hash (&decoded, computed);
+    uint64_t count = cbus_get_be32 (bytes + CBUS_HEADER_BYTES);
+    uint64_t total = cbus_get_be64 (bytes + CBUS_HEADER_BYTES + 4);
+    //  A block's bytes hold its header and at least a byte per transaction.
+    if (memcmp (computed, hash, CBUS_HASH_BYTES) || total < CBUS_HEADER_BYTES + count)
+        return -1;
+    memcpy (header, bytes, CBUS_HEADER_BYTES);
+    *tx_count = count;
+    *size = total;
+    return 0;
+}
+
+void
 cbus_layout_history_prefix (cbus_buf_t *key, char kind, const char *name, size_t size)
 {
     uint8_t zero = 0;
@@ -183,6 +216,31 @@ cbus_layout_test (bool verbose)
     assert (cbus_layout_where_decode (where, sizeof (where), block, &position) == 0);
     assert (position == 0x01020304 && memcmp (block, hash, CBUS_HASH_BYTES) == 0);
     assert (cbus_layout_where_decode (where, 35, block, &position) == -1);
+
+    //  Summary records: only the record of the block they are stored
+    //  under, of the right size and counts, reads back.
+    uint8_t summary [CBUS_LAYOUT_SUMMARY_BYTES], header_bytes [CBUS_HEADER_BYTES];
+    uint8_t entry_hash [CBUS_HASH_BYTES];
+    uint64_t tx_count, block_size;
+    cbus_header_hash (&entry.header, entry_hash);
+    cbus_layout_summary_encode (&entry.header, 3, 500, summary);
+    assert (cbus_layout_summary_decode (summary, sizeof (summary), entry_hash, header_bytes,
+                                        &tx_count, &block_size) == 0);
+    assert (tx_count == 3 && block_size == 500);
+    cbus_header_t header_back;
+    assert (cbus_header_decode (&header_back, header_bytes, CBUS_HEADER_BYTES) == 0
+         && header_back.nonce == entry.header.nonce);
+    assert (cbus_layout_summary_decode (summary, sizeof (summary) - 1, entry_hash, header_bytes,
+                                        &tx_count, &block_size) == -1);
+    assert (cbus_layout_summary_decode (summary, sizeof (summary), hash, header_bytes,
+                                        &tx_count, &block_size) == -1);
+    cbus_layout_summary_encode (&entry.header, 1000, 500, summary);
+    assert (cbus_layout_summary_decode (summary, sizeof (summary), entry_hash, header_bytes,
+                                        &tx_count, &block_size) == -1);
+    cbus_layout_summary_encode (&entry.header, 0, 500, summary);
+    summary [CBUS_HEADER_BYTES - 1] ^= 1;           //  The header no longer hashes to it
+    assert (cbus_layout_summary_decode (summary, sizeof (summary), entry_hash, header_bytes,
+                                        &tx_count, &block_size) == -1);
 
     //  History keys: every key of a name starts with its prefix, and
     //  decodes back to its parts.

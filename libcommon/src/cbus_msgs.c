@@ -292,8 +292,16 @@ s_decode_field (const cbus_msgdef_t *def, const s_field_t *field,
             list->decoded = object->via.array.ptr;
             break;
         }
-        case S_MAP:
-            return field->sub->decode (object, target, reason);
+        case S_MAP: {
+            //  The sub-message's reason starts with its own command (a
+            //  sub-message may sit in several: block_summary): name this
+            //  one's, and the path to the field.
+            char inner [CBUS_REASON_MAX];
+            if (field->sub->decode (object, target, inner) == 0)
+                return 0;
+            const char *tail = strstr (inner, ": ");
+            return s_wrong (def, field->name, tail ? tail + 2 : inner, reason);
+        }
     }
     return 0;
 }
@@ -570,6 +578,21 @@ cbus_msgs_test (bool verbose)
     cbus_block_get_reply_t wrong;
     assert (cbus_block_get_reply_decode (&unpacked.data, &wrong, reason) == -1);
     assert (streq (reason, "BLOCK.GET reply: block is missing"));
+    msgpack_unpacked_destroy (&unpacked);
+    //  A bad map inside names the enclosing command and the path, not
+    //  the sub-message's own command (block_summary's is BLOCK.LIST).
+    cbus_buf_reset (&hand);
+    pk = cbus_packer_begin (&hand, 3);
+    cbus_pack_str (&pk, "block");
+    msgpack_pack_map (&pk, 1);
+    cbus_pack_kv_u64 (&pk, "height", 1);
+    cbus_pack_kv_u64 (&pk, "start", 0);
+    cbus_pack_str (&pk, "txs");
+    msgpack_pack_array (&pk, 0);
+    unpacked = s_test_unpack (&hand);
+    cbus_block_txs_reply_t slice;
+    assert (cbus_block_txs_reply_decode (&unpacked.data, &slice, reason) == -1);
+    assert (streq (reason, "BLOCK.TXS reply: block hash is missing"));
     msgpack_unpacked_destroy (&unpacked);
 
     //  Optional fields are left out; a NIL one is written as nil.

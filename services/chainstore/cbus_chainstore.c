@@ -242,11 +242,13 @@ s_handle_block_get (cbus_chainstore_t *self, cbus_request_t *request)
         return;
     }
     cbus_chain_tip (self->chain, &tip);
-    //  A block off the active chain has no confirmations.
+    //  A block off the active chain (a side branch's, stale) is served
+    //  by its hash all the same, as Bitcoin Core's getblock does, with
+    //  no confirmations and in_active_chain false.
     bool active = cbus_chain_is_active (self->chain, hash);
     cbus_block_get_reply_t reply = {
         .block = { (const uint8_t *) bytes, size }, .height = entry.height, .hash = hash,
-        .confirmations = active ? tip.height - entry.height + 1 : 0
+        .confirmations = active ? tip.height - entry.height + 1 : 0, .in_active_chain = active
     };
     cbus_reply_send_msg (self->router, request, &cbus_block_get_reply_def, &reply, &self->reply);
     cbus_store_free (bytes);

@@ -25,6 +25,10 @@ struct _cbus_chainstore_read_t {
     void *arg;                          //  ... its argument
     cbus_buf_t reply;                   //  Reply buffer
     s_slot_t *slots;                    //  Summary table, S_SLOTS
+    cbus_store_batch_t *backfill;       //  Summary records to write, or NULL
+    uint64_t backfill_count;            //  ... how many
+    uint64_t backfilled;                //  Summary records written since start
+    bool bad_logged;                    //  A bad summary record was logged
 };
 
 cbus_chainstore_read_t *
@@ -54,6 +58,7 @@ cbus_chainstore_read_destroy (cbus_chainstore_read_t **self_p)
     cbus_chainstore_read_t *self = *self_p;
     if (self) {
         cbus_buf_free (&self->reply);
+        cbus_store_batch_destroy (&self->backfill);
         free (self->slots);
         free (self);
         *self_p = NULL;
@@ -77,35 +82,59 @@ s_refuse_memory (cbus_chainstore_read_t *self, cbus_request_t *request)
 //  --------------------------------------------------------------------------
 //  HISTORY
 
+//  The block a HISTORY reply reads its items from: the last one read,
+//  kept for the next item (a user's items are often in one block, and a
+//  block of 10,000 transactions costs about half a millisecond to read
+//  and unpack: docs/performance.md).
+typedef struct {
+    uint8_t hash [CBUS_HASH_BYTES];     //  Which block, when bytes
+    char *bytes;                        //  Its bytes (cbus_store_free), or NULL
+    msgpack_unpacked unpacked;          //  ... unpacked
+    const msgpack_object *txs;          //  ... its txs array, or NULL
+} s_reader_t;
+
+static void
+s_reader_release (s_reader_t *reader)
+{
+    if (reader->bytes) {
+        msgpack_unpacked_destroy (&reader->unpacked);
+        cbus_store_free (reader->bytes);
+        reader->bytes = NULL;
+    }
+    reader->txs = NULL;
+}
+
 //  The bytes of the transaction at a position of an active block
 //  (caller frees), read without checking the block again: it was checked
 //  when stored. NULL if the store cannot give them.
 static uint8_t *
-s_tx_at (cbus_chainstore_read_t *self, uint64_t height, uint32_t index,
+s_tx_at (cbus_chainstore_read_t *self, s_reader_t *reader, uint64_t height, uint32_t index,
          uint8_t block_hash [CBUS_HASH_BYTES], size_t *size_p)
 {
-    char *bytes = NULL;
-    size_t size = 0;
-    uint8_t *tx = NULL;
-    if (cbus_chain_hash_at (self->chain, height, block_hash)
-    ||  cbus_chain_block_by_hash (self->chain, block_hash, &bytes, &size) || !bytes)
+    if (cbus_chain_hash_at (self->chain, height, block_hash))
         return NULL;
-    //  Block bytes (cbus_block.h), not a bus message.
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    size_t offset = 0;
-    if (cbus_unpack_next (&unpacked, bytes, size, &offset) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *txs = cbus_msg_get (&unpacked.data, "txs");
-        if (txs && txs->type == MSGPACK_OBJECT_ARRAY && index < txs->via.array.size
-        &&  txs->via.array.ptr [index].type == MSGPACK_OBJECT_BIN) {
-            *size_p = txs->via.array.ptr [index].via.bin.size;
-            tx = (uint8_t *) malloc (*size_p ? *size_p : 1);
-            if (tx)
-                memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
-        }
+    if (!reader->bytes || memcmp (reader->hash, block_hash, CBUS_HASH_BYTES)) {
+        s_reader_release (reader);
+        size_t size = 0;
+        if (cbus_chain_block_by_hash (self->chain, block_hash, &reader->bytes, &size)
+        ||  !reader->bytes)
+            return NULL;
+        memcpy (reader->hash, block_hash, CBUS_HASH_BYTES);
+        //  Block bytes (cbus_block.h), not a bus message.
+        msgpack_unpacked_init (&reader->unpacked);
+        size_t offset = 0;
+        if (cbus_unpack_next (&reader->unpacked, reader->bytes, size, &offset)
+            == MSGPACK_UNPACK_SUCCESS)
+            reader->txs = cbus_msg_get (&reader->unpacked.data, "txs");
     }
-    msgpack_unpacked_destroy (&unpacked);
-    cbus_store_free (bytes);
+    const msgpack_object *txs = reader->txs;
+    if (!txs || txs->type != MSGPACK_OBJECT_ARRAY || index >= txs->via.array.size
+    ||  txs->via.array.ptr [index].type != MSGPACK_OBJECT_BIN)
+        return NULL;
+    *size_p = txs->via.array.ptr [index].via.bin.size;
+    uint8_t *tx = (uint8_t *) malloc (*size_p ? *size_p : 1);
+    if (tx)
+        memcpy (tx, txs->via.array.ptr [index].via.bin.ptr, *size_p);
     return tx;
 }
 
@@ -161,6 +190,7 @@ s_handle_history (cbus_chainstore_read_t *self, cbus_request_t *request)
     cbus_history_item_t items [CBUS_CHAINSTORE_HISTORY_MAX];
     uint8_t block_hashes [CBUS_CHAINSTORE_HISTORY_MAX][CBUS_HASH_BYTES];
     size_t filled = 0;
+    s_reader_t reader = { .bytes = NULL };
     for (; filled < count; filled++) {
         const cbus_chain_history_t *where = &found [filled];
         cbus_history_item_t *item = &items [filled];
@@ -168,11 +198,12 @@ s_handle_history (cbus_chainstore_read_t *self, cbus_request_t *request)
             .txid = where->txid, .height = where->height, .index = where->index,
             .block_hash = block_hashes [filled], .confirmations = tip.height - where->height + 1
         };
-        item->tx.data = s_tx_at (self, where->height, where->index, block_hashes [filled],
-                                 &item->tx.size);
+        item->tx.data = s_tx_at (self, &reader, where->height, where->index,
+                                 block_hashes [filled], &item->tx.size);
         if (!item->tx.data)
             break;
     }
+    s_reader_release (&reader);
     if (filled == count) {
         cbus_history_reply_t reply = { .items = { .count = (uint32_t) count, .items = items } };
         if (more) {
@@ -271,15 +302,100 @@ s_slot_fill (cbus_chainstore_read_t *self, const uint8_t hash [CBUS_HASH_BYTES],
     return slot;
 }
 
+//  The block's summary record ('C', cbus_layout.h) into its slot: the
+//  slot, or NULL when the store has none or a bad one (outside input: a
+//  record of another size, or whose header is not the block's, is
+//  treated as missing, logged once a start).
+static s_slot_t *
+s_slot_read (cbus_chainstore_read_t *self, const uint8_t hash [CBUS_HASH_BYTES])
+{
+    cbus_layout_key_t key = cbus_layout_hash_key (CBUS_LAYOUT_SUMMARY, hash);
+    char *value = NULL;
+    size_t size = 0;
+    if (cbus_store_get (cbus_chain_store (self->chain), key.bytes, key.size, &value, &size)
+    ||  !value)
+        return NULL;
+    s_slot_t *slot = s_slot_of (self, hash);
+    int rc = cbus_layout_summary_decode (value, size, hash, slot->header, &slot->tx_count,
+                                         &slot->size);
+    cbus_store_free (value);
+    if (rc) {
+        slot->used = false;
+        if (!self->bad_logged) {
+            char hex [CBUS_HASH_HEX];
+            zsys_warning ("bad summary record block=%s size=%zu: reading the block instead",
+                          cbus_hash_hex (hash, hex), size);
+            self->bad_logged = true;
+        }
+        return NULL;
+    }
+    memcpy (slot->hash, hash, CBUS_HASH_BYTES);
+    slot->used = true;
+    return slot;
+}
+
+//  Queue the summary record of a block that had none (a store made before
+//  summary records, or a bad record) for cbus_chainstore_read's next
+//  flush: the chainstore is the store's only writer and a block never
+//  changes, so a record written later can never disagree with its block.
+//  Skipped while the store takes no writes, and for a header that is not
+//  the block's (the block's bytes are then damaged: not summarised).
+static void
+s_backfill (cbus_chainstore_read_t *self, const s_slot_t *slot)
+{
+    cbus_header_t header;
+    uint8_t computed [CBUS_HASH_BYTES], record [CBUS_LAYOUT_SUMMARY_BYTES];
+    if (!cbus_store_writable (cbus_chain_store (self->chain), NULL, NULL)
+    ||  slot->tx_count > UINT32_MAX
+    ||  cbus_header_decode (&header, slot->header, CBUS_HEADER_BYTES))
+        return;
+    cbus_header_hash (&header, computed);
+    if (memcmp (computed, slot->hash, CBUS_HASH_BYTES))
+        return;
+    if (!self->backfill)
+        self->backfill = cbus_store_batch_new ();
+    cbus_layout_summary_encode (&header, (uint32_t) slot->tx_count, slot->size, record);
+    cbus_layout_key_t key = cbus_layout_hash_key (CBUS_LAYOUT_SUMMARY, slot->hash);
+    cbus_store_batch_put (self->backfill, key.bytes, key.size, record, sizeof (record));
+    self->backfill_count++;
+}
+
+//  Write the queued summary records, not synced (a record lost to a
+//  crash is written again the next time). A failed write is logged; the
+//  store then pauses as after any failed write (cbus_store.h).
+static void
+s_backfill_flush (cbus_chainstore_read_t *self)
+{
+    if (!self->backfill)
+        return;
+    uint64_t count = self->backfill_count;
+    self->backfill_count = 0;
+    if (cbus_store_write (cbus_chain_store (self->chain), self->backfill, false))
+        zsys_warning ("could not write %" PRIu64 " summary records", count);
+    else {
+        if (self->backfilled == 0)
+            zsys_info ("writing summary records of blocks stored without one "
+                       "(a chain store from before them), as they are listed");
+        self->backfilled += count;
+        zsys_debug ("summary records written count=%" PRIu64 " total=%" PRIu64, count,
+                    self->backfilled);
+    }
+    cbus_store_batch_destroy (&self->backfill);
+}
+
 //  The summary of a stored block into summary (its header bytes point
-//  into the table: use it before the next lookup). 0, or -1 when the
-//  store cannot give the block.
+//  into the table: use it before the next lookup): from the table, else
+//  the block's summary record, else (no record, or a bad one) the block
+//  itself, whose record is then written. 0, or -1 when the store cannot
+//  give the block.
 static int
 s_summary (cbus_chainstore_read_t *self, const uint8_t hash [CBUS_HASH_BYTES], uint64_t height,
            const cbus_chain_entry_t *tip, cbus_block_summary_t *summary)
 {
     s_slot_t *slot = s_slot_of (self, hash);
-    if (!slot->used || memcmp (slot->hash, hash, CBUS_HASH_BYTES)) {
+    if (!slot->used || memcmp (slot->hash, hash, CBUS_HASH_BYTES))
+        slot = s_slot_read (self, hash);
+    if (!slot) {
         char *bytes = NULL;
         size_t size = 0;
         if (cbus_chain_block_by_hash (self->chain, hash, &bytes, &size) || !bytes)
@@ -288,12 +404,14 @@ s_summary (cbus_chainstore_read_t *self, const uint8_t hash [CBUS_HASH_BYTES], u
         cbus_store_free (bytes);
         if (!slot)
             return -1;
+        s_backfill (self, slot);
     }
     bool active = cbus_chain_is_active (self->chain, hash);
     *summary = (cbus_block_summary_t) {
         .hash = slot->hash, .height = height, .header = slot->header,
         .tx_count = slot->tx_count, .size = slot->size,
-        .confirmations = active && tip->height >= height ? tip->height - height + 1 : 0
+        .confirmations = active && tip->height >= height ? tip->height - height + 1 : 0,
+        .in_active_chain = active
     };
     return 0;
 }
@@ -446,5 +564,6 @@ cbus_chainstore_read_handle (cbus_chainstore_read_t *self, cbus_request_t *reque
         s_handle_block_txs (self, request);
     else
         return false;
+    s_backfill_flush (self);
     return true;
 }

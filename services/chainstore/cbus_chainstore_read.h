@@ -12,10 +12,13 @@
                   (start, limit; at most CBUS_CHAINSTORE_TXS_MAX and
                   about CBUS_CHAINSTORE_TXS_BYTES a reply)
 
-    A summary's transaction count and size are read from the block's
-    bytes (the count from the msgpack array header, in place), then kept
-    in a small table keyed by the block hash (a block never changes), so
-    that listing the latest blocks again reads only the height index.
+    A summary (header, transaction count, size) comes from a small
+    table keyed by the block hash (a block never changes), else from the
+    block's summary record ('C', cbus_layout.h: written with the block),
+    so that listing blocks never reads one, after a restart too. A block
+    stored before those records (or with a bad one) is read once (the
+    count from the msgpack array header, in place) and its record is
+    written then, after the reply (not synced).
     A failed read is answered through the chainstore's storage refusal
     (which marks the store damaged on corruption).
     =========================================================================

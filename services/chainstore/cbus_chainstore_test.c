@@ -283,11 +283,17 @@ static void
 s_test_old_block_get_reply (cbus_reply_t *reply, const cbus_block_get_reply_t *msg)
 {
     cbus_buf_t hand = {0};
-    msgpack_packer pk = cbus_packer_begin (&hand, 4);
+    //  The old fields, then in_active_chain (issue 12).
+    msgpack_packer pk = cbus_packer_begin (&hand, 5);
     cbus_pack_kv_bin (&pk, "block", msg->block.data, msg->block.size);
     cbus_pack_kv_u64 (&pk, "height", msg->height);
     cbus_pack_kv_bin (&pk, "hash", msg->hash, CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "confirmations", msg->confirmations);
+    cbus_pack_str (&pk, "in_active_chain");
+    if (msg->in_active_chain)
+        msgpack_pack_true (&pk);
+    else
+        msgpack_pack_false (&pk);
     s_test_same_bytes (reply->body, &hand);
 }
 

@@ -4,8 +4,10 @@ of its transactions) and GET /transactions/pending (oldest first), their
 paging, cursors and bad parameters, and a block of 10,000 transactions
 read a page at a time."""
 
+import os
 import threading
 
+import pytest
 import requests
 
 from chainbus_node import tx_body
@@ -223,3 +225,186 @@ def test_json_errors_in_words(node):
         assert "line 1, column" in message, message
         for internal in ("JSON_ALLOW_NUL", "too big integer", "near '", "expected near"):
             assert internal not in message, (body, message)
+
+
+# ------------------------------------------------------------------------
+# Summary records (issue 12, second session): a block's summary is stored
+# beside it ('C' + hash: header, transaction count, size; docs/architecture.md)
+# so that GET /blocks after a restart, or past the 1,024-slot table, reads
+# no whole block. A store made before these records answers the same.
+
+SUMMARY_PREFIX = b"C"
+
+
+def chain_db(n):
+    """The stopped node's chain store, opened with plyvel (Debian's
+    python3-plyvel, a test package)."""
+    plyvel = pytest.importorskip(
+        "plyvel", reason="python3-plyvel is needed to read the chain store's records "
+                         "(scripts/install-deps.sh test)")
+    return plyvel.DB(os.path.join(n.data_dir, "chain"))
+
+
+def summary_records(n):
+    db = chain_db(n)
+    try:
+        return {key[1:].hex(): value for key, value in db.iterator(prefix=SUMMARY_PREFIX)}
+    finally:
+        db.close()
+
+
+def grow(n, blocks):
+    """Mine blocks, some empty, some with 1 to 4 transactions."""
+    for i in range(blocks):
+        for tag in range(i % 5):
+            n.submit(tx_body(n=1000 * i + tag, users=["sum", "s%d" % tag]))
+        n.mine()
+
+
+def every_summary(n):
+    page = n.get("/blocks?limit=100")
+    assert page.status_code == 200, page.text
+    got = page.json()["blocks"]
+    while len(got) < n.height() + 1:
+        more = n.get("/blocks?limit=100&before=%d" % got[-1]["index"]).json()
+        got += more["blocks"]
+    return got
+
+
+def test_summaries_same_after_a_restart(make_node):
+    n = make_node()
+    grow(n, 110)
+    before = every_summary(n)
+    assert len(before) == 111 and before[0]["index"] == 110
+    assert {b["transaction_count"] for b in before[:5]} == {0, 1, 2, 3, 4}
+    n.stop()
+    records = summary_records(n)
+    # Written with each block, the genesis too: one per block, none else.
+    assert set(records) == {b["hash"] for b in before}
+    assert all(len(v) == 112 for v in records.values())
+    n.start()
+    # Right after the restart (an empty table): the first page as before.
+    r = n.get("/blocks?limit=100")
+    assert r.status_code == 200, r.text
+    assert r.json()["blocks"] == before[:100]
+    assert every_summary(n) == before
+    n.stop()
+    # The record is what the cold read used, not the block: a record
+    # made to say 7 transactions (still a valid record) is what shows.
+    db = chain_db(n)
+    try:
+        key = SUMMARY_PREFIX + bytes.fromhex(before[1]["hash"])
+        value = bytearray(db.get(key))
+        assert int.from_bytes(value[100:104], "big") == before[1]["transaction_count"]
+        value[100:104] = (7).to_bytes(4, "big")
+        db.put(key, bytes(value))
+    finally:
+        db.close()
+    n.start()
+    assert n.get("/blocks?limit=2").json()["blocks"][1]["transaction_count"] == 7
+
+
+def test_summaries_of_an_old_store(make_node):
+    """A store from before summary records (records deleted), or with bad
+    ones, answers the same summaries, and gets its records written."""
+    n = make_node()
+    grow(n, 30)
+    before = every_summary(n)
+    n.stop()
+    db = chain_db(n)
+    try:
+        keys = [key for key, _ in db.iterator(prefix=SUMMARY_PREFIX)]
+        assert len(keys) == 31
+        for key in keys[:-3]:
+            db.delete(key)
+        # Bad records: too short, another block's, more transactions than bytes.
+        short, other, lying = keys[-3:]
+        db.put(short, db.get(short)[:100])
+        db.put(other, db.get(lying))
+        value = bytearray(db.get(lying))
+        value[100:104] = (1 << 31).to_bytes(4, "big")
+        db.put(lying, bytes(value))
+    finally:
+        db.close()
+    n.start()
+    assert every_summary(n) == before
+    n.stop()
+    records = summary_records(n)
+    assert set(records) == {b["hash"] for b in before}
+    assert all(len(v) == 112 for v in records.values())
+    assert "bad summary record" in n.log_text()
+    n.start()
+    assert every_summary(n) == before
+
+
+# ------------------------------------------------------------------------
+# A side branch's block (issue 12, second session): served by its hash, as
+# Bitcoin Core's getblock serves a stale block, marked "in_active_chain":
+# false with 0 confirmations, alike on both block routes.
+
+def test_side_block_is_served_as_stale(make_node):
+    import signal
+    from test_p2p import register, wait_linked, tip
+    from chainbus_node import wait_for
+    a, b = make_node(), make_node()
+    wait_linked(a, register(a, b)[0])
+    wait_linked(b, register(b, a)[0])
+    pid = b.signal_service("peersync", signal.SIGSTOP)
+    try:
+        a.submit(tx_body(data="stale", users="side"))
+        side = a.mine()
+        b.mine()
+        b.mine()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: tip(a) == tip(b) and tip(a)[0] == 2, 30, "a to follow b")
+    # The side block by hash: 200, stale.
+    r = a.get("/blocks/" + side["hash"])
+    assert r.status_code == 200, r.text
+    stale = r.json()
+    assert stale["hash"] == side["hash"] and stale["index"] == 1
+    assert stale["in_active_chain"] is False and stale["confirmations"] == 0
+    assert [t["txid"] for t in stale["transactions"]] == [t["txid"] for t in side["transactions"]]
+    r = a.get("/blocks/%s/transactions" % side["hash"])
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["block"]["in_active_chain"] is False and page["block"]["confirmations"] == 0
+    assert page["block"]["hash"] == side["hash"]
+    assert [t["txid"] for t in page["transactions"]] == [t["txid"] for t in side["transactions"]]
+    # Height 1 is the active block there, on every route.
+    active = a.get("/blocks/1").json()
+    assert active["hash"] != side["hash"]
+    assert active["in_active_chain"] is True and active["confirmations"] == 2
+    assert a.get("/blocks/%s" % active["hash"]).json()["in_active_chain"] is True
+    listed = a.get("/blocks").json()["blocks"]
+    assert [blk["hash"] for blk in listed][1] == active["hash"]
+    assert all(blk["in_active_chain"] is True for blk in listed)
+    assert a.get("/blocks/1/transactions").json()["block"]["in_active_chain"] is True
+
+
+def test_history_pages_within_and_across_blocks(make_node):
+    """A history page whose items share a block (read once for the page)
+    and span blocks: every item is its own transaction, newest first."""
+    n = make_node()
+    mined = []
+    for b, count in enumerate((3, 60, 2)):
+        txids = [n.submit(tx_body(n=100 * b + i, users=["pager", "o%d" % i]))[0]
+                 for i in range(count)]
+        block = n.mine()
+        order = [t["txid"] for t in block["transactions"]]
+        assert sorted(order) == sorted(txids)
+        mined += [(block["index"], pos, txid) for pos, txid in enumerate(order)]
+    want = [txid for _, _, txid in sorted(mined, reverse=True)]
+    got, query = [], "/transactions?user=pager&limit=50"
+    while True:
+        r = n.get(query)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        where = {txid: (height, pos) for height, pos, txid in mined}
+        for item in page["transactions"]:
+            assert (item["block_height"], item["block_index"]) == where[item["transaction"]["txid"]]
+        got += [item["transaction"]["txid"] for item in page["transactions"]]
+        if page["next"] is None:
+            break
+        query = "/transactions?user=pager&limit=50&before=" + page["next"]
+    assert got == want
