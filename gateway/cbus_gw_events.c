@@ -54,6 +54,8 @@
 //  write per stream for every event of the interval rather than one per
 //  event (at 200 events a second and 200 streams, 40,000 resumes and
 //  writes a second otherwise). What a subscriber waits at most, beyond.
+//  A stream over half full is woken at once, alone (s_stream_push): one
+//  slow subscriber costs the per-event path for itself only.
 #define S_FLUSH_MS          20
 
 //  The topics offered, in the order stream.open lists them.
