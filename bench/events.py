@@ -366,13 +366,15 @@ def main():
             node.close()
     print("| build | subscribers | GET /status median ms | p99 ms | requests | tx accepted/s "
           "| events delivered/s | gateway CPU % | subscribers' CPU % | streams closed "
+          "| gateway CPU % per 10,000 events/s "
           "| events per write (a normal stream) | pressing stream surely over half |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %.2f | %.2f | %d | %.0f | %.0f | %.0f | %.0f | %d | %s | %s |" % (
+        print("| %s | %s | %.2f | %.2f | %d | %.0f | %.0f | %.0f | %.0f | %d | %s | %s | %s |" % (
             r["node"], "%d%s" % (r["subscribers"], ", 1 pressing" if r["pressing"] else ""),
             r["median_ms"], r["p99_ms"], r["requests"], r["tx_s"], r["events_s"], r["cpu"],
             r["sub_cpu"], r["closed"] + r["presser_closed"],
+            "%.2f" % (r["cpu"] * 10000 / r["events_s"]) if r["events_s"] else "",
             "%.1f" % r["events_per_write"] if r["events_per_write"] else "",
             "%.0f %%" % (100 * r["over_half"]) if r["over_half"] is not None else ""))
     print()
@@ -386,10 +388,12 @@ def main():
             p99 = statistics.median(r["p99_ms"] for r in many) / statistics.median(
                 r["p99_ms"] for r in base)
             print("%s: ratio %d%s/0 subscribers: median %.2f, p99 %.2f, gateway CPU %.0f %% "
-                  "(0 subscribers: %.0f %%)" % (
+                  "(0 subscribers: %.0f %%), %.2f %% per 10,000 events/s" % (
                       node.label, args.subscribers, " (1 pressing)" if pressing else "", med, p99,
                       statistics.median(r["cpu"] for r in many),
-                      statistics.median(r["cpu"] for r in base)))
+                      statistics.median(r["cpu"] for r in base),
+                      statistics.median(r["cpu"] * 10000 / r["events_s"] for r in many
+                                        if r["events_s"])))
         print("%s: streams closed for overflow: %s" % (node.label, lost[node.label]))
 
 
