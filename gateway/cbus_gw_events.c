@@ -105,8 +105,8 @@ struct _cbus_gw_events_t {
     uint64_t overflowed;            //  Streams closed since the last report
     char boot [17];                 //  The gateway's boot id, hex
     cbus_buf_t text;                //  One event's SSE text, shared by all
-    bool pressing;                  //  The event being handed out woke a stream
-                                    //  over half full (s_stream_push)
+    bool pressing;                  //  The event being handed out went to a
+                                    //  stream over half full (s_stream_push)
     int flush_timer;                //  Armed when a stream has unsent bytes, or -1
 };
 
@@ -539,8 +539,9 @@ cbus_gw_events_take (cbus_gw_events_t *self, cbus_event_t *event)
         if (stream->mask & (1u << index))
             woke |= s_stream_push (stream, self->text.data, self->text.size, now);
     s_flush_soon (self);
-    //  A pressing stream was woken: let MHD write to it now, before the
-    //  next event of the batch (the others wait for the flush).
+    //  A stream presses (woken, or already being written to): let MHD
+    //  write to it now, before the next event of the batch (the others
+    //  wait for the flush).
     if (self->pressing) {
         self->pressing = false;
         cbus_gw_mhd_run (self->gateway);
