@@ -54,7 +54,7 @@
 #define P_FIELD(name, kind, presence, element) P_##kind (self->name, element)
 
 typedef enum { S_ELEMENT_HASH, S_ELEMENT_BIN, S_ELEMENT_BOOL, S_ELEMENT_STR,
-               S_ELEMENT_HEADER } s_element_t;
+               S_ELEMENT_HEADER, S_ELEMENT_U64 } s_element_t;
 
 static void
 s_walk_list (const cbus_list_t *list, s_element_t element)
@@ -65,6 +65,9 @@ s_walk_list (const cbus_list_t *list, s_element_t element)
         else
         if (element == S_ELEMENT_BOOL)
             (void) cbus_list_bool (list, index);
+        else
+        if (element == S_ELEMENT_U64)
+            (void) cbus_list_u64 (list, index);
         else
         if (element == S_ELEMENT_STR) {
             cbus_str_t item = cbus_list_str (list, index);
@@ -85,6 +88,10 @@ s_decoded_item (const void *source, uint32_t index, size_t *size)
     if (item->type == MSGPACK_OBJECT_BOOLEAN) {
         *size = sizeof (bool);
         return &item->via.boolean;
+    }
+    if (item->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        *size = sizeof (uint64_t);
+        return &item->via.u64;
     }
     *size = item->type == MSGPACK_OBJECT_STR ? item->via.str.size : item->via.bin.size;
     return item->type == MSGPACK_OBJECT_STR ? (const void *) item->via.str.ptr

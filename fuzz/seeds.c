@@ -258,6 +258,15 @@ s_item_BOOL (const void *source, uint32_t index, size_t *size)
     return &values [index % 2];
 }
 
+static const void *
+s_item_U64 (const void *source, uint32_t index, size_t *size)
+{
+    static const uint64_t values [2] = { 1764633600000ULL, 7 };
+    (void) source;
+    *size = sizeof (uint64_t);
+    return &values [index % 2];
+}
+
 #define F_U64(member, element)    member = 7;
 #define F_I64(member, element)    member = -3;
 #define F_BOOL(member, element)   member = true;

@@ -10,10 +10,12 @@
     answer 200 with a chunked body produced by cbus_gw_stream_read: when
     its buffer is empty it asks the chainstore for the next page, suspends
     and returns 0; the page's reply fills the buffer and resumes. Memory
-    per stream is one page.
+    per stream is one page. The buffer is a cbus_gw_drain_t, as GET
+    /events' are.
     =========================================================================
 */
 #include "cbus_gw.h"
+#include "cbus_gw_drain.h"
 
 //  Bytes of blocks asked for per page of a streamed chain.
 #define S_PAGE_BYTES        (256 * 1024)
@@ -22,8 +24,7 @@
 
 //  A chain being streamed as the body of a 200 answer.
 struct _cbus_gw_stream_t {
-    cbus_buf_t text;                //  JSON not yet handed to MHD
-    size_t offset;                  //  Bytes of text already handed
+    cbus_gw_drain_t out;            //  JSON not yet handed to MHD
     uint64_t next;                  //  Height of the next block to send
     uint64_t to;                    //  Last height sent (the pinned tip)
     uint8_t last_hash [CBUS_HASH_BYTES];  //  Hash of block next - 1
@@ -39,7 +40,7 @@ cbus_gw_stream_new (cbus_gw_request_t *request)
 {
     assert (!request->stream);
     request->stream = (cbus_gw_stream_t *) zmalloc (sizeof (cbus_gw_stream_t));
-    return &request->stream->text;
+    return &request->stream->out.text;
 }
 
 void
@@ -47,7 +48,7 @@ cbus_gw_stream_destroy (cbus_gw_stream_t **self_p)
 {
     cbus_gw_stream_t *self = *self_p;
     if (self) {
-        cbus_buf_free (&self->text);
+        cbus_gw_drain_free (&self->out);
         free (self);
         *self_p = NULL;
     }
@@ -103,8 +104,8 @@ s_on_stream_page (const cbus_call_t *call, cbus_reply_t *reply)
             return;
         }
         if (stream->next > 0)
-            cbus_buf_puts (&stream->text, ", ");
-        if (cbus_block_bytes_to_json (block.data, block.size, &stream->text)) {
+            cbus_buf_puts (&stream->out.text, ", ");
+        if (cbus_block_bytes_to_json (block.data, block.size, &stream->out.text)) {
             s_stream_fail (request, "chainbus-chainstore sent a block that does not decode");
             return;
         }
@@ -119,15 +120,14 @@ cbus_gw_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
     cbus_gw_request_t *request = (cbus_gw_request_t *) cls;
     cbus_gw_stream_t *stream = request->stream;
     cbus_gw_request_sent (request, pos);
-    while (stream->offset == stream->text.size) {
+    while (true) {
+        size_t size = cbus_gw_drain_take (&stream->out, buf, max, S_STREAM_KEEP);
+        if (size > 0)
+            return (ssize_t) size;
         if (stream->failed)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (stream->ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        stream->offset = 0;
-        if (stream->text.alloc > S_STREAM_KEEP)
-            cbus_buf_free (&stream->text);
-        cbus_buf_reset (&stream->text);
         if (stream->next <= stream->to) {
             cbus_chain_page_t page = {
                 .from = stream->next, .to = stream->to, .max_bytes = S_PAGE_BYTES
@@ -141,16 +141,10 @@ cbus_gw_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
             }
         }
         else {
-            cbus_buf_printf (&stream->text, "], \"length\": %" PRIu64 "}", stream->to + 1);
+            cbus_buf_printf (&stream->out.text, "], \"length\": %" PRIu64 "}", stream->to + 1);
             stream->ended = true;
         }
     }
-    size_t size = stream->text.size - stream->offset;
-    if (size > max)
-        size = max;
-    memcpy (buf, stream->text.data + stream->offset, size);
-    stream->offset += size;
-    return (ssize_t) size;
 }
 
 //  The tip is known: the answer is a 200 stream up to it.

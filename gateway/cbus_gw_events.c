@@ -34,6 +34,7 @@
     =========================================================================
 */
 #include "cbus_gw.h"
+#include "cbus_gw_drain.h"
 #include <sys/socket.h>
 
 //  How the reconnect delay is told to EventSource clients (ms).
@@ -53,6 +54,8 @@
 //  write per stream for every event of the interval rather than one per
 //  event (at 200 events a second and 200 streams, 40,000 resumes and
 //  writes a second otherwise). What a subscriber waits at most, beyond.
+//  A stream over half full is woken at once, alone (s_stream_push): one
+//  slow subscriber costs the per-event path for itself only.
 #define S_FLUSH_MS          20
 
 //  The topics offered, in the order stream.open lists them.
@@ -79,8 +82,7 @@ struct _s_stream_t {
     cbus_gw_events_t *hub;          //  Owner of the list it is in
     cbus_gw_request_t *request;     //  Its request (the stream is its state)
     uint32_t mask;                  //  Bit per offered topic it takes
-    cbus_buf_t text;                //  SSE text not yet handed to MHD
-    size_t offset;                  //  Bytes of text already handed
+    cbus_gw_drain_t out;            //  SSE text not yet handed to MHD
     int64_t last_write;             //  When bytes were last queued (mono ms)
     bool unsent;                    //  Bytes queued since it was last woken
     bool closed;                    //  Overflowed: ends with an error
@@ -103,7 +105,8 @@ struct _cbus_gw_events_t {
     uint64_t overflowed;            //  Streams closed since the last report
     char boot [17];                 //  The gateway's boot id, hex
     cbus_buf_t text;                //  One event's SSE text, shared by all
-    bool pressing;                  //  A stream's buffer is over half full
+    bool pressing;                  //  The event being handed out went to a
+                                    //  stream over half full (s_stream_push)
     int flush_timer;                //  Armed when a stream has unsent bytes, or -1
 };
 
@@ -179,7 +182,7 @@ s_stream_free (void *state)
         s_want (self, stream->mask, -1, cbus_mono_ms ());
         s_count_streams (self);
     }
-    cbus_buf_free (&stream->text);
+    cbus_gw_drain_free (&stream->out);
     free (stream);
 }
 
@@ -210,8 +213,7 @@ s_stream_close (s_stream_t *stream)
 {
     cbus_gw_events_t *self = stream->hub;
     stream->closed = true;
-    cbus_buf_free (&stream->text);
-    stream->offset = 0;
+    cbus_gw_drain_free (&stream->out);
     self->overflowed++;
     cbus_metrics_inc (self->gateway->metrics, CBUS_METRIC_EVENT_STREAMS_OVERFLOWED);
     int fd = s_stream_fd (stream);
@@ -236,12 +238,15 @@ s_stream_gone (s_stream_t *stream)
     if (rc > 0 || (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
         return false;
     stream->closed = true;
-    cbus_buf_free (&stream->text);
-    stream->offset = 0;
+    cbus_gw_drain_free (&stream->out);
     return s_stream_wake (stream);
 }
 
-//  Queue bytes for the stream; the flush wakes it. A stream whose
+//  Queue bytes for the stream; the flush wakes it, within S_FLUSH_MS. A
+//  stream whose buffer is now over half full ("pressing") is woken at
+//  once, it alone: MHD must write its bytes before the next events fill
+//  it (a burst of up to 1,024, or events faster than the flush), while
+//  the other streams keep waiting for the flush, batched. A stream whose
 //  buffer would pass buffer_max is closed (and woken at once). Returns
 //  true when a stream was woken.
 static bool
@@ -250,24 +255,19 @@ s_stream_push (s_stream_t *stream, const char *data, size_t size, int64_t now)
     cbus_gw_events_t *self = stream->hub;
     if (stream->closed || stream->ended)
         return false;
-    size_t queued = stream->text.size - stream->offset;
+    size_t queued = cbus_gw_drain_queued (&stream->out);
     if (queued + size > self->buffer_max) {
         s_stream_close (stream);
         return true;
     }
-    //  Move what is left to the front before it gets long.
-    if (stream->offset > 0
-    &&  (stream->offset >= S_KEEP_BYTES || 2 * stream->offset >= stream->text.size)) {
-        memmove (stream->text.data, stream->text.data + stream->offset, queued);
-        stream->text.size = queued;
-        stream->text.data [queued] = 0;
-        stream->offset = 0;
-    }
-    cbus_buf_append (&stream->text, data, size);
+    cbus_gw_drain_append (&stream->out, data, size, S_KEEP_BYTES);
     stream->last_write = now;
-    stream->unsent = true;
-    if (2 * (queued + size) > self->buffer_max)
+    if (2 * (queued + size) > self->buffer_max) {
+        stream->unsent = false;
         self->pressing = true;
+        return s_stream_wake (stream);
+    }
+    stream->unsent = true;
     return false;
 }
 
@@ -315,22 +315,13 @@ s_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
     cbus_gw_request_sent (request, pos);
     if (stream->closed)
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (stream->offset == stream->text.size) {
-        if (stream->ended)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (stream->text.alloc > S_KEEP_BYTES)
-            cbus_buf_free (&stream->text);
-        cbus_buf_reset (&stream->text);
-        stream->offset = 0;
-        cbus_gw_request_suspend (request);
-        return 0;
-    }
-    size_t size = stream->text.size - stream->offset;
-    if (size > max)
-        size = max;
-    memcpy (buf, stream->text.data + stream->offset, size);
-    stream->offset += size;
-    return (ssize_t) size;
+    size_t size = cbus_gw_drain_take (&stream->out, buf, max, S_KEEP_BYTES);
+    if (size > 0)
+        return (ssize_t) size;
+    if (stream->ended)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    cbus_gw_request_suspend (request);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -547,16 +538,15 @@ cbus_gw_events_take (cbus_gw_events_t *self, cbus_event_t *event)
     for (s_stream_t *stream = self->streams; stream; stream = stream->next)
         if (stream->mask & (1u << index))
             woke |= s_stream_push (stream, self->text.data, self->text.size, now);
-    //  A burst of events (a batch of up to 1,024, or events faster than
-    //  the flush) must not fill the buffers of subscribers who read: let
-    //  MHD write now.
+    s_flush_soon (self);
+    //  A stream presses (woken, or already being written to): let MHD
+    //  write to it now, before the next event of the batch (the others
+    //  wait for the flush).
     if (self->pressing) {
         self->pressing = false;
-        s_flush (self);
         cbus_gw_mhd_run (self->gateway);
         return false;
     }
-    s_flush_soon (self);
     return woke;
 }
 
@@ -710,7 +700,7 @@ s_parse_topics (cbus_gw_request_t *request, const char *value)
 static void
 s_write_open (cbus_gw_events_t *self, s_stream_t *stream)
 {
-    cbus_buf_t *out = &stream->text;
+    cbus_buf_t *out = &stream->out.text;
     cbus_buf_printf (out, "retry: %d\nid: %" PRIu64 "\ndata: {\"topic\": \"stream.open\", "
                      "\"seq\": %" PRIu64 ", \"source\": \"gateway\", \"gateway_boot\": \"%s\", "
                      "\"topics\": [", S_RETRY_MS, self->seq, self->seq, self->boot);

@@ -336,10 +336,17 @@ s_on_pending_txs (const cbus_call_t *call, cbus_reply_t *reply)
                               "pending transactions that do not decode"))
         return;
     cbus_buf_t *out = &request->out;
+    //  When this node took each one: a list beside txs (a mempool older
+    //  than it, or one that gives another count, gives none we trust).
+    bool received = got.has_received_ms && got.received_ms.count == got.txs.count;
     for (uint32_t index = 0; index < got.txs.count; index++) {
         cbus_bytes_t tx = cbus_list_bytes (&got.txs, index);
         cbus_buf_puts (out, pending->written++ ? ", " : "");
-        cbus_buf_puts (out, "{\"status\": \"pending\", \"transaction\": ");
+        cbus_buf_puts (out, "{\"status\": \"pending\", ");
+        if (received)
+            cbus_buf_printf (out, "\"received_ms\": %" PRIu64 ", ",
+                             cbus_list_u64 (&got.received_ms, index));
+        cbus_buf_puts (out, "\"transaction\": ");
         if (cbus_tx_bytes_to_json (tx.data, tx.size, out)) {
             cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", NULL);
             return;

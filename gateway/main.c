@@ -7,6 +7,7 @@
 #include "cbus_www.h"
 #include "cbus_gw_frame.h"
 #include "cbus_gw_guard.h"
+#include "cbus_gw_drain.h"
 
 int
 main (int argc, char *argv [])
@@ -24,6 +25,8 @@ main (int argc, char *argv [])
             cbus_gw_frame_test (verbose);
         if (!only || streq (only, "cbus_gw_guard"))
             cbus_gw_guard_test (verbose);
+        if (!only || streq (only, "cbus_gw_drain"))
+            cbus_gw_drain_test (verbose);
         return 0;
     }
     return cbus_service_main (argc, argv, "gateway", cbus_gateway_actor);

@@ -18,7 +18,7 @@
       BIN       cbus_bytes_t      bin
       HASH      const uint8_t *   bin of 32 bytes (hashes, txids, chain work)
       HEADER    const uint8_t *   bin of 100 bytes (a block header)
-      LIST      cbus_list_t       array of ELEMENT (HASH, BIN, BOOL, STR, HEADER)
+      LIST      cbus_list_t       array of ELEMENT (HASH, BIN, BOOL, STR, HEADER, U64)
       MAPS      cbus_list_t       array of maps, each a cbus_<ELEMENT>_t
       MAP       cbus_<ELEMENT>_t  map
     PRESENCE: REQ (always there), OPT (left out when has_<name> is false),
@@ -63,8 +63,8 @@ typedef const void * (cbus_list_item_fn) (const void *source, uint32_t index, si
 
 //  A list field. To encode, set count and either items (a C array of the
 //  element: uint8_t [32] rows for HASH, [100] for HEADER, cbus_bytes_t
-//  for BIN, cbus_str_t for STR, bool for BOOL, the element's struct for
-//  MAPS) or item + source. Decoding sets count and decoded.
+//  for BIN, cbus_str_t for STR, bool for BOOL, uint64_t for U64, the
+//  element's struct for MAPS) or item + source. Decoding sets count and decoded.
 typedef struct {
     uint32_t count;                 //  Items
     const void *items;              //  Encode: a C array of them
@@ -82,6 +82,8 @@ cbus_str_t
     cbus_list_str (const cbus_list_t *self, uint32_t index);
 bool
     cbus_list_bool (const cbus_list_t *self, uint32_t index);
+uint64_t
+    cbus_list_u64 (const cbus_list_t *self, uint32_t index);
 //  Decode item index of a MAPS list into item (the element's struct).
 //  0, or -1 with a reason.
 int
@@ -280,7 +282,8 @@ bool
     F (txids,          LIST,   REQ, HASH) \
     F (max_bytes,      U64,    OPT, -)
 #define CBUS_TXS_GET_REPLY_FIELDS(F) \
-    F (txs,            LIST,   REQ, BIN)
+    F (txs,            LIST,   REQ, BIN) \
+    F (received_ms,    LIST,   OPT, U64)
 
 //  peersync
 #define CBUS_PEER_ADD_FIELDS(F) \

@@ -96,6 +96,13 @@ cbus_list_bool (const cbus_list_t *self, uint32_t index)
     return self->decoded [index].via.boolean;
 }
 
+uint64_t
+cbus_list_u64 (const cbus_list_t *self, uint32_t index)
+{
+    assert (self->decoded && index < self->count);
+    return self->decoded [index].via.u64;
+}
+
 int
 cbus_list_decode_map (const cbus_list_t *self, uint32_t index,
                       const cbus_msgdef_t *element, void *item, char *reason)
@@ -201,6 +208,9 @@ s_pack_list (msgpack_packer *pk, const cbus_list_t *list, s_kind_t element,
             else
                 s_pack_str (pk, (const cbus_str_t *) items + index);
         }
+        else
+        if (element == S_U64)
+            s_pack_u64 (pk, item ? (const uint64_t *) item : (const uint64_t *) items + index);
         else
             s_pack_bool (pk, item ? (const bool *) item : (const bool *) items + index);
     }
@@ -652,6 +662,33 @@ cbus_msgs_test (bool verbose)
     unpacked = s_test_unpack (&buf);
     assert (cbus_history_reply_decode (&unpacked.data, &history_back, reason) == 0);
     assert (history_back.has_next && history_back.next.before_index == 2);
+    msgpack_unpacked_destroy (&unpacked);
+
+    //  A list of integers (TXS.GET's received_ms, one per transaction),
+    //  and an item that is not one is refused.
+    cbus_bytes_t pair [2] = { { (const uint8_t *) "a", 1 }, { (const uint8_t *) "b", 1 } };
+    uint64_t times [2] = { 1700000000123ULL, 7 };
+    cbus_txs_get_reply_t got = {
+        .txs = { .count = 2, .items = pair },
+        .received_ms = { .count = 2, .items = times }, .has_received_ms = true
+    };
+    cbus_txs_get_reply_encode (&got, &buf);
+    unpacked = s_test_unpack (&buf);
+    cbus_txs_get_reply_t got_back;
+    assert (cbus_txs_get_reply_decode (&unpacked.data, &got_back, reason) == 0);
+    assert (got_back.has_received_ms && got_back.received_ms.count == 2);
+    assert (cbus_list_u64 (&got_back.received_ms, 0) == 1700000000123ULL);
+    assert (cbus_list_u64 (&got_back.received_ms, 1) == 7);
+    msgpack_unpacked_destroy (&unpacked);
+    msgpack_packer ints = cbus_packer_begin (&buf, 2);
+    cbus_pack_str (&ints, "txs");
+    msgpack_pack_array (&ints, 0);
+    cbus_pack_str (&ints, "received_ms");
+    msgpack_pack_array (&ints, 1);
+    msgpack_pack_int64 (&ints, -1);
+    unpacked = s_test_unpack (&buf);
+    assert (cbus_txs_get_reply_decode (&unpacked.data, &got_back, reason) == -1);
+    assert (streq (reason, "TXS.GET reply: received_ms item 0 must be of type int"));
     msgpack_unpacked_destroy (&unpacked);
 
     //  Element types are checked when decoded: a short hash is refused.

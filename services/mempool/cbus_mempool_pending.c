@@ -17,7 +17,11 @@
                                  inventory holds that we lack.
       TXS.GET {txids, max_bytes?} the bytes of those pending, in the order
                                  asked, at most max_bytes of them (at least
-                                 one); those not pending are left out.
+                                 one); those not pending are left out. With
+                                 each, when this node first took it
+                                 (received_ms, ms since the epoch, a list
+                                 beside txs): GET /transactions/pending
+                                 shows it.
 
     Each is bounded: at most CBUS_MEMPOOL_TXIDS_MAX txids a request, and
     TX.PENDING costs O(max) plus finding its place, walked from the end
@@ -107,9 +111,12 @@ s_handle_get (cbus_mempool_t *self, cbus_request_t *request)
         return;
     uint64_t limit = msg.has_max_bytes && msg.max_bytes < CBUS_MEMPOOL_TXS_BYTES
                    ? msg.max_bytes : CBUS_MEMPOOL_TXS_BYTES;
-    cbus_bytes_t *txs = (cbus_bytes_t *) calloc (msg.txids.count ? msg.txids.count : 1,
-                                                 sizeof (cbus_bytes_t));
-    if (!txs) {
+    size_t slots = msg.txids.count ? msg.txids.count : 1;
+    cbus_bytes_t *txs = (cbus_bytes_t *) calloc (slots, sizeof (cbus_bytes_t));
+    uint64_t *received = (uint64_t *) calloc (slots, sizeof (uint64_t));
+    if (!txs || !received) {
+        free (txs);
+        free (received);
         cbus_reply_refuse (self->router, request, CBUS_STATUS_ERROR, CBUS_CODE_INTERNAL,
                            "Out of memory");
         return;
@@ -118,18 +125,24 @@ s_handle_get (cbus_mempool_t *self, cbus_request_t *request)
     uint64_t bytes = 0;
     for (uint32_t index = 0; index < msg.txids.count; index++) {
         size_t size;
+        uint64_t received_ms;
         const uint8_t *data = cbus_pool_get (self->pool, cbus_list_hash (&msg.txids, index),
-                                             &size, NULL);
+                                             &size, &received_ms);
         if (!data)
             continue;               //  Mined or dropped meanwhile
         if (count > 0 && bytes + size > limit)
             break;
+        received [count] = received_ms;
         txs [count++] = (cbus_bytes_t) { data, size };
         bytes += size;
     }
-    cbus_txs_get_reply_t reply = { .txs = { .count = count, .items = txs } };
+    cbus_txs_get_reply_t reply = {
+        .txs = { .count = count, .items = txs },
+        .received_ms = { .count = count, .items = received }, .has_received_ms = true
+    };
     cbus_reply_send_msg (self->router, request, &cbus_txs_get_reply_def, &reply, &self->reply);
     free (txs);
+    free (received);
 }
 
 bool

@@ -12,6 +12,9 @@ message, fed from the bus.
   a slot freed soon after its subscriber leaves;
 - a subscriber that never reads is closed while another one and /status
   go on (metric and one log line);
+- a subscriber that reads too slowly ("pressing": its buffer over half
+  full) still gets every event, and the others still get theirs, batched
+  (a burst of events reaches them in a few writes, not one per event);
 - the gateway restarts: the stream ends, a new one has a new gateway_boot.
 """
 
@@ -294,3 +297,110 @@ def test_streams_end_cleanly_when_the_node_stops(make_node):
     finally:
         for s in streams:
             s.close()
+
+
+class RawStream:
+    """GET /events read from its socket, the chunks of its chunked body
+    kept apart: each chunk is one write the gateway made to it."""
+
+    def __init__(self, node, query, rcvbuf=None):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(20)
+        self.sock.connect(("127.0.0.1", node.port))
+        self.sock.sendall(b"GET /events%s HTTP/1.1\r\nHost: node\r\n\r\n" % query.encode())
+        self.pending = b""
+        self.head = None
+        self.text = b""
+
+    def _need(self, size):
+        while len(self.pending) < size:
+            data = self.sock.recv(65536)
+            assert data, "the stream ended"
+            self.pending += data
+
+    def _line(self):
+        while b"\r\n" not in self.pending:
+            self._need(len(self.pending) + 1)
+        line, self.pending = self.pending.split(b"\r\n", 1)
+        return line
+
+    def chunk(self):
+        """The next chunk's bytes."""
+        if self.head is None:
+            self.head = []
+            while True:
+                line = self._line()
+                if not line:
+                    break
+                self.head.append(line)
+            assert self.head[0].startswith(b"HTTP/1.1 200"), self.head
+        size = int(self._line(), 16)
+        self._need(size + 2)
+        data, self.pending = self.pending[:size], self.pending[size + 2:]
+        return data
+
+    def events(self, data):
+        """The events whose text data completes (an event may span
+        chunks), as JSON."""
+        self.text += data
+        done, _, self.text = self.text.rpartition(b"\n\n")
+        return [json.loads(line[6:]) for line in done.split(b"\n") if line.startswith(b"data: ")]
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_pressing_subscriber_gets_every_event_and_the_others_stay_batched(make_node):
+    #  A small kernel send buffer (and a small receive buffer on the slow
+    #  socket): what the slow subscriber does not read stays in its
+    #  gateway buffer (event_buffer_bytes, 262,144 by default) once about
+    #  45 KB are in the kernels and MHD.
+    n = make_node(extra_args=["--send-buffer", "4096"])
+    slow = RawStream(n, "?topics=mempool.tx", rcvbuf=2048)
+    fast = RawStream(n, "?topics=mempool.tx")
+    try:
+        fast_events = fast.events(fast.chunk())
+        assert fast_events[0]["topic"] == "stream.open"
+        wait_for(lambda: _metric(n, "chainbus_event_streams") == 2, 10, "both streams open")
+        #  Big transactions (30 users of 250 bytes: about 8 KB an event)
+        #  until the fast one was sent 190 KB: the slow one's buffer then
+        #  holds over half of its 262,144 bytes, and far from all.
+        users = ["%03d" % u + "u" * 247 for u in range(30)]
+        sent, txids = 0, []
+        while sent < 190000:
+            txid, _ = n.submit(tx_body(n=900 + len(txids), users=users))
+            txids.append(txid)
+            while not any(e.get("txid") == txid for e in fast_events):
+                data = fast.chunk()
+                sent += len(data)
+                fast_events += fast.events(data)
+        assert len(txids) < 40
+        #  A block takes them all: a burst of one mempool.tx.removed per
+        #  transaction, published at once.
+        n.mine()
+        removed, writes = set(), 0
+        while len(removed) < len(txids):
+            got = [e for e in fast.events(fast.chunk()) if e["topic"] == "mempool.tx.removed"]
+            fast_events += got
+            removed |= {e["txid"] for e in got}
+            writes += 1 if got else 0
+        assert removed == set(txids)
+        #  Batched: the burst came in a few writes. When the pressing
+        #  stream woke every stream at once, each event was a write of
+        #  its own (one per transaction here).
+        assert writes <= max(2, len(txids) // 4), (writes, len(txids))
+        #  The slow subscriber was not cut off, and gets every event in
+        #  order once it reads.
+        assert _metric(n, "chainbus_event_streams_overflowed_total") == 0
+        assert _metric(n, "chainbus_event_streams") == 2
+        slow_events = []
+        while len(slow_events) < len(fast_events):
+            slow_events += slow.events(slow.chunk())
+        assert [e["seq"] for e in slow_events] == [e["seq"] for e in fast_events]
+        assert [e.get("txid") for e in slow_events][1:] == txids + [
+            e["txid"] for e in fast_events if e["topic"] == "mempool.tx.removed"]
+    finally:
+        slow.close()
+        fast.close()
