@@ -270,3 +270,47 @@ def test_phone_width_and_keyboard(make_node, phone):
     first.send_keys(Keys.ENTER)
     assert phone.find_element(By.CSS_SELECTOR, ".chart details").get_attribute("open") is not None
     assert phone.execute_script("return document.documentElement.scrollWidth") <= 360
+
+
+def event_streams(node):
+    """The gateway's open event streams (GET /metrics)."""
+    for line in node.get("/metrics").text.splitlines():
+        if line.startswith(("chainbus_event_streams ", "chainbus_event_streams{")):
+            return int(float(line.split()[1]))
+    raise AssertionError("no chainbus_event_streams in /metrics")
+
+
+def test_many_tabs_share_one_stream(make_node, browser):
+    """A browser opens at most 6 connections to a host: eight tabs of the
+    dashboard each show their view and are live, on ONE stream (the
+    shared worker's); a tab that leaves and comes back changes nothing."""
+    node = make_node()
+    first = browser.current_window_handle
+    tabs = []
+    try:
+        for n in range(8):
+            if n:
+                browser.switch_to.new_window("tab")
+            tabs.append(browser.current_window_handle)
+            browser.get(node.url + ("/#/network" if n % 2 else "/#/"))
+            until(browser, lambda: live(browser) == "live"
+                  and browser.execute_script("return document.body.dataset.view"),
+                  "tab %d shown and live" % (n + 1))
+        wait_for(lambda: event_streams(node) == 1, 10, "one stream for eight tabs")
+        #  A block reaches every tab.
+        block = node.mine()
+        for handle in tabs:
+            browser.switch_to.window(handle)
+            browser.get(node.url + "/#/network")
+            until(browser, lambda: at_height(browser, block["index"]), "the block in a tab")
+        #  A tab that goes elsewhere and comes back.
+        browser.get("about:blank")
+        browser.back()
+        until(browser, lambda: live(browser) == "live", "the tab live again")
+        assert event_streams(node) == 1
+    finally:
+        for handle in tabs:
+            if handle != first:
+                browser.switch_to.window(handle)
+                browser.close()
+        browser.switch_to.window(first)

@@ -34,30 +34,29 @@
 //   detail: {state, since (ms since 1970), gateway_boot (hex or null)}
 // and mirrored in <html data-live="..."> (for CSS and tests).
 //
-// Reconnection: EventSource retries by itself after a dropped connection
-// (the stream says `retry: 3000`), but gives up for good on an HTTP error
-// answer (a 503 when the gateway's stream limit is reached, a 502/404 from
-// a proxy while the node restarts): then this module opens a new one
-// itself, after 3 s, doubling up to 30 s. Every process of the node
-// heartbeats each second, so a working stream carries an event a second;
-// one with no event for 45 s (a frozen gateway, a half-open connection, a
-// bus down) is closed and reopened. These are timers, not polling: nothing
-// is fetched while the stream works.
+// One stream for every tab: the connection lives in a SharedWorker
+// (live-worker.js), which passes each event to every tab of the dashboard
+// on this node (a browser opens at most 6 connections to one host, and a
+// stream holds one). A tab leaving (pagehide) says so; one coming back
+// from the back/forward cache (pageshow) joins again. A browser without
+// SharedWorker, or whose worker fails to start, gets a stream of the
+// page's own. Either way the connection is live-stream.js's: EventSource
+// retries a dropped connection by itself, a new one is opened after an
+// HTTP error answer (3 s, doubling to 30 s), the state turns "offline"
+// after 5 s without an event (every process heartbeats each second) and
+// the stream is reopened after 45 s.
 "use strict";
 
+import { openStream } from "./live-stream.js";
+
 const EVENTS_PATH = "/events";
-const RETRY_FIRST_MS = 3000;
-const RETRY_MAX_MS = 30000;
-const SILENCE_MS = 45000;
 
 const handlers = [];            // {prefix, handler, owner, open}
-let source = null;
 let state = "connecting";
 let since = Date.now();
 let gatewayBoot = null;
-let retryMs = RETRY_FIRST_MS;
-let retryTimer = null;
-let silenceTimer = null;
+let port = null;                // to the shared worker
+let local = null;               // the page's own stream (no worker)
 
 function setState(next) {
   if (next === state) return;
@@ -97,36 +96,19 @@ function add(entry) {
   return () => remove(entry);
 }
 
-function watchSilence() {
-  clearTimeout(silenceTimer);
-  silenceTimer = setTimeout(() => {
-    //  No event for 45 s although every process heartbeats each second.
-    reconnectLater(0);
-  }, SILENCE_MS);
-}
-
-function reconnectLater(delay) {
-  if (source) {
-    source.close();
-    source = null;
-  }
-  clearTimeout(silenceTimer);
-  if (state === "live") setState("offline");
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(connect, delay);
-}
-
-function onMessage(message) {
-  watchSilence();
-  let event;
+function parse(data) {
   try {
-    event = JSON.parse(message.data);
+    const event = JSON.parse(data);
+    return event && typeof event.topic === "string" ? event : null;
   } catch (e) {
-    return;             // not ours to show; the stream goes on
+    return null;        // not ours to show; the stream goes on
   }
-  if (!event || typeof event.topic !== "string") return;
+}
+
+function onMessage(data) {
+  const event = parse(data);
+  if (!event) return;
   if (event.topic === "stream.open") {
-    retryMs = RETRY_FIRST_MS;
     event.restarted = gatewayBoot !== null && event.gateway_boot !== gatewayBoot;
     gatewayBoot = event.gateway_boot ?? null;
     setState("live");
@@ -135,30 +117,53 @@ function onMessage(message) {
   dispatch(event, false);
 }
 
-function connect() {
-  retryTimer = null;
-  if (typeof EventSource === "undefined") {
-    setState("offline");
+function fromWorker(message) {
+  const m = message.data || {};
+  if (m.kind === "message") {
+    onMessage(m.data);
+  } else if (m.kind === "state") {
+    setState(m.state);
+  } else if (m.kind === "hello") {
+    //  Joining a stream that is already open: its state and its boot
+    //  (the views fetch their state when they render).
+    const open = m.open ? parse(m.open) : null;
+    if (open && gatewayBoot === null) gatewayBoot = open.gateway_boot ?? null;
+    setState(m.state);
+  }
+}
+
+function ownStream() {
+  if (!local) local = openStream(EVENTS_PATH, { message: onMessage, state: setState });
+}
+
+function join() {
+  if (port || local) return;
+  if (typeof SharedWorker === "undefined") {
+    ownStream();
     return;
   }
-  source = new EventSource(EVENTS_PATH);
-  const mine = source;
-  //  A comment line (the keepalive) fires no event in EventSource: the
-  //  silence timer is reset by messages, and node.heartbeat events come
-  //  every second from every process while the bus runs.
-  source.onopen = () => watchSilence();
-  source.onmessage = onMessage;
-  source.onerror = () => {
-    if (mine !== source) return;
-    setState("offline");
-    if (source.readyState === EventSource.CLOSED) {
-      //  An HTTP error answer: EventSource will not retry; we do.
-      const delay = retryMs;
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-      reconnectLater(delay);
-    }
-    //  Else CONNECTING: EventSource retries by itself after `retry`.
-  };
+  try {
+    const worker = new SharedWorker(new URL("./live-worker.js", import.meta.url),
+      { type: "module", name: "chainbus-events" });
+    port = worker.port;
+    port.onmessage = fromWorker;
+    worker.onerror = () => {
+      //  The worker did not start: this page's own stream instead.
+      port = null;
+      ownStream();
+    };
+    port.start();
+  } catch (e) {
+    port = null;
+    ownStream();
+  }
+}
+
+function leave() {
+  if (port) port.postMessage({ kind: "bye" });
+  port = null;
+  if (local) local.close();
+  local = null;
 }
 
 export function on(topicPrefix, handler, owner) {
@@ -174,4 +179,10 @@ export function connectionState() {
 }
 
 if (typeof document !== "undefined") document.documentElement.dataset.live = state;
-connect();
+if (typeof window !== "undefined") {
+  window.addEventListener("pagehide", leave);
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) join();
+  });
+}
+join();
