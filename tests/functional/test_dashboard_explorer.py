@@ -217,10 +217,14 @@ def test_a_10000_transaction_block(make_node, browser):
     seen(browser, "block-txs-result", lambda t: t == "Transactions 51 to 100 of 10000")
     first = browser.find_element(By.CSS_SELECTOR, "#block-txs tr td").text
     assert first == "50"
-    #  The last page.
-    go(browser, node, "#/block/%d?start=9950" % block["index"])
+    #  The last page, one click away; and back to the first.
+    browser.find_element(By.ID, "block-txs-last").click()
     seen(browser, "block-txs-result", lambda t: t == "Transactions 9951 to 10000 of 10000")
+    assert "start=9950" in location_hash(browser)
     assert not browser.find_elements(By.ID, "block-txs-next")
+    assert not browser.find_elements(By.ID, "block-txs-last")
+    browser.find_element(By.ID, "block-txs-first").click()
+    seen(browser, "block-txs-result", lambda t: t == "Transactions 1 to 50 of 10000")
     #  Home: the block is one row with its count.
     go(browser, node, "#/")
     latest = seen(browser, "blocks", lambda t: "10000" in t)
@@ -333,3 +337,42 @@ def test_home_is_live_without_polling(node, browser, chain):
     WebDriverWait(browser, UI_TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
     seen(browser, "height", lambda t: t == str(block["index"]))
     assert browser.execute_script("return window.__same_page") == 1
+
+
+def test_a_stale_block_says_so_and_its_links_keep_to_it(make_node, browser):
+    """A block of a side branch, opened by its hash: "stale" in words, no
+    confirmations (none added by new blocks), its previous block by hash,
+    no link to a next block."""
+    import os
+    import signal
+    from test_p2p import register, wait_linked, tip
+    from chainbus_node import wait_for
+    a, b = make_node(), make_node()
+    wait_linked(a, register(a, b)[0])
+    wait_linked(b, register(b, a)[0])
+    pid = b.signal_service("peersync", signal.SIGSTOP)
+    try:
+        a.submit(tx_body(data="stale", users="side"))
+        side = a.mine()
+        b.mine()
+        b.mine()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: tip(a) == tip(b) and tip(a)[0] == 2, 30, "a to follow b")
+
+    browser.get(a.url + "/#/block/" + side["hash"])
+    view(browser, "block", "block-stale", lambda t: t.startswith("This block is stale"))
+    assert browser.find_element(By.CSS_SELECTOR, "#view h2").text == "Stale block 1"
+    assert seen(browser, "block-confirmations") == "none: not in the active chain"
+    assert not browser.find_elements(By.ID, "block-next")
+    previous = browser.find_element(By.ID, "block-previous").get_attribute("href")
+    assert previous.endswith("#/block/" + side["previous_hash"]), previous
+    #  A new block on the active chain adds no confirmation to it.
+    new = a.mine()
+    wait_for(lambda: tip(a)[0] == new["index"], 30, "a's new block")
+    time.sleep(1)
+    assert seen(browser, "block-confirmations") == "none: not in the active chain"
+    #  The active block at that height says nothing of the kind.
+    go(browser, a, "#/block/1")
+    view(browser, "block", "block-confirmations", lambda t: t == "3")
+    assert not browser.find_elements(By.ID, "block-stale")

@@ -52,13 +52,21 @@ export async function blockView(el, params, context) {
     return;
   }
   const b = page.block;
-  const confirmations = h("span", { id: "block-confirmations" }, String(b.confirmations));
+  //  A block of a side branch (opened by its hash): stale, no
+  //  confirmations, its neighbours by hash, not by height.
+  const stale = b.in_active_chain === false;
+  const confirmations = h("span", { id: "block-confirmations" },
+    stale ? "none: not in the active chain" : String(b.confirmations));
   const neighbours = h("p", { class: "pager" },
-    b.index > 0 ? link(route("block", b.index - 1), "← Block " + (b.index - 1),
-      { id: "block-previous" }) : null,
+    b.index > 0 ? link(route("block", stale ? b.previous_hash : b.index - 1),
+      "← Block " + (b.index - 1), { id: "block-previous" }) : null,
     " ",
-    link(route("block", b.index + 1), "Block " + (b.index + 1) + " →",
+    stale ? null : link(route("block", b.index + 1), "Block " + (b.index + 1) + " →",
       { id: "block-next", hidden: b.confirmations > 1 ? null : true }));
+  const staleNote = stale ? h("p", { id: "block-stale", class: "error" },
+    "This block is stale: it is not in the active chain, because a branch with more work "
+    + "replaced it. Its transactions count only where they are in the active chain (a "
+    + "transaction's own page says where).") : null;
   const header = fields([
     ["Height", String(b.index), "block-height"],
     ["Hash", hashLink(route("block", b.hash), b.hash, true), "block-hash"],
@@ -82,14 +90,23 @@ export async function blockView(el, params, context) {
   });
   const count = b.transaction_count;
   const shownTo = start + page.transactions.length;
+  //  Pages of this very block: by hash for a stale one (its height names
+  //  the active block there).
+  const self = stale ? b.hash : b.index;
+  const last = count > 0 ? Math.floor((count - 1) / BLOCK_PAGE) * BLOCK_PAGE : 0;
+  const more = page.next !== null && page.next !== undefined;
   const pager = h("p", { class: "pager", id: "block-pager" },
-    start > 0 ? link(route("block", b.index, { start: Math.max(0, start - BLOCK_PAGE) }),
+    start > 0 ? link(route("block", self), "First", { id: "block-txs-first" }) : null,
+    " ",
+    start > 0 ? link(route("block", self, { start: Math.max(0, start - BLOCK_PAGE) }),
       "Previous " + BLOCK_PAGE, { id: "block-txs-previous" }) : null,
     " ",
-    page.next !== null && page.next !== undefined
-      ? link(route("block", b.index, { start: page.next }), "Next " + BLOCK_PAGE,
-        { id: "block-txs-next" }) : null);
-  el.append(section("Block " + b.index, neighbours, header),
+    more ? link(route("block", self, { start: page.next }), "Next " + BLOCK_PAGE,
+      { id: "block-txs-next" }) : null,
+    " ",
+    more && last > page.next ? link(route("block", self, { start: last }), "Last",
+      { id: "block-txs-last" }) : null);
+  el.append(section((stale ? "Stale block " : "Block ") + b.index, staleNote, neighbours, header),
     section("Transactions",
       h("p", { id: "block-txs-result" }, count === 0 ? "This block has no transactions."
         : page.transactions.length === 0 ? `No transactions from #${start}: the block has ${count}.`
@@ -99,14 +116,22 @@ export async function blockView(el, params, context) {
 
   //  Live: confirmations grow with the tip; a reorganisation reloads.
   let tip = b.index + b.confirmations - 1;
+  const reload = () => {
+    if (el.isConnected) window.dispatchEvent(new HashChangeEvent("hashchange"));
+  };
   context.onLeave(context.live.on("chain.block.connected", (event) => {
+    //  A stale block back in the active chain (a reorganisation back).
+    if (stale) {
+      if (event.hash === b.hash) reload();
+      return;
+    }
     if (typeof event.index !== "number" || event.index <= tip) return;
     tip = event.index;
     confirmations.textContent = String(tip - b.index + 1);
     document.getElementById("block-next")?.removeAttribute("hidden");
   }));
   context.onLeave(context.live.on("chain.block.disconnected", (event) => {
-    if (event.index <= b.index && el.isConnected) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    if (!stale && event.index <= b.index) reload();
   }));
 }
 
