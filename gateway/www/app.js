@@ -59,6 +59,7 @@ function showLiveState(state) {
 // The latest GET /status, shared by the header and the home view.
 const statusWatchers = new Set();
 let lastStatus = null;
+let statusRead = false;             // a read of /status has ended (ok or not)
 let statusBusy = false;
 let statusAgain = false;
 
@@ -77,6 +78,7 @@ async function refreshStatus() {
     $("ok").className = "badge down";
   } finally {
     statusBusy = false;
+    statusRead = true;
   }
   statusWatchers.forEach((watch) => watch(lastStatus));
   if (statusAgain) {
@@ -125,10 +127,11 @@ const context = {
   wallet,
   refreshStatus,
   status: () => lastStatus,
-  // watch(status) now and on every new status; returns off().
+  // watch(status) now (once a read has ended) and on every new status
+  // (null: the node did not answer); returns off().
   onStatus(watch) {
     statusWatchers.add(watch);
-    if (lastStatus) watch(lastStatus);
+    if (statusRead) watch(lastStatus);
     return () => statusWatchers.delete(watch);
   },
   // fn() when the view is left (live subscriptions, timers).

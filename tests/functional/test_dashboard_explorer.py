@@ -376,3 +376,19 @@ def test_a_stale_block_says_so_and_its_links_keep_to_it(make_node, browser):
     go(browser, a, "#/block/1")
     view(browser, "block", "block-confirmations", lambda t: t == "3")
     assert not browser.find_elements(By.ID, "block-stale")
+
+
+def test_search_of_numbers_that_are_no_height(node, browser, chain):
+    """64 decimal digits are a hash (not a height); a number too long to be
+    a height is looked up as a name: both answered in words, not as an
+    error of the node's block route."""
+    browser.get(node.url + "/")
+    view(browser, "home")
+    search(browser, "0" * 64)
+    words = seen(browser, "search-result", lambda t: t and "…" not in t)
+    assert words.startswith("No block or transaction has that hash"), words
+    assert "#/key/" + "0" * 64 in location_hash(browser)
+    search(browser, "12345678901234567890123")
+    words = seen(browser, "search-result", lambda t: "12345678901234567890123" in t)
+    assert words.startswith("Nothing found"), words
+    assert "error" not in browser.find_element(By.ID, "search-result").get_attribute("class")

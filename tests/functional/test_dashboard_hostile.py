@@ -1,7 +1,8 @@
 """The dashboard against hostile content (issue 12), in a headless
 Chromium: user names, keys, data (text and JSON), search terms and page
 addresses made of HTML and script are shown as text in every view, never
-run or turned into elements; and no view logs an error of the page to the
+run or turned into elements; characters that reorder text are shown as
+their codes (a name cannot pass for another); and no view logs an error of the page to the
 console, also while the gateway is down and after it comes back.
 
 The marks are set by the payloads themselves: `window.__xss` is assigned
@@ -25,6 +26,9 @@ EVIL_TEXT = "</code><script>window.__xss=4</script><img src=y onerror=window.__x
 EVIL_JSON = {"<b onclick=window.__xss=6>key</b>": "<svg onload=window.__xss=7>",
              "link": "javascript:window.__xss=8"}
 EVIL_ROUTE = '<img src=z onerror="window.__xss=9">'
+#  Shown as "alice" by a right-to-left override, were it not made visible.
+SPOOF_USER = "\u202eecila\u202c"
+SPOOF_SHOWN = "\u27e8U+202E\u27e9ecila\u27e8U+202C\u27e9"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,8 @@ def hostile(node):
         node.submit(tx_body(users=[EVIL_USER, EVIL_USER_2], data=EVIL_TEXT,
                             sender_public_key=EVIL_KEY, receiver_public_key=EVIL_USER_2,
                             dh_parameters=EVIL_USER))[0],
-        node.submit(tx_body(users=EVIL_USER, data=EVIL_JSON, sender_public_key=EVIL_KEY))[0],
+        node.submit(tx_body(users=[EVIL_USER, SPOOF_USER], data=EVIL_JSON,
+                            sender_public_key=EVIL_KEY))[0],
     ]
     block = node.mine()
     pending = node.submit(tx_body(users=[EVIL_USER], data=EVIL_TEXT + " pending",
@@ -103,12 +108,13 @@ def test_hostile_content_is_text_in_every_view(node, browser, hostile):
         ("#/", "home", []),
         ("#/block/%d" % hostile["block"]["index"], "block", [EVIL_USER]),
         ("#/tx/" + tx_a, "tx", [EVIL_USER, EVIL_USER_2, EVIL_KEY, EVIL_TEXT]),
-        ("#/tx/" + tx_b, "tx", ["<b onclick=window.__xss=6>key</b>",
+        ("#/tx/" + tx_b, "tx", [SPOOF_SHOWN, "<b onclick=window.__xss=6>key</b>",
                                 "<svg onload=window.__xss=7>", "javascript:window.__xss=8"]),
         ("#/tx/" + hostile["pending"], "tx", [EVIL_TEXT + " pending"]),
         ("#/pending", "pending", [EVIL_USER]),
         ("#/user/" + quoted(EVIL_USER), "user", [EVIL_USER]),
         ("#/key/" + quoted(EVIL_KEY), "key", [EVIL_KEY]),
+        ("#/user/" + quoted(SPOOF_USER), "user", [SPOOF_SHOWN]),
         ("#/wallet", "wallet", []),
         ("#/network", "network", []),
         ("#/block/" + quoted(EVIL_ROUTE), "block", []),

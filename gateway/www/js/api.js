@@ -44,8 +44,11 @@ export async function api(path, options = {}) {
     response = await fetch(path, { ...options, signal: controller.signal });
   } catch (e) {
     clearTimeout(timer);
+    //  A read can simply be asked again; an action may have been done.
+    const reading = !options.method || /^(GET|HEAD)$/i.test(options.method);
     if (controller.signal.aborted)
-      throw new ApiError("The node did not answer in time. It may still have done it: "
+      throw new ApiError(reading ? "The node did not answer in time; try again."
+        : "The node did not answer in time. It may still have done it: "
         + "check before doing it again.", 0, "timeout", null);
     throw new ApiError("The node cannot be reached. Is it running?", 0, "unreachable", null);
   }

@@ -4,10 +4,10 @@
 // textContent and DOM nodes made with dom.js's h (never innerHTML).
 "use strict";
 
-import { h } from "./dom.js";
+import { h, visible } from "./dom.js";
 
 // The views make their elements with dom.js's h (re-exported here).
-export { h };
+export { h, visible };
 
 // The hash route of a view, its parts encoded.
 export function route(kind, id, query) {
@@ -79,7 +79,7 @@ export function whenMicros(micros) {
 
 // An output line: words, red when an error.
 export function say(element, words, error) {
-  element.textContent = words;
+  element.textContent = visible(words);
   element.classList.toggle("error", !!error);
 }
 

@@ -1,16 +1,17 @@
 // chainbus dashboard: the one search box (header form #search).
 //
 // What a term is, tried in this order, and said in words (#search-result):
-//   digits          -> a height: #/block/<h> (a user of that name is
-//                      offered as a link too)
 //   64 hex digits   -> a block hash, else a txid (pending or confirmed),
 //                      else a key with history, else a key with none yet
+//                      (also when all 64 are decimal digits)
+//   1-15 digits     -> a height: #/block/<h> (a user of that name is
+//                      offered as a link too)
 //   anything else   -> a user with history, else a key with history,
 //                      else the user (an empty history)
 "use strict";
 
 import { api, blockTransactions } from "./api.js";
-import { route, link, HEX64, say, words } from "./explorer-dom.js";
+import { route, link, HEX64, say, words, visible } from "./explorer-dom.js";
 
 // The answer for 200; false for 404 (not that); throws for any other
 // failure. path: a route, or a function that reads.
@@ -31,16 +32,6 @@ async function hasHistory(kind, who) {
 
 // {href, words, also?}: where the term leads and what it was.
 export async function resolve(term) {
-  if (/^[0-9]+$/.test(term)) {
-    const height = term.replace(/^0+(?=.)/, "");
-    const found = await exists(() => blockTransactions(height, 0, 1));
-    return {
-      href: route("block", height),
-      words: found ? `“${term}” is a height: block ${height}.`
-        : `“${term}” is a height, but this chain has no block ${height}.`,
-      also: link(route("user", term), `the user “${term}”`),
-    };
-  }
   if (HEX64.test(term)) {
     const hex = term.toLowerCase();
     if (await exists(() => blockTransactions(hex, 0, 1)))
@@ -52,6 +43,18 @@ export async function resolve(term) {
       return { href: route("key", hex), words: "That is a key: its transactions." };
     return { href: route("key", hex),
       words: "No block or transaction has that hash; as a key it has no transactions yet." };
+  }
+  //  Digits that could be a height (64 digits are a hash, above): a
+  //  longer number is no height of any chain, only a name.
+  if (/^[0-9]{1,15}$/.test(term)) {
+    const height = term.replace(/^0+(?=.)/, "");
+    const found = await exists(() => blockTransactions(height, 0, 1));
+    return {
+      href: route("block", height),
+      words: found ? `“${term}” is a height: block ${height}.`
+        : `“${term}” is a height, but this chain has no block ${height}.`,
+      also: link(route("user", term), `the user “${term}”`),
+    };
   }
   if (await hasHistory("user", term))
     return { href: route("user", term), words: `“${term}” is a user: their transactions.` };
@@ -75,7 +78,7 @@ export function wireSearch() {
     try {
       const found = await resolve(term);
       if (mine !== searching) return;
-      out.replaceChildren(found.words);
+      out.replaceChildren(visible(found.words));
       if (found.also) out.append(" Or ", found.also, ".");
       out.classList.remove("error");
       shownFor = found.href;

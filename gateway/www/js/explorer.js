@@ -77,7 +77,12 @@ function showSummary(s) {
     const element = document.getElementById(id);
     if (element) element.replaceChildren(...[].concat(value));
   };
-  if (!s) return;
+  if (!s) {
+    //  The last read of /status failed: nothing shown is known now.
+    for (const id of ["height", "tip", "pending", "peers", "sync", "mining", "services"])
+      set(id, "unknown: the node does not answer");
+    return;
+  }
   set("height", s.height === null || s.height === undefined ? "?" : String(s.height));
   set("tip", s.tip ? hashLink(route("block", s.tip), s.tip, true) : "?");
   set("pending", s.mempool ? link(route("pending"), String(s.mempool.size)) : "?");

@@ -10,7 +10,7 @@
 // before it is sent, and a send that timed out or found the node busy can
 // be repeated with the same signed bytes (the node answers duplicate).
 import { api, post } from "./api.js";
-import { h } from "./dom.js";
+import { h, visible } from "./dom.js";
 import * as canon from "./wallet-canon.js";
 import * as sealing from "./wallet-seal.js";
 
@@ -190,7 +190,7 @@ function field(id, labelText, control, hint) {
 }
 
 function say(node, text, kind) {
-  node.textContent = text;
+  node.textContent = visible(text);
   node.className = "wallet-message" + (kind ? " wallet-" + kind : "");
 }
 
@@ -504,7 +504,7 @@ function openSection() {
       const opened = await openSealed(answer.transaction);
       if (!opened.ok) return say(result, opened.message, "error");
       say(result, "Opened with your key \"" + opened.label + "\":", "ok");
-      text.textContent = opened.text;
+      text.textContent = visible(opened.text);
       text.hidden = false;
     } catch (e) {
       say(result, inWords(e), "error");
