@@ -190,6 +190,13 @@ def test_pending_list_oldest_first(node, browser, chain):
     assert text.index(chain["pending"][:10]) < text.index(first[:10])
     assert "pending transaction(s) shown, oldest first" in \
         browser.find_element(By.ID, "pending-result").text
+    #  Its Received column: the node's time of arrival, as the browser
+    #  writes that time today.
+    received = node.get("/transactions/pending?limit=100").json()["transactions"]
+    ms = next(e["received_ms"] for e in received if e["transaction"]["txid"] == first)
+    expected = browser.execute_script("return new Date(arguments[0]).toLocaleTimeString()", ms)
+    row = browser.find_element(By.CSS_SELECTOR, "#pending-rows tr[data-txid='%s']" % first)
+    assert row.find_elements(By.TAG_NAME, "td")[2].text == expected
     browser.find_element(By.CSS_SELECTOR,
                          "#pending-rows a[href='#/tx/%s']" % first).click()
     view(browser, "tx", "tx-status", lambda t: t.startswith("pending"))
@@ -311,8 +318,14 @@ def test_sealed_data_is_marked_with_an_open_button_and_errors_are_words(node, br
     view(browser, "block", "view-error", lambda t: t == "Block not found")
     go(browser, node, "#/tx/" + "0" * 64)
     view(browser, "tx", "view-error", lambda t: t == "Transaction not found")
+    #  Ids that cannot be one: said by the page, without asking the node.
     go(browser, node, "#/tx/nothex")
-    view(browser, "tx", "view-error", lambda t: "64 hex digits" in t)
+    view(browser, "tx", "view-error", lambda t: "64 hexadecimal digits" in t)
+    go(browser, node, "#/block/zzz")
+    view(browser, "block", "view-error", lambda t: t.startswith("That names no block"))
+    asked = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert not any("/nothex" in url or "/zzz" in url for url in asked), asked
 
 
 def test_home_is_live_without_polling(node, browser, chain):

@@ -144,6 +144,16 @@ def test_cli_key_file_imports(strict, browser, tmp_path):
     assert shown(browser, "key-result", lambda t: "damaged" in t) == \
         "This key file is damaged: its public_key is not its seed's."
 
+    #  What the user typed in the send form stays when a key is added.
+    form = browser.find_element(By.ID, "tx-sign")
+    fill(form, "data", "half written")
+    fill(form, "users", "carol")
+    fill(browser.find_element(By.ID, "key-new"), "label", "second")
+    browser.find_element(By.CSS_SELECTOR, "#key-new button[type=submit]").click()
+    shown(browser, "key-result", lambda t: t.startswith('Created "second"'))
+    assert browser.find_element(By.ID, "tx-data").get_attribute("value") == "half written"
+    assert browser.find_element(By.ID, "tx-users").get_attribute("value") == "carol"
+
 
 def test_signed_submit_on_a_require_signatures_node(strict, browser, tmp_path):
     sender = new_key(tmp_path / "alice.key")

@@ -9,14 +9,15 @@
 
 import { api, blockTransactions } from "./api.js";
 import { h, route, link, hashLink, blockLink, txLink, userLinks, keyLink, when, whenMicros,
-  say, words, table, row, fields, section, dataPreview } from "./explorer-dom.js";
+  say, words, table, row, fields, section, dataPreview, HEX64 } from "./explorer-dom.js";
 
 export const BLOCK_PAGE = 50;
 export const HISTORY_PAGE = 20;
 const ZERO_HASH = "0".repeat(64);
 
 function failed(el, title, error) {
-  el.append(section(title, h("p", { id: "view-error", class: "error" }, words(error))));
+  el.append(section(title, h("p", { id: "view-error", class: "error" },
+    typeof error === "string" ? error : words(error))));
 }
 
 // Whether data is sealed (docs/transactions.md "Sealed data"): the
@@ -43,6 +44,11 @@ function dataCell(tx, context) {
 // ----------------------------------------------------------------- block
 
 export async function blockView(el, params, context) {
+  if (!/^[0-9]{1,15}$/.test(params.id) && !HEX64.test(params.id)) {
+    failed(el, "Block", "That names no block: a block is named by its height or its "
+      + "64-digit hash.");
+    return;
+  }
   const start = Math.max(0, parseInt(params.query.get("start") || "0", 10) || 0);
   let page;
   try {
@@ -138,6 +144,10 @@ export async function blockView(el, params, context) {
 // ----------------------------------------------------------- transaction
 
 export async function txView(el, params, context) {
+  if (!HEX64.test(params.txid)) {
+    failed(el, "Transaction", "That is not a transaction id: a txid is 64 hexadecimal digits.");
+    return;
+  }
   let answer;
   try {
     answer = await api("/transactions/" + encodeURIComponent(params.txid));

@@ -49,12 +49,16 @@ function homeView(el, context) {
   ], "node");
   const token = h("input", { id: "admin-token", type: "password", autocomplete: "off" });
   const mineResult = h("output", { id: "mine-result", "aria-live": "polite" });
-  const mine = h("button", { id: "mine", type: "button" }, "Mine a block");
-  mine.addEventListener("click", () => mineBlock(token, mineResult, context, reloadBlocks));
+  const mine = h("button", { id: "mine", type: "submit" }, "Mine a block");
   let reloadBlocks = () => {};
-  const node = section("Node", summary,
-    h("label", {}, "Admin token (only if this node asks for one) ", token),
-    h("div", { class: "actions" }, mine, mineResult));
+  //  A form (Enter in the token field mines too; a password field
+  //  belongs in one).
+  const mineForm = h("form", { id: "mine-form", onsubmit: (event) => {
+    event.preventDefault();
+    mineBlock(token, mineResult, context, reloadBlocks);
+  } }, h("label", {}, "Admin token (only if this node asks for one) ", token),
+  h("div", { class: "actions" }, mine, mineResult));
+  const node = section("Node", summary, mineForm);
 
   const blocks = table("The ten latest blocks, newest first",
     ["Height", "Time", "Hash", "Transactions"], "blocks");
@@ -174,9 +178,17 @@ function latestBlocks(body, context) {
 
 // ---------------------------------------------------------------- pending
 
+// When the node received a pending transaction: the time today, else the
+// date and time (a transaction pending since yesterday says so).
+function receivedWhen(ms) {
+  const at = new Date(ms);
+  return at.toDateString() === new Date().toDateString()
+    ? at.toLocaleTimeString() : at.toLocaleString();
+}
+
 function pendingRow(entry) {
   const t = entry.transaction || entry;
-  const received = entry.received_ms ? new Date(entry.received_ms).toLocaleTimeString() : "";
+  const received = entry.received_ms ? receivedWhen(entry.received_ms) : "";
   const tr = row(txLink(t.txid), h("span", { class: "users" }, userLinks(t.users)), received);
   tr.dataset.txid = t.txid;
   return tr;

@@ -515,12 +515,36 @@ function openSection() {
     h("p", {}, "Read data sealed for one of your keys."), form, result, text);
 }
 
+// Whether a field holds other than what it was made with.
+function changedByUser(field) {
+  if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+  if (field.tagName === "SELECT") {
+    const made = [...field.options].find((o) => o.defaultSelected) || field.options[0];
+    return !!made && field.value !== made.value;
+  }
+  return field.value !== field.defaultValue;
+}
+
 async function render(el) {
   styleSheet();
   const view = h("div", { class: "wallet" });
+  //  The sections are made afresh when the keys or the address book
+  //  change; what the user typed or chose in the forms is kept (not a
+  //  file choice, which a page cannot set; not the keys' own boxes, which
+  //  show each key's state).
   const refresh = () => {
     const focused = document.activeElement && document.activeElement.id;
+    const typed = [...view.querySelectorAll("form input[id], form textarea[id], form select[id]")]
+      .filter((field) => field.type !== "file" && changedByUser(field))
+      .map((field) => [field.id, field.value, field.checked]);
     view.replaceChildren(keysSection(refresh), bookSection(refresh), sendSection(), openSection());
+    for (const [id, value, checked] of typed) {
+      const field = document.getElementById(id);
+      if (!field || !view.contains(field)) continue;
+      if (field.type === "checkbox" || field.type === "radio") field.checked = checked;
+      else if (field.tagName !== "SELECT" || [...field.options].some((o) => o.value === value))
+        field.value = value;
+    }
     if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
   };
   refresh();
