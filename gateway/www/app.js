@@ -34,9 +34,17 @@ async function optional(path) {
   }
 }
 
-const [live, wallet, network, charts] = await Promise.all([
-  optional("./js/live.js"), optional("./js/wallet.js"),
-  optional("./js/network.js"), optional("./js/charts.js")]);
+// The live stream first (the views subscribe when they render); the other
+// parts load meanwhile, and only their own views wait for them: the
+// explorer shows without them.
+const loading = {
+  wallet: optional("./js/wallet.js"),
+  network: optional("./js/network.js"),
+  charts: optional("./js/charts.js"),
+};
+const live = await optional("./js/live.js");
+let wallet = null;
+loading.wallet.then((m) => { wallet = m; });
 
 // ------------------------------------------------------------------ live
 
@@ -124,7 +132,10 @@ function heartbeat(event) {
 
 const context = {
   live: stream,
-  wallet,
+  // js/wallet.js once loaded (null before, or if it failed);
+  // walletReady: a promise of it.
+  get wallet() { return wallet; },
+  walletReady: loading.wallet,
   refreshStatus,
   status: () => lastStatus,
   // watch(status) now (once a read has ended) and on every new status
@@ -161,32 +172,41 @@ function missing(path, title, words) {
 function chartsSection() {
   const box = h("div", { id: "charts" });
   const done = h("section", { class: "charts-view" }, h("h2", {}, "Charts"), box);
-  if (!charts || typeof charts.renderCharts !== "function") {
-    box.append(h("p", { class: "muted" }, "The charts part of this page did not load."));
-    return done;
-  }
-  charts.renderCharts(box).catch((e) => {
+  loading.charts.then((charts) => {
+    if (!charts || typeof charts.renderCharts !== "function") {
+      box.append(h("p", { class: "muted" }, "The charts part of this page did not load."));
+      return null;
+    }
+    return charts.renderCharts(box);
+  }).catch((e) => {
     console.warn("dashboard: charts:", e);
     box.replaceChildren(h("p", { class: "error" }, "The charts failed to show."));
   });
   return done;
 }
 
-function withCharts(r) {
-  return { ...r, async render(el, params) {
-    const peers = h("div");
-    el.append(peers, chartsSection());
-    await r.render(peers, params);
+// The view `path` of a part still loading: its render waits for the part
+// (the view's words say when it did not load).
+function partRoute(load, path, title, around) {
+  return { path, title, async render(el, params) {
+    const part = await load;
+    const found = part && Array.isArray(part.routes) && part.routes.find((r) => r.path === path);
+    const view = found || missing(path, title, "The " + title.toLowerCase()
+      + " part of this page did not load.");
+    return around ? around(view, el, params) : view.render(el, params);
   } };
+}
+
+async function withCharts(view, el, params) {
+  const peers = h("div");
+  el.append(peers, chartsSection());
+  await view.render(peers, params);
 }
 
 const routes = [
   ...explorerRoutes(context),
-  ...(wallet && Array.isArray(wallet.routes) ? wallet.routes
-    : [missing("/wallet", "Wallet", "The wallet part of this page did not load.")]),
-  ...(network && Array.isArray(network.routes) ? network.routes
-    : [missing("/network", "Network", "The network part of this page did not load.")])
-    .map(withCharts),
+  partRoute(loading.wallet, "/wallet", "Wallet"),
+  partRoute(loading.network, "/network", "Network", withCharts),
 ].map((r) => ({ ...r, parts: r.path.split("/").filter((part) => part) }));
 
 function match(hash) {

@@ -155,6 +155,8 @@ export async function txView(el, params, context) {
     failed(el, "Transaction", e);
     return;
   }
+  //  Sealed data is opened with the wallet's keys: its part first.
+  if (context.walletReady) await context.walletReady;
   showTx(el, answer, context);
   context.viewShown("tx");
   //  Live: a pending one gets its block; a confirmed one its confirmations.

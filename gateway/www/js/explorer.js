@@ -5,7 +5,8 @@
 //   routes.push(...explorerRoutes(context));
 //
 // context (made by app.js): live (js/live.js: on, onOpen,
-// connectionState), wallet (js/wallet.js or null), refreshStatus(),
+// connectionState), wallet (js/wallet.js once loaded, else null), walletReady
+// (a promise of it), refreshStatus(),
 // onStatus(watch) -> off, onLeave(fn), viewShown(name).
 //
 // Live: Latest blocks takes new blocks from chain.block.connected events
