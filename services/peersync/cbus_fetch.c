@@ -15,6 +15,44 @@ s_write (char *data, size_t size, size_t count, void *arg)
     return size * count;
 }
 
+//  What went wrong, in words an operator reads on GET /nodes and in the
+//  dashboard (libcurl's own texts, "Couldn't connect to server", are its
+//  wording, not ours).
+static void
+s_failure_words (cbus_buf_t *words, CURLcode rc)
+{
+    switch (rc) {
+        case CURLE_COULDNT_CONNECT:
+            cbus_buf_puts (words, "nothing accepts connections at that address");
+            break;
+        case CURLE_COULDNT_RESOLVE_HOST:
+            cbus_buf_puts (words, "its host name does not resolve");
+            break;
+        case CURLE_OPERATION_TIMEDOUT:
+            cbus_buf_puts (words, "no answer in time");
+            break;
+        case CURLE_WRITE_ERROR:
+            cbus_buf_puts (words, "its answer was too large");
+            break;
+        case CURLE_GOT_NOTHING:
+            cbus_buf_puts (words, "it closed the connection without an answer");
+            break;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+            cbus_buf_puts (words, "the connection broke");
+            break;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_URL_MALFORMAT:
+            cbus_buf_puts (words, "that is not an http:// or https:// address");
+            break;
+        default: {
+            char text [64];
+            snprintf (text, sizeof (text), "the request failed (libcurl error %d)", (int) rc);
+            cbus_buf_puts (words, text);
+        }
+    }
+}
+
 static void
 s_get (zsock_t *pipe, CURL *curl, const char *url)
 {
@@ -33,7 +71,7 @@ s_get (zsock_t *pipe, CURL *curl, const char *url)
         curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
     else {
         cbus_buf_reset (&body);
-        cbus_buf_puts (&body, curl_easy_strerror (rc));
+        s_failure_words (&body, rc);
     }
     char code [16];
     snprintf (code, sizeof (code), "%ld", status);
@@ -75,6 +113,10 @@ cbus_fetch_test (bool verbose)
     zchunk_t *body;
     assert (zsock_recv (fetch, "sssc", &command, &url, &code, &body) == 0);
     assert (streq (command, "DONE") && streq (code, "0"));
+    //  ... said in our words, not libcurl's.
+    const char *words = "nothing accepts connections at that address";
+    assert (zchunk_size (body) == strlen (words)
+        &&  memcmp (zchunk_data (body), words, strlen (words)) == 0);
     zstr_free (&command);
     zstr_free (&url);
     zstr_free (&code);
