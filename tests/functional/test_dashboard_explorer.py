@@ -356,22 +356,10 @@ def test_a_stale_block_says_so_and_its_links_keep_to_it(make_node, browser):
     """A block of a side branch, opened by its hash: "stale" in words, no
     confirmations (none added by new blocks), its previous block by hash,
     no link to a next block."""
-    import os
-    import signal
-    from test_p2p import register, wait_linked, tip
+    from test_p2p import stale_block, tip
     from chainbus_node import wait_for
     a, b = make_node(), make_node()
-    wait_linked(a, register(a, b)[0])
-    wait_linked(b, register(b, a)[0])
-    pid = b.signal_service("peersync", signal.SIGSTOP)
-    try:
-        a.submit(tx_body(data="stale", users="side"))
-        side = a.mine()
-        b.mine()
-        b.mine()
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    wait_for(lambda: tip(a) == tip(b) and tip(a)[0] == 2, 30, "a to follow b")
+    side = stale_block(a, b, data="stale", users="side")
 
     browser.get(a.url + "/#/block/" + side["hash"])
     view(browser, "block", "block-stale", lambda t: t.startswith("This block is stale"))

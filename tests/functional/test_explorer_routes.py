@@ -343,21 +343,9 @@ def test_summaries_of_an_old_store(make_node):
 # false with 0 confirmations, alike on both block routes.
 
 def test_side_block_is_served_as_stale(make_node):
-    import signal
-    from test_p2p import register, wait_linked, tip
-    from chainbus_node import wait_for
+    from test_p2p import stale_block
     a, b = make_node(), make_node()
-    wait_linked(a, register(a, b)[0])
-    wait_linked(b, register(b, a)[0])
-    pid = b.signal_service("peersync", signal.SIGSTOP)
-    try:
-        a.submit(tx_body(data="stale", users="side"))
-        side = a.mine()
-        b.mine()
-        b.mine()
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    wait_for(lambda: tip(a) == tip(b) and tip(a)[0] == 2, 30, "a to follow b")
+    side = stale_block(a, b, data="stale", users="side")
     # The side block by hash: 200, stale.
     r = a.get("/blocks/" + side["hash"])
     assert r.status_code == 200, r.text

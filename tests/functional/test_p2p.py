@@ -55,6 +55,24 @@ def tip(node):
     return s["height"], s["tip"]
 
 
+def stale_block(a, b, **tx_fields):
+    """a and b linked both ways; a mines block 1 (one transaction of
+    tx_fields) while b, not hearing it, mines 1 and 2: a follows b, and its
+    block 1 is left on a side branch. That block (as GET /mine gave it)."""
+    wait_linked(a, register(a, b)[0])
+    wait_linked(b, register(b, a)[0])
+    pid = b.signal_service("peersync", signal.SIGSTOP)
+    try:
+        a.submit(tx_body(**tx_fields))
+        side = a.mine()
+        b.mine()
+        b.mine()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: tip(a) == tip(b) and tip(a)[0] == 2, 30, "a to follow b")
+    return side
+
+
 def test_node_info_and_key_file(make_peer):
     a = make_peer()
     info = a.get("/node/info").json()
