@@ -118,11 +118,12 @@ s_on_tx_get_pool (const cbus_call_t *call, cbus_reply_t *reply)
         char reason [CBUS_REASON_MAX];
         cbus_buf_t *out = &request->out;
         cbus_buf_reset (out);
-        cbus_buf_puts (out, "{\"status\": \"pending\", \"transaction\": ");
         if (cbus_pool_tx_reply_decode (cbus_reply_map (reply), &pending, reason)) {
             cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", reason);
             return;
         }
+        cbus_buf_printf (out, "{\"status\": \"pending\", \"received_ms\": %" PRIu64
+                         ", \"transaction\": ", pending.received_ms);
         if (cbus_tx_bytes_to_json (pending.tx.data, pending.tx.size, out)) {
             cbus_gw_answer_bad_reply (request, call, "a transaction that does not decode", NULL);
             return;

@@ -200,6 +200,9 @@ def test_pending_list_oldest_first(node, browser, chain):
     browser.find_element(By.CSS_SELECTOR,
                          "#pending-rows a[href='#/tx/%s']" % first).click()
     view(browser, "tx", "tx-status", lambda t: t.startswith("pending"))
+    #  When the node received it, date and time.
+    assert seen(browser, "tx-received") == browser.execute_script(
+        "return new Date(arguments[0]).toLocaleString()", ms)
 
 
 def test_a_10000_transaction_block(make_node, browser):

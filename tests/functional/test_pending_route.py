@@ -4,7 +4,8 @@ transaction (`received_ms`, ms since the epoch), carried from the mempool
 by TXS.GET (docs/bus.md), and kept across a mempool restart (the pool
 stores it with the transaction).
 
-The paging, the parameters and the mempool-stopped answer are tested in
+GET /transactions/{txid} gives the same time for a pending one. The
+paging, the parameters and the mempool-stopped answer are tested in
 test_explorer_routes.py."""
 
 import time
@@ -43,6 +44,10 @@ def test_each_entry_says_when_it_arrived(node):
     after_first = node.get("/transactions/pending?limit=1").json()["next"]
     rest = node.get("/transactions/pending?after=" + after_first).json()["transactions"]
     assert [e["received_ms"] for e in rest] == times[1:]
+    # The transaction's own route says the same while it is pending.
+    for entry in entries:
+        own = node.get("/transactions/" + entry["transaction"]["txid"]).json()
+        assert own["status"] == "pending" and own["received_ms"] == entry["received_ms"], own
 
 
 def test_arrival_time_kept_across_a_mempool_restart(node):

@@ -191,6 +191,9 @@ function showTx(el, answer, context) {
     rows.push(["Block", [blockLink(answer.block_height, "Block " + answer.block_height), " ",
       hashLink(route("block", answer.block_hash), answer.block_hash)], "tx-block"]);
     rows.push(["Confirmations", String(answer.confirmations), "tx-confirmations"]);
+  } else if (typeof answer.received_ms === "number") {
+    rows.push(["Received by this node", new Date(answer.received_ms).toLocaleString(),
+      "tx-received"]);
   }
   rows.push(
     ["Time", whenMicros(t.timestamp)],
