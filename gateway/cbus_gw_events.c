@@ -376,6 +376,8 @@ s_write_tx_added (cbus_buf_t *out, const msgpack_object *map, char *reason)
             return cbus_fail (reason, "a user name is not UTF-8");
     }
     cbus_buf_puts (out, "]");
+    if (added.has_received_ms)
+        cbus_buf_printf (out, ", \"received_ms\": %" PRIu64, added.received_ms);
     return 0;
 }
 

@@ -324,7 +324,8 @@ bool
     F (txid,           HASH,   REQ, -) \
     F (size,           U64,    REQ, -) \
     F (tx,             BIN,    REQ, -) \
-    F (users,          LIST,   REQ, STR)
+    F (users,          LIST,   REQ, STR) \
+    F (received_ms,    U64,    OPT, -)
 #define CBUS_TX_REMOVED_FIELDS(F) \
     F (txid,           HASH,   REQ, -) \
     F (reason,         STR,    REQ, -)

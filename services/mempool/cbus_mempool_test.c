@@ -556,6 +556,8 @@ s_test_added (s_test_t *test, cbus_tx_t **txs, size_t count)
         assert (event);
         cbus_tx_added_t msg;
         assert (cbus_tx_added_decode (cbus_event_map (event), &msg, reason) == 0);
+        //  Durable, so in the pool: its arrival time rides along.
+        assert (msg.has_received_ms && msg.received_ms > 0);
         cbus_mempool_test_old_tx_added (event, &msg);
         size_t index = 0;
         while (index < count && memcmp (cbus_tx_id (txs [index]), msg.txid, CBUS_HASH_BYTES))

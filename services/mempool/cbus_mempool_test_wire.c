@@ -141,7 +141,8 @@ void
 cbus_mempool_test_old_tx_added (cbus_event_t *event, const cbus_tx_added_t *msg)
 {
     cbus_buf_t hand = {0};
-    msgpack_packer pk = s_event_begin (event, &hand, 4);
+    //  received_ms came after the hand-written packers (issue 12).
+    msgpack_packer pk = s_event_begin (event, &hand, msg->has_received_ms ? 5 : 4);
     cbus_pack_kv_bin (&pk, "txid", msg->txid, CBUS_HASH_BYTES);
     cbus_pack_kv_u64 (&pk, "size", msg->tx.size);
     cbus_pack_kv_bin (&pk, "tx", msg->tx.data, msg->tx.size);
@@ -152,6 +153,8 @@ cbus_mempool_test_old_tx_added (cbus_event_t *event, const cbus_tx_added_t *msg)
         msgpack_pack_str (&pk, user.size);
         msgpack_pack_str_body (&pk, user.data, user.size);
     }
+    if (msg->has_received_ms)
+        cbus_pack_kv_u64 (&pk, "received_ms", msg->received_ms);
     s_same_bytes (event->body, &hand);
 }
 

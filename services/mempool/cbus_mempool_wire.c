@@ -76,6 +76,9 @@ cbus_mempool_publish_added (cbus_mempool_t *self, cbus_tx_t *tx)
     //  The bytes ride along so that peersync can relay without asking.
     msg.tx.data = cbus_tx_bytes (tx, &msg.tx.size);
     msg.size = msg.tx.size;
+    //  When this node first took it, as the pool keeps it (TXS.GET's).
+    size_t stored;
+    msg.has_received_ms = cbus_pool_get (self->pool, msg.txid, &stored, &msg.received_ms) != NULL;
     cbus_pub_send_msg (self->pub, &cbus_tx_added_def, &msg, &self->event);
     cbus_mempool_mine_added (self);
 }

@@ -125,10 +125,16 @@ def test_tx_added_after_submit_then_removed_when_mined(node):
     try:
         every.message()
         assert txs.message()["data"]["topics"] == ["mempool.tx.added", "mempool.tx.removed"]
+        before = int(time.time() * 1000)
         txid, _ = node.submit(tx_body("events-1", users=["alice", "bob"]))
+        after = int(time.time() * 1000)
         added = txs.event(lambda e: e.get("txid") == txid)
         assert added["topic"] == "mempool.tx.added" and added["source"] == "mempool"
         assert added["users"] == ["alice", "bob"] and added["size"] > 0
+        #  When the node took it: the time GET /transactions/pending says.
+        assert before <= added["received_ms"] <= after, (before, added, after)
+        pending = node.get("/transactions/" + txid).json()
+        assert pending["received_ms"] == added["received_ms"]
         #  The same event has the same seq on every stream.
         assert every.event(lambda e: e.get("txid") == txid)["seq"] == added["seq"]
         node.mine()

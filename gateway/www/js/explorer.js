@@ -243,7 +243,8 @@ function pendingList(el, { limit, after, paged }, context) {
     if (next) return;
     if (list.body.children.length < limit) {
       if (!list.body.querySelector(`tr[data-txid="${CSS.escape(String(event.txid))}"]`))
-        list.body.append(pendingRow({ transaction: event, received_ms: Date.now() }));
+        list.body.append(pendingRow({ transaction: event,
+          received_ms: typeof event.received_ms === "number" ? event.received_ms : Date.now() }));
       showCount();
     } else {
       later();
