@@ -25,6 +25,8 @@ export function link(href, text, attrs = {}) {
 }
 
 export const HEX64 = /^[0-9a-f]{64}$/i;
+// A height the page takes (longer digits are no height of any chain).
+export const HEIGHT = /^[0-9]{1,15}$/;
 
 // 0003a1b2…ef1f: a hash short enough for a table cell (the full one is
 // the link's title and what a screen reader says).

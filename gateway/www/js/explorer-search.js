@@ -11,7 +11,7 @@
 "use strict";
 
 import { api, blockTransactions } from "./api.js";
-import { route, link, HEX64, say, words, visible } from "./explorer-dom.js";
+import { route, link, HEX64, HEIGHT, say, words, visible } from "./explorer-dom.js";
 
 // The answer for 200; false for 404 (not that); throws for any other
 // failure. path: a route, or a function that reads.
@@ -46,7 +46,7 @@ export async function resolve(term) {
   }
   //  Digits that could be a height (64 digits are a hash, above): a
   //  longer number is no height of any chain, only a name.
-  if (/^[0-9]{1,15}$/.test(term)) {
+  if (HEIGHT.test(term)) {
     const height = term.replace(/^0+(?=.)/, "");
     const found = await exists(() => blockTransactions(height, 0, 1));
     return {

@@ -9,7 +9,7 @@
 
 import { api, blockTransactions } from "./api.js";
 import { h, route, link, hashLink, blockLink, txLink, userLinks, keyLink, when, whenMicros,
-  say, words, table, row, fields, section, dataPreview, HEX64 } from "./explorer-dom.js";
+  say, words, table, row, fields, section, dataPreview, HEX64, HEIGHT } from "./explorer-dom.js";
 
 export const BLOCK_PAGE = 50;
 export const HISTORY_PAGE = 20;
@@ -44,7 +44,7 @@ function dataCell(tx, context) {
 // ----------------------------------------------------------------- block
 
 export async function blockView(el, params, context) {
-  if (!/^[0-9]{1,15}$/.test(params.id) && !HEX64.test(params.id)) {
+  if (!HEIGHT.test(params.id) && !HEX64.test(params.id)) {
     failed(el, "Block", "That names no block: a block is named by its height or its "
       + "64-digit hash.");
     return;

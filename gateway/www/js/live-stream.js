@@ -2,7 +2,8 @@
 //
 //   import { openStream } from "./live-stream.js";
 //   const stream = openStream(url, {
-//     message(data) { ... },        // each event's JSON text, as sent
+//     message(data, topic) { ... }, // each event's JSON text, as sent, and
+//                                   // its topic (null if it has none)
 //     state(state) { ... },         // "connecting" | "live" | "offline"
 //   });                             // (live from each stream.open on)
 //   stream.close();
@@ -96,7 +97,7 @@ export function openStream(url, report) {
       } else if (opened) {
         setState("live");   // again, after a quiet spell
       }
-      report.message(message.data);
+      report.message(message.data, typeof topic === "string" ? topic : null);
     };
     source.onerror = () => {
       if (mine !== source) return;

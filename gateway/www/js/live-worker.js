@@ -37,8 +37,8 @@ function start() {
       state = next;
       toAll({ kind: "state", state });
     },
-    message(data) {
-      if (typeof data === "string" && data.includes('"stream.open"')) lastOpen = data;
+    message(data, topic) {
+      if (topic === "stream.open") lastOpen = data;
       toAll({ kind: "message", data });
     },
   });
